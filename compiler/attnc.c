@@ -1,0 +1,611 @@
+/*
+ * attnc.c — the attnc command-line driver.
+ *
+ * attnc checks an .attn model (and its weights), prints the graph IR of an
+ * entry point, or runs an entry point on inputs from a safetensors file:
+ *
+ *     attnc check MODEL.attn [--set NAME=VALUE]... [--weights W] [-I DIR]...
+ *     attnc graph MODEL.attn [--entry E] [--set ...] [--weights W] [--dot] [-I DIR]...
+ *     attnc run MODEL.attn [--entry E] [--set ...] [--weights W] --inputs IN
+ *               [--outputs OUT] [--backend interp|jit] [--repeat N] [--time]
+ *               [--threads N] [-I DIR]...
+ *
+ * Everything goes through the public API (attn.h); the tensor files are
+ * handled by cli_tensors.c. Exit status: 0 success, 1 an error in the user's
+ * model, weights or inputs (the library's diagnostics are printed verbatim),
+ * 2 a usage error (a message and the command's usage line on stderr).
+ */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "attn.h"
+#include "cli_tensors.h"
+
+#define ATTNC_VERSION "0.1.0"
+
+enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2 };
+
+typedef enum {
+    OPT_ENTRY, OPT_SET, OPT_WEIGHTS, OPT_INPUTS, OPT_OUTPUTS, OPT_DOT, OPT_BACKEND,
+    OPT_REPEAT, OPT_TIME, OPT_THREADS, OPT_INCLUDE, OPT_HELP
+} OptionId;
+
+#define BIT(id) (1u << (id))
+
+/* A command-line option; the table order is the order of the usage lines. */
+typedef struct {
+    OptionId id;
+    const char *name;     /* "--entry" */
+    const char *alias;    /* "-s", or NULL */
+    const char *metavar;  /* the value's placeholder; NULL for flags */
+    const char *synopsis; /* as shown in usage lines; NULL to leave out */
+    const char *help;
+    int repeatable;
+} Option;
+
+static const Option options[] = {
+    {OPT_ENTRY, "--entry", NULL, "E", "[--entry E]",
+     "entry point (default: forward, or the only one)", 0},
+    {OPT_SET, "--set", "-s", "NAME=VALUE", "[--set NAME=VALUE]...",
+     "set hyperparameter NAME (repeatable)", 1},
+    {OPT_WEIGHTS, "--weights", NULL, "W", "[--weights W.safetensors]",
+     "bind weights from the safetensors file W", 0},
+    {OPT_INPUTS, "--inputs", NULL, "IN", "--inputs IN.safetensors",
+     "read the inputs from the safetensors file IN", 0},
+    {OPT_OUTPUTS, "--outputs", NULL, "OUT", "[--outputs OUT.safetensors]",
+     "write the outputs to the safetensors file OUT", 0},
+    {OPT_DOT, "--dot", NULL, NULL, "[--dot]", "print Graphviz DOT instead of the IR text", 0},
+    {OPT_BACKEND, "--backend", NULL, "interp|jit", "[--backend interp|jit]",
+     "engine to run on (default: interp)", 0},
+    {OPT_REPEAT, "--repeat", NULL, "N", "[--repeat N]", "run N times (default: 1)", 0},
+    {OPT_TIME, "--time", NULL, NULL, "[--time]", "print load, compile and run times to stderr", 0},
+    {OPT_THREADS, "--threads", NULL, "N", "[--threads N]",
+     "worker threads (default: 0 = one per core)", 0},
+    {OPT_INCLUDE, "-I", NULL, "DIR", "[-I DIR]...", "search DIR for imports (repeatable)", 1},
+    {OPT_HELP, "--help", "-h", NULL, NULL, "show this help", 0},
+};
+#define NOPTIONS ((int)(sizeof options / sizeof options[0]))
+
+typedef enum { CMD_CHECK, CMD_GRAPH, CMD_RUN } CommandId;
+
+typedef struct {
+    CommandId id;
+    const char *name;
+    const char *summary;
+    const char *description;
+    unsigned options; /* BIT(OptionId) of each option it takes */
+} Command;
+
+#define MODEL_OPTS (BIT(OPT_SET) | BIT(OPT_WEIGHTS) | BIT(OPT_INCLUDE) | BIT(OPT_HELP))
+
+static const Command commands[] = {
+    {CMD_CHECK, "check", "parse and check a model, and its weights when given",
+     "Parses and checks MODEL.attn, and the weights against it when --weights is\n"
+     "given, and prints \"MODEL.attn: ok (N entry points: ...)\".\n",
+     MODEL_OPTS},
+    {CMD_GRAPH, "graph", "print the graph IR of an entry point",
+     "Prints the graph IR of an entry point after the optimisation passes, as\n"
+     "text or, with --dot, as Graphviz DOT.\n",
+     MODEL_OPTS | BIT(OPT_ENTRY) | BIT(OPT_DOT)},
+    {CMD_RUN, "run", "run an entry point on inputs from a safetensors file",
+     "Runs an entry point on the tensors of IN.safetensors, which must hold one\n"
+     "tensor named after each input and nothing else (floats are read as f32,\n"
+     "integers as i64, BOOL and U8 as bool), then prints the outputs or writes\n"
+     "them to OUT.safetensors. --weights may be left out when the model has no\n"
+     "parameters.\n",
+     MODEL_OPTS | BIT(OPT_ENTRY) | BIT(OPT_INPUTS) | BIT(OPT_OUTPUTS) | BIT(OPT_BACKEND) |
+         BIT(OPT_REPEAT) | BIT(OPT_TIME) | BIT(OPT_THREADS)},
+};
+#define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
+#define TOP_USAGE "usage: attnc check|graph|run|help MODEL.attn [OPTIONS]... | attnc --version\n"
+
+/* The parsed command line of one command. */
+typedef struct {
+    const Command *cmd;
+    const char *model;
+    const char **sets, **includes; /* argv strings; argc slots each */
+    int nsets, nincludes;
+    const char *entry, *weights, *inputs, *outputs;
+    int dot, time, repeat, threads;
+    attn_backend backend;
+    unsigned seen; /* BIT(OptionId) of each option given */
+} Args;
+
+/* ---- usage and help ------------------------------------------------------ */
+
+static void print_synopsis(FILE *f, const Command *c)
+{
+    fprintf(f, "usage: attnc %s MODEL.attn", c->name);
+    for (int i = 0; i < NOPTIONS; i++)
+        if ((c->options & BIT(options[i].id)) && options[i].synopsis)
+            fprintf(f, " %s", options[i].synopsis);
+    fputc('\n', f);
+}
+
+static void print_command_help(const Command *c)
+{
+    print_synopsis(stdout, c);
+    printf("\n%s\nOptions:\n", c->description);
+    for (int i = 0; i < NOPTIONS; i++) {
+        const Option *o = &options[i];
+        if (!(c->options & BIT(o->id)))
+            continue;
+        char spec[64];
+        snprintf(spec, sizeof spec, "%s%s%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "",
+                 o->name, o->metavar ? " " : "", o->metavar ? o->metavar : "");
+        printf("  %-24s %s\n", spec, o->help);
+    }
+}
+
+static void print_top_help(void)
+{
+    printf(TOP_USAGE "\nCommands:\n");
+    for (int i = 0; i < NCOMMANDS; i++)
+        printf("  %-7s %s\n", commands[i].name, commands[i].summary);
+    printf("  %-7s %s\n", "help", "show the options of a command: attnc help COMMAND");
+    printf("\nExit status: 0 success, 1 error in the model, weights or inputs, 2 usage error.\n");
+}
+
+/* Reports a usage error of command c (NULL: of attnc itself); returns EXIT_USAGE. */
+static int usage_error(const Command *c, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "attnc%s%s: ", c ? " " : "", c ? c->name : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (c)
+        print_synopsis(stderr, c);
+    else
+        fputs(TOP_USAGE, stderr);
+    return EXIT_USAGE;
+}
+
+/* ---- argument parsing ---------------------------------------------------- */
+
+static const Command *find_command(const char *name)
+{
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+static const Option *find_option(const char *arg)
+{
+    for (int i = 0; i < NOPTIONS; i++)
+        if (!strcmp(options[i].name, arg) || (options[i].alias && !strcmp(options[i].alias, arg)))
+            return &options[i];
+    return NULL;
+}
+
+/* Parses s as a decimal integer in [lo, hi]; returns 0 or -1. */
+static int parse_int(const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    if (*s < '0' || *s > '9') /* no sign, no space */
+        return -1;
+    long v = strtol(s, &end, 10);
+    if (*end || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* Applies option o, spelled `arg`, with value val (NULL for flags). Returns
+ * 0, or EXIT_USAGE after reporting. */
+static int apply_option(Args *a, const Option *o, const char *arg, const char *val)
+{
+    const Command *c = a->cmd;
+    switch (o->id) {
+    case OPT_ENTRY: a->entry = val; return 0;
+    case OPT_WEIGHTS: a->weights = val; return 0;
+    case OPT_INPUTS: a->inputs = val; return 0;
+    case OPT_OUTPUTS: a->outputs = val; return 0;
+    case OPT_DOT: a->dot = 1; return 0;
+    case OPT_TIME: a->time = 1; return 0;
+    case OPT_INCLUDE: a->includes[a->nincludes++] = val; return 0;
+    case OPT_HELP: return 0;
+    case OPT_SET:
+        if (val[0] == '=' || !strchr(val, '='))
+            return usage_error(c, "option '%s' needs NAME=VALUE, got '%s'", arg, val);
+        a->sets[a->nsets++] = val;
+        return 0;
+    case OPT_BACKEND:
+        if (strcmp(val, "interp") && strcmp(val, "jit"))
+            return usage_error(c, "option '%s' needs interp or jit, got '%s'", arg, val);
+        a->backend = strcmp(val, "jit") ? ATTN_BACKEND_INTERP : ATTN_BACKEND_JIT;
+        return 0;
+    case OPT_REPEAT:
+        if (parse_int(val, 1, INT_MAX, &a->repeat))
+            return usage_error(c, "option '%s' needs a positive integer, got '%s'", arg, val);
+        return 0;
+    case OPT_THREADS:
+        if (parse_int(val, 0, INT_MAX, &a->threads))
+            return usage_error(c, "option '%s' needs a non-negative integer, got '%s'", arg, val);
+        return 0;
+    }
+    return 0;
+}
+
+/* Handles argv[*i], an option, taking its value from argv[*i + 1]. */
+static int parse_option(Args *a, int argc, char **argv, int *i)
+{
+    const char *arg = argv[*i];
+    const Option *o = find_option(arg);
+    if (!o)
+        return usage_error(a->cmd, "unknown option '%s'", arg);
+    if (!(a->cmd->options & BIT(o->id)))
+        return usage_error(a->cmd, "option '%s' does not apply to %s", arg, a->cmd->name);
+    if (!o->repeatable && (a->seen & BIT(o->id)))
+        return usage_error(a->cmd, "option '%s' given twice", arg);
+    a->seen |= BIT(o->id);
+    const char *val = NULL;
+    if (o->metavar) {
+        if (*i + 1 >= argc)
+            return usage_error(a->cmd, "option '%s' needs a value (%s)", arg, o->metavar);
+        val = argv[++*i];
+    }
+    return apply_option(a, o, arg, val);
+}
+
+/* Parses argv[0..argc) of command a->cmd into a. Returns 0, or EXIT_USAGE
+ * after reporting; --help stops parsing with a->seen holding BIT(OPT_HELP). */
+static int parse_args(Args *a, int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (argv[i][0] == '-' && argv[i][1]) {
+            int rc = parse_option(a, argc, argv, &i);
+            if (rc || (a->seen & BIT(OPT_HELP)))
+                return rc;
+        } else if (!a->model) {
+            a->model = argv[i];
+        } else {
+            return usage_error(a->cmd, "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!a->model)
+        return usage_error(a->cmd, "missing MODEL.attn");
+    if ((a->cmd->options & BIT(OPT_INPUTS)) && !a->inputs)
+        return usage_error(a->cmd, "missing --inputs IN.safetensors");
+    return 0;
+}
+
+/* ---- shared steps -------------------------------------------------------- */
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static const char *status_text(attn_status s)
+{
+    switch (s) {
+    case ATTN_OK: return "ok";
+    case ATTN_ERR_INPUT: return "invalid input";
+    case ATTN_ERR_USAGE: return "API misuse";
+    case ATTN_ERR_NOMEM: return "out of memory";
+    case ATTN_ERR_IO: return "I/O error";
+    case ATTN_ERR_INTERNAL: return "internal error";
+    }
+    return "unknown error";
+}
+
+/* Prints text to stderr, ending it with a newline if it lacks one. */
+static void print_message(const char *text)
+{
+    size_t n = strlen(text);
+    fputs(text, stderr);
+    if (n && text[n - 1] != '\n')
+        fputc('\n', stderr);
+}
+
+/* Reports failure s of a call on m (the model's diagnostics, else a line
+ * naming `what`); returns EXIT_INPUT. */
+static int report(const attn_model *m, attn_status s, const char *what)
+{
+    const char *errors = attn_model_errors(m);
+    if (errors && *errors)
+        print_message(errors);
+    else
+        fprintf(stderr, "attnc: %s: %s\n", what, status_text(s));
+    return EXIT_INPUT;
+}
+
+/* Applies the --set options to m; returns 0 or EXIT_INPUT after reporting. */
+static int apply_sets(attn_model *m, const Args *a)
+{
+    for (int i = 0; i < a->nsets; i++) {
+        const char *eq = strchr(a->sets[i], '=');
+        char *name = strndup(a->sets[i], (size_t)(eq - a->sets[i]));
+        if (!name) {
+            fputs("attnc: out of memory\n", stderr);
+            return EXIT_INPUT;
+        }
+        attn_status s = attn_model_set(m, name, eq + 1);
+        free(name);
+        if (s != ATTN_OK)
+            return report(m, s, a->sets[i]);
+    }
+    return 0;
+}
+
+/* Creates m, applies -I and --set, loads the model and binds the weights;
+ * *load_ms gets the time of load and bind. Returns 0 or EXIT_INPUT. */
+static int open_model(const Args *a, attn_model **out, double *load_ms)
+{
+    attn_model *m = *out = attn_model_new();
+    if (!m) {
+        fputs("attnc: out of memory\n", stderr);
+        return EXIT_INPUT;
+    }
+    for (int i = 0; i < a->nincludes; i++) {
+        attn_status s = attn_model_add_import_path(m, a->includes[i]);
+        if (s != ATTN_OK)
+            return report(m, s, a->includes[i]);
+    }
+    int rc = apply_sets(m, a);
+    if (rc)
+        return rc;
+    double t0 = now_ms();
+    attn_status s = attn_model_load(m, a->model);
+    if (s != ATTN_OK)
+        return report(m, s, a->model);
+    if (a->weights && (s = attn_model_bind_weights(m, a->weights)) != ATTN_OK)
+        return report(m, s, a->weights);
+    *load_ms = now_ms() - t0;
+    return 0;
+}
+
+/* Prints the entry point names of m, comma-separated. */
+static void print_entries(FILE *f, const attn_model *m)
+{
+    for (int i = 0; i < attn_model_entry_count(m); i++)
+        fprintf(f, "%s%s", i ? ", " : "", attn_model_entry_name(m, i));
+}
+
+static int has_entry(const attn_model *m, const char *name)
+{
+    for (int i = 0; i < attn_model_entry_count(m); i++)
+        if (!strcmp(attn_model_entry_name(m, i), name))
+            return 1;
+    return 0;
+}
+
+/* Sets *entry to --entry, else "forward" if m has it, else m's only entry
+ * point. Returns 0, EXIT_INPUT or EXIT_USAGE after reporting. */
+static int pick_entry(const Args *a, const attn_model *m, const char **entry)
+{
+    int n = attn_model_entry_count(m);
+    if (a->entry)
+        *entry = a->entry;
+    else if (has_entry(m, "forward"))
+        *entry = "forward";
+    else
+        *entry = n == 1 ? attn_model_entry_name(m, 0) : NULL;
+    if (*entry && has_entry(m, *entry))
+        return 0;
+    if (n == 0) {
+        fprintf(stderr, "%s: the model has no entry points\n", a->model);
+        return EXIT_INPUT;
+    }
+    if (!*entry) {
+        fprintf(stderr, "attnc %s: %s has %d entry points; choose one with --entry (", a->cmd->name,
+                a->model, n);
+        print_entries(stderr, m);
+        fputs(")\n", stderr);
+        print_synopsis(stderr, a->cmd);
+        return EXIT_USAGE;
+    }
+    fprintf(stderr, "%s: no entry point named '%s' (entry points: ", a->model, *entry);
+    print_entries(stderr, m);
+    fputs(")\n", stderr);
+    return EXIT_INPUT;
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+static int cmd_check(const Args *a, attn_model *m)
+{
+    int n = attn_model_entry_count(m);
+    printf("%s: ok (%d entry point%s%s", a->model, n, n == 1 ? "" : "s", n ? ": " : "");
+    print_entries(stdout, m);
+    printf(")\n");
+    return EXIT_OK;
+}
+
+static int cmd_graph(const Args *a, attn_model *m)
+{
+    const char *entry;
+    int rc = pick_entry(a, m, &entry);
+    if (rc)
+        return rc;
+    char *text = NULL;
+    attn_status s = attn_model_graph_text(m, entry, a->dot ? 1 : 0, &text);
+    if (s != ATTN_OK)
+        return report(m, s, entry);
+    size_t len = strlen(text);
+    fputs(text, stdout);
+    if (len && text[len - 1] != '\n')
+        putchar('\n');
+    attn_string_free(text);
+    return EXIT_OK;
+}
+
+static int compare_doubles(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* Prints "run: median ..." for the n run times ms (sorted in place). */
+static void print_run_times(double *ms, int n)
+{
+    qsort(ms, (size_t)n, sizeof *ms, compare_doubles);
+    double median = n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
+    fprintf(stderr, "run: median %.3f ms over %d run%s (min %.3f, max %.3f)\n", median, n,
+            n == 1 ? "" : "s", ms[0], ms[n - 1]);
+}
+
+/* Runs p a->repeat times on in, keeping the last outputs in *out and *nout and
+ * each run's wall time in ms. Returns 0 or EXIT_INPUT after reporting. */
+static int run_repeatedly(const Args *a, const attn_program *p, const attn_tensor *in, int nin,
+                          attn_tensor **out, int *nout, double *ms)
+{
+    for (int r = 0; r < a->repeat; r++) {
+        attn_tensors_free(*out, *nout);
+        *out = NULL;
+        *nout = 0;
+        char *error = NULL;
+        double t0 = now_ms();
+        attn_status s = attn_program_run(p, in, nin, out, nout, &error);
+        ms[r] = now_ms() - t0;
+        if (s != ATTN_OK) {
+            if (error && *error)
+                print_message(error);
+            else
+                fprintf(stderr, "attnc: %s: run failed: %s\n", a->model, status_text(s));
+            attn_string_free(error);
+            return EXIT_INPUT;
+        }
+    }
+    return 0;
+}
+
+/* Writes the outputs to --outputs, or prints them. */
+static int emit_outputs(const Args *a, const attn_tensor *out, int nout)
+{
+    if (a->outputs)
+        return cli_write_tensors(a->outputs, out, nout, stderr) ? EXIT_INPUT : EXIT_OK;
+    for (int i = 0; i < nout; i++)
+        cli_print_tensor(stdout, &out[i]);
+    return EXIT_OK;
+}
+
+/* Loads the inputs, runs p and emits the outputs. */
+static int run_program(const Args *a, const char *entry, const attn_program *p)
+{
+    attn_tensor *in = NULL, *out = NULL;
+    int nin = attn_program_input_count(p), nout = 0;
+    if (cli_load_inputs(a->inputs, p, entry, stderr, &in))
+        return EXIT_INPUT;
+    double *ms = malloc((size_t)a->repeat * sizeof *ms);
+    int rc = ms ? run_repeatedly(a, p, in, nin, &out, &nout, ms) : EXIT_INPUT;
+    if (!ms)
+        fputs("attnc: out of memory\n", stderr);
+    if (!rc)
+        rc = emit_outputs(a, out, nout);
+    if (!rc && a->time)
+        print_run_times(ms, a->repeat);
+    free(ms);
+    attn_tensors_free(out, nout);
+    cli_free_inputs(in, nin);
+    return rc;
+}
+
+static int cmd_run(const Args *a, attn_model *m, double load_ms)
+{
+    const char *entry;
+    int rc = pick_entry(a, m, &entry);
+    if (rc)
+        return rc;
+    attn_compile_options opt = {.backend = a->backend, .threads = a->threads};
+    attn_program *p = NULL;
+    double t0 = now_ms();
+    attn_status s = attn_model_compile(m, entry, &opt, &p);
+    double compile_ms = now_ms() - t0;
+    if (s != ATTN_OK) {
+        char what[256];
+        snprintf(what, sizeof what, "cannot compile entry %s", entry);
+        return report(m, s, what);
+    }
+    if (a->time)
+        fprintf(stderr, "load: %.3f ms, compile: %.3f ms\n", load_ms, compile_ms);
+    rc = run_program(a, entry, p);
+    attn_program_free(p);
+    return rc;
+}
+
+/* Runs the parsed command. */
+static int dispatch(const Args *a)
+{
+    attn_model *m = NULL;
+    double load_ms = 0;
+    int rc = open_model(a, &m, &load_ms);
+    if (!rc) {
+        switch (a->cmd->id) {
+        case CMD_CHECK: rc = cmd_check(a, m); break;
+        case CMD_GRAPH: rc = cmd_graph(a, m); break;
+        case CMD_RUN: rc = cmd_run(a, m, load_ms); break;
+        }
+    }
+    attn_model_free(m);
+    return rc;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+/* attnc help [COMMAND] */
+static int help(int argc, char **argv)
+{
+    if (argc == 0) {
+        print_top_help();
+        return EXIT_OK;
+    }
+    if (argc > 1)
+        return usage_error(NULL, "help takes at most one command, got '%s'", argv[1]);
+    const Command *c = find_command(argv[0]);
+    if (!c)
+        return usage_error(NULL, "unknown command '%s'", argv[0]);
+    print_command_help(c);
+    return EXIT_OK;
+}
+
+/* Parses and runs command c with arguments argv[0..argc). */
+static int command(const Command *c, int argc, char **argv)
+{
+    Args a = {.cmd = c, .repeat = 1, .backend = ATTN_BACKEND_INTERP};
+    a.sets = calloc((size_t)argc + 1, sizeof *a.sets);
+    a.includes = calloc((size_t)argc + 1, sizeof *a.includes);
+    int rc;
+    if (!a.sets || !a.includes) {
+        fputs("attnc: out of memory\n", stderr);
+        rc = EXIT_INPUT;
+    } else if ((rc = parse_args(&a, argc, argv)) == 0) {
+        if (a.seen & BIT(OPT_HELP))
+            print_command_help(c);
+        else
+            rc = dispatch(&a);
+    }
+    free(a.sets);
+    free(a.includes);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage_error(NULL, "missing command");
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h"))
+        return help(0, NULL);
+    if (!strcmp(name, "--version")) {
+        printf("attnc " ATTNC_VERSION "\n");
+        return EXIT_OK;
+    }
+    if (!strcmp(name, "help"))
+        return help(argc - 2, argv + 2);
+    const Command *c = find_command(name);
+    if (!c)
+        return usage_error(NULL, "unknown command '%s'", name);
+    return command(c, argc - 2, argv + 2);
+}

@@ -1,0 +1,202 @@
+/*
+ * dim.c — building, comparing and evaluating symbolic dims. See dim.h.
+ */
+#include "dim.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const Dim *make(Arena *ar, DimKind k, const Dim *a, const Dim *b) {
+    Dim *d = arena_alloc(ar, sizeof(Dim));
+    if (!d)
+        return NULL;
+    d->kind = k;
+    d->a = a;
+    d->b = b;
+    return d;
+}
+
+const Dim *dim_const(Arena *ar, int64_t v) {
+    Dim *d = arena_alloc(ar, sizeof(Dim));
+    if (d)
+        d->value = v;
+    return d;
+}
+
+const Dim *dim_sym(Arena *ar, int sym, const char *name) {
+    Dim *d = arena_alloc(ar, sizeof(Dim));
+    if (d) {
+        d->kind = DIM_SYM;
+        d->sym = sym;
+        d->name = name;
+    }
+    return d;
+}
+
+bool dim_is_const(const Dim *d, int64_t *v) {
+    if (!d || d->kind != DIM_CONST)
+        return false;
+    if (v)
+        *v = d->value;
+    return true;
+}
+
+static bool is(const Dim *d, int64_t v) { return d->kind == DIM_CONST && d->value == v; }
+
+const Dim *dim_add(Arena *ar, const Dim *a, const Dim *b) {
+    int64_t x, y, r;
+    if (!a || !b)
+        return NULL;
+    if (dim_is_const(a, &x) && dim_is_const(b, &y))
+        return __builtin_add_overflow(x, y, &r) ? NULL : dim_const(ar, r);
+    if (is(a, 0))
+        return b;
+    if (is(b, 0))
+        return a;
+    if (a->kind == DIM_CONST) /* constants on the right: T+1 == 1+T */
+        return make(ar, DIM_ADD, b, a);
+    /* (T + c1) + c2 == T + (c1 + c2) */
+    if (b->kind == DIM_CONST && a->kind == DIM_ADD && a->b->kind == DIM_CONST)
+        return dim_add(ar, a->a, dim_add(ar, a->b, b));
+    return make(ar, DIM_ADD, a, b);
+}
+
+const Dim *dim_mul(Arena *ar, const Dim *a, const Dim *b) {
+    int64_t x, y, r;
+    if (!a || !b)
+        return NULL;
+    if (dim_is_const(a, &x) && dim_is_const(b, &y))
+        return __builtin_mul_overflow(x, y, &r) ? NULL : dim_const(ar, r);
+    if (is(a, 1))
+        return b;
+    if (is(b, 1))
+        return a;
+    if (is(a, 0) || is(b, 0))
+        return dim_const(ar, 0);
+    if (a->kind == DIM_CONST)
+        return make(ar, DIM_MUL, b, a);
+    return make(ar, DIM_MUL, a, b);
+}
+
+const Dim *dim_sub(Arena *ar, const Dim *a, const Dim *b) {
+    if (!a || !b)
+        return NULL;
+    if (dim_equal(a, b))
+        return dim_const(ar, 0);
+    return dim_add(ar, a, dim_mul(ar, b, dim_const(ar, -1)));
+}
+
+static const Dim *divmod(Arena *ar, DimKind k, const Dim *a, const Dim *b) {
+    int64_t x, y;
+    if (!a || !b)
+        return NULL;
+    if (dim_is_const(b, &y) && y <= 0)
+        return NULL;
+    if (dim_is_const(a, &x) && dim_is_const(b, &y)) {
+        int64_t q = x / y, m = x % y;
+        if (m < 0) { /* floor semantics */
+            q--;
+            m += y;
+        }
+        return dim_const(ar, k == DIM_DIV ? q : m);
+    }
+    if (k == DIM_DIV && is(b, 1))
+        return a;
+    return make(ar, k, a, b);
+}
+
+const Dim *dim_div(Arena *ar, const Dim *a, const Dim *b) { return divmod(ar, DIM_DIV, a, b); }
+const Dim *dim_mod(Arena *ar, const Dim *a, const Dim *b) { return divmod(ar, DIM_MOD, a, b); }
+
+bool dim_equal(const Dim *a, const Dim *b) {
+    if (a == b)
+        return true;
+    if (!a || !b || a->kind != b->kind)
+        return false;
+    switch (a->kind) {
+    case DIM_CONST:
+        return a->value == b->value;
+    case DIM_SYM:
+        return a->sym == b->sym;
+    case DIM_ADD:
+    case DIM_MUL: /* commutative */
+        return (dim_equal(a->a, b->a) && dim_equal(a->b, b->b)) ||
+               (dim_equal(a->a, b->b) && dim_equal(a->b, b->a));
+    default:
+        return dim_equal(a->a, b->a) && dim_equal(a->b, b->b);
+    }
+}
+
+bool dim_eval(const Dim *d, const int64_t *syms, int nsyms, int64_t *out) {
+    int64_t x, y;
+    switch (d->kind) {
+    case DIM_CONST:
+        *out = d->value;
+        return true;
+    case DIM_SYM:
+        if (d->sym < 0 || d->sym >= nsyms || syms[d->sym] < 0)
+            return false;
+        *out = syms[d->sym];
+        return true;
+    default:
+        break;
+    }
+    if (!dim_eval(d->a, syms, nsyms, &x) || !dim_eval(d->b, syms, nsyms, &y))
+        return false;
+    switch (d->kind) {
+    case DIM_ADD:
+        return !__builtin_add_overflow(x, y, out);
+    case DIM_MUL:
+        return !__builtin_mul_overflow(x, y, out);
+    case DIM_DIV:
+    case DIM_MOD:
+        if (y <= 0)
+            return false;
+        *out = d->kind == DIM_DIV ? x / y - (x % y < 0) : ((x % y) + y) % y;
+        return true;
+    default:
+        return false;
+    }
+}
+
+static size_t fmt(const Dim *d, char *buf, size_t n, bool paren) {
+    char tmp[32];
+    switch (d->kind) {
+    case DIM_CONST:
+        snprintf(tmp, sizeof tmp, "%lld", (long long)d->value);
+        return (size_t)snprintf(buf, n, "%s", tmp);
+    case DIM_SYM:
+        return (size_t)snprintf(buf, n, "%s", d->name);
+    default:
+        break;
+    }
+    const char *op = d->kind == DIM_ADD ? "+" : d->kind == DIM_MUL ? "*" : d->kind == DIM_DIV ? "//" : "%";
+    size_t used = 0;
+    bool p = paren && d->kind == DIM_ADD;
+#define PUT(expr) do { size_t k_ = (expr); used += k_; if (used >= n) return used; } while (0)
+    if (p)
+        PUT((size_t)snprintf(buf + used, n - used, "("));
+    PUT(fmt(d->a, buf + used, n - used, true));
+    int64_t neg;
+    if (d->kind == DIM_ADD && dim_is_const(d->b, &neg) && neg < 0)
+        PUT((size_t)snprintf(buf + used, n - used, "-%lld", -(long long)neg));
+    else {
+        PUT((size_t)snprintf(buf + used, n - used, "%s", op));
+        PUT(fmt(d->b, buf + used, n - used, true));
+    }
+    if (p)
+        PUT((size_t)snprintf(buf + used, n - used, ")"));
+#undef PUT
+    return used;
+}
+
+void dim_format(const Dim *d, char *buf, size_t n) {
+    if (n == 0)
+        return;
+    buf[0] = '\0';
+    if (!d) {
+        snprintf(buf, n, "?");
+        return;
+    }
+    fmt(d, buf, n, false);
+}

@@ -1,0 +1,48 @@
+/*
+ * ir.c — building graphs. See ir.h.
+ */
+#include "ir.h"
+
+#include <string.h>
+
+IrGraph *ir_graph_new(Arena *ar, IrGraph *parent) {
+    IrGraph *g = arena_alloc(ar, sizeof(IrGraph));
+    if (!g)
+        ATTN_UNREACHABLE("out of memory building the graph");
+    g->parent = parent;
+    return g;
+}
+
+int ir_add(Arena *ar, IrGraph *g, OpKind op, const int *in, int nin, SrcLoc loc) {
+    if (g->n == g->cap) {
+        int cap = g->cap ? 2 * g->cap : 16;
+        IrNode *nodes = arena_alloc(ar, (size_t)cap * sizeof(IrNode));
+        if (!nodes)
+            ATTN_UNREACHABLE("out of memory building the graph");
+        if (g->n)
+            memcpy(nodes, g->nodes, (size_t)g->n * sizeof(IrNode));
+        g->nodes = nodes;
+        g->cap = cap;
+    }
+    IrNode *n = &g->nodes[g->n];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->loc = loc;
+    n->nin = nin;
+    if (nin) {
+        n->in = arena_alloc(ar, (size_t)nin * sizeof(int));
+        if (!n->in)
+            ATTN_UNREACHABLE("out of memory building the graph");
+        memcpy(n->in, in, (size_t)nin * sizeof(int));
+    }
+    return g->n++;
+}
+
+void ir_set_outputs(Arena *ar, IrGraph *g, const int *outs, int n) {
+    g->outputs = arena_alloc(ar, (size_t)(n ? n : 1) * sizeof(int));
+    if (!g->outputs)
+        ATTN_UNREACHABLE("out of memory building the graph");
+    if (n)
+        memcpy(g->outputs, outs, (size_t)n * sizeof(int));
+    g->nout = n;
+}

@@ -1,0 +1,208 @@
+/*
+ * lower.c — lowering every entry point of a model to a graph (see lower.h),
+ * solving unset hyperparameters from weight shapes, and checking the bound
+ * weights against the parameters the entries declare.
+ */
+#include "lower.h"
+#include "safetensors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void eval_lets(Lower *L) {
+    for (int i = 0; i < L->m->nlets; i++) {
+        const Ast *d = L->m->lets[i];
+        frame_set(L, d->str, lower_expr(L, d->a));
+    }
+}
+
+static void lower_entry(Lower *L, const Ast *e, IrEntry *out) {
+    Frame globals = {0}, frame = {NULL, &globals};
+    L->frame = &globals;
+    eval_lets(L);
+    L->frame = &frame;
+    out->name = e->str;
+    out->loc = e->loc;
+    out->graph = L->top = L->g = ir_graph_new(L->ar, NULL);
+    L->entry = out;
+    L->nsyms = L->capsyms = 0;
+    L->syms = NULL;
+    L->prefix = NULL;
+    L->returned = false;
+    L->ret = (Val){.k = V_NONE};
+    bool ok = true;
+    for (int i = 0; i < e->list.n; i++) {
+        const Ast *a = e->list.items[i];
+        IrType t;
+        if (!a->type) {
+            diag_error(L->diag, a->loc, "entry input '%s' needs a type, such as f32[B, T, 64]", a->str);
+            ok = false;
+            continue;
+        }
+        if (!lower_type(L, a->type, &t, true, NULL)) {
+            ok = false;
+            continue;
+        }
+        int id = ir_add(L->ar, L->g, OP_INPUT, NULL, 0, a->loc);
+        L->g->nodes[id].type = t;
+        L->g->nodes[id].name = a->str;
+        L->g->nodes[id].index = L->g->ninputs++;
+        frame_set(L, a->str, tensor_val(L, id));
+    }
+    if (!ok)
+        return;
+    lower_block(L, &e->body);
+    int nout = e->list2.n;
+    Val r = L->ret;
+    if (r.k == V_ERR)
+        return;
+    if (!L->returned) {
+        diag_error(L->diag, e->loc, "entry '%s' has no return statement", e->str);
+        return;
+    }
+    Val *vals = r.k == V_TUPLE ? r.items : &r;
+    int n = r.k == V_TUPLE ? r.n : 1;
+    if (n != nout) {
+        diag_error(L->diag, e->loc, "entry '%s' declares %d outputs but returns %d values", e->str, nout, n);
+        return;
+    }
+    int outs[256];
+    const char **names = arena_alloc(L->ar, sizeof(char *) * (size_t)(nout + 1));
+    if (nout > 256) {
+        diag_error(L->diag, e->loc, "entry '%s' has more than 256 outputs", e->str);
+        return;
+    }
+    for (int i = 0; i < nout; i++) {
+        const Ast *o = e->list2.items[i];
+        names[i] = o->str;
+        if (vals[i].k != V_TENSOR) {
+            if (vals[i].k != V_ERR)
+                diag_error(L->diag, o->loc, "output '%s' must be a tensor, got %s", o->str, val_describe(L, vals[i]));
+            return;
+        }
+        if (o->type && !check_tensor_type(L, vals[i], o->type, arena_printf(L->ar, "output '%s'", o->str), o))
+            return;
+        outs[i] = use(L, vals[i]);
+    }
+    ir_set_outputs(L->ar, L->g, outs, nout);
+    L->g->output_names = names;
+    out->nsyms = L->nsyms;
+    out->sym_names = L->syms;
+}
+
+/* Adds the params of one entry to the model's union. */
+static void collect_params(Model *m, const Lower *L) {
+    for (int i = 0; i < L->nparams; i++) {
+        bool seen = false;
+        for (int j = 0; j < m->nparams && !seen; j++)
+            seen = strcmp(m->params[j].key, L->params[i].key) == 0;
+        if (seen)
+            continue;
+        ParamDecl *p = arena_alloc(&m->arena, sizeof(ParamDecl) * (size_t)(m->nparams + 1));
+        if (m->nparams)
+            memcpy(p, m->params, sizeof(ParamDecl) * (size_t)m->nparams);
+        p[m->nparams++] = L->params[i];
+        m->params = p;
+    }
+}
+
+/* One lowering of every entry; returns the number of hyperparameters solved. */
+static int lower_all(Model *m, bool final, bool solve, Diag *diag) {
+    IrEntry *ir = arena_alloc(&m->arena, sizeof(IrEntry) * (size_t)(m->nentries + 1));
+    int solved = 0;
+    m->nparams = 0;
+    for (int i = 0; i < m->nentries; i++) {
+        Lower L = {.m = m, .ar = &m->arena, .diag = diag, .final = final, .solve = solve};
+        lower_entry(&L, m->entries[i], &ir[i]);
+        if (ir[i].graph)
+            pass_run_all(&m->arena, ir[i].graph);
+        collect_params(m, &L);
+        solved += L.solved;
+    }
+    m->ir = ir;
+    m->nir = m->nentries;
+    return solved;
+}
+
+int model_lower(Model *m, bool final) {
+    int before = m->diag.errors;
+    /* hyperparameters solved from weights need another pass to take effect */
+    for (int round = 0; m->weights_path && round < 4; round++) {
+        Diag scratch = {0};
+        int solved = lower_all(m, false, true, &scratch);
+        diag_free(&scratch);
+        if (!solved)
+            break;
+    }
+    lower_all(m, final, false, &m->diag);
+    if (m->weights_path && m->diag.errors == before)
+        for (int i = 0; i < m->nweights; i++) {
+            bool used = false;
+            for (int j = 0; j < m->nparams && !used; j++)
+                used = strcmp(m->params[j].key, m->weights[i].key) == 0;
+            if (!used)
+                diag_error(&m->diag, (SrcLoc){0}, "%s: unexpected weight '%s': no entry of %s declares it",
+                           m->weights_path, m->weights[i].key, m->path);
+        }
+    return m->diag.errors > before ? -1 : 0;
+}
+
+static attn_dtype weight_dtype(StDtype d) {
+    switch (d) {
+    case ST_F16: case ST_BF16: case ST_F32: case ST_F64: return ATTN_F32;
+    case ST_BOOL: return ATTN_BOOL;
+    default: return ATTN_I64;
+    }
+}
+
+static void free_weights(Model *m) {
+    for (int i = 0; i < m->nweights; i++)
+        free(m->weights[i].t.data);
+    free(m->weights);
+    m->weights = NULL;
+    m->nweights = 0;
+    m->weights_path = NULL;
+}
+
+int model_bind_weights(Model *m, const char *path) {
+    char err[512];
+    free_weights(m);
+    StFile *f = st_open(path, err, sizeof err);
+    if (!f) {
+        diag_error(&m->diag, (SrcLoc){0}, "%s", err);
+        return -1;
+    }
+    int n = st_count(f);
+    m->weights = calloc((size_t)(n ? n : 1), sizeof(Weight));
+    if (!m->weights) {
+        st_close(f);
+        diag_error(&m->diag, (SrcLoc){0}, "%s: out of memory", path);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        const StTensor *t = st_tensor(f, i);
+        Weight *w = &m->weights[m->nweights];
+        w->key = arena_strdup(&m->arena, t->name);
+        w->t.name = w->key;
+        w->t.dtype = weight_dtype(t->dtype);
+        w->t.rank = t->rank;
+        memcpy(w->t.shape, t->shape, sizeof t->shape);
+        if (st_convert(t, w->t.dtype, &w->t.data, err, sizeof err) != 0) {
+            diag_error(&m->diag, (SrcLoc){0}, "%s: %s", path, err);
+            continue;
+        }
+        m->nweights++;
+    }
+    st_close(f);
+    m->weights_path = arena_strdup(&m->arena, path);
+    if (m->diag.errors)
+        return -1;
+    return model_lower(m, false);
+}
+
+void model_free(Model *m) {
+    free_weights(m);
+    diag_free(&m->diag);
+    arena_free(&m->arena);
+}

@@ -1,0 +1,129 @@
+/*
+ * lower.h — elaboration of the AST into graph IR (internal to the lowering files).
+ *
+ * Lowering runs a model's entry point like a program evaluated at compile time:
+ * hyperparameters, `let` constants, `for` loops, `if`s and function calls are
+ * executed by the compiler (loops unrolled, functions inlined, weight names
+ * built), and every tensor operation becomes a graph node whose shape is
+ * checked on the spot, so errors point at the line that caused them. Only
+ * `scan` stays a loop: its body becomes a nested graph run per time step.
+ */
+#ifndef ATTN_LOWER_H
+#define ATTN_LOWER_H
+
+#include "model.h"
+
+/* Kinds of compile-time values. */
+typedef enum VKind {
+    V_ERR,    /* an error was already reported; propagate quietly */
+    V_NONE,   /* a function that returned nothing */
+    V_INT,    /* integer (also a constant dim) */
+    V_FLOAT,  /* float */
+    V_BOOL,   /* boolean */
+    V_STR,    /* string (weight-name pieces) */
+    V_ENUM,   /* enumeration member: s */
+    V_DIM,    /* symbolic dim: d */
+    V_TENSOR, /* a graph value: node of graph g */
+    V_TUPLE,  /* several values: items[0..n) */
+} VKind;
+
+typedef struct Val Val;
+struct Val {
+    VKind k;
+    int64_t i;        /* V_INT, V_BOOL */
+    double f;         /* V_FLOAT */
+    const char *s;    /* V_STR, V_ENUM */
+    const Dim *d;     /* V_DIM */
+    IrGraph *g;       /* V_TENSOR: the graph the node belongs to */
+    int node;         /* V_TENSOR: node index */
+    Val *items;       /* V_TUPLE */
+    int n;            /* V_TUPLE length */
+};
+
+/* A name bound in a frame. */
+typedef struct Binding {
+    const char *name;
+    Val v;
+    struct Binding *next;
+} Binding;
+
+/* Variables of a function body, entry body or scan body. */
+typedef struct Frame {
+    Binding *vars;
+    struct Frame *parent; /* enclosing frame for lookups (scan bodies), or NULL */
+} Frame;
+
+/* An outer value a scan body reads, and the body input standing for it. */
+typedef struct Capture {
+    IrGraph *outer_g; int outer_node; /* the value outside */
+    int inner_node;                   /* the INPUT node inside */
+    struct Capture *next;
+} Capture;
+
+/* A scan body under construction. */
+typedef struct ScanCtx {
+    IrGraph *g;              /* the body graph */
+    Capture *captures;       /* outer values read so far */
+    int ncaptures;
+    int first_capture_index; /* input index of the first capture */
+    Val *yields; int nyields; bool yielded; /* the yield statement's values */
+    struct ScanCtx *parent;
+} ScanCtx;
+
+typedef struct Lower {
+    Model *m;
+    Arena *ar;
+    Diag *diag;
+    bool final;             /* every hyperparameter and weight must be there */
+    bool solve;             /* solve unset hyperparameters from weight shapes */
+    int solved;             /* hyperparameters solved in this pass */
+    IrEntry *entry;         /* entry being lowered */
+    IrGraph *g;             /* graph receiving new nodes */
+    IrGraph *top;           /* the entry's top-level graph */
+    Frame *frame;           /* innermost variables */
+    ScanCtx *scan;          /* innermost scan body, or NULL */
+    const char *prefix;     /* weight-name prefix from `scope` */
+    int call_depth;         /* inlined calls in progress */
+    bool returned;          /* a return statement ran in the current function */
+    Val ret;                /* its value */
+    const char **syms; int nsyms, capsyms; /* per-call symbols of the entry */
+    ParamDecl *params; int nparams, capparams; /* params seen in this entry */
+    long steps;             /* work done (loop iterations + nodes): guards against hangs */
+} Lower;
+
+#define LOWER_MAX_CALL_DEPTH 64
+#define LOWER_MAX_STEPS 2000000
+
+/* lower_stmt.c */
+void lower_block(Lower *L, const AstList *body);
+Val lower_call_def(Lower *L, const Ast *def, const Ast *call);
+void frame_set(Lower *L, const char *name, Val v);
+/* lower_expr.c */
+Val lower_expr(Lower *L, const Ast *e);
+bool val_to_int(Lower *L, Val v, const Ast *at, int64_t *out);
+bool val_to_dim(Lower *L, Val v, const Ast *at, const Dim **out);
+bool val_to_bool(Lower *L, Val v, const Ast *at, bool *out);
+const char *val_describe(Lower *L, Val v);
+bool lower_type(Lower *L, const Ast *type, IrType *out, bool bind_names, Frame *binds);
+bool check_tensor_type(Lower *L, Val v, const Ast *type, const char *what, const Ast *at);
+Val tensor_val(Lower *L, int node);
+int use(Lower *L, Val v);
+Val err_val(void);
+/* lower_builtin.c */
+Val lower_builtin(Lower *L, const Ast *call);
+Val lower_binop_tensor(Lower *L, OpKind op, Val a, Val b, const Ast *at);
+Val lower_matmul(Lower *L, Val a, Val b, const Ast *at);
+Val lower_index(Lower *L, Val x, const Ast *e);
+Val lower_scan(Lower *L, const Ast *e);
+int add_node(Lower *L, OpKind op, const int *in, int nin, SrcLoc loc, const OpAttrs *attrs);
+int const_scalar(Lower *L, attn_dtype dt, double v, SrcLoc loc);
+int lower_permute(Lower *L, int x, const int64_t *perm, SrcLoc loc);
+int lower_reshape(Lower *L, int x, const Dim **dims, int rank, SrcLoc loc);
+/* shape.c: computes node->type from its operands; reports errors at node->loc. */
+bool shape_infer(Arena *ar, IrGraph *g, int node, Diag *diag);
+/* lower.c */
+const Hyper *find_hyper(const Model *m, const char *name);
+const Ast *find_def(const Model *m, const char *name);
+const char *type_text(Lower *L, const IrType *t);
+
+#endif

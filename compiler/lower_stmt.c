@@ -1,0 +1,331 @@
+/*
+ * lower_stmt.c — statements and function calls during lowering.
+ *
+ * Blocks run in order; `for` and `if` run at compile time (their bounds and
+ * conditions must be known then) and share their function's variables, like
+ * Python; `scope` extends the weight-name prefix; `param` declares a weight
+ * and checks it against the bound file; calls to `def` functions are inlined
+ * with a fresh frame whose argument types are checked and whose free dim
+ * names are bound from the arguments.
+ */
+#include "lower.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void frame_set(Lower *L, const char *name, Val v) {
+    for (Binding *b = L->frame->vars; b; b = b->next)
+        if (strcmp(b->name, name) == 0) {
+            b->v = v;
+            return;
+        }
+    Binding *b = arena_alloc(L->ar, sizeof *b);
+    *b = (Binding){name, v, L->frame->vars};
+    L->frame->vars = b;
+}
+
+static void assign(Lower *L, const Ast *s) {
+    Val v = lower_expr(L, s->a);
+    int n = s->list2.n;
+    if (n == 1) {
+        frame_set(L, s->list2.items[0]->str, v);
+        return;
+    }
+    if (v.k == V_ERR) {
+        for (int i = 0; i < n; i++)
+            frame_set(L, s->list2.items[i]->str, v);
+        return;
+    }
+    if (v.k != V_TUPLE || v.n != n) {
+        diag_error(L->diag, s->loc, "cannot unpack %s into %d names", val_describe(L, v), n);
+        for (int i = 0; i < n; i++)
+            frame_set(L, s->list2.items[i]->str, err_val());
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        frame_set(L, s->list2.items[i]->str, v.items[i]);
+}
+
+/* Solves an unset hyperparameter from a weight's dim when the declared dim is
+ * that hyperparameter, or a constant multiple of it. */
+static void solve_dim(Lower *L, const Dim *want, int64_t got) {
+    int64_t k = 1;
+    if (want->kind == DIM_MUL && want->b->kind == DIM_CONST) {
+        k = want->b->value;
+        want = want->a;
+    }
+    if (want->kind != DIM_SYM || want->sym >= 0 || k <= 0 || got % k)
+        return;
+    Hyper *h = &L->m->hypers[-1 - want->sym];
+    if (h->set)
+        return;
+    h->set = h->from_weights = true;
+    h->i = got / k;
+    L->solved++;
+}
+
+static bool param_matches(Lower *L, const Ast *s, const char *key, const IrType *t, const Weight *w) {
+    bool ok = w->t.rank == t->rank;
+    for (int i = 0; ok && i < t->rank; i++) {
+        int64_t v;
+        if (!dim_is_const(t->dims[i], &v)) {
+            if (L->solve)
+                solve_dim(L, t->dims[i], w->t.shape[i]);
+            continue;
+        }
+        ok = v == w->t.shape[i];
+    }
+    if (!ok) {
+        char got[256] = "[", *p = got + 1;
+        for (int i = 0; i < w->t.rank; i++)
+            p += snprintf(p, (size_t)(got + sizeof got - p), "%s%lld", i ? ", " : "", (long long)w->t.shape[i]);
+        snprintf(p, (size_t)(got + sizeof got - p), "]");
+        diag_error(L->diag, s->loc, "weight '%s' in %s has shape %s, but the model declares %s", key,
+                   L->m->weights_path, got, type_text(L, t));
+        return false;
+    }
+    return true;
+}
+
+static void declare_param(Lower *L, const Ast *s) {
+    const char *local = s->str;
+    const char *name = local;
+    if (s->a) {
+        Val k = lower_expr(L, s->a);
+        if (k.k != V_STR) {
+            if (k.k != V_ERR)
+                diag_error(L->diag, s->a->loc, "a weight key must be a string, got %s", val_describe(L, k));
+            frame_set(L, local, err_val());
+            return;
+        }
+        name = k.s;
+    }
+    const char *key = L->prefix ? arena_printf(L->ar, "%s%s", L->prefix, name) : name;
+    IrType t;
+    if (!lower_type(L, s->type, &t, false, NULL)) {
+        frame_set(L, local, err_val());
+        return;
+    }
+    for (int i = 0; i < t.rank; i++)
+        if (t.dims[i]->kind != DIM_CONST && !(t.dims[i]->kind == DIM_SYM && t.dims[i]->sym < 0) &&
+            !(t.dims[i]->kind == DIM_MUL && t.dims[i]->a->kind == DIM_SYM && t.dims[i]->a->sym < 0) && L->final) {
+            diag_error(L->diag, s->loc, "weight '%s' has shape %s, which depends on a per-call dim", key, type_text(L, &t));
+            frame_set(L, local, err_val());
+            return;
+        }
+    /* the same key twice in one entry is one weight (shared), if the types agree */
+    for (int i = 0; i < L->nparams; i++)
+        if (strcmp(L->params[i].key, key) == 0) {
+            bool same = L->params[i].type.rank == t.rank && L->params[i].type.dtype == t.dtype;
+            for (int d = 0; same && d < t.rank; d++)
+                same = dim_equal(L->params[i].type.dims[d], t.dims[d]);
+            if (!same) {
+                diag_error(L->diag, s->loc, "weight '%s' is declared again with type %s", key, type_text(L, &t));
+                diag_note(L->diag, L->params[i].loc, "first declared here with type %s", type_text(L, &L->params[i].type));
+            }
+        }
+    if (L->nparams == L->capparams) {
+        L->capparams = L->capparams ? 2 * L->capparams : 16;
+        ParamDecl *p = arena_alloc(L->ar, sizeof(ParamDecl) * (size_t)L->capparams);
+        if (L->nparams)
+            memcpy(p, L->params, sizeof(ParamDecl) * (size_t)L->nparams);
+        L->params = p;
+    }
+    L->params[L->nparams++] = (ParamDecl){key, t, s->loc};
+
+    const Weight *w = model_weight(L->m, key);
+    if (L->m->weights_path && !w) {
+        diag_error(L->diag, s->loc, "weight '%s' is missing from %s", key, L->m->weights_path);
+    } else if (w && w->t.dtype != t.dtype) {
+        diag_error(L->diag, s->loc, "weight '%s' in %s has dtype %s, but the model declares %s", key,
+                   L->m->weights_path, attn_dtype_name(w->t.dtype), type_text(L, &t));
+        w = NULL;
+    } else if (w && !param_matches(L, s, key, &t, w))
+        w = NULL;
+    else if (!w && L->final)
+        diag_error(L->diag, s->loc, "weight '%s' is not bound (give a weights file)", key);
+    /* weights live in the top-level graph; scan bodies capture them */
+    IrGraph *g = L->g;
+    ScanCtx *sc = L->scan;
+    L->g = L->top;
+    L->scan = NULL;
+    int id = ir_add(L->ar, L->g, OP_PARAM, NULL, 0, s->loc);
+    L->g->nodes[id].type = t;
+    L->g->nodes[id].name = key;
+    L->g->nodes[id].value = w ? &w->t : NULL;
+    Val v = tensor_val(L, id);
+    L->g = g;
+    L->scan = sc;
+    frame_set(L, local, v);
+}
+
+static void for_stmt(Lower *L, const Ast *s) {
+    int64_t lo, hi;
+    if (!val_to_int(L, lower_expr(L, s->a), s->a, &lo) || !val_to_int(L, lower_expr(L, s->b), s->b, &hi))
+        return;
+    for (int64_t i = lo; i < hi && !L->returned; i++) {
+        if (++L->steps > LOWER_MAX_STEPS) {
+            diag_error(L->diag, s->loc, "loop runs too long at compile time (more than %d steps)", LOWER_MAX_STEPS);
+            return;
+        }
+        frame_set(L, s->str, (Val){.k = V_INT, .i = i});
+        lower_block(L, &s->body);
+    }
+}
+
+static void scope_stmt(Lower *L, const Ast *s) {
+    Val v = lower_expr(L, s->a);
+    const char *piece;
+    if (v.k == V_STR)
+        piece = v.s;
+    else if (v.k == V_INT)
+        piece = arena_printf(L->ar, "%lld", (long long)v.i);
+    else {
+        if (v.k != V_ERR)
+            diag_error(L->diag, s->a->loc, "scope needs a string or integer, got %s", val_describe(L, v));
+        return;
+    }
+    const char *saved = L->prefix;
+    L->prefix = arena_printf(L->ar, "%s%s.", saved ? saved : "", piece);
+    lower_block(L, &s->body);
+    L->prefix = saved;
+}
+
+static Val tuple_of(Lower *L, const AstList *exprs) {
+    if (exprs->n == 1)
+        return lower_expr(L, exprs->items[0]);
+    Val t = {.k = V_TUPLE, .n = exprs->n, .items = arena_alloc(L->ar, sizeof(Val) * (size_t)exprs->n)};
+    for (int i = 0; i < exprs->n; i++)
+        t.items[i] = lower_expr(L, exprs->items[i]);
+    return t;
+}
+
+static void stmt(Lower *L, const Ast *s) {
+    switch (s->kind) {
+    case S_ASSIGN:
+        assign(L, s);
+        break;
+    case S_PARAM:
+        declare_param(L, s);
+        break;
+    case S_FOR:
+        for_stmt(L, s);
+        break;
+    case S_IF: {
+        bool c;
+        if (val_to_bool(L, lower_expr(L, s->a), s->a, &c))
+            lower_block(L, c ? &s->body : &s->body2);
+        break;
+    }
+    case S_SCOPE:
+        scope_stmt(L, s);
+        break;
+    case S_RETURN:
+        if (L->scan && L->scan->g == L->g && L->call_depth == 0) {
+            diag_error(L->diag, s->loc, "return inside a scan body; use yield for per-step outputs");
+            break;
+        }
+        L->ret = tuple_of(L, &s->list);
+        L->returned = true;
+        break;
+    case S_YIELD:
+        if (!L->scan || L->scan->g != L->g) {
+            diag_error(L->diag, s->loc, "yield outside a scan body");
+            break;
+        }
+        if (L->scan->yielded) {
+            diag_error(L->diag, s->loc, "a scan body yields once");
+            break;
+        }
+        L->scan->yielded = true;
+        L->scan->nyields = s->list.n;
+        L->scan->yields = arena_alloc(L->ar, sizeof(Val) * (size_t)s->list.n);
+        for (int i = 0; i < s->list.n; i++)
+            L->scan->yields[i] = lower_expr(L, s->list.items[i]);
+        break;
+    default:
+        diag_error(L->diag, s->loc, "this is not a statement");
+    }
+}
+
+void lower_block(Lower *L, const AstList *body) {
+    for (int i = 0; i < body->n && !L->returned; i++)
+        stmt(L, body->items[i]);
+}
+
+/* Binds the call's arguments (positional, then by name) to the def's parameters. */
+static bool bind_args(Lower *L, const Ast *def, const Ast *call, Val *vals) {
+    int nparams = def->list.n;
+    bool *given = arena_alloc(L->ar, (size_t)nparams + 1);
+    int pos = 0;
+    for (int i = 0; i < call->list.n; i++) {
+        const Ast *a = call->list.items[i];
+        int slot = -1;
+        if (a->kind == A_KWARG) {
+            for (int j = 0; j < nparams; j++)
+                if (strcmp(def->list.items[j]->str, a->str) == 0)
+                    slot = j;
+            if (slot < 0) {
+                diag_error(L->diag, a->loc, "%s() has no parameter named '%s'", def->str, a->str);
+                return false;
+            }
+        } else if ((slot = pos++) >= nparams) {
+            diag_error(L->diag, a->loc, "%s() takes %d arguments, got %d", def->str, nparams, call->list.n);
+            diag_note(L->diag, def->loc, "%s is defined here", def->str);
+            return false;
+        }
+        if (given[slot]) {
+            diag_error(L->diag, a->loc, "argument '%s' of %s() given twice", def->list.items[slot]->str, def->str);
+            return false;
+        }
+        given[slot] = true;
+        vals[slot] = lower_expr(L, a->kind == A_KWARG ? a->a : a);
+    }
+    for (int j = 0; j < nparams; j++)
+        if (!given[j]) {
+            diag_error(L->diag, call->loc, "%s() is missing argument '%s'", def->str, def->list.items[j]->str);
+            diag_note(L->diag, def->loc, "%s is defined here", def->str);
+            return false;
+        }
+    return true;
+}
+
+Val lower_call_def(Lower *L, const Ast *def, const Ast *call) {
+    if (L->call_depth >= LOWER_MAX_CALL_DEPTH) {
+        diag_error(L->diag, call->loc, "calls nested more than %d deep (is %s recursive?)", LOWER_MAX_CALL_DEPTH, def->str);
+        return err_val();
+    }
+    Val *vals = arena_alloc(L->ar, sizeof(Val) * (size_t)(def->list.n + 1));
+    if (!bind_args(L, def, call, vals))
+        return err_val();
+    for (int j = 0; j < def->list.n; j++)
+        if (vals[j].k == V_ERR)
+            return err_val();
+    Frame frame = {NULL, L->frame};
+    while (frame.parent && frame.parent->parent) /* defs see globals only, not the caller's variables */
+        frame.parent = frame.parent->parent;
+    Frame *saved = L->frame;
+    L->frame = &frame;
+    L->call_depth++;
+    bool ok = true;
+    for (int j = 0; j < def->list.n && ok; j++) {
+        const Ast *p = def->list.items[j];
+        if (p->type) {
+            const char *what = arena_printf(L->ar, "argument '%s' of %s()", p->str, def->str);
+            ok = check_tensor_type(L, vals[j], p->type, what, call->list.items[j < call->list.n ? j : 0]);
+        }
+        frame_set(L, p->str, vals[j]);
+    }
+    bool was_returned = L->returned;
+    Val was_ret = L->ret;
+    L->returned = false;
+    L->ret = (Val){.k = V_NONE};
+    if (ok)
+        lower_block(L, &def->body);
+    Val r = ok ? L->ret : err_val();
+    L->returned = was_returned;
+    L->ret = was_ret;
+    L->call_depth--;
+    L->frame = saved;
+    return r;
+}

@@ -1,0 +1,315 @@
+/*
+ * model.c — loading a model: reading its source and imports, collecting its
+ * declarations, applying hyperparameter settings, binding weights, and
+ * lowering every entry point (lower_*.c) to a graph.
+ */
+#include "model.h"
+#include "lower.h"
+#include "safetensors.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_IMPORT_DEPTH 32
+#define MAX_FILES 256
+
+const Hyper *find_hyper(const Model *m, const char *name) {
+    for (int i = 0; i < m->nhypers; i++)
+        if (strcmp(m->hypers[i].name, name) == 0)
+            return &m->hypers[i];
+    return NULL;
+}
+
+const Ast *find_def(const Model *m, const char *name) {
+    for (int i = 0; i < m->ndefs; i++)
+        if (strcmp(m->defs[i]->str, name) == 0)
+            return m->defs[i];
+    return NULL;
+}
+
+const Weight *model_weight(const Model *m, const char *key) {
+    for (int i = 0; i < m->nweights; i++)
+        if (strcmp(m->weights[i].key, key) == 0)
+            return &m->weights[i];
+    return NULL;
+}
+
+const IrEntry *model_entry(const Model *m, const char *name) {
+    for (int i = 0; i < m->nir; i++)
+        if (strcmp(m->ir[i].name, name) == 0)
+            return &m->ir[i];
+    return NULL;
+}
+
+static void *grow(Arena *ar, void *old, int n, size_t size) {
+    /* arrays grow by powers of two: reallocate when n reaches one */
+    if (n & (n - 1) && n >= 8)
+        return old;
+    void *p = arena_alloc(ar, size * (size_t)(n < 8 ? 8 : 2 * n));
+    if (old && n)
+        memcpy(p, old, size * (size_t)n);
+    return p;
+}
+
+static SrcFile *read_source(Model *m, const char *path, SrcLoc from) {
+    struct stat st;
+    FILE *f = NULL;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || !(f = fopen(path, "rb"))) {
+        diag_error(&m->diag, from, "cannot read %s: %s", path,
+                   errno == 0 || (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) ? "not a regular file" : strerror(errno));
+        return NULL;
+    }
+    if (st.st_size > ATTN_MAX_SOURCE) {
+        fclose(f);
+        diag_error(&m->diag, from, "%s is %lld bytes; the limit for a source file is %d", path, (long long)st.st_size,
+                   ATTN_MAX_SOURCE);
+        return NULL;
+    }
+    SrcFile *s = arena_alloc(&m->arena, sizeof *s);
+    s->path = arena_strdup(&m->arena, path);
+    s->text = arena_alloc(&m->arena, (size_t)st.st_size + 1);
+    s->len = fread(s->text, 1, (size_t)st.st_size, f);
+    fclose(f);
+    s->next = m->files;
+    m->files = s;
+    return s;
+}
+
+/* The file an import names: relative to the importing file, then each search dir. */
+static char *resolve_import(Model *m, const SrcFile *from, const char *name) {
+    char buf[PATH_MAX];
+    const char *slash = strrchr(from->path, '/');
+    int dirlen = slash ? (int)(slash - from->path) : 1;
+    snprintf(buf, sizeof buf, "%.*s/%s", dirlen, slash ? from->path : ".", name);
+    struct stat st;
+    if (stat(buf, &st) == 0 && S_ISREG(st.st_mode))
+        return arena_strdup(&m->arena, buf);
+    for (int i = -1; i < m->nimport_dirs; i++) {
+        snprintf(buf, sizeof buf, "%s/%s", i < 0 ? ATTN_STDLIB_DIR : m->import_dirs[i], name);
+        if (stat(buf, &st) == 0 && S_ISREG(st.st_mode))
+            return arena_strdup(&m->arena, buf);
+    }
+    return NULL;
+}
+
+static bool already_loaded(Model *m, const char *path) {
+    char real[PATH_MAX];
+    if (!realpath(path, real))
+        return false;
+    for (SrcFile *f = m->files; f; f = f->next) {
+        char other[PATH_MAX];
+        if (realpath(f->path, other) && strcmp(real, other) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void add_hyper(Model *m, const Ast *d) {
+    if (find_hyper(m, d->str)) {
+        diag_error(&m->diag, d->loc, "hyperparameter '%s' is declared twice", d->str);
+        diag_note(&m->diag, find_hyper(m, d->str)->decl->loc, "first declared here");
+        return;
+    }
+    Hyper h = {.name = d->str, .decl = d};
+    const char *t = d->type->str;
+    if (strcmp(t, "int") == 0) h.kind = HK_INT;
+    else if (strcmp(t, "float") == 0) h.kind = HK_FLOAT;
+    else if (strcmp(t, "bool") == 0 && !d->type->ival) h.kind = HK_BOOL;
+    else if (strcmp(t, "enum") == 0) h.kind = HK_ENUM;
+    else {
+        diag_error(&m->diag, d->type->loc, "a hyperparameter is int, float, bool or enum(...), not '%s'", t);
+        return;
+    }
+    if (d->a) {
+        const Ast *v = d->a;
+        bool neg = v->kind == A_UNOP && v->op == UNOP_NEG;
+        const Ast *lit = neg ? v->a : v;
+        h.set = true;
+        if (h.kind == HK_INT && lit->kind == A_INT) h.i = neg ? -lit->ival : lit->ival;
+        else if (h.kind == HK_FLOAT && (lit->kind == A_FLOAT || lit->kind == A_INT))
+            h.f = (lit->kind == A_FLOAT ? lit->fval : (double)lit->ival) * (neg ? -1 : 1);
+        else if (h.kind == HK_BOOL && (lit->kind == A_BOOL || (lit->kind == A_INT && lit->ival <= 1)) && !neg)
+            h.i = lit->ival;
+        else if (h.kind == HK_ENUM && lit->kind == A_NAME && !neg) {
+            h.set = false;
+            for (int i = 0; i < d->type->list.n; i++)
+                if (strcmp(d->type->list.items[i]->str, lit->str) == 0) {
+                    h.i = i;
+                    h.set = true;
+                }
+            if (!h.set)
+                diag_error(&m->diag, v->loc, "'%s' is not one of the values of %s", lit->str, d->str);
+        } else {
+            diag_error(&m->diag, v->loc, "the default of %s hyperparameter '%s' must be a %s literal", t, d->str, t);
+            h.set = false;
+        }
+    }
+    m->hypers = grow(&m->arena, m->hypers, m->nhypers, sizeof(Hyper));
+    m->hypers[m->nhypers++] = h;
+}
+
+static void add_decl(Model *m, const Ast *d, bool main_file) {
+    switch (d->kind) {
+    case D_HYPER:
+        add_hyper(m, d);
+        break;
+    case D_LET:
+        m->lets = grow(&m->arena, m->lets, m->nlets, sizeof(Ast *));
+        m->lets[m->nlets++] = d;
+        break;
+    case D_DEF:
+        if (find_def(m, d->str)) {
+            diag_error(&m->diag, d->loc, "function '%s' is defined twice", d->str);
+            diag_note(&m->diag, find_def(m, d->str)->loc, "first defined here");
+            return;
+        }
+        m->defs = grow(&m->arena, m->defs, m->ndefs, sizeof(Ast *));
+        m->defs[m->ndefs++] = d;
+        break;
+    case D_ENTRY:
+        if (!main_file)
+            return; /* a library's entry points are its own examples */
+        for (int i = 0; i < m->nentries; i++)
+            if (strcmp(m->entries[i]->str, d->str) == 0) {
+                diag_error(&m->diag, d->loc, "entry '%s' is defined twice", d->str);
+                return;
+            }
+        m->entries = grow(&m->arena, m->entries, m->nentries, sizeof(Ast *));
+        m->entries[m->nentries++] = d;
+        break;
+    default:
+        break;
+    }
+}
+
+static int nfiles(const Model *m) {
+    int n = 0;
+    for (const SrcFile *f = m->files; f; f = f->next)
+        n++;
+    return n;
+}
+
+static void load_file(Model *m, SrcFile *src, int depth, bool main_file) {
+    AstFile file;
+    parse_file(&m->arena, src, &m->diag, &file);
+    for (int i = 0; i < file.decls.n; i++) {
+        const Ast *d = file.decls.items[i];
+        if (d->kind != D_IMPORT) {
+            add_decl(m, d, main_file);
+            continue;
+        }
+        if (depth >= MAX_IMPORT_DEPTH || nfiles(m) >= MAX_FILES) {
+            diag_error(&m->diag, d->loc, "imports nested deeper than %d or more than %d files", MAX_IMPORT_DEPTH, MAX_FILES);
+            continue;
+        }
+        if (strstr(d->str, "..") || d->str[0] == '/') {
+            diag_error(&m->diag, d->loc, "import \"%s\": paths are relative to the search path and may not contain '..'",
+                       d->str);
+            continue;
+        }
+        char *path = resolve_import(m, src, d->str);
+        if (!path) {
+            diag_error(&m->diag, d->loc, "cannot find \"%s\" (searched next to %s and in %s)", d->str, src->path,
+                       ATTN_STDLIB_DIR);
+            continue;
+        }
+        if (already_loaded(m, path))
+            continue; /* each file once: repeated and cyclic imports are harmless */
+        SrcFile *f = read_source(m, path, d->loc);
+        if (f)
+            load_file(m, f, depth + 1, false);
+    }
+}
+
+/* Parses a --set value for hyperparameter h. */
+static void apply_setting(Model *m, Hyper *h, const char *value) {
+    char *end;
+    errno = 0;
+    switch (h->kind) {
+    case HK_INT: {
+        long long v = strtoll(value, &end, 10);
+        if (*value == '\0' || *end || errno) {
+            diag_error(&m->diag, (SrcLoc){0}, "--set %s=%s: expected an integer", h->name, value);
+            return;
+        }
+        h->i = v;
+        break;
+    }
+    case HK_FLOAT: {
+        double v = strtod(value, &end);
+        if (*value == '\0' || *end || !isfinite(v)) {
+            diag_error(&m->diag, (SrcLoc){0}, "--set %s=%s: expected a number", h->name, value);
+            return;
+        }
+        h->f = v;
+        break;
+    }
+    case HK_BOOL:
+        if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0)
+            h->i = 1;
+        else if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0)
+            h->i = 0;
+        else {
+            diag_error(&m->diag, (SrcLoc){0}, "--set %s=%s: expected true, false, 1 or 0", h->name, value);
+            return;
+        }
+        break;
+    case HK_ENUM: {
+        const AstList *vals = &h->decl->type->list;
+        int found = -1;
+        StrBuf names = {0};
+        for (int i = 0; i < vals->n; i++) {
+            sb_printf(&names, "%s%s", i ? ", " : "", vals->items[i]->str);
+            if (strcmp(vals->items[i]->str, value) == 0)
+                found = i;
+        }
+        if (found < 0)
+            diag_error(&m->diag, (SrcLoc){0}, "--set %s=%s: expected one of %s", h->name, value, sb_str(&names));
+        sb_free(&names);
+        if (found < 0)
+            return;
+        h->i = found;
+        break;
+    }
+    }
+    h->set = true;
+}
+
+int model_load(Model *m, const char *path, const char *src) {
+    SrcFile *f;
+    if (src) {
+        f = arena_alloc(&m->arena, sizeof *f);
+        f->path = arena_strdup(&m->arena, path);
+        f->len = strlen(src);
+        f->text = arena_strndup(&m->arena, src, f->len);
+        f->next = m->files;
+        m->files = f;
+    } else if (!(f = read_source(m, path, (SrcLoc){0})))
+        return -1;
+    m->path = f->path;
+    load_file(m, f, 0, true);
+    for (int i = 0; i < m->nsettings; i++) {
+        Hyper *h = (Hyper *)find_hyper(m, m->settings[i].name);
+        if (!h) {
+            StrBuf names = {0};
+            for (int j = 0; j < m->nhypers; j++)
+                sb_printf(&names, "%s%s", j ? ", " : "", m->hypers[j].name);
+            diag_error(&m->diag, (SrcLoc){0}, "--set %s: %s has no hyperparameter '%s' (it has: %s)", m->settings[i].name,
+                       path, m->settings[i].name, m->nhypers ? sb_str(&names) : "none");
+            sb_free(&names);
+            continue;
+        }
+        apply_setting(m, h, m->settings[i].value);
+    }
+    if (m->diag.errors == 0 && m->nentries == 0)
+        diag_error(&m->diag, (SrcLoc){f, 1, 1}, "%s declares no entry point (entry NAME(inputs) -> (outputs) { ... })", path);
+    if (m->diag.errors)
+        return -1;
+    m->loaded = true;
+    return model_lower(m, false);
+}

@@ -1,0 +1,76 @@
+/*
+ * model.h — a loaded model: its sources, declarations, hyperparameters,
+ * weights and the graphs of its entry points. The public attn_model wraps one.
+ */
+#ifndef ATTN_MODEL_H
+#define ATTN_MODEL_H
+
+#include "ast.h"
+#include "ir.h"
+
+/* Kind of value a hyperparameter holds. */
+typedef enum HyperKind { HK_INT, HK_FLOAT, HK_BOOL, HK_ENUM } HyperKind;
+
+typedef struct Hyper {
+    const char *name;    /* as declared */
+    const Ast *decl;     /* its D_HYPER */
+    HyperKind kind;      /* declared type */
+    bool set;            /* has a value (default, --set or solved from weights) */
+    bool from_weights;   /* the value was solved from a weight's shape */
+    int64_t i;           /* HK_INT, HK_BOOL (0/1), HK_ENUM (member index) */
+    double f;            /* HK_FLOAT */
+} Hyper;
+
+/* A weight some entry point declares with `param`. */
+typedef struct ParamDecl {
+    const char *key;     /* full state_dict key */
+    IrType type;         /* declared dtype and shape */
+    SrcLoc loc;          /* the param statement */
+} ParamDecl;
+
+/* A weight of the bound file, converted to the dtype its param declares. */
+typedef struct Weight {
+    const char *key;     /* full key */
+    attn_tensor t;       /* converted data (owned) */
+    bool used;           /* declared by some entry */
+} Weight;
+
+/* A hyperparameter value given before the model was loaded. */
+typedef struct Setting {
+    const char *name, *value;
+} Setting;
+
+typedef struct Model {
+    Arena arena;         /* AST, graphs, strings */
+    Diag diag;           /* diagnostics of the last call */
+    SrcFile *files;      /* every source read (for carets) */
+    const char **import_dirs; int nimport_dirs; /* extra import search path */
+    Setting *settings; int nsettings;           /* --set values */
+    const char *path;    /* the main file */
+    /* declarations, from the main file and its imports */
+    const Ast **defs; int ndefs;                /* D_DEF */
+    const Ast **lets; int nlets;                /* D_LET */
+    const Ast **entries; int nentries;          /* D_ENTRY (main file only) */
+    Hyper *hypers; int nhypers;
+    /* weights */
+    const char *weights_path;                   /* bound file, or NULL */
+    Weight *weights; int nweights;
+    ParamDecl *params; int nparams;             /* union over entries */
+    /* graphs of the entries, after the last successful lowering */
+    IrEntry *ir; int nir;
+    bool loaded;         /* load succeeded */
+} Model;
+
+/* Reads, parses and imports `path` (or `src` text) and records declarations. */
+int model_load(Model *m, const char *path, const char *src);
+/* Lowers every entry point to a graph. `final` demands every hyperparameter
+ * set and every weight bound (compile); otherwise unset hyperparameters become
+ * symbols and params without weights stay unbound (check). */
+int model_lower(Model *m, bool final);
+/* Binds a safetensors file; checks it against the params the entries declare. */
+int model_bind_weights(Model *m, const char *path);
+const Weight *model_weight(const Model *m, const char *key);
+const IrEntry *model_entry(const Model *m, const char *name);
+void model_free(Model *m);
+
+#endif

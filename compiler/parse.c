@@ -1,0 +1,107 @@
+/*
+ * parse.c — runs the scanner and parser over one file and checks the limits
+ * that protect later phases from hostile sources (nesting depth: the phases
+ * after parsing recurse over the tree).
+ */
+#include "ast.h"
+#include "parser.h"
+#include "lexer.h"
+
+#include <string.h>
+
+Ast *ast_new(Arena *ar, AstKind kind, SrcLoc loc) {
+    Ast *n = arena_alloc(ar, sizeof(Ast));
+    if (!n)
+        ATTN_UNREACHABLE("out of memory while parsing");
+    n->kind = kind;
+    n->loc = loc;
+    return n;
+}
+
+void ast_push(Arena *ar, AstList *l, Ast *item) {
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 4;
+        Ast **items = arena_alloc(ar, (size_t)cap * sizeof(Ast *));
+        if (!items)
+            ATTN_UNREACHABLE("out of memory while parsing");
+        if (l->n)
+            memcpy(items, l->items, (size_t)l->n * sizeof(Ast *));
+        l->items = items;
+        l->cap = cap;
+    }
+    l->items[l->n++] = item;
+}
+
+const char *binop_text(int op) {
+    static const char *text[] = {"+", "-", "*", "/", "//", "%", "**", "@",
+                                 "<", "<=", ">", ">=", "==", "!=", "and", "or"};
+    return op >= 0 && op < (int)(sizeof text / sizeof *text) ? text[op] : "?";
+}
+
+static int list_depth(const AstList *l, int depth, Ast **deepest);
+
+/* Depth of the tree under n, counting no further than ATTN_MAX_NESTING + 1. */
+static int node_depth(Ast *n, int depth, Ast **deepest) {
+    if (!n)
+        return depth;
+    if (depth > ATTN_MAX_NESTING) {
+        if (!*deepest)
+            *deepest = n;
+        return depth;
+    }
+    int d = depth + 1, m = d;
+    Ast *kids[] = {n->a, n->b, n->c, n->type};
+    for (size_t i = 0; i < sizeof kids / sizeof *kids; i++) {
+        int k = node_depth(kids[i], d, deepest);
+        m = k > m ? k : m;
+    }
+    const AstList *lists[] = {&n->list, &n->list2, &n->body, &n->body2};
+    for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
+        int k = list_depth(lists[i], d, deepest);
+        m = k > m ? k : m;
+    }
+    return m;
+}
+
+static int list_depth(const AstList *l, int depth, Ast **deepest) {
+    int m = depth;
+    for (int i = 0; i < l->n && m <= ATTN_MAX_NESTING; i++) {
+        int k = node_depth(l->items[i], depth, deepest);
+        m = k > m ? k : m;
+    }
+    return m;
+}
+
+int parse_file(Arena *ar, const SrcFile *src, Diag *diag, AstFile *out) {
+    int before = diag->errors;
+    *out = (AstFile){.src = src};
+    if (src->len > ATTN_MAX_SOURCE) {
+        diag_error(diag, (SrcLoc){src, 1, 1}, "source file is %zu bytes; the limit is %d",
+                   src->len, ATTN_MAX_SOURCE);
+        return -1;
+    }
+    if (memchr(src->text, '\0', src->len)) {
+        const char *z = memchr(src->text, '\0', src->len);
+        int line = 1;
+        for (const char *p = src->text; p < z; p++)
+            line += *p == '\n';
+        diag_error(diag, (SrcLoc){src, line, 1}, "source contains a NUL byte (is this a text file?)");
+        return -1;
+    }
+    struct LexState st = {.src = src, .arena = ar, .diag = diag, .line = 1, .col = 1, .out = out};
+    yyscan_t scanner;
+    if (attn_yylex_init_extra(&st, &scanner))
+        ATTN_UNREACHABLE("cannot create scanner");
+    YY_BUFFER_STATE buf = attn_yy_scan_bytes(src->text, (int)src->len, scanner);
+    attn_yyparse(scanner);
+    attn_yy_delete_buffer(buf, scanner);
+    attn_yylex_destroy(scanner);
+
+    Ast *deepest = NULL;
+    for (int i = 0; i < out->decls.n && !deepest; i++)
+        node_depth(out->decls.items[i], 0, &deepest);
+    if (deepest)
+        diag_error(diag, deepest->loc, "expressions or blocks nested more than %d deep",
+                   ATTN_MAX_NESTING);
+    return diag->errors > before ? -1 : 0;
+}

@@ -1,0 +1,231 @@
+/*
+ * parser.y — grammar of .attn source (pure bison parser with locations).
+ *
+ * Builds the AST of ast.h. Syntax errors are reported with the tokens the
+ * parser expected (lookahead correction keeps those lists exact) and the parser
+ * resynchronises at the end of the statement or declaration, so one run
+ * reports several errors. See docs/LANGUAGE.md for the language.
+ */
+%define api.pure full
+%define api.prefix {attn_yy}
+%define parse.error detailed
+%define parse.lac full
+%locations
+%param { yyscan_t scanner }
+
+%code requires {
+#include "parse_state.h"
+typedef void *yyscan_t;
+}
+
+%code provides {
+/* the scanner's declarations use the unprefixed names */
+#define YYSTYPE ATTN_YYSTYPE
+#define YYLTYPE ATTN_YYLTYPE
+int attn_yylex(ATTN_YYSTYPE *lval, ATTN_YYLTYPE *lloc, yyscan_t scanner);
+}
+
+%code {
+#include "lexer.h"
+#include <string.h>
+
+#define ST (attn_yyget_extra(scanner))
+#define AR (ST->arena)
+#define LOC(l) ((SrcLoc){ST->src, (l).first_line, (l).first_column})
+#define NODE(kind, l) ast_new(AR, kind, LOC(l))
+
+static void attn_yyerror(ATTN_YYLTYPE *l, yyscan_t scanner, const char *msg) {
+    struct LexState *st = attn_yyget_extra(scanner);
+    diag_error(st->diag, (SrcLoc){st->src, l->first_line, l->first_column}, "%s", msg);
+}
+
+static Ast *binop(yyscan_t scanner, ATTN_YYLTYPE l, int op, Ast *a, Ast *b) {
+    Ast *n = ast_new(AR, A_BINOP, LOC(l));
+    n->op = op;
+    n->a = a;
+    n->b = b;
+    return n;
+}
+}
+
+%union {
+    int64_t i;
+    double f;
+    char *s;
+    Ast *node;
+    AstList list;
+}
+
+%token <s> IDENT "identifier" STRING "string"
+%token <i> INT "integer"
+%token <f> FLOAT "number"
+%token NEWLINE "end of line"
+%token DEF "def" ENTRY "entry" HYPER "hyper" PARAM "param" IMPORT "import" LET "let"
+%token FOR "for" IN "in" IF "if" ELSE "else" SCOPE "scope" RETURN "return" YIELD "yield"
+%token SCAN "scan" TRUE "true" FALSE "false" AND "and" OR "or" NOT "not" INF "inf" ENUM "enum"
+%token ELLIPSIS "..." DOTDOT ".." ARROW "->" EQ "==" NE "!=" LE "<=" GE ">=" FLOORDIV "//" POW "**"
+
+%type <node> decl arg type stmt if_stmt expr postfix primary callarg idx oexpr scanitem
+%type <list> args arglist exprlist namelist callargs callarglist idxlist scanitems block stmts targets
+
+%left OR
+%left AND
+%precedence NOT
+%nonassoc EQ NE '<' LE '>' GE
+%left '+' '-'
+%left '*' '/' FLOORDIV '%' '@'
+%precedence UMINUS
+%right POW
+
+%%
+
+file: decls ;
+
+decls: %empty
+     | decls term
+     | decls decl term          { ast_push(AR, &ST->out->decls, $2); }
+     | decls error term         { yyerrok; }
+     ;
+
+term: NEWLINE | ';' ;
+
+decl: IMPORT STRING              { $$ = NODE(D_IMPORT, @1); $$->str = $2; }
+    | HYPER IDENT ':' type       { $$ = NODE(D_HYPER, @2); $$->str = $2; $$->type = $4; }
+    | HYPER IDENT ':' type '=' expr
+                                 { $$ = NODE(D_HYPER, @2); $$->str = $2; $$->type = $4; $$->a = $6; }
+    | LET IDENT '=' expr         { $$ = NODE(D_LET, @2); $$->str = $2; $$->a = $4; }
+    | DEF IDENT '(' args ')' block
+                                 { $$ = NODE(D_DEF, @2); $$->str = $2; $$->list = $4; $$->body = $6; }
+    | ENTRY IDENT '(' args ')' ARROW '(' args ')' block
+                                 { $$ = NODE(D_ENTRY, @2); $$->str = $2; $$->list = $4; $$->list2 = $8; $$->body = $10; }
+    | ENTRY IDENT '(' args ')' ARROW arg block
+                                 { $$ = NODE(D_ENTRY, @2); $$->str = $2; $$->list = $4;
+                                   ast_push(AR, &$$->list2, $7); $$->body = $8; }
+    ;
+
+args: %empty                     { $$ = (AstList){0}; }
+    | arglist
+    | arglist ','
+    ;
+arglist: arg                     { $$ = (AstList){0}; ast_push(AR, &$$, $1); }
+       | arglist ',' arg         { $$ = $1; ast_push(AR, &$$, $3); }
+       ;
+arg: IDENT                       { $$ = NODE(D_ARG, @1); $$->str = $1; }
+   | IDENT ':' type              { $$ = NODE(D_ARG, @1); $$->str = $1; $$->type = $3; }
+   ;
+
+type: IDENT                      { $$ = NODE(A_TYPE, @1); $$->str = $1; }
+    | IDENT '[' ']'              { $$ = NODE(A_TYPE, @1); $$->str = $1; $$->ival = 1; }
+    | IDENT '[' exprlist ']'     { $$ = NODE(A_TYPE, @1); $$->str = $1; $$->ival = 1; $$->list = $3; }
+    | ENUM '(' namelist ')'      { $$ = NODE(A_TYPE, @1); $$->str = "enum"; $$->list = $3; }
+    ;
+namelist: IDENT                  { $$ = (AstList){0}; Ast *n = NODE(A_NAME, @1); n->str = $1; ast_push(AR, &$$, n); }
+        | namelist ',' IDENT     { $$ = $1; Ast *n = NODE(A_NAME, @3); n->str = $3; ast_push(AR, &$$, n); }
+        ;
+
+block: '{' stmts '}'             { $$ = $2; }
+     | '{' stmts stmt '}'        { $$ = $2; ast_push(AR, &$$, $3); }
+     ;
+stmts: %empty                    { $$ = (AstList){0}; }
+     | stmts term                { $$ = $1; }
+     | stmts stmt term           { $$ = $1; ast_push(AR, &$$, $2); }
+     | stmts error term          { $$ = $1; yyerrok; }
+     ;
+
+stmt: targets '=' expr           { $$ = NODE(S_ASSIGN, @1); $$->list2 = $1; $$->a = $3; }
+    | PARAM IDENT ':' type       { $$ = NODE(S_PARAM, @2); $$->str = $2; $$->type = $4; }
+    | PARAM IDENT ':' type '=' expr
+                                 { $$ = NODE(S_PARAM, @2); $$->str = $2; $$->type = $4; $$->a = $6; }
+    | FOR IDENT IN expr DOTDOT expr block
+                                 { $$ = NODE(S_FOR, @1); $$->str = $2; $$->a = $4; $$->b = $6; $$->body = $7; }
+    | if_stmt
+    | SCOPE expr block           { $$ = NODE(S_SCOPE, @1); $$->a = $2; $$->body = $3; }
+    | RETURN exprlist            { $$ = NODE(S_RETURN, @1); $$->list = $2; }
+    | YIELD exprlist             { $$ = NODE(S_YIELD, @1); $$->list = $2; }
+    ;
+if_stmt: IF expr block           { $$ = NODE(S_IF, @1); $$->a = $2; $$->body = $3; }
+       | IF expr block ELSE block
+                                 { $$ = NODE(S_IF, @1); $$->a = $2; $$->body = $3; $$->body2 = $5; }
+       | IF expr block ELSE if_stmt
+                                 { $$ = NODE(S_IF, @1); $$->a = $2; $$->body = $3; ast_push(AR, &$$->body2, $5); }
+       ;
+targets: IDENT                   { $$ = (AstList){0}; Ast *n = NODE(A_NAME, @1); n->str = $1; ast_push(AR, &$$, n); }
+       | targets ',' IDENT       { $$ = $1; Ast *n = NODE(A_NAME, @3); n->str = $3; ast_push(AR, &$$, n); }
+       ;
+
+exprlist: expr                   { $$ = (AstList){0}; ast_push(AR, &$$, $1); }
+        | exprlist ',' expr      { $$ = $1; ast_push(AR, &$$, $3); }
+        ;
+
+expr: postfix
+    | expr OR expr               { $$ = binop(scanner, @2, BINOP_OR, $1, $3); }
+    | expr AND expr              { $$ = binop(scanner, @2, BINOP_AND, $1, $3); }
+    | NOT expr                   { $$ = NODE(A_UNOP, @1); $$->op = UNOP_NOT; $$->a = $2; }
+    | expr EQ expr               { $$ = binop(scanner, @2, BINOP_EQ, $1, $3); }
+    | expr NE expr               { $$ = binop(scanner, @2, BINOP_NE, $1, $3); }
+    | expr '<' expr              { $$ = binop(scanner, @2, BINOP_LT, $1, $3); }
+    | expr LE expr               { $$ = binop(scanner, @2, BINOP_LE, $1, $3); }
+    | expr '>' expr              { $$ = binop(scanner, @2, BINOP_GT, $1, $3); }
+    | expr GE expr               { $$ = binop(scanner, @2, BINOP_GE, $1, $3); }
+    | expr '+' expr              { $$ = binop(scanner, @2, BINOP_ADD, $1, $3); }
+    | expr '-' expr              { $$ = binop(scanner, @2, BINOP_SUB, $1, $3); }
+    | expr '*' expr              { $$ = binop(scanner, @2, BINOP_MUL, $1, $3); }
+    | expr '/' expr              { $$ = binop(scanner, @2, BINOP_DIV, $1, $3); }
+    | expr FLOORDIV expr         { $$ = binop(scanner, @2, BINOP_FLOORDIV, $1, $3); }
+    | expr '%' expr              { $$ = binop(scanner, @2, BINOP_MOD, $1, $3); }
+    | expr '@' expr              { $$ = binop(scanner, @2, BINOP_MATMUL, $1, $3); }
+    | expr POW expr              { $$ = binop(scanner, @2, BINOP_POW, $1, $3); }
+    | '-' expr %prec UMINUS      { $$ = NODE(A_UNOP, @1); $$->op = UNOP_NEG; $$->a = $2; }
+    ;
+
+postfix: primary
+       | IDENT '(' callargs ')'  { $$ = NODE(A_CALL, @1); $$->str = $1; $$->list = $3; }
+       | postfix '[' idxlist ']' { $$ = NODE(A_INDEX, @2); $$->a = $1; $$->list = $3; }
+       | postfix '.' IDENT       { $$ = NODE(A_FIELD, @3); $$->a = $1; $$->str = $3; }
+       ;
+
+primary: INT                     { $$ = NODE(A_INT, @1); $$->ival = $1; }
+       | FLOAT                   { $$ = NODE(A_FLOAT, @1); $$->fval = $1; }
+       | STRING                  { $$ = NODE(A_STR, @1); $$->str = $1; }
+       | TRUE                    { $$ = NODE(A_BOOL, @1); $$->ival = 1; }
+       | FALSE                   { $$ = NODE(A_BOOL, @1); $$->ival = 0; }
+       | INF                     { $$ = NODE(A_INF, @1); }
+       | IDENT                   { $$ = NODE(A_NAME, @1); $$->str = $1; }
+       | '(' expr ')'            { $$ = $2; }
+       | '[' exprlist ']'        { $$ = NODE(A_LIST, @1); $$->list = $2; }
+       | '[' ']'                 { $$ = NODE(A_LIST, @1); }
+       | SCAN '(' scanitems ')' block
+                                 { $$ = NODE(A_SCAN, @1); $$->list = $3; $$->body = $5; }
+       ;
+
+callargs: %empty                 { $$ = (AstList){0}; }
+        | callarglist
+        | callarglist ','
+        ;
+callarglist: callarg             { $$ = (AstList){0}; ast_push(AR, &$$, $1); }
+           | callarglist ',' callarg { $$ = $1; ast_push(AR, &$$, $3); }
+           ;
+callarg: expr
+       | IDENT '=' expr          { $$ = NODE(A_KWARG, @1); $$->str = $1; $$->a = $3; }
+       ;
+
+idxlist: idx                     { $$ = (AstList){0}; ast_push(AR, &$$, $1); }
+       | idxlist ',' idx         { $$ = $1; ast_push(AR, &$$, $3); }
+       ;
+idx: expr
+   | ELLIPSIS                    { $$ = NODE(A_ELLIPSIS, @1); }
+   | oexpr ':' oexpr             { $$ = NODE(A_SLICE, @2); $$->a = $1; $$->b = $3; }
+   | oexpr ':' oexpr ':' oexpr   { $$ = NODE(A_SLICE, @2); $$->a = $1; $$->b = $3; $$->c = $5; }
+   ;
+oexpr: %empty                    { $$ = NULL; }
+     | expr
+     ;
+
+scanitems: scanitem              { $$ = (AstList){0}; ast_push(AR, &$$, $1); }
+         | scanitems ',' scanitem { $$ = $1; ast_push(AR, &$$, $3); }
+         ;
+scanitem: IDENT IN expr          { $$ = NODE(A_SCANSEQ, @1); $$->str = $1; $$->a = $3; }
+        | IDENT '=' expr         { $$ = NODE(A_KWARG, @1); $$->str = $1; $$->a = $3; }
+        ;
+
+%%

@@ -1,0 +1,35 @@
+/*
+ * dtype.c — element sizes and names of attn dtypes, and tensor element counts
+ * (the small part of the public API in attn.h that kernels also rely on).
+ */
+#include "attn.h"
+
+size_t attn_dtype_size(attn_dtype dt)
+{
+    switch (dt) {
+    case ATTN_F32: return 4;
+    case ATTN_I32: return 4;
+    case ATTN_I64: return 8;
+    case ATTN_BOOL: return 1;
+    }
+    return 0;
+}
+
+const char *attn_dtype_name(attn_dtype dt)
+{
+    switch (dt) {
+    case ATTN_F32: return "f32";
+    case ATTN_I32: return "i32";
+    case ATTN_I64: return "i64";
+    case ATTN_BOOL: return "bool";
+    }
+    return "?";
+}
+
+int64_t attn_tensor_numel(const attn_tensor *t)
+{
+    int64_t n = 1;
+    for (int d = 0; d < t->rank; d++)
+        n *= t->shape[d];
+    return n;
+}

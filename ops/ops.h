@@ -1,0 +1,69 @@
+/*
+ * ops.h — the operator set: op kinds generated from ops.def, their classes, and
+ * the concrete attributes a kernel receives.
+ *
+ * The compiler works on symbolic shapes; by the time a kernel runs, every dim
+ * and attribute is a concrete integer, collected in OpAttrs. Kernels write into
+ * an output tensor that the caller has already allocated with the right shape.
+ */
+#ifndef ATTN_OPS_H
+#define ATTN_OPS_H
+
+#include "attn.h"
+#include <stdbool.h>
+
+typedef enum OpKind {
+#define OP(id, builtin, cls, min_in, max_in, attrs, kernel) OP_##id,
+#include "ops.def"
+#undef OP
+    OP_COUNT
+} OpKind;
+
+/* Shape/fusion class of an op (see ops.def). */
+typedef enum OpClass {
+    OC_SOURCE,  /* no tensor operands: inputs, weights, literals */
+    OC_UNARY,   /* elementwise f(x), same shape (CAST changes dtype) */
+    OC_BINARY,  /* elementwise f(a, b), broadcast, f32 or int result */
+    OC_COMPARE, /* elementwise a ? b, broadcast, bool result */
+    OC_LOGIC,   /* elementwise bool and/or, broadcast */
+    OC_TERNARY, /* where(cond, a, b), broadcast of all three */
+    OC_REDUCE,  /* reduction over one axis */
+    OC_NORM,    /* normalisation over one axis (softmax, layer norm) */
+    OC_MATMUL,  /* batched matrix product */
+    OC_SHAPE,   /* data movement only */
+    OC_GATHER,  /* embedding lookup */
+    OC_CONTROL, /* nested subgraph */
+} OpClass;
+
+/* Concrete attributes of one op instance; unused fields are zero. */
+typedef struct OpAttrs {
+    int64_t axis;                /* reduce/softmax/concat/slice axis, non-negative */
+    bool keepdim;                /* reductions keep the reduced axis with extent 1 */
+    bool trans_a, trans_b;       /* matmul: use the transpose of the last two dims */
+    double eps;                  /* layer norm epsilon */
+    double fill;                 /* FULL: the value every element takes */
+    int64_t perm[ATTN_MAX_RANK]; /* PERMUTE: output dim i is input dim perm[i] */
+    int64_t start, step;         /* SLICE: first index and stride along axis; ARANGE: first value, step */
+} OpAttrs;
+
+/* A reference kernel: reads in[0..nin), writes out (allocated, shape set). */
+typedef void (*OpKernel)(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
+
+/* Static description of an op, indexed by OpKind. */
+typedef struct OpInfo {
+    const char *id;      /* enum name without prefix, e.g. "LAYER_NORM" */
+    const char *builtin; /* callable name in .attn source, or NULL */
+    OpClass cls;         /* shape/fusion class */
+    int min_in, max_in;  /* operand count bounds */
+    const char *attrs;   /* accepted named attributes with defaults */
+    OpKernel kernel;     /* reference kernel, or NULL */
+} OpInfo;
+
+extern const OpInfo op_info[OP_COUNT];
+
+/* Lower-case name of an op for dumps: "layer_norm". */
+const char *op_name(OpKind k);
+/* Looks up a builtin by its source name; returns OP_COUNT when there is none. */
+OpKind op_by_builtin(const char *name);
+
+#endif

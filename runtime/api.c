@@ -1,0 +1,260 @@
+/*
+ * api.c — the public C API of attn.h over the compiler's Model and the
+ * interpreter. A program keeps its model's core alive (reference count), so
+ * it stays valid after attn_model_free; runs share nothing mutable, so one
+ * program may run on several threads at once.
+ */
+#include "attn.h"
+#include "interp.h"
+#include "model.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct attn_model {
+    Model *core;           /* the shared model */
+};
+
+/* The part of a model that programs share, freed with its last user. */
+typedef struct Core {
+    Model m;               /* must be first: a Model* is a Core* */
+    atomic_int refs;       /* the model handle plus live programs */
+} Core;
+
+struct attn_program {
+    Core *core;            /* keeps the graph and weights alive */
+    const IrEntry *entry;  /* the entry point it runs */
+    attn_backend backend;  /* which engine */
+};
+
+static void core_release(Core *c) {
+    if (c && atomic_fetch_sub(&c->refs, 1) == 1) {
+        model_free(&c->m);
+        free(c->m.settings);
+        free(c->m.import_dirs);
+        free(c);
+    }
+}
+
+attn_model *attn_model_new(void) {
+    attn_model *h = calloc(1, sizeof *h);
+    Core *c = calloc(1, sizeof *c);
+    if (!h || !c) {
+        free(h);
+        free(c);
+        return NULL;
+    }
+    atomic_init(&c->refs, 1);
+    h->core = &c->m;
+    return h;
+}
+
+void attn_model_free(attn_model *m) {
+    if (!m)
+        return;
+    core_release((Core *)m->core);
+    free(m);
+}
+
+static attn_status usage(Model *m, const char *msg) {
+    diag_clear(&m->diag);
+    diag_error(&m->diag, (SrcLoc){0}, "%s", msg);
+    return ATTN_ERR_USAGE;
+}
+
+attn_status attn_model_add_import_path(attn_model *h, const char *dir) {
+    if (!h)
+        return ATTN_ERR_USAGE;
+    Model *m = h->core;
+    if (!dir)
+        return usage(m, "attn_model_add_import_path: dir is NULL");
+    const char **d = realloc(m->import_dirs, sizeof(char *) * (size_t)(m->nimport_dirs + 1));
+    if (!d)
+        return ATTN_ERR_NOMEM;
+    m->import_dirs = d;
+    m->import_dirs[m->nimport_dirs++] = arena_strdup(&m->arena, dir);
+    return ATTN_OK;
+}
+
+attn_status attn_model_set(attn_model *h, const char *name, const char *value) {
+    if (!h)
+        return ATTN_ERR_USAGE;
+    Model *m = h->core;
+    if (!name || !value)
+        return usage(m, "attn_model_set: name or value is NULL");
+    if (m->loaded)
+        return usage(m, "attn_model_set: hyperparameters are set before attn_model_load");
+    Setting *s = realloc(m->settings, sizeof(Setting) * (size_t)(m->nsettings + 1));
+    if (!s)
+        return ATTN_ERR_NOMEM;
+    m->settings = s;
+    for (int i = 0; i < m->nsettings; i++)
+        if (strcmp(s[i].name, name) == 0) {
+            s[i].value = arena_strdup(&m->arena, value);
+            return ATTN_OK;
+        }
+    s[m->nsettings++] = (Setting){arena_strdup(&m->arena, name), arena_strdup(&m->arena, value)};
+    return ATTN_OK;
+}
+
+static attn_status load(attn_model *h, const char *path, const char *src) {
+    if (!h)
+        return ATTN_ERR_USAGE;
+    Model *m = h->core;
+    if (!path)
+        return usage(m, "attn_model_load: path is NULL");
+    if (m->loaded || m->path)
+        return usage(m, "attn_model_load: a model is loaded once; make a new attn_model");
+    diag_clear(&m->diag);
+    return model_load(m, path, src) == 0 ? ATTN_OK : ATTN_ERR_INPUT;
+}
+
+attn_status attn_model_load(attn_model *m, const char *path) { return load(m, path, NULL); }
+
+attn_status attn_model_load_source(attn_model *m, const char *name, const char *src) {
+    if (m && !src)
+        return usage(m->core, "attn_model_load_source: src is NULL");
+    return load(m, name, src);
+}
+
+attn_status attn_model_bind_weights(attn_model *h, const char *path) {
+    if (!h)
+        return ATTN_ERR_USAGE;
+    Model *m = h->core;
+    if (!path)
+        return usage(m, "attn_model_bind_weights: path is NULL");
+    if (!m->loaded)
+        return usage(m, "attn_model_bind_weights: load the model first");
+    if (m->weights_path) /* compiled programs may use the bound weights */
+        return usage(m, "attn_model_bind_weights: weights are bound once; make a new attn_model");
+    diag_clear(&m->diag);
+    return model_bind_weights(m, path) == 0 ? ATTN_OK : ATTN_ERR_INPUT;
+}
+
+const char *attn_model_errors(const attn_model *m) { return m ? diag_text(&m->core->diag) : "attn: model is NULL\n"; }
+
+int attn_model_entry_count(const attn_model *m) { return m ? m->core->nentries : 0; }
+
+const char *attn_model_entry_name(const attn_model *m, int i) {
+    return m && i >= 0 && i < m->core->nentries ? m->core->entries[i]->str : NULL;
+}
+
+static const IrEntry *find_entry(Model *m, const char *entry) {
+    const IrEntry *e = entry ? model_entry(m, entry) : NULL;
+    if (!e) {
+        StrBuf names = {0};
+        for (int i = 0; i < m->nentries; i++)
+            sb_printf(&names, "%s%s", i ? ", " : "", m->entries[i]->str);
+        diag_error(&m->diag, (SrcLoc){0}, "%s has no entry point named '%s' (entry points: %s)", m->path,
+                   entry ? entry : "(null)", sb_str(&names));
+        sb_free(&names);
+    }
+    return e;
+}
+
+attn_status attn_model_graph_text(attn_model *h, const char *entry, int format, char **out) {
+    if (!h || !out)
+        return ATTN_ERR_USAGE;
+    Model *m = h->core;
+    *out = NULL;
+    if (!m->loaded)
+        return usage(m, "attn_model_graph_text: load the model first");
+    diag_clear(&m->diag);
+    const IrEntry *e = find_entry(m, entry);
+    if (!e)
+        return ATTN_ERR_USAGE;
+    if (!e->graph || !e->graph->outputs) {
+        diag_error(&m->diag, e->loc, "entry '%s' has errors; run check", e->name);
+        return ATTN_ERR_INPUT;
+    }
+    StrBuf b = {0};
+    (format == 1 ? ir_print_dot : ir_print)(e, &b);
+    *out = b.s ? b.s : calloc(1, 1);
+    return *out ? ATTN_OK : ATTN_ERR_NOMEM;
+}
+
+attn_status attn_model_compile(attn_model *h, const char *entry, const attn_compile_options *opt, attn_program **out) {
+    if (!h || !out)
+        return ATTN_ERR_USAGE;
+    Model *m = h->core;
+    *out = NULL;
+    if (!m->loaded)
+        return usage(m, "attn_model_compile: load the model first");
+    diag_clear(&m->diag);
+    attn_backend backend = opt ? opt->backend : ATTN_BACKEND_INTERP;
+    if (backend == ATTN_BACKEND_JIT) {
+        diag_error(&m->diag, (SrcLoc){0}, "the JIT backend is not built into this version; use the interpreter");
+        return ATTN_ERR_USAGE;
+    }
+    if (!find_entry(m, entry))
+        return ATTN_ERR_USAGE;
+    if (model_lower(m, true) != 0)
+        return ATTN_ERR_INPUT;
+    attn_program *p = calloc(1, sizeof *p);
+    if (!p)
+        return ATTN_ERR_NOMEM;
+    Core *c = (Core *)m;
+    atomic_fetch_add(&c->refs, 1);
+    p->core = c;
+    p->entry = model_entry(m, entry);
+    p->backend = backend;
+    *out = p;
+    return ATTN_OK;
+}
+
+static const IrNode *input_node(const attn_program *p, int i) {
+    const IrGraph *g = p->entry->graph;
+    for (int k = 0; k < g->n; k++)
+        if (g->nodes[k].op == OP_INPUT && g->nodes[k].index == i)
+            return &g->nodes[k];
+    return NULL;
+}
+
+int attn_program_input_count(const attn_program *p) { return p ? p->entry->graph->ninputs : 0; }
+int attn_program_output_count(const attn_program *p) { return p ? p->entry->graph->nout : 0; }
+
+const char *attn_program_input_name(const attn_program *p, int i) {
+    const IrNode *n = p && i >= 0 ? input_node(p, i) : NULL;
+    return n ? n->name : NULL;
+}
+
+const char *attn_program_output_name(const attn_program *p, int i) {
+    return p && i >= 0 && i < p->entry->graph->nout ? p->entry->graph->output_names[i] : NULL;
+}
+
+static char *dup_msg(const char *s) {
+    char *d = malloc(strlen(s) + 1);
+    if (d)
+        strcpy(d, s);
+    return d;
+}
+
+attn_status attn_program_run(const attn_program *p, const attn_tensor *inputs, int ninputs, attn_tensor **outputs,
+                             int *noutputs, char **error) {
+    if (error)
+        *error = NULL;
+    if (!p || !outputs || !noutputs || ninputs < 0 || (ninputs > 0 && !inputs)) {
+        if (error)
+            *error = dup_msg("error: attn_program_run: NULL program, inputs or outputs");
+        return ATTN_ERR_USAGE;
+    }
+    *outputs = NULL;
+    *noutputs = 0;
+    return interp_run(p->entry, inputs, ninputs, outputs, noutputs, error) == 0 ? ATTN_OK : ATTN_ERR_INPUT;
+}
+
+void attn_program_free(attn_program *p) {
+    if (!p)
+        return;
+    core_release(p->core);
+    free(p);
+}
+
+void attn_tensors_free(attn_tensor *ts, int n) {
+    for (int i = 0; ts && i < n; i++)
+        free(ts[i].data);
+    free(ts);
+}
+
+void attn_string_free(char *s) { free(s); }

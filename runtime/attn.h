@@ -1,0 +1,135 @@
+/*
+ * attn.h — the public C API of attn.
+ *
+ * A model is an .attn source file. The calls follow its life:
+ *
+ *     attn_model *m = attn_model_new();
+ *     attn_model_set(m, "input_size", "16");          // hyperparameters (--set)
+ *     if (attn_model_load(m, "models/gru.attn") ||    // parse + check
+ *         attn_model_bind_weights(m, "gru.safetensors"))
+ *         fprintf(stderr, "%s", attn_model_errors(m)); // file:line:col: error: ...
+ *     attn_program *p;
+ *     attn_model_compile(m, "forward", NULL, &p);      // one entry point
+ *     attn_tensor in[2] = {...}, *out; int nout;
+ *     attn_program_run(p, in, 2, &out, &nout, &err);   // any number of times
+ *     attn_tensors_free(out, nout);
+ *     attn_program_free(p); attn_model_free(m);
+ *
+ * Every call reports failure by a non-zero status and a message; the library
+ * never exits the host process. Tensors are dense, row-major, batch first.
+ */
+#ifndef ATTN_H
+#define ATTN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ATTN_MAX_RANK 8
+
+/* Element types of tensors seen by users and kernels. */
+typedef enum attn_dtype {
+    ATTN_F32,  /* 32-bit IEEE float: activations and weights */
+    ATTN_I32,  /* 32-bit signed integer: token ids */
+    ATTN_I64,  /* 64-bit signed integer: token ids, argmax results */
+    ATTN_BOOL, /* one byte, 0 or 1: masks */
+} attn_dtype;
+
+/* Status codes returned by every fallible call. */
+typedef enum attn_status {
+    ATTN_OK = 0,
+    ATTN_ERR_INPUT = 1,  /* the user's source, weights, shapes or inputs are wrong */
+    ATTN_ERR_USAGE = 2,  /* API misuse: NULL handle, unknown entry, wrong order */
+    ATTN_ERR_NOMEM = 3,  /* an allocation failed or a size limit was exceeded */
+    ATTN_ERR_IO = 4,     /* a file could not be read or written */
+    ATTN_ERR_INTERNAL = 5,
+} attn_status;
+
+/* A dense row-major tensor. `name` is the entry point's input or output name. */
+typedef struct attn_tensor {
+    const char *name;              /* input/output name (not owned by the tensor) */
+    attn_dtype dtype;              /* element type */
+    int rank;                      /* number of dims, 0..ATTN_MAX_RANK */
+    int64_t shape[ATTN_MAX_RANK];  /* extent of each dim */
+    void *data;                    /* elements, shape product × dtype size bytes */
+} attn_tensor;
+
+/* Size in bytes of one element of `dt`. */
+size_t attn_dtype_size(attn_dtype dt);
+/* Printable name of `dt`: "f32", "i32", "i64", "bool". */
+const char *attn_dtype_name(attn_dtype dt);
+/* Number of elements of `t` (1 for rank 0). */
+int64_t attn_tensor_numel(const attn_tensor *t);
+
+/* Which engine runs a compiled entry point. */
+typedef enum attn_backend {
+    ATTN_BACKEND_INTERP, /* reference interpreter: plain C kernels */
+    ATTN_BACKEND_JIT,    /* LLVM native code */
+} attn_backend;
+
+/* Options for attn_model_compile; NULL means defaults. */
+typedef struct attn_compile_options {
+    attn_backend backend; /* default ATTN_BACKEND_INTERP until the JIT lands */
+    int threads;          /* 0 = number of cores */
+} attn_compile_options;
+
+typedef struct attn_model attn_model;     /* a loaded, checked model source */
+typedef struct attn_program attn_program; /* one entry point, ready to run */
+
+/* A new empty model; NULL only when out of memory. */
+attn_model *attn_model_new(void);
+void attn_model_free(attn_model *m);
+
+/* Adds a directory searched by `import` (after the importing file's own directory). */
+attn_status attn_model_add_import_path(attn_model *m, const char *dir);
+
+/* Sets hyperparameter `name` to `value` ("512", "1e-5", "true", "gelu"); before load. */
+attn_status attn_model_set(attn_model *m, const char *name, const char *value);
+
+/* Parses and checks the model at `path` (or source text `src` named `name`). */
+attn_status attn_model_load(attn_model *m, const char *path);
+attn_status attn_model_load_source(attn_model *m, const char *name, const char *src);
+
+/* Binds weights from a safetensors file; checks names, shapes, dtypes against the model. */
+attn_status attn_model_bind_weights(attn_model *m, const char *path);
+
+/* All diagnostics of the last failing call, "file:line:col: error: ..." with source
+ * line and caret, or "" when there were none. Owned by the model. */
+const char *attn_model_errors(const attn_model *m);
+
+/* Text of the graph of entry point `entry` after the optimisation passes:
+ * format 0 = the textual IR, 1 = Graphviz DOT. *out is freed with attn_string_free. */
+attn_status attn_model_graph_text(attn_model *m, const char *entry, int format, char **out);
+
+/* Number of entry points and their names. */
+int attn_model_entry_count(const attn_model *m);
+const char *attn_model_entry_name(const attn_model *m, int i);
+
+/* Compiles entry point `entry`. The program stays valid after attn_model_free. */
+attn_status attn_model_compile(attn_model *m, const char *entry,
+                               const attn_compile_options *opt, attn_program **out);
+
+/* Input and output signatures of a compiled entry point. Dims that vary per call are -1. */
+int attn_program_input_count(const attn_program *p);
+int attn_program_output_count(const attn_program *p);
+const char *attn_program_input_name(const attn_program *p, int i);
+const char *attn_program_output_name(const attn_program *p, int i);
+
+/* Runs the program. Inputs are matched by name (order free). On success *outputs is a
+ * new array of *noutputs tensors, in the entry's output order, freed with
+ * attn_tensors_free. On failure, *error (if non-NULL) gets a message to free with
+ * attn_string_free. Safe to call from several threads at once on one program. */
+attn_status attn_program_run(const attn_program *p, const attn_tensor *inputs, int ninputs,
+                             attn_tensor **outputs, int *noutputs, char **error);
+void attn_program_free(attn_program *p);
+
+void attn_tensors_free(attn_tensor *ts, int n);
+void attn_string_free(char *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
