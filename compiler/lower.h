@@ -117,6 +117,7 @@ Val lower_index(Lower *L, Val x, const Ast *e);
 Val lower_scan(Lower *L, const Ast *e);
 int add_node(Lower *L, OpKind op, const int *in, int nin, SrcLoc loc, const OpAttrs *attrs);
 int const_scalar(Lower *L, attn_dtype dt, double v, SrcLoc loc);
+int dim_tensor(Lower *L, const Dim *d, SrcLoc loc);
 int lower_permute(Lower *L, int x, const int64_t *perm, SrcLoc loc);
 int lower_reshape(Lower *L, int x, const Dim **dims, int rank, SrcLoc loc);
 /* shape.c: computes node->type from its operands; reports errors at node->loc. */

@@ -136,6 +136,9 @@ static Val call_op(Lower *L, OpKind op, const Ast *call) {
                    info->min_in == 1 ? "" : "s", a.npos);
         return err_val();
     }
+    /* a per-call dim becomes a tensor computed per call: sqrt(d) */
+    if (info->cls == OC_UNARY && a.npos == 1 && a.pos[0].k == V_DIM)
+        a.pos[0] = tensor_val(L, dim_tensor(L, a.pos[0].d, call->loc));
     /* scalar math at compile time: sqrt(64), tanh(0.5) */
     if (info->cls == OC_UNARY && a.npos == 1 && a.pos[0].k != V_TENSOR) {
         double x = a.pos[0].k == V_FLOAT ? a.pos[0].f : (double)a.pos[0].i;
@@ -237,6 +240,15 @@ static Val b_split(Lower *L, const Ast *call, Args *a) {
         if (n < 1 || n > 64) {
             diag_error(L->diag, a->pos_at[1]->loc, "split into %lld pieces: 1 to 64 allowed", (long long)n);
             return err_val();
+        }
+        /* symbolic extents split when a constant factor divides: 3*H into H, H, H */
+        if (extent->kind == DIM_MUL && extent->b->kind == DIM_CONST && extent->b->value % n == 0) {
+            const Dim *piece = dim_mul(L->ar, extent->a, dim_const(L->ar, extent->b->value / n));
+            Val out = tuple(L, (int)n);
+            for (int i = 0; i < n; i++)
+                out.items[i] = tensor_val(L, lower_slice(L, x, (int)axis, dim_mul(L->ar, piece, dim_const(L->ar, i)),
+                                                         piece, 1, call->loc));
+            return out;
         }
         if (!dim_is_const(extent, &total) || total % n) {
             char e[64];

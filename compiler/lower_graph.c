@@ -40,9 +40,20 @@ int const_scalar(Lower *L, attn_dtype dt, double v, SrcLoc loc) {
     return id;
 }
 
+/* A per-call dim as an f32 scalar tensor: sum(ones([d])), evaluated per call. */
+int dim_tensor(Lower *L, const Dim *d, SrcLoc loc) {
+    OpAttrs ones = {.fill = 1};
+    int id = add_node(L, OP_FULL, NULL, 0, loc, &ones);
+    L->g->nodes[id].type = (IrType){.dtype = ATTN_F32, .rank = 1, .dims = {d}};
+    OpAttrs sum = {.axis = 0};
+    return add_node(L, OP_SUM, &id, 1, loc, &sum);
+}
+
 /* A scalar value as a constant node of dtype dt, or -1 with an error. */
 static int scalar_node(Lower *L, Val v, attn_dtype dt, const Ast *at) {
     double x;
+    if (v.k == V_DIM && dt == ATTN_F32)
+        return dim_tensor(L, v.d, at->loc);
     switch (v.k) {
     case V_INT:
     case V_BOOL: x = (double)v.i; break;

@@ -1,0 +1,132 @@
+/*
+ * golden_check.c — runs one golden case through the public API and compares
+ * every output with PyTorch's (tests/golden/fixtures/CASE/expected.safetensors)
+ * at |got - want| <= atol + rtol * |want| (1e-5 both, unless the case line in
+ * cases.txt gives its own tolerance).
+ *
+ *     golden_check REPO_ROOT CASE MODEL ENTRY SETS [BACKEND]
+ */
+#include "attn.h"
+#include "safetensors.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static attn_tensor *read_tensors(const char *path, int *n) {
+    char err[512];
+    StFile *f = st_open(path, err, sizeof err);
+    if (!f) {
+        fprintf(stderr, "%s\n", err);
+        return NULL;
+    }
+    *n = st_count(f);
+    attn_tensor *ts = calloc((size_t)*n + 1, sizeof *ts);
+    for (int i = 0; i < *n; i++) {
+        const StTensor *t = st_tensor(f, i);
+        attn_dtype dt = t->dtype == ST_BOOL ? ATTN_BOOL : t->dtype == ST_I64 || t->dtype == ST_I32 ? ATTN_I64 : ATTN_F32;
+        ts[i].name = strdup(t->name);
+        ts[i].dtype = dt;
+        ts[i].rank = t->rank;
+        memcpy(ts[i].shape, t->shape, sizeof t->shape);
+        if (st_convert(t, dt, &ts[i].data, err, sizeof err)) {
+            fprintf(stderr, "%s\n", err);
+            exit(1);
+        }
+    }
+    st_close(f);
+    return ts;
+}
+
+static void free_read(attn_tensor *ts, int n) {
+    for (int i = 0; i < n; i++) {
+        free((char *)ts[i].name);
+        free(ts[i].data);
+    }
+    free(ts);
+}
+
+static int compare(const attn_tensor *got, const attn_tensor *want, double tol) {
+    if (got->rank != want->rank || memcmp(got->shape, want->shape, sizeof(int64_t) * (size_t)got->rank)) {
+        fprintf(stderr, "output %s: shape differs from the fixture\n", want->name);
+        return 1;
+    }
+    int64_t n = attn_tensor_numel(want), bad = 0;
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double g = got->dtype == ATTN_F32 ? ((float *)got->data)[i] : (double)((int64_t *)got->data)[i];
+        double w = ((float *)want->data)[i];
+        double err = fabs(g - w);
+        if (!(err <= tol + tol * fabs(w))) {
+            if (bad++ < 5)
+                fprintf(stderr, "output %s[%lld]: got %.9g, want %.9g\n", want->name, (long long)i, g, w);
+        }
+        if (err > worst)
+            worst = err;
+    }
+    printf("  %-24s %lld values, max abs error %.3g%s\n", want->name, (long long)n, worst, bad ? "  FAILED" : "");
+    return bad != 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 6) {
+        fprintf(stderr, "usage: golden_check ROOT CASE MODEL ENTRY SETS [TOL]\n");
+        return 2;
+    }
+    const char *root = argv[1], *cs = argv[2], *model = argv[3], *entry = argv[4], *sets = argv[5];
+    double tol = argc > 6 ? atof(argv[6]) : 1e-5;
+    char path[4096];
+    attn_model *m = attn_model_new();
+    char *s = strdup(sets);
+    for (char *tok = strtok(s, ","); tok && strcmp(sets, "-"); tok = strtok(NULL, ",")) {
+        char *eq = strchr(tok, '=');
+        if (eq) {
+            *eq = '\0';
+            attn_model_set(m, tok, eq + 1);
+        }
+    }
+    free(s);
+    snprintf(path, sizeof path, "%s/%s", root, model);
+    int rc = 1;
+    attn_program *p = NULL;
+    if (attn_model_load(m, path) == ATTN_OK &&
+        (snprintf(path, sizeof path, "%s/tests/golden/fixtures/%s/weights.safetensors", root, cs),
+         attn_model_bind_weights(m, path) == ATTN_OK) &&
+        attn_model_compile(m, entry, NULL, &p) == ATTN_OK) {
+        int nin, nwant, nout;
+        snprintf(path, sizeof path, "%s/tests/golden/fixtures/%s/inputs.safetensors", root, cs);
+        attn_tensor *in = read_tensors(path, &nin);
+        snprintf(path, sizeof path, "%s/tests/golden/fixtures/%s/expected.safetensors", root, cs);
+        attn_tensor *want = read_tensors(path, &nwant);
+        attn_tensor *out = NULL;
+        char *err = NULL;
+        if (in && want && attn_program_run(p, in, nin, &out, &nout, &err) == ATTN_OK) {
+            rc = 0;
+            printf("%s (%s %s)\n", cs, model, entry);
+            for (int i = 0; i < nwant; i++) {
+                int found = 0;
+                for (int j = 0; j < nout; j++)
+                    if (strcmp(out[j].name, want[i].name) == 0) {
+                        rc |= compare(&out[j], &want[i], tol);
+                        found = 1;
+                    }
+                if (!found) {
+                    fprintf(stderr, "no output named %s\n", want[i].name);
+                    rc = 1;
+                }
+            }
+            attn_tensors_free(out, nout);
+        } else if (err)
+            fprintf(stderr, "%s\n", err);
+        attn_string_free(err);
+        if (in)
+            free_read(in, nin);
+        if (want)
+            free_read(want, nwant);
+    } else
+        fprintf(stderr, "%s", attn_model_errors(m));
+    attn_program_free(p);
+    attn_model_free(m);
+    return rc;
+}
