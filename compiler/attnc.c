@@ -86,8 +86,9 @@ typedef struct {
 static const Command commands[] = {
     {CMD_CHECK, "check", "parse and check a model, and its weights when given",
      "Parses and checks MODEL.attn, and the weights against it when --weights is\n"
-     "given, and prints \"MODEL.attn: ok (N entry points: ...)\".\n",
-     MODEL_OPTS},
+     "given (each entry point, or the one --entry names, is compiled against\n"
+     "them), and prints \"MODEL.attn: ok (N entry points: ...)\".\n",
+     MODEL_OPTS | BIT(OPT_ENTRY)},
     {CMD_GRAPH, "graph", "print the graph IR of an entry point",
      "Prints the graph IR of an entry point after the optimisation passes, as\n"
      "text or, with --dot, as Graphviz DOT.\n",
@@ -417,6 +418,18 @@ static int pick_entry(const Args *a, const attn_model *m, const char **entry)
 static int cmd_check(const Args *a, attn_model *m)
 {
     int n = attn_model_entry_count(m);
+    /* with weights, compile each entry (or the one named): that checks every
+       weight an entry uses for presence, shape and dtype */
+    for (int i = 0; a->weights && i < n; i++) {
+        const char *name = attn_model_entry_name(m, i);
+        if (a->entry && strcmp(a->entry, name) != 0)
+            continue;
+        attn_program *p = NULL;
+        attn_status s = attn_model_compile(m, name, NULL, &p);
+        attn_program_free(p);
+        if (s != ATTN_OK)
+            return report(m, s, name);
+    }
     printf("%s: ok (%d entry point%s%s", a->model, n, n == 1 ? "" : "s", n ? ": " : "");
     print_entries(stdout, m);
     printf(")\n");

@@ -107,12 +107,18 @@ static void collect_params(Model *m, const Lower *L) {
     }
 }
 
-/* One lowering of every entry; returns the number of hyperparameters solved. */
-static int lower_all(Model *m, bool final, bool solve, Diag *diag) {
+/* One lowering of every entry (or only entry `only`, keeping the others'
+ * graphs); returns the number of hyperparameters solved. */
+static int lower_all(Model *m, bool final, bool solve, Diag *diag, const char *only) {
     IrEntry *ir = arena_alloc(&m->arena, sizeof(IrEntry) * (size_t)(m->nentries + 1));
     int solved = 0;
-    m->nparams = 0;
+    if (!only)
+        m->nparams = 0;
     for (int i = 0; i < m->nentries; i++) {
+        if (only && strcmp(m->entries[i]->str, only) != 0) {
+            ir[i] = m->ir[i];
+            continue;
+        }
         Lower L = {.m = m, .ar = &m->arena, .diag = diag, .final = final, .solve = solve};
         lower_entry(&L, m->entries[i], &ir[i]);
         if (ir[i].graph)
@@ -125,18 +131,18 @@ static int lower_all(Model *m, bool final, bool solve, Diag *diag) {
     return solved;
 }
 
-int model_lower(Model *m, bool final) {
+int model_lower(Model *m, bool final, const char *only) {
     int before = m->diag.errors;
     /* hyperparameters solved from weights need another pass to take effect */
     for (int round = 0; m->weights_path && round < 4; round++) {
         Diag scratch = {0};
-        int solved = lower_all(m, false, true, &scratch);
+        int solved = lower_all(m, false, true, &scratch, NULL);
         diag_free(&scratch);
         if (!solved)
             break;
     }
-    lower_all(m, final, false, &m->diag);
-    if (m->weights_path && m->diag.errors == before)
+    lower_all(m, final, false, &m->diag, only);
+    if (m->weights_path && !only && m->diag.errors == before)
         for (int i = 0; i < m->nweights; i++) {
             bool used = false;
             for (int j = 0; j < m->nparams && !used; j++)
@@ -198,7 +204,7 @@ int model_bind_weights(Model *m, const char *path) {
     m->weights_path = arena_strdup(&m->arena, path);
     if (m->diag.errors)
         return -1;
-    return model_lower(m, false);
+    return model_lower(m, false, NULL);
 }
 
 void model_free(Model *m) {

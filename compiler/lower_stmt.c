@@ -75,7 +75,7 @@ static bool param_matches(Lower *L, const Ast *s, const char *key, const IrType 
         }
         ok = v == w->t.shape[i];
     }
-    if (!ok) {
+    if (!ok && L->final) {
         char got[256] = "[", *p = got + 1;
         for (int i = 0; i < w->t.rank; i++)
             p += snprintf(p, (size_t)(got + sizeof got - p), "%s%lld", i ? ", " : "", (long long)w->t.shape[i]);
@@ -135,9 +135,11 @@ static void declare_param(Lower *L, const Ast *s) {
 
     const Weight *w = model_weight(L->m, key);
     if (L->m->weights_path && !w) {
-        diag_error(L->diag, s->loc, "weight '%s' is missing from %s", key, L->m->weights_path);
+        if (L->final)
+            diag_error(L->diag, s->loc, "weight '%s' is missing from %s", key, L->m->weights_path);
     } else if (w && w->t.dtype != t.dtype) {
-        diag_error(L->diag, s->loc, "weight '%s' in %s has dtype %s, but the model declares %s", key,
+        if (L->final)
+            diag_error(L->diag, s->loc, "weight '%s' in %s has dtype %s, but the model declares %s", key,
                    L->m->weights_path, attn_dtype_name(w->t.dtype), type_text(L, &t));
         w = NULL;
     } else if (w && !param_matches(L, s, key, &t, w))

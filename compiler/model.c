@@ -311,5 +311,5 @@ int model_load(Model *m, const char *path, const char *src) {
     if (m->diag.errors)
         return -1;
     m->loaded = true;
-    return model_lower(m, false);
+    return model_lower(m, false, NULL);
 }

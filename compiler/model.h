@@ -63,10 +63,12 @@ typedef struct Model {
 
 /* Reads, parses and imports `path` (or `src` text) and records declarations. */
 int model_load(Model *m, const char *path, const char *src);
-/* Lowers every entry point to a graph. `final` demands every hyperparameter
- * set and every weight bound (compile); otherwise unset hyperparameters become
- * symbols and params without weights stay unbound (check). */
-int model_lower(Model *m, bool final);
+/* Lowers every entry point (or only entry `only`) to a graph. `final` demands
+ * every hyperparameter set and every weight bound (compile); otherwise unset
+ * hyperparameters become symbols and params without weights stay unbound
+ * (check, bind: a weights file may hold only the weights of the entry that
+ * will be compiled). */
+int model_lower(Model *m, bool final, const char *only);
 /* Binds a safetensors file; checks it against the params the entries declare. */
 int model_bind_weights(Model *m, const char *path);
 const Weight *model_weight(const Model *m, const char *key);

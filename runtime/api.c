@@ -189,7 +189,7 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     }
     if (!find_entry(m, entry))
         return ATTN_ERR_USAGE;
-    if (model_lower(m, true) != 0)
+    if (model_lower(m, true, entry) != 0)
         return ATTN_ERR_INPUT;
     attn_program *p = calloc(1, sizeof *p);
     if (!p)
