@@ -322,8 +322,11 @@ Val lower_call_def(Lower *L, const Ast *def, const Ast *call) {
     Val was_ret = L->ret;
     L->returned = false;
     L->ret = (Val){.k = V_NONE};
+    int errors_before = L->diag->errors;
     if (ok)
         lower_block(L, &def->body);
+    if (L->diag->errors > errors_before) /* point from the library line back to the user's */
+        diag_note(L->diag, call->loc, "in this call of %s()", def->str);
     Val r = ok ? L->ret : err_val();
     L->returned = was_returned;
     L->ret = was_ret;
