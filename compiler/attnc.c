@@ -396,7 +396,7 @@ static int pick_entry(const Args *a, const attn_model *m, const char **entry)
     if (*entry && has_entry(m, *entry))
         return 0;
     if (n == 0) {
-        fprintf(stderr, "%s: the model has no entry points\n", a->model);
+        fprintf(stderr, "error: %s: the model has no entry points\n", a->model);
         return EXIT_INPUT;
     }
     if (!*entry) {
@@ -407,7 +407,7 @@ static int pick_entry(const Args *a, const attn_model *m, const char **entry)
         print_synopsis(stderr, a->cmd);
         return EXIT_USAGE;
     }
-    fprintf(stderr, "%s: no entry point named '%s' (entry points: ", a->model, *entry);
+    fprintf(stderr, "error: %s: no entry point named '%s' (entry points: ", a->model, *entry);
     print_entries(stderr, m);
     fputs(")\n", stderr);
     return EXIT_INPUT;
@@ -418,6 +418,12 @@ static int pick_entry(const Args *a, const attn_model *m, const char **entry)
 static int cmd_check(const Args *a, attn_model *m)
 {
     int n = attn_model_entry_count(m);
+    if (a->entry && !has_entry(m, a->entry)) {
+        fprintf(stderr, "error: %s: no entry point named '%s' (entry points: ", a->model, a->entry);
+        print_entries(stderr, m);
+        fputs(")\n", stderr);
+        return EXIT_INPUT;
+    }
     /* with weights, compile each entry (or the one named): that checks every
        weight an entry uses for presence, shape and dtype */
     for (int i = 0; a->weights && i < n; i++) {

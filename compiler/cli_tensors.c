@@ -66,7 +66,7 @@ static int check_names(const StFile *f, const char *path, const attn_program *p,
         const char *name = attn_program_input_name(p, i);
         if (st_find(f, name))
             continue;
-        fprintf(errf, "%s: no tensor named '%s'", path, name);
+        fprintf(errf, "error: %s: no tensor named '%s'", path, name);
         print_input_list(errf, p, entry);
         bad++;
     }
@@ -74,7 +74,7 @@ static int check_names(const StFile *f, const char *path, const attn_program *p,
         const char *name = st_tensor(f, i)->name;
         if (is_input(p, name))
             continue;
-        fprintf(errf, "%s: unexpected tensor '%s'", path, name);
+        fprintf(errf, "error: %s: unexpected tensor '%s'", path, name);
         print_input_list(errf, p, entry);
         bad++;
     }
@@ -90,7 +90,7 @@ static int convert_input(const StTensor *st, const char *path, attn_tensor *t, F
     memcpy(t->shape, st->shape, sizeof t->shape);
     if (st_convert(st, t->dtype, &t->data, err, sizeof err) == 0)
         return 0;
-    fprintf(errf, "%s: %s\n", path, err);
+    fprintf(errf, "error: %s: %s\n", path, err);
     return -1;
 }
 
@@ -101,14 +101,14 @@ int cli_load_inputs(const char *path, const attn_program *p, const char *entry, 
     *out = NULL;
     StFile *f = st_open(path, err, sizeof err);
     if (!f) {
-        fprintf(errf, "%s\n", err);
+        fprintf(errf, "error: %s\n", err);
         return -1;
     }
     int n = attn_program_input_count(p);
     attn_tensor *ts = calloc(n > 0 ? (size_t)n : 1, sizeof *ts);
     int rc = ts ? 0 : -1;
     if (!ts)
-        fprintf(errf, "%s: out of memory\n", path);
+        fprintf(errf, "error: %s: out of memory\n", path);
     if (!rc && check_names(f, path, p, entry, errf))
         rc = -1;
     for (int i = 0; i < n && !rc; i++) {
@@ -138,7 +138,7 @@ int cli_write_tensors(const char *path, const attn_tensor *ts, int n, FILE *errf
     char err[512];
     if (st_write(path, ts, n, err, sizeof err) == 0)
         return 0;
-    fprintf(errf, "%s\n", err);
+    fprintf(errf, "error: %s\n", err);
     return -1;
 }
 

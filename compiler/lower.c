@@ -17,14 +17,15 @@ static void eval_lets(Lower *L) {
     }
 }
 
-static void lower_entry(Lower *L, const Ast *e, IrEntry *out) {
+/* Lowers entry e into out; false when it has errors. */
+static bool lower_entry(Lower *L, const Ast *e, IrEntry *out) {
     Frame globals = {0}, frame = {NULL, &globals};
-    L->frame = &globals;
-    eval_lets(L);
-    L->frame = &frame;
     out->name = e->str;
     out->loc = e->loc;
     out->graph = L->top = L->g = ir_graph_new(L->ar, NULL);
+    L->frame = &globals;
+    eval_lets(L);
+    L->frame = &frame;
     L->entry = out;
     L->nsyms = L->capsyms = 0;
     L->syms = NULL;
@@ -35,6 +36,11 @@ static void lower_entry(Lower *L, const Ast *e, IrEntry *out) {
     for (int i = 0; i < e->list.n; i++) {
         const Ast *a = e->list.items[i];
         IrType t;
+        for (int j = 0; j < i; j++)
+            if (strcmp(e->list.items[j]->str, a->str) == 0) {
+                diag_error(L->diag, a->loc, "entry '%s' has two inputs named '%s'", e->str, a->str);
+                ok = false;
+            }
         if (!a->type) {
             diag_error(L->diag, a->loc, "entry input '%s' needs a type, such as f32[B, T, 64]", a->str);
             ok = false;
@@ -50,45 +56,59 @@ static void lower_entry(Lower *L, const Ast *e, IrEntry *out) {
         L->g->nodes[id].index = L->g->ninputs++;
         frame_set(L, a->str, tensor_val(L, id));
     }
-    if (!ok)
-        return;
-    lower_block(L, &e->body);
     int nout = e->list2.n;
+    StrBuf outputs = {0};
+    for (int i = 0; i < nout; i++) {
+        const Ast *o = e->list2.items[i];
+        sb_printf(&outputs, "%s%s", i ? ", " : "", o->str);
+        for (int j = 0; j < i; j++)
+            if (strcmp(e->list2.items[j]->str, o->str) == 0) {
+                diag_error(L->diag, o->loc, "entry '%s' has two outputs named '%s'", e->str, o->str);
+                ok = false;
+            }
+    }
+    const char *output_list = arena_strdup(L->ar, sb_str(&outputs));
+    sb_free(&outputs);
+    if (!ok)
+        return false;
+    lower_block(L, &e->body);
     Val r = L->ret;
     if (r.k == V_ERR)
-        return;
+        return false;
     if (!L->returned) {
         diag_error(L->diag, e->loc, "entry '%s' has no return statement", e->str);
-        return;
+        return false;
     }
     Val *vals = r.k == V_TUPLE ? r.items : &r;
     int n = r.k == V_TUPLE ? r.n : 1;
     if (n != nout) {
-        diag_error(L->diag, e->loc, "entry '%s' declares %d outputs but returns %d values", e->str, nout, n);
-        return;
+        diag_error(L->diag, L->ret_loc, "entry '%s' returns %d value%s, but declares %d output%s (%s)", e->str, n,
+                   n == 1 ? "" : "s", nout, nout == 1 ? "" : "s", output_list);
+        return false;
     }
     int outs[256];
     const char **names = arena_alloc(L->ar, sizeof(char *) * (size_t)(nout + 1));
     if (nout > 256) {
         diag_error(L->diag, e->loc, "entry '%s' has more than 256 outputs", e->str);
-        return;
+        return false;
     }
     for (int i = 0; i < nout; i++) {
         const Ast *o = e->list2.items[i];
         names[i] = o->str;
         if (vals[i].k != V_TENSOR) {
             if (vals[i].k != V_ERR)
-                diag_error(L->diag, o->loc, "output '%s' must be a tensor, got %s", o->str, val_describe(L, vals[i]));
-            return;
+                diag_error(L->diag, L->ret_loc, "output '%s' must be a tensor, got %s", o->str, val_describe(L, vals[i]));
+            return false;
         }
         if (o->type && !check_tensor_type(L, vals[i], o->type, arena_printf(L->ar, "output '%s'", o->str), o))
-            return;
+            return false;
         outs[i] = use(L, vals[i]);
     }
     ir_set_outputs(L->ar, L->g, outs, nout);
     L->g->output_names = names;
     out->nsyms = L->nsyms;
     out->sym_names = L->syms;
+    return true;
 }
 
 /* Adds the params of one entry to the model's union. */
@@ -120,7 +140,10 @@ static int lower_all(Model *m, bool final, bool solve, Diag *diag, const char *o
             continue;
         }
         Lower L = {.m = m, .ar = &m->arena, .diag = diag, .final = final, .solve = solve};
-        lower_entry(&L, m->entries[i], &ir[i]);
+        int before = diag->errors;
+        if (!lower_entry(&L, m->entries[i], &ir[i]) && diag->errors == before) /* never fail silently */
+            diag_error(diag, m->entries[i]->loc, "entry '%s' cannot be compiled, for a reason the compiler failed to report",
+                       m->entries[i]->str);
         if (ir[i].graph)
             pass_run_all(&m->arena, ir[i].graph);
         collect_params(m, &L);

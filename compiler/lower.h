@@ -67,6 +67,7 @@ typedef struct ScanCtx {
     int ncaptures;
     int first_capture_index; /* input index of the first capture */
     Val *yields; int nyields; bool yielded; /* the yield statement's values */
+    int call_depth;          /* inlined calls open when the scan began */
     struct ScanCtx *parent;
 } ScanCtx;
 
@@ -86,6 +87,9 @@ typedef struct Lower {
     int call_depth;         /* inlined calls in progress */
     bool returned;          /* a return statement ran in the current function */
     Val ret;                /* its value */
+    SrcLoc ret_loc;         /* that return statement */
+    const Ast *loop;        /* innermost `for` running, or NULL */
+    SrcLoc last_note;       /* where the last "in this call" note pointed */
     const char **syms; int nsyms, capsyms; /* per-call symbols of the entry */
     ParamDecl *params; int nparams, capparams; /* params seen in this entry */
     long steps;             /* work done (loop iterations + nodes): guards against hangs */
@@ -93,6 +97,9 @@ typedef struct Lower {
 
 #define LOWER_MAX_CALL_DEPTH 64
 #define LOWER_MAX_STEPS 2000000
+
+/* Counts one step of work; false (reporting it once) past LOWER_MAX_STEPS. */
+bool lower_step(Lower *L, SrcLoc at);
 
 /* lower_stmt.c */
 void lower_block(Lower *L, const AstList *body);

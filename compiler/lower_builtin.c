@@ -78,9 +78,12 @@ static bool want_tensor(Lower *L, Val v, const Ast *at, const char *fn, int i) {
 
 static int rank_of(Lower *L, Val v) { return v.g->nodes[v.node].type.rank; }
 
-static bool norm_axis(Lower *L, int64_t *axis, int rank, const Ast *at) {
+/* Normalises axis for fn on tensor x, whose result has rank `rank` (one more
+ * than x's for unsqueeze and stack). */
+static bool norm_axis(Lower *L, int64_t *axis, int rank, const Ast *at, const char *fn, Val x) {
     if (*axis < -rank || *axis >= rank) {
-        diag_error(L->diag, at->loc, "axis %lld is out of range for rank %d", (long long)*axis, rank);
+        diag_error(L->diag, at->loc, "%s: axis %lld is out of range for %s (axes %d to %d)", fn, (long long)*axis,
+                   val_describe(L, x), -rank, rank - 1);
         return false;
     }
     if (*axis < 0)
@@ -197,7 +200,8 @@ static Val call_op(Lower *L, OpKind op, const Ast *call) {
             attrs.eps = v->k == V_FLOAT ? v->f : (double)v->i;
     }
     if (rest < a.npos) {
-        diag_error(L->diag, a.pos_at[rest]->loc, "%s() takes at most %d arguments", call->str, rest);
+        diag_error(L->diag, a.pos_at[rest]->loc, "%s() takes at most %d argument%s, got %d", call->str, rest,
+                   rest == 1 ? "" : "s", a.npos);
         return err_val();
     }
     if (!no_kw_left(L, &a, call->str))
@@ -216,7 +220,7 @@ static Val b_split(Lower *L, const Ast *call, Args *a) {
     int64_t axis;
     if (a->npos < 2 || !want_tensor(L, a->pos[0], a->pos_at[0], "split", 0) ||
         !int_arg(L, a, 2, "axis", -1, &axis, call) || !no_kw_left(L, a, "split") ||
-        !norm_axis(L, &axis, rank_of(L, a->pos[0]), call)) {
+        !norm_axis(L, &axis, rank_of(L, a->pos[0]), call, "split", a->pos[0])) {
         if (a->npos < 2)
             diag_error(L->diag, call->loc, "split(x, n, axis=-1) takes a tensor and a count or list of sizes");
         return err_val();
@@ -231,9 +235,14 @@ static Val b_split(Lower *L, const Ast *call, Args *a) {
             diag_error(L->diag, a->pos_at[1]->loc, "split into %lld pieces: 1 to 64 allowed", (long long)n);
             return err_val();
         }
-        for (int i = 0; i < n; i++)
-            if (!val_to_int(L, s.items[i], a->pos_at[1], &sizes[i]) || sizes[i] < 0)
+        for (int i = 0; i < n; i++) {
+            if (!val_to_int(L, s.items[i], a->pos_at[1], &sizes[i]))
                 return err_val();
+            if (sizes[i] < 0) {
+                diag_error(L->diag, a->pos_at[1]->loc, "split: size %lld is negative", (long long)sizes[i]);
+                return err_val();
+            }
+        }
     } else {
         if (!val_to_int(L, s, a->pos_at[1], &n))
             return err_val();
@@ -262,7 +271,8 @@ static Val b_split(Lower *L, const Ast *call, Args *a) {
     }
     total = 0;
     for (int i = 0; i < n; i++)
-        total += sizes[i];
+        if (__builtin_add_overflow(total, sizes[i], &total))
+            total = INT64_MAX;
     int64_t have;
     if (!dim_is_const(extent, &have) || have != total) {
         char e[64];
@@ -280,7 +290,8 @@ static Val b_split(Lower *L, const Ast *call, Args *a) {
 }
 
 /* Tensors of a variadic call: f(a, b, c) or f([a, b, c]). */
-static int tensor_list(Lower *L, Args *a, const char *fn, int *in) {
+static int tensor_list(Lower *L, Args *a, const Ast *call, int *in) {
+    const char *fn = call->str;
     Val *items = a->pos;
     int n = a->npos;
     if (n == 1 && a->pos[0].k == V_TUPLE) {
@@ -288,7 +299,7 @@ static int tensor_list(Lower *L, Args *a, const char *fn, int *in) {
         n = a->pos[0].n;
     }
     if (n < 1 || n > 64) {
-        diag_error(L->diag, a->pos_at[0] ? a->pos_at[0]->loc : (SrcLoc){0}, "%s() takes 1 to 64 tensors", fn);
+        diag_error(L->diag, call->loc, "%s() takes 1 to 64 tensors, got %d", fn, n);
         return -1;
     }
     for (int i = 0; i < n; i++) {
@@ -302,9 +313,9 @@ static int tensor_list(Lower *L, Args *a, const char *fn, int *in) {
 static Val b_concat(Lower *L, const Ast *call, Args *a) {
     int64_t axis;
     int in[64];
-    if (!int_arg(L, a, 64, "axis", -1, &axis, call) || !no_kw_left(L, a, "concat") || a->npos < 1)
+    if (!int_arg(L, a, 64, "axis", -1, &axis, call) || !no_kw_left(L, a, "concat"))
         return err_val();
-    int n = tensor_list(L, a, "concat", in);
+    int n = tensor_list(L, a, call, in);
     if (n < 0)
         return err_val();
     if (n == 1)
@@ -328,10 +339,10 @@ static int unsqueeze(Lower *L, int x, int64_t axis, SrcLoc loc) {
 static Val b_stack(Lower *L, const Ast *call, Args *a) {
     int64_t axis;
     int in[64];
-    if (!int_arg(L, a, 64, "axis", 0, &axis, call) || !no_kw_left(L, a, "stack") || a->npos < 1)
+    if (!int_arg(L, a, 64, "axis", 0, &axis, call) || !no_kw_left(L, a, "stack"))
         return err_val();
-    int n = tensor_list(L, a, "stack", in);
-    if (n < 0 || !norm_axis(L, &axis, L->g->nodes[in[0]].type.rank + 1, call))
+    int n = tensor_list(L, a, call, in);
+    if (n < 0 || !norm_axis(L, &axis, L->g->nodes[in[0]].type.rank + 1, call, "stack", tensor_val(L, in[0])))
         return err_val();
     for (int i = 0; i < n; i++)
         if ((in[i] = unsqueeze(L, in[i], axis, call->loc)) < 0)
@@ -342,20 +353,28 @@ static Val b_stack(Lower *L, const Ast *call, Args *a) {
     return tensor_val(L, add_node(L, OP_CONCAT, in, n, call->loc, &at));
 }
 
+/* Reports a call of fn with fewer than n positional arguments; false when it has them. */
+static bool too_few(Lower *L, const Ast *call, const Args *a, int n, const char *signature) {
+    if (a->npos >= n)
+        return false;
+    diag_error(L->diag, call->loc, "%s takes %d argument%s, got %d", signature, n, n == 1 ? "" : "s", a->npos);
+    return true;
+}
+
 static Val b_unsqueeze(Lower *L, const Ast *call, Args *a) {
     int64_t axis;
-    if (a->npos < 1 || !want_tensor(L, a->pos[0], a->pos_at[0], "unsqueeze", 0) ||
+    if (too_few(L, call, a, 1, "unsqueeze(x, axis=0)") || !want_tensor(L, a->pos[0], a->pos_at[0], "unsqueeze", 0) ||
         !int_arg(L, a, 1, "axis", 0, &axis, call) || !no_kw_left(L, a, "unsqueeze") ||
-        !norm_axis(L, &axis, rank_of(L, a->pos[0]) + 1, call))
+        !norm_axis(L, &axis, rank_of(L, a->pos[0]) + 1, call, "unsqueeze", a->pos[0]))
         return err_val();
     return tensor_val(L, unsqueeze(L, use(L, a->pos[0]), axis, call->loc));
 }
 
 static Val b_squeeze(Lower *L, const Ast *call, Args *a) {
     int64_t axis, one;
-    if (a->npos < 1 || !want_tensor(L, a->pos[0], a->pos_at[0], "squeeze", 0) ||
+    if (too_few(L, call, a, 1, "squeeze(x, axis=0)") || !want_tensor(L, a->pos[0], a->pos_at[0], "squeeze", 0) ||
         !int_arg(L, a, 1, "axis", 0, &axis, call) || !no_kw_left(L, a, "squeeze") ||
-        !norm_axis(L, &axis, rank_of(L, a->pos[0]), call))
+        !norm_axis(L, &axis, rank_of(L, a->pos[0]), call, "squeeze", a->pos[0]))
         return err_val();
     int x = use(L, a->pos[0]);
     const IrType *t = &L->g->nodes[x].type;
@@ -379,7 +398,8 @@ static Val b_transpose(Lower *L, const Ast *call, Args *a) {
     }
     int r = rank_of(L, a->pos[0]);
     if (!val_to_int(L, a->pos[1], a->pos_at[1], &d0) || !val_to_int(L, a->pos[2], a->pos_at[2], &d1) ||
-        !norm_axis(L, &d0, r, a->pos_at[1]) || !norm_axis(L, &d1, r, a->pos_at[2]) || !no_kw_left(L, a, "transpose"))
+        !norm_axis(L, &d0, r, a->pos_at[1], "transpose", a->pos[0]) ||
+        !norm_axis(L, &d1, r, a->pos_at[2], "transpose", a->pos[0]) || !no_kw_left(L, a, "transpose"))
         return err_val();
     int64_t perm[ATTN_MAX_RANK];
     for (int i = 0; i < r; i++)
@@ -401,7 +421,8 @@ static Val b_permute(Lower *L, const Ast *call, Args *a) {
     }
     int64_t perm[ATTN_MAX_RANK];
     for (int i = 0; i < r; i++)
-        if (!val_to_int(L, a->pos[1].items[i], a->pos_at[1], &perm[i]) || !norm_axis(L, &perm[i], r, a->pos_at[1]))
+        if (!val_to_int(L, a->pos[1].items[i], a->pos_at[1], &perm[i]) ||
+            !norm_axis(L, &perm[i], r, a->pos_at[1], "permute", a->pos[0]))
             return err_val();
     return tensor_val(L, lower_permute(L, use(L, a->pos[0]), perm, call->loc));
 }
@@ -454,7 +475,11 @@ static Val b_reshape(Lower *L, const Ast *call, Args *a) {
 static Val b_expand(Lower *L, const Ast *call, Args *a) {
     int rank;
     const Dim *dims[ATTN_MAX_RANK];
-    if (a->npos != 2 || !want_tensor(L, a->pos[0], a->pos_at[0], "expand", 0) ||
+    if (a->npos != 2) {
+        diag_error(L->diag, call->loc, "expand(x, [dims]) takes a tensor and a list of dims");
+        return err_val();
+    }
+    if (!want_tensor(L, a->pos[0], a->pos_at[0], "expand", 0) ||
         !shape_list(L, a->pos[1], a->pos_at[1], NULL, dims, &rank) || !no_kw_left(L, a, "expand"))
         return err_val();
     int x = use(L, a->pos[0]);
@@ -558,7 +583,11 @@ static Val b_causal_mask(Lower *L, const Ast *call, Args *a) {
 /* length_mask(lengths, S): bool [B, S], true at positions >= lengths[b] (padding). */
 static Val b_length_mask(Lower *L, const Ast *call, Args *a) {
     const Dim *s;
-    if (a->npos != 2 || !want_tensor(L, a->pos[0], a->pos_at[0], "length_mask", 0) || !no_kw_left(L, a, "length_mask") ||
+    if (a->npos != 2) {
+        diag_error(L->diag, call->loc, "length_mask(lengths, S) takes a tensor and a dim");
+        return err_val();
+    }
+    if (!want_tensor(L, a->pos[0], a->pos_at[0], "length_mask", 0) || !no_kw_left(L, a, "length_mask") ||
         !val_to_dim(L, a->pos[1], a->pos_at[1], &s))
         return err_val();
     int len = use(L, a->pos[0]);
@@ -587,7 +616,11 @@ static Val b_cast(Lower *L, const Ast *call, Args *a) {
     for (int i = 0; i < 4; i++)
         if (strcmp(call->str, names[i]) == 0)
             dt = (attn_dtype)i;
-    if (a->npos != 1 || !want_tensor(L, a->pos[0], a->pos_at[0], call->str, 0) || !no_kw_left(L, a, call->str))
+    if (a->npos != 1) {
+        diag_error(L->diag, call->loc, "%s(x) takes one tensor, got %d arguments", call->str, a->npos);
+        return err_val();
+    }
+    if (!want_tensor(L, a->pos[0], a->pos_at[0], call->str, 0) || !no_kw_left(L, a, call->str))
         return err_val();
     int x = use(L, a->pos[0]);
     if (L->g->nodes[x].type.dtype == dt)

@@ -333,8 +333,12 @@ static Val unop(Lower *L, const Ast *e) {
         bool b;
         return val_to_bool(L, a, e->a, &b) ? bool_val(!b) : err_val();
     }
-    if (a.k == V_INT)
-        return a.i == INT64_MIN ? err_val() : int_val(-a.i);
+    if (a.k == V_INT) {
+        if (a.i != INT64_MIN)
+            return int_val(-a.i);
+        diag_error(L->diag, e->loc, "integer overflow");
+        return err_val();
+    }
     if (a.k == V_FLOAT)
         return float_val(-a.f);
     if (a.k == V_DIM)
@@ -401,12 +405,21 @@ static Val list(Lower *L, const Ast *e) {
     return tup;
 }
 
-Val lower_expr(Lower *L, const Ast *e) {
-    if (++L->steps > LOWER_MAX_STEPS) {
-        if (L->steps == LOWER_MAX_STEPS + 1)
-            diag_error(L->diag, e->loc, "the model is too large to lower (more than %d steps)", LOWER_MAX_STEPS);
-        return err_val();
+bool lower_step(Lower *L, SrcLoc at) {
+    if (++L->steps <= LOWER_MAX_STEPS)
+        return true;
+    if (L->steps == LOWER_MAX_STEPS + 1) {
+        if (L->loop)
+            diag_error(L->diag, L->loop->loc, "loop runs too long at compile time (more than %d steps)", LOWER_MAX_STEPS);
+        else
+            diag_error(L->diag, at, "the model is too large to lower (more than %d steps)", LOWER_MAX_STEPS);
     }
+    return false;
+}
+
+Val lower_expr(Lower *L, const Ast *e) {
+    if (!lower_step(L, e->loc))
+        return err_val();
     switch (e->kind) {
     case A_INT: return int_val(e->ival);
     case A_FLOAT: return float_val(e->fval);

@@ -197,11 +197,20 @@ int lower_slice(Lower *L, int x, int axis, const Dim *start, const Dim *len, int
 /* Normalises a possibly negative index against extent `dim`. */
 static const Dim *norm_index(Lower *L, Val v, const Dim *dim, bool is_end, const Ast *at) {
     const Dim *d;
-    if (v.k == V_INT && v.i < 0)
-        return dim_add(L->ar, dim, dim_const(L->ar, v.i));
+    int64_t i, n;
+    if (v.k == V_INT && v.i < 0) {
+        if (dim_is_const(dim, &n) && v.i < -n) {
+            diag_error(L->diag, at->loc, "index %lld is out of range for a dim of extent %lld", (long long)v.i,
+                       (long long)n);
+            return NULL;
+        }
+        d = dim_add(L->ar, dim, dim_const(L->ar, v.i));
+        if (!d)
+            diag_error(L->diag, at->loc, "index %lld is out of range", (long long)v.i);
+        return d;
+    }
     if (!val_to_dim(L, v, at, &d))
         return NULL;
-    int64_t i, n;
     if (dim_is_const(d, &i) && dim_is_const(dim, &n) && (i > n || (!is_end && i == n))) {
         diag_error(L->diag, at->loc, "index %lld is out of range for a dim of extent %lld", (long long)i, (long long)n);
         return NULL;

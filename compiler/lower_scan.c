@@ -87,8 +87,10 @@ Val lower_scan(Lower *L, const Ast *e) {
         outer_in[i] = use(L, h.seqv[i]);
         const IrType *t = &L->g->nodes[outer_in[i]].type;
         if (t->rank <= axis || !dim_equal(t->dims[axis], steps)) {
-            diag_error(L->diag, h.seq[i]->loc, "sequence %s has %s, but the first sequence %s has %d steps along axis %lld",
-                       h.seq[i]->str, type_text(L, t), h.seq[0]->str, 0, (long long)axis);
+            char n[64];
+            dim_format(steps, n, sizeof n);
+            diag_error(L->diag, h.seq[i]->loc, "sequence %s has %s, but the first sequence %s has %s steps along axis %lld",
+                       h.seq[i]->str, type_text(L, t), h.seq[0]->str, n, (long long)axis);
             return err_val();
         }
     }
@@ -96,7 +98,7 @@ Val lower_scan(Lower *L, const Ast *e) {
         outer_in[h.nseq + j] = use(L, h.carryv[j]);
 
     IrGraph *outer = L->g, *body = ir_graph_new(L->ar, outer);
-    ScanCtx sc = {.g = body, .first_capture_index = h.nseq + h.ncarry, .parent = L->scan};
+    ScanCtx sc = {.g = body, .first_capture_index = h.nseq + h.ncarry, .parent = L->scan, .call_depth = L->call_depth};
     Frame frame = {NULL, L->frame};
     Frame *saved_frame = L->frame;
     L->g = body;
@@ -112,9 +114,14 @@ Val lower_scan(Lower *L, const Ast *e) {
     for (int j = 0; j < h.ncarry; j++)
         frame_set(L, h.carry[j]->str,
                   tensor_val(L, body_input(L, body, &outer->nodes[outer_in[h.nseq + j]].type, h.nseq + j, h.carry[j]->loc)));
+    int errors_before = L->diag->errors;
     lower_block(L, &e->body);
 
-    bool ok = true;
+    bool ok = L->diag->errors == errors_before; /* else the result would only repeat them */
+    if (ok && sc.nyields + h.ncarry == 0) {
+        diag_error(L->diag, e->loc, "scan gives nothing: its body neither yields nor carries a state");
+        ok = false;
+    }
     int nout = sc.nyields + h.ncarry;
     int *outs = arena_alloc(L->ar, sizeof(int) * (size_t)(nout + 1));
     for (int i = 0; i < sc.nyields && ok; i++) {
@@ -132,6 +139,9 @@ Val lower_scan(Lower *L, const Ast *e) {
             if (strcmp(b->name, h.carry[j]->str) == 0)
                 v = b->v;
         if (v.k != V_TENSOR) {
+            if (v.k != V_ERR)
+                diag_error(L->diag, h.carry[j]->loc, "state '%s' must stay a tensor, but the body makes it %s",
+                           h.carry[j]->str, val_describe(L, v));
             ok = false;
             break;
         }

@@ -165,14 +165,13 @@ static void for_stmt(Lower *L, const Ast *s) {
     int64_t lo, hi;
     if (!val_to_int(L, lower_expr(L, s->a), s->a, &lo) || !val_to_int(L, lower_expr(L, s->b), s->b, &hi))
         return;
-    for (int64_t i = lo; i < hi && !L->returned; i++) {
-        if (++L->steps > LOWER_MAX_STEPS) {
-            diag_error(L->diag, s->loc, "loop runs too long at compile time (more than %d steps)", LOWER_MAX_STEPS);
-            return;
-        }
+    const Ast *outer = L->loop;
+    L->loop = s;
+    for (int64_t i = lo; i < hi && !L->returned && lower_step(L, s->loc); i++) {
         frame_set(L, s->str, (Val){.k = V_INT, .i = i});
         lower_block(L, &s->body);
     }
+    L->loop = outer;
 }
 
 static void scope_stmt(Lower *L, const Ast *s) {
@@ -223,11 +222,12 @@ static void stmt(Lower *L, const Ast *s) {
         scope_stmt(L, s);
         break;
     case S_RETURN:
-        if (L->scan && L->scan->g == L->g && L->call_depth == 0) {
+        if (L->scan && L->scan->g == L->g && L->call_depth == L->scan->call_depth) {
             diag_error(L->diag, s->loc, "return inside a scan body; use yield for per-step outputs");
             break;
         }
         L->ret = tuple_of(L, &s->list);
+        L->ret_loc = s->loc;
         L->returned = true;
         break;
     case S_YIELD:
@@ -320,16 +320,23 @@ Val lower_call_def(Lower *L, const Ast *def, const Ast *call) {
     }
     bool was_returned = L->returned;
     Val was_ret = L->ret;
+    SrcLoc was_ret_loc = L->ret_loc;
     L->returned = false;
     L->ret = (Val){.k = V_NONE};
     int errors_before = L->diag->errors;
     if (ok)
         lower_block(L, &def->body);
-    if (L->diag->errors > errors_before) /* point from the library line back to the user's */
+    /* point from the library line back to the user's, once per call site
+       (a recursive call would repeat its note at every level) */
+    SrcLoc l = L->last_note;
+    if (L->diag->errors > errors_before && !(l.file == call->loc.file && l.line == call->loc.line && l.col == call->loc.col))
         diag_note(L->diag, call->loc, "in this call of %s()", def->str);
+    if (L->diag->errors > errors_before)
+        L->last_note = call->loc;
     Val r = ok ? L->ret : err_val();
     L->returned = was_returned;
     L->ret = was_ret;
+    L->ret_loc = was_ret_loc;
     L->call_depth--;
     L->frame = saved;
     return r;

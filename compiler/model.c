@@ -145,7 +145,9 @@ static void add_hyper(Model *m, const Ast *d) {
             if (!h.set)
                 diag_error(&m->diag, v->loc, "'%s' is not one of the values of %s", lit->str, d->str);
         } else {
-            diag_error(&m->diag, v->loc, "the default of %s hyperparameter '%s' must be a %s literal", t, d->str, t);
+            diag_error(&m->diag, v->loc, "the default of %s hyperparameter '%s' must be %s", t, d->str,
+                       h.kind == HK_INT ? "an integer literal" : h.kind == HK_FLOAT ? "a number literal"
+                       : h.kind == HK_BOOL ? "true or false" : "one of its names");
             h.set = false;
         }
     }

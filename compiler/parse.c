@@ -65,7 +65,7 @@ static int node_depth(Ast *n, int depth, Ast **deepest) {
 
 static int list_depth(const AstList *l, int depth, Ast **deepest) {
     int m = depth;
-    for (int i = 0; i < l->n && m <= ATTN_MAX_NESTING; i++) {
+    for (int i = 0; i < l->n && !*deepest; i++) {
         int k = node_depth(l->items[i], depth, deepest);
         m = k > m ? k : m;
     }
@@ -82,10 +82,12 @@ int parse_file(Arena *ar, const SrcFile *src, Diag *diag, AstFile *out) {
     }
     if (memchr(src->text, '\0', src->len)) {
         const char *z = memchr(src->text, '\0', src->len);
-        int line = 1;
-        for (const char *p = src->text; p < z; p++)
+        int line = 1, col = 1;
+        for (const char *p = src->text; p < z; p++) {
             line += *p == '\n';
-        diag_error(diag, (SrcLoc){src, line, 1}, "source contains a NUL byte (is this a text file?)");
+            col = *p == '\n' ? 1 : col + 1;
+        }
+        diag_error(diag, (SrcLoc){src, line, col}, "source contains a NUL byte (is this a text file?)");
         return -1;
     }
     struct LexState st = {.src = src, .arena = ar, .diag = diag, .line = 1, .col = 1, .out = out};
@@ -97,8 +99,9 @@ int parse_file(Arena *ar, const SrcFile *src, Diag *diag, AstFile *out) {
     attn_yy_delete_buffer(buf, scanner);
     attn_yylex_destroy(scanner);
 
+    /* with syntax errors nothing runs after parsing: the depth needs no check */
     Ast *deepest = NULL;
-    for (int i = 0; i < out->decls.n && !deepest; i++)
+    for (int i = 0; i < out->decls.n && !deepest && diag->errors == before; i++)
         node_depth(out->decls.items[i], 0, &deepest);
     if (deepest)
         diag_error(diag, deepest->loc, "expressions or blocks nested more than %d deep",

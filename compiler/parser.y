@@ -2,13 +2,15 @@
  * parser.y — grammar of .attn source (pure bison parser with locations).
  *
  * Builds the AST of ast.h. Syntax errors are reported with the tokens the
- * parser expected (lookahead correction keeps those lists exact) and the parser
- * resynchronises at the end of the statement or declaration, so one run
- * reports several errors. See docs/LANGUAGE.md for the language.
+ * parser expected (lookahead correction keeps those lists exact; kinds of
+ * tokens that start an expression, a statement or a declaration are named as
+ * such) and a note at a bracket left open; the parser resynchronises at the end
+ * of the statement, the block or the declaration, so one run reports several
+ * errors. See docs/LANGUAGE.md for the language.
  */
 %define api.pure full
 %define api.prefix {attn_yy}
-%define parse.error detailed
+%define parse.error custom
 %define parse.lac full
 %locations
 %param { yyscan_t scanner }
@@ -34,8 +36,11 @@ int attn_yylex(ATTN_YYSTYPE *lval, ATTN_YYLTYPE *lloc, yyscan_t scanner);
 #define LOC(l) ((SrcLoc){ST->src, (l).first_line, (l).first_column})
 #define NODE(kind, l) ast_new(AR, kind, LOC(l))
 
+/* Errors other than syntax errors: the parser's stack overflowing. */
 static void attn_yyerror(ATTN_YYLTYPE *l, yyscan_t scanner, const char *msg) {
     struct LexState *st = attn_yyget_extra(scanner);
+    if (strcmp(msg, "memory exhausted") == 0)
+        msg = "expressions nested too deeply to parse";
     diag_error(st->diag, (SrcLoc){st->src, l->first_line, l->first_column}, "%s", msg);
 }
 
@@ -125,6 +130,7 @@ namelist: IDENT                  { $$ = (AstList){0}; Ast *n = NODE(A_NAME, @1);
 
 block: '{' stmts '}'             { $$ = $2; }
      | '{' stmts stmt '}'        { $$ = $2; ast_push(AR, &$$, $3); }
+     | '{' stmts error '}'       { $$ = $2; yyerrok; }
      ;
 stmts: %empty                    { $$ = (AstList){0}; }
      | stmts term                { $$ = $1; }
@@ -229,3 +235,96 @@ scanitem: IDENT IN expr          { $$ = NODE(A_SCANSEQ, @1); $$->str = $1; $$->a
         ;
 
 %%
+
+/* Kinds of tokens named as a group in "expecting ..." lists. */
+static bool expr_start(yysymbol_kind_t k) {
+    return k == YYSYMBOL_IDENT || k == YYSYMBOL_STRING || k == YYSYMBOL_INT || k == YYSYMBOL_FLOAT ||
+           k == YYSYMBOL_TRUE || k == YYSYMBOL_FALSE || k == YYSYMBOL_INF || k == YYSYMBOL_NOT ||
+           k == YYSYMBOL_SCAN || k == YYTRANSLATE('(') || k == YYTRANSLATE('[') || k == YYTRANSLATE('-');
+}
+
+static bool operator_token(yysymbol_kind_t k) {
+    static const char ops[] = "<>+-*/%@[.";
+    for (const char *p = ops; *p; p++)
+        if (k == YYTRANSLATE((int)*p))
+            return true;
+    return (k >= YYSYMBOL_EQ && k <= YYSYMBOL_POW) || k == YYSYMBOL_AND || k == YYSYMBOL_OR;
+}
+
+static bool stmt_start(yysymbol_kind_t k) {
+    return k == YYSYMBOL_IDENT || k == YYSYMBOL_PARAM || k == YYSYMBOL_FOR || k == YYSYMBOL_IF ||
+           k == YYSYMBOL_SCOPE || k == YYSYMBOL_RETURN || k == YYSYMBOL_YIELD;
+}
+
+static bool decl_start(yysymbol_kind_t k) {
+    return k == YYSYMBOL_DEF || k == YYSYMBOL_ENTRY || k == YYSYMBOL_HYPER || k == YYSYMBOL_IMPORT ||
+           k == YYSYMBOL_LET;
+}
+
+/* A token kind as messages spell it: keywords and word-like operators quoted. */
+static const char *token_text(yysymbol_kind_t k, char *buf, size_t len) {
+    /* DEF ... POW: the keywords and multi-character operators, in %token order */
+    snprintf(buf, len, k >= YYSYMBOL_DEF && k <= YYSYMBOL_POW ? "'%s'" : "%s", yysymbol_name(k));
+    return buf;
+}
+
+/* "syntax error, unexpected X, expecting A, B or C" and, when a bracket left
+ * open explains the error, a note at that bracket. After an error the parser
+ * resumes at the next line break, so parentheses open in the statement are
+ * forgotten. */
+static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner) {
+    struct LexState *st = attn_yyget_extra(scanner);
+    const ATTN_YYLTYPE *l = yypcontext_location(ctx);
+    yysymbol_kind_t tok = yypcontext_token(ctx);
+    const struct OpenBracket *open = st->nesting ? &st->open[st->nesting - 1] : NULL;
+    bool quiet = st->stopped || l->first_line == st->lex_error_line;
+    const char *ident = tok == YYSYMBOL_IDENT ? st->last_ident : NULL;
+    while (st->nesting > 0 && st->open[st->nesting - 1].c != '{')
+        st->nesting--;
+    st->depth = 0;
+    if (quiet)
+        return 0;
+
+    yysymbol_kind_t exp[YYNTOKENS];
+    int n = yypcontext_expected_tokens(ctx, exp, YYNTOKENS);
+    bool has_expr = false, has_op = false, has_stmt = false, has_decl = false, has_newline = false;
+    for (int i = 0; i < n; i++) {
+        has_expr |= exp[i] == YYSYMBOL_INT;
+        has_op |= exp[i] == YYTRANSLATE('+');
+        has_stmt |= exp[i] == YYSYMBOL_RETURN;
+        has_decl |= exp[i] == YYSYMBOL_DEF;
+        has_newline |= exp[i] == YYSYMBOL_NEWLINE;
+    }
+    const char *items[YYNTOKENS + 4];
+    char texts[YYNTOKENS][32];
+    int nitems = 0;
+    for (int i = 0; i < n; i++) {
+        yysymbol_kind_t k = exp[i];
+        if ((has_expr && expr_start(k)) || (has_op && operator_token(k)) || (has_stmt && stmt_start(k)) ||
+            (has_decl && decl_start(k)) || (has_newline && k == YYTRANSLATE(';')))
+            continue;
+        items[nitems++] = token_text(k, texts[i], sizeof texts[i]);
+    }
+    if (has_op)
+        items[nitems++] = "an operator";
+    if (has_expr)
+        items[nitems++] = "an expression";
+    if (has_stmt)
+        items[nitems++] = "a statement";
+    if (has_decl)
+        items[nitems++] = "a declaration";
+
+    char what[64];
+    StrBuf b = {0};
+    sb_printf(&b, "syntax error, unexpected %s", token_text(tok, what, sizeof what));
+    if (ident)
+        sb_printf(&b, " '%s'", ident);
+    for (int i = 0; i < nitems; i++)
+        sb_printf(&b, "%s%s", i == 0 ? ", expecting " : i == nitems - 1 ? " or " : ", ", items[i]);
+    diag_error(st->diag, LOC(*l), "%s", sb_str(&b));
+    sb_free(&b);
+    if (open && (tok == YYSYMBOL_YYEOF || (open->c != '{' && open->line < l->first_line)))
+        diag_note(st->diag, (SrcLoc){st->src, open->line, open->col}, "this '%c' is not closed%s", open->c,
+                  open->c == '{' ? "" : ", so the line breaks after it do not end the statement");
+    return 0;
+}

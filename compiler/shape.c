@@ -197,7 +197,7 @@ static bool norm(IrGraph *g, IrNode *n, Diag *diag) {
                                i == 1 ? "weight" : "bias", w->rank);
                 return false;
             }
-            if (!same_dim(n, "layer_norm", a, a->rank - 1, w, 0, diag))
+            if (!same_dim(n, i == 1 ? "layer_norm's weight" : "layer_norm's bias", a, a->rank - 1, w, 0, diag))
                 return false;
         }
     }
@@ -215,7 +215,8 @@ static bool matmul(Arena *ar, IrGraph *g, IrNode *n, Diag *diag) {
         return false;
     }
     if (a->dtype != ATTN_F32 || b->dtype != ATTN_F32) {
-        diag_error(diag, n->loc, "matmul needs f32 operands, got %s @ %s", ta, tb);
+        diag_error(diag, n->loc, "matmul needs f32 operands, got %s%s @ %s%s", ta, n->attrs.trans_a ? "ᵀ" : "", tb,
+                   n->attrs.trans_b ? "ᵀ" : "");
         return false;
     }
     int am = a->rank - 2 + (n->attrs.trans_a ? 1 : 0), ak = a->rank - 1 - (n->attrs.trans_a ? 1 : 0);
@@ -252,7 +253,11 @@ static bool permute(IrGraph *g, IrNode *n, Diag *diag) {
     for (int i = 0; i < a->rank; i++) {
         int64_t p = n->attrs.perm[i];
         if (p < 0 || p >= a->rank || seen[p]) {
-            diag_error(diag, n->loc, "permute: [%s] is not a permutation of the %d dims", "", a->rank);
+            char perm[256] = "";
+            size_t len = 0;
+            for (int k = 0; k < a->rank && len < sizeof perm; k++)
+                len += (size_t)snprintf(perm + len, sizeof perm - len, "%s%lld", k ? ", " : "", (long long)n->attrs.perm[k]);
+            diag_error(diag, n->loc, "permute: [%s] is not a permutation of the %d dims", perm, a->rank);
             return false;
         }
         seen[p] = true;
@@ -273,7 +278,8 @@ static bool concat(Arena *ar, IrGraph *g, IrNode *n, Diag *diag) {
             char ta[160], tb[160];
             fmt_type(a, ta, sizeof ta);
             fmt_type(b, tb, sizeof tb);
-            diag_error(diag, n->loc, "concat: operand %d is %s but operand 1 is %s", i + 1, tb, ta);
+            diag_error(diag, n->loc, "concat: operand %d is %s but operand 1 is %s (the %s differ)", i + 1, tb, ta,
+                       b->rank != a->rank ? "ranks" : "dtypes");
             return false;
         }
         for (int d = 0; d < a->rank; d++)

@@ -53,12 +53,26 @@ static const char *where(const IrNode *n, char *buf, size_t len) {
     return buf;
 }
 
+/* Writes t's shape as "[2, 3]" into buf. */
+static const char *shape_text(const attn_tensor *t, char *buf, size_t len) {
+    size_t k = (size_t)snprintf(buf, len, "[");
+    for (int d = 0; d < t->rank && d < ATTN_MAX_RANK && k < len; d++)
+        k += (size_t)snprintf(buf + k, len - k, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+    if (k < len)
+        snprintf(buf + k, len - k, "]");
+    return buf;
+}
+
 static bool alloc_tensor(Exec *x, attn_tensor *t, const IrNode *n) {
-    int64_t numel = attn_tensor_numel(t);
+    /* the element count is computed with overflow checks: the kernels trust it */
+    int64_t numel = 1;
+    bool over = false;
+    for (int d = 0; d < t->rank; d++)
+        over |= t->shape[d] < 0 || __builtin_mul_overflow(numel, t->shape[d], &numel);
     size_t bytes;
-    if (numel < 0 || __builtin_mul_overflow((size_t)numel, attn_dtype_size(t->dtype), &bytes) || bytes > ((size_t)1 << 40)) {
-        char b[256];
-        fail(x, "%serror: tensor of %lld elements is too large", where(n, b, sizeof b), (long long)numel);
+    if (over || __builtin_mul_overflow((size_t)numel, attn_dtype_size(t->dtype), &bytes) || bytes > ((size_t)1 << 40)) {
+        char b[256], s[256];
+        fail(x, "%serror: a tensor of shape %s is too large", where(n, b, sizeof b), shape_text(t, s, sizeof s));
         return false;
     }
     t->data = malloc(bytes ? bytes : 1);
@@ -74,13 +88,19 @@ static bool alloc_tensor(Exec *x, attn_tensor *t, const IrNode *n) {
 static bool concrete(Exec *x, const IrNode *n, const IrType *type, attn_tensor *t) {
     t->dtype = type->dtype;
     t->rank = type->rank;
-    for (int i = 0; i < type->rank; i++)
-        if (!dim_eval(type->dims[i], x->syms, x->e->nsyms, &t->shape[i]) || t->shape[i] < 0) {
+    for (int i = 0; i < type->rank; i++) {
+        bool known = dim_eval(type->dims[i], x->syms, x->e->nsyms, &t->shape[i]);
+        if (!known || t->shape[i] < 0) {
             char b[256], d[64];
             dim_format(type->dims[i], d, sizeof d);
-            fail(x, "%serror: dim %s has no valid value in this call", where(n, b, sizeof b), d);
+            if (known)
+                fail(x, "%serror: dim %s is %lld in this call; a dim must not be negative", where(n, b, sizeof b), d,
+                     (long long)t->shape[i]);
+            else
+                fail(x, "%serror: dim %s has no valid value in this call", where(n, b, sizeof b), d);
             return false;
         }
+    }
     return true;
 }
 
@@ -163,7 +183,9 @@ static bool copy_tensor(Exec *x, const IrNode *n, const attn_tensor *src, attn_t
     *dst = *src;
     if (!alloc_tensor(x, dst, n))
         return false;
-    memcpy(dst->data, src->data, (size_t)attn_tensor_numel(src) * attn_dtype_size(src->dtype));
+    size_t bytes = (size_t)attn_tensor_numel(src) * attn_dtype_size(src->dtype);
+    if (bytes) /* an empty tensor's data may be NULL */
+        memcpy(dst->data, src->data, bytes);
     return true;
 }
 
@@ -330,7 +352,9 @@ static bool bind_inputs(Exec *x, const IrGraph *g, const attn_tensor *inputs, in
         char ty[256];
         ir_type_format(&n->type, ty, sizeof ty);
         if (t->dtype != n->type.dtype || t->rank != n->type.rank) {
-            fail(x, "error: input '%s' must be %s, got %s of rank %d", n->name, ty, attn_dtype_name(t->dtype), t->rank);
+            char s[256];
+            fail(x, "error: input '%s' must be %s, got %s%s", n->name, ty, attn_dtype_name(t->dtype),
+                 shape_text(t, s, sizeof s));
             return false;
         }
         if (attn_tensor_numel(t) > 0 && !t->data) {

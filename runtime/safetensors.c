@@ -465,7 +465,7 @@ static int read_header(Ctx *c, StFile *f)
     for (int i = 7; i >= 0; i--)
         n = n << 8 | p[i];
     if (n > f->mapsize - 8)
-        return FAIL(c, "header length %" PRIu64 " exceeds file size %zu", n, f->mapsize);
+        return FAIL(c, "header length %" PRIu64 " exceeds file size %zu less the 8-byte length field", n, f->mapsize);
     if (n > ST_MAX_HEADER_BYTES)
         return FAIL(c, "header length %" PRIu64 " exceeds the limit of %" PRIu64 " bytes", n,
                     ST_MAX_HEADER_BYTES);
