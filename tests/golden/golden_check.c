@@ -47,6 +47,15 @@ static void free_read(attn_tensor *ts, int n) {
     free(ts);
 }
 
+static double value_at(const attn_tensor *t, int64_t i) {
+    switch (t->dtype) {
+    case ATTN_F32: return ((const float *)t->data)[i];
+    case ATTN_I64: return (double)((const int64_t *)t->data)[i];
+    case ATTN_I32: return ((const int32_t *)t->data)[i];
+    default: return ((const uint8_t *)t->data)[i];
+    }
+}
+
 static int compare(const attn_tensor *got, const attn_tensor *want, double tol) {
     if (got->rank != want->rank || memcmp(got->shape, want->shape, sizeof(int64_t) * (size_t)got->rank)) {
         fprintf(stderr, "output %s: shape differs from the fixture\n", want->name);
@@ -55,8 +64,7 @@ static int compare(const attn_tensor *got, const attn_tensor *want, double tol) 
     int64_t n = attn_tensor_numel(want), bad = 0;
     double worst = 0;
     for (int64_t i = 0; i < n; i++) {
-        double g = got->dtype == ATTN_F32 ? ((float *)got->data)[i] : (double)((int64_t *)got->data)[i];
-        double w = ((float *)want->data)[i];
+        double g = value_at(got, i), w = value_at(want, i);
         double err = fabs(g - w);
         if (!(err <= tol + tol * fabs(w))) {
             if (bad++ < 5)
