@@ -101,12 +101,16 @@ decl: IMPORT STRING              { $$ = NODE(D_IMPORT, @1); $$->str = $2; }
     | LET IDENT '=' expr         { $$ = NODE(D_LET, @2); $$->str = $2; $$->a = $4; }
     | DEF IDENT '(' args ')' block
                                  { $$ = NODE(D_DEF, @2); $$->str = $2; $$->list = $4; $$->body = $6; }
-    | ENTRY IDENT '(' args ')' ARROW '(' args ')' block
+    | ENTRY IDENT '(' args ')' arrow '(' args ')' block
                                  { $$ = NODE(D_ENTRY, @2); $$->str = $2; $$->list = $4; $$->list2 = $8; $$->body = $10; }
-    | ENTRY IDENT '(' args ')' ARROW arg block
+    | ENTRY IDENT '(' args ')' arrow arg block
                                  { $$ = NODE(D_ENTRY, @2); $$->str = $2; $$->list = $4;
                                    ast_push(AR, &$$->list2, $7); $$->body = $8; }
     ;
+
+
+/* the outputs may start the next line: entry f(x)\n    -> (y) { */
+arrow: ARROW | NEWLINE ARROW ;
 
 args: %empty                     { $$ = (AstList){0}; }
     | arglist
