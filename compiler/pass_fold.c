@@ -80,13 +80,29 @@ static attn_tensor *evaluate(Arena *ar, const IrGraph *g, const IrNode *n, const
     return out;
 }
 
+/* What the interpreter checks per call before running a kernel (check_node in
+ * interp.c) must hold for a fold too: a GATHER's ids must index the table.
+ * Bad ids are left to the run, which reports them at the node. */
+static bool kernel_safe(const IrGraph *g, const IrNode *n) {
+    if (n->op != OP_GATHER)
+        return true;
+    const attn_tensor *table = g->nodes[n->in[0]].value, *ids = g->nodes[n->in[1]].value;
+    int64_t rows = table->rank ? table->shape[0] : 0, cnt = attn_tensor_numel(ids);
+    for (int64_t i = 0; i < cnt; i++) {
+        int64_t id = ids->dtype == ATTN_I64 ? ((const int64_t *)ids->data)[i] : ((const int32_t *)ids->data)[i];
+        if (id < 0 || id >= rows)
+            return false;
+    }
+    return true;
+}
+
 /* Folds node i of g if it qualifies; true when it became a CONST. */
 static bool fold_node(Arena *ar, IrGraph *g, int i) {
     IrNode *n = &g->nodes[i];
     int64_t shape[ATTN_MAX_RANK];
     OpAttrs attrs;
     if (n->op == OP_PARAM || !op_info[n->op].kernel || !operands_const(g, n) ||
-        !const_shape(&n->type, shape) || !kernel_attrs(n, &attrs))
+        !const_shape(&n->type, shape) || !kernel_attrs(n, &attrs) || !kernel_safe(g, n))
         return false;
     attn_tensor *value = evaluate(ar, g, n, &attrs, shape);
     if (!value)

@@ -28,8 +28,11 @@ const char *attn_dtype_name(attn_dtype dt)
 
 int64_t attn_tensor_numel(const attn_tensor *t)
 {
+    if (!t)
+        return 0;
     int64_t n = 1;
-    for (int d = 0; d < t->rank; d++)
-        n *= t->shape[d];
+    for (int d = 0; d < t->rank && d < ATTN_MAX_RANK; d++)
+        if (t->shape[d] < 0 || __builtin_mul_overflow(n, t->shape[d], &n))
+            return -1;
     return n;
 }

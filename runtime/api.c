@@ -189,7 +189,17 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     }
     if (!find_entry(m, entry))
         return ATTN_ERR_USAGE;
-    if (model_lower(m, true, entry) != 0)
+    if (opt && (opt->nextra_outputs < 0 || (opt->nextra_outputs > 0 && !opt->extra_outputs)))
+        return usage(m, "attn_model_compile: extra_outputs is NULL or nextra_outputs is negative");
+    m->export_names = opt ? (const char **)opt->extra_outputs : NULL;
+    m->nexports = opt ? opt->nextra_outputs : 0;
+    for (int i = 0; i < m->nexports; i++)
+        if (!m->export_names[i])
+            return usage(m, "attn_model_compile: an extra output name is NULL");
+    int lowered = model_lower(m, true, entry);
+    m->export_names = NULL;
+    m->nexports = 0;
+    if (lowered != 0)
         return ATTN_ERR_INPUT;
     attn_program *p = calloc(1, sizeof *p);
     if (!p)
@@ -234,13 +244,15 @@ attn_status attn_program_run(const attn_program *p, const attn_tensor *inputs, i
                              int *noutputs, char **error) {
     if (error)
         *error = NULL;
+    if (outputs)
+        *outputs = NULL;
+    if (noutputs)
+        *noutputs = 0;
     if (!p || !outputs || !noutputs || ninputs < 0 || (ninputs > 0 && !inputs)) {
         if (error)
             *error = dup_msg("error: attn_program_run: NULL program, inputs or outputs");
         return ATTN_ERR_USAGE;
     }
-    *outputs = NULL;
-    *noutputs = 0;
     return interp_run(p->entry, inputs, ninputs, outputs, noutputs, error) == 0 ? ATTN_OK : ATTN_ERR_INPUT;
 }
 

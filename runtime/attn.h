@@ -61,7 +61,8 @@ typedef struct attn_tensor {
 size_t attn_dtype_size(attn_dtype dt);
 /* Printable name of `dt`: "f32", "i32", "i64", "bool". */
 const char *attn_dtype_name(attn_dtype dt);
-/* Number of elements of `t` (1 for rank 0). */
+/* Number of elements of `t` (1 for rank 0, 0 for NULL; -1 when a dim is negative
+ * or the product overflows int64). */
 int64_t attn_tensor_numel(const attn_tensor *t);
 
 /* Which engine runs a compiled entry point. */
@@ -74,6 +75,12 @@ typedef enum attn_backend {
 typedef struct attn_compile_options {
     attn_backend backend; /* default ATTN_BACKEND_INTERP until the JIT lands */
     int threads;          /* 0 = number of cores */
+    /* Intermediate tensors to return after the entry's own outputs, by the name of
+     * the variable they were assigned to: "weights" (the last assignment of any
+     * variable so named) or "self_attn/weights" (one assigned under that weight
+     * scope, e.g. inside `scope "self_attn" { ... }`). */
+    const char *const *extra_outputs;
+    int nextra_outputs;
 } attn_compile_options;
 
 typedef struct attn_model attn_model;     /* a loaded, checked model source */

@@ -336,6 +336,11 @@ static bool bind_inputs(Exec *x, const IrGraph *g, const attn_tensor *inputs, in
             fail(x, "error: entry %s has no input named '%s'", x->e->name, inputs[i].name ? inputs[i].name : "(null)");
             return false;
         }
+        for (int j = 0; j < i; j++)
+            if (strcmp(inputs[j].name, inputs[i].name) == 0) {
+                fail(x, "error: input '%s' is given twice", inputs[i].name);
+                return false;
+            }
     }
     for (int k = 0; k < g->n; k++) {
         const IrNode *n = &g->nodes[k];
@@ -355,10 +360,6 @@ static bool bind_inputs(Exec *x, const IrGraph *g, const attn_tensor *inputs, in
             char s[256];
             fail(x, "error: input '%s' must be %s, got %s%s", n->name, ty, attn_dtype_name(t->dtype),
                  shape_text(t, s, sizeof s));
-            return false;
-        }
-        if (attn_tensor_numel(t) > 0 && !t->data) {
-            fail(x, "error: input '%s' has no data", n->name);
             return false;
         }
         for (int d = 0; d < t->rank; d++) {
@@ -385,6 +386,19 @@ static bool bind_inputs(Exec *x, const IrGraph *g, const attn_tensor *inputs, in
                          (long long)t->shape[d], d, ds);
                 return false;
             }
+        }
+        /* the kernels trust shape × dtype size; it must at least be representable */
+        int64_t numel = attn_tensor_numel(t);
+        size_t bytes;
+        if (numel < 0 || __builtin_mul_overflow((size_t)numel, attn_dtype_size(t->dtype), &bytes) ||
+            bytes > ((size_t)1 << 40)) {
+            char s[256];
+            fail(x, "error: input '%s' of shape %s is too large", n->name, shape_text(t, s, sizeof s));
+            return false;
+        }
+        if (numel > 0 && !t->data) {
+            fail(x, "error: input '%s' has no data", n->name);
+            return false;
         }
         bound[n->index] = t;
     }
