@@ -87,8 +87,8 @@ static bool lower_entry(Lower *L, const Ast *e, IrEntry *out) {
         return false;
     }
     int outs[256];
-    const char **names = arena_alloc(L->ar, sizeof(char *) * (size_t)(nout + 1));
-    if (nout > 256) {
+    const char **names = arena_alloc(L->ar, sizeof(char *) * (size_t)(nout + L->nexports + 1));
+    if (nout + L->nexports > 256) {
         diag_error(L->diag, e->loc, "entry '%s' has more than 256 outputs", e->str);
         return false;
     }
@@ -103,6 +103,15 @@ static bool lower_entry(Lower *L, const Ast *e, IrEntry *out) {
         if (o->type && !check_tensor_type(L, vals[i], o->type, arena_printf(L->ar, "output '%s'", o->str), o))
             return false;
         outs[i] = use(L, vals[i]);
+    }
+    for (int i = 0; i < L->nexports; i++) {
+        if (L->exports[i].k != V_TENSOR) {
+            diag_error(L->diag, e->loc, "entry '%s' assigns no tensor named '%s' (extra outputs name a variable, "
+                       "or scope/variable for one assigned under a weight scope)", e->str, L->export_names[i]);
+            return false;
+        }
+        names[nout] = L->export_names[i];
+        outs[nout++] = L->exports[i].node;
     }
     ir_set_outputs(L->ar, L->g, outs, nout);
     L->g->output_names = names;
@@ -140,6 +149,11 @@ static int lower_all(Model *m, bool final, bool solve, Diag *diag, const char *o
             continue;
         }
         Lower L = {.m = m, .ar = &m->arena, .diag = diag, .final = final, .solve = solve};
+        if (only) { /* extra outputs apply to the entry being compiled */
+            L.export_names = m->export_names;
+            L.nexports = m->nexports;
+            L.exports = arena_alloc(&m->arena, sizeof(Val) * (size_t)(m->nexports + 1));
+        }
         int before = diag->errors;
         if (!lower_entry(&L, m->entries[i], &ir[i]) && diag->errors == before) /* never fail silently */
             diag_error(diag, m->entries[i]->loc, "entry '%s' cannot be compiled, for a reason the compiler failed to report",

@@ -93,6 +93,8 @@ typedef struct Lower {
     const char **syms; int nsyms, capsyms; /* per-call symbols of the entry */
     ParamDecl *params; int nparams, capparams; /* params seen in this entry */
     long steps;             /* work done (loop iterations + nodes): guards against hangs */
+    const char **export_names; int nexports; /* intermediates asked for as extra outputs */
+    Val *exports;           /* their last assigned values (V_NONE until assigned) */
 } Lower;
 
 #define LOWER_MAX_CALL_DEPTH 64

@@ -24,11 +24,32 @@ void frame_set(Lower *L, const char *name, Val v) {
     L->frame->vars = b;
 }
 
+/* Records an assignment that an extra output asks for: "var" matches any
+ * variable of that name, "scope/var" one assigned under that weight scope. */
+static void note_export(Lower *L, const char *name, Val v) {
+    if (v.k != V_TENSOR || v.g != L->top)
+        return;
+    size_t plen = L->prefix ? strlen(L->prefix) - 1 : 0; /* without the trailing dot */
+    for (int i = 0; i < L->nexports; i++) {
+        const char *want = L->export_names[i], *slash = strrchr(want, '/');
+        bool match = slash ? strcmp(slash + 1, name) == 0 && (size_t)(slash - want) == plen &&
+                                 strncmp(want, L->prefix, plen) == 0
+                           : strcmp(want, name) == 0;
+        if (match)
+            L->exports[i] = v;
+    }
+}
+
+static void bind_target(Lower *L, const char *name, Val v) {
+    note_export(L, name, v);
+    frame_set(L, name, v);
+}
+
 static void assign(Lower *L, const Ast *s) {
     Val v = lower_expr(L, s->a);
     int n = s->list2.n;
     if (n == 1) {
-        frame_set(L, s->list2.items[0]->str, v);
+        bind_target(L, s->list2.items[0]->str, v);
         return;
     }
     if (v.k == V_ERR) {
@@ -43,7 +64,7 @@ static void assign(Lower *L, const Ast *s) {
         return;
     }
     for (int i = 0; i < n; i++)
-        frame_set(L, s->list2.items[i]->str, v.items[i]);
+        bind_target(L, s->list2.items[i]->str, v.items[i]);
 }
 
 /* Solves an unset hyperparameter from a weight's dim when the declared dim is

@@ -58,6 +58,7 @@ typedef struct Model {
     ParamDecl *params; int nparams;             /* union over entries */
     /* graphs of the entries, after the last successful lowering */
     IrEntry *ir; int nir;
+    const char **export_names; int nexports;    /* extra outputs of the entry being compiled */
     bool loaded;         /* load succeeded */
 } Model;
 

@@ -115,6 +115,36 @@ static void several_syntax_errors_in_one_run(void **state) {
     assert_non_null(second);
 }
 
+static void intermediates_become_extra_outputs(void **state) {
+    (void)state;
+    attn_model *m = attn_model_new();
+    assert_int_equal(attn_model_load_source(m, "t.attn",
+                                            "entry f(x: f32[2]) -> y {\n  h = x * 2.0\n"
+                                            "  scope \"a\" { h = h + 1.0 }\n  return h * 3.0\n}"),
+                     ATTN_OK);
+    const char *names[] = {"a/h", "h"};
+    attn_compile_options opt = {.extra_outputs = names, .nextra_outputs = 2};
+    attn_program *p;
+    assert_int_equal(attn_model_compile(m, "f", &opt, &p), ATTN_OK);
+    assert_int_equal(attn_program_output_count(p), 3);
+    assert_string_equal(attn_program_output_name(p, 1), "a/h");
+    float x[2] = {1, 2};
+    attn_tensor in = {.name = "x", .dtype = ATTN_F32, .rank = 1, .shape = {2}, .data = x};
+    attn_tensor *out;
+    int n;
+    assert_int_equal(attn_program_run(p, &in, 1, &out, &n, NULL), ATTN_OK);
+    assert_true(((float *)out[0].data)[1] == 15.0f); /* (2*2+1)*3 */
+    assert_true(((float *)out[1].data)[1] == 5.0f);  /* h under scope a */
+    assert_true(((float *)out[2].data)[1] == 5.0f);  /* the last h assigned */
+    attn_tensors_free(out, n);
+    attn_program_free(p);
+    const char *bad[] = {"nope"};
+    opt = (attn_compile_options){.extra_outputs = bad, .nextra_outputs = 1};
+    assert_int_equal(attn_model_compile(m, "f", &opt, &p), ATTN_ERR_INPUT);
+    assert_non_null(strstr(attn_model_errors(m), "assigns no tensor named 'nope'"));
+    attn_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(symbolic_dims_flow_through_ops),
@@ -125,6 +155,7 @@ int main(void) {
         cmocka_unit_test(unset_hyperparameter_as_loop_bound),
         cmocka_unit_test(scan_stacks_outputs_along_axis),
         cmocka_unit_test(several_syntax_errors_in_one_run),
+        cmocka_unit_test(intermediates_become_extra_outputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
