@@ -11,7 +11,8 @@ computed on the CPU in float32 under torch.inference_mode(), so running the
 script twice produces byte-identical files.
 
 For each case it writes tests/golden/fixtures/<case>/{weights,inputs,expected}
-.safetensors and finally tests/golden/cases.txt (the manifest).  Safetensors
+.safetensors and finally the manifests tests/golden/cases.txt and
+cases_zoo2.txt (see ZOO2_MANIFEST).  Safetensors
 files are written by hand (no safetensors package on Debian): u64 LE header
 length N, N bytes of JSON padded with spaces to a multiple of 8, then the raw
 little-endian row-major tensor data, contiguous, in header order.
@@ -437,6 +438,618 @@ def _sdpa_causal():
 
 
 # ---------------------------------------------------------------------------
+# zoo 2: Transformer layers, BERT, local attention, sentence/document
+# encoders, image captioning, seq2seq.  These cases go to cases_zoo2.txt
+# (see ZOO2_MANIFEST); they are appended after the cases above so that the
+# earlier cases keep their seeds.
+# ---------------------------------------------------------------------------
+
+ZOO2_START = len(CASES)
+
+
+def randomize_(t, scale, offset=0.0):
+    """Overwrite parameter t in place with offset + scale * N(0, 1)."""
+    with torch.no_grad():
+        t.copy_(offset + scale * torch.randn_like(t))
+
+
+def randomize_layer_norms_(module):
+    for sub in module.modules():
+        if isinstance(sub, nn.LayerNorm):
+            randomize_(sub.weight, 0.2, 1.0)
+            randomize_(sub.bias, 0.2)
+
+
+def check_keys(module, expected):
+    keys = list(module.state_dict().keys())
+    assert keys == expected, keys
+
+
+def causal_mask(T):
+    """BOOL [T,T], true above the diagonal (position t may not see t' > t)."""
+    return torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+
+
+def _tf_hp(d, h, ff, act, nf, eps):
+    return [("d_model", d), ("nhead", h), ("dim_feedforward", ff),
+            ("activation", act), ("norm_first", int(nf)), ("layer_norm_eps", eps)]
+
+
+def _tf_randomize(m):
+    # LayerNorm weights/biases start at 1/0 and the MHA biases at 0:
+    # randomize them so that every path is tested.
+    randomize_layer_norms_(m)
+    for name, p in m.named_parameters():
+        if name.endswith("in_proj_bias") or name.endswith("out_proj.bias"):
+            randomize_(p, 0.1)
+
+
+def _tf_run(m, *args, **kw):
+    # Training mode with dropout=0.0 takes PyTorch's plain ("slow") path:
+    # in eval mode under inference_mode, nn.TransformerEncoderLayer and
+    # nn.MultiheadAttention switch to fused fast-path kernels that round
+    # differently (within 5e-7 here).  Dropout with p=0 is the identity.
+    m.train()
+    out = m(*args, **kw)
+    m.eval()
+    return out
+
+
+TF_ENC_KEYS = ["self_attn.in_proj_weight", "self_attn.in_proj_bias",
+               "self_attn.out_proj.weight", "self_attn.out_proj.bias",
+               "linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias",
+               "norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias"]
+
+TF_DEC_KEYS = ["self_attn.in_proj_weight", "self_attn.in_proj_bias",
+               "self_attn.out_proj.weight", "self_attn.out_proj.bias",
+               "multihead_attn.in_proj_weight", "multihead_attn.in_proj_bias",
+               "multihead_attn.out_proj.weight", "multihead_attn.out_proj.bias",
+               "linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias",
+               "norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias",
+               "norm3.weight", "norm3.bias"]
+
+
+def _enc_case(name, entry, d, h, ff, act, nf, eps, B, L, lengths):
+    def build():
+        m = nn.TransformerEncoderLayer(d, h, ff, dropout=0.0, activation=act,
+                                       layer_norm_eps=float(eps), batch_first=True,
+                                       norm_first=nf).float().eval()
+        _tf_randomize(m)
+        check_keys(m, TF_ENC_KEYS)
+        src = torch.randn(B, L, d)
+        if entry == "forward":
+            mask = length_mask(lengths, L)
+            out = _tf_run(m, src, src_key_padding_mask=mask)
+            inputs = [("src", src), ("src_key_padding_mask", mask)]
+        else:
+            out = _tf_run(m, src)
+            inputs = [("src", src)]
+        assert out.shape == (B, L, d)
+        return state_items(m), inputs, [("output", out)]
+    CASES.append((name, "models/transformer_encoder_layer.attn", entry,
+                  _tf_hp(d, h, ff, act, nf, eps), build))
+
+
+_enc_case("enc_relu_post", "forward", 8, 2, 16, "relu", False, "1e-5", 3, 6, [6, 4, 2])
+_enc_case("enc_gelu_pre", "forward", 12, 3, 20, "gelu", True, "1e-6", 2, 5, [5, 3])
+_enc_case("enc_nomask", "forward_nomask", 8, 4, 12, "gelu", False, "1e-5", 2, 4, None)
+
+
+def _dec_case(name, entry, d, h, ff, act, nf, eps, B, T, S, tgt_lengths, mem_lengths):
+    def build():
+        m = nn.TransformerDecoderLayer(d, h, ff, dropout=0.0, activation=act,
+                                       layer_norm_eps=float(eps), batch_first=True,
+                                       norm_first=nf).float().eval()
+        _tf_randomize(m)
+        check_keys(m, TF_DEC_KEYS)
+        tgt = torch.randn(B, T, d)
+        memory = torch.randn(B, S, d)
+        if entry == "forward":
+            # Position 0 is never padded, so with the causal mask no row of
+            # the self-attention is fully masked.
+            assert min(tgt_lengths) >= 1 and min(mem_lengths) >= 1
+            tkpm = length_mask(tgt_lengths, T)
+            mkpm = length_mask(mem_lengths, S)
+            out = _tf_run(m, tgt, memory, tgt_mask=causal_mask(T),
+                          tgt_key_padding_mask=tkpm, memory_key_padding_mask=mkpm)
+            inputs = [("tgt", tgt), ("memory", memory),
+                      ("tgt_key_padding_mask", tkpm), ("memory_key_padding_mask", mkpm)]
+        else:
+            out = _tf_run(m, tgt, memory, tgt_mask=causal_mask(T))
+            inputs = [("tgt", tgt), ("memory", memory)]
+        assert out.shape == (B, T, d)
+        return state_items(m), inputs, [("output", out)]
+    CASES.append((name, "models/transformer_decoder_layer.attn", entry,
+                  _tf_hp(d, h, ff, act, nf, eps), build))
+
+
+_dec_case("dec_relu_post", "forward", 8, 2, 16, "relu", False, "1e-5", 3, 5, 6,
+          [5, 3, 1], [6, 2, 4])
+_dec_case("dec_gelu_pre", "forward", 12, 3, 20, "gelu", True, "1e-6", 2, 4, 5,
+          [2, 4], [3, 5])
+_dec_case("dec_nomask", "forward_nomask", 8, 4, 12, "gelu", False, "1e-5", 2, 4, 3,
+          None, None)
+
+
+# --- BERT (HuggingFace BertModel semantics, written out by hand) ----------
+
+class BertEmbeddings(nn.Module):
+    def __init__(self, vocab_size, hidden, max_pos, type_vocab):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(vocab_size, hidden)
+        self.position_embeddings = nn.Embedding(max_pos, hidden)
+        self.token_type_embeddings = nn.Embedding(type_vocab, hidden)
+        self.LayerNorm = nn.LayerNorm(hidden, eps=1e-12)
+
+    def forward(self, input_ids, token_type_ids):
+        L = input_ids.shape[1]
+        position_ids = torch.arange(L, dtype=torch.int64)[None, :]
+        e = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
+        e = e + self.position_embeddings(position_ids)
+        return self.LayerNorm(e)
+
+
+class BertSelfAttention(nn.Module):
+    def __init__(self, hidden, heads):
+        super().__init__()
+        self.heads = heads
+        self.query = nn.Linear(hidden, hidden)
+        self.key = nn.Linear(hidden, hidden)
+        self.value = nn.Linear(hidden, hidden)
+
+    def split(self, x):
+        B, L, E = x.shape
+        return x.view(B, L, self.heads, E // self.heads).permute(0, 2, 1, 3)
+
+    def forward(self, x, ext_mask):
+        q = self.split(self.query(x))
+        k = self.split(self.key(x))
+        v = self.split(self.value(x))
+        scores = torch.matmul(q, k.transpose(-1, -2))
+        scores = scores / math.sqrt(q.shape[-1])
+        scores = scores + ext_mask
+        probs = torch.softmax(scores, dim=-1)
+        ctx = torch.matmul(probs, v).permute(0, 2, 1, 3).contiguous()
+        return ctx.view(x.shape)
+
+
+class BertDenseLN(nn.Module):  # BertSelfOutput / BertOutput
+    def __init__(self, in_features, hidden):
+        super().__init__()
+        self.dense = nn.Linear(in_features, hidden)
+        self.LayerNorm = nn.LayerNorm(hidden, eps=1e-12)
+
+    def forward(self, x, residual):
+        return self.LayerNorm(self.dense(x) + residual)
+
+
+class BertAttention(nn.Module):
+    def __init__(self, hidden, heads):
+        super().__init__()
+        self.self = BertSelfAttention(hidden, heads)
+        self.output = BertDenseLN(hidden, hidden)
+
+    def forward(self, x, ext_mask):
+        return self.output(self.self(x, ext_mask), x)
+
+
+class BertIntermediate(nn.Module):
+    def __init__(self, hidden, inter):
+        super().__init__()
+        self.dense = nn.Linear(hidden, inter)
+
+    def forward(self, x):
+        return nn.functional.gelu(self.dense(x))  # exact erf GELU
+
+
+class BertLayer(nn.Module):
+    def __init__(self, hidden, heads, inter):
+        super().__init__()
+        self.attention = BertAttention(hidden, heads)
+        self.intermediate = BertIntermediate(hidden, inter)
+        self.output = BertDenseLN(inter, hidden)
+
+    def forward(self, x, ext_mask):
+        a = self.attention(x, ext_mask)
+        return self.output(self.intermediate(a), a)
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, n, hidden, heads, inter):
+        super().__init__()
+        self.layer = nn.ModuleList([BertLayer(hidden, heads, inter) for _ in range(n)])
+
+    def forward(self, x, ext_mask):
+        for layer in self.layer:
+            x = layer(x, ext_mask)
+        return x
+
+
+class BertPooler(nn.Module):
+    def __init__(self, hidden):
+        super().__init__()
+        self.dense = nn.Linear(hidden, hidden)
+
+    def forward(self, x):
+        return torch.tanh(self.dense(x[:, 0]))
+
+
+class BertModel(nn.Module):
+    def __init__(self, vocab_size, hidden_size, num_hidden_layers, num_attention_heads,
+                 intermediate_size, max_position_embeddings, type_vocab_size):
+        super().__init__()
+        self.embeddings = BertEmbeddings(vocab_size, hidden_size,
+                                         max_position_embeddings, type_vocab_size)
+        self.encoder = BertEncoder(num_hidden_layers, hidden_size,
+                                   num_attention_heads, intermediate_size)
+        self.pooler = BertPooler(hidden_size)
+
+    def forward(self, input_ids, token_type_ids, attention_mask):
+        # HF get_extended_attention_mask: (1 - mask) * finfo(float32).min.
+        ext = attention_mask[:, None, None, :].to(torch.float32)
+        ext = (1.0 - ext) * torch.finfo(torch.float32).min
+        h = self.encoder(self.embeddings(input_ids, token_type_ids), ext)
+        return h, self.pooler(h)
+
+
+def bert_keys(n):
+    keys = ["embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
+            "embeddings.token_type_embeddings.weight",
+            "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"]
+    for i in range(n):
+        p = "encoder.layer.%d." % i
+        for s in ("attention.self.query", "attention.self.key", "attention.self.value",
+                  "attention.output.dense", "attention.output.LayerNorm",
+                  "intermediate.dense", "output.dense", "output.LayerNorm"):
+            keys += [p + s + ".weight", p + s + ".bias"]
+    return keys + ["pooler.dense.weight", "pooler.dense.bias"]
+
+
+BERT_TINY = [("vocab_size", 50), ("hidden_size", 16), ("num_hidden_layers", 2),
+             ("num_attention_heads", 2), ("intermediate_size", 32),
+             ("max_position_embeddings", 16), ("type_vocab_size", 2)]
+
+
+@case("bert_tiny", "models/bert.attn", "forward", BERT_TINY)
+def _bert_tiny():
+    hp = dict(BERT_TINY)
+    m = BertModel(**hp).float().eval()
+    randomize_layer_norms_(m)
+    check_keys(m, bert_keys(hp["num_hidden_layers"]))
+    B, L = 2, 7
+    lengths = [7, 4]
+    pad = length_mask(lengths, L)
+    input_ids = torch.randint(1, hp["vocab_size"], (B, L)).masked_fill(pad, 0)
+    token_type_ids = torch.randint(0, hp["type_vocab_size"], (B, L)).masked_fill(pad, 0)
+    attention_mask = (~pad).to(torch.int64)
+    h, pooled = m(input_ids, token_type_ids, attention_mask)
+    assert h.shape == (B, L, hp["hidden_size"]) and pooled.shape == (B, hp["hidden_size"])
+    return (state_items(m),
+            [("input_ids", input_ids), ("token_type_ids", token_type_ids),
+             ("attention_mask", attention_mask)],
+            [("last_hidden_state", h), ("pooler_output", pooled)])
+
+
+# --- Luong local attention -------------------------------------------------
+
+class LuongLocal(nn.Module):
+    """local-m (position given) or local-p (position predicted), general score."""
+
+    def __init__(self, H, D, predictive):
+        super().__init__()
+        self.D = D
+        self.W_a = nn.Linear(H, H, bias=False)
+        if predictive:
+            self.W_p = nn.Linear(H, H, bias=False)
+            self.v_p = nn.Linear(H, 1, bias=False)
+        self.W_c = nn.Linear(2 * H, H, bias=False)
+
+    def predict_position(self, query, mask):
+        S_b = (~mask).sum(-1).to(torch.float32)
+        return S_b * torch.sigmoid(self.v_p(torch.tanh(self.W_p(query)))).squeeze(-1)
+
+    def forward(self, query, keys, mask, position):
+        S = keys.shape[1]
+        S_b = (~mask).sum(-1)
+        i = torch.arange(S, dtype=torch.float32)[None, :]
+        dist = i - position[:, None]
+        outside = (dist.abs() > self.D) | mask | (i >= S_b[:, None])
+        assert not outside.all(-1).any(), "a window holds no unpadded position"
+        e = torch.bmm(self.W_a(keys), query.unsqueeze(-1)).squeeze(-1)
+        sigma = self.D / 2.0
+        weights = masked_softmax(e, outside) * torch.exp(-(dist * dist) / (2 * sigma * sigma))
+        context = torch.bmm(weights.unsqueeze(1), keys).squeeze(1)
+        attentional = torch.tanh(self.W_c(torch.cat([context, query], dim=-1)))
+        return context, weights, attentional, outside
+
+
+LOCAL_HP = [("hidden_size", 6), ("window", 2)]
+
+
+def _luong_local(predictive):
+    H, D, B, S = 6, 2, 3, 7
+    m = LuongLocal(H, D, predictive).float().eval()
+    query = torch.randn(B, H)
+    keys = torch.randn(B, S, H)
+    mask = length_mask([7, 5, 3], S)
+    if predictive:
+        check_keys(m, ["W_a.weight", "W_p.weight", "v_p.weight", "W_c.weight"])
+        position = m.predict_position(query, mask)
+        # p_t is computed, so keep every |i - p_t| clear of the window edge
+        # (rounding must not move a position in or out of the window).
+        dist = (torch.arange(S, dtype=torch.float32)[None, :] - position[:, None]).abs()
+        assert ((dist - D).abs() > 1e-3).all(), position
+    else:
+        check_keys(m, ["W_a.weight", "W_c.weight"])
+        # Item 0 puts positions 1 and 5 exactly on the window edge (|i - p| = D
+        # is inside); item 1's window runs into the padding.
+        position = torch.tensor([3.0, 3.7, 0.6])
+    ctx, w, att, outside = m(query, keys, mask, position)
+    assert (w[outside] == 0).all()
+    inputs = [("query", query), ("keys", keys), ("mask", mask)]
+    if not predictive:
+        inputs.append(("position", position))
+    return (state_items(m), inputs,
+            [("context", ctx), ("weights", w), ("attentional", att)])
+
+
+@case("luong_local_m", "models/luong_local.attn", "local_m", LOCAL_HP)
+def _luong_local_m():
+    return _luong_local(False)
+
+
+@case("luong_local_p", "models/luong_local.attn", "local_p", LOCAL_HP)
+def _luong_local_p():
+    return _luong_local(True)
+
+
+# --- Structured self-attentive sentence embedding (Lin et al. 2017) ------
+
+class StructuredSelfAttention(nn.Module):
+    def __init__(self, vocab_size, embed_dim, hidden_size, d_a, r):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embed_dim)
+        self.lstm = nn.LSTM(embed_dim, hidden_size, batch_first=True, bidirectional=True)
+        self.W_s1 = nn.Linear(2 * hidden_size, d_a, bias=False)
+        self.W_s2 = nn.Linear(d_a, r, bias=False)
+
+    def forward(self, input_ids, mask):
+        H, _ = self.lstm(self.embedding(input_ids))      # [B,T,2u], zero state, no packing
+        scores = self.W_s2(torch.tanh(self.W_s1(H))).transpose(1, 2)  # [B,r,T]
+        A = masked_softmax(scores, mask[:, None, :])
+        M = torch.bmm(A, H)
+        r = A.shape[1]
+        P = torch.bmm(A, A.transpose(1, 2)) - torch.eye(r)[None]
+        penalty = (P * P).sum(dim=(1, 2))
+        return A, M, penalty
+
+
+SSA_HP = [("vocab_size", 20), ("embed_dim", 6), ("hidden_size", 5), ("d_a", 4), ("r", 3)]
+
+
+@case("ssa", "models/structured_self_attention.attn", "forward", SSA_HP)
+def _ssa():
+    hp = dict(SSA_HP)
+    m = StructuredSelfAttention(**hp).float().eval()
+    check_keys(m, ["embedding.weight", "lstm.weight_ih_l0", "lstm.weight_hh_l0",
+                   "lstm.bias_ih_l0", "lstm.bias_hh_l0", "lstm.weight_ih_l0_reverse",
+                   "lstm.weight_hh_l0_reverse", "lstm.bias_ih_l0_reverse",
+                   "lstm.bias_hh_l0_reverse", "W_s1.weight", "W_s2.weight"])
+    B, T = 3, 6
+    mask = length_mask([6, 4, 2], T)
+    input_ids = torch.randint(1, hp["vocab_size"], (B, T)).masked_fill(mask, 0)
+    A, M, penalty = m(input_ids, mask)
+    assert A.shape == (B, 3, T) and M.shape == (B, 3, 10) and penalty.shape == (B,)
+    return (state_items(m), [("input_ids", input_ids), ("mask", mask)],
+            [("A", A), ("M", M), ("penalty", penalty)])
+
+
+# --- Hierarchical attention network (Yang et al. 2016) -------------------
+
+class HAN(nn.Module):
+    def __init__(self, vocab_size, embed_dim, hidden_size, num_classes):
+        super().__init__()
+        H2 = 2 * hidden_size
+        self.embedding = nn.Embedding(vocab_size, embed_dim)
+        self.word_gru = nn.GRU(embed_dim, hidden_size, batch_first=True, bidirectional=True)
+        self.word_proj = nn.Linear(H2, H2)
+        self.u_w = nn.Parameter(torch.randn(H2))
+        self.sent_gru = nn.GRU(H2, hidden_size, batch_first=True, bidirectional=True)
+        self.sent_proj = nn.Linear(H2, H2)
+        self.u_s = nn.Parameter(torch.randn(H2))
+        self.classifier = nn.Linear(H2, num_classes)
+
+    @staticmethod
+    def attend(h, proj, u, mask):
+        scores = torch.matmul(torch.tanh(proj(h)), u)        # [.., T]
+        alpha = masked_softmax(scores, mask)
+        return torch.bmm(alpha.unsqueeze(1), h).squeeze(1), alpha
+
+    def forward(self, input_ids, word_mask, sentence_mask):
+        B, N, W = input_ids.shape
+        x = self.embedding(input_ids.reshape(B * N, W))
+        h, _ = self.word_gru(x)                                # zero state, no packing
+        s, word_alpha = self.attend(h, self.word_proj, self.u_w, word_mask.reshape(B * N, W))
+        hs, _ = self.sent_gru(s.reshape(B, N, -1))
+        v, sent_alpha = self.attend(hs, self.sent_proj, self.u_s, sentence_mask)
+        probs = torch.softmax(self.classifier(v), dim=-1)
+        return probs, word_alpha.reshape(B, N, W), sent_alpha
+
+
+HAN_HP = [("vocab_size", 20), ("embed_dim", 6), ("hidden_size", 4), ("num_classes", 3)]
+
+
+def _gru_keys(prefix):
+    return [prefix + k for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
+                                 "weight_ih_l0_reverse", "weight_hh_l0_reverse",
+                                 "bias_ih_l0_reverse", "bias_hh_l0_reverse")]
+
+
+@case("han", "models/han.attn", "forward", HAN_HP)
+def _han():
+    hp = dict(HAN_HP)
+    m = HAN(**hp).float().eval()
+    check_keys(m, ["u_w", "u_s", "embedding.weight"] + _gru_keys("word_gru.")
+               + ["word_proj.weight", "word_proj.bias"] + _gru_keys("sent_gru.")
+               + ["sent_proj.weight", "sent_proj.bias", "classifier.weight",
+                  "classifier.bias"])
+    B, N, W = 2, 3, 5
+    # Words per sentence; document 1's last sentence is padding (it still has
+    # one unpadded word, so no row of word_mask is fully masked).
+    word_lengths = [[5, 3, 2], [4, 5, 1]]
+    sentence_mask = length_mask([3, 2], N)
+    word_mask = torch.stack([length_mask(l, W) for l in word_lengths])
+    input_ids = torch.randint(1, hp["vocab_size"], (B, N, W))
+    input_ids = input_ids.masked_fill(word_mask | sentence_mask[:, :, None], 0)
+    probs, wa, sa = m(input_ids, word_mask, sentence_mask)
+    assert probs.shape == (B, 3) and wa.shape == (B, N, W) and sa.shape == (B, N)
+    return (state_items(m),
+            [("input_ids", input_ids), ("word_mask", word_mask),
+             ("sentence_mask", sentence_mask)],
+            [("probs", probs), ("word_attention", wa), ("sentence_attention", sa)])
+
+
+# --- Show, attend and tell (Xu et al. 2015), one decoder step ------------
+
+class ShowAttendTell(nn.Module):
+    def __init__(self, encoder_dim, decoder_dim, attention_dim, embed_dim, vocab_size):
+        super().__init__()
+        self.encoder_att = nn.Linear(encoder_dim, attention_dim)
+        self.decoder_att = nn.Linear(decoder_dim, attention_dim)
+        self.full_att = nn.Linear(attention_dim, 1)
+        self.embedding = nn.Embedding(vocab_size, embed_dim)
+        self.f_beta = nn.Linear(decoder_dim, encoder_dim)
+        self.decode_step = nn.LSTMCell(embed_dim + encoder_dim, decoder_dim)
+        self.fc = nn.Linear(decoder_dim, vocab_size)
+
+    def forward(self, features, h, c, prev_word):
+        e = self.full_att(torch.tanh(self.encoder_att(features)
+                                     + self.decoder_att(h)[:, None, :])).squeeze(-1)
+        alpha = torch.softmax(e, dim=-1)
+        context = torch.sigmoid(self.f_beta(h)) * torch.bmm(alpha.unsqueeze(1), features).squeeze(1)
+        x = torch.cat([self.embedding(prev_word), context], dim=-1)
+        h1, c1 = self.decode_step(x, (h, c))
+        return alpha, context, h1, c1, self.fc(h1)
+
+
+SAT_HP = [("encoder_dim", 8), ("decoder_dim", 6), ("attention_dim", 5), ("embed_dim", 4),
+          ("vocab_size", 11)]
+
+
+@case("show_attend_tell", "models/show_attend_tell.attn", "forward", SAT_HP)
+def _show_attend_tell():
+    hp = dict(SAT_HP)
+    m = ShowAttendTell(**hp).float().eval()
+    check_keys(m, ["encoder_att.weight", "encoder_att.bias", "decoder_att.weight",
+                   "decoder_att.bias", "full_att.weight", "full_att.bias",
+                   "embedding.weight", "f_beta.weight", "f_beta.bias",
+                   "decode_step.weight_ih", "decode_step.weight_hh",
+                   "decode_step.bias_ih", "decode_step.bias_hh", "fc.weight", "fc.bias"])
+    B = 2
+    features = torch.randn(B, 49, hp["encoder_dim"])
+    h = 0.5 * torch.randn(B, hp["decoder_dim"])
+    c = 0.5 * torch.randn(B, hp["decoder_dim"])
+    prev_word = torch.randint(0, hp["vocab_size"], (B,))
+    alpha, context, h1, c1, logits = m(features, h, c, prev_word)
+    return (state_items(m),
+            [("features", features), ("h", h), ("c", c), ("prev_word", prev_word)],
+            [("alpha", alpha), ("context", context), ("h", h1), ("c", c1),
+             ("logits", logits)])
+
+
+# --- GRU encoder-decoder with Bahdanau attention --------------------------
+
+class Seq2SeqAttention(nn.Module):
+    def __init__(self, vocab_src, vocab_tgt, embed_dim, hidden_size, attn_size, bos=1):
+        super().__init__()
+        self.bos = bos
+        self.embedding_src = nn.Embedding(vocab_src, embed_dim)
+        self.encoder = nn.GRU(embed_dim, hidden_size, batch_first=True)
+        self.embedding_tgt = nn.Embedding(vocab_tgt, embed_dim)
+        self.attn = Bahdanau(hidden_size, hidden_size, attn_size)
+        self.decoder = nn.GRUCell(embed_dim + hidden_size, hidden_size)
+        self.out = nn.Linear(hidden_size, vocab_tgt)
+
+    def encode(self, src, src_mask):
+        # Runs over the padded sequence from a zero state without packing:
+        # memory is the GRU output at every position, state its final hidden
+        # state (after the padding steps).  src_mask only matters in attention.
+        memory, h_n = self.encoder(self.embedding_src(src))
+        return memory, h_n[0]
+
+    def decode_step(self, prev_token, state, memory, src_mask):
+        context, attention = self.attn(state, memory, src_mask)
+        x = torch.cat([self.embedding_tgt(prev_token), context], dim=-1)
+        state = self.decoder(x, state)
+        return self.out(state), state, attention
+
+    def greedy(self, src, src_mask, max_len):
+        memory, state = self.encode(src, src_mask)
+        prev = torch.full((src.shape[0],), self.bos, dtype=torch.int64)
+        tokens, attns = [], []
+        for _ in range(max_len):
+            logits, state, attention = self.decode_step(prev, state, memory, src_mask)
+            top2 = logits.topk(2, dim=-1).values
+            # No near-ties, so rounding cannot change the argmax.
+            assert ((top2[:, 0] - top2[:, 1]) > 1e-3).all(), top2
+            prev = logits.argmax(dim=-1)
+            tokens.append(prev)
+            attns.append(attention)
+        return torch.stack(tokens, dim=1), torch.stack(attns, dim=1)
+
+
+S2S_HP = [("vocab_src", 13), ("vocab_tgt", 11), ("embed_dim", 5), ("hidden_size", 6),
+          ("attn_size", 4), ("bos", 1)]
+
+
+def _s2s_setup():
+    hp = dict(S2S_HP)
+    m = Seq2SeqAttention(**hp).float().eval()
+    check_keys(m, ["embedding_src.weight", "encoder.weight_ih_l0", "encoder.weight_hh_l0",
+                   "encoder.bias_ih_l0", "encoder.bias_hh_l0", "embedding_tgt.weight",
+                   "attn.W_q.weight", "attn.W_k.weight", "attn.v.weight",
+                   "decoder.weight_ih", "decoder.weight_hh", "decoder.bias_ih",
+                   "decoder.bias_hh", "out.weight", "out.bias"])
+    B, S = 3, 6
+    src_mask = length_mask([6, 4, 2], S)
+    src = torch.randint(2, hp["vocab_src"], (B, S)).masked_fill(src_mask, 0)
+    return hp, m, src, src_mask
+
+
+@case("s2s_encode", "models/seq2seq_attention.attn", "encode", S2S_HP)
+def _s2s_encode():
+    hp, m, src, src_mask = _s2s_setup()
+    memory, state = m.encode(src, src_mask)
+    return (state_items(m), [("src", src), ("src_mask", src_mask)],
+            [("memory", memory), ("state", state)])
+
+
+@case("s2s_decode_step", "models/seq2seq_attention.attn", "decode_step", S2S_HP)
+def _s2s_decode_step():
+    hp, m, src, src_mask = _s2s_setup()
+    memory, _ = m.encode(src, src_mask)
+    state = 0.5 * torch.randn(src.shape[0], hp["hidden_size"])
+    prev_token = torch.randint(0, hp["vocab_tgt"], (src.shape[0],))
+    logits, state1, attention = m.decode_step(prev_token, state, memory, src_mask)
+    return (state_items(m),
+            [("prev_token", prev_token), ("state", state), ("memory", memory),
+             ("src_mask", src_mask)],
+            [("logits", logits), ("state", state1), ("attention", attention)])
+
+
+@case("s2s_greedy", "models/seq2seq_attention.attn", "greedy", S2S_HP)
+def _s2s_greedy():
+    hp, m, src, src_mask = _s2s_setup()
+    max_len = 5
+    tokens, attention = m.greedy(src, src_mask, max_len)
+    assert tokens.dtype == torch.int64 and tokens.shape == (src.shape[0], max_len)
+    return (state_items(m),
+            [("src", src), ("src_mask", src_mask),
+             ("max_len", torch.zeros(max_len, dtype=torch.int64))],
+            [("tokens", tokens), ("attention", attention)])
+
+
+# ---------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------
 
@@ -453,6 +1066,21 @@ MANIFEST_HEADER = """\
 """
 
 
+# The zoo-2 cases (index >= ZOO2_START) are listed in their own manifest until
+# their models land; set ZOO2_MANIFEST = MANIFEST to move them into cases.txt
+# (the fixtures do not change).
+ZOO2_MANIFEST = os.path.join(HERE, "cases_zoo2.txt")
+
+ZOO2_HEADER = """\
+# Golden test manifest for the second batch of zoo models (Transformer layers,
+# BERT, local attention, SSA, HAN, show-attend-tell, seq2seq), generated by
+# tests/golden/gen.py -- do not edit by hand.  Same format as cases.txt; it is
+# kept separate so that ctest (which reads cases.txt) stays green until the
+# models exist.  In these fixtures ids are I64 inputs and expected outputs are
+# F32 except seq2seq greedy `tokens` (I64, compare exactly).
+"""
+
+
 def case_seed(index):
     return 1000 + index
 
@@ -462,34 +1090,47 @@ def manifest_line(name, model, entry, hp):
     return "%s %s %s %s" % (name, model, entry, hps)
 
 
+def manifests():
+    """[(path, header, [manifest lines])] in writing order."""
+    groups = [(MANIFEST, MANIFEST_HEADER, [])]
+    if ZOO2_MANIFEST != MANIFEST:
+        groups.append((ZOO2_MANIFEST, ZOO2_HEADER, []))
+    for i, (name, model, entry, hp, _) in enumerate(CASES):
+        g = groups[-1] if i >= ZOO2_START else groups[0]
+        g[2].append(manifest_line(name, model, entry, hp))
+    return groups
+
+
 def generate():
     torch.set_num_threads(1)  # avoid any thread-count dependent reductions
     if os.path.isdir(FIXTURES):
         shutil.rmtree(FIXTURES)
-    lines = [MANIFEST_HEADER.rstrip("\n")]
     for i, (name, model, entry, hp, build) in enumerate(CASES):
         torch.manual_seed(case_seed(i))
         with torch.inference_mode():
             weights, inputs, outputs = build()
         for _, t in outputs:
-            assert t.dtype == torch.float32 and torch.isfinite(t).all(), name
+            assert t.dtype in (torch.float32, torch.int64), name
+            assert torch.isfinite(t).all(), name
         d = os.path.join(FIXTURES, name)
         write_safetensors(os.path.join(d, "weights.safetensors"), weights)
         write_safetensors(os.path.join(d, "inputs.safetensors"), inputs)
         write_safetensors(os.path.join(d, "expected.safetensors"), outputs)
-        lines.append(manifest_line(name, model, entry, hp))
-    with open(MANIFEST, "w", newline="\n") as f:
-        f.write("\n".join(lines) + "\n")
+    for path, header, lines in manifests():
+        with open(path, "w", newline="\n") as f:
+            f.write(header + "\n".join(lines) + "\n")
 
 
 def check():
     """Re-read every fixture with our own parser and validate it."""
     names = [c[0] for c in CASES]
     assert len(set(names)) == len(names), "duplicate case names"
-    with open(MANIFEST) as f:
-        mlines = [l.rstrip("\n") for l in f if l.strip() and not l.startswith("#")]
-    expect_lines = [manifest_line(n, m, e, hp) for n, m, e, hp, _ in CASES]
-    assert mlines == expect_lines, "manifest out of date"
+    mlines = []
+    for path, _, expect_lines in manifests():
+        with open(path) as f:
+            got = [l.rstrip("\n") for l in f if l.strip() and not l.startswith("#")]
+        assert got == expect_lines, "manifest %s out of date" % path
+        mlines += got
     total = 0
     for line in mlines:
         fields = line.split(" ")
@@ -503,8 +1144,10 @@ def check():
             total += size
             tensors = read_safetensors(p)
             for tn, t in tensors.items():
-                if kind != "inputs":
+                if kind == "weights":
                     assert t.dtype == torch.float32, (p, tn)
+                elif kind == "expected":
+                    assert t.dtype in (torch.float32, torch.int64), (p, tn)
                 else:
                     assert t.dtype in (torch.float32, torch.bool, torch.int64), (p, tn)
                 if t.dtype == torch.float32:
