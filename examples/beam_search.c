@@ -32,6 +32,11 @@
  *     beam_search models 3 --weights examples/translate_dates/weights.safetensors \
  *                 --vocab examples/translate_dates/vocab.txt --text "Nov 21, 26"
  *
+ * Several texts are padded to the longest one, and the encoder runs over the
+ * padding too (the model does not pack sequences), so its final state depends
+ * on the padding: with a model trained on unpadded sources (translate_dates
+ * runs one date at a time), give one --text per run.
+ *
  * The inputs file is read with the library's safetensors reader
  * (runtime/safetensors.h), which is not part of attn.h.
  */
