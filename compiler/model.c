@@ -97,6 +97,48 @@ static char *resolve_import(Model *m, const SrcFile *from, const char *name) {
     return NULL;
 }
 
+/* The files being loaded, innermost first: the chain of imports that led to
+ * the file being read now. */
+typedef struct ImportFrame {
+    const SrcFile *file;
+    char real[PATH_MAX];           /* its real path; "" when it has none (a source given as text) */
+    const struct ImportFrame *up;  /* the file that imported it; NULL for the main file */
+} ImportFrame;
+
+static int frame_depth(const ImportFrame *f) {
+    int n = 0;
+    for (; f && f->up; f = f->up)
+        n++;
+    return n;
+}
+
+/* Reports an import of `path` that is already being loaded further up the
+ * chain (a cycle): "a.attn imports b.attn imports a.attn". True when it was one. */
+static bool import_cycle(Model *m, const ImportFrame *at, const char *path, SrcLoc loc) {
+    char real[PATH_MAX];
+    if (!realpath(path, real))
+        return false;
+    const ImportFrame *start = at;
+    while (start && strcmp(start->real, real) != 0)
+        start = start->up;
+    if (!start)
+        return false;
+    const ImportFrame *chain[MAX_IMPORT_DEPTH + 2];
+    int n = 0;
+    for (const ImportFrame *f = at; n < MAX_IMPORT_DEPTH + 2; f = f->up) {
+        chain[n++] = f;
+        if (f == start)
+            break;
+    }
+    StrBuf text = {0};
+    for (int i = n - 1; i >= 0; i--)
+        sb_printf(&text, "%s imports ", chain[i]->file->path);
+    sb_printf(&text, "%s", start->file->path);
+    diag_error(&m->diag, loc, "import cycle: %s", sb_str(&text));
+    sb_free(&text);
+    return true;
+}
+
 static bool already_loaded(Model *m, const char *path) {
     char real[PATH_MAX];
     if (!realpath(path, real))
@@ -196,7 +238,12 @@ static int nfiles(const Model *m) {
     return n;
 }
 
-static void load_file(Model *m, SrcFile *src, int depth, bool main_file) {
+static void load_file(Model *m, SrcFile *src, const ImportFrame *up) {
+    ImportFrame self = {.file = src, .up = up};
+    if (!realpath(src->path, self.real))
+        self.real[0] = '\0'; /* a source given as text under a name that is no file */
+    int depth = frame_depth(&self);
+    bool main_file = !up;
     AstFile file;
     parse_file(&m->arena, src, &m->diag, &file);
     for (int i = 0; i < file.decls.n; i++) {
@@ -220,11 +267,13 @@ static void load_file(Model *m, SrcFile *src, int depth, bool main_file) {
                        ATTN_STDLIB_DIR);
             continue;
         }
+        if (import_cycle(m, &self, path, d->loc))
+            continue;
         if (already_loaded(m, path))
-            continue; /* each file once: repeated and cyclic imports are harmless */
+            continue; /* each file once: a repeated import (not a cycle) is harmless */
         SrcFile *f = read_source(m, path, d->loc);
         if (f)
-            load_file(m, f, depth + 1, false);
+            load_file(m, f, &self);
     }
 }
 
@@ -294,7 +343,7 @@ int model_load(Model *m, const char *path, const char *src) {
     } else if (!(f = read_source(m, path, (SrcLoc){0})))
         return -1;
     m->path = f->path;
-    load_file(m, f, 0, true);
+    load_file(m, f, NULL);
     for (int i = 0; i < m->nsettings; i++) {
         Hyper *h = (Hyper *)find_hyper(m, m->settings[i].name);
         if (!h) {
