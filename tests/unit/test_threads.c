@@ -5,10 +5,12 @@
  * gets its own inputs (two variants with different batch sizes and lengths);
  * their results are first computed on the main thread, then the 8 threads
  * call attn_program_run on the shared program in a loop for a bounded time
- * and compare every result bit for bit with the single-threaded one. The
- * model handle is freed before the threads start: the program must not need
- * it. Run time: 2 s, or ATTN_THREAD_SECONDS (the TSan build in .ci/test
- * uses 10).
+ * and compare every result bit for bit with the single-threaded one.
+ * Meanwhile the main thread keeps using the model the program came from —
+ * compiling the entry again, running and freeing those programs, printing
+ * the graph — for the first half of the time, and then frees the model while
+ * the runs go on: a program must depend on nothing the model does later.
+ * Run time: 2 s, or ATTN_THREAD_SECONDS (the TSan build in .ci/test uses 10).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -138,7 +140,6 @@ static void one_program_many_threads(void **state) {
         attn_model_bind_weights(m, "tests/golden/fixtures/gru_l1/weights.safetensors") != ATTN_OK ||
         attn_model_compile(m, "forward", NULL, &p) != ATTN_OK)
         fail_msg("%s", attn_model_errors(m));
-    attn_model_free(m);
 
     static Worker w[NTHREADS];
     for (int t = 0; t < NTHREADS; t++) {
@@ -158,6 +159,29 @@ static void one_program_many_threads(void **state) {
         w[t].deadline = start + seconds;
         assert_int_equal(pthread_create(&tid[t], NULL, work, &w[t]), 0);
     }
+    /* the model's own calls, concurrent with the runs, then its end */
+    long recompiles = 0;
+    while (now_s() < start + seconds / 2 || recompiles == 0) {
+        attn_program *q = NULL;
+        char *text = NULL, *err = NULL, why[256];
+        if (attn_model_compile(m, "forward", NULL, &q) != ATTN_OK)
+            fail_msg("compile while running: %s", attn_model_errors(m));
+        if (attn_model_graph_text(m, "forward", 0, &text) != ATTN_OK)
+            fail_msg("graph while running: %s", attn_model_errors(m));
+        attn_string_free(text);
+        const Variant *v = &w[recompiles % NTHREADS].v[0];
+        attn_tensor *out = NULL;
+        int nout = 0;
+        if (attn_program_run(q, v->in, 2, &out, &nout, &err) != ATTN_OK)
+            fail_msg("run of a recompiled program: %s", err);
+        compare(v, out, nout, why, sizeof why);
+        if (why[0])
+            fail_msg("recompiled program: %s", why);
+        attn_tensors_free(out, nout);
+        attn_program_free(q);
+        recompiles++;
+    }
+    attn_model_free(m);
     long runs = 0, bad = 0;
     for (int t = 0; t < NTHREADS; t++) {
         assert_int_equal(pthread_join(tid[t], NULL), 0);
@@ -166,7 +190,8 @@ static void one_program_many_threads(void **state) {
         if (w[t].first_problem[0])
             print_error("thread %d: %s\n", t, w[t].first_problem);
     }
-    print_message("%d threads, %.1f s: %ld runs, %ld bad\n", NTHREADS, now_s() - start, runs, bad);
+    print_message("%d threads, %.1f s: %ld runs, %ld bad; %ld compiles meanwhile\n", NTHREADS, now_s() - start, runs,
+                  bad, recompiles);
     for (int t = 0; t < NTHREADS; t++) {
         assert_true(w[t].runs > 0);
         for (int k = 0; k < NVARIANTS; k++) {
