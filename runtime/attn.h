@@ -21,8 +21,10 @@
 #ifndef ATTN_H
 #define ATTN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -135,6 +137,27 @@ void attn_program_free(attn_program *p);
 
 void attn_tensors_free(attn_tensor *ts, int n);
 void attn_string_free(char *s);
+
+/* ---- Heatmaps ------------------------------------------------------------
+ * A [rows, cols] matrix of floats (row-major), e.g. the attention weights of
+ * one batch item, drawn with a label per row and per column (UTF-8; NULL
+ * arrays mean the indices 0, 1, ...). Values are scaled from the smallest
+ * (or 0 when all are positive) to the largest finite value. Both return 0, or
+ * -1 with errno set: EINVAL for a NULL pointer or an empty matrix, else the
+ * error of the failed open or write. */
+
+/* Prints the matrix to `out`, each cell two columns wide: with `color`, on a
+ * 256-colour ANSI background (for terminals); without, as a shade character
+ * from light to dark, "·░▒▓█". Column labels on top, row labels on the left,
+ * then the scale. */
+int attn_heatmap_text(FILE *out, const float *values, int rows, int cols,
+                      const char *const *row_labels, const char *const *col_labels, bool color);
+
+/* Writes the matrix as an SVG image to `path`: one <rect> per cell (its
+ * <title> gives the labels and the value), the labels along both axes (XML
+ * escaped), and the colour scale. */
+int attn_heatmap_svg(const char *path, const float *values, int rows, int cols,
+                     const char *const *row_labels, const char *const *col_labels);
 
 #ifdef __cplusplus
 }
