@@ -9,12 +9,15 @@
  *     attnc run MODEL.attn [--entry E] [--set ...] [--weights W] --inputs IN
  *               [--outputs OUT] [--backend interp|jit] [--repeat N] [--time]
  *               [--threads N] [-I DIR]...
+ *     attnc heatmap OUTPUTS.safetensors --tensor NAME [--index I]... [--rows FILE]
+ *               [--cols FILE] [--svg OUT.svg]
  *
  * Everything goes through the public API (attn.h); the tensor files are
  * handled by cli_tensors.c. Exit status: 0 success, 1 an error in the user's
  * model, weights or inputs (the library's diagnostics are printed verbatim),
  * 2 a usage error (a message and the command's usage line on stderr).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "attn.h"
 #include "cli_tensors.h"
@@ -32,7 +36,8 @@ enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2 };
 
 typedef enum {
     OPT_ENTRY, OPT_SET, OPT_WEIGHTS, OPT_INPUTS, OPT_OUTPUTS, OPT_DOT, OPT_BACKEND,
-    OPT_REPEAT, OPT_TIME, OPT_THREADS, OPT_INCLUDE, OPT_HELP
+    OPT_REPEAT, OPT_TIME, OPT_THREADS, OPT_INCLUDE, OPT_TENSOR, OPT_INDEX, OPT_ROWS, OPT_COLS,
+    OPT_SVG, OPT_HELP
 } OptionId;
 
 #define BIT(id) (1u << (id))
@@ -67,15 +72,22 @@ static const Option options[] = {
     {OPT_THREADS, "--threads", NULL, "N", "[--threads N]",
      "worker threads (default: 0 = one per core)", 0},
     {OPT_INCLUDE, "-I", NULL, "DIR", "[-I DIR]...", "search DIR for imports (repeatable)", 1},
+    {OPT_TENSOR, "--tensor", NULL, "NAME", "--tensor NAME", "the tensor to draw", 0},
+    {OPT_INDEX, "--index", NULL, "I", "[--index I]...",
+     "fix the next leading dim at I (repeatable; e.g. the batch item)", 1},
+    {OPT_ROWS, "--rows", NULL, "FILE", "[--rows FILE]", "row labels, one per line", 0},
+    {OPT_COLS, "--cols", NULL, "FILE", "[--cols FILE]", "column labels, one per line", 0},
+    {OPT_SVG, "--svg", NULL, "OUT", "[--svg OUT.svg]", "also write the heatmap as SVG to OUT", 0},
     {OPT_HELP, "--help", "-h", NULL, NULL, "show this help", 0},
 };
 #define NOPTIONS ((int)(sizeof options / sizeof options[0]))
 
-typedef enum { CMD_CHECK, CMD_GRAPH, CMD_RUN } CommandId;
+typedef enum { CMD_CHECK, CMD_GRAPH, CMD_RUN, CMD_HEATMAP } CommandId;
 
 typedef struct {
     CommandId id;
     const char *name;
+    const char *operand; /* the file it takes: "MODEL.attn" */
     const char *summary;
     const char *description;
     unsigned options; /* BIT(OptionId) of each option it takes */
@@ -84,16 +96,16 @@ typedef struct {
 #define MODEL_OPTS (BIT(OPT_SET) | BIT(OPT_WEIGHTS) | BIT(OPT_INCLUDE) | BIT(OPT_HELP))
 
 static const Command commands[] = {
-    {CMD_CHECK, "check", "parse and check a model, and its weights when given",
+    {CMD_CHECK, "check", "MODEL.attn", "parse and check a model, and its weights when given",
      "Parses and checks MODEL.attn, and the weights against it when --weights is\n"
      "given (each entry point, or the one --entry names, is compiled against\n"
      "them), and prints \"MODEL.attn: ok (N entry points: ...)\".\n",
      MODEL_OPTS | BIT(OPT_ENTRY)},
-    {CMD_GRAPH, "graph", "print the graph IR of an entry point",
+    {CMD_GRAPH, "graph", "MODEL.attn", "print the graph IR of an entry point",
      "Prints the graph IR of an entry point after the optimisation passes, as\n"
      "text or, with --dot, as Graphviz DOT.\n",
      MODEL_OPTS | BIT(OPT_ENTRY) | BIT(OPT_DOT)},
-    {CMD_RUN, "run", "run an entry point on inputs from a safetensors file",
+    {CMD_RUN, "run", "MODEL.attn", "run an entry point on inputs from a safetensors file",
      "Runs an entry point on the tensors of IN.safetensors, which must hold one\n"
      "tensor named after each input and nothing else (floats are read as f32,\n"
      "integers as i64, BOOL and U8 as bool), then prints the outputs or writes\n"
@@ -101,18 +113,33 @@ static const Command commands[] = {
      "parameters.\n",
      MODEL_OPTS | BIT(OPT_ENTRY) | BIT(OPT_INPUTS) | BIT(OPT_OUTPUTS) | BIT(OPT_BACKEND) |
          BIT(OPT_REPEAT) | BIT(OPT_TIME) | BIT(OPT_THREADS)},
+    {CMD_HEATMAP, "heatmap", "OUTPUTS.safetensors", "draw a [rows, cols] tensor as a heatmap",
+     "Draws tensor NAME of a safetensors file (such as the outputs of attnc run)\n"
+     "as a heatmap on the terminal, coloured when stdout is one (unless NO_COLOR\n"
+     "is set), and with --svg also as an SVG image. The tensor must have rank 2,\n"
+     "or more with an --index for each leading dim: --index 0 of an attention\n"
+     "f32[B, M, S] draws the [M, S] weights of batch item 0. Labels come from\n"
+     "--rows and --cols, one per line, as many as the rows and columns (else the\n"
+     "indices).\n",
+     BIT(OPT_TENSOR) | BIT(OPT_INDEX) | BIT(OPT_ROWS) | BIT(OPT_COLS) | BIT(OPT_SVG) |
+         BIT(OPT_HELP)},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
-#define TOP_USAGE "usage: attnc check|graph|run|help MODEL.attn [OPTIONS]... | attnc --version\n"
+#define TOP_USAGE                                                                              \
+    "usage: attnc check|graph|run|help MODEL.attn [OPTIONS]... | attnc --version\n"              \
+    "       attnc heatmap OUTPUTS.safetensors --tensor NAME [OPTIONS]...\n"
 
 /* The parsed command line of one command. */
 typedef struct {
     const Command *cmd;
-    const char *model;
+    const char *model;             /* the operand: MODEL.attn, or heatmap's OUTPUTS */
     const char **sets, **includes; /* argv strings; argc slots each */
     int nsets, nincludes;
+    long *indexes;                 /* --index values; argc slots */
+    int nindexes;
     const char *entry, *weights, *inputs, *outputs;
+    const char *tensor, *rows, *cols, *svg;
     int dot, time, repeat, threads;
     attn_backend backend;
     unsigned seen; /* BIT(OptionId) of each option given */
@@ -122,7 +149,7 @@ typedef struct {
 
 static void print_synopsis(FILE *f, const Command *c)
 {
-    fprintf(f, "usage: attnc %s MODEL.attn", c->name);
+    fprintf(f, "usage: attnc %s %s", c->name, c->operand);
     for (int i = 0; i < NOPTIONS; i++)
         if ((c->options & BIT(options[i].id)) && options[i].synopsis)
             fprintf(f, " %s", options[i].synopsis);
@@ -148,8 +175,8 @@ static void print_top_help(void)
 {
     printf(TOP_USAGE "\nCommands:\n");
     for (int i = 0; i < NCOMMANDS; i++)
-        printf("  %-7s %s\n", commands[i].name, commands[i].summary);
-    printf("  %-7s %s\n", "help", "show the options of a command: attnc help COMMAND");
+        printf("  %-8s %s\n", commands[i].name, commands[i].summary);
+    printf("  %-8s %s\n", "help", "show the options of a command: attnc help COMMAND");
     printf("\nExit status: 0 success, 1 error in the model, weights or inputs, 2 usage error.\n");
 }
 
@@ -213,6 +240,17 @@ static int apply_option(Args *a, const Option *o, const char *arg, const char *v
     case OPT_DOT: a->dot = 1; return 0;
     case OPT_TIME: a->time = 1; return 0;
     case OPT_INCLUDE: a->includes[a->nincludes++] = val; return 0;
+    case OPT_TENSOR: a->tensor = val; return 0;
+    case OPT_ROWS: a->rows = val; return 0;
+    case OPT_COLS: a->cols = val; return 0;
+    case OPT_SVG: a->svg = val; return 0;
+    case OPT_INDEX: {
+        int v;
+        if (parse_int(val, 0, INT_MAX, &v))
+            return usage_error(c, "option '%s' needs a non-negative integer, got '%s'", arg, val);
+        a->indexes[a->nindexes++] = v;
+        return 0;
+    }
     case OPT_HELP: return 0;
     case OPT_SET:
         if (val[0] == '=' || !strchr(val, '='))
@@ -273,9 +311,11 @@ static int parse_args(Args *a, int argc, char **argv)
         }
     }
     if (!a->model)
-        return usage_error(a->cmd, "missing MODEL.attn");
+        return usage_error(a->cmd, "missing %s", a->cmd->operand);
     if ((a->cmd->options & BIT(OPT_INPUTS)) && !a->inputs)
         return usage_error(a->cmd, "missing --inputs IN.safetensors");
+    if ((a->cmd->options & BIT(OPT_TENSOR)) && !a->tensor)
+        return usage_error(a->cmd, "missing --tensor NAME");
     return 0;
 }
 
@@ -554,9 +594,120 @@ static int cmd_run(const Args *a, attn_model *m, double load_ms)
     return rc;
 }
 
+/* ---- heatmap ------------------------------------------------------------- */
+
+/* Reads the lines of `path` (without their "\n" or "\r\n") into *out, *n of
+ * them; returns 0, or EXIT_INPUT after reporting. */
+static int read_labels(const char *path, char ***out, int *n)
+{
+    *out = NULL;
+    *n = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "error: %s: %s\n", path, strerror(errno));
+        return EXIT_INPUT;
+    }
+    char *line = NULL, **labels = NULL;
+    size_t cap = 0;
+    int count = 0, room = 0, rc = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        if (len && line[len - 1] == '\n')
+            line[--len] = '\0';
+        if (len && line[len - 1] == '\r')
+            line[--len] = '\0';
+        if (count == room) {
+            room = room ? 2 * room : 64;
+            char **more = room < INT_MAX / 2 ? realloc(labels, (size_t)room * sizeof *labels) : NULL;
+            if (!more) {
+                rc = EXIT_INPUT;
+                break;
+            }
+            labels = more;
+        }
+        if (!(labels[count] = strdup(line))) {
+            rc = EXIT_INPUT;
+            break;
+        }
+        count++;
+    }
+    if (rc)
+        fprintf(stderr, "attnc: out of memory\n");
+    else if (ferror(f)) {
+        fprintf(stderr, "error: %s: %s\n", path, strerror(errno));
+        rc = EXIT_INPUT;
+    }
+    free(line);
+    fclose(f);
+    *out = labels;
+    *n = count;
+    return rc;
+}
+
+static void free_labels(char **labels, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(labels[i]);
+    free(labels);
+}
+
+/* Reads the labels of `path` (none when NULL) and checks that there are
+ * `want`, the `what` ("rows") of the tensor. Returns 0 or EXIT_INPUT. */
+static int load_labels(const Args *a, const char *path, int want, const char *what,
+                       char ***labels, int *n)
+{
+    *labels = NULL;
+    *n = 0;
+    if (!path)
+        return 0;
+    int rc = read_labels(path, labels, n);
+    if (!rc && *n != want) {
+        fprintf(stderr, "error: %s: %d label%s for the %d %s of '%s'\n", path, *n,
+                *n == 1 ? "" : "s", want, what, a->tensor);
+        rc = EXIT_INPUT;
+    }
+    return rc;
+}
+
+static int cmd_heatmap(const Args *a)
+{
+    float *v = NULL;
+    int rows, cols, nr = 0, nc = 0;
+    char **rl = NULL, **cl = NULL;
+    if (cli_load_matrix(a->model, a->tensor, a->indexes, a->nindexes, stderr, &v, &rows, &cols))
+        return EXIT_INPUT;
+    int rc = load_labels(a, a->rows, rows, "rows", &rl, &nr);
+    if (!rc)
+        rc = load_labels(a, a->cols, cols, "columns", &cl, &nc);
+    if (!rc) {
+        const char *no_color = getenv("NO_COLOR");
+        int color = isatty(STDOUT_FILENO) && !(no_color && *no_color);
+        printf("%s", a->tensor);
+        for (int i = 0; i < a->nindexes; i++)
+            printf("%s%ld", i ? ", " : "[", a->indexes[i]);
+        printf("%s: [%d, %d]\n", a->nindexes ? "]" : "", rows, cols);
+        if (attn_heatmap_text(stdout, v, rows, cols, (const char *const *)rl,
+                              (const char *const *)cl, color)) {
+            fprintf(stderr, "error: cannot write the heatmap: %s\n", strerror(errno));
+            rc = EXIT_INPUT;
+        }
+    }
+    if (!rc && a->svg &&
+        attn_heatmap_svg(a->svg, v, rows, cols, (const char *const *)rl, (const char *const *)cl)) {
+        fprintf(stderr, "error: %s: %s\n", a->svg, strerror(errno));
+        rc = EXIT_INPUT;
+    }
+    free_labels(rl, nr);
+    free_labels(cl, nc);
+    free(v);
+    return rc;
+}
+
 /* Runs the parsed command. */
 static int dispatch(const Args *a)
 {
+    if (a->cmd->id == CMD_HEATMAP)
+        return cmd_heatmap(a);
     attn_model *m = NULL;
     double load_ms = 0;
     int rc = open_model(a, &m, &load_ms);
@@ -565,6 +716,7 @@ static int dispatch(const Args *a)
         case CMD_CHECK: rc = cmd_check(a, m); break;
         case CMD_GRAPH: rc = cmd_graph(a, m); break;
         case CMD_RUN: rc = cmd_run(a, m, load_ms); break;
+        case CMD_HEATMAP: break; /* handled above */
         }
     }
     attn_model_free(m);
@@ -595,8 +747,9 @@ static int command(const Command *c, int argc, char **argv)
     Args a = {.cmd = c, .repeat = 1, .backend = ATTN_BACKEND_INTERP};
     a.sets = calloc((size_t)argc + 1, sizeof *a.sets);
     a.includes = calloc((size_t)argc + 1, sizeof *a.includes);
+    a.indexes = calloc((size_t)argc + 1, sizeof *a.indexes);
     int rc;
-    if (!a.sets || !a.includes) {
+    if (!a.sets || !a.includes || !a.indexes) {
         fputs("attnc: out of memory\n", stderr);
         rc = EXIT_INPUT;
     } else if ((rc = parse_args(&a, argc, argv)) == 0) {
@@ -607,6 +760,7 @@ static int command(const Command *c, int argc, char **argv)
     }
     free(a.sets);
     free(a.includes);
+    free(a.indexes);
     return rc;
 }
 

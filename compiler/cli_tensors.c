@@ -177,3 +177,115 @@ void cli_print_tensor(FILE *f, const attn_tensor *t)
     if (n > shown)
         fputs("  ...\n", f);
 }
+
+/* ---- attnc heatmap --------------------------------------------------------- */
+
+/* Prints "F32[1, 10, 19]" for t. */
+static void print_stored_type(FILE *f, const StTensor *t)
+{
+    fprintf(f, "%s[", st_dtype_name(t->dtype));
+    for (int d = 0; d < t->rank; d++)
+        fprintf(f, "%s%" PRId64, d ? ", " : "", t->shape[d]);
+    fputc(']', f);
+}
+
+/* Prints " (tensors: a, b)" and ends the line. */
+static void print_tensor_list(FILE *errf, const StFile *f)
+{
+    fputs(st_count(f) ? " (tensors: " : " (the file holds no tensors", errf);
+    for (int i = 0; i < st_count(f); i++)
+        fprintf(errf, "%s%s", i ? ", " : "", st_tensor(f, i)->name);
+    fputs(")\n", errf);
+}
+
+/* Checks that index[0..nindex) leaves [rows, cols] of t; sets *offset (in
+ * elements), *rows and *cols. Returns 0 or -1 after reporting. */
+static int select_matrix(const StTensor *t, const char *path, const long *index, int nindex,
+                         FILE *errf, int64_t *offset, int *rows, int *cols)
+{
+    if (t->rank - nindex != 2) {
+        fprintf(errf, "error: %s: tensor '%s' is ", path, t->name);
+        print_stored_type(errf, t);
+        if (t->rank < 2)
+            fprintf(errf, ": a heatmap needs a tensor of rank 2 or more\n");
+        else if (nindex == 0)
+            fprintf(errf, ": give --index for %s leading dim%s to leave [rows, cols]\n",
+                    t->rank == 3 ? "its" : "each of its", t->rank == 3 ? "" : "s");
+        else
+            fprintf(errf, ": %d --index for its %d dims leaves rank %d, not 2 (need %d --index)\n",
+                    nindex, t->rank, t->rank - nindex, t->rank - 2);
+        return -1;
+    }
+    int64_t off = 0;
+    for (int d = 0; d < nindex; d++) {
+        if (index[d] >= t->shape[d]) {
+            fprintf(errf, "error: %s: --index %ld is out of range for dim %d of '%s' (", path,
+                    index[d], d, t->name);
+            print_stored_type(errf, t);
+            fputs(")\n", errf);
+            return -1;
+        }
+        off = off * t->shape[d] + index[d];
+    }
+    int64_t r = t->shape[t->rank - 2], c = t->shape[t->rank - 1];
+    if (r == 0 || c == 0 || r > INT32_MAX / (c ? c : 1)) {
+        fprintf(errf, "error: %s: tensor '%s' (", path, t->name);
+        print_stored_type(errf, t);
+        fprintf(errf, ") is %s\n", r == 0 || c == 0 ? "empty" : "too large for a heatmap");
+        return -1;
+    }
+    *offset = off * r * c;
+    *rows = (int)r;
+    *cols = (int)c;
+    return 0;
+}
+
+/* The dtype values of stored dtype dt are converted through. */
+static attn_dtype matrix_dtype(StDtype dt)
+{
+    attn_dtype d = input_dtype(dt);
+    return d == ATTN_F32 || d == ATTN_BOOL ? d : ATTN_I64;
+}
+
+int cli_load_matrix(const char *path, const char *name, const long *index, int nindex,
+                    FILE *errf, float **values, int *rows, int *cols)
+{
+    char err[512];
+    *values = NULL;
+    StFile *f = st_open(path, err, sizeof err);
+    if (!f) {
+        fprintf(errf, "error: %s\n", err);
+        return -1;
+    }
+    const StTensor *t = st_find(f, name);
+    int64_t off = 0;
+    void *data = NULL;
+    int rc = -1;
+    if (!t) {
+        fprintf(errf, "error: %s: no tensor named '%s'", path, name);
+        print_tensor_list(errf, f);
+    } else if (select_matrix(t, path, index, nindex, errf, &off, rows, cols) == 0) {
+        attn_dtype dt = matrix_dtype(t->dtype);
+        size_t n = (size_t)*rows * (size_t)*cols;
+        float *v = malloc(n * sizeof *v);
+        if (!v)
+            fprintf(errf, "error: %s: out of memory\n", path);
+        else if (st_convert(t, dt, &data, err, sizeof err))
+            fprintf(errf, "error: %s: %s\n", path, err);
+        else {
+            for (size_t i = 0; i < n; i++) {
+                size_t k = (size_t)off + i;
+                v[i] = dt == ATTN_F32    ? ((const float *)data)[k]
+                       : dt == ATTN_BOOL ? (float)((const unsigned char *)data)[k]
+                                         : (float)((const int64_t *)data)[k];
+            }
+            *values = v;
+            v = NULL;
+            rc = 0;
+        }
+        free(v);
+    }
+    free(data);
+    st_close(f);
+    return rc;
+}

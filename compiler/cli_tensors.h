@@ -31,4 +31,13 @@ int cli_write_tensors(const char *path, const attn_tensor *ts, int n, FILE *errf
 /* Prints "name: f32[2, 3]" and then the first values of t, 8 per line. */
 void cli_print_tensor(FILE *f, const attn_tensor *t);
 
+/* For attnc heatmap: loads tensor `name` of the safetensors file `path` (any
+ * float, integer or bool dtype) as floats, with its leading dims fixed at
+ * index[0..nindex) (each >= 0) so that a [rows, cols] matrix is left. On
+ * success returns 0 and sets *values (malloc'd, row-major), *rows and *cols;
+ * else returns -1: the file is bad, has no such tensor, the tensor's rank is
+ * not nindex + 2, or an index is out of range. */
+int cli_load_matrix(const char *path, const char *name, const long *index, int nindex,
+                    FILE *errf, float **values, int *rows, int *cols);
+
 #endif
