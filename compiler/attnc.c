@@ -37,7 +37,7 @@ enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2 };
 typedef enum {
     OPT_ENTRY, OPT_SET, OPT_WEIGHTS, OPT_INPUTS, OPT_OUTPUTS, OPT_DOT, OPT_BACKEND,
     OPT_REPEAT, OPT_TIME, OPT_THREADS, OPT_INCLUDE, OPT_TENSOR, OPT_INDEX, OPT_ROWS, OPT_COLS,
-    OPT_SVG, OPT_HELP
+    OPT_SVG, OPT_EXTRA, OPT_HELP
 } OptionId;
 
 #define BIT(id) (1u << (id))
@@ -78,6 +78,9 @@ static const Option options[] = {
     {OPT_ROWS, "--rows", NULL, "FILE", "[--rows FILE]", "row labels, one per line", 0},
     {OPT_COLS, "--cols", NULL, "FILE", "[--cols FILE]", "column labels, one per line", 0},
     {OPT_SVG, "--svg", NULL, "OUT", "[--svg OUT.svg]", "also write the heatmap as SVG to OUT", 0},
+    {OPT_EXTRA, "--extra-output", NULL, "NAME", "[--extra-output NAME]...",
+     "also output the intermediate tensor assigned to variable NAME (or SCOPE/NAME, e.g.\n"
+     "self_attn/weights); repeatable", 1},
     {OPT_HELP, "--help", "-h", NULL, NULL, "show this help", 0},
 };
 #define NOPTIONS ((int)(sizeof options / sizeof options[0]))
@@ -112,7 +115,7 @@ static const Command commands[] = {
      "them to OUT.safetensors. --weights may be left out when the model has no\n"
      "parameters.\n",
      MODEL_OPTS | BIT(OPT_ENTRY) | BIT(OPT_INPUTS) | BIT(OPT_OUTPUTS) | BIT(OPT_BACKEND) |
-         BIT(OPT_REPEAT) | BIT(OPT_TIME) | BIT(OPT_THREADS)},
+         BIT(OPT_REPEAT) | BIT(OPT_TIME) | BIT(OPT_THREADS) | BIT(OPT_EXTRA)},
     {CMD_HEATMAP, "heatmap", "OUTPUTS.safetensors", "draw a [rows, cols] tensor as a heatmap",
      "Draws tensor NAME of a safetensors file (such as the outputs of attnc run)\n"
      "as a heatmap on the terminal, coloured when stdout is one (unless NO_COLOR\n"
@@ -134,8 +137,8 @@ static const Command commands[] = {
 typedef struct {
     const Command *cmd;
     const char *model;             /* the operand: MODEL.attn, or heatmap's OUTPUTS */
-    const char **sets, **includes; /* argv strings; argc slots each */
-    int nsets, nincludes;
+    const char **sets, **includes, **extras; /* argv strings; argc slots each */
+    int nsets, nincludes, nextras;
     long *indexes;                 /* --index values; argc slots */
     int nindexes;
     const char *entry, *weights, *inputs, *outputs;
@@ -252,6 +255,9 @@ static int apply_option(Args *a, const Option *o, const char *arg, const char *v
         return 0;
     }
     case OPT_HELP: return 0;
+    case OPT_EXTRA:
+        a->extras[a->nextras++] = val;
+        return 0;
     case OPT_SET:
         if (val[0] == '=' || !strchr(val, '='))
             return usage_error(c, "option '%s' needs NAME=VALUE, got '%s'", arg, val);
@@ -577,7 +583,8 @@ static int cmd_run(const Args *a, attn_model *m, double load_ms)
     int rc = pick_entry(a, m, &entry);
     if (rc)
         return rc;
-    attn_compile_options opt = {.backend = a->backend, .threads = a->threads};
+    attn_compile_options opt = {.backend = a->backend, .threads = a->threads,
+                                .extra_outputs = a->extras, .nextra_outputs = a->nextras};
     attn_program *p = NULL;
     double t0 = now_ms();
     attn_status s = attn_model_compile(m, entry, &opt, &p);
@@ -747,9 +754,10 @@ static int command(const Command *c, int argc, char **argv)
     Args a = {.cmd = c, .repeat = 1, .backend = ATTN_BACKEND_INTERP};
     a.sets = calloc((size_t)argc + 1, sizeof *a.sets);
     a.includes = calloc((size_t)argc + 1, sizeof *a.includes);
+    a.extras = calloc((size_t)argc + 1, sizeof *a.extras);
     a.indexes = calloc((size_t)argc + 1, sizeof *a.indexes);
     int rc;
-    if (!a.sets || !a.includes || !a.indexes) {
+    if (!a.sets || !a.includes || !a.extras || !a.indexes) {
         fputs("attnc: out of memory\n", stderr);
         rc = EXIT_INPUT;
     } else if ((rc = parse_args(&a, argc, argv)) == 0) {
@@ -760,6 +768,7 @@ static int command(const Command *c, int argc, char **argv)
     }
     free(a.sets);
     free(a.includes);
+    free(a.extras);
     free(a.indexes);
     return rc;
 }
