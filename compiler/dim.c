@@ -179,7 +179,7 @@ static size_t fmt(const Dim *d, char *buf, size_t n, bool paren) {
     PUT(fmt(d->a, buf + used, n - used, true));
     int64_t neg;
     if (d->kind == DIM_ADD && dim_is_const(d->b, &neg) && neg < 0)
-        PUT((size_t)snprintf(buf + used, n - used, "-%lld", -(long long)neg));
+        PUT((size_t)snprintf(buf + used, n - used, "-%llu", 0ull - (unsigned long long)neg)); /* INT64_MIN too */
     else {
         PUT((size_t)snprintf(buf + used, n - used, "%s", op));
         PUT(fmt(d->b, buf + used, n - used, true));
