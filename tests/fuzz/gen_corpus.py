@@ -15,8 +15,8 @@ corpus/inputs/       the golden inputs of the models fuzz_inputs compiles
                      program, valid ones and ones that its run must refuse.
 
 The files are committed; rerun this after changing the sources it copies and
-commit the result. Files the fuzzer adds to a corpus directory while running
-(.ci/fuzz runs on a copy) are not kept.
+commit the result. Inputs the fuzzers add while running go to
+build-fuzz/work/TARGET/corpus/ (see .ci/fuzz), never here.
 """
 import json
 import os
