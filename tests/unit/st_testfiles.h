@@ -45,6 +45,32 @@ static inline void stf_rmdir(char *dir)
     free(dir);
 }
 
+/* The scratch directory of a cmocka group and the file of the current test:
+ * pass stf_group_setup/stf_group_teardown to cmocka_run_group_tests. */
+static char *stf_dir;
+static char stf_path[4200];
+
+static inline int stf_group_setup(void **state)
+{
+    (void)state;
+    stf_dir = stf_mkdir();
+    return stf_dir ? 0 : -1;
+}
+
+static inline int stf_group_teardown(void **state)
+{
+    (void)state;
+    stf_rmdir(stf_dir);
+    return 0;
+}
+
+/* Sets stf_path to stf_dir/name and returns it. */
+static inline const char *stf_at(const char *name)
+{
+    snprintf(stf_path, sizeof stf_path, "%s/%s", stf_dir, name);
+    return stf_path;
+}
+
 /* Writes path: the 8-byte little-endian `hlen`, then nheader header bytes, then
  * ndata data bytes. Returns 0 or -1. */
 static inline int stf_write_raw(const char *path, uint64_t hlen, const void *header, size_t nheader,

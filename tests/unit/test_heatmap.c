@@ -21,26 +21,6 @@
 #include "heatmap.h"
 #include "st_testfiles.h"
 
-static char *dir;
-static char path[4200];
-
-static int setup_dir(void **state)
-{
-    dir = stf_mkdir();
-    return dir ? 0 : -1;
-}
-
-static int teardown_dir(void **state)
-{
-    stf_rmdir(dir);
-    return 0;
-}
-
-static const char *at(const char *name)
-{
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return path;
-}
 
 /* attn_heatmap_text's output as a malloc'd string. */
 static char *text_of(const float *v, int rows, int cols, const char *const *rl,
@@ -282,8 +262,8 @@ static void test_svg(void **state)
     v[5] = NAN;
     const char *rows[R] = {"2", "<b>", "x&y"};
     const char *cols[C] = {"\"q\"", "it's", "a", "\x01\xff"};
-    assert_int_equal(attn_heatmap_svg(at("h.svg"), v, R, C, rows, cols), 0);
-    char *s = read_file(path);
+    assert_int_equal(attn_heatmap_svg(stf_at("h.svg"), v, R, C, rows, cols), 0);
+    char *s = read_file(stf_path);
     assert_int_equal(strncmp(s, "<svg", 4), 0);
     assert_xml(s);
     assert_int_equal(count_in(s, s + strlen(s), "<rect"), R * C);
@@ -303,8 +283,8 @@ static void test_svg(void **state)
 static void test_svg_index_labels(void **state)
 {
     float v[2 * 12] = {0};
-    assert_int_equal(attn_heatmap_svg(at("i.svg"), v, 2, 12, NULL, NULL), 0);
-    char *s = read_file(path);
+    assert_int_equal(attn_heatmap_svg(stf_at("i.svg"), v, 2, 12, NULL, NULL), 0);
+    char *s = read_file(stf_path);
     assert_xml(s);
     assert_int_equal(count_in(s, s + strlen(s), "<rect"), 24);
     assert_non_null(strstr(s, ">11</text>"));
@@ -316,15 +296,15 @@ static void test_svg_refusals(void **state)
 {
     const float v[1] = {0};
     errno = 0;
-    assert_int_equal(attn_heatmap_svg(at("none/x.svg"), v, 1, 1, NULL, NULL), -1);
+    assert_int_equal(attn_heatmap_svg(stf_at("none/x.svg"), v, 1, 1, NULL, NULL), -1);
     assert_int_equal(errno, ENOENT);
     errno = 0;
     assert_int_equal(attn_heatmap_svg(NULL, v, 1, 1, NULL, NULL), -1);
     assert_int_equal(errno, EINVAL);
     errno = 0;
-    assert_int_equal(attn_heatmap_svg(at("y.svg"), v, 1, -1, NULL, NULL), -1);
+    assert_int_equal(attn_heatmap_svg(stf_at("y.svg"), v, 1, -1, NULL, NULL), -1);
     assert_int_equal(errno, EINVAL);
-    assert_int_equal(access(path, F_OK), -1); /* nothing left behind */
+    assert_int_equal(access(stf_path, F_OK), -1); /* nothing left behind */
 }
 
 int main(void)
@@ -335,5 +315,5 @@ int main(void)
         cmocka_unit_test(test_text_refusals), cmocka_unit_test(test_svg),
         cmocka_unit_test(test_svg_index_labels), cmocka_unit_test(test_svg_refusals),
     };
-    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+    return cmocka_run_group_tests(tests, stf_group_setup, stf_group_teardown);
 }

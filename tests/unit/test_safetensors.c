@@ -20,28 +20,7 @@
 #include "safetensors.h"
 #include "st_testfiles.h"
 
-static char *dir;       /* scratch directory of the whole run */
-static char path[4200]; /* the file of the current test */
 static char err[1024];  /* the last message */
-
-static int setup_dir(void **state)
-{
-    dir = stf_mkdir();
-    return dir ? 0 : -1;
-}
-
-static int teardown_dir(void **state)
-{
-    stf_rmdir(dir);
-    return 0;
-}
-
-/* Sets `path` to dir/name. */
-static const char *at(const char *name)
-{
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return path;
-}
 
 /* Asserts that opening p fails with a message "p: ...want...". */
 static void expect_refused_path(const char *p, const char *want)
@@ -61,24 +40,24 @@ static void expect_refused_path(const char *p, const char *want)
 /* Asserts that a file with header `json` and ndata data bytes is refused. */
 static void expect_refused(const char *json, const void *data, size_t ndata, const char *want)
 {
-    assert_int_equal(stf_write_json(at("bad.safetensors"), json, data, ndata), 0);
-    expect_refused_path(path, want);
+    assert_int_equal(stf_write_json(stf_at("bad.safetensors"), json, data, ndata), 0);
+    expect_refused_path(stf_path, want);
 }
 
 /* Opens a file with header `json` and the data, which must succeed. */
 static StFile *open_json(const char *json, const void *data, size_t ndata)
 {
-    assert_int_equal(stf_write_json(at("ok.safetensors"), json, data, ndata), 0);
-    StFile *f = st_open(path, err, sizeof err);
+    assert_int_equal(stf_write_json(stf_at("ok.safetensors"), json, data, ndata), 0);
+    StFile *f = st_open(stf_path, err, sizeof err);
     if (!f)
         fail_msg("%s", err);
     return f;
 }
 
-/* Number of files in dir that look like st_write's temporaries ("x.safetensors.AbC123"). */
+/* Number of files in stf_dir that look like st_write's temporaries ("x.safetensors.AbC123"). */
 static int leftover_temps(void)
 {
-    DIR *d = opendir(dir);
+    DIR *d = opendir(stf_dir);
     struct dirent *e;
     int n = 0;
     while (d && (e = readdir(d)))
@@ -102,8 +81,8 @@ static void test_round_trip(void **state)
         {.name = "small", .dtype = ATTN_I32, .rank = 2, .shape = {2, 2}, .data = small},
         {.name = "mask", .dtype = ATTN_BOOL, .rank = 1, .shape = {3}, .data = mask},
     };
-    assert_int_equal(st_write(at("rt.safetensors"), ts, 4, err, sizeof err), 0);
-    StFile *f = st_open(path, err, sizeof err);
+    assert_int_equal(st_write(stf_at("rt.safetensors"), ts, 4, err, sizeof err), 0);
+    StFile *f = st_open(stf_path, err, sizeof err);
     assert_non_null(f);
     assert_int_equal(st_count(f), 4);
     static const StDtype want_st[4] = {ST_F32, ST_I64, ST_I32, ST_BOOL};
@@ -128,8 +107,8 @@ static void test_header_padded(void **state)
 {
     float x = 1;
     attn_tensor t = {.name = "abc", .dtype = ATTN_F32, .rank = 0, .data = &x};
-    assert_int_equal(st_write(at("pad.safetensors"), &t, 1, err, sizeof err), 0);
-    FILE *fp = fopen(path, "rb");
+    assert_int_equal(st_write(stf_at("pad.safetensors"), &t, 1, err, sizeof err), 0);
+    FILE *fp = fopen(stf_path, "rb");
     unsigned char buf[256];
     size_t n = fread(buf, 1, sizeof buf, fp);
     fclose(fp);
@@ -149,16 +128,16 @@ static void test_write_refusals(void **state)
         {.name = "a", .dtype = ATTN_F32, .rank = 0, .data = &x},
         {.name = "a", .dtype = ATTN_F32, .rank = 0, .data = &x},
     };
-    assert_int_equal(st_write(at("dup.safetensors"), ts, 2, err, sizeof err), -1);
+    assert_int_equal(st_write(stf_at("dup.safetensors"), ts, 2, err, sizeof err), -1);
     assert_non_null(strstr(err, "duplicate key \"a\""));
     struct stat sb;
-    assert_int_not_equal(stat(path, &sb), 0); /* nothing left behind */
+    assert_int_not_equal(stat(stf_path, &sb), 0); /* nothing left behind */
     ts[1].name = "__metadata__";
-    assert_int_equal(st_write(path, ts, 2, err, sizeof err), -1);
+    assert_int_equal(st_write(stf_path, ts, 2, err, sizeof err), -1);
     ts[1].name = "b";
     ts[1].rank = 1;
     ts[1].shape[0] = -2;
-    assert_int_equal(st_write(path, ts, 2, err, sizeof err), -1);
+    assert_int_equal(st_write(stf_path, ts, 2, err, sizeof err), -1);
     assert_non_null(strstr(err, "dimension 0 is -2"));
     assert_int_equal(st_write("/nonexistent/dir/x.safetensors", ts, 1, err, sizeof err), -1);
     assert_non_null(strstr(err, "/nonexistent/dir/x.safetensors: cannot create"));
@@ -338,19 +317,19 @@ static void test_rank0_and_empty(void **state)
 static void test_header_length(void **state)
 {
     const char *json = "{}                  ";
-    assert_int_equal(stf_write_raw(at("long.safetensors"), 1000, json, 20, NULL, 0), 0);
-    expect_refused_path(path, "header length 1000 exceeds file size 28");
-    assert_int_equal(stf_write_raw(path, 123456789012345ULL, json, 20, NULL, 0), 0);
-    expect_refused_path(path, "header length 123456789012345 exceeds file size 28");
+    assert_int_equal(stf_write_raw(stf_at("long.safetensors"), 1000, json, 20, NULL, 0), 0);
+    expect_refused_path(stf_path, "header length 1000 exceeds file size 28");
+    assert_int_equal(stf_write_raw(stf_path, 123456789012345ULL, json, 20, NULL, 0), 0);
+    expect_refused_path(stf_path, "header length 123456789012345 exceeds file size 28");
 }
 
 static void test_header_limit(void **state)
 {
     uint64_t n = ST_MAX_HEADER_BYTES + 1;
-    assert_int_equal(stf_write_raw(at("huge.safetensors"), n, "{", 1, NULL, 0), 0);
-    assert_int_equal(truncate(path, (off_t)(8 + n + 8)), 0); /* sparse: costs no disk */
-    expect_refused_path(path, "header length 100000001 exceeds the limit of 100000000 bytes");
-    unlink(path);
+    assert_int_equal(stf_write_raw(stf_at("huge.safetensors"), n, "{", 1, NULL, 0), 0);
+    assert_int_equal(truncate(stf_path, (off_t)(8 + n + 8)), 0); /* sparse: costs no disk */
+    expect_refused_path(stf_path, "header length 100000001 exceeds the limit of 100000000 bytes");
+    unlink(stf_path);
 }
 
 static void test_bad_header_text(void **state)
@@ -363,8 +342,8 @@ static void test_bad_header_text(void **state)
     expect_refused("{} {}", NULL, 0, "header is not valid JSON");
     expect_refused("[]", NULL, 0, "header is not a JSON object");
     expect_refused("\"x\"", NULL, 0, "header is not a JSON object");
-    assert_int_equal(stf_write_raw(at("nul.safetensors"), 3, "{}\0", 3, NULL, 0), 0);
-    expect_refused_path(path, "control byte 0x00 at byte 2");
+    assert_int_equal(stf_write_raw(stf_at("nul.safetensors"), 3, "{}\0", 3, NULL, 0), 0);
+    expect_refused_path(stf_path, "control byte 0x00 at byte 2");
 }
 
 static void test_duplicate_keys(void **state)
@@ -440,19 +419,19 @@ static void test_truncated(void **state)
     expect_refused("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", x, 11,
                    "data_offsets end 16 exceeds the data section size 11");
     expect_refused_path("/nonexistent.safetensors", "cannot open: No such file or directory");
-    assert_int_equal(stf_write_raw(at("short.safetensors"), 0, NULL, 0, NULL, 0), 0);
-    assert_int_equal(truncate(path, 5), 0);
-    expect_refused_path(path, "file is 5 bytes, too short for the 8-byte header length");
-    assert_int_equal(truncate(path, 0), 0);
-    expect_refused_path(path, "file is empty");
+    assert_int_equal(stf_write_raw(stf_at("short.safetensors"), 0, NULL, 0, NULL, 0), 0);
+    assert_int_equal(truncate(stf_path, 5), 0);
+    expect_refused_path(stf_path, "file is 5 bytes, too short for the 8-byte header length");
+    assert_int_equal(truncate(stf_path, 0), 0);
+    expect_refused_path(stf_path, "file is empty");
 }
 
 static void test_not_a_file(void **state)
 {
-    expect_refused_path(dir, "is a directory");
-    assert_int_equal(mkfifo(at("fifo"), 0600), 0);
-    expect_refused_path(path, "is not a regular file");
-    unlink(path);
+    expect_refused_path(stf_dir, "is a directory");
+    assert_int_equal(mkfifo(stf_at("fifo"), 0600), 0);
+    expect_refused_path(stf_path, "is not a regular file");
+    unlink(stf_path);
 }
 
 int main(void)
@@ -469,5 +448,5 @@ int main(void)
         cmocka_unit_test(test_bad_dims),       cmocka_unit_test(test_bad_offsets),
         cmocka_unit_test(test_truncated),      cmocka_unit_test(test_not_a_file),
     };
-    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+    return cmocka_run_group_tests(tests, stf_group_setup, stf_group_teardown);
 }
