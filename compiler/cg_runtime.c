@@ -1,0 +1,22 @@
+/*
+ * cg_runtime.c — the table of runtime functions visible to JIT code.
+ */
+#include "cg_runtime.h"
+#include "threadpool.h"
+
+#include <math.h>
+#include <string.h>
+
+static const CgRuntimeSymbol symbols[] = {
+    {"attn_rt_parallel_for", (void *)attn_rt_parallel_for},
+    {"memcpy", (void *)memcpy},
+    {"memmove", (void *)memmove},
+    {"memset", (void *)memset},
+    {"powf", (void *)powf},
+    {"fmodf", (void *)fmodf},
+};
+
+const CgRuntimeSymbol *cg_runtime_symbols(int *n) {
+    *n = (int)(sizeof symbols / sizeof symbols[0]);
+    return symbols;
+}

@@ -1,0 +1,63 @@
+/*
+ * jit.h — the LLVM side of code generation: the target (CPU name, features,
+ * vector width), the optimisation pipeline, the in-process ORC LLJIT, and
+ * emitting object/assembly/IR files.
+ *
+ * The target is the host's CPU name *and* feature string unless overridden
+ * (--mcpu/--mattr, or ATTN_MCPU/ATTN_MATTR in the environment): a CPU name
+ * alone lets LLVM assume every feature of that CPU model, which breaks on
+ * virtual machines that hide some of them. Every function reports failure by
+ * returning non-zero (or NULL) with a malloc'd message in *err; nothing aborts.
+ */
+#ifndef ATTN_JIT_H
+#define ATTN_JIT_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/TargetMachine.h>
+#include <stdbool.h>
+
+/* The machine code is generated for. */
+typedef struct CgTarget {
+    char *cpu;      /* LLVM CPU name, e.g. "znver5" */
+    char *features; /* LLVM feature string, e.g. "+avx512f,+fma,..." */
+    char *triple;   /* target triple */
+    int vec_bits;   /* widest vector register for fp32 arithmetic: 512, 256 or 128 */
+} CgTarget;
+
+/* Fills t from the host, with mcpu/mattr (or the environment) overriding the
+ * CPU name and the feature string when non-NULL/non-empty. */
+int cg_target_init(CgTarget *t, const char *mcpu, const char *mattr, char **err);
+void cg_target_free(CgTarget *t);
+/* Floats per vector register (vec_bits / 32). */
+int cg_target_lanes(const CgTarget *t);
+
+/* A new target machine for t (O3, the given relocation model); NULL on error. */
+LLVMTargetMachineRef cg_target_machine(const CgTarget *t, LLVMRelocMode reloc, char **err);
+
+/* Sets the module's triple and data layout, verifies it and runs default<O3>. */
+int cg_optimize(LLVMModuleRef m, const CgTarget *t, char **err);
+
+/* Writes the module as an object file, assembly, or textual IR (kind 0 = object,
+ * 1 = assembly, 2 = LLVM IR) to path. */
+int cg_emit_file(LLVMModuleRef m, const CgTarget *t, int kind, const char *path, char **err);
+
+/* An in-process JIT holding the code of one program. */
+typedef struct Jit Jit;
+
+/* A JIT for t whose code can call the runtime's helpers (absolute symbols) and libc. */
+Jit *jit_new(const CgTarget *t, char **err);
+/* The context modules for this JIT are built in. */
+LLVMContextRef jit_context(Jit *j);
+/* Hands an optimised module (built in jit_context) to the JIT, which owns it after. */
+int jit_add_module(Jit *j, LLVMModuleRef m, char **err);
+/* Address of a function of an added module; NULL with *err on failure. */
+void *jit_lookup(Jit *j, const char *name, char **err);
+void jit_free(Jit *j);
+
+/* A malloc'd copy of an LLVM error message (consumes it). */
+char *cg_error_message(LLVMErrorRef e);
+/* A malloc'd printf-style message. */
+char *cg_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
