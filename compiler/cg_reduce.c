@@ -6,20 +6,24 @@
  * The operand is viewed as [outer, len, inner] around the axis; the work is
  * outer*inner independent rows of len elements `inner` apart. Two loop shapes:
  *   - contiguous rows (inner == 1): each row is reduced with NACC vector
- *     accumulators of `lanes` floats, then one vector at a time, then a
- *     scalar remainder, and a horizontal reduction at the end;
+ *     accumulators of `lanes` floats, then one vector at a time, then one
+ *     masked vector for the last len % lanes elements, and a horizontal
+ *     reduction at the end;
  *   - strided rows (inner > 1): `lanes` neighbouring rows (consecutive inner
  *     positions) are processed together as one vector, walking the axis with
- *     NACC accumulators; the inner positions that do not fill a vector run
- *     with one lane.
+ *     NACC accumulators; the inner positions that do not fill a vector run as
+ *     one masked vector.
  * When inner is only known per call, both are emitted behind a test of inner == 1.
- * Sums accumulate in float (integer sums wrap in the element type); max and
- * argmax propagate NaN; softmax of a NaN or all -inf row is NaN.
+ * Masked-off lanes load a neutral value (0 for sums, -inf for max and exp)
+ * and are never stored. Sums accumulate in float (integer sums wrap in the
+ * element type); max and argmax propagate NaN; softmax of a NaN or all -inf
+ * row is NaN.
  */
 #include "cg_kernel.h"
 #include "cg_vmath.h"
 
 #include <math.h>
+#include <string.h>
 
 enum { NACC = 4 };
 
@@ -56,26 +60,71 @@ static unsigned elem_bytes(LLVMTypeRef t) {
 }
 
 static LLVMValueRef add(CgKernel *k, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(k->b, a, b, ""); }
+static LLVMValueRef sub(CgKernel *k, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildSub(k->b, a, b, ""); }
 static LLVMValueRef mul(CgKernel *k, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildMul(k->b, a, b, ""); }
 static LLVMValueRef c64(CgKernel *k, int64_t v) { return cg_i64(k->cm, v); }
-
-/* ptr[idx .. idx+lanes) of element type et. */
-static LLVMValueRef vload(CgKernel *k, LLVMTypeRef et, LLVMValueRef ptr, LLVMValueRef idx, int lanes) {
-    LLVMValueRef p = LLVMBuildInBoundsGEP2(k->b, et, ptr, &idx, 1, "");
-    LLVMValueRef v = LLVMBuildLoad2(k->b, vec(et, lanes), p, "");
-    LLVMSetAlignment(v, elem_bytes(et));
-    return v;
-}
-
-static void vstore(CgKernel *k, LLVMTypeRef et, LLVMValueRef ptr, LLVMValueRef idx, LLVMValueRef v) {
-    LLVMValueRef p = LLVMBuildInBoundsGEP2(k->b, et, ptr, &idx, 1, "");
-    LLVMSetAlignment(LLVMBuildStore(k->b, v, p), elem_bytes(et));
-}
 
 static int lanes_of(CgKernel *k) {
     int l = cg_target_lanes(k->cm->target);
     return l > 1 ? l : 1;
 }
+
+/* An intrinsic overloaded on several types. */
+static LLVMValueRef intrinsic(CgKernel *k, const char *name, LLVMTypeRef *ov, int nov, LLVMValueRef *args, int nargs) {
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(k->cm->mod, id, ov, (size_t)nov);
+    return LLVMBuildCall2(k->b, LLVMIntrinsicGetType(k->cm->ctx, id, ov, (size_t)nov), fn, args, (unsigned)nargs, "");
+}
+
+/* Lanes j with j < n (i64; n < lanes). */
+static LLVMValueRef tail_mask(CgKernel *k, LLVMValueRef n, int lanes) {
+    LLVMValueRef iota[64];
+    for (int j = 0; j < lanes; j++)
+        iota[j] = c64(k, j);
+    return LLVMBuildICmp(k->b, LLVMIntSLT, LLVMConstVector(iota, (unsigned)lanes), cg_splat(k, n, lanes), "");
+}
+
+/* ptr[idx .. idx+lanes) of element type et; with a mask, the lanes off it
+ * read `pass` (a vector) and touch no memory. */
+static LLVMValueRef vload(CgKernel *k, LLVMTypeRef et, LLVMValueRef ptr, LLVMValueRef idx, int lanes, LLVMValueRef mask,
+                          LLVMValueRef pass) {
+    LLVMValueRef p = LLVMBuildInBoundsGEP2(k->b, et, ptr, &idx, 1, "");
+    if (mask) {
+        LLVMTypeRef ov[] = {vec(et, lanes), k->cm->ptr};
+        LLVMValueRef args[] = {p, LLVMConstInt(k->cm->i32, elem_bytes(et), 0), mask, pass};
+        return intrinsic(k, "llvm.masked.load", ov, 2, args, 4);
+    }
+    LLVMValueRef v = LLVMBuildLoad2(k->b, vec(et, lanes), p, "");
+    LLVMSetAlignment(v, elem_bytes(et));
+    return v;
+}
+
+static void vstore(CgKernel *k, LLVMTypeRef et, LLVMValueRef ptr, LLVMValueRef idx, LLVMValueRef v, LLVMValueRef mask) {
+    LLVMValueRef p = LLVMBuildInBoundsGEP2(k->b, et, ptr, &idx, 1, "");
+    if (mask) {
+        LLVMTypeRef ov[] = {LLVMTypeOf(v), k->cm->ptr};
+        LLVMValueRef args[] = {v, p, LLVMConstInt(k->cm->i32, elem_bytes(et), 0), mask};
+        intrinsic(k, "llvm.masked.store", ov, 2, args, 4);
+        return;
+    }
+    LLVMSetAlignment(LLVMBuildStore(k->b, v, p), elem_bytes(et));
+}
+
+/* Emits the code after it only when cond holds, up to end_if. */
+static LLVMBasicBlockRef begin_if(CgKernel *k, LLVMValueRef cond) {
+    LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(k->cm->ctx, k->fn, "then");
+    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(k->cm->ctx, k->fn, "endif");
+    LLVMBuildCondBr(k->b, cond, then, join);
+    LLVMPositionBuilderAtEnd(k->b, then);
+    return join;
+}
+
+static void end_if(CgKernel *k, LLVMBasicBlockRef join) {
+    LLVMBuildBr(k->b, join);
+    LLVMPositionBuilderAtEnd(k->b, join);
+}
+
+static LLVMValueRef is_positive(CgKernel *k, LLVMValueRef n) { return LLVMBuildICmp(k->b, LLVMIntSGT, n, c64(k, 0), ""); }
 
 /* max(a, x) where a NaN in either makes the result NaN and stays (a is the
  * running maximum, x the new element). */
@@ -139,10 +188,14 @@ static LLVMValueRef red_init(CgKernel *k, const Red *r, int lanes) {
     }
 }
 
-/* acc combined with the element(s) at idx; c is the centre (lanes wide). */
-static Acc red_step(CgKernel *k, const Red *r, Acc acc, LLVMValueRef idx, LLVMValueRef c, int lanes) {
+/* acc combined with the `lanes` elements at idx (those on `mask` when not
+ * NULL); c is the centre, `lanes` wide. */
+static Acc red_step(CgKernel *k, const Red *r, Acc acc, LLVMValueRef idx, LLVMValueRef c, int lanes, LLVMValueRef mask) {
     LLVMBuilderRef b = k->b;
-    LLVMValueRef x = vload(k, r->et, r->x, idx, lanes);
+    LLVMValueRef pass = NULL; /* what masked-off lanes read: neutral for the reduction */
+    if (mask)
+        pass = r->op == RED_DEV ? c : r->op == RED_EXPSUM ? cg_f32(k->cm, -INFINITY, lanes) : red_init(k, r, lanes);
+    LLVMValueRef x = vload(k, r->et, r->x, idx, lanes, mask, pass);
     switch (r->op) {
     case RED_FSUM: acc.v[0] = LLVMBuildFAdd(b, acc.v[0], x, ""); break;
     case RED_ISUM: acc.v[0] = LLVMBuildAdd(b, acc.v[0], x, ""); break;
@@ -155,7 +208,7 @@ static Acc red_step(CgKernel *k, const Red *r, Acc acc, LLVMValueRef idx, LLVMVa
     }
     case RED_EXPSUM: {
         LLVMValueRef e = cg_vexp(k->cm, b, LLVMBuildFSub(b, x, c, ""));
-        vstore(k, r->et, r->y, idx, e);
+        vstore(k, r->et, r->y, idx, e, mask);
         acc.v[0] = LLVMBuildFAdd(b, acc.v[0], e, "");
         break;
     }
@@ -189,7 +242,7 @@ static Acc red_horizontal(CgKernel *k, const Red *r, Acc a) {
     return a;
 }
 
-/* Variables holding an Acc of `lanes`, initialised. */
+/* Variables holding an Acc of `lanes`. */
 typedef struct AccVar {
     Var v[2];
 } AccVar;
@@ -222,29 +275,29 @@ static Acc red_row(CgKernel *k, const Red *r, LLVMValueRef base, LLVMValueRef le
     AccVar acc[NACC];
     for (int j = 0; j < NACC; j++)
         acc[j] = acc_new(k, r, lanes);
-    CgLoop l1, l2, l3;
+    CgLoop l1, l2;
     LLVMValueRef i = cg_loop_begin(k, &l1, base, end, (int64_t)NACC * lanes);
     for (int j = 0; j < NACC; j++)
         acc_set(k, r, acc[j],
-                red_step(k, r, acc_get(k, r, acc[j]), add(k, i, c64(k, (int64_t)j * lanes)), cv, lanes));
+                red_step(k, r, acc_get(k, r, acc[j]), add(k, i, c64(k, (int64_t)j * lanes)), cv, lanes, NULL));
     cg_loop_end(k, &l1);
     i = cg_loop_begin(k, &l2, l1.i, end, lanes);
-    acc_set(k, r, acc[0], red_step(k, r, acc_get(k, r, acc[0]), i, cv, lanes));
+    acc_set(k, r, acc[1], red_step(k, r, acc_get(k, r, acc[1]), i, cv, lanes, NULL));
     cg_loop_end(k, &l2);
-    AccVar s = acc_new(k, r, 1);
-    i = cg_loop_begin(k, &l3, l2.i, end, 1);
-    acc_set(k, r, s, red_step(k, r, acc_get(k, r, s), i, c, 1));
-    cg_loop_end(k, &l3);
+    LLVMValueRef rest = sub(k, end, l2.i);
+    LLVMBasicBlockRef join = begin_if(k, is_positive(k, rest));
+    acc_set(k, r, acc[2], red_step(k, r, acc_get(k, r, acc[2]), l2.i, cv, lanes, tail_mask(k, rest, lanes)));
+    end_if(k, join);
     Acc v01 = red_combine(k, r, acc_get(k, r, acc[0]), acc_get(k, r, acc[1]));
     Acc v23 = red_combine(k, r, acc_get(k, r, acc[2]), acc_get(k, r, acc[3]));
-    Acc h = red_horizontal(k, r, red_combine(k, r, v01, v23));
-    return red_combine(k, r, h, acc_get(k, r, s));
+    return red_horizontal(k, r, red_combine(k, r, v01, v23));
 }
 
-/* Reduces `lanes` neighbouring rows: elements base + j*stride (+ lane) for
- * j in [0, len); c is a centre `lanes` wide or NULL. Returns `lanes` results. */
+/* Reduces `lanes` neighbouring rows (those on `mask` when not NULL):
+ * elements base + j*stride (+ lane) for j in [0, len); c is a centre `lanes`
+ * wide or NULL. Returns `lanes` results. */
 static Acc red_col(CgKernel *k, const Red *r, LLVMValueRef base, LLVMValueRef len, LLVMValueRef stride,
-                   LLVMValueRef c, int lanes) {
+                   LLVMValueRef c, int lanes, LLVMValueRef mask) {
     AccVar acc[NACC];
     for (int a = 0; a < NACC; a++)
         acc[a] = acc_new(k, r, lanes);
@@ -252,37 +305,43 @@ static Acc red_col(CgKernel *k, const Red *r, LLVMValueRef base, LLVMValueRef le
     LLVMValueRef j = cg_loop_begin(k, &l1, c64(k, 0), len, NACC);
     LLVMValueRef idx = add(k, base, mul(k, j, stride));
     for (int a = 0; a < NACC; a++) {
-        acc_set(k, r, acc[a], red_step(k, r, acc_get(k, r, acc[a]), idx, c, lanes));
+        acc_set(k, r, acc[a], red_step(k, r, acc_get(k, r, acc[a]), idx, c, lanes, mask));
         idx = add(k, idx, stride);
     }
     cg_loop_end(k, &l1);
     j = cg_loop_begin(k, &l2, l1.i, len, 1);
-    acc_set(k, r, acc[0], red_step(k, r, acc_get(k, r, acc[0]), add(k, base, mul(k, j, stride)), c, lanes));
+    acc_set(k, r, acc[0], red_step(k, r, acc_get(k, r, acc[0]), add(k, base, mul(k, j, stride)), c, lanes, mask));
     cg_loop_end(k, &l2);
     Acc v01 = red_combine(k, r, acc_get(k, r, acc[0]), acc_get(k, r, acc[1]));
     Acc v23 = red_combine(k, r, acc_get(k, r, acc[2]), acc_get(k, r, acc[3]));
     return red_combine(k, r, v01, v23);
 }
 
-/* y[idx ..) *= s over the contiguous elements [base, base + len). */
+static void scale_at(CgKernel *k, LLVMValueRef y, LLVMValueRef idx, LLVMValueRef s, int lanes, LLVMValueRef mask) {
+    LLVMTypeRef f = k->cm->f32;
+    LLVMValueRef v = vload(k, f, y, idx, lanes, mask, mask ? LLVMGetUndef(vec(f, lanes)) : NULL);
+    vstore(k, f, y, idx, LLVMBuildFMul(k->b, v, s, ""), mask);
+}
+
+/* y *= s over the contiguous elements [base, base + len). */
 static void scale_row(CgKernel *k, LLVMValueRef y, LLVMValueRef base, LLVMValueRef len, LLVMValueRef s) {
     int lanes = lanes_of(k);
     LLVMValueRef end = add(k, base, len), sv = cg_splat(k, s, lanes);
-    CgLoop l1, l2;
-    LLVMValueRef i = cg_loop_begin(k, &l1, base, end, lanes);
-    vstore(k, k->cm->f32, y, i, LLVMBuildFMul(k->b, vload(k, k->cm->f32, y, i, lanes), sv, ""));
-    cg_loop_end(k, &l1);
-    i = cg_loop_begin(k, &l2, l1.i, end, 1);
-    vstore(k, k->cm->f32, y, i, LLVMBuildFMul(k->b, vload(k, k->cm->f32, y, i, 1), s, ""));
-    cg_loop_end(k, &l2);
+    CgLoop l;
+    LLVMValueRef i = cg_loop_begin(k, &l, base, end, lanes);
+    scale_at(k, y, i, sv, lanes, NULL);
+    cg_loop_end(k, &l);
+    LLVMValueRef rest = sub(k, end, l.i);
+    LLVMBasicBlockRef join = begin_if(k, is_positive(k, rest));
+    scale_at(k, y, l.i, sv, lanes, tail_mask(k, rest, lanes));
+    end_if(k, join);
 }
 
 static void scale_col(CgKernel *k, LLVMValueRef y, LLVMValueRef base, LLVMValueRef len, LLVMValueRef stride,
-                      LLVMValueRef s, int lanes) {
+                      LLVMValueRef s, int lanes, LLVMValueRef mask) {
     CgLoop l;
     LLVMValueRef j = cg_loop_begin(k, &l, c64(k, 0), len, 1);
-    LLVMValueRef idx = add(k, base, mul(k, j, stride));
-    vstore(k, k->cm->f32, y, idx, LLVMBuildFMul(k->b, vload(k, k->cm->f32, y, idx, lanes), s, ""));
+    scale_at(k, y, add(k, base, mul(k, j, stride)), s, lanes, mask);
     cg_loop_end(k, &l);
 }
 
@@ -290,7 +349,7 @@ static void scale_col(CgKernel *k, LLVMValueRef y, LLVMValueRef base, LLVMValueR
 
 typedef struct Axis {
     LLVMValueRef outer, len, inner; /* i64 */
-    int inner_one;                  /* 1: inner is 1; 0: inner is a constant > 1 (or 0); -1: known per call */
+    int inner_one;                  /* 1: inner is 1; 0: inner is another constant; -1: known per call */
 } Axis;
 
 static Axis axis_view(CgKernel *k, int axis) {
@@ -309,16 +368,14 @@ static Axis axis_view(CgKernel *k, int axis) {
             inner *= s->cdim[d];
     }
     ax.inner_one = known ? inner == 1 : -1;
-    if (known && inner == 0)
-        ax.inner_one = 0;
     return ax;
 }
 
 /* What one op does to a contiguous row r, or to `lanes` rows at inner
- * positions [i, i + lanes) of outer index o. */
+ * positions [i, i + lanes) of outer index o (those on `mask` when not NULL). */
 typedef struct AxisOp {
     void (*row)(CgKernel *k, const Axis *ax, LLVMValueRef r);
-    void (*col)(CgKernel *k, const Axis *ax, LLVMValueRef o, LLVMValueRef i, int lanes);
+    void (*col)(CgKernel *k, const Axis *ax, LLVMValueRef o, LLVMValueRef i, int lanes, LLVMValueRef mask);
 } AxisOp;
 
 static void rows_contiguous(CgKernel *k, const Axis *ax, const AxisOp *op, LLVMValueRef lo, LLVMValueRef hi) {
@@ -336,24 +393,25 @@ static LLVMValueRef smin(CgKernel *k, LLVMValueRef a, LLVMValueRef b) {
 }
 
 /* Rows [lo, hi) are (o, i) with r = o*inner + i: vectors of `lanes` along i
- * within each o, then single rows. */
+ * within each o, then one masked vector. */
 static void rows_strided(CgKernel *k, const Axis *ax, const AxisOp *op, LLVMValueRef lo, LLVMValueRef hi) {
     LLVMBuilderRef b = k->b;
     int lanes = lanes_of(k);
     LLVMValueRef inner = smax(k, ax->inner, c64(k, 1));
     LLVMValueRef o_lo = LLVMBuildSDiv(b, lo, inner, "");
-    LLVMValueRef o_hi = LLVMBuildSDiv(b, add(k, hi, LLVMBuildSub(b, inner, c64(k, 1), "")), inner, "");
-    CgLoop lo_loop, vl, sl;
+    LLVMValueRef o_hi = LLVMBuildSDiv(b, add(k, hi, sub(k, inner, c64(k, 1))), inner, "");
+    CgLoop lo_loop, vl;
     LLVMValueRef o = cg_loop_begin(k, &lo_loop, o_lo, o_hi, 1);
     LLVMValueRef first = mul(k, o, ax->inner);
-    LLVMValueRef i0 = smax(k, LLVMBuildSub(b, lo, first, ""), c64(k, 0));
-    LLVMValueRef i1 = smin(k, LLVMBuildSub(b, hi, first, ""), ax->inner);
+    LLVMValueRef i0 = smax(k, sub(k, lo, first), c64(k, 0));
+    LLVMValueRef i1 = smin(k, sub(k, hi, first), ax->inner);
     LLVMValueRef i = cg_loop_begin(k, &vl, i0, i1, lanes);
-    op->col(k, ax, o, i, lanes);
+    op->col(k, ax, o, i, lanes, NULL);
     cg_loop_end(k, &vl);
-    i = cg_loop_begin(k, &sl, vl.i, i1, 1);
-    op->col(k, ax, o, i, 1);
-    cg_loop_end(k, &sl);
+    LLVMValueRef rest = sub(k, i1, vl.i);
+    LLVMBasicBlockRef join = begin_if(k, is_positive(k, rest));
+    op->col(k, ax, o, vl.i, lanes, tail_mask(k, rest, lanes));
+    end_if(k, join);
     cg_loop_end(k, &lo_loop);
 }
 
@@ -396,58 +454,59 @@ static Red reduce_red(CgKernel *k) {
     return r;
 }
 
-/* Index (from base) of the first element of [base, base + len) equal to m,
- * or the first NaN when m is NaN (then no element compares equal). */
-static LLVMValueRef first_match(CgKernel *k, LLVMValueRef base, LLVMValueRef len, LLVMValueRef m) {
+/* Looks for a hit among `lanes` elements at i (on `mask` when not NULL): an
+ * element equal to m, or a NaN; on one, sets res to its index from base and
+ * leaves for `found`. */
+static void match_at(CgKernel *k, LLVMValueRef i, LLVMValueRef base, LLVMValueRef mv, LLVMValueRef mask, Var res,
+                     LLVMBasicBlockRef found) {
     CgModule *cm = k->cm;
     LLVMBuilderRef b = k->b;
     int lanes = lanes_of(k);
-    LLVMValueRef x = k->in[0], end = add(k, base, len);
+    LLVMValueRef v = vload(k, cm->f32, k->in[0], i, lanes, mask, cg_f32(cm, 0.0, lanes));
+    LLVMValueRef hit =
+        LLVMBuildOr(b, LLVMBuildFCmp(b, LLVMRealOEQ, v, mv, ""), LLVMBuildFCmp(b, LLVMRealUNO, v, v, ""), "");
+    if (mask)
+        hit = LLVMBuildAnd(b, hit, mask, "");
+    LLVMTypeRef bt = LLVMIntTypeInContext(cm->ctx, (unsigned)lanes);
+    LLVMValueRef bits = LLVMBuildBitCast(b, hit, bt, "");
+    LLVMBasicBlockRef hit_bb = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "hit");
+    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "next");
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntNE, bits, LLVMConstNull(bt), ""), hit_bb, next);
+    LLVMPositionBuilderAtEnd(b, hit_bb);
+    LLVMValueRef args[] = {bits, LLVMConstInt(cm->i1, 1, 0)};
+    LLVMValueRef tz = LLVMBuildZExt(b, cg_intrinsic(cm, b, "llvm.cttz", bt, args, 2), cm->i64, "");
+    var_set(k, res, add(k, sub(k, i, base), tz));
+    LLVMBuildBr(b, found);
+    LLVMPositionBuilderAtEnd(b, next);
+}
+
+/* Index (from base) of the first element of [base, base + len) equal to m,
+ * or of the first NaN when m is NaN (then no element compares equal); 0
+ * when there is none. */
+static LLVMValueRef first_match(CgKernel *k, LLVMValueRef base, LLVMValueRef len, LLVMValueRef m) {
+    CgModule *cm = k->cm;
+    int lanes = lanes_of(k);
+    LLVMValueRef end = add(k, base, len), mv = cg_splat(k, m, lanes);
     Var res = var_new(k, cm->i64, c64(k, 0));
-    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "found");
-    CgLoop l1, l2;
-    LLVMValueRef i = cg_loop_begin(k, &l1, base, end, lanes);
-    {
-        LLVMValueRef v = vload(k, cm->f32, x, i, lanes);
-        LLVMValueRef hit = LLVMBuildOr(b, LLVMBuildFCmp(b, LLVMRealOEQ, v, cg_splat(k, m, lanes), ""),
-                                       LLVMBuildFCmp(b, LLVMRealUNO, v, v, ""), "");
-        LLVMTypeRef bt = LLVMIntTypeInContext(cm->ctx, (unsigned)lanes);
-        LLVMValueRef bits = LLVMBuildBitCast(b, hit, bt, "");
-        LLVMBasicBlockRef hit_bb = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "hit");
-        LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "next");
-        LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntNE, bits, LLVMConstNull(bt), ""), hit_bb, next);
-        LLVMPositionBuilderAtEnd(b, hit_bb);
-        LLVMValueRef args[] = {bits, LLVMConstInt(cm->i1, 1, 0)};
-        LLVMValueRef tz = LLVMBuildZExt(b, cg_intrinsic(cm, b, "llvm.cttz", bt, args, 2), cm->i64, "");
-        var_set(k, res, add(k, LLVMBuildSub(b, i, base, ""), tz));
-        LLVMBuildBr(b, join);
-        LLVMPositionBuilderAtEnd(b, next);
-    }
-    cg_loop_end(k, &l1);
-    i = cg_loop_begin(k, &l2, l1.i, end, 1);
-    {
-        LLVMValueRef v = vload(k, cm->f32, x, i, 1);
-        LLVMValueRef hit = LLVMBuildOr(b, LLVMBuildFCmp(b, LLVMRealOEQ, v, m, ""), LLVMBuildFCmp(b, LLVMRealUNO, v, v, ""),
-                                       "");
-        LLVMBasicBlockRef hit_bb = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "hit");
-        LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "next");
-        LLVMBuildCondBr(b, hit, hit_bb, next);
-        LLVMPositionBuilderAtEnd(b, hit_bb);
-        var_set(k, res, LLVMBuildSub(b, i, base, ""));
-        LLVMBuildBr(b, join);
-        LLVMPositionBuilderAtEnd(b, next);
-    }
-    cg_loop_end(k, &l2);
-    LLVMBuildBr(b, join);
-    LLVMPositionBuilderAtEnd(b, join);
+    LLVMBasicBlockRef found = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "found");
+    CgLoop l;
+    LLVMValueRef i = cg_loop_begin(k, &l, base, end, lanes);
+    match_at(k, i, base, mv, NULL, res, found);
+    cg_loop_end(k, &l);
+    LLVMValueRef rest = sub(k, end, l.i);
+    LLVMBasicBlockRef join = begin_if(k, is_positive(k, rest));
+    match_at(k, l.i, base, mv, tail_mask(k, rest, lanes), res, found);
+    end_if(k, join);
+    LLVMBuildBr(k->b, found);
+    LLVMPositionBuilderAtEnd(k->b, found);
     return var_get(k, res);
 }
 
-static void reduce_store(CgKernel *k, const Axis *ax, LLVMValueRef idx, LLVMValueRef v, int lanes) {
+static void reduce_store(CgKernel *k, const Axis *ax, LLVMValueRef idx, LLVMValueRef v, int lanes, LLVMValueRef mask) {
     CgModule *cm = k->cm;
     if (k->node->op == OP_MEAN)
         v = LLVMBuildFDiv(k->b, v, cg_splat(k, LLVMBuildSIToFP(k->b, ax->len, cm->f32, ""), lanes), "");
-    vstore(k, cg_storage_type(cm, k->node->type.dtype), k->out, idx, v);
+    vstore(k, cg_storage_type(cm, k->node->type.dtype), k->out, idx, v, mask);
 }
 
 static void reduce_row(CgKernel *k, const Axis *ax, LLVMValueRef r) {
@@ -455,41 +514,42 @@ static void reduce_row(CgKernel *k, const Axis *ax, LLVMValueRef r) {
     if (k->node->op == OP_ARGMAX) {
         Red red = {.op = RED_MAX, .et = k->cm->f32, .x = k->in[0]};
         LLVMValueRef m = red_row(k, &red, base, ax->len, NULL).v[0];
-        vstore(k, k->cm->i64, k->out, r, first_match(k, base, ax->len, m));
+        vstore(k, k->cm->i64, k->out, r, first_match(k, base, ax->len, m), NULL);
         return;
     }
     Red red = reduce_red(k);
-    reduce_store(k, ax, r, red_row(k, &red, base, ax->len, NULL).v[0], 1);
+    reduce_store(k, ax, r, red_row(k, &red, base, ax->len, NULL).v[0], 1, NULL);
 }
 
 /* Argmax of `lanes` neighbouring rows: per lane the best value and its index. */
 static void argmax_col(CgKernel *k, LLVMValueRef base, LLVMValueRef len, LLVMValueRef stride, LLVMValueRef out_idx,
-                       int lanes) {
+                       int lanes, LLVMValueRef mask) {
     CgModule *cm = k->cm;
     LLVMBuilderRef b = k->b;
-    Var best = var_new(k, vec(cm->f32, lanes), cg_f32(cm, -INFINITY, lanes));
+    LLVMValueRef ninf = cg_f32(cm, -INFINITY, lanes);
+    Var best = var_new(k, vec(cm->f32, lanes), ninf);
     Var at = var_new(k, vec(cm->i64, lanes), LLVMConstNull(vec(cm->i64, lanes)));
     CgLoop l;
     LLVMValueRef j = cg_loop_begin(k, &l, c64(k, 0), len, 1);
-    LLVMValueRef x = vload(k, cm->f32, k->in[0], add(k, base, mul(k, j, stride)), lanes);
+    LLVMValueRef x = vload(k, cm->f32, k->in[0], add(k, base, mul(k, j, stride)), lanes, mask, ninf);
     LLVMValueRef cur = var_get(k, best);
     LLVMValueRef take =
         LLVMBuildAnd(b, LLVMBuildFCmp(b, LLVMRealUGT, x, cur, ""), LLVMBuildFCmp(b, LLVMRealORD, cur, cur, ""), "");
     var_set(k, best, LLVMBuildSelect(b, take, x, cur, ""));
     var_set(k, at, LLVMBuildSelect(b, take, cg_splat(k, j, lanes), var_get(k, at), ""));
     cg_loop_end(k, &l);
-    vstore(k, cm->i64, k->out, out_idx, var_get(k, at));
+    vstore(k, cm->i64, k->out, out_idx, var_get(k, at), mask);
 }
 
-static void reduce_col(CgKernel *k, const Axis *ax, LLVMValueRef o, LLVMValueRef i, int lanes) {
+static void reduce_col(CgKernel *k, const Axis *ax, LLVMValueRef o, LLVMValueRef i, int lanes, LLVMValueRef mask) {
     LLVMValueRef base = add(k, mul(k, mul(k, o, ax->len), ax->inner), i);
     LLVMValueRef out_idx = add(k, mul(k, o, ax->inner), i);
     if (k->node->op == OP_ARGMAX) {
-        argmax_col(k, base, ax->len, ax->inner, out_idx, lanes);
+        argmax_col(k, base, ax->len, ax->inner, out_idx, lanes, mask);
         return;
     }
     Red red = reduce_red(k);
-    reduce_store(k, ax, out_idx, red_col(k, &red, base, ax->len, ax->inner, NULL, lanes).v[0], lanes);
+    reduce_store(k, ax, out_idx, red_col(k, &red, base, ax->len, ax->inner, NULL, lanes, mask).v[0], lanes, mask);
 }
 
 static const AxisOp reduce_op = {reduce_row, reduce_col};
@@ -514,14 +574,14 @@ static void softmax_row(CgKernel *k, const Axis *ax, LLVMValueRef r) {
     scale_row(k, k->out, base, ax->len, LLVMBuildFDiv(k->b, cg_f32(cm, 1.0, 1), s, ""));
 }
 
-static void softmax_col(CgKernel *k, const Axis *ax, LLVMValueRef o, LLVMValueRef i, int lanes) {
+static void softmax_col(CgKernel *k, const Axis *ax, LLVMValueRef o, LLVMValueRef i, int lanes, LLVMValueRef mask) {
     CgModule *cm = k->cm;
     LLVMValueRef base = add(k, mul(k, mul(k, o, ax->len), ax->inner), i);
     Red mx = {.op = RED_MAX, .et = cm->f32, .x = k->in[0]};
-    LLVMValueRef m = red_col(k, &mx, base, ax->len, ax->inner, NULL, lanes).v[0];
+    LLVMValueRef m = red_col(k, &mx, base, ax->len, ax->inner, NULL, lanes, mask).v[0];
     Red ex = {.op = RED_EXPSUM, .et = cm->f32, .x = k->in[0], .y = k->out};
-    LLVMValueRef s = red_col(k, &ex, base, ax->len, ax->inner, m, lanes).v[0];
-    scale_col(k, k->out, base, ax->len, ax->inner, LLVMBuildFDiv(k->b, cg_f32(cm, 1.0, lanes), s, ""), lanes);
+    LLVMValueRef s = red_col(k, &ex, base, ax->len, ax->inner, m, lanes, mask).v[0];
+    scale_col(k, k->out, base, ax->len, ax->inner, LLVMBuildFDiv(k->b, cg_f32(cm, 1.0, lanes), s, ""), lanes, mask);
 }
 
 static const AxisOp softmax_op = {softmax_row, softmax_col};
@@ -539,25 +599,21 @@ static LLVMValueRef layer_norm_rows(CgKernel *k) {
     return cg_shape_numel(k->cm, k->b, s, 0, s->rank - 1);
 }
 
-/* y = ((x - m0) - dm) * rstd [* w] [+ bias] over row elements from base;
- * `lanes` at a time for i in [from, to). Returns the first index not done. */
-static LLVMValueRef layer_norm_apply(CgKernel *k, LLVMValueRef base, LLVMValueRef from, LLVMValueRef to,
-                                     LLVMValueRef m0, LLVMValueRef dm, LLVMValueRef rstd, int lanes) {
+/* y = ((x - m0) - dm) * rstd [* w] [+ bias] for the `lanes` row elements at
+ * i (on `mask` when not NULL), all arguments but i and base `lanes` wide. */
+static void layer_norm_at(CgKernel *k, LLVMValueRef base, LLVMValueRef i, LLVMValueRef m0, LLVMValueRef dm,
+                          LLVMValueRef rstd, int lanes, LLVMValueRef mask) {
     CgModule *cm = k->cm;
     LLVMBuilderRef b = k->b;
-    LLVMValueRef m0v = cg_splat(k, m0, lanes), dmv = cg_splat(k, dm, lanes), rv = cg_splat(k, rstd, lanes);
-    CgLoop l;
-    LLVMValueRef i = cg_loop_begin(k, &l, from, to, lanes);
+    LLVMValueRef pass = mask ? cg_f32(cm, 0.0, lanes) : NULL;
     LLVMValueRef idx = add(k, base, i);
-    LLVMValueRef v = LLVMBuildFSub(b, vload(k, cm->f32, k->in[0], idx, lanes), m0v, "");
-    v = LLVMBuildFMul(b, LLVMBuildFSub(b, v, dmv, ""), rv, "");
+    LLVMValueRef v = LLVMBuildFSub(b, vload(k, cm->f32, k->in[0], idx, lanes, mask, pass), m0, "");
+    v = LLVMBuildFMul(b, LLVMBuildFSub(b, v, dm, ""), rstd, "");
     if (k->nin > 1)
-        v = cg_fast(LLVMBuildFMul(b, v, vload(k, cm->f32, k->in[1], i, lanes), ""));
+        v = cg_fast(LLVMBuildFMul(b, v, vload(k, cm->f32, k->in[1], i, lanes, mask, pass), ""));
     if (k->nin > 2)
-        v = cg_fast(LLVMBuildFAdd(b, v, vload(k, cm->f32, k->in[2], i, lanes), ""));
-    vstore(k, cm->f32, k->out, idx, v);
-    cg_loop_end(k, &l);
-    return l.i;
+        v = cg_fast(LLVMBuildFAdd(b, v, vload(k, cm->f32, k->in[2], i, lanes, mask, pass), ""));
+    vstore(k, cm->f32, k->out, idx, v, mask);
 }
 
 /* Per row: m0 = sum(x) / d; then s1 = sum(x - m0) and s2 = sum((x - m0)^2)
@@ -566,10 +622,11 @@ static LLVMValueRef layer_norm_apply(CgKernel *k, LLVMValueRef base, LLVMValueRe
 static void layer_norm_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     CgModule *cm = k->cm;
     LLVMBuilderRef b = k->b;
+    int lanes = lanes_of(k);
     const CgShape *s = &k->in_shape[0];
     LLVMValueRef d = s->dim[s->rank - 1];
     LLVMValueRef df = LLVMBuildSIToFP(b, d, cm->f32, "");
-    CgLoop l;
+    CgLoop l, e;
     LLVMValueRef r = cg_loop_begin(k, &l, lo, hi, 1);
     LLVMValueRef base = mul(k, r, d);
     Red sum = {.op = RED_FSUM, .et = cm->f32, .x = k->in[0]};
@@ -580,8 +637,14 @@ static void layer_norm_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     LLVMValueRef var = LLVMBuildFSub(b, LLVMBuildFDiv(b, sd.v[1], df, ""), LLVMBuildFMul(b, dm, dm, ""), "");
     LLVMValueRef v = LLVMBuildFAdd(b, var, cg_f32(cm, k->node->attrs.eps, 1), "");
     LLVMValueRef rstd = LLVMBuildFDiv(b, cg_f32(cm, 1.0, 1), cg_intrinsic(cm, b, "llvm.sqrt", cm->f32, &v, 1), "");
-    LLVMValueRef i = layer_norm_apply(k, base, c64(k, 0), d, m0, dm, rstd, lanes_of(k));
-    layer_norm_apply(k, base, i, d, m0, dm, rstd, 1);
+    LLVMValueRef m0v = cg_splat(k, m0, lanes), dmv = cg_splat(k, dm, lanes), rv = cg_splat(k, rstd, lanes);
+    LLVMValueRef i = cg_loop_begin(k, &e, c64(k, 0), d, lanes);
+    layer_norm_at(k, base, i, m0v, dmv, rv, lanes, NULL);
+    cg_loop_end(k, &e);
+    LLVMValueRef rest = sub(k, d, e.i);
+    LLVMBasicBlockRef join = begin_if(k, is_positive(k, rest));
+    layer_norm_at(k, base, e.i, m0v, dmv, rv, lanes, tail_mask(k, rest, lanes));
+    end_if(k, join);
     cg_loop_end(k, &l);
 }
 
