@@ -297,13 +297,17 @@ static void test_reductions(void **state) {
     for (int o = 0; o < 4; o++) {
         Batch *bt = batch_new();
         OpKind op = ops[o];
-        const int64_t sizes[] = {1, L - 1, L, L + 1, 4 * L - 1, 4 * L + 3, 13, 1001};
-        for (int s = 0; s < 8; s++)
+        /* MEAN shares SUM's code: fewer cases */
+        const int64_t sizes[] = {1, L + 1, 1001, L - 1, L, 4 * L - 1, 4 * L + 3, 13};
+        for (int s = 0; s < (op == OP_MEAN ? 3 : op == OP_SUM ? 8 : 5); s++)
             reduce_case(bt, op, ATTN_F32, 1, SH(sizes[s]), 0, s & 1);
         for (int axis = 0; axis < 3; axis++) {
             reduce_case(bt, op, ATTN_F32, 3, SH(5, 7, L + 1), axis, axis == 1);
+            if (op == OP_MEAN)
+                continue;
             reduce_case(bt, op, ATTN_F32, 3, SH(2, L - 1, 3 * L + 2), axis, false);
-            reduce_case(bt, op, ATTN_F32, 3, SH(L + 3, 11, 1), axis, axis == 2);
+            if (op == OP_SUM)
+                reduce_case(bt, op, ATTN_F32, 3, SH(L + 3, 11, 1), axis, axis == 2);
         }
         reduce_case(bt, op, ATTN_F32, 2, SH(300, 1001), 1, false);
         reduce_case(bt, op, ATTN_F32, 2, SH(300, 1001), 0, true);
@@ -419,15 +423,14 @@ static void test_layer_norm(void **state) {
     const int64_t L = lanes;
     Batch *bt = batch_new();
     const int64_t sizes[] = {1, L - 1, L, L + 1, 4 * L + 3, 37, 768, 1001};
-    for (int s = 0; s < 8; s++) {
-        for (int nin = 1; nin <= 3; nin++) {
-            Case *c = case_new(bt, OP_LAYER_NORM);
-            c->attrs.eps = s == 0 ? 1e-5 : 1e-6 * (s + 1);
-            c->rtol = 2e-6;
-            case_in(c, ATTN_F32, 3, SH(2, 3, sizes[s]));
-            for (int i = 1; i < nin; i++)
-                case_in(c, ATTN_F32, 1, SH(sizes[s]));
-        }
+    for (int s = 0; s < 8 + 3; s++) { /* operands: x, x and weight, x, weight and bias */
+        int64_t d = sizes[s % 8];
+        Case *c = case_new(bt, OP_LAYER_NORM);
+        c->attrs.eps = s == 0 ? 1e-5 : 1e-6 * (s + 1);
+        c->rtol = 2e-6;
+        case_in(c, ATTN_F32, 3, SH(2, 3, d));
+        for (int i = 1; i < (s < 8 ? s % 3 + 1 : 3); i++)
+            case_in(c, ATTN_F32, 1, SH(d));
     }
     Case *c = case_new(bt, OP_LAYER_NORM); /* symbolic rows and width, shifted data */
     c->attrs.eps = 1e-5;
@@ -459,10 +462,10 @@ static void test_permute(void **state) {
     static const int64_t perms[][4] = {{0, 2, 1, 3}, {0, 1, 3, 2}, {3, 2, 1, 0}, {1, 0, 2, 3},
                                        {2, 0, 3, 1}, {0, 1, 2, 3}, {1, 2, 3, 0}};
     for (int p = 0; p < 7; p++) {
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; t < 2; t++) {
             Case *c = case_new(bt, OP_PERMUTE);
             memcpy(c->attrs.perm, perms[p], sizeof perms[p]);
-            case_in(c, all_dtypes[(p + t) % 4], 4, t == 3 ? SH(2, 1, L + 1, 3) : SH(2, 3, L + 1, 5));
+            case_in(c, all_dtypes[(p + t) % 4], 4, t == 1 ? SH(2, 1, L + 1, 3) : SH(2, 3, L + 1, 5));
         }
         Case *c = case_new(bt, OP_PERMUTE); /* symbolic */
         memcpy(c->attrs.perm, perms[p], sizeof perms[p]);
@@ -500,15 +503,19 @@ static void test_slice(void **state) {
     Batch *bt = batch_new();
     for (int t = 0; t < 4; t++) {
         attn_dtype dt = all_dtypes[t];
-        for (int axis = 0; axis < 3; axis++) {
+        for (int axis = 0; axis < 3; axis++) { /* other dtypes: fewer cases */
+            slice_case(bt, dt, 3, SH(7, 11, L + 1), axis, 2, 2, 3)->site = 0;
+            if (t > 0)
+                continue;
             slice_case(bt, dt, 3, SH(7, 11, L + 1), axis, 1, 4, 1)->site = 3;
             slice_case(bt, dt, 3, SH(7, 11, L + 1), axis, 0, 3, 2);
-            slice_case(bt, dt, 3, SH(7, 11, L + 1), axis, 2, 2, 3)->site = 0;
             slice_case(bt, dt, 3, SH(7, 11, L + 1), axis, 5, 0, 1)->site = 0; /* empty */
         }
         /* symbolic start and extents */
-        slice_case(bt, dt, 2, SH(S(1), 5), 0, S(0), 5, 1)->site = 2;
         slice_case(bt, dt, 3, SH(3, S(1), 2), 1, S(0), 2, 2)->site = 2;
+        if (t > 0)
+            continue;
+        slice_case(bt, dt, 2, SH(S(1), 5), 0, S(0), 5, 1)->site = 2;
         slice_case(bt, dt, 2, SH(S(1), S(1)), 1, S(0), 1, 1);
     }
     slice_case(bt, ATTN_F32, 2, SH(300, 1001), 1, 100, 700, 1); /* big */
@@ -599,9 +606,12 @@ static void test_gather(void **state) {
         for (int i = 0; i < 2; i++) {
             attn_dtype idt = i ? ATTN_I32 : ATTN_I64;
             gather_case(bt, all_dtypes[t], 2, SH(17, L + 1), idt, 2, SH(3, 7))->site = 0;
-            gather_case(bt, all_dtypes[t], 1, SH(17), idt, 1, SH(L))->site = 0;
-            gather_case(bt, all_dtypes[t], 3, SH(5, 2, 3), idt, 0, NULL);
-            gather_case(bt, all_dtypes[t], 2, SH(S(1), 3), idt, 2, SH(S(0), 4))->site = 1;
+            if (i)
+                gather_case(bt, all_dtypes[t], 1, SH(17), idt, 1, SH(L))->site = 0;
+            else
+                gather_case(bt, all_dtypes[t], 3, SH(5, 2, 3), idt, 0, NULL);
+            if (t == 0)
+                gather_case(bt, all_dtypes[t], 2, SH(S(1), 3), idt, 2, SH(S(0), 4))->site = 1;
         }
     }
     gather_case(bt, ATTN_F32, 2, SH(1000, 768), ATTN_I64, 2, SH(4, 128))->site = 0; /* big */
