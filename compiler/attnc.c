@@ -7,8 +7,8 @@
  *     attnc check MODEL.attn [--set NAME=VALUE]... [--weights W] [-I DIR]...
  *     attnc graph MODEL.attn [--entry E] [--set ...] [--weights W] [--dot] [-I DIR]...
  *     attnc run MODEL.attn [--entry E] [--set ...] [--weights W] --inputs IN
- *               [--outputs OUT] [--backend interp|jit] [--repeat N] [--time]
- *               [--threads N] [-I DIR]...
+ *               [--outputs OUT] [--backend jit|interp] [--repeat N] [--time]
+ *               [--threads N] [--mcpu CPU] [--mattr F] [--emit-llvm F] [--emit-asm F] [-I DIR]...
  *     attnc heatmap OUTPUTS.safetensors --tensor NAME [--index I]... [--rows FILE]
  *               [--cols FILE] [--svg OUT.svg]
  *
@@ -37,7 +37,7 @@ enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2 };
 typedef enum {
     OPT_ENTRY, OPT_SET, OPT_WEIGHTS, OPT_INPUTS, OPT_OUTPUTS, OPT_DOT, OPT_BACKEND,
     OPT_REPEAT, OPT_TIME, OPT_THREADS, OPT_INCLUDE, OPT_TENSOR, OPT_INDEX, OPT_ROWS, OPT_COLS,
-    OPT_SVG, OPT_EXTRA, OPT_HELP
+    OPT_SVG, OPT_EXTRA, OPT_MCPU, OPT_MATTR, OPT_EMIT_LLVM, OPT_EMIT_ASM, OPT_HELP
 } OptionId;
 
 #define BIT(id) (1u << (id))
@@ -66,7 +66,7 @@ static const Option options[] = {
      "write the outputs to the safetensors file OUT", 0},
     {OPT_DOT, "--dot", NULL, NULL, "[--dot]", "print Graphviz DOT instead of the IR text", 0},
     {OPT_BACKEND, "--backend", NULL, "interp|jit", "[--backend interp|jit]",
-     "engine to run on (default: interp)", 0},
+     "engine to run on (default: jit)", 0},
     {OPT_REPEAT, "--repeat", NULL, "N", "[--repeat N]", "run N times (default: 1)", 0},
     {OPT_TIME, "--time", NULL, NULL, "[--time]", "print load, compile and run times to stderr", 0},
     {OPT_THREADS, "--threads", NULL, "N", "[--threads N]",
@@ -81,6 +81,14 @@ static const Option options[] = {
     {OPT_EXTRA, "--extra-output", NULL, "NAME", "[--extra-output NAME]...",
      "also output the intermediate tensor assigned to variable NAME (or SCOPE/NAME, e.g.\n"
      "self_attn/weights); repeatable", 1},
+    {OPT_MCPU, "--mcpu", NULL, "CPU", "[--mcpu CPU]",
+     "generate code for LLVM CPU name CPU (default: the host's, or $ATTN_MCPU)", 0},
+    {OPT_MATTR, "--mattr", NULL, "FEATURES", "[--mattr FEATURES]",
+     "LLVM target features, e.g. +avx2,+fma (default: the host's, or $ATTN_MATTR)", 0},
+    {OPT_EMIT_LLVM, "--emit-llvm", NULL, "FILE", "[--emit-llvm FILE]",
+     "write the optimised LLVM IR of the entry (one function per kernel) to FILE", 0},
+    {OPT_EMIT_ASM, "--emit-asm", NULL, "FILE", "[--emit-asm FILE]",
+     "write the generated assembly (one function per kernel) to FILE", 0},
     {OPT_HELP, "--help", "-h", NULL, NULL, "show this help", 0},
 };
 #define NOPTIONS ((int)(sizeof options / sizeof options[0]))
@@ -96,6 +104,7 @@ typedef struct {
     unsigned options; /* BIT(OptionId) of each option it takes */
 } Command;
 
+#define JIT_OPTS (BIT(OPT_MCPU) | BIT(OPT_MATTR) | BIT(OPT_EMIT_LLVM) | BIT(OPT_EMIT_ASM))
 #define MODEL_OPTS (BIT(OPT_SET) | BIT(OPT_WEIGHTS) | BIT(OPT_INCLUDE) | BIT(OPT_HELP))
 
 static const Command commands[] = {
@@ -115,7 +124,7 @@ static const Command commands[] = {
      "them to OUT.safetensors. --weights may be left out when the model has no\n"
      "parameters.\n",
      MODEL_OPTS | BIT(OPT_ENTRY) | BIT(OPT_INPUTS) | BIT(OPT_OUTPUTS) | BIT(OPT_BACKEND) |
-         BIT(OPT_REPEAT) | BIT(OPT_TIME) | BIT(OPT_THREADS) | BIT(OPT_EXTRA)},
+         BIT(OPT_REPEAT) | BIT(OPT_TIME) | BIT(OPT_THREADS) | BIT(OPT_EXTRA) | JIT_OPTS},
     {CMD_HEATMAP, "heatmap", "OUTPUTS.safetensors", "draw a [rows, cols] tensor as a heatmap",
      "Draws tensor NAME of a safetensors file (such as the outputs of attnc run)\n"
      "as a heatmap on the terminal, coloured when stdout is one (unless NO_COLOR\n"
@@ -143,6 +152,7 @@ typedef struct {
     int nindexes;
     const char *entry, *weights, *inputs, *outputs;
     const char *tensor, *rows, *cols, *svg;
+    const char *mcpu, *mattr, *emit_llvm, *emit_asm;
     int dot, time, repeat, threads;
     attn_backend backend;
     unsigned seen; /* BIT(OptionId) of each option given */
@@ -268,6 +278,10 @@ static int apply_option(Args *a, const Option *o, const char *arg, const char *v
             return usage_error(c, "option '%s' needs interp or jit, got '%s'", arg, val);
         a->backend = strcmp(val, "jit") ? ATTN_BACKEND_INTERP : ATTN_BACKEND_JIT;
         return 0;
+    case OPT_MCPU: a->mcpu = val; return 0;
+    case OPT_MATTR: a->mattr = val; return 0;
+    case OPT_EMIT_LLVM: a->emit_llvm = val; return 0;
+    case OPT_EMIT_ASM: a->emit_asm = val; return 0;
     case OPT_REPEAT:
         if (parse_int(val, 1, INT_MAX, &a->repeat))
             return usage_error(c, "option '%s' needs a positive integer, got '%s'", arg, val);
@@ -584,6 +598,8 @@ static int cmd_run(const Args *a, attn_model *m, double load_ms)
     if (rc)
         return rc;
     attn_compile_options opt = {.backend = a->backend, .threads = a->threads,
+                                .mcpu = a->mcpu, .mattr = a->mattr,
+                                .emit_llvm = a->emit_llvm, .emit_asm = a->emit_asm,
                                 .extra_outputs = a->extras, .nextra_outputs = a->nextras};
     attn_program *p = NULL;
     double t0 = now_ms();
@@ -751,7 +767,7 @@ static int help(int argc, char **argv)
 /* Parses and runs command c with arguments argv[0..argc). */
 static int command(const Command *c, int argc, char **argv)
 {
-    Args a = {.cmd = c, .repeat = 1, .backend = ATTN_BACKEND_INTERP};
+    Args a = {.cmd = c, .repeat = 1, .backend = ATTN_BACKEND_JIT};
     a.sets = calloc((size_t)argc + 1, sizeof *a.sets);
     a.includes = calloc((size_t)argc + 1, sizeof *a.includes);
     a.extras = calloc((size_t)argc + 1, sizeof *a.extras);

@@ -13,6 +13,10 @@ LLVMValueRef cg_ctx_ptr(CgModule *cm, LLVMBuilderRef b, LLVMValueRef ctx, int sl
     return LLVMBuildLoad2(b, slot >= CTX_ERR0 ? cm->i64 : cm->ptr, p, "");
 }
 
+static LLVMValueRef safe_divisor(CgModule *cm, LLVMBuilderRef b, LLVMValueRef y) {
+    return LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLE, y, cg_i64(cm, 0), ""), cg_i64(cm, 1), y, "");
+}
+
 LLVMValueRef cg_dim(CgModule *cm, LLVMBuilderRef b, LLVMValueRef syms, const Dim *d) {
     switch (d->kind) {
     case DIM_CONST:
@@ -26,14 +30,15 @@ LLVMValueRef cg_dim(CgModule *cm, LLVMBuilderRef b, LLVMValueRef syms, const Dim
     case DIM_MUL:
         return LLVMBuildMul(b, cg_dim(cm, b, syms, d->a), cg_dim(cm, b, syms, d->b), "");
     case DIM_DIV: {
-        /* floor division by a positive divisor */
-        LLVMValueRef x = cg_dim(cm, b, syms, d->a), y = cg_dim(cm, b, syms, d->b);
+        /* floor division by a positive divisor (a zero divisor, possible only
+           for a symbol, divides by 1 instead of trapping) */
+        LLVMValueRef x = cg_dim(cm, b, syms, d->a), y = safe_divisor(cm, b, cg_dim(cm, b, syms, d->b));
         LLVMValueRef q = LLVMBuildSDiv(b, x, y, ""), r = LLVMBuildSRem(b, x, y, "");
         LLVMValueRef adjust = LLVMBuildICmp(b, LLVMIntSLT, r, cg_i64(cm, 0), "");
         return LLVMBuildSub(b, q, LLVMBuildZExt(b, adjust, cm->i64, ""), "");
     }
     case DIM_MOD: {
-        LLVMValueRef x = cg_dim(cm, b, syms, d->a), y = cg_dim(cm, b, syms, d->b);
+        LLVMValueRef x = cg_dim(cm, b, syms, d->a), y = safe_divisor(cm, b, cg_dim(cm, b, syms, d->b));
         LLVMValueRef r = LLVMBuildSRem(b, x, y, "");
         LLVMValueRef neg = LLVMBuildICmp(b, LLVMIntSLT, r, cg_i64(cm, 0), "");
         return LLVMBuildSelect(b, neg, LLVMBuildAdd(b, r, y, ""), r, "");
@@ -240,6 +245,9 @@ LLVMValueRef cg_build_kernel(CgModule *cm, const IrGraph *g, const IrNode *n, co
     snprintf(fname, sizeof fname, "%s_rows", name);
     LLVMValueRef rows_fn = LLVMAddFunction(cm->mod, fname, rows_t);
     LLVMSetLinkage(rows_fn, LLVMInternalLinkage);
+    /* kept out of line so that --emit-asm shows each kernel as one function */
+    LLVMAddAttributeAtIndex(rows_fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateEnumAttribute(cm->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
     kernel_begin(&k, rows_fn, LLVMGetParam(rows_fn, 0), 3);
     em->body(&k, LLVMGetParam(rows_fn, 1), LLVMGetParam(rows_fn, 2));
     LLVMBuildRet(k.b, LLVMConstInt(cm->i32, 0, 0));

@@ -2,6 +2,7 @@
  * cg_runtime.c — the table of runtime functions visible to JIT code.
  */
 #include "cg_runtime.h"
+#include "pack.h"
 #include "threadpool.h"
 
 #include <math.h>
@@ -9,6 +10,9 @@
 
 static const CgRuntimeSymbol symbols[] = {
     {"attn_rt_parallel_for", (void *)attn_rt_parallel_for},
+    {"attn_pool_threads", (void *)attn_pool_threads},
+    {"attn_rt_aligned_alloc", (void *)attn_rt_aligned_alloc},
+    {"attn_rt_aligned_free", (void *)attn_rt_aligned_free},
     {"memcpy", (void *)memcpy},
     {"memmove", (void *)memmove},
     {"memset", (void *)memset},

@@ -6,6 +6,7 @@
  */
 #include "attn.h"
 #include "interp.h"
+#include "jit_program.h"
 #include "model.h"
 
 #include <stdatomic.h>
@@ -26,6 +27,7 @@ struct attn_program {
     Core *core;            /* keeps the graph and weights alive */
     const IrEntry *entry;  /* the entry point it runs */
     attn_backend backend;  /* which engine */
+    JitProgram *jit;       /* native code (JIT backend) */
 };
 
 static void core_release(Core *c) {
@@ -182,11 +184,11 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     if (!m->loaded)
         return usage(m, "attn_model_compile: load the model first");
     diag_clear(&m->diag);
-    attn_backend backend = opt ? opt->backend : ATTN_BACKEND_INTERP;
-    if (backend == ATTN_BACKEND_JIT) {
-        diag_error(&m->diag, (SrcLoc){0}, "the JIT backend is not built into this version; use the interpreter");
-        return ATTN_ERR_USAGE;
-    }
+    attn_backend backend = opt ? opt->backend : ATTN_BACKEND_JIT;
+    if (backend != ATTN_BACKEND_JIT && backend != ATTN_BACKEND_INTERP)
+        return usage(m, "attn_model_compile: unknown backend");
+    if (opt && opt->threads < 0)
+        return usage(m, "attn_model_compile: threads is negative");
     if (!find_entry(m, entry))
         return ATTN_ERR_USAGE;
     if (opt && (opt->nextra_outputs < 0 || (opt->nextra_outputs > 0 && !opt->extra_outputs)))
@@ -208,6 +210,22 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     attn_program *p = calloc(1, sizeof *p);
     if (!p)
         return ATTN_ERR_NOMEM;
+    if (backend == ATTN_BACKEND_JIT) {
+        JitOptions jo = {0};
+        if (opt)
+            jo = (JitOptions){opt->mcpu, opt->mattr, opt->threads, opt->emit_llvm, opt->emit_asm};
+        char *err = NULL;
+        p->jit = jit_program_new(model_entry(m, entry), &jo, &err);
+        if (!p->jit) {
+            const char *text = err ? err : "out of memory";
+            if (strncmp(text, "error: ", 7) == 0)
+                text += 7; /* the diagnostic adds its own */
+            diag_error(&m->diag, (SrcLoc){0}, "%s", text);
+            free(err);
+            free(p);
+            return ATTN_ERR_INPUT;
+        }
+    }
     Core *c = (Core *)m;
     atomic_fetch_add(&c->refs, 1);
     p->core = c;
@@ -257,12 +275,15 @@ attn_status attn_program_run(const attn_program *p, const attn_tensor *inputs, i
             *error = dup_msg("error: attn_program_run: NULL program, inputs or outputs");
         return ATTN_ERR_USAGE;
     }
+    if (p->jit)
+        return jit_program_run(p->jit, inputs, ninputs, outputs, noutputs, error);
     return interp_run(p->entry, inputs, ninputs, outputs, noutputs, error) == 0 ? ATTN_OK : ATTN_ERR_INPUT;
 }
 
 void attn_program_free(attn_program *p) {
     if (!p)
         return;
+    jit_program_free(p->jit);
     core_release(p->core);
     free(p);
 }

@@ -69,14 +69,19 @@ int64_t attn_tensor_numel(const attn_tensor *t);
 
 /* Which engine runs a compiled entry point. */
 typedef enum attn_backend {
+    ATTN_BACKEND_JIT,    /* LLVM native code for this CPU (the default) */
     ATTN_BACKEND_INTERP, /* reference interpreter: plain C kernels */
-    ATTN_BACKEND_JIT,    /* LLVM native code */
 } attn_backend;
 
-/* Options for attn_model_compile; NULL means defaults. */
+/* Options for attn_model_compile; NULL (or all fields zero) means defaults. */
 typedef struct attn_compile_options {
-    attn_backend backend; /* default ATTN_BACKEND_INTERP until the JIT lands */
-    int threads;          /* 0 = number of cores */
+    attn_backend backend; /* default ATTN_BACKEND_JIT */
+    int threads;          /* threads a run may use; 0 = number of cores */
+    /* JIT target: LLVM CPU name and feature string ("znver4", "+avx2,+fma");
+     * NULL = the host's, or the environment's ATTN_MCPU / ATTN_MATTR. */
+    const char *mcpu, *mattr;
+    /* JIT: write the optimised LLVM IR / the assembly of the entry here (NULL = don't). */
+    const char *emit_llvm, *emit_asm;
     /* Intermediate tensors to return after the entry's own outputs, by the name of
      * the variable they were assigned to: "weights" (the last assignment of any
      * variable so named) or "self_attn/weights" (one assigned under that weight

@@ -1,0 +1,564 @@
+/*
+ * cg_entry.c — the driver and planning functions of an entry point (see
+ * cg_entry.h).
+ *
+ * Every node of the entry's graph and of its scan bodies has a global id.
+ * A node's value lives in one of: the caller's input, a weight slot, a
+ * module constant, its operand's buffer (reshape, scan captures, final scan
+ * carries), or its own range of the workspace. Workspace ranges are laid out
+ * once per run from the per-call dims (PREFIX_workspace validates them first);
+ * a scan body's buffers are reused by every step.
+ */
+#include "cg_entry.h"
+#include "cg_kernel.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { ALIGN = 64 };
+
+typedef struct Gen {
+    CgModule *cm;
+    const IrEntry *e;
+    const char *prefix;
+    CgEntryInfo *info;
+    int ngraphs;
+    const IrGraph **graphs;
+    int *base;               /* global id of each graph's node 0 */
+    int total;               /* nodes in all graphs */
+    LLVMValueRef *ptr;       /* buffer of each node in the function being built */
+    LLVMValueRef *kernel;    /* kernel function of each node, built once */
+    int *site;               /* error site of each node's kernel, or -1 */
+    int *shape_site;         /* site of each node's per-call shape check, or -1 */
+    int *param;              /* PARAM: its slot; MATMUL: its packed weight's slot; else -1 */
+    int *result_of;          /* SCAN output buffers: global id of the RESULT node owning output i */
+    char *err;
+} Gen;
+
+static int gid(const Gen *G, const IrGraph *g, int i) {
+    for (int k = 0; k < G->ngraphs; k++)
+        if (G->graphs[k] == g)
+            return G->base[k] + i;
+    return -1;
+}
+
+static void collect_graphs(Gen *G, const IrGraph *g) {
+    G->graphs[G->ngraphs] = g;
+    G->base[G->ngraphs++] = G->total;
+    G->total += g->n;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].op == OP_SCAN)
+            collect_graphs(G, g->nodes[i].body);
+}
+
+static int count_graphs(const IrGraph *g) {
+    int n = 1;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].op == OP_SCAN)
+            n += count_graphs(g->nodes[i].body);
+    return n;
+}
+
+/* "file:line:col: " of a node. */
+static void loc_text(const IrNode *n, char *buf, size_t len) {
+    if (n->loc.file)
+        snprintf(buf, len, "%s:%d:%d: ", n->loc.file->path, n->loc.line, n->loc.col);
+    else
+        buf[0] = '\0';
+}
+
+/* Adds an error site "LOC: error: MSG" (MSG keeps its %lld). */
+static int add_site(Gen *G, const IrNode *n, const char *msg) {
+    char loc[512];
+    loc_text(n, loc, sizeof loc);
+    char **s = realloc(G->info->sites, sizeof(char *) * (size_t)(G->info->nsites + 1));
+    if (!s)
+        return -1;
+    G->info->sites = s;
+    s[G->info->nsites] = cg_msg("%serror: %s", loc, msg);
+    return G->info->nsites++;
+}
+
+static bool type_symbolic(const IrType *t) {
+    int64_t v;
+    for (int i = 0; i < t->rank; i++)
+        if (!dim_is_const(t->dims[i], &v))
+            return true;
+    return false;
+}
+
+/* The node a value really comes from: through scan captures to the outer graph. */
+static const IrNode *source_of(const Gen *G, const IrGraph *g, int i) {
+    for (;;) {
+        const IrNode *n = &g->nodes[i];
+        if (n->op != OP_INPUT || !g->parent)
+            return n;
+        const IrGraph *outer = g->parent;
+        const IrNode *scan = NULL;
+        for (int k = 0; k < outer->n && !scan; k++)
+            if (outer->nodes[k].op == OP_SCAN && outer->nodes[k].body == g)
+                scan = &outer->nodes[k];
+        if (!scan || n->index < scan->scan.nseq + scan->scan.ncarry)
+            return n;
+        i = scan->in[n->index];
+        g = outer;
+    }
+}
+
+/* ---- numbering of weights, sites and packed operands ---- */
+
+static int add_param(Gen *G, CgParam p) {
+    CgParam *ps = realloc(G->info->params, sizeof(CgParam) * (size_t)(G->info->nparams + 1));
+    if (!ps)
+        return -1;
+    G->info->params = ps;
+    ps[G->info->nparams] = p;
+    return G->info->nparams++;
+}
+
+static void number_nodes(Gen *G) {
+    for (int k = 0; k < G->ngraphs; k++) {
+        const IrGraph *g = G->graphs[k];
+        for (int i = 0; i < g->n; i++) {
+            const IrNode *n = &g->nodes[i];
+            int id = G->base[k] + i;
+            G->site[id] = G->shape_site[id] = G->param[id] = -1;
+            if (type_symbolic(&n->type) && n->op != OP_INPUT && n->op != OP_SCAN) {
+                char ty[256], msg[512];
+                ir_type_format(&n->type, ty, sizeof ty);
+                snprintf(msg, sizeof msg, "the dims of %s are negative or too large in this call (%%lld elements)", ty);
+                G->shape_site[id] = add_site(G, n, msg);
+            }
+            if (n->op == OP_PARAM)
+                G->param[id] = add_param(G, (CgParam){.node = n});
+            else if (n->op == OP_GATHER)
+                G->site[id] = add_site(G, n, "id %lld at position %lld is out of range for an embedding table of %lld rows");
+            else if (n->op == OP_SLICE)
+                G->site[id] = add_site(G, n, "slice [%lld, +%lld) is out of range for a dim of %lld");
+            else if (n->op == OP_RESHAPE)
+                G->site[id] = add_site(G, n, "reshape of %lld elements into %lld");
+            else if (n->op == OP_MATMUL) {
+                const IrNode *w = source_of(G, g, n->in[1]);
+                int64_t kk, nn;
+                if (w->op == OP_PARAM && w->type.rank == 2 && n->type.rank >= 2 &&
+                    dim_is_const(w->type.dims[n->attrs.trans_b ? 1 : 0], &kk) &&
+                    dim_is_const(w->type.dims[n->attrs.trans_b ? 0 : 1], &nn))
+                    G->param[id] = add_param(G, (CgParam){.node = w, .packed = true, .k = kk, .n = nn,
+                                                          .rs = n->attrs.trans_b ? 1 : nn, .cs = n->attrs.trans_b ? kk : 1});
+            }
+        }
+    }
+}
+
+/* ---- a function being built: a CgKernel lends its loop and failure helpers ---- */
+
+static CgKernel fn_begin(Gen *G, LLVMValueRef fn, LLVMValueRef ctx, LLVMValueRef syms) {
+    CgKernel k = {.cm = G->cm, .fn = fn, .ctx = ctx, .syms = syms, .site = -1};
+    k.b = LLVMCreateBuilderInContext(G->cm->ctx);
+    LLVMPositionBuilderAtEnd(k.b, LLVMAppendBasicBlockInContext(G->cm->ctx, fn, "entry"));
+    return k;
+}
+
+static bool owns_buffer(const Gen *G, const IrGraph *g, const IrNode *n, int i) {
+    switch (n->op) {
+    case OP_PARAM: case OP_CONST: case OP_RESHAPE: case OP_SCAN:
+        return false;
+    case OP_INPUT: {
+        if (!g->parent)
+            return false;
+        const IrNode *scan = NULL;
+        for (int k = 0; k < g->parent->n && !scan; k++)
+            if (g->parent->nodes[k].op == OP_SCAN && g->parent->nodes[k].body == g)
+                scan = &g->parent->nodes[k];
+        if (n->index < scan->scan.nseq)
+            return scan->scan.axis != 0; /* a step of axis 0 is a plain range of the sequence */
+        return n->index < scan->scan.nseq + scan->scan.ncarry;
+    }
+    case OP_RESULT:
+        return n->attrs.axis < g->nodes[n->in[0]].scan.nyield; /* final carries stay in the body's buffer */
+    default:
+        (void)i;
+        return true;
+    }
+}
+
+static LLVMValueRef bytes_of(Gen *G, CgKernel *k, const IrType *t) {
+    CgShape s = cg_shape(G->cm, k->b, k->syms, t);
+    return LLVMBuildMul(k->b, cg_shape_numel(G->cm, k->b, &s, 0, s.rank), cg_i64(G->cm, (int64_t)attn_dtype_size(t->dtype)), "");
+}
+
+/* Lays out every owned buffer of g (and its bodies) from *total on; with
+ * `check`, first makes sure each per-call shape is valid, else returns
+ * -(site+1) from k's function. Sets G->ptr to workspace + offset when `ws`. */
+static void plan_graph(Gen *G, CgKernel *k, const IrGraph *g, LLVMValueRef *total, bool check, LLVMValueRef ws) {
+    CgModule *cm = G->cm;
+    LLVMBuilderRef b = k->b;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        int id = gid(G, g, i);
+        if (check && G->shape_site[id] >= 0) {
+            CgShape s = cg_shape(cm, b, k->syms, &n->type);
+            LLVMValueRef bad = LLVMConstInt(cm->i1, 0, 0);
+            LLVMValueRef numel = LLVMConstReal(LLVMDoubleTypeInContext(cm->ctx), 1.0);
+            for (int d = 0; d < s.rank; d++) {
+                LLVMValueRef is_neg = LLVMBuildICmp(b, LLVMIntSLT, s.dim[d], cg_i64(cm, 0), "");
+                bad = LLVMBuildOr(b, bad, is_neg, "");
+                numel = LLVMBuildFMul(b, numel, LLVMBuildSIToFP(b, s.dim[d], LLVMDoubleTypeInContext(cm->ctx), ""), "");
+            }
+            LLVMTypeRef f64 = LLVMDoubleTypeInContext(cm->ctx);
+            LLVMValueRef huge = LLVMBuildFCmp(b, LLVMRealOGT, numel, LLVMConstReal(f64, (double)((int64_t)1 << 38)), "");
+            bad = LLVMBuildOr(b, bad, huge, "");
+            LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "bad_shape");
+            LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "shape_ok");
+            LLVMBuildCondBr(b, bad, fail, ok);
+            LLVMPositionBuilderAtEnd(b, fail);
+            /* the element count, clamped into i64, is the message's number */
+            LLVMValueRef lim = LLVMConstReal(f64, 9.0e18);
+            LLVMValueRef clamped = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, numel, lim, ""), lim, numel, "");
+            clamped = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, clamped, LLVMBuildFNeg(b, lim, ""), ""),
+                                      LLVMBuildFNeg(b, lim, ""), clamped, "");
+            LLVMBuildStore(b, LLVMBuildFPToSI(b, clamped, cm->i64, ""), k->ctx);
+            LLVMBuildRet(b, cg_i64(cm, -(int64_t)G->shape_site[id] - 1));
+            LLVMPositionBuilderAtEnd(b, ok);
+        }
+        if (n->op == OP_SCAN) {
+            plan_graph(G, k, n->body, total, check, ws);
+            continue;
+        }
+        if (!owns_buffer(G, g, n, i))
+            continue;
+        if (ws)
+            G->ptr[id] = LLVMBuildGEP2(b, cm->i8, ws, total, 1, "");
+        LLVMValueRef bytes = bytes_of(G, k, &n->type);
+        LLVMValueRef rounded = LLVMBuildAnd(b, LLVMBuildAdd(b, bytes, cg_i64(cm, ALIGN - 1), ""), cg_i64(cm, -ALIGN), "");
+        *total = LLVMBuildAdd(b, *total, rounded, "");
+    }
+}
+
+static void gen_workspace(Gen *G) {
+    CgModule *cm = G->cm;
+    char name[256];
+    snprintf(name, sizeof name, "%s_workspace", G->prefix);
+    LLVMTypeRef args[] = {cm->ptr, cm->ptr};
+    LLVMValueRef fn = LLVMAddFunction(cm->mod, name, LLVMFunctionType(cm->i64, args, 2, 0));
+    CgKernel k = fn_begin(G, fn, LLVMGetParam(fn, 1), LLVMGetParam(fn, 0)); /* ctx: where the failing count goes */
+    LLVMValueRef total = cg_i64(cm, 0);
+    plan_graph(G, &k, G->e->graph, &total, true, NULL);
+    LLVMBuildRet(k.b, total);
+    LLVMDisposeBuilder(k.b);
+}
+
+/* i32 PREFIX_{input,output}_dims(syms, dims): dims of the entry's inputs or outputs. */
+static void gen_dims(Gen *G, bool inputs) {
+    CgModule *cm = G->cm;
+    const IrGraph *g = G->e->graph;
+    char name[256];
+    snprintf(name, sizeof name, "%s_%s_dims", G->prefix, inputs ? "input" : "output");
+    LLVMTypeRef args[] = {cm->ptr, cm->ptr, cm->ptr};
+    LLVMValueRef fn = LLVMAddFunction(cm->mod, name, LLVMFunctionType(cm->i32, args, 3, 0));
+    CgKernel k = fn_begin(G, fn, NULL, LLVMGetParam(fn, 1));
+    int count = inputs ? g->ninputs : g->nout;
+    for (int t = 0; t < count; t++) {
+        const IrNode *n = NULL;
+        if (inputs) {
+            for (int i = 0; i < g->n && !n; i++)
+                if (g->nodes[i].op == OP_INPUT && g->nodes[i].index == t)
+                    n = &g->nodes[i];
+        } else
+            n = &g->nodes[g->outputs[t]];
+        CgShape s = cg_shape(cm, k.b, k.syms, &n->type);
+        for (int d = 0; d < s.rank; d++) {
+            LLVMValueRef idx = cg_i64(cm, t * ATTN_MAX_RANK + d);
+            LLVMBuildStore(k.b, s.dim[d], LLVMBuildGEP2(k.b, cm->i64, LLVMGetParam(fn, 2), &idx, 1, ""));
+        }
+    }
+    LLVMBuildRet(k.b, LLVMConstInt(cm->i32, 0, 0));
+    LLVMDisposeBuilder(k.b);
+}
+
+/* ---- the driver ---- */
+
+static LLVMValueRef load_slot(Gen *G, CgKernel *k, LLVMValueRef array, int i) {
+    LLVMValueRef idx = cg_i64(G->cm, i);
+    return LLVMBuildLoad2(k->b, G->cm->ptr, LLVMBuildGEP2(k->b, G->cm->ptr, array, &idx, 1, ""), "");
+}
+
+static LLVMValueRef const_global(Gen *G, const IrNode *n, int id) {
+    const attn_tensor *t = n->value;
+    size_t bytes = t && t->data ? (size_t)attn_tensor_numel(t) * attn_dtype_size(t->dtype) : 0;
+    LLVMValueRef init = LLVMConstStringInContext(G->cm->ctx, bytes ? t->data : "", (unsigned)(bytes ? bytes : 1), 1);
+    char name[64];
+    snprintf(name, sizeof name, "%s_const%d", G->prefix, id);
+    LLVMValueRef gv = LLVMAddGlobal(G->cm->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMInternalLinkage);
+    LLVMSetAlignment(gv, ALIGN);
+    return gv;
+}
+
+/* Calls kernel of node i; returns its status to the caller when non-zero. */
+static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
+    CgModule *cm = G->cm;
+    const IrNode *n = &g->nodes[i];
+    int id = gid(G, g, i);
+    if (!G->kernel[id]) {
+        char name[256];
+        snprintf(name, sizeof name, "%s_k%d_%s", G->prefix, id, op_name(n->op));
+        LLVMBasicBlockRef here = LLVMGetInsertBlock(k->b);
+        G->kernel[id] = cg_build_kernel(cm, g, n, name, G->site[id], n->op == OP_MATMUL ? G->param[id] : -1);
+        LLVMPositionBuilderAtEnd(k->b, here);
+    }
+    LLVMValueRef args[CG_MAX_IN + 2];
+    LLVMTypeRef types[CG_MAX_IN + 2];
+    args[0] = k->ctx;
+    args[1] = G->ptr[id];
+    for (int j = 0; j < n->nin; j++)
+        args[2 + j] = G->ptr[gid(G, g, n->in[j])];
+    for (int j = 0; j < n->nin + 2; j++)
+        types[j] = cm->ptr;
+    LLVMValueRef st = LLVMBuildCall2(k->b, LLVMFunctionType(cm->i32, types, (unsigned)n->nin + 2, 0), G->kernel[id], args,
+                                     (unsigned)n->nin + 2, "");
+    LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "kernel_failed");
+    LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "next");
+    LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntNE, st, LLVMConstInt(cm->i32, 0, 0), ""), fail, ok);
+    LLVMPositionBuilderAtEnd(k->b, fail);
+    LLVMBuildRet(k->b, st);
+    LLVMPositionBuilderAtEnd(k->b, ok);
+}
+
+/* Copies `chunk` bytes `outer` times between strided places:
+   dst + o*dst_step + dst_off  <-  src + o*src_step + src_off. */
+static void copy_rows(Gen *G, CgKernel *k, LLVMValueRef dst, LLVMValueRef dst_step, LLVMValueRef dst_off, LLVMValueRef src,
+                      LLVMValueRef src_step, LLVMValueRef src_off, LLVMValueRef outer, LLVMValueRef chunk) {
+    CgModule *cm = G->cm;
+    LLVMBuilderRef b = k->b;
+    CgLoop l;
+    LLVMValueRef o = cg_loop_begin(k, &l, cg_i64(cm, 0), outer, 1);
+    LLVMValueRef d = LLVMBuildAdd(b, LLVMBuildMul(b, o, dst_step, ""), dst_off, "");
+    LLVMValueRef s = LLVMBuildAdd(b, LLVMBuildMul(b, o, src_step, ""), src_off, "");
+    LLVMBuildMemCpy(b, LLVMBuildGEP2(b, cm->i8, dst, &d, 1, ""), 1, LLVMBuildGEP2(b, cm->i8, src, &s, 1, ""), 1, chunk);
+    cg_loop_end(k, &l);
+}
+
+/* Product of dims [from, to) of t. */
+static LLVMValueRef dims_product(Gen *G, CgKernel *k, const IrType *t, int from, int to) {
+    CgShape s = cg_shape(G->cm, k->b, k->syms, t);
+    return cg_shape_numel(G->cm, k->b, &s, from, to);
+}
+
+static void emit_graph(Gen *G, CgKernel *k, const IrGraph *g);
+
+/* A scan: native loop over its body's kernels. */
+static void emit_scan(Gen *G, CgKernel *k, const IrGraph *g, int si) {
+    CgModule *cm = G->cm;
+    LLVMBuilderRef b = k->b;
+    const IrNode *scan = &g->nodes[si];
+    const IrScan *sc = &scan->scan;
+    const IrGraph *body = scan->body;
+    LLVMValueRef steps = cg_dim(cm, b, k->syms, sc->steps);
+    int body_in[1024];
+    for (int i = 0; i < body->n; i++)
+        if (body->nodes[i].op == OP_INPUT && body->nodes[i].index < 1024)
+            body_in[body->nodes[i].index] = i;
+    int nin = sc->nseq + sc->ncarry + sc->ncapture;
+    /* carries start as copies of their initial values; captures alias */
+    for (int j = sc->nseq; j < nin; j++) {
+        int inner = gid(G, body, body_in[j]), outer = gid(G, g, scan->in[j]);
+        if (j < sc->nseq + sc->ncarry)
+            LLVMBuildMemCpy(b, G->ptr[inner], ALIGN, G->ptr[outer], 1, bytes_of(G, k, &g->nodes[scan->in[j]].type));
+        else
+            G->ptr[inner] = G->ptr[outer];
+    }
+    /* stacked outputs: the buffer of the RESULT nodes taking them */
+    LLVMValueRef stacked[1024] = {0};
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].op == OP_RESULT && g->nodes[i].in[0] == si) {
+            int o = (int)g->nodes[i].attrs.axis;
+            if (o < sc->nyield && o < 1024) {
+                if (!stacked[o])
+                    stacked[o] = G->ptr[gid(G, g, i)];
+                else
+                    G->ptr[gid(G, g, i)] = stacked[o];
+            }
+        }
+    CgLoop loop;
+    LLVMValueRef step = cg_loop_begin(k, &loop, cg_i64(cm, 0), steps, 1);
+    LLVMValueRef t = sc->reverse ? LLVMBuildSub(b, LLVMBuildSub(b, steps, cg_i64(cm, 1), ""), step, "") : step;
+    /* this step of each sequence */
+    for (int i = 0; i < sc->nseq; i++) {
+        const IrType *st = &g->nodes[scan->in[i]].type;
+        int inner = gid(G, body, body_in[i]);
+        LLVMValueRef src = G->ptr[gid(G, g, scan->in[i])];
+        LLVMValueRef chunk = LLVMBuildMul(b, dims_product(G, k, st, sc->axis + 1, st->rank),
+                                          cg_i64(cm, (int64_t)attn_dtype_size(st->dtype)), "");
+        if (sc->axis == 0) {
+            LLVMValueRef off = LLVMBuildMul(b, t, chunk, "");
+            G->ptr[inner] = LLVMBuildGEP2(b, cm->i8, src, &off, 1, "");
+        } else {
+            LLVMValueRef len = cg_dim(cm, b, k->syms, st->dims[sc->axis]);
+            copy_rows(G, k, G->ptr[inner], chunk, cg_i64(cm, 0), src, LLVMBuildMul(b, len, chunk, ""),
+                      LLVMBuildMul(b, t, chunk, ""), dims_product(G, k, st, 0, sc->axis), chunk);
+        }
+    }
+    emit_graph(G, k, body);
+    /* per-step outputs into their stacked results */
+    for (int i = 0; i < sc->nyield; i++) {
+        if (!stacked[i])
+            continue;
+        const IrType *yt = &body->nodes[body->outputs[i]].type;
+        LLVMValueRef chunk = LLVMBuildMul(b, dims_product(G, k, yt, sc->axis, yt->rank),
+                                          cg_i64(cm, (int64_t)attn_dtype_size(yt->dtype)), "");
+        copy_rows(G, k, stacked[i], LLVMBuildMul(b, steps, chunk, ""), LLVMBuildMul(b, t, chunk, ""),
+                  G->ptr[gid(G, body, body->outputs[i])], chunk, cg_i64(cm, 0), dims_product(G, k, yt, 0, sc->axis), chunk);
+    }
+    /* new carries: values that are themselves carried inputs go through a
+       stack copy first, so that a swap of two carries reads the old values */
+    LLVMValueRef tmp[1024] = {0}, saved = NULL;
+    for (int pass = 0; pass < 3; pass++)
+        for (int j = 0; j < sc->ncarry; j++) {
+            int out_node = body->outputs[sc->nyield + j];
+            const IrNode *root = &body->nodes[out_node];
+            while (root->op == OP_RESHAPE)
+                root = &body->nodes[root->in[0]];
+            bool aliased = root->op == OP_INPUT && root->index >= sc->nseq && root->index < sc->nseq + sc->ncarry &&
+                           root->index != sc->nseq + j;
+            bool self = root->op == OP_INPUT && root->index == sc->nseq + j;
+            if (self)
+                continue;
+            LLVMValueRef dst = G->ptr[gid(G, body, body_in[sc->nseq + j])];
+            LLVMValueRef src = G->ptr[gid(G, body, out_node)];
+            LLVMValueRef bytes = bytes_of(G, k, &body->nodes[out_node].type);
+            if (pass == 0 && aliased) {
+                if (!saved) /* the stack is given back after the copies, every step */
+                    saved = cg_intrinsic(cm, b, "llvm.stacksave", cm->ptr, NULL, 0);
+                tmp[j] = LLVMBuildArrayAlloca(b, cm->i8, bytes, "");
+                LLVMBuildMemCpy(b, tmp[j], 1, src, 1, bytes);
+            } else if (pass == 1 && !aliased)
+                LLVMBuildMemCpy(b, dst, 1, src, 1, bytes);
+            else if (pass == 2 && aliased)
+                LLVMBuildMemCpy(b, dst, 1, tmp[j], 1, bytes);
+        }
+    if (saved)
+        cg_intrinsic(cm, b, "llvm.stackrestore", cm->ptr, &saved, 1);
+    cg_loop_end(k, &loop);
+    /* final carries are read from the body's carried buffers */
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].op == OP_RESULT && g->nodes[i].in[0] == si && g->nodes[i].attrs.axis >= sc->nyield)
+            G->ptr[gid(G, g, i)] = G->ptr[gid(G, body, body_in[sc->nseq + (int)g->nodes[i].attrs.axis - sc->nyield])];
+}
+
+static void emit_graph(Gen *G, CgKernel *k, const IrGraph *g) {
+    CgModule *cm = G->cm;
+    LLVMBuilderRef b = k->b;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        int id = gid(G, g, i);
+        switch (n->op) {
+        case OP_INPUT:
+            if (!g->parent)
+                G->ptr[id] = load_slot(G, k, cg_ctx_ptr(cm, b, k->ctx, CTX_INPUTS), n->index);
+            continue; /* body inputs are set by their scan */
+        case OP_PARAM:
+            G->ptr[id] = load_slot(G, k, cg_ctx_ptr(cm, b, k->ctx, CTX_PARAMS), G->param[id]);
+            continue;
+        case OP_CONST:
+            G->ptr[id] = const_global(G, n, id);
+            continue;
+        case OP_RESHAPE: {
+            int src = gid(G, g, n->in[0]);
+            G->ptr[id] = G->ptr[src];
+            if (type_symbolic(&n->type) || type_symbolic(&g->nodes[n->in[0]].type)) {
+                LLVMValueRef a = dims_product(G, k, &g->nodes[n->in[0]].type, 0, g->nodes[n->in[0]].type.rank);
+                LLVMValueRef o = dims_product(G, k, &n->type, 0, n->type.rank);
+                k->site = G->site[id];
+                cg_fail_if(k, LLVMBuildICmp(b, LLVMIntNE, a, o, ""), a, o, NULL);
+            }
+            continue;
+        }
+        case OP_SCAN:
+            emit_scan(G, k, g, i);
+            continue;
+        case OP_RESULT:
+            continue; /* set by its scan */
+        default:
+            call_kernel(G, k, g, i);
+        }
+    }
+}
+
+static void gen_run(Gen *G) {
+    CgModule *cm = G->cm;
+    char name[256];
+    snprintf(name, sizeof name, "%s_run", G->prefix);
+    LLVMTypeRef arg = cm->ptr;
+    LLVMValueRef fn = LLVMAddFunction(cm->mod, name, LLVMFunctionType(cm->i32, &arg, 1, 0));
+    LLVMValueRef ctx = LLVMGetParam(fn, 0);
+    CgKernel k = fn_begin(G, fn, ctx, NULL);
+    k.syms = cg_ctx_ptr(cm, k.b, ctx, CTX_SYMS);
+    LLVMValueRef total = cg_i64(cm, 0);
+    plan_graph(G, &k, G->e->graph, &total, false, cg_ctx_ptr(cm, k.b, ctx, CTX_WORKSPACE));
+    emit_graph(G, &k, G->e->graph);
+    const IrGraph *g = G->e->graph;
+    LLVMValueRef outs = cg_ctx_ptr(cm, k.b, ctx, CTX_OUTPUTS);
+    for (int i = 0; i < g->nout; i++) {
+        const IrNode *n = &g->nodes[g->outputs[i]];
+        LLVMBuildMemCpy(k.b, load_slot(G, &k, outs, i), 1, G->ptr[gid(G, g, g->outputs[i])], 1, bytes_of(G, &k, &n->type));
+    }
+    LLVMBuildRet(k.b, LLVMConstInt(cm->i32, 0, 0));
+    LLVMDisposeBuilder(k.b);
+}
+
+int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntryInfo *info, char **err) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    memset(info, 0, sizeof *info);
+    Gen G = {.cm = cm, .e = e, .prefix = prefix, .info = info};
+    int ng = count_graphs(e->graph);
+    G.graphs = calloc((size_t)ng, sizeof *G.graphs);
+    G.base = calloc((size_t)ng, sizeof *G.base);
+    if (!G.graphs || !G.base) {
+        free(G.graphs);
+        free(G.base);
+        *err = cg_msg("error: out of memory");
+        return -1;
+    }
+    collect_graphs(&G, e->graph);
+    size_t n = (size_t)G.total + 1;
+    G.ptr = calloc(n, sizeof *G.ptr);
+    G.kernel = calloc(n, sizeof *G.kernel);
+    G.site = calloc(n, sizeof *G.site);
+    G.shape_site = calloc(n, sizeof *G.shape_site);
+    G.param = calloc(n, sizeof *G.param);
+    int rc = 0;
+    if (!G.ptr || !G.kernel || !G.site || !G.shape_site || !G.param) {
+        *err = cg_msg("error: out of memory");
+        rc = -1;
+    } else {
+        number_nodes(&G);
+        gen_workspace(&G);
+        gen_dims(&G, true);
+        gen_dims(&G, false);
+        gen_run(&G);
+    }
+    free(G.graphs);
+    free(G.base);
+    free(G.ptr);
+    free(G.kernel);
+    free(G.site);
+    free(G.shape_site);
+    free(G.param);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    info->gen_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    return rc;
+}
+
+void cg_entry_info_free(CgEntryInfo *info) {
+    for (int i = 0; i < info->nsites; i++)
+        free(info->sites[i]);
+    free(info->sites);
+    free(info->params);
+    memset(info, 0, sizeof *info);
+}

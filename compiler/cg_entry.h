@@ -1,0 +1,47 @@
+/*
+ * cg_entry.h — code generation for one entry point: its kernels and the
+ * functions a runner calls (runtime/compiled.h), all named PREFIX_...:
+ *
+ *   i64 PREFIX_workspace(const i64 *syms, i64 *count)  bytes of workspace, or
+ *                                          -(site+1) with the failing element count in *count
+ *   i32 PREFIX_input_dims(const void *unused, const i64 *syms, i64 *dims)   expected dims of each input
+ *   i32 PREFIX_output_dims(const void *unused, const i64 *syms, i64 *dims)  dims of each output
+ *   i32 PREFIX_run(AttnRunCtx *ctx)             0, or 1 + an error site
+ *
+ * (ATTN_MAX_RANK dims per tensor). The driver PREFIX_run lays the values out
+ * in the workspace, calls the kernels in graph order, runs each scan as a
+ * native loop over its body's kernels, and copies the results to the outputs.
+ * Weights are read through ctx->params; a matmul whose right operand is a
+ * 2-D weight reads a packed copy (runtime/pack.h) made when weights are bound.
+ */
+#ifndef ATTN_CG_ENTRY_H
+#define ATTN_CG_ENTRY_H
+
+#include "cg.h"
+#include "compiled.h"
+#include "ir.h"
+
+/* One slot of ctx->params. */
+typedef struct CgParam {
+    const IrNode *node;  /* the PARAM node whose weight it holds */
+    bool packed;         /* packed for attn_gemm_packed: B of k×n with strides rs, cs */
+    int64_t k, n, rs, cs;
+} CgParam;
+
+/* What a runner needs to know besides the generated functions. */
+typedef struct CgEntryInfo {
+    int nsites;
+    char **sites;        /* printf formats with three %lld (ctx->err[0..2]) */
+    int nparams;
+    CgParam *params;
+    double gen_ms;       /* time to build the IR */
+} CgEntryInfo;
+
+/* Generates entry e into cm with names PREFIX_... Returns 0, or -1 with *err. */
+int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntryInfo *info, char **err);
+void cg_entry_info_free(CgEntryInfo *info);
+
+/* The entry's inputs and outputs as runtime signatures, allocated in ar. */
+int cg_signature(const IrEntry *e, Arena *ar, AttnSigTensor **ins, AttnSigTensor **outs);
+
+#endif

@@ -1,0 +1,820 @@
+/*
+ * cg_matmul.c — the generated GEMM (see cg_matmul.h).
+ *
+ * Shape of the code, for a target with L floats per vector:
+ *
+ *  - micro-kernels: an MR x NR tile of C (NR = NV vectors of L floats) held in
+ *    registers over a block of K; per step of K, NV vector loads of a packed B
+ *    row, MR broadcasts of A, MR*NV fused multiply-adds. One kernel per
+ *    (rows, vectors) pair so that edge tiles compute only what they need;
+ *    edge columns are stored with masks, never touching C out of bounds.
+ *  - blocking: B is packed in panels of NR columns (runtime/pack.h), A in
+ *    panels of MR rows for one KC block at a time (a small per-task stack
+ *    buffer that stays in L1 while the KC x NC block of B streams from L2).
+ *  - small M (<= SMALL_M rows, e.g. one step of a recurrent network): no A
+ *    packing, all of K in one pass per panel, several accumulator sets per
+ *    row so that enough independent FMA chains hide the latency while B
+ *    streams from memory once.
+ *  - threads: independent tiles of C (an even grid of MR-row and NR-column
+ *    panels) over attn_rt_parallel_for.
+ */
+#include "cg_matmul.h"
+#include "pack.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum { SMALL_M = 4, MAX_MR = 16, MAX_NV = 4, MAX_U = 8 };
+
+/* Tile and block sizes for one lane count. */
+typedef struct Shape {
+    int L;   /* floats per vector */
+    int MR;  /* rows of the register tile */
+    int NV;  /* vectors per row of the register tile */
+    int NR;  /* NV * L: columns of a packed panel */
+    int KC;  /* rows of K per block */
+    int NCP; /* panels of B per block of columns (the KC x NCP*NR block stays in L2) */
+} Shape;
+
+static Shape shape_for(const CgTarget *t) {
+    Shape s;
+    s.L = cg_target_lanes(t);
+    s.NR = attn_pack_nr(s.L);
+    s.NV = s.NR / s.L;
+    s.MR = s.L >= 16 ? 8 : 6;
+    s.KC = 256;
+    s.NCP = (int)((480 * 1024 / 4 / s.KC) / s.NR); /* about 480 KB of B per block */
+    if (s.NCP < 1)
+        s.NCP = 1;
+    return s;
+}
+
+/* ---- a little structured-IR builder ---------------------------------- */
+
+typedef struct Fn {
+    CgModule *cm;
+    LLVMBuilderRef b;
+    LLVMValueRef fn;
+    LLVMBasicBlockRef entry;
+} Fn;
+
+static void fn_begin(Fn *f, CgModule *cm, LLVMValueRef fn) {
+    f->cm = cm;
+    f->fn = fn;
+    f->b = LLVMCreateBuilderInContext(cm->ctx);
+    f->entry = LLVMAppendBasicBlockInContext(cm->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(f->b, f->entry);
+}
+
+static void fn_end(Fn *f) { LLVMDisposeBuilder(f->b); }
+
+static LLVMValueRef new_function(CgModule *cm, const char *name, LLVMTypeRef type, bool internal) {
+    LLVMValueRef fn = LLVMAddFunction(cm->mod, name, type);
+    if (internal)
+        LLVMSetLinkage(fn, LLVMInternalLinkage);
+    unsigned kind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cm->ctx, kind, 0));
+    return fn;
+}
+
+/* A stack variable in the entry block (promoted to registers by the optimiser). */
+static LLVMValueRef var(Fn *f, LLVMTypeRef t, LLVMValueRef init) {
+    LLVMBuilderRef eb = LLVMCreateBuilderInContext(f->cm->ctx);
+    LLVMValueRef first = LLVMGetFirstInstruction(f->entry);
+    if (first)
+        LLVMPositionBuilderBefore(eb, first);
+    else
+        LLVMPositionBuilderAtEnd(eb, f->entry);
+    LLVMValueRef v = LLVMBuildAlloca(eb, t, "");
+    LLVMDisposeBuilder(eb);
+    if (init)
+        LLVMBuildStore(f->b, init, v);
+    return v;
+}
+
+static LLVMBasicBlockRef block(Fn *f, const char *name) {
+    return LLVMAppendBasicBlockInContext(f->cm->ctx, f->fn, name);
+}
+
+typedef struct Loop {
+    LLVMValueRef iv, i, step;
+    LLVMBasicBlockRef head, exit;
+} Loop;
+
+/* for (i = start; i < end; i += step): returns i inside the body. */
+static LLVMValueRef loop_begin(Fn *f, Loop *l, LLVMValueRef start, LLVMValueRef end, LLVMValueRef step) {
+    l->iv = var(f, f->cm->i64, start);
+    l->step = step;
+    l->head = block(f, "loop");
+    LLVMBasicBlockRef body = block(f, "body");
+    l->exit = block(f, "done");
+    LLVMBuildBr(f->b, l->head);
+    LLVMPositionBuilderAtEnd(f->b, l->head);
+    l->i = LLVMBuildLoad2(f->b, f->cm->i64, l->iv, "i");
+    LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, l->i, end, ""), body, l->exit);
+    LLVMPositionBuilderAtEnd(f->b, body);
+    return l->i;
+}
+
+static void loop_end(Fn *f, Loop *l) {
+    LLVMBuildStore(f->b, LLVMBuildNSWAdd(f->b, l->i, l->step, ""), l->iv);
+    LLVMBuildBr(f->b, l->head);
+    LLVMPositionBuilderAtEnd(f->b, l->exit);
+}
+
+typedef struct If {
+    LLVMBasicBlockRef els, done;
+    bool has_else;
+} If;
+
+static void if_begin(Fn *f, If *s, LLVMValueRef cond) {
+    LLVMBasicBlockRef then = block(f, "then");
+    s->els = block(f, "else");
+    s->done = block(f, "endif");
+    s->has_else = false;
+    LLVMBuildCondBr(f->b, cond, then, s->els);
+    LLVMPositionBuilderAtEnd(f->b, then);
+}
+
+static void if_else(Fn *f, If *s) {
+    LLVMBuildBr(f->b, s->done);
+    LLVMPositionBuilderAtEnd(f->b, s->els);
+    s->has_else = true;
+}
+
+static void if_end(Fn *f, If *s) {
+    if (!s->has_else)
+        if_else(f, s);
+    LLVMBuildBr(f->b, s->done);
+    LLVMPositionBuilderAtEnd(f->b, s->done);
+}
+
+static LLVMValueRef k64(Fn *f, int64_t v) { return cg_i64(f->cm, v); }
+static LLVMValueRef add(Fn *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(f->b, a, b, ""); }
+static LLVMValueRef sub(Fn *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWSub(f->b, a, b, ""); }
+static LLVMValueRef mul(Fn *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(f->b, a, b, ""); }
+static LLVMValueRef sdiv(Fn *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildSDiv(f->b, a, b, ""); }
+static LLVMValueRef cmp(Fn *f, LLVMIntPredicate p, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildICmp(f->b, p, a, b, "");
+}
+static LLVMValueRef smin(Fn *f, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, a, b), a, b, "");
+}
+/* ceil(a / b) for a >= 0, b > 0 */
+static LLVMValueRef cdiv(Fn *f, LLVMValueRef a, LLVMValueRef b) { return sdiv(f, add(f, a, sub(f, b, k64(f, 1))), b); }
+static LLVMValueRef gepf(Fn *f, LLVMValueRef p, LLVMValueRef idx) {
+    return LLVMBuildInBoundsGEP2(f->b, f->cm->f32, p, &idx, 1, "");
+}
+static LLVMValueRef load(Fn *f, LLVMTypeRef t, LLVMValueRef p) {
+    LLVMValueRef v = LLVMBuildLoad2(f->b, t, p, "");
+    LLVMSetAlignment(v, 4);
+    return v;
+}
+static void store(Fn *f, LLVMValueRef v, LLVMValueRef p) { LLVMSetAlignment(LLVMBuildStore(f->b, v, p), 4); }
+
+/* Calls an intrinsic overloaded on several types. */
+static LLVMValueRef intrinsic(Fn *f, const char *name, LLVMTypeRef *types, int ntypes, LLVMValueRef *args, int nargs) {
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(f->cm->mod, id, types, (size_t)ntypes);
+    LLVMTypeRef ft = LLVMIntrinsicGetType(f->cm->ctx, id, types, (size_t)ntypes);
+    return LLVMBuildCall2(f->b, ft, fn, args, (unsigned)nargs, "");
+}
+
+static LLVMValueRef splat(Fn *f, LLVMValueRef x, int lanes) {
+    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(x), (unsigned)lanes);
+    LLVMValueRef v = LLVMBuildInsertElement(f->b, LLVMGetPoison(vt), x, LLVMConstInt(f->cm->i32, 0, 0), "");
+    return LLVMBuildShuffleVector(f->b, v, LLVMGetPoison(vt), LLVMConstNull(LLVMVectorType(f->cm->i32, (unsigned)lanes)),
+                                  "");
+}
+
+/* Lanes l with l < rem (rem an i64, any value). */
+static LLVMValueRef lane_mask(Fn *f, LLVMValueRef rem, int lanes) {
+    LLVMValueRef idx[64];
+    for (int l = 0; l < lanes; l++)
+        idx[l] = LLVMConstInt(f->cm->i32, (unsigned long long)l, 0);
+    LLVMValueRef r = smin(f, rem, k64(f, lanes));
+    r = LLVMBuildTrunc(f->b, r, f->cm->i32, "");
+    return LLVMBuildICmp(f->b, LLVMIntSLT, LLVMConstVector(idx, (unsigned)lanes), splat(f, r, lanes), "");
+}
+
+static LLVMValueRef masked_load(Fn *f, LLVMTypeRef vt, LLVMValueRef p, LLVMValueRef mask, LLVMValueRef passthru) {
+    LLVMTypeRef types[] = {vt, f->cm->ptr};
+    LLVMValueRef args[] = {p, LLVMConstInt(f->cm->i32, 4, 0), mask, passthru};
+    return intrinsic(f, "llvm.masked.load", types, 2, args, 4);
+}
+
+static void masked_store(Fn *f, LLVMValueRef v, LLVMValueRef p, LLVMValueRef mask) {
+    LLVMTypeRef types[] = {LLVMTypeOf(v), f->cm->ptr};
+    LLVMValueRef args[] = {v, p, LLVMConstInt(f->cm->i32, 4, 0), mask};
+    intrinsic(f, "llvm.masked.store", types, 2, args, 4);
+}
+
+static LLVMValueRef fma_v(Fn *f, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+    LLVMValueRef args[] = {a, b, c};
+    return cg_intrinsic(f->cm, f->b, "llvm.fma", LLVMTypeOf(c), args, 3);
+}
+
+/* A constant table of function pointers, called through by index. */
+static LLVMValueRef fn_table(CgModule *cm, const char *name, LLVMValueRef *fns, int n) {
+    LLVMTypeRef at = LLVMArrayType2(cm->ptr, (uint64_t)n);
+    LLVMValueRef g = LLVMAddGlobal(cm->mod, at, name);
+    LLVMSetInitializer(g, LLVMConstArray2(cm->ptr, fns, (uint64_t)n));
+    LLVMSetGlobalConstant(g, 1);
+    LLVMSetLinkage(g, LLVMInternalLinkage);
+    LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+    return g;
+}
+
+static LLVMValueRef table_get(Fn *f, LLVMValueRef table, LLVMValueRef idx) {
+    LLVMValueRef p = LLVMBuildInBoundsGEP2(f->b, f->cm->ptr, table, &idx, 1, "");
+    return LLVMBuildLoad2(f->b, f->cm->ptr, p, "");
+}
+
+/* ---- micro-kernels ---------------------------------------------------- */
+
+/* void kernel(i64 kc, ptr A, i64 a_rs, i64 a_cs, ptr B, i64 b_rs, ptr C, i64 ldc, i64 nr, i64 accumulate) */
+static LLVMTypeRef kernel_type(CgModule *cm) {
+    LLVMTypeRef p[] = {cm->i64, cm->ptr, cm->i64, cm->i64, cm->ptr, cm->i64, cm->ptr, cm->i64, cm->i64, cm->i64};
+    return LLVMFunctionType(cm->void_t, p, 10, 0);
+}
+
+enum { B_PACKED, B_DIRECT, B_DIRECT_MASKED };
+
+/* C[0..mr, 0..min(nr, nv*L)) (+)= A[0..mr, 0..kc) * B[0..kc, 0..nv*L).
+ * A: packed (element (i, p) at A[p*MR + i]) or direct (A[i*a_rs + p*a_cs]).
+ * B: packed (row p at B + p*NR) or direct (row p at B + p*b_rs, contiguous,
+ *    masked loads past column nr). u accumulator sets split K. */
+static LLVMValueRef emit_kernel(CgModule *cm, const Shape *s, const char *name, int mr, int nv, bool a_packed,
+                                int b_mode, int u) {
+    LLVMValueRef fn = new_function(cm, name, kernel_type(cm), true);
+    Fn F, *f = &F;
+    fn_begin(f, cm, fn);
+    LLVMValueRef kc = LLVMGetParam(fn, 0), A = LLVMGetParam(fn, 1), a_rs = LLVMGetParam(fn, 2),
+                 a_cs = LLVMGetParam(fn, 3), B = LLVMGetParam(fn, 4), b_rs = LLVMGetParam(fn, 5),
+                 C = LLVMGetParam(fn, 6), ldc = LLVMGetParam(fn, 7), nr = LLVMGetParam(fn, 8),
+                 accumulate = LLVMGetParam(fn, 9);
+    const int L = s->L;
+    LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)L);
+    LLVMValueRef zero = LLVMConstNull(vt);
+    LLVMValueRef acc[MAX_U][MAX_MR][MAX_NV];
+    for (int k = 0; k < u; k++)
+        for (int i = 0; i < mr; i++)
+            for (int v = 0; v < nv; v++)
+                acc[k][i][v] = var(f, vt, zero);
+    LLVMValueRef bmask[MAX_NV] = {0};
+    if (b_mode == B_DIRECT_MASKED)
+        for (int v = 0; v < nv; v++)
+            bmask[v] = lane_mask(f, sub(f, nr, k64(f, (int64_t)v * L)), L);
+    LLVMValueRef arow[MAX_MR];
+    if (!a_packed)
+        for (int i = 0; i < mr; i++)
+            arow[i] = gepf(f, A, mul(f, k64(f, i), a_rs));
+
+    /* one step of K (row p) into accumulator set k */
+#define STEP(p, k)                                                                                                     \
+    do {                                                                                                               \
+        LLVMValueRef bv[MAX_NV];                                                                                       \
+        LLVMValueRef brow = b_mode == B_PACKED ? gepf(f, B, mul(f, (p), k64(f, s->NR))) : gepf(f, B, mul(f, (p), b_rs)); \
+        for (int v = 0; v < nv; v++) {                                                                                 \
+            LLVMValueRef bp = gepf(f, brow, k64(f, (int64_t)v * L));                                                  \
+            bv[v] = b_mode == B_DIRECT_MASKED ? masked_load(f, vt, bp, bmask[v], zero) : load(f, vt, bp);              \
+        }                                                                                                              \
+        for (int i = 0; i < mr; i++) {                                                                                 \
+            LLVMValueRef ap = a_packed ? gepf(f, A, add(f, mul(f, (p), k64(f, s->MR)), k64(f, i)))                     \
+                                       : gepf(f, arow[i], mul(f, (p), a_cs));                                          \
+            LLVMValueRef a = splat(f, load(f, cm->f32, ap), L);                                                       \
+            for (int v = 0; v < nv; v++) {                                                                             \
+                LLVMValueRef c = LLVMBuildLoad2(f->b, vt, acc[k][i][v], "");                                          \
+                LLVMBuildStore(f->b, fma_v(f, a, bv[v], c), acc[k][i][v]);                                             \
+            }                                                                                                          \
+        }                                                                                                              \
+    } while (0)
+
+    LLVMValueRef kmain = u > 1 ? sub(f, kc, LLVMBuildSRem(f->b, kc, k64(f, u), "")) : kc;
+    Loop lp;
+    LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), kmain, k64(f, u));
+    for (int k = 0; k < u; k++)
+        STEP(add(f, p, k64(f, k)), k);
+    loop_end(f, &lp);
+    if (u > 1) {
+        Loop lr;
+        p = loop_begin(f, &lr, kmain, kc, k64(f, 1));
+        STEP(p, 0);
+        loop_end(f, &lr);
+    }
+#undef STEP
+    LLVMValueRef val[MAX_MR][MAX_NV];
+    for (int i = 0; i < mr; i++)
+        for (int v = 0; v < nv; v++) {
+            val[i][v] = LLVMBuildLoad2(f->b, vt, acc[0][i][v], "");
+            for (int k = 1; k < u; k++)
+                val[i][v] = cg_fast(LLVMBuildFAdd(f->b, val[i][v], LLVMBuildLoad2(f->b, vt, acc[k][i][v], ""), ""));
+        }
+
+    /* store: full width or masked columns; overwrite or accumulate */
+    If full, acc_if;
+    if_begin(f, &full, cmp(f, LLVMIntSGE, nr, k64(f, (int64_t)nv * L)));
+    for (int masked = 0; masked < 2; masked++) {
+        if (masked)
+            if_else(f, &full);
+        LLVMValueRef cmask[MAX_NV] = {0};
+        if (masked)
+            for (int v = 0; v < nv; v++)
+                cmask[v] = lane_mask(f, sub(f, nr, k64(f, (int64_t)v * L)), L);
+        if_begin(f, &acc_if, cmp(f, LLVMIntNE, accumulate, k64(f, 0)));
+        for (int add_c = 1; add_c >= 0; add_c--) {
+            if (!add_c)
+                if_else(f, &acc_if);
+            for (int i = 0; i < mr; i++) {
+                LLVMValueRef crow = gepf(f, C, mul(f, k64(f, i), ldc));
+                for (int v = 0; v < nv; v++) {
+                    LLVMValueRef cp = gepf(f, crow, k64(f, (int64_t)v * L));
+                    LLVMValueRef x = val[i][v];
+                    if (add_c) {
+                        LLVMValueRef old = masked ? masked_load(f, vt, cp, cmask[v], zero) : load(f, vt, cp);
+                        x = LLVMBuildFAdd(f->b, old, x, "");
+                    }
+                    if (masked)
+                        masked_store(f, x, cp, cmask[v]);
+                    else
+                        store(f, x, cp);
+                }
+            }
+        }
+        if_end(f, &acc_if);
+    }
+    if_end(f, &full);
+    LLVMBuildRetVoid(f->b);
+    fn_end(f);
+    return fn;
+}
+
+/* void pack_a(i64 kc, ptr A, i64 a_rs, i64 a_cs, ptr out): out[p*MR + i] = A[i*a_rs + p*a_cs]
+ * for i < mr (rows mr..MR are zero), p < kc. */
+static LLVMValueRef emit_pack_a(CgModule *cm, const Shape *s, const char *name, int mr) {
+    LLVMTypeRef pt[] = {cm->i64, cm->ptr, cm->i64, cm->i64, cm->ptr};
+    LLVMValueRef fn = new_function(cm, name, LLVMFunctionType(cm->void_t, pt, 5, 0), true);
+    Fn F, *f = &F;
+    fn_begin(f, cm, fn);
+    LLVMValueRef kc = LLVMGetParam(fn, 0), A = LLVMGetParam(fn, 1), a_rs = LLVMGetParam(fn, 2),
+                 a_cs = LLVMGetParam(fn, 3), out = LLVMGetParam(fn, 4);
+    LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->MR);
+    LLVMValueRef arow[MAX_MR];
+    for (int i = 0; i < mr; i++)
+        arow[i] = gepf(f, A, mul(f, k64(f, i), a_rs));
+    Loop lp;
+    LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), kc, k64(f, 1));
+    LLVMValueRef off = mul(f, p, a_cs);
+    LLVMValueRef v = LLVMConstNull(vt);
+    for (int i = 0; i < mr; i++)
+        v = LLVMBuildInsertElement(f->b, v, load(f, cm->f32, gepf(f, arow[i], off)),
+                                   LLVMConstInt(cm->i32, (unsigned long long)i, 0), "");
+    store(f, v, gepf(f, out, mul(f, p, k64(f, s->MR))));
+    loop_end(f, &lp);
+    LLVMBuildRetVoid(f->b);
+    fn_end(f);
+    return fn;
+}
+
+/* ---- tasks and drivers ------------------------------------------------ */
+
+/* The context a driver hands to its tasks. */
+enum { F_A, F_B, F_C, F_M, F_N, F_K, F_ARS, F_ACS, F_BRS, F_BCS, F_LDC, F_TM, F_TN, F_MP, F_NP, F_MODE, F_COUNT };
+
+static LLVMTypeRef ctx_type(CgModule *cm) {
+    LLVMTypeRef t[F_COUNT];
+    for (int i = 0; i < F_COUNT; i++)
+        t[i] = i <= F_C ? cm->ptr : cm->i64;
+    return LLVMStructTypeInContext(cm->ctx, t, F_COUNT, 0);
+}
+
+static LLVMValueRef ctx_field(Fn *f, LLVMValueRef ctx, int field) {
+    return LLVMBuildStructGEP2(f->b, ctx_type(f->cm), ctx, (unsigned)field, "");
+}
+static LLVMValueRef ctx_get(Fn *f, LLVMValueRef ctx, int field) {
+    return LLVMBuildLoad2(f->b, field <= F_C ? f->cm->ptr : f->cm->i64, ctx_field(f, ctx, field), "");
+}
+static void ctx_set(Fn *f, LLVMValueRef ctx, int field, LLVMValueRef v) {
+    LLVMBuildStore(f->b, v, ctx_field(f, ctx, field));
+}
+
+static LLVMTypeRef task_type(CgModule *cm) {
+    LLVMTypeRef p[] = {cm->ptr, cm->i64};
+    return LLVMFunctionType(cm->void_t, p, 2, 0);
+}
+
+static LLVMValueRef runtime_fn(CgModule *cm, const char *name) {
+    if (!strcmp(name, "attn_rt_parallel_for")) {
+        LLVMTypeRef p[] = {cm->ptr, cm->i64, cm->ptr, cm->ptr};
+        return cg_function(cm, name, LLVMFunctionType(cm->void_t, p, 4, 0));
+    }
+    if (!strcmp(name, "attn_pool_threads"))
+        return cg_function(cm, name, LLVMFunctionType(cm->i32, &cm->ptr, 1, 0));
+    if (!strcmp(name, "attn_rt_aligned_alloc"))
+        return cg_function(cm, name, LLVMFunctionType(cm->ptr, &cm->i64, 1, 0));
+    return cg_function(cm, name, LLVMFunctionType(cm->void_t, &cm->ptr, 1, 0)); /* attn_rt_aligned_free */
+}
+
+static LLVMValueRef call(Fn *f, LLVMValueRef fn, LLVMValueRef *args, int n) {
+    return LLVMBuildCall2(f->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n, "");
+}
+
+/* n tasks of fn over the pool (n == 1: a plain call). */
+static void run_tasks(Fn *f, LLVMValueRef pool, LLVMValueRef n, LLVMValueRef task, LLVMValueRef ctx) {
+    If one;
+    if_begin(f, &one, cmp(f, LLVMIntEQ, n, k64(f, 1)));
+    LLVMValueRef a1[] = {ctx, k64(f, 0)};
+    call(f, task, a1, 2);
+    if_else(f, &one);
+    LLVMValueRef a2[] = {pool, n, task, ctx};
+    call(f, runtime_fn(f->cm, "attn_rt_parallel_for"), a2, 4);
+    if_end(f, &one);
+}
+
+/* Threads of the pool, as i64. */
+static LLVMValueRef pool_threads(Fn *f, LLVMValueRef pool) {
+    LLVMValueRef t = call(f, runtime_fn(f->cm, "attn_pool_threads"), &pool, 1);
+    return LLVMBuildSExt(f->b, t, f->cm->i64, "");
+}
+
+/* Task t of an even tm x tn grid over the MR-row and NR-column panels of C:
+ * for each block of NCP panels, each KC block, each MR-row panel (packed into
+ * a stack buffer): the kernels along the panels of the block. */
+static LLVMValueRef emit_main_task(CgModule *cm, const Shape *s, LLVMValueRef kernels, LLVMValueRef full_kernel,
+                                   LLVMValueRef packers) {
+    LLVMValueRef fn = new_function(cm, "attn_gemm_task", task_type(cm), true);
+    Fn F, *f = &F;
+    fn_begin(f, cm, fn);
+    LLVMValueRef ctx = LLVMGetParam(fn, 0), t = LLVMGetParam(fn, 1);
+    LLVMValueRef A = ctx_get(f, ctx, F_A), Bp = ctx_get(f, ctx, F_B), C = ctx_get(f, ctx, F_C);
+    LLVMValueRef M = ctx_get(f, ctx, F_M), N = ctx_get(f, ctx, F_N), K = ctx_get(f, ctx, F_K);
+    LLVMValueRef a_rs = ctx_get(f, ctx, F_ARS), a_cs = ctx_get(f, ctx, F_ACS), ldc = ctx_get(f, ctx, F_LDC);
+    LLVMValueRef tm = ctx_get(f, ctx, F_TM), tn = ctx_get(f, ctx, F_TN);
+    LLVMValueRef mp = ctx_get(f, ctx, F_MP), np = ctx_get(f, ctx, F_NP);
+    LLVMValueRef ti = sdiv(f, t, tn), tj = LLVMBuildSRem(f->b, t, tn, "");
+    LLVMValueRef MRv = k64(f, s->MR), NRv = k64(f, s->NR);
+    LLVMValueRef m0 = mul(f, sdiv(f, mul(f, ti, mp), tm), MRv);
+    LLVMValueRef m1 = smin(f, M, mul(f, sdiv(f, mul(f, add(f, ti, k64(f, 1)), mp), tm), MRv));
+    LLVMValueRef j0 = sdiv(f, mul(f, tj, np), tn);
+    LLVMValueRef j1 = sdiv(f, mul(f, add(f, tj, k64(f, 1)), np), tn);
+    LLVMTypeRef buf_t = LLVMArrayType2(cm->f32, (uint64_t)s->KC * (uint64_t)s->MR);
+    LLVMValueRef abuf = var(f, buf_t, NULL);
+    LLVMSetAlignment(abuf, 64);
+    LLVMTypeRef kt = kernel_type(cm);
+
+    Loop ljc, lpc, lic, ljp;
+    LLVMValueRef jc = loop_begin(f, &ljc, j0, j1, k64(f, s->NCP));
+    LLVMValueRef jce = smin(f, add(f, jc, k64(f, s->NCP)), j1);
+    LLVMValueRef pc = loop_begin(f, &lpc, k64(f, 0), K, k64(f, s->KC));
+    LLVMValueRef kc = smin(f, k64(f, s->KC), sub(f, K, pc));
+    LLVMValueRef acc = LLVMBuildZExt(f->b, cmp(f, LLVMIntSGT, pc, k64(f, 0)), cm->i64, "");
+    LLVMValueRef ic = loop_begin(f, &lic, m0, m1, MRv);
+    LLVMValueRef mr = smin(f, MRv, sub(f, m1, ic));
+    LLVMValueRef asrc = gepf(f, A, add(f, mul(f, ic, a_rs), mul(f, pc, a_cs)));
+    LLVMValueRef pa[] = {kc, asrc, a_rs, a_cs, abuf};
+    LLVMTypeRef pat = LLVMGlobalGetValueType(LLVMGetNamedFunction(cm->mod, "attn_gemm_pack_a_1"));
+    LLVMBuildCall2(f->b, pat, table_get(f, packers, sub(f, mr, k64(f, 1))), pa, 5, "");
+    LLVMValueRef crow = gepf(f, C, mul(f, ic, ldc));
+    LLVMValueRef jp = loop_begin(f, &ljp, jc, jce, k64(f, 1));
+    LLVMValueRef col = mul(f, jp, NRv);
+    LLVMValueRef nr = smin(f, NRv, sub(f, N, col));
+    LLVMValueRef bsrc = gepf(f, Bp, mul(f, add(f, mul(f, jp, K), pc), NRv));
+    LLVMValueRef args[] = {kc, abuf, k64(f, 0), k64(f, 0), bsrc, NRv, gepf(f, crow, col), ldc, nr, acc};
+    If full;
+    if_begin(f, &full, LLVMBuildAnd(f->b, cmp(f, LLVMIntEQ, mr, MRv), cmp(f, LLVMIntEQ, nr, NRv), ""));
+    LLVMBuildCall2(f->b, kt, full_kernel, args, 10, "");
+    if_else(f, &full);
+    LLVMValueRef nv = cdiv(f, nr, k64(f, s->L));
+    LLVMValueRef idx = add(f, mul(f, sub(f, mr, k64(f, 1)), k64(f, s->NV)), sub(f, nv, k64(f, 1)));
+    LLVMBuildCall2(f->b, kt, table_get(f, kernels, idx), args, 10, "");
+    if_end(f, &full);
+    loop_end(f, &ljp);
+    loop_end(f, &lic);
+    loop_end(f, &lpc);
+    loop_end(f, &ljc);
+    LLVMBuildRetVoid(f->b);
+    fn_end(f);
+    return fn;
+}
+
+/* Task t of tn over the NR-column panels for M <= SMALL_M rows, all of K at once.
+ * Mode 0: B packed; mode 1: B direct (b_cs == 1). */
+static LLVMValueRef emit_small_task(CgModule *cm, const Shape *s, LLVMValueRef kernels) {
+    LLVMValueRef fn = new_function(cm, "attn_gemm_small_task", task_type(cm), true);
+    Fn F, *f = &F;
+    fn_begin(f, cm, fn);
+    LLVMValueRef ctx = LLVMGetParam(fn, 0), t = LLVMGetParam(fn, 1);
+    LLVMValueRef A = ctx_get(f, ctx, F_A), B = ctx_get(f, ctx, F_B), C = ctx_get(f, ctx, F_C);
+    LLVMValueRef M = ctx_get(f, ctx, F_M), N = ctx_get(f, ctx, F_N), K = ctx_get(f, ctx, F_K);
+    LLVMValueRef a_rs = ctx_get(f, ctx, F_ARS), a_cs = ctx_get(f, ctx, F_ACS), b_rs = ctx_get(f, ctx, F_BRS);
+    LLVMValueRef ldc = ctx_get(f, ctx, F_LDC), tn = ctx_get(f, ctx, F_TN), np = ctx_get(f, ctx, F_NP);
+    LLVMValueRef mode = ctx_get(f, ctx, F_MODE);
+    LLVMValueRef NRv = k64(f, s->NR);
+    LLVMValueRef j0 = sdiv(f, mul(f, t, np), tn), j1 = sdiv(f, mul(f, add(f, t, k64(f, 1)), np), tn);
+    Loop lj;
+    LLVMValueRef jp = loop_begin(f, &lj, j0, j1, k64(f, 1));
+    LLVMValueRef col = mul(f, jp, NRv);
+    LLVMValueRef nr = smin(f, NRv, sub(f, N, col));
+    LLVMValueRef direct = cmp(f, LLVMIntNE, mode, k64(f, 0));
+    LLVMValueRef bsrc = LLVMBuildSelect(f->b, direct, gepf(f, B, col), gepf(f, B, mul(f, jp, mul(f, K, NRv))), "");
+    /* kernel index: variant * SMALL_M + (M - 1), variant 0 packed, 1 direct, 2 direct masked */
+    LLVMValueRef variant = LLVMBuildSelect(
+        f->b, direct, LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, nr, NRv), k64(f, 2), k64(f, 1), ""), k64(f, 0), "");
+    LLVMValueRef idx = add(f, mul(f, variant, k64(f, SMALL_M)), sub(f, M, k64(f, 1)));
+    LLVMValueRef args[] = {K, A, a_rs, a_cs, bsrc, b_rs, gepf(f, C, col), ldc, nr, k64(f, 0)};
+    LLVMBuildCall2(f->b, kernel_type(cm), table_get(f, kernels, idx), args, 10, "");
+    loop_end(f, &lj);
+    LLVMBuildRetVoid(f->b);
+    fn_end(f);
+    return fn;
+}
+
+/* Task t of tn: packs panels [t*np/tn, (t+1)*np/tn) of B (fields B, BRS, BCS, N, K) into C. */
+static LLVMValueRef emit_pack_task(CgModule *cm, const Shape *s) {
+    LLVMValueRef fn = new_function(cm, "attn_gemm_pack_b_task", task_type(cm), true);
+    Fn F, *f = &F;
+    fn_begin(f, cm, fn);
+    LLVMValueRef ctx = LLVMGetParam(fn, 0), t = LLVMGetParam(fn, 1);
+    LLVMValueRef B = ctx_get(f, ctx, F_B), out = ctx_get(f, ctx, F_C);
+    LLVMValueRef N = ctx_get(f, ctx, F_N), K = ctx_get(f, ctx, F_K);
+    LLVMValueRef b_rs = ctx_get(f, ctx, F_BRS), b_cs = ctx_get(f, ctx, F_BCS);
+    LLVMValueRef tn = ctx_get(f, ctx, F_TN), np = ctx_get(f, ctx, F_NP);
+    LLVMValueRef NRv = k64(f, s->NR);
+    const int L = s->L;
+    LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)L);
+    LLVMValueRef j0 = sdiv(f, mul(f, t, np), tn), j1 = sdiv(f, mul(f, add(f, t, k64(f, 1)), np), tn);
+    Loop lj, lp;
+    LLVMValueRef jp = loop_begin(f, &lj, j0, j1, k64(f, 1));
+    LLVMValueRef col = mul(f, jp, NRv);
+    LLVMValueRef nr = smin(f, NRv, sub(f, N, col));
+    LLVMValueRef dst = gepf(f, out, mul(f, jp, mul(f, K, NRv)));
+    LLVMValueRef src = gepf(f, B, mul(f, col, b_cs));
+    If contiguous, full;
+    if_begin(f, &contiguous, cmp(f, LLVMIntEQ, b_cs, k64(f, 1)));
+    {
+        if_begin(f, &full, cmp(f, LLVMIntEQ, nr, NRv));
+        for (int masked = 0; masked < 2; masked++) {
+            if (masked)
+                if_else(f, &full);
+            LLVMValueRef mask[MAX_NV];
+            if (masked)
+                for (int v = 0; v < s->NV; v++)
+                    mask[v] = lane_mask(f, sub(f, nr, k64(f, (int64_t)v * L)), L);
+            LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), K, k64(f, 1));
+            LLVMValueRef srow = gepf(f, src, mul(f, p, b_rs)), drow = gepf(f, dst, mul(f, p, NRv));
+            for (int v = 0; v < s->NV; v++) {
+                LLVMValueRef sp = gepf(f, srow, k64(f, (int64_t)v * L));
+                LLVMValueRef x = masked ? masked_load(f, vt, sp, mask[v], LLVMConstNull(vt)) : load(f, vt, sp);
+                store(f, x, gepf(f, drow, k64(f, (int64_t)v * L)));
+            }
+            loop_end(f, &lp);
+        }
+        if_end(f, &full);
+    }
+    if_else(f, &contiguous);
+    {
+        /* any strides: columns j < nr gathered, the rest zero */
+        LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), K, k64(f, 1));
+        LLVMValueRef srow = gepf(f, src, mul(f, p, b_rs)), drow = gepf(f, dst, mul(f, p, NRv));
+        Loop lc, lz;
+        LLVMValueRef j = loop_begin(f, &lc, k64(f, 0), nr, k64(f, 1));
+        store(f, load(f, cm->f32, gepf(f, srow, mul(f, j, b_cs))), gepf(f, drow, j));
+        loop_end(f, &lc);
+        j = loop_begin(f, &lz, nr, NRv, k64(f, 1));
+        store(f, cg_f32(cm, 0.0, 1), gepf(f, drow, j));
+        loop_end(f, &lz);
+        loop_end(f, &lp);
+    }
+    if_end(f, &contiguous);
+    loop_end(f, &lj);
+    LLVMBuildRetVoid(f->b);
+    fn_end(f);
+    return fn;
+}
+
+static LLVMTypeRef gemm_packed_type(CgModule *cm) {
+    LLVMTypeRef p[] = {cm->i64, cm->i64, cm->i64, cm->ptr, cm->i64, cm->i64, cm->ptr, cm->ptr, cm->i64, cm->ptr};
+    return LLVMFunctionType(cm->void_t, p, 10, 0);
+}
+
+static LLVMTypeRef gemm_type(CgModule *cm) {
+    LLVMTypeRef p[] = {cm->i64, cm->i64, cm->i64, cm->ptr, cm->i64, cm->i64,
+                       cm->ptr, cm->i64, cm->i64, cm->ptr, cm->i64, cm->ptr};
+    return LLVMFunctionType(cm->void_t, p, 12, 0);
+}
+
+static bool defined(LLVMValueRef fn) { return fn && LLVMCountBasicBlocks(fn) > 0; }
+
+/* Returns early from the driver when M or N <= 0; zeroes C when K <= 0. */
+static void trivial_cases(Fn *f, LLVMValueRef M, LLVMValueRef N, LLVMValueRef K, LLVMValueRef C, LLVMValueRef ldc) {
+    If empty, nok;
+    if_begin(f, &empty, LLVMBuildOr(f->b, cmp(f, LLVMIntSLE, M, k64(f, 0)), cmp(f, LLVMIntSLE, N, k64(f, 0)), ""));
+    LLVMBuildRetVoid(f->b);
+    LLVMPositionBuilderAtEnd(f->b, block(f, "dead"));
+    if_end(f, &empty);
+    if_begin(f, &nok, cmp(f, LLVMIntSLE, K, k64(f, 0)));
+    Loop li;
+    LLVMValueRef i = loop_begin(f, &li, k64(f, 0), M, k64(f, 1));
+    LLVMBuildMemSet(f->b, gepf(f, C, mul(f, i, ldc)), LLVMConstInt(f->cm->i8, 0, 0), mul(f, N, k64(f, 4)), 4);
+    loop_end(f, &li);
+    LLVMBuildRetVoid(f->b);
+    LLVMPositionBuilderAtEnd(f->b, block(f, "dead"));
+    if_end(f, &nok);
+}
+
+/* Accumulator sets for a small-M kernel: enough independent FMA chains (>= 8). */
+static int small_u(const Shape *s, int mr) {
+    int chains = mr * s->NV, u = (8 + chains - 1) / chains;
+    return u < 1 ? 1 : u > MAX_U ? MAX_U : u;
+}
+
+/* The internal functions both drivers use, emitted once per module. */
+typedef struct Parts {
+    LLVMValueRef main_task, small_task, pack_task;
+} Parts;
+
+static Parts parts(CgModule *cm, const Shape *s) {
+    Parts P;
+    P.main_task = LLVMGetNamedFunction(cm->mod, "attn_gemm_task");
+    if (P.main_task) {
+        P.small_task = LLVMGetNamedFunction(cm->mod, "attn_gemm_small_task");
+        P.pack_task = LLVMGetNamedFunction(cm->mod, "attn_gemm_pack_b_task");
+        return P;
+    }
+    char name[64];
+    LLVMValueRef kernels[MAX_MR * MAX_NV], packers[MAX_MR], full = NULL;
+    for (int m = 1; m <= s->MR; m++) {
+        snprintf(name, sizeof name, "attn_gemm_pack_a_%d", m);
+        packers[m - 1] = emit_pack_a(cm, s, name, m);
+        for (int v = 1; v <= s->NV; v++) {
+            snprintf(name, sizeof name, "attn_gemm_kernel_%d_%d", m, v);
+            kernels[(m - 1) * s->NV + v - 1] = emit_kernel(cm, s, name, m, v, true, B_PACKED, 1);
+        }
+    }
+    full = kernels[s->MR * s->NV - 1];
+    LLVMValueRef ktab = fn_table(cm, "attn_gemm_kernels", kernels, s->MR * s->NV);
+    LLVMValueRef ptab = fn_table(cm, "attn_gemm_packers", packers, s->MR);
+    LLVMValueRef small[3 * SMALL_M];
+    for (int variant = 0; variant < 3; variant++)
+        for (int m = 1; m <= SMALL_M; m++) {
+            snprintf(name, sizeof name, "attn_gemm_small_%d_%d", variant, m);
+            small[variant * SMALL_M + m - 1] = emit_kernel(cm, s, name, m, s->NV, false, variant, small_u(s, m));
+        }
+    LLVMValueRef stab = fn_table(cm, "attn_gemm_small_kernels", small, 3 * SMALL_M);
+    P.main_task = emit_main_task(cm, s, ktab, full, ptab);
+    P.small_task = emit_small_task(cm, s, stab);
+    P.pack_task = emit_pack_task(cm, s);
+    return P;
+}
+
+/* Even split of n units over T threads: min(n, 4T) tasks when the work is
+ * worth it (at least `min_per_thread` per thread), else 1. */
+static LLVMValueRef task_count(Fn *f, LLVMValueRef T, LLVMValueRef n, LLVMValueRef work, int64_t min_per_thread) {
+    LLVMValueRef par = LLVMBuildAnd(f->b, cmp(f, LLVMIntSGT, T, k64(f, 1)),
+                                    cmp(f, LLVMIntSGE, work, mul(f, T, k64(f, min_per_thread))), "");
+    return LLVMBuildSelect(f->b, par, smin(f, n, mul(f, T, k64(f, 4))), k64(f, 1), "");
+}
+
+/* M <= SMALL_M: tasks over the column panels (ctx already holds A, B, C, sizes, strides, mode). */
+static void small_path(Fn *f, const Shape *s, const Parts *P, LLVMValueRef ctx, LLVMValueRef pool, LLVMValueRef M,
+                       LLVMValueRef N, LLVMValueRef K) {
+    LLVMValueRef T = pool_threads(f, pool);
+    LLVMValueRef np = cdiv(f, N, k64(f, s->NR));
+    LLVMValueRef nt = task_count(f, T, np, mul(f, mul(f, M, N), K), 1 << 16);
+    ctx_set(f, ctx, F_TN, nt);
+    ctx_set(f, ctx, F_NP, np);
+    run_tasks(f, pool, nt, P->small_task, ctx);
+}
+
+LLVMValueRef cg_gemm_packed(CgModule *cm) {
+    LLVMValueRef fn = LLVMGetNamedFunction(cm->mod, "attn_gemm_packed");
+    if (defined(fn))
+        return fn;
+    Shape s = shape_for(cm->target);
+    Parts P = parts(cm, &s);
+    if (!fn)
+        fn = new_function(cm, "attn_gemm_packed", gemm_packed_type(cm), false);
+    Fn F, *f = &F;
+    fn_begin(f, cm, fn);
+    LLVMValueRef M = LLVMGetParam(fn, 0), N = LLVMGetParam(fn, 1), K = LLVMGetParam(fn, 2), A = LLVMGetParam(fn, 3),
+                 a_rs = LLVMGetParam(fn, 4), a_cs = LLVMGetParam(fn, 5), Bp = LLVMGetParam(fn, 6),
+                 C = LLVMGetParam(fn, 7), ldc = LLVMGetParam(fn, 8), pool = LLVMGetParam(fn, 9);
+    trivial_cases(f, M, N, K, C, ldc);
+    LLVMValueRef ctx = var(f, ctx_type(cm), NULL);
+    ctx_set(f, ctx, F_A, A);
+    ctx_set(f, ctx, F_B, Bp);
+    ctx_set(f, ctx, F_C, C);
+    ctx_set(f, ctx, F_M, M);
+    ctx_set(f, ctx, F_N, N);
+    ctx_set(f, ctx, F_K, K);
+    ctx_set(f, ctx, F_ARS, a_rs);
+    ctx_set(f, ctx, F_ACS, a_cs);
+    ctx_set(f, ctx, F_BRS, k64(f, s.NR));
+    ctx_set(f, ctx, F_BCS, k64(f, 1));
+    ctx_set(f, ctx, F_LDC, ldc);
+    ctx_set(f, ctx, F_MODE, k64(f, 0));
+    If small;
+    if_begin(f, &small, cmp(f, LLVMIntSLE, M, k64(f, SMALL_M)));
+    small_path(f, &s, &P, ctx, pool, M, N, K);
+    if_else(f, &small);
+    {
+        /* an even grid: tn column groups (up to one per thread), tm row groups (up to 4T tasks in all) */
+        LLVMValueRef T = pool_threads(f, pool);
+        LLVMValueRef np = cdiv(f, N, k64(f, s.NR)), mp = cdiv(f, M, k64(f, s.MR));
+        LLVMValueRef work = mul(f, mul(f, M, N), K);
+        LLVMValueRef par = LLVMBuildAnd(f->b, cmp(f, LLVMIntSGT, T, k64(f, 1)),
+                                        cmp(f, LLVMIntSGE, work, mul(f, T, k64(f, 1 << 18))), "");
+        LLVMValueRef tn = LLVMBuildSelect(f->b, par, smin(f, np, T), k64(f, 1), "");
+        LLVMValueRef tm = LLVMBuildSelect(f->b, par, smin(f, mp, cdiv(f, mul(f, T, k64(f, 4)), tn)), k64(f, 1), "");
+        ctx_set(f, ctx, F_TM, tm);
+        ctx_set(f, ctx, F_TN, tn);
+        ctx_set(f, ctx, F_MP, mp);
+        ctx_set(f, ctx, F_NP, np);
+        run_tasks(f, pool, mul(f, tm, tn), P.main_task, ctx);
+    }
+    if_end(f, &small);
+    LLVMBuildRetVoid(f->b);
+    fn_end(f);
+    return fn;
+}
+
+/* C = A * B with one fused multiply-add chain per element: the path when
+ * scratch memory for packing cannot be had. */
+static void naive_gemm(Fn *f, LLVMValueRef M, LLVMValueRef N, LLVMValueRef K, LLVMValueRef A, LLVMValueRef a_rs,
+                       LLVMValueRef a_cs, LLVMValueRef B, LLVMValueRef b_rs, LLVMValueRef b_cs, LLVMValueRef C,
+                       LLVMValueRef ldc) {
+    CgModule *cm = f->cm;
+    Loop li, lj, lp;
+    LLVMValueRef i = loop_begin(f, &li, k64(f, 0), M, k64(f, 1));
+    LLVMValueRef j = loop_begin(f, &lj, k64(f, 0), N, k64(f, 1));
+    LLVMValueRef sum = var(f, cm->f32, NULL);
+    store(f, cg_f32(cm, 0.0, 1), sum);
+    LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), K, k64(f, 1));
+    LLVMValueRef a = load(f, cm->f32, gepf(f, A, add(f, mul(f, i, a_rs), mul(f, p, a_cs))));
+    LLVMValueRef b = load(f, cm->f32, gepf(f, B, add(f, mul(f, p, b_rs), mul(f, j, b_cs))));
+    store(f, fma_v(f, a, b, load(f, cm->f32, sum)), sum);
+    loop_end(f, &lp);
+    store(f, load(f, cm->f32, sum), gepf(f, C, add(f, mul(f, i, ldc), j)));
+    loop_end(f, &lj);
+    loop_end(f, &li);
+}
+
+LLVMValueRef cg_gemm(CgModule *cm) {
+    LLVMValueRef fn = LLVMGetNamedFunction(cm->mod, "attn_gemm");
+    if (defined(fn))
+        return fn;
+    Shape s = shape_for(cm->target);
+    LLVMValueRef packed = cg_gemm_packed(cm);
+    Parts P = parts(cm, &s);
+    if (!fn)
+        fn = new_function(cm, "attn_gemm", gemm_type(cm), false);
+    Fn F, *f = &F;
+    fn_begin(f, cm, fn);
+    LLVMValueRef M = LLVMGetParam(fn, 0), N = LLVMGetParam(fn, 1), K = LLVMGetParam(fn, 2), A = LLVMGetParam(fn, 3),
+                 a_rs = LLVMGetParam(fn, 4), a_cs = LLVMGetParam(fn, 5), B = LLVMGetParam(fn, 6),
+                 b_rs = LLVMGetParam(fn, 7), b_cs = LLVMGetParam(fn, 8), C = LLVMGetParam(fn, 9),
+                 ldc = LLVMGetParam(fn, 10), pool = LLVMGetParam(fn, 11);
+    trivial_cases(f, M, N, K, C, ldc);
+    LLVMValueRef ctx = var(f, ctx_type(cm), NULL);
+    ctx_set(f, ctx, F_A, A);
+    ctx_set(f, ctx, F_B, B);
+    ctx_set(f, ctx, F_C, C);
+    ctx_set(f, ctx, F_M, M);
+    ctx_set(f, ctx, F_N, N);
+    ctx_set(f, ctx, F_K, K);
+    ctx_set(f, ctx, F_ARS, a_rs);
+    ctx_set(f, ctx, F_ACS, a_cs);
+    ctx_set(f, ctx, F_BRS, b_rs);
+    ctx_set(f, ctx, F_BCS, b_cs);
+    ctx_set(f, ctx, F_LDC, ldc);
+    ctx_set(f, ctx, F_MODE, k64(f, 1));
+    If small;
+    /* few rows and contiguous rows of B: stream B as it is, no packing */
+    if_begin(f, &small,
+             LLVMBuildAnd(f->b, cmp(f, LLVMIntSLE, M, k64(f, SMALL_M)), cmp(f, LLVMIntEQ, b_cs, k64(f, 1)), ""));
+    small_path(f, &s, &P, ctx, pool, M, N, K);
+    if_else(f, &small);
+    {
+        LLVMValueRef np = cdiv(f, N, k64(f, s.NR));
+        LLVMValueRef bytes = mul(f, mul(f, mul(f, np, k64(f, s.NR)), K), k64(f, 4));
+        LLVMValueRef buf = call(f, runtime_fn(cm, "attn_rt_aligned_alloc"), &bytes, 1);
+        If nomem;
+        if_begin(f, &nomem, LLVMBuildIsNull(f->b, buf, ""));
+        naive_gemm(f, M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc);
+        if_else(f, &nomem);
+        LLVMValueRef T = pool_threads(f, pool);
+        LLVMValueRef nt = task_count(f, T, np, mul(f, N, K), 1 << 15);
+        ctx_set(f, ctx, F_C, buf);
+        ctx_set(f, ctx, F_TN, nt);
+        ctx_set(f, ctx, F_NP, np);
+        run_tasks(f, pool, nt, P.pack_task, ctx);
+        LLVMValueRef args[] = {M, N, K, A, a_rs, a_cs, buf, C, ldc, pool};
+        LLVMBuildCall2(f->b, gemm_packed_type(cm), packed, args, 10, "");
+        call(f, runtime_fn(cm, "attn_rt_aligned_free"), &buf, 1);
+        if_end(f, &nomem);
+    }
+    if_end(f, &small);
+    LLVMBuildRetVoid(f->b);
+    fn_end(f);
+    return fn;
+}

@@ -1,0 +1,69 @@
+/*
+ * cg_matmul_node.c — code generation for the MATMUL node: a loop over the
+ * (broadcast) batch calling the matmul core (cg_matmul.h) for each product.
+ *
+ * Transposed operands are strides, never copies. When the right operand is a
+ * 2-D weight, the code reads the packed copy made when weights were bound
+ * (ctx->params[k->param]) and calls attn_gemm_packed. The batch is the
+ * kernel's rows, so the products of an attention layer's heads spread over
+ * the pool; a single product spreads its own tiles instead.
+ */
+#include "cg_kernel.h"
+#include "cg_matmul.h"
+
+static LLVMValueRef mm_rows(CgKernel *k) {
+    return cg_shape_numel(k->cm, k->b, &k->out_shape, 0, k->out_shape.rank - 2);
+}
+
+/* Element stride of operand i along output batch dim d (0 when broadcast). */
+static LLVMValueRef batch_stride(CgKernel *k, int i, int d) {
+    const CgShape *s = &k->in_shape[i];
+    int out_batch = k->out_shape.rank - 2, in_batch = s->rank - 2;
+    int od = d - (out_batch - in_batch);
+    if (od < 0 || (s->cdim[od] == 1 && k->out_shape.cdim[d] != 1))
+        return cg_i64(k->cm, 0);
+    return cg_shape_numel(k->cm, k->b, s, od + 1, s->rank);
+}
+
+static void mm_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
+    CgModule *cm = k->cm;
+    LLVMBuilderRef b = k->b;
+    const OpAttrs *at = &k->node->attrs;
+    const CgShape *o = &k->out_shape, *a = &k->in_shape[0];
+    int r = o->rank;
+    LLVMValueRef m = o->dim[r - 2], n = o->dim[r - 1];
+    LLVMValueRef kk = a->dim[a->rank - (at->trans_a ? 2 : 1)];
+    LLVMValueRef a_rs = at->trans_a ? cg_i64(cm, 1) : kk, a_cs = at->trans_a ? m : cg_i64(cm, 1);
+    LLVMValueRef b_rs = at->trans_b ? cg_i64(cm, 1) : n, b_cs = at->trans_b ? kk : cg_i64(cm, 1);
+    LLVMValueRef pool = cg_ctx_ptr(cm, b, k->ctx, CTX_POOL);
+    LLVMValueRef packed = NULL;
+    if (k->param >= 0) {
+        LLVMValueRef params = cg_ctx_ptr(cm, b, k->ctx, CTX_PARAMS), idx = cg_i64(cm, k->param);
+        packed = LLVMBuildLoad2(b, cm->ptr, LLVMBuildGEP2(b, cm->ptr, params, &idx, 1, ""), "packed");
+    }
+    CgLoop loop;
+    LLVMValueRef t = cg_loop_begin(k, &loop, lo, hi, 1);
+    LLVMValueRef off_a = cg_i64(cm, 0), off_b = cg_i64(cm, 0), rem = t;
+    for (int d = r - 3; d >= 0; d--) {
+        LLVMValueRef idx = LLVMBuildSRem(b, rem, o->dim[d], "");
+        rem = LLVMBuildSDiv(b, rem, o->dim[d], "");
+        off_a = LLVMBuildAdd(b, off_a, LLVMBuildMul(b, idx, batch_stride(k, 0, d), ""), "");
+        off_b = LLVMBuildAdd(b, off_b, LLVMBuildMul(b, idx, batch_stride(k, 1, d), ""), "");
+    }
+    LLVMValueRef off_c = LLVMBuildMul(b, t, LLVMBuildMul(b, m, n, ""), "");
+    LLVMValueRef pa = LLVMBuildGEP2(b, cm->f32, k->in[0], &off_a, 1, "");
+    LLVMValueRef pc = LLVMBuildGEP2(b, cm->f32, k->out, &off_c, 1, "");
+    if (packed) {
+        LLVMValueRef fn = cg_gemm_packed(cm);
+        LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, packed, pc, n, pool};
+        LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, 10, "");
+    } else {
+        LLVMValueRef fn = cg_gemm(cm);
+        LLVMValueRef pb = LLVMBuildGEP2(b, cm->f32, k->in[1], &off_b, 1, "");
+        LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, pb, b_rs, b_cs, pc, n, pool};
+        LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, 12, "");
+    }
+    cg_loop_end(k, &loop);
+}
+
+const CgEmitter cg_emit_matmul = {mm_rows, mm_body};

@@ -1,0 +1,159 @@
+/*
+ * jit_program.c — in-process compilation of an entry point (see jit_program.h).
+ */
+#include "jit_program.h"
+#include "cg_entry.h"
+#include "jit.h"
+#include "pack.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct JitProgram {
+    Jit *jit;
+    CgTarget target;
+    Arena arena;          /* signature strings */
+    CgEntryInfo info;
+    AttnCompiled c;
+    void **params;        /* weight pointers, packed copies owned in `packed` */
+    void **packed;
+    int nparams;
+    AttnPool *pool;
+    double compile_ms;
+};
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* Fills ctx->params: the bound weights, and packed copies where asked. */
+static int bind_params(JitProgram *p, char **err) {
+    p->nparams = p->info.nparams;
+    p->params = calloc((size_t)p->nparams + 1, sizeof *p->params);
+    p->packed = calloc((size_t)p->nparams + 1, sizeof *p->packed);
+    if (!p->params || !p->packed) {
+        *err = cg_msg("error: out of memory");
+        return -1;
+    }
+    for (int i = 0; i < p->nparams; i++) {
+        const CgParam *cp = &p->info.params[i];
+        const attn_tensor *w = cp->node->value;
+        if (!w) {
+            *err = cg_msg("error: weight '%s' is not bound; bind weights before compiling with the JIT", cp->node->name);
+            return -1;
+        }
+        if (!cp->packed) {
+            p->params[i] = w->data;
+            continue;
+        }
+        int lanes = cg_target_lanes(&p->target);
+        size_t floats = attn_pack_b_size(cp->k, cp->n, lanes);
+        p->packed[i] = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64 + 64);
+        if (!p->packed[i]) {
+            *err = cg_msg("error: out of memory packing weight '%s'", cp->node->name);
+            return -1;
+        }
+        attn_pack_b(w->data, cp->k, cp->n, cp->rs, cp->cs, lanes, p->packed[i]);
+        p->params[i] = p->packed[i];
+    }
+    return 0;
+}
+
+/* Writes the optimised module's IR or assembly where the options ask. */
+static int emit_files(JitProgram *p, LLVMModuleRef mod, const JitOptions *o, char **err) {
+    if (o && o->emit_llvm && cg_emit_file(mod, &p->target, 2, o->emit_llvm, err) != 0)
+        return -1;
+    if (o && o->emit_asm) {
+        /* emitting machine code mutates the module: emit from a clone */
+        LLVMModuleRef copy = LLVMCloneModule(mod);
+        int rc = cg_emit_file(copy, &p->target, 1, o->emit_asm, err);
+        LLVMDisposeModule(copy);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void *lookup(JitProgram *p, const char *suffix, char **err) {
+    char name[128];
+    snprintf(name, sizeof name, "entry_%s", suffix);
+    return jit_lookup(p->jit, name, err);
+}
+
+JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
+    double t0 = now_ms();
+    JitProgram *p = calloc(1, sizeof *p);
+    if (!p) {
+        *err = cg_msg("error: out of memory");
+        return NULL;
+    }
+    if (cg_target_init(&p->target, o ? o->mcpu : NULL, o ? o->mattr : NULL, err) != 0) {
+        free(p);
+        return NULL;
+    }
+    p->jit = jit_new(&p->target, err);
+    if (!p->jit)
+        goto fail;
+    CgModule cm;
+    cg_module_init(&cm, jit_context(p->jit), e->name, &p->target);
+    AttnSigTensor *ins, *outs;
+    if (cg_entry_generate(&cm, e, "entry", &p->info, err) != 0 || cg_optimize(cm.mod, &p->target, err) != 0 ||
+        emit_files(p, cm.mod, o, err) != 0) {
+        LLVMDisposeModule(cm.mod);
+        goto fail;
+    }
+    if (jit_add_module(p->jit, cm.mod, err) != 0)
+        goto fail;
+    if (cg_signature(e, &p->arena, &ins, &outs) != 0) {
+        *err = cg_msg("error: out of memory");
+        goto fail;
+    }
+    p->c = (AttnCompiled){
+        .entry = e->name, .ninputs = e->graph->ninputs, .inputs = ins, .noutputs = e->graph->nout, .outputs = outs,
+        .nsyms = e->nsyms, .nsites = p->info.nsites, .sites = (const char *const *)p->info.sites,
+    };
+    p->c.workspace = (int64_t(*)(const int64_t *, int64_t *))lookup(p, "workspace", err);
+    p->c.input_dims = p->c.workspace ? (AttnDimsFn)lookup(p, "input_dims", err) : NULL;
+    p->c.output_dims = p->c.input_dims ? (AttnDimsFn)lookup(p, "output_dims", err) : NULL;
+    p->c.run = p->c.output_dims ? (int32_t(*)(AttnRunCtx *))lookup(p, "run", err) : NULL;
+    if (!p->c.run || bind_params(p, err) != 0)
+        goto fail;
+    int threads = o ? o->threads : 0;
+    if (threads != 1) {
+        p->pool = attn_pool_new(threads);
+        if (!p->pool) {
+            *err = cg_msg("error: cannot start %d threads", threads);
+            goto fail;
+        }
+    }
+    p->compile_ms = now_ms() - t0;
+    return p;
+fail:
+    jit_program_free(p);
+    return NULL;
+}
+
+attn_status jit_program_run(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_tensor **outputs,
+                            int *noutputs, char **error) {
+    return attn_compiled_run(&p->c, p->params, p->pool, inputs, ninputs, outputs, noutputs, error);
+}
+
+double jit_program_compile_ms(const JitProgram *p) { return p->compile_ms; }
+
+void jit_program_free(JitProgram *p) {
+    if (!p)
+        return;
+    attn_pool_free(p->pool);
+    for (int i = 0; p->packed && i < p->nparams; i++)
+        free(p->packed[i]);
+    free(p->packed);
+    free(p->params);
+    jit_free(p->jit);
+    cg_entry_info_free(&p->info);
+    arena_free(&p->arena);
+    cg_target_free(&p->target);
+    free(p);
+}

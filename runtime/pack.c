@@ -1,0 +1,53 @@
+/*
+ * pack.c — packing a matmul's right operand into NR-column panels (see pack.h).
+ */
+#include "pack.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int attn_pack_nr(int lanes) {
+    if (lanes >= 16)
+        return 3 * lanes; /* 32 vector registers: 8 x 3 accumulator tile */
+    if (lanes >= 2)
+        return 2 * lanes; /* 16 vector registers: 6 x 2 accumulator tile */
+    return 8;
+}
+
+size_t attn_pack_b_size(int64_t K, int64_t N, int lanes) {
+    if (K <= 0 || N <= 0)
+        return 0;
+    int64_t nr = attn_pack_nr(lanes);
+    return (size_t)((N + nr - 1) / nr * nr) * (size_t)K;
+}
+
+void attn_pack_b(const float *B, int64_t K, int64_t N, int64_t b_rs, int64_t b_cs, int lanes, float *out) {
+    if (K <= 0 || N <= 0)
+        return;
+    int64_t nr = attn_pack_nr(lanes);
+    for (int64_t j0 = 0; j0 < N; j0 += nr) {
+        int64_t w = N - j0 < nr ? N - j0 : nr;
+        float *panel = out + j0 * K;
+        for (int64_t p = 0; p < K; p++) {
+            float *row = panel + p * nr;
+            const float *src = B + p * b_rs + j0 * b_cs;
+            if (b_cs == 1) {
+                memcpy(row, src, (size_t)w * sizeof *row);
+            } else {
+                for (int64_t j = 0; j < w; j++)
+                    row[j] = src[j * b_cs];
+            }
+            for (int64_t j = w; j < nr; j++)
+                row[j] = 0.0f;
+        }
+    }
+}
+
+void *attn_rt_aligned_alloc(int64_t bytes) {
+    if (bytes <= 0)
+        return NULL;
+    size_t n = ((size_t)bytes + 63) & ~(size_t)63;
+    return aligned_alloc(64, n);
+}
+
+void attn_rt_aligned_free(void *p) { free(p); }

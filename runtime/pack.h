@@ -1,0 +1,34 @@
+/*
+ * pack.h — the packed layout of a matmul's right operand (a weight), shared
+ * by the generated attn_gemm_packed (compiler/cg_matmul.c) and by programs
+ * that pack their weights when they are bound. Plain C, no LLVM.
+ *
+ * Layout for a target with `lanes` floats per vector: the N columns are cut
+ * into panels of NR = attn_pack_nr(lanes) columns (the last one padded with
+ * zeros); each panel holds all K rows, row after row, NR floats per row:
+ *
+ *     element (p, j) of B  ->  out[((j / NR) * K + p) * NR + j % NR]
+ *
+ * so every block of consecutive rows of a panel (a KC block) is contiguous.
+ */
+#ifndef ATTN_PACK_H
+#define ATTN_PACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Columns per packed panel for a target with `lanes` floats per vector. */
+int attn_pack_nr(int lanes);
+
+/* Floats needed to hold a K×N matrix packed for a target with `lanes` floats per vector. */
+size_t attn_pack_b_size(int64_t K, int64_t N, int lanes);
+
+/* Packs B (element (p, j) at B[p*b_rs + j*b_cs]) into out, in the layout attn_gemm_packed reads. */
+void attn_pack_b(const float *B, int64_t K, int64_t N, int64_t b_rs, int64_t b_cs, int lanes, float *out);
+
+/* 64-byte aligned scratch memory for generated code (NULL when out of memory
+ * or bytes <= 0), and its release (NULL is allowed). */
+void *attn_rt_aligned_alloc(int64_t bytes);
+void attn_rt_aligned_free(void *p);
+
+#endif
