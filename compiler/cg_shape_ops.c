@@ -34,7 +34,8 @@ static void copy_bytes(CgKernel *k, LLVMValueRef dst, LLVMValueRef src, LLVMValu
 typedef struct PermPlan {
     int n;
     LLVMValueRef ext[ATTN_MAX_RANK], stride[ATTN_MAX_RANK];
-    bool last_contiguous; /* stride[n-1] is 1 */
+    bool last_contiguous;  /* stride[n-1] is 1 */
+    bool unit_before_last; /* stride[n-2] is 1 */
 } PermPlan;
 
 static PermPlan perm_plan(CgKernel *k) {
@@ -62,6 +63,7 @@ static PermPlan perm_plan(CgKernel *k) {
             e = mul(k, e, s->dim[kept[v]]);
         p.ext[p.n] = e;
         p.stride[p.n] = cg_shape_numel(k->cm, k->b, s, kept[q[u]] + 1, s->rank);
+        p.unit_before_last = p.last_contiguous;
         p.last_contiguous = q[u] == nk - 1;
         p.n++;
         t = u + 1;
@@ -77,37 +79,107 @@ static LLVMValueRef permute_rows(CgKernel *k) {
     return rows;
 }
 
-static void permute_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
+/* Source offset (elements) of the first element of output row r. */
+static LLVMValueRef perm_row_src(CgKernel *k, const PermPlan *p, LLVMValueRef r) {
+    LLVMValueRef rem = r, src = c64(k, 0);
+    for (int g = p->n - 2; g >= 0; g--) {
+        src = add(k, src, mul(k, LLVMBuildSRem(k->b, rem, p->ext[g], ""), p->stride[g]));
+        rem = LLVMBuildSDiv(k->b, rem, p->ext[g], "");
+    }
+    return src;
+}
+
+/* One element of es bytes from in[si] to out[di]. */
+static void copy_elem(CgKernel *k, LLVMTypeRef et, unsigned es, LLVMValueRef di, LLVMValueRef si) {
+    LLVMBuilderRef b = k->b;
+    LLVMValueRef v = LLVMBuildLoad2(b, et, LLVMBuildInBoundsGEP2(b, et, k->in[0], &si, 1, ""), "");
+    LLVMSetAlignment(v, es);
+    LLVMSetAlignment(LLVMBuildStore(b, v, LLVMBuildInBoundsGEP2(b, et, k->out, &di, 1, "")), es);
+}
+
+static LLVMValueRef smin(CgKernel *k, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(k->b, LLVMBuildICmp(k->b, LLVMIntSLT, a, b, ""), a, b, "");
+}
+
+enum { PERM_TILE = 16 };
+
+/* A transpose: the output's innermost dim (extent E, input stride S) is
+ * strided and the next one out is the input's contiguous dim. Rows are taken
+ * in blocks of up to PERM_TILE consecutive rows of one outer index and copied
+ * in PERM_TILE x PERM_TILE tiles, so reads and writes both stay within a few
+ * cache lines per tile. */
+static void permute_tiled(CgKernel *k, const PermPlan *p, LLVMValueRef lo, LLVMValueRef hi, LLVMTypeRef et,
+                          unsigned es) {
     CgModule *cm = k->cm;
     LLVMBuilderRef b = k->b;
+    LLVMValueRef e1 = p->ext[p->n - 2], e2 = p->ext[p->n - 1], st = p->stride[p->n - 1];
+    LLVMValueRef tile = c64(k, PERM_TILE);
+    /* while (r < hi) { rows [r, r + nr) share their outer index; r += nr } */
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(b);
+    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "tile_rows");
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "tile_body");
+    LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "tile_done");
+    LLVMBuildBr(b, head);
+    LLVMPositionBuilderAtEnd(b, head);
+    LLVMValueRef r = LLVMBuildPhi(b, cm->i64, "r");
+    LLVMAddIncoming(r, &lo, &pre, 1);
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, r, hi, ""), body, exit);
+    LLVMPositionBuilderAtEnd(b, body);
+    LLVMValueRef a0 = LLVMBuildSRem(b, r, e1, "");
+    LLVMValueRef nr = smin(k, smin(k, tile, LLVMBuildSub(b, hi, r, "")), LLVMBuildSub(b, e1, a0, ""));
+    LLVMValueRef src0 = perm_row_src(k, p, r), dst0 = mul(k, r, e2);
+    CgLoop lb, la, lj;
+    LLVMValueRef b0 = cg_loop_begin(k, &lb, c64(k, 0), e2, 1);
+    {
+        LLVMValueRef nb = smin(k, tile, LLVMBuildSub(b, e2, b0, ""));
+        LLVMValueRef da = cg_loop_begin(k, &la, c64(k, 0), nr, 1);
+        LLVMValueRef drow = add(k, dst0, add(k, mul(k, da, e2), b0));
+        LLVMValueRef srow = add(k, add(k, src0, da), mul(k, b0, st));
+        LLVMValueRef j = cg_loop_begin(k, &lj, c64(k, 0), nb, 1);
+        copy_elem(k, et, es, add(k, drow, j), add(k, srow, mul(k, j, st)));
+        cg_loop_end(k, &lj);
+        cg_loop_end(k, &la);
+        /* next tile column: b0 += PERM_TILE (the loop steps by 1) */
+        LLVMValueRef next = add(k, b0, c64(k, PERM_TILE - 1));
+        LLVMBasicBlockRef latch = LLVMGetInsertBlock(b);
+        LLVMAddIncoming(lb.i, &next, &latch, 1);
+        LLVMBuildBr(b, lb.head);
+        LLVMPositionBuilderAtEnd(b, lb.exit);
+    }
+    LLVMValueRef rn = add(k, r, nr);
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(b);
+    LLVMAddIncoming(r, &rn, &latch, 1);
+    LLVMBuildBr(b, head);
+    LLVMPositionBuilderAtEnd(b, exit);
+}
+
+static void permute_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
+    CgModule *cm = k->cm;
     PermPlan p = perm_plan(k);
     unsigned es = dtype_bytes(k->node->type.dtype);
+    LLVMTypeRef et = LLVMIntTypeInContext(cm->ctx, es * 8);
     if (p.n == 0) { /* one element */
         copy_bytes(k, k->out, k->in[0], c64(k, es), es);
+        return;
+    }
+    if (!p.last_contiguous && p.n >= 2 && p.unit_before_last) {
+        permute_tiled(k, &p, lo, hi, et, es);
         return;
     }
     LLVMValueRef run = p.ext[p.n - 1];
     CgLoop l;
     LLVMValueRef r = cg_loop_begin(k, &l, lo, hi, 1);
-    LLVMValueRef rem = r, src = c64(k, 0);
-    for (int g = p.n - 2; g >= 0; g--) {
-        src = add(k, src, mul(k, LLVMBuildSRem(b, rem, p.ext[g], ""), p.stride[g]));
-        rem = LLVMBuildSDiv(b, rem, p.ext[g], "");
-    }
+    LLVMValueRef src = perm_row_src(k, &p, r);
     LLVMValueRef dst = mul(k, r, run);
     if (p.last_contiguous) {
         LLVMValueRef esz = c64(k, es);
         copy_bytes(k, byte_ptr(k, k->out, mul(k, dst, esz)), byte_ptr(k, k->in[0], mul(k, src, esz)), mul(k, run, esz),
                    es);
     } else {
-        LLVMTypeRef et = LLVMIntTypeInContext(cm->ctx, es * 8);
         LLVMValueRef st = p.stride[p.n - 1];
         CgLoop e;
         LLVMValueRef j = cg_loop_begin(k, &e, c64(k, 0), run, 1);
-        LLVMValueRef si = add(k, src, mul(k, j, st)), di = add(k, dst, j);
-        LLVMValueRef v = LLVMBuildLoad2(b, et, LLVMBuildInBoundsGEP2(b, et, k->in[0], &si, 1, ""), "");
-        LLVMSetAlignment(v, es);
-        LLVMSetAlignment(LLVMBuildStore(b, v, LLVMBuildInBoundsGEP2(b, et, k->out, &di, 1, "")), es);
+        copy_elem(k, et, es, add(k, dst, j), add(k, src, mul(k, j, st)));
         cg_loop_end(k, &e);
     }
     cg_loop_end(k, &l);
