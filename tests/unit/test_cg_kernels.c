@@ -299,7 +299,7 @@ static void test_reductions(void **state) {
         OpKind op = ops[o];
         /* MEAN shares SUM's code: fewer cases */
         const int64_t sizes[] = {1, L + 1, 1001, L - 1, L, 4 * L - 1, 4 * L + 3, 13};
-        for (int s = 0; s < (op == OP_MEAN ? 3 : op == OP_SUM ? 8 : 5); s++)
+        for (int s = 0; s < (op == OP_SUM ? 8 : 3); s++)
             reduce_case(bt, op, ATTN_F32, 1, SH(sizes[s]), 0, s & 1);
         for (int axis = 0; axis < 3; axis++) {
             reduce_case(bt, op, ATTN_F32, 3, SH(5, 7, L + 1), axis, axis == 1);
@@ -313,10 +313,12 @@ static void test_reductions(void **state) {
         reduce_case(bt, op, ATTN_F32, 2, SH(300, 1001), 0, true);
         /* big outputs: split over the pool, strided (axis 0) and contiguous */
         reduce_case(bt, op, ATTN_F32, 2, SH(3, 40000 + 3), 0, false);
-        reduce_case(bt, op, ATTN_F32, 3, SH(33000, 2, 3), 2, false);
+        if (op != OP_MEAN)
+            reduce_case(bt, op, ATTN_F32, 3, SH(33000, 2, 3), 2, false);
         /* symbols: rows, axis and inner extents known only per call */
         reduce_case(bt, op, ATTN_F32, 2, SH(S(0), S(1)), 1, false);
-        reduce_case(bt, op, ATTN_F32, 2, SH(S(0), S(1)), 0, true);
+        if (op != OP_MEAN)
+            reduce_case(bt, op, ATTN_F32, 2, SH(S(0), S(1)), 0, true);
         reduce_case(bt, op, ATTN_F32, 3, SH(S(0), S(1), S(2)), 1, false); /* inner = 1 at run time */
         reduce_case(bt, op, ATTN_F32, 3, SH(2, S(1), S(1)), 1, false);
         batch_run(bt);
@@ -383,14 +385,15 @@ static void test_softmax(void **state) {
     (void)state;
     const int64_t L = lanes;
     Batch *bt = batch_new();
-    const int64_t sizes[] = {1, L - 1, L, L + 1, 4 * L + 3, 17, 1001};
-    for (int s = 0; s < 7; s++) {
+    const int64_t sizes[] = {1, L - 1, L + 1, 4 * L + 3, 1001};
+    for (int s = 0; s < 5; s++) {
         Case *c = reduce_case(bt, OP_SOFTMAX, ATTN_F32, 2, SH(3, sizes[s]), 1, false);
         c->rtol = 1e-6;
     }
     for (int axis = 0; axis < 3; axis++) {
         reduce_case(bt, OP_SOFTMAX, ATTN_F32, 3, SH(5, L + 1, 2 * L + 3), axis, false)->rtol = 1e-6;
-        reduce_case(bt, OP_SOFTMAX, ATTN_F32, 3, SH(S(0), S(1), S(2)), axis, false)->rtol = 1e-6;
+        if (axis == 1) /* inner known per call */
+            reduce_case(bt, OP_SOFTMAX, ATTN_F32, 3, SH(S(0), S(1), S(2)), axis, false)->rtol = 1e-6;
     }
     reduce_case(bt, OP_SOFTMAX, ATTN_F32, 2, SH(300, 1001), 1, false)->rtol = 1e-6;
     reduce_case(bt, OP_SOFTMAX, ATTN_F32, 2, SH(300, 1001), 0, false)->rtol = 1e-6;
