@@ -118,6 +118,43 @@ static int add_param(Gen *G, CgParam p) {
     return G->info->nparams++;
 }
 
+/* Sites of the per-call checks of n's shape: one per dim ("dim T-5 is -1 in this
+ * call") and one for the size, the interpreter's messages; -1 when nothing can
+ * go wrong (constant dims of a reasonable size). */
+static int shape_sites(Gen *G, const IrNode *n) {
+    const IrType *t = &n->type;
+    char ty[256], msg[512];
+    int64_t numel = 1, v;
+    bool known = true, over = false;
+    for (int d = 0; d < t->rank; d++) {
+        known &= dim_is_const(t->dims[d], &v);
+        if (known)
+            over |= __builtin_mul_overflow(numel, v, &numel);
+    }
+    if (known && !over && numel <= ((int64_t)1 << 38))
+        return -1;
+    int first = -1;
+    for (int d = 0; d < t->rank; d++) {
+        dim_format(t->dims[d], ty, sizeof ty);
+        snprintf(msg, sizeof msg, "dim %s is %%lld in this call; a dim must not be negative", ty);
+        int s = add_site(G, n, msg);
+        first = first < 0 ? s : first;
+    }
+    if (known) { /* constant and too large: the interpreter's text, with the numbers */
+        size_t k = (size_t)snprintf(ty, sizeof ty, "[");
+        for (int d = 0; d < t->rank && k < sizeof ty; d++) {
+            dim_is_const(t->dims[d], &v);
+            k += (size_t)snprintf(ty + k, sizeof ty - k, "%s%lld", d ? ", " : "", (long long)v);
+        }
+        if (k < sizeof ty)
+            snprintf(ty + k, sizeof ty - k, "]");
+    } else
+        ir_type_format(t, ty, sizeof ty);
+    snprintf(msg, sizeof msg, "a tensor of shape %s is too large%s", ty, known ? "" : " in this call (%lld elements)");
+    int s = add_site(G, n, msg);
+    return first < 0 ? s : first;
+}
+
 static void number_nodes(Gen *G) {
     for (int k = 0; k < G->ngraphs; k++) {
         const IrGraph *g = G->graphs[k];
@@ -125,12 +162,8 @@ static void number_nodes(Gen *G) {
             const IrNode *n = &g->nodes[i];
             int id = G->base[k] + i;
             G->site[id] = G->shape_site[id] = G->param[id] = -1;
-            if (type_symbolic(&n->type) && n->op != OP_INPUT && n->op != OP_SCAN) {
-                char ty[256], msg[512];
-                ir_type_format(&n->type, ty, sizeof ty);
-                snprintf(msg, sizeof msg, "the dims of %s are negative or too large in this call (%%lld elements)", ty);
-                G->shape_site[id] = add_site(G, n, msg);
-            }
+            if (n->op != OP_INPUT && n->op != OP_SCAN)
+                G->shape_site[id] = shape_sites(G, n);
             if (n->op == OP_PARAM)
                 G->param[id] = add_param(G, (CgParam){.node = n});
             else if (n->op == OP_GATHER)
@@ -189,6 +222,37 @@ static LLVMValueRef bytes_of(Gen *G, CgKernel *k, const IrType *t) {
     return LLVMBuildMul(k->b, cg_shape_numel(G->cm, k->b, &s, 0, s.rank), cg_i64(G->cm, (int64_t)attn_dtype_size(t->dtype)), "");
 }
 
+/* Returns -(site+1) from k's function (the workspace function, whose ctx
+ * argument receives the number of the message) when `bad` holds. */
+static void fail_shape(Gen *G, CgKernel *k, LLVMValueRef bad, int site, LLVMValueRef number) {
+    CgModule *cm = G->cm;
+    LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "bad_shape");
+    LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "shape_ok");
+    LLVMBuildCondBr(k->b, bad, fail, ok);
+    LLVMPositionBuilderAtEnd(k->b, fail);
+    LLVMBuildStore(k->b, number, k->ctx);
+    LLVMBuildRet(k->b, cg_i64(cm, -(int64_t)site - 1));
+    LLVMPositionBuilderAtEnd(k->b, ok);
+}
+
+/* The per-call checks of n's dims (sites from shape_sites). */
+static void check_shape(Gen *G, CgKernel *k, const IrNode *n, int first_site) {
+    CgModule *cm = G->cm;
+    LLVMBuilderRef b = k->b;
+    LLVMTypeRef f64 = LLVMDoubleTypeInContext(cm->ctx);
+    CgShape s = cg_shape(cm, b, k->syms, &n->type);
+    LLVMValueRef numel = LLVMConstReal(f64, 1.0);
+    for (int d = 0; d < s.rank; d++) {
+        fail_shape(G, k, LLVMBuildICmp(b, LLVMIntSLT, s.dim[d], cg_i64(cm, 0), ""), first_site + d, s.dim[d]);
+        numel = LLVMBuildFMul(b, numel, LLVMBuildSIToFP(b, s.dim[d], f64, ""), "");
+    }
+    /* the element count, clamped into i64, is the message's number */
+    LLVMValueRef lim = LLVMConstReal(f64, 9.0e18);
+    LLVMValueRef clamped = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, numel, lim, ""), lim, numel, "");
+    LLVMValueRef huge = LLVMBuildFCmp(b, LLVMRealOGT, numel, LLVMConstReal(f64, (double)((int64_t)1 << 38)), "");
+    fail_shape(G, k, huge, first_site + s.rank, LLVMBuildFPToSI(b, clamped, cm->i64, ""));
+}
+
 /* Lays out every owned buffer of g (and its bodies) from *total on; with
  * `check`, first makes sure each per-call shape is valid, else returns
  * -(site+1) from k's function. Sets G->ptr to workspace + offset when `ws`. */
@@ -198,31 +262,8 @@ static void plan_graph(Gen *G, CgKernel *k, const IrGraph *g, LLVMValueRef *tota
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         int id = gid(G, g, i);
-        if (check && G->shape_site[id] >= 0) {
-            CgShape s = cg_shape(cm, b, k->syms, &n->type);
-            LLVMValueRef bad = LLVMConstInt(cm->i1, 0, 0);
-            LLVMValueRef numel = LLVMConstReal(LLVMDoubleTypeInContext(cm->ctx), 1.0);
-            for (int d = 0; d < s.rank; d++) {
-                LLVMValueRef is_neg = LLVMBuildICmp(b, LLVMIntSLT, s.dim[d], cg_i64(cm, 0), "");
-                bad = LLVMBuildOr(b, bad, is_neg, "");
-                numel = LLVMBuildFMul(b, numel, LLVMBuildSIToFP(b, s.dim[d], LLVMDoubleTypeInContext(cm->ctx), ""), "");
-            }
-            LLVMTypeRef f64 = LLVMDoubleTypeInContext(cm->ctx);
-            LLVMValueRef huge = LLVMBuildFCmp(b, LLVMRealOGT, numel, LLVMConstReal(f64, (double)((int64_t)1 << 38)), "");
-            bad = LLVMBuildOr(b, bad, huge, "");
-            LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "bad_shape");
-            LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "shape_ok");
-            LLVMBuildCondBr(b, bad, fail, ok);
-            LLVMPositionBuilderAtEnd(b, fail);
-            /* the element count, clamped into i64, is the message's number */
-            LLVMValueRef lim = LLVMConstReal(f64, 9.0e18);
-            LLVMValueRef clamped = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, numel, lim, ""), lim, numel, "");
-            clamped = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, clamped, LLVMBuildFNeg(b, lim, ""), ""),
-                                      LLVMBuildFNeg(b, lim, ""), clamped, "");
-            LLVMBuildStore(b, LLVMBuildFPToSI(b, clamped, cm->i64, ""), k->ctx);
-            LLVMBuildRet(b, cg_i64(cm, -(int64_t)G->shape_site[id] - 1));
-            LLVMPositionBuilderAtEnd(b, ok);
-        }
+        if (check && G->shape_site[id] >= 0)
+            check_shape(G, k, n, G->shape_site[id]);
         if (n->op == OP_SCAN) {
             plan_graph(G, k, n->body, total, check, ws);
             continue;

@@ -80,9 +80,8 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
         }
         if (t->dtype != s->dtype || t->rank != s->rank) {
             char sh[256];
-            bool valid_rank = t->rank >= 0 && t->rank <= ATTN_MAX_RANK;
             *err = msg("error: input '%s' must be %s, got %s%s", s->name, s->type_text, attn_dtype_name(t->dtype),
-                       valid_rank ? shape_text(t, sh, sizeof sh) : "[?]");
+                       shape_text(t, sh, sizeof sh));
             return -1;
         }
         for (int d = 0; d < t->rank; d++) {
