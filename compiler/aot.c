@@ -195,11 +195,15 @@ static void tensor_macros(StrBuf *b, const char *EP, const char *which, int i, c
     sb_printf(b, "#define %s_%s%d_RANK %d\n", EP, which, i, s->rank);
     if (s->rank == 0)
         return;
-    sb_printf(b, "#define %s_%s%d_DIMS {", EP, which, i);
+    long long dims[ATTN_MAX_RANK];
     for (int d = 0; d < s->rank; d++) {
         int64_t v;
-        sb_printf(b, "%s%lld", d ? ", " : "", dim_is_const(n->type.dims[d], &v) ? (long long)v : -1LL);
+        dims[d] = dim_is_const(n->type.dims[d], &v) ? (long long)v : -1LL;
+        sb_printf(b, "#define %s_%s%d_DIM%d %lld\n", EP, which, i, d, dims[d]);
     }
+    sb_printf(b, "#define %s_%s%d_DIMS {", EP, which, i);
+    for (int d = 0; d < s->rank; d++)
+        sb_printf(b, "%s%lld", d ? ", " : "", dims[d]);
     sb_printf(b, "}\n#define %s_%s%d_DIM_NAMES {", EP, which, i);
     for (int d = 0; d < s->rank; d++) {
         sb_printf(b, "%s", d ? ", " : "");
@@ -260,7 +264,7 @@ static void entry_section(Aot *A, StrBuf *b, int ei) {
     sb_printf(b, "\n *\n");
     signature_comment(b, e, ins, outs);
     if (e->nsyms) {
-        sb_printf(b, " *\n * Dims that vary per call (-1 in the _DIMS macros; bound from the inputs' shapes):");
+        sb_printf(b, " *\n * Dims that vary per call (-1 in the _DIM macros; bound from the inputs' shapes):");
         for (int s = 0; s < e->nsyms; s++)
             sb_printf(b, "%s%s", s ? ", " : " ", e->sym_names[s]);
         sb_printf(b, ".\n");
