@@ -1,6 +1,7 @@
 /*
  * compare.c — checks that two safetensors files hold the same tensors (names,
- * shapes) with values within |a - b| <= tol * (1 + |b|), tol = 1e-5 unless given.
+ * shapes) with values within |a - b| <= tol * (1 + |b|), tol = 1e-5 unless given
+ * (integers and bools exactly).
  *
  *     aot_compare GOT.safetensors WANT.safetensors [TOL]
  */
@@ -23,16 +24,22 @@ static int compare(const StFile *got, const StFile *want, double tol) {
             fprintf(stderr, "tensor '%s': missing or of another shape\n", w->name);
             return 1;
         }
-        if (st_convert(g, ATTN_F32, (void **)&a, err, sizeof err) || st_convert(w, ATTN_F32, (void **)&b, err, sizeof err)) {
+        bool real = w->dtype == ST_F32 || w->dtype == ST_F16 || w->dtype == ST_BF16 || w->dtype == ST_F64;
+        attn_dtype as = real ? ATTN_F32 : ATTN_I64; /* integers and bools compare exactly */
+        void *va = NULL, *vb = NULL;
+        if (st_convert(g, as, &va, err, sizeof err) || st_convert(w, as, &vb, err, sizeof err)) {
             fprintf(stderr, "%s\n", err);
-            free(a);
+            free(va);
             return 1;
         }
+        a = va;
+        b = vb;
         size_t n = w->nbytes / st_dtype_size(w->dtype);
         for (size_t k = 0; k < n; k++) {
-            double diff = fabs((double)a[k] - (double)b[k]);
-            if (!(diff <= tol * (1 + fabs((double)b[k])))) {
-                fprintf(stderr, "tensor '%s' element %zu: %.9g, expected %.9g\n", w->name, k, a[k], b[k]);
+            double x = real ? a[k] : (double)((int64_t *)va)[k], y = real ? b[k] : (double)((int64_t *)vb)[k];
+            double diff = fabs(x - y);
+            if (!(diff <= (real ? tol : 0) * (1 + fabs(y)))) {
+                fprintf(stderr, "tensor '%s' element %zu: %.9g, expected %.9g\n", w->name, k, x, y);
                 free(a);
                 free(b);
                 return 1;
