@@ -19,6 +19,8 @@ typedef struct CgModule {
     LLVMModuleRef mod;
     const CgTarget *target;
     LLVMTypeRef f32, i1, i8, i32, i64, ptr, void_t; /* common types in ctx */
+    bool core_external; /* the matmul core is compiled once per process and linked by
+                           address (JIT): declare its functions instead of emitting them */
 } CgModule;
 
 /* A module named `name` in ctx for target t. */

@@ -123,7 +123,8 @@ static LLVMValueRef real_binary(CgKernel *k, OpKind op, LLVMValueRef a, LLVMValu
     case OP_MAXIMUM:
     case OP_MINIMUM: {
         /* a when a is NaN or wins, else b: NaN in either propagates */
-        LLVMValueRef wins = LLVMBuildFCmp(b, op == OP_MAXIMUM ? LLVMRealUGT : LLVMRealULT, a, v, "");
+        LLVMValueRef wins = LLVMBuildFCmp(b, op == OP_MAXIMUM ? LLVMRealOGT : LLVMRealOLT, a, v, "");
+        wins = LLVMBuildOr(b, wins, LLVMBuildFCmp(b, LLVMRealUNO, a, a, ""), "");
         return LLVMBuildSelect(b, wins, a, v, "");
     }
     default: return a;

@@ -11,6 +11,18 @@
 #include "cg_kernel.h"
 #include "cg_matmul.h"
 
+/* attn_gemm / attn_gemm_packed: emitted into the module, or declared when the
+   core is shared (see cg_matmul.h for their signatures). */
+static LLVMValueRef core_fn(CgModule *cm, bool packed) {
+    if (!cm->core_external)
+        return packed ? cg_gemm_packed(cm) : cg_gemm(cm);
+    LLVMTypeRef i64 = cm->i64, p = cm->ptr;
+    LLVMTypeRef full[] = {i64, i64, i64, p, i64, i64, p, i64, i64, p, i64, p};
+    LLVMTypeRef pk[] = {i64, i64, i64, p, i64, i64, p, p, i64, p};
+    return packed ? cg_function(cm, "attn_gemm_packed", LLVMFunctionType(cm->void_t, pk, 10, 0))
+                  : cg_function(cm, "attn_gemm", LLVMFunctionType(cm->void_t, full, 12, 0));
+}
+
 static LLVMValueRef mm_rows(CgKernel *k) {
     return cg_shape_numel(k->cm, k->b, &k->out_shape, 0, k->out_shape.rank - 2);
 }
@@ -54,11 +66,11 @@ static void mm_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     LLVMValueRef pa = LLVMBuildGEP2(b, cm->f32, k->in[0], &off_a, 1, "");
     LLVMValueRef pc = LLVMBuildGEP2(b, cm->f32, k->out, &off_c, 1, "");
     if (packed) {
-        LLVMValueRef fn = cg_gemm_packed(cm);
+        LLVMValueRef fn = core_fn(cm, true);
         LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, packed, pc, n, pool};
         LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, 10, "");
     } else {
-        LLVMValueRef fn = cg_gemm(cm);
+        LLVMValueRef fn = core_fn(cm, false);
         LLVMValueRef pb = LLVMBuildGEP2(b, cm->f32, k->in[1], &off_b, 1, "");
         LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, pb, b_rs, b_cs, pc, n, pool};
         LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, 12, "");

@@ -37,6 +37,10 @@ LLVMTargetMachineRef cg_target_machine(const CgTarget *t, LLVMRelocMode reloc, c
 
 /* Sets the module's triple and data layout, verifies it and runs default<O3>. */
 int cg_optimize(LLVMModuleRef m, const CgTarget *t, char **err);
+/* The same pipeline without LLVM's loop/SLP vectorizers and loop unrolling, for
+ * modules whose loops are vectorized by construction (a model's kernels): they
+ * would only add compile time. */
+int cg_optimize_kernels(LLVMModuleRef m, const CgTarget *t, char **err);
 
 /* Writes the module as an object file, assembly, or textual IR (kind 0 = object,
  * 1 = assembly, 2 = LLVM IR) to path. */
@@ -51,6 +55,9 @@ Jit *jit_new(const CgTarget *t, char **err);
 LLVMContextRef jit_context(Jit *j);
 /* Hands an optimised module (built in jit_context) to the JIT, which owns it after. */
 int jit_add_module(Jit *j, LLVMModuleRef m, char **err);
+/* Defines `name` in the JIT as the function at `address` (code shared between
+ * programs, such as the matmul core). */
+int jit_define(Jit *j, const char *name, void *address, char **err);
 /* Address of a function of an added module; NULL with *err on failure. */
 void *jit_lookup(Jit *j, const char *name, char **err);
 void jit_free(Jit *j);

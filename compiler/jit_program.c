@@ -3,9 +3,12 @@
  */
 #include "jit_program.h"
 #include "cg_entry.h"
+#include "cg_matmul.h"
 #include "jit.h"
 #include "pack.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,6 +25,59 @@ struct JitProgram {
     AttnPool *pool;
     double compile_ms;
 };
+
+/* The matmul core, compiled once per process and target and shared by every
+ * program by address: it is the largest code of a model and the same for all. */
+typedef struct Core {
+    char *key;            /* cpu + features */
+    Jit *jit;
+    void *gemm, *gemm_packed;
+    struct Core *next;
+} Core;
+
+static pthread_mutex_t core_lock = PTHREAD_MUTEX_INITIALIZER;
+static Core *cores;
+
+static const Core *core_for(const CgTarget *t, char **err) {
+    char *key = cg_msg("%s %s", t->cpu, t->features);
+    if (!key) {
+        *err = cg_msg("error: out of memory");
+        return NULL;
+    }
+    pthread_mutex_lock(&core_lock);
+    Core *c = cores;
+    while (c && strcmp(c->key, key) != 0)
+        c = c->next;
+    if (!c && (c = calloc(1, sizeof *c))) {
+        c->jit = jit_new(t, err);
+        CgModule cm;
+        bool ok = c->jit != NULL;
+        if (ok) {
+            cg_module_init(&cm, jit_context(c->jit), "attn_core", t);
+            cg_gemm(&cm);
+            cg_gemm_packed(&cm);
+            ok = cg_optimize(cm.mod, t, err) == 0;
+            if (ok)
+                ok = jit_add_module(c->jit, cm.mod, err) == 0;
+            else
+                LLVMDisposeModule(cm.mod);
+        }
+        if (ok && (c->gemm = jit_lookup(c->jit, "attn_gemm", err)) && (c->gemm_packed = jit_lookup(c->jit, "attn_gemm_packed", err))) {
+            c->key = key;
+            key = NULL;
+            c->next = cores;
+            cores = c;
+        } else {
+            jit_free(c->jit);
+            free(c);
+            c = NULL;
+        }
+    } else if (!c)
+        *err = cg_msg("error: out of memory");
+    pthread_mutex_unlock(&core_lock);
+    free(key);
+    return c;
+}
 
 static double now_ms(void) {
     struct timespec t;
@@ -94,13 +150,18 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
         free(p);
         return NULL;
     }
+    const Core *core = core_for(&p->target, err);
+    if (!core)
+        goto fail;
     p->jit = jit_new(&p->target, err);
-    if (!p->jit)
+    if (!p->jit || jit_define(p->jit, "attn_gemm", core->gemm, err) != 0 ||
+        jit_define(p->jit, "attn_gemm_packed", core->gemm_packed, err) != 0)
         goto fail;
     CgModule cm;
     cg_module_init(&cm, jit_context(p->jit), e->name, &p->target);
+    cm.core_external = true;
     AttnSigTensor *ins, *outs;
-    if (cg_entry_generate(&cm, e, "entry", &p->info, err) != 0 || cg_optimize(cm.mod, &p->target, err) != 0 ||
+    if (cg_entry_generate(&cm, e, "entry", &p->info, err) != 0 || cg_optimize_kernels(cm.mod, &p->target, err) != 0 ||
         emit_files(p, cm.mod, o, err) != 0) {
         LLVMDisposeModule(cm.mod);
         goto fail;

@@ -78,8 +78,14 @@ static int compare(const attn_tensor *got, const attn_tensor *want, double tol) 
 }
 
 int main(int argc, char **argv) {
+    attn_compile_options opt = {.backend = ATTN_BACKEND_JIT};
+    if (argc > 1 && strncmp(argv[1], "--backend=", 10) == 0) {
+        opt.backend = strcmp(argv[1] + 10, "interp") == 0 ? ATTN_BACKEND_INTERP : ATTN_BACKEND_JIT;
+        argc--;
+        argv++;
+    }
     if (argc < 6) {
-        fprintf(stderr, "usage: golden_check ROOT CASE MODEL ENTRY SETS [TOL]\n");
+        fprintf(stderr, "usage: golden_check [--backend=jit|interp] ROOT CASE MODEL ENTRY SETS [TOL]\n");
         return 2;
     }
     const char *root = argv[1], *cs = argv[2], *model = argv[3], *entry = argv[4], *sets = argv[5];
@@ -101,7 +107,7 @@ int main(int argc, char **argv) {
     if (attn_model_load(m, path) == ATTN_OK &&
         (snprintf(path, sizeof path, "%s/tests/golden/fixtures/%s/weights.safetensors", root, cs),
          attn_model_bind_weights(m, path) == ATTN_OK) &&
-        attn_model_compile(m, entry, NULL, &p) == ATTN_OK) {
+        attn_model_compile(m, entry, &opt, &p) == ATTN_OK) {
         int nin, nwant, nout;
         snprintf(path, sizeof path, "%s/tests/golden/fixtures/%s/inputs.safetensors", root, cs);
         attn_tensor *in = read_tensors(path, &nin);
