@@ -199,7 +199,8 @@ static void tensor_macros(StrBuf *b, const char *EP, const char *which, int i, c
     for (int d = 0; d < s->rank; d++) {
         int64_t v;
         dims[d] = dim_is_const(n->type.dims[d], &v) ? (long long)v : -1LL;
-        sb_printf(b, "#define %s_%s%d_DIM%d %lld\n", EP, which, i, d, dims[d]);
+        sb_printf(b, "#define %s_%s%d_DIM%d %s%lld%s\n", EP, which, i, d, dims[d] < 0 ? "(" : "", dims[d],
+                  dims[d] < 0 ? ")" : "");
     }
     sb_printf(b, "#define %s_%s%d_DIMS {", EP, which, i);
     for (int d = 0; d < s->rank; d++)
