@@ -2,13 +2,17 @@
  * attnc.c — the attnc command-line driver.
  *
  * attnc checks an .attn model (and its weights), prints the graph IR of an
- * entry point, or runs an entry point on inputs from a safetensors file:
+ * entry point, runs an entry point on inputs from a safetensors file, or
+ * compiles entry points ahead of time into an object file and a C header:
  *
  *     attnc check MODEL.attn [--set NAME=VALUE]... [--weights W] [-I DIR]...
  *     attnc graph MODEL.attn [--entry E] [--set ...] [--weights W] [--dot] [-I DIR]...
  *     attnc run MODEL.attn [--entry E] [--set ...] [--weights W] --inputs IN
  *               [--outputs OUT] [--backend jit|interp] [--repeat N] [--time]
  *               [--threads N] [--mcpu CPU] [--mattr F] [--emit-llvm F] [--emit-asm F] [-I DIR]...
+ *     attnc compile MODEL.attn [--entry E] [--set ...] [--weights W] [-o NAME]
+ *               [--mcpu CPU] [--mattr F] [--emit-llvm F] [--emit-asm F] [-I DIR]...
+ *     attnc MODEL.attn [OPTIONS]...         (the same as attnc compile MODEL.attn)
  *     attnc heatmap OUTPUTS.safetensors --tensor NAME [--index I]... [--rows FILE]
  *               [--cols FILE] [--svg OUT.svg]
  *
@@ -37,7 +41,7 @@ enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2 };
 typedef enum {
     OPT_ENTRY, OPT_SET, OPT_WEIGHTS, OPT_INPUTS, OPT_OUTPUTS, OPT_DOT, OPT_BACKEND,
     OPT_REPEAT, OPT_TIME, OPT_THREADS, OPT_INCLUDE, OPT_TENSOR, OPT_INDEX, OPT_ROWS, OPT_COLS,
-    OPT_SVG, OPT_EXTRA, OPT_MCPU, OPT_MATTR, OPT_EMIT_LLVM, OPT_EMIT_ASM, OPT_HELP
+    OPT_SVG, OPT_EXTRA, OPT_OUT, OPT_MCPU, OPT_MATTR, OPT_EMIT_LLVM, OPT_EMIT_ASM, OPT_HELP
 } OptionId;
 
 #define BIT(id) (1u << (id))
@@ -81,6 +85,8 @@ static const Option options[] = {
     {OPT_EXTRA, "--extra-output", NULL, "NAME", "[--extra-output NAME]...",
      "also output the intermediate tensor assigned to variable NAME (or SCOPE/NAME, e.g.\n"
      "self_attn/weights); repeatable", 1},
+    {OPT_OUT, "-o", NULL, "NAME", "[-o NAME]",
+     "write NAME.o and NAME.h (default: the model's base name)", 0},
     {OPT_MCPU, "--mcpu", NULL, "CPU", "[--mcpu CPU]",
      "generate code for LLVM CPU name CPU (default: the host's, or $ATTN_MCPU)", 0},
     {OPT_MATTR, "--mattr", NULL, "FEATURES", "[--mattr FEATURES]",
@@ -93,7 +99,7 @@ static const Option options[] = {
 };
 #define NOPTIONS ((int)(sizeof options / sizeof options[0]))
 
-typedef enum { CMD_CHECK, CMD_GRAPH, CMD_RUN, CMD_HEATMAP } CommandId;
+typedef enum { CMD_CHECK, CMD_GRAPH, CMD_RUN, CMD_COMPILE, CMD_HEATMAP } CommandId;
 
 typedef struct {
     CommandId id;
@@ -125,6 +131,18 @@ static const Command commands[] = {
      "parameters.\n",
      MODEL_OPTS | BIT(OPT_ENTRY) | BIT(OPT_INPUTS) | BIT(OPT_OUTPUTS) | BIT(OPT_BACKEND) |
          BIT(OPT_REPEAT) | BIT(OPT_TIME) | BIT(OPT_THREADS) | BIT(OPT_EXTRA) | JIT_OPTS},
+    {CMD_COMPILE, "compile", "MODEL.attn", "compile entry points ahead of time into NAME.o and NAME.h",
+     "Compiles every entry point of MODEL.attn, or the one --entry names, into\n"
+     "the object file NAME.o and the C header NAME.h, for the host CPU or the\n"
+     "one --mcpu/--mattr name. The header declares, per entry point E, a\n"
+     "function NAME_E and the shapes of its inputs and outputs, and\n"
+     "NAME_load_weights, which loads and checks the weights from a safetensors\n"
+     "file when the program runs. The object needs no LLVM; link it with the\n"
+     "runtime library: cc main.c NAME.o -lattnrt -lcjson -lpthread -lm\n"
+     "(docs/AOT.md). Every hyperparameter must be set with --set or solved from\n"
+     "the shapes of --weights, which are also checked. `attnc MODEL.attn` is\n"
+     "short for `attnc compile MODEL.attn`.\n",
+     MODEL_OPTS | BIT(OPT_ENTRY) | BIT(OPT_OUT) | JIT_OPTS},
     {CMD_HEATMAP, "heatmap", "OUTPUTS.safetensors", "draw a [rows, cols] tensor as a heatmap",
      "Draws tensor NAME of a safetensors file (such as the outputs of attnc run)\n"
      "as a heatmap on the terminal, coloured when stdout is one (unless NO_COLOR\n"
@@ -139,7 +157,8 @@ static const Command commands[] = {
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
 #define TOP_USAGE                                                                              \
-    "usage: attnc check|graph|run|help MODEL.attn [OPTIONS]... | attnc --version\n"              \
+    "usage: attnc check|graph|run|compile|help MODEL.attn [OPTIONS]... | attnc --version\n"      \
+    "       attnc MODEL.attn [OPTIONS]...   (compile)\n"                                        \
     "       attnc heatmap OUTPUTS.safetensors --tensor NAME [OPTIONS]...\n"
 
 /* The parsed command line of one command. */
@@ -152,7 +171,7 @@ typedef struct {
     int nindexes;
     const char *entry, *weights, *inputs, *outputs;
     const char *tensor, *rows, *cols, *svg;
-    const char *mcpu, *mattr, *emit_llvm, *emit_asm;
+    const char *mcpu, *mattr, *emit_llvm, *emit_asm, *out;
     int dot, time, repeat, threads;
     attn_backend backend;
     unsigned seen; /* BIT(OptionId) of each option given */
@@ -278,6 +297,7 @@ static int apply_option(Args *a, const Option *o, const char *arg, const char *v
             return usage_error(c, "option '%s' needs interp or jit, got '%s'", arg, val);
         a->backend = strcmp(val, "jit") ? ATTN_BACKEND_INTERP : ATTN_BACKEND_JIT;
         return 0;
+    case OPT_OUT: a->out = val; return 0;
     case OPT_MCPU: a->mcpu = val; return 0;
     case OPT_MATTR: a->mattr = val; return 0;
     case OPT_EMIT_LLVM: a->emit_llvm = val; return 0;
@@ -617,6 +637,57 @@ static int cmd_run(const Args *a, attn_model *m, double load_ms)
     return rc;
 }
 
+/* ---- compile ------------------------------------------------------------ */
+
+/* The default output name: the model's base name without ".attn". */
+static char *default_out(const char *model)
+{
+    const char *base = strrchr(model, '/');
+    base = base ? base + 1 : model;
+    size_t n = strlen(base);
+    if (n > 5 && !strcmp(base + n - 5, ".attn"))
+        n -= 5;
+    return strndup(base, n);
+}
+
+static int cmd_compile(const Args *a, attn_model *m)
+{
+    if (a->entry && !has_entry(m, a->entry)) {
+        fprintf(stderr, "error: %s: no entry point named '%s' (entry points: ", a->model, a->entry);
+        print_entries(stderr, m);
+        fputs(")\n", stderr);
+        return EXIT_INPUT;
+    }
+    if (attn_model_entry_count(m) == 0) {
+        fprintf(stderr, "error: %s: the model has no entry points\n", a->model);
+        return EXIT_INPUT;
+    }
+    char *out = a->out ? strdup(a->out) : default_out(a->model);
+    if (!out || !*out) {
+        fprintf(stderr, "%s\n", out ? "error: -o needs a non-empty NAME" : "attnc: out of memory");
+        free(out);
+        return EXIT_INPUT;
+    }
+    attn_aot_options opt = {.mcpu = a->mcpu, .mattr = a->mattr, .emit_llvm = a->emit_llvm,
+                            .emit_asm = a->emit_asm};
+    attn_status s = attn_model_compile_aot(m, a->entry, out, &opt);
+    int rc = EXIT_OK;
+    if (s != ATTN_OK) {
+        char what[256];
+        snprintf(what, sizeof what, "cannot compile %s", a->model);
+        rc = report(m, s, what);
+    } else {
+        printf("%s: wrote %s.o and %s.h (", a->model, out, out);
+        if (a->entry)
+            printf("%s", a->entry);
+        else
+            print_entries(stdout, m);
+        printf(")\n");
+    }
+    free(out);
+    return rc;
+}
+
 /* ---- heatmap ------------------------------------------------------------- */
 
 /* Reads the lines of `path` (without their "\n" or "\r\n") into *out, *n of
@@ -739,6 +810,7 @@ static int dispatch(const Args *a)
         case CMD_CHECK: rc = cmd_check(a, m); break;
         case CMD_GRAPH: rc = cmd_graph(a, m); break;
         case CMD_RUN: rc = cmd_run(a, m, load_ms); break;
+        case CMD_COMPILE: rc = cmd_compile(a, m); break;
         case CMD_HEATMAP: break; /* handled above */
         }
     }
@@ -789,6 +861,14 @@ static int command(const Command *c, int argc, char **argv)
     return rc;
 }
 
+/* Whether `name`, not a command, is the model of `attnc MODEL.attn`: an .attn
+ * path or an existing file. */
+static int is_model_file(const char *name)
+{
+    size_t n = strlen(name);
+    return (n > 5 && !strcmp(name + n - 5, ".attn")) || access(name, F_OK) == 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -803,6 +883,8 @@ int main(int argc, char **argv)
     if (!strcmp(name, "help"))
         return help(argc - 2, argv + 2);
     const Command *c = find_command(name);
+    if (!c && name[0] != '-' && is_model_file(name)) /* attnc MODEL.attn: compile */
+        return command(find_command("compile"), argc - 1, argv + 1);
     if (!c)
         return usage_error(NULL, "unknown command '%s'", name);
     return command(c, argc - 2, argv + 2);

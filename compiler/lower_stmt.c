@@ -165,7 +165,7 @@ static void declare_param(Lower *L, const Ast *s) {
         w = NULL;
     } else if (w && !param_matches(L, s, key, &t, w))
         w = NULL;
-    else if (!w && L->final)
+    else if (!w && L->final && !L->m->weights_later)
         diag_error(L->diag, s->loc, "weight '%s' is not bound (give a weights file)", key);
     /* weights live in the top-level graph; scan bodies capture them */
     IrGraph *g = L->g;

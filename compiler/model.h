@@ -60,6 +60,8 @@ typedef struct Model {
     IrEntry *ir; int nir;
     const char **export_names; int nexports;    /* extra outputs of the entry being compiled */
     bool loaded;         /* load succeeded */
+    bool weights_later;  /* a final lowering may leave params unbound (ahead-of-time
+                            compilation: the program loads its weights when it runs) */
 } Model;
 
 /* Reads, parses and imports `path` (or `src` text) and records declarations. */

@@ -1,8 +1,12 @@
 /*
- * dtype.c — element sizes and names of attn dtypes, and tensor element counts
- * (the small part of the public API in attn.h that kernels also rely on).
+ * dtype.c — element sizes and names of attn dtypes, tensor element counts,
+ * and freeing tensors and strings: the small part of the public API in attn.h
+ * that kernels rely on and that the runtime library (libattnrt) provides to
+ * ahead-of-time compiled programs.
  */
 #include "attn.h"
+
+#include <stdlib.h>
 
 size_t attn_dtype_size(attn_dtype dt)
 {
@@ -36,3 +40,12 @@ int64_t attn_tensor_numel(const attn_tensor *t)
             return -1;
     return n;
 }
+
+void attn_tensors_free(attn_tensor *ts, int n)
+{
+    for (int i = 0; ts && i < n; i++)
+        free(ts[i].data);
+    free(ts);
+}
+
+void attn_string_free(char *s) { free(s); }

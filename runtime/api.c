@@ -4,6 +4,7 @@
  * it stays valid after attn_model_free; runs share nothing mutable, so one
  * program may run on several threads at once.
  */
+#include "aot.h"
 #include "attn.h"
 #include "interp.h"
 #include "jit_program.h"
@@ -235,6 +236,50 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     return ATTN_OK;
 }
 
+attn_status attn_model_compile_aot(attn_model *h, const char *entry, const char *out, const attn_aot_options *opt) {
+    if (!h)
+        return ATTN_ERR_USAGE;
+    Model *m = h->core;
+    if (!out || !*out)
+        return usage(m, "attn_model_compile_aot: out is NULL or empty");
+    if (!m->loaded)
+        return usage(m, "attn_model_compile_aot: load the model first");
+    diag_clear(&m->diag);
+    if (entry && !find_entry(m, entry))
+        return ATTN_ERR_USAGE;
+    if (m->nentries == 0) {
+        diag_error(&m->diag, (SrcLoc){0}, "%s has no entry points to compile", m->path);
+        return ATTN_ERR_INPUT;
+    }
+    m->weights_later = true;
+    int lowered = model_lower(m, true, entry);
+    m->weights_later = false;
+    if (lowered != 0)
+        return ATTN_ERR_INPUT;
+    const IrEntry **es = calloc((size_t)m->nentries, sizeof *es);
+    if (!es)
+        return ATTN_ERR_NOMEM;
+    int n = 0;
+    for (int i = 0; i < m->nentries; i++)
+        if (!entry || strcmp(m->entries[i]->str, entry) == 0)
+            es[n++] = model_entry(m, m->entries[i]->str);
+    AotOptions ao = {.out = out, .model_path = m->path, .all_entries = entry == NULL};
+    if (opt)
+        ao.mcpu = opt->mcpu, ao.mattr = opt->mattr, ao.emit_llvm = opt->emit_llvm, ao.emit_asm = opt->emit_asm;
+    char *err = NULL;
+    int rc = aot_compile(es, n, &ao, &err);
+    free(es);
+    if (rc == 0)
+        return ATTN_OK;
+    const char *text = err ? err : "out of memory";
+    attn_status st = strstr(text, "cannot write") ? ATTN_ERR_IO : ATTN_ERR_INPUT;
+    if (strncmp(text, "error: ", 7) == 0)
+        text += 7; /* the diagnostic adds its own */
+    diag_error(&m->diag, (SrcLoc){0}, "%s", text);
+    free(err);
+    return st;
+}
+
 static const IrNode *input_node(const attn_program *p, int i) {
     const IrGraph *g = p->entry->graph;
     for (int k = 0; k < g->n; k++)
@@ -287,11 +332,3 @@ void attn_program_free(attn_program *p) {
     core_release(p->core);
     free(p);
 }
-
-void attn_tensors_free(attn_tensor *ts, int n) {
-    for (int i = 0; ts && i < n; i++)
-        free(ts[i].data);
-    free(ts);
-}
-
-void attn_string_free(char *s) { free(s); }

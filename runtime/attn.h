@@ -126,6 +126,24 @@ const char *attn_model_entry_name(const attn_model *m, int i);
 attn_status attn_model_compile(attn_model *m, const char *entry,
                                const attn_compile_options *opt, attn_program **out);
 
+/* Options for attn_model_compile_aot; NULL (or all fields zero) means defaults. */
+typedef struct attn_aot_options {
+    /* target: LLVM CPU name and feature string, as for the JIT (NULL = the host's,
+     * or ATTN_MCPU / ATTN_MATTR); the object runs on CPUs that have them */
+    const char *mcpu, *mattr;
+    /* also write the optimised LLVM IR / the assembly here (NULL = don't) */
+    const char *emit_llvm, *emit_asm;
+} attn_aot_options;
+
+/* Compiles entry point `entry` (NULL: every entry point) ahead of time into the
+ * object file OUT.o and the C header OUT.h, which need no LLVM, only the runtime
+ * library libattnrt (docs/AOT.md); the base name of `out` names the C symbols
+ * ("build/gru" gives gru_load_weights, gru_forward). Every hyperparameter must be
+ * set or solved from bound weights; weights need not be bound (the program loads
+ * them), but bound ones are checked. */
+attn_status attn_model_compile_aot(attn_model *m, const char *entry, const char *out,
+                                   const attn_aot_options *opt);
+
 /* Input and output signatures of a compiled entry point. Dims that vary per call are -1. */
 int attn_program_input_count(const attn_program *p);
 int attn_program_output_count(const attn_program *p);

@@ -16,6 +16,10 @@
 #include "attn.h"
 #include "threadpool.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* What generated code receives; the field order is the code's ABI (cg_kernel.h CTX_*). */
 typedef struct AttnRunCtx {
     void *const *params;    /* weights (packed where the code wants them) */
@@ -65,5 +69,9 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
  * On success *outputs gets new tensors (free with attn_tensors_free). */
 attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPool *pool, const attn_tensor *inputs,
                               int ninputs, attn_tensor **outputs, int *noutputs, char **error);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

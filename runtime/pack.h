@@ -17,6 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Columns per packed panel for a target with `lanes` floats per vector. */
 int attn_pack_nr(int lanes);
 
@@ -30,5 +34,9 @@ void attn_pack_b(const float *B, int64_t K, int64_t N, int64_t b_rs, int64_t b_c
  * or bytes <= 0), and its release (NULL is allowed). */
 void *attn_rt_aligned_alloc(int64_t bytes);
 void attn_rt_aligned_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

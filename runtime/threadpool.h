@@ -13,6 +13,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct AttnPool AttnPool;
 
 /* A pool running loops on `threads` threads in all (the caller plus threads-1
@@ -25,5 +29,9 @@ int attn_pool_threads(const AttnPool *p);
 
 /* Runs fn(ctx, i) for i in [0, n); a NULL pool runs them in order on the caller. */
 void attn_rt_parallel_for(AttnPool *p, int64_t n, void (*fn)(void *ctx, int64_t i), void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,0 +1,614 @@
+/*
+ * aot.c — ahead-of-time compilation into NAME.o and NAME.h (see aot.h).
+ *
+ * All entries go into one LLVM module, each under the prefix NAME_ENTRY, so
+ * that they share one copy of the matmul core. The header is C source that
+ * compiles as C17 and as C++ without warnings: every string of the model
+ * (names, type texts, error messages, paths) is written as an escaped
+ * literal, and comments only carry text made safe for comments.
+ */
+#include "aot.h"
+#include "attn.h"
+#include "cg_entry.h"
+#include "diag.h"
+#include "jit.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { NAME_LEN = 256 };
+
+/* A packed copy of a weight, as the matmuls of some entry read it. */
+typedef struct AotPacked {
+    int weight;
+    int64_t k, n, rs, cs;
+} AotPacked;
+
+typedef struct Aot {
+    const AotOptions *o;
+    const IrEntry *const *entries;
+    int n;
+    char id[NAME_LEN], ID[NAME_LEN];   /* C name, and in capitals for macros */
+    CgTarget target;
+    CgEntryInfo *info;                 /* per entry */
+    AttnSigTensor **ins, **outs;       /* per entry */
+    int **slots;                       /* per entry: each param slot's index into the loaded data */
+    Arena arena;
+    const IrNode **weights;            /* one PARAM node per key */
+    int *plain;                        /* per weight: read unpacked by some entry */
+    int nweights;
+    AotPacked *packed;
+    int npacked;
+} Aot;
+
+void aot_c_name(const char *out, char *buf, size_t len) {
+    const char *base = strrchr(out, '/');
+    base = base ? base + 1 : out;
+    size_t k = 0;
+    if (isdigit((unsigned char)base[0]) && k + 1 < len)
+        buf[k++] = '_';
+    for (const char *p = base; *p && k + 1 < len; p++)
+        buf[k++] = isalnum((unsigned char)*p) || *p == '_' ? *p : '_';
+    if (k == 0 && len > 1)
+        buf[k++] = '_';
+    buf[k] = '\0';
+}
+
+/* ---- C text ------------------------------------------------------------ */
+
+/* s as a C string literal: quotes, backslashes, '?' (trigraphs) and every byte
+ * outside printable ASCII escaped (octal, three digits). NULL becomes NULL. */
+static void c_string(StrBuf *b, const char *s) {
+    if (!s) {
+        sb_printf(b, "NULL");
+        return;
+    }
+    sb_printf(b, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\' || *p == '?')
+            sb_printf(b, "\\%c", *p);
+        else if (*p == '\n')
+            sb_printf(b, "\\n");
+        else if (*p < 0x20 || *p >= 0x7f)
+            sb_printf(b, "\\%03o", *p);
+        else
+            sb_printf(b, "%c", *p);
+    }
+    sb_printf(b, "\"");
+}
+
+/* s inside a comment: printable ASCII only, and never closing it. */
+static void c_comment_text(StrBuf *b, const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '*' && p[1] == '/')
+            sb_printf(b, "* ");
+        else
+            sb_printf(b, "%c", *p >= 0x20 && *p < 0x7f ? *p : '?');
+    }
+}
+
+static const char *dtype_enum(attn_dtype dt) {
+    switch (dt) {
+    case ATTN_F32: return "ATTN_F32";
+    case ATTN_I32: return "ATTN_I32";
+    case ATTN_I64: return "ATTN_I64";
+    case ATTN_BOOL: return "ATTN_BOOL";
+    }
+    return "ATTN_F32";
+}
+
+static void upper(const char *s, char *buf, size_t len) {
+    size_t k = 0;
+    for (; s[k] && k + 1 < len; k++)
+        buf[k] = (char)toupper((unsigned char)s[k]);
+    buf[k] = '\0';
+}
+
+/* ---- weights ----------------------------------------------------------- */
+
+static int find_weight(const Aot *A, const char *key) {
+    for (int i = 0; i < A->nweights; i++)
+        if (strcmp(A->weights[i]->name, key) == 0)
+            return i;
+    return -1;
+}
+
+/* Collects the weights of every entry (one per key) and the packed copies,
+ * and maps each entry's param slots onto them. */
+static int plan_weights(Aot *A, char **err) {
+    int total = 0;
+    for (int e = 0; e < A->n; e++)
+        total += A->info[e].nparams;
+    A->weights = calloc((size_t)total + 1, sizeof *A->weights);
+    A->plain = calloc((size_t)total + 1, sizeof *A->plain);
+    A->packed = calloc((size_t)total + 1, sizeof *A->packed);
+    A->slots = calloc((size_t)A->n, sizeof *A->slots);
+    if (!A->weights || !A->plain || !A->packed || !A->slots) {
+        *err = cg_msg("error: out of memory");
+        return -1;
+    }
+    for (int e = 0; e < A->n; e++)
+        for (int i = 0; i < A->info[e].nparams; i++) {
+            const IrNode *w = A->info[e].params[i].node;
+            if (find_weight(A, w->name) >= 0)
+                continue;
+            for (int d = 0; d < w->type.rank; d++) {
+                int64_t v;
+                if (!dim_is_const(w->type.dims[d], &v)) {
+                    char ty[256];
+                    ir_type_format(&w->type, ty, sizeof ty);
+                    *err = cg_msg("error: weight '%s' has shape %s, which is not fixed: set the hyperparameters "
+                                  "(--set) or give the weights (--weights) to solve them", w->name, ty);
+                    return -1;
+                }
+            }
+            A->weights[A->nweights++] = w;
+        }
+    for (int e = 0; e < A->n; e++) {
+        const CgEntryInfo *info = &A->info[e];
+        A->slots[e] = calloc((size_t)info->nparams + 1, sizeof(int));
+        if (!A->slots[e]) {
+            *err = cg_msg("error: out of memory");
+            return -1;
+        }
+        for (int i = 0; i < info->nparams; i++) {
+            const CgParam *p = &info->params[i];
+            int w = find_weight(A, p->node->name);
+            if (!p->packed) {
+                A->plain[w] = 1;
+                A->slots[e][i] = w;
+                continue;
+            }
+            int j = 0;
+            while (j < A->npacked && !(A->packed[j].weight == w && A->packed[j].k == p->k && A->packed[j].n == p->n &&
+                                       A->packed[j].rs == p->rs && A->packed[j].cs == p->cs))
+                j++;
+            if (j == A->npacked)
+                A->packed[A->npacked++] = (AotPacked){w, p->k, p->n, p->rs, p->cs};
+            A->slots[e][i] = A->nweights + j;
+        }
+    }
+    return 0;
+}
+
+/* ---- the header -------------------------------------------------------- */
+
+static const IrNode *input_node(const IrGraph *g, int i) {
+    for (int k = 0; k < g->n; k++)
+        if (g->nodes[k].op == OP_INPUT && g->nodes[k].index == i)
+            return &g->nodes[k];
+    return NULL;
+}
+
+/* The macros of one input or output ("IN0", "OUT1"). */
+static void tensor_macros(StrBuf *b, const char *EP, const char *which, int i, const AttnSigTensor *s,
+                          const IrNode *n) {
+    sb_printf(b, "/* %s %d: %s: ", which[0] == 'I' ? "input" : "output", i, s->name);
+    c_comment_text(b, s->type_text);
+    sb_printf(b, " */\n#define %s_%s%d_NAME ", EP, which, i);
+    c_string(b, s->name);
+    sb_printf(b, "\n#define %s_%s%d_DTYPE %s\n", EP, which, i, dtype_enum(s->dtype));
+    sb_printf(b, "#define %s_%s%d_RANK %d\n", EP, which, i, s->rank);
+    if (s->rank == 0)
+        return;
+    long long dims[ATTN_MAX_RANK];
+    for (int d = 0; d < s->rank; d++) {
+        int64_t v;
+        dims[d] = dim_is_const(n->type.dims[d], &v) ? (long long)v : -1LL;
+        sb_printf(b, "#define %s_%s%d_DIM%d %s%lld%s\n", EP, which, i, d, dims[d] < 0 ? "(" : "", dims[d],
+                  dims[d] < 0 ? ")" : "");
+    }
+    sb_printf(b, "#define %s_%s%d_DIMS {", EP, which, i);
+    for (int d = 0; d < s->rank; d++)
+        sb_printf(b, "%s%lld", d ? ", " : "", dims[d]);
+    sb_printf(b, "}\n#define %s_%s%d_DIM_NAMES {", EP, which, i);
+    for (int d = 0; d < s->rank; d++) {
+        sb_printf(b, "%s", d ? ", " : "");
+        c_string(b, s->dim_text[d]);
+    }
+    sb_printf(b, "}\n");
+}
+
+static void sig_array(StrBuf *b, const char *id, const char *what, const AttnSigTensor *s, int n) {
+    if (n == 0)
+        return;
+    sb_printf(b, "static const AttnSigTensor %s_%s[%d] = {\n", id, what, n);
+    for (int i = 0; i < n; i++) {
+        sb_printf(b, "    {");
+        c_string(b, s[i].name);
+        sb_printf(b, ", %s, %d, {", dtype_enum(s[i].dtype), s[i].rank);
+        for (int d = 0; d < ATTN_MAX_RANK; d++)
+            sb_printf(b, "%s%d", d ? ", " : "", d < s[i].rank ? s[i].sym[d] : -1);
+        sb_printf(b, "}, ");
+        c_string(b, s[i].type_text);
+        sb_printf(b, ", {");
+        for (int d = 0; d < s[i].rank; d++) {
+            sb_printf(b, "%s", d ? ", " : "");
+            c_string(b, s[i].dim_text[d]);
+        }
+        sb_printf(b, "%s}}%s\n", s[i].rank ? "" : "NULL", i + 1 < n ? "," : "");
+    }
+    sb_printf(b, "};\n");
+}
+
+/* "forward(input: f32[B, T, 16], h_0: ...) -> (output: f32[...], ...)" in a comment. */
+static void signature_comment(StrBuf *b, const IrEntry *e, const AttnSigTensor *ins, const AttnSigTensor *outs) {
+    sb_printf(b, " * %s(", e->name);
+    for (int i = 0; i < e->graph->ninputs; i++) {
+        sb_printf(b, "%s%s: ", i ? ", " : "", ins[i].name);
+        c_comment_text(b, ins[i].type_text);
+    }
+    sb_printf(b, ") -> (");
+    for (int i = 0; i < e->graph->nout; i++) {
+        sb_printf(b, "%s%s: ", i ? ", " : "", outs[i].name);
+        c_comment_text(b, outs[i].type_text);
+    }
+    sb_printf(b, ")\n");
+}
+
+static void entry_section(Aot *A, StrBuf *b, int ei) {
+    const IrEntry *e = A->entries[ei];
+    const IrGraph *g = e->graph;
+    const CgEntryInfo *info = &A->info[ei];
+    const AttnSigTensor *ins = A->ins[ei], *outs = A->outs[ei];
+    char ep[2 * NAME_LEN], EP[2 * NAME_LEN];
+    snprintf(ep, sizeof ep, "%s_%s", A->id, e->name);
+    upper(ep, EP, sizeof EP);
+
+    sb_printf(b, "/* ---- entry point %s ", e->name);
+    for (size_t k = strlen(e->name); k < 50; k++)
+        sb_printf(b, "-");
+    sb_printf(b, "\n *\n");
+    signature_comment(b, e, ins, outs);
+    if (e->nsyms) {
+        sb_printf(b, " *\n * Dims that vary per call (-1 in the _DIM macros; bound from the inputs' shapes):");
+        for (int s = 0; s < e->nsyms; s++)
+            sb_printf(b, "%s%s", s ? ", " : " ", e->sym_names[s]);
+        sb_printf(b, ".\n");
+    }
+    sb_printf(b, " */\n#define %s_NINPUTS %d\n#define %s_NOUTPUTS %d\n", EP, g->ninputs, EP, g->nout);
+    sb_printf(b, "#define %s_NSYMS %d\n", EP, e->nsyms);
+    if (e->nsyms) {
+        sb_printf(b, "#define %s_SYM_NAMES {", EP);
+        for (int s = 0; s < e->nsyms; s++) {
+            sb_printf(b, "%s", s ? ", " : "");
+            c_string(b, e->sym_names[s]);
+        }
+        sb_printf(b, "}\n");
+    }
+    for (int i = 0; i < g->ninputs; i++)
+        tensor_macros(b, EP, "IN", i, &ins[i], input_node(g, i));
+    for (int i = 0; i < g->nout; i++)
+        tensor_macros(b, EP, "OUT", i, &outs[i], &g->nodes[g->outputs[i]]);
+
+    sb_printf(b, "\n/* the generated functions (in %s.o); call them through %s() */\n", A->id, ep);
+    sb_printf(b, "int64_t %s_workspace(const int64_t *syms, int64_t *count);\n", ep);
+    sb_printf(b, "int32_t %s_input_dims(const void *self, const int64_t *syms, int64_t *dims);\n", ep);
+    sb_printf(b, "int32_t %s_output_dims(const void *self, const int64_t *syms, int64_t *dims);\n", ep);
+    sb_printf(b, "int32_t %s_run(AttnRunCtx *ctx);\n\n", ep);
+    sig_array(b, ep, "inputs", ins, g->ninputs);
+    sig_array(b, ep, "outputs", outs, g->nout);
+    if (info->nsites) {
+        sb_printf(b, "static const char *const %s_sites[%d] = {\n", ep, info->nsites);
+        for (int i = 0; i < info->nsites; i++) {
+            sb_printf(b, "    ");
+            c_string(b, info->sites[i]);
+            sb_printf(b, "%s\n", i + 1 < info->nsites ? "," : "");
+        }
+        sb_printf(b, "};\n");
+    }
+    sb_printf(b, "static const AttnCompiled %s_compiled = {\n    ", ep);
+    c_string(b, e->name);
+    sb_printf(b, ", %d, %s%s, %d, %s%s, %d, %d, %s%s,\n", g->ninputs, g->ninputs ? ep : "NULL",
+              g->ninputs ? "_inputs" : "", g->nout, g->nout ? ep : "NULL", g->nout ? "_outputs" : "", e->nsyms,
+              info->nsites, info->nsites ? ep : "NULL", info->nsites ? "_sites" : "");
+    sb_printf(b, "    %s_workspace, %s_input_dims, %s_output_dims, %s_run};\n", ep, ep, ep, ep);
+    if (info->nparams) {
+        sb_printf(b, "static const int %s_slots[%d] = {", ep, info->nparams);
+        for (int i = 0; i < info->nparams; i++)
+            sb_printf(b, "%s%d", i ? ", " : "", A->slots[ei][i]);
+        sb_printf(b, "};\n");
+    }
+    sb_printf(b, "\n");
+}
+
+static void weight_table(Aot *A, StrBuf *b) {
+    const char *id = A->id;
+    sb_printf(b, "/* ---- weights -------------------------------------------------------------\n"
+                 " *\n * The safetensors keys the entry points read, with their dtypes and shapes:\n");
+    for (int i = 0; i < A->nweights; i++) {
+        char ty[256];
+        ir_type_format(&A->weights[i]->type, ty, sizeof ty);
+        sb_printf(b, " *   ");
+        c_comment_text(b, A->weights[i]->name);
+        sb_printf(b, ": ");
+        c_comment_text(b, ty);
+        sb_printf(b, "\n");
+    }
+    if (!A->nweights)
+        sb_printf(b, " *   (none)\n");
+    sb_printf(b, " * Matmuls read %d of them packed for %d floats per vector (runtime/pack.h).\n */\n",
+              A->npacked, cg_target_lanes(&A->target));
+    sb_printf(b, "#define %s_NWEIGHTS %d\n", A->ID, A->nweights);
+    if (A->nweights) {
+        sb_printf(b, "static const AttnAotWeight %s_weights[%d] = {\n", id, A->nweights);
+        for (int i = 0; i < A->nweights; i++) {
+            const IrNode *w = A->weights[i];
+            char ty[256];
+            ir_type_format(&w->type, ty, sizeof ty);
+            sb_printf(b, "    {");
+            c_string(b, w->name);
+            sb_printf(b, ", %s, %d, {", dtype_enum(w->type.dtype), w->type.rank);
+            for (int d = 0; d < w->type.rank; d++) {
+                int64_t v = 0;
+                dim_is_const(w->type.dims[d], &v);
+                sb_printf(b, "%s%lld", d ? ", " : "", (long long)v);
+            }
+            sb_printf(b, "%s}, ", w->type.rank ? "" : "0");
+            c_string(b, ty);
+            sb_printf(b, ", %d}%s\n", A->plain[i], i + 1 < A->nweights ? "," : "");
+        }
+        sb_printf(b, "};\n");
+    }
+    if (A->npacked) {
+        sb_printf(b, "static const AttnAotPacked %s_packed[%d] = {\n", id, A->npacked);
+        for (int j = 0; j < A->npacked; j++) {
+            const AotPacked *p = &A->packed[j];
+            sb_printf(b, "    {%d, %lld, %lld, %lld, %lld}%s\n", p->weight, (long long)p->k, (long long)p->n,
+                      (long long)p->rs, (long long)p->cs, j + 1 < A->npacked ? "," : "");
+        }
+        sb_printf(b, "};\n");
+    }
+    sb_printf(b, "static const AttnAotEntry %s_entries[%d] = {\n", id, A->n);
+    for (int e = 0; e < A->n; e++) {
+        sb_printf(b, "    {");
+        c_string(b, A->entries[e]->name);
+        if (A->info[e].nparams)
+            sb_printf(b, ", %d, %s_%s_slots}%s\n", A->info[e].nparams, id, A->entries[e]->name, e + 1 < A->n ? "," : "");
+        else
+            sb_printf(b, ", 0, NULL}%s\n", e + 1 < A->n ? "," : "");
+    }
+    sb_printf(b, "};\nstatic const AttnAotTable %s_weight_table = {\n    ", id);
+    c_string(b, id);
+    sb_printf(b, ", ");
+    c_string(b, A->o->model_path);
+    sb_printf(b, ", %d, %d, %d, %s%s, %d, %s%s, %d, %s_entries};\n\n", A->o->all_entries ? 1 : 0,
+              cg_target_lanes(&A->target), A->nweights, A->nweights ? id : "NULL", A->nweights ? "_weights" : "",
+              A->npacked, A->npacked ? id : "NULL", A->npacked ? "_packed" : "", A->n, id);
+}
+
+static void functions(Aot *A, StrBuf *b) {
+    const char *id = A->id;
+    sb_printf(b, "/* ---- functions -----------------------------------------------------------\n *\n"
+                 " * %s_load_weights: reads the weights of the entry points from a safetensors\n"
+                 " * file (e.g. PyTorch's state_dict saved with safetensors), checks that each\n"
+                 " * key is present with the dtype and shape above (F16, BF16 and F64 are\n"
+                 " * converted to f32)%s, and makes the packed copies.\n"
+                 " * Returns ATTN_OK, or a status with a message in *error (one line per\n"
+                 " * problem; free it with attn_string_free). The weights are read-only\n"
+                 " * afterwards: runs on several threads may share them. Free them with\n"
+                 " * %s_free_weights.\n */\n",
+              id, A->o->all_entries ? " and that the file holds no other key" : "", id);
+    sb_printf(b, "static inline attn_status %s_load_weights(const char *safetensors_path, AttnAotWeights **out, "
+                 "char **error) {\n    return attn_aot_weights_load(&%s_weight_table, safetensors_path, out, error);\n}\n\n",
+              id, id);
+    sb_printf(b, "static inline void %s_free_weights(AttnAotWeights *w) { attn_aot_weights_free(w); }\n\n", id);
+    for (int e = 0; e < A->n; e++) {
+        const IrEntry *en = A->entries[e];
+        sb_printf(b, "/* Runs entry point %s (see its signature above) with weights w and thread pool\n"
+                     " * `pool` (attn_pool_new; NULL runs on the calling thread). Inputs are matched by\n"
+                     " * name and checked like the interpreter checks them (dtypes, ranks, dims, per-call\n"
+                     " * dims consistent); on success *outputs gets *noutputs = %d new tensors in output\n"
+                     " * order (attn_tensors_free), else *error gets a message (attn_string_free).\n */\n",
+                  en->name, en->graph->nout);
+        sb_printf(b, "static inline attn_status %s_%s(const AttnAotWeights *w, AttnPool *pool, const attn_tensor *inputs,\n"
+                     "    int ninputs, attn_tensor **outputs, int *noutputs, char **error) {\n"
+                     "    return attn_aot_run(&%s_%s_compiled, &%s_weight_table, %d, w, pool, inputs, ninputs, outputs,\n"
+                     "                        noutputs, error);\n}\n\n",
+                  id, en->name, id, en->name, id, e);
+    }
+}
+
+static void header_text(Aot *A, StrBuf *b) {
+    const char *id = A->id;
+    sb_printf(b, "/*\n * %s.h: ahead-of-time compiled entry points of ", id);
+    c_comment_text(b, A->o->model_path);
+    sb_printf(b, ":\n *");
+    for (int e = 0; e < A->n; e++)
+        sb_printf(b, "%s%s", e ? ", " : " ", A->entries[e]->name);
+    sb_printf(b, ".\n * Written by attnc compile for CPU ");
+    c_comment_text(b, A->target.cpu);
+    sb_printf(b, " (%d floats per vector). Do not edit.\n *\n", cg_target_lanes(&A->target));
+    sb_printf(b, " * The object %s.o needs no LLVM: link it with the runtime library,\n"
+                 " *     cc main.c %s.o -lattnrt -lcjson -lpthread -lm\n *\n"
+                 " *     AttnAotWeights *w = NULL;\n"
+                 " *     char *err = NULL;\n"
+                 " *     if (%s_load_weights(\"weights.safetensors\", &w, &err) != ATTN_OK) ...\n"
+                 " *     AttnPool *pool = attn_pool_new(0);          // or NULL: no threads\n"
+                 " *     attn_tensor *out = NULL;\n"
+                 " *     int nout = 0;\n"
+                 " *     if (%s_%s(w, pool, inputs, ninputs, &out, &nout, &err) != ATTN_OK) ...\n"
+                 " *     attn_tensors_free(out, nout);\n"
+                 " *     attn_pool_free(pool);\n"
+                 " *     %s_free_weights(w);\n */\n",
+              id, id, id, id, A->entries[0]->name, id);
+    sb_printf(b, "#ifndef %s_AOT_H\n#define %s_AOT_H\n\n", A->ID, A->ID);
+    sb_printf(b, "#include \"attn.h\"\n#include \"compiled.h\"\n#include \"aot_weights.h\"\n\n");
+    sb_printf(b, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
+    sb_printf(b, "#define %s_NENTRIES %d\n\n", A->ID, A->n);
+    for (int e = 0; e < A->n; e++)
+        entry_section(A, b, e);
+    weight_table(A, b);
+    functions(A, b);
+    sb_printf(b, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
+}
+
+/* ---- the object -------------------------------------------------------- */
+
+static bool exported(const Aot *A, const char *name) {
+    static const char *const suffixes[] = {"workspace", "input_dims", "output_dims", "run"};
+    char want[3 * NAME_LEN];
+    for (int e = 0; e < A->n; e++)
+        for (int s = 0; s < 4; s++) {
+            snprintf(want, sizeof want, "%s_%s_%s", A->id, A->entries[e]->name, suffixes[s]);
+            if (strcmp(want, name) == 0)
+                return true;
+        }
+    return false;
+}
+
+/* Everything but the entries' four functions becomes internal (the matmul
+ * core, kernels, constants), so that objects of several models link together. */
+static void internalize(const Aot *A, LLVMModuleRef mod) {
+    for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f))
+        if (!LLVMIsDeclaration(f) && !exported(A, LLVMGetValueName(f)))
+            LLVMSetLinkage(f, LLVMInternalLinkage);
+    for (LLVMValueRef g = LLVMGetFirstGlobal(mod); g; g = LLVMGetNextGlobal(g))
+        if (!LLVMIsDeclaration(g))
+            LLVMSetLinkage(g, LLVMInternalLinkage);
+}
+
+/* Two entries whose C names clash (entry "f" and entry "f_run" both give
+ * NAME_f_run), or an entry named like the header's own functions. */
+static int check_names(const Aot *A, char **err) {
+    static const char *const reserved[] = {"load_weights", "free_weights", "weight_table", "weights", "packed",
+                                           "entries"};
+    static const char *const suffixes[] = {"", "_workspace", "_input_dims", "_output_dims", "_run", "_inputs",
+                                           "_outputs", "_sites", "_compiled", "_slots"};
+    for (int e = 0; e < A->n; e++) {
+        for (size_t r = 0; r < sizeof reserved / sizeof *reserved; r++)
+            if (strcmp(A->entries[e]->name, reserved[r]) == 0) {
+                *err = cg_msg("error: entry point '%s' would clash with the header's %s_%s", reserved[r], A->id,
+                              reserved[r]);
+                return -1;
+            }
+        for (int f = 0; f < A->n; f++)
+            for (size_t s = 1; f != e && s < sizeof suffixes / sizeof *suffixes; s++) {
+                char name[2 * NAME_LEN];
+                snprintf(name, sizeof name, "%s%s", A->entries[e]->name, suffixes[s]);
+                if (strcmp(name, A->entries[f]->name) == 0) {
+                    *err = cg_msg("error: entry points '%s' and '%s' would give clashing C names (%s_%s); "
+                                  "compile them into separate objects (--entry)",
+                                  A->entries[e]->name, A->entries[f]->name, A->id, name);
+                    return -1;
+                }
+            }
+    }
+    return 0;
+}
+
+static int write_text(const char *path, const char *text, char **err) {
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        *err = cg_msg("error: cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t len = strlen(text);
+    bool ok = fwrite(text, 1, len, f) == len;
+    ok = fclose(f) == 0 && ok;
+    if (!ok) {
+        *err = cg_msg("error: cannot write %s: %s", path, strerror(errno));
+        remove(path);
+        return -1;
+    }
+    return 0;
+}
+
+static int generate(Aot *A, LLVMContextRef ctx, char **err) {
+    CgModule cm;
+    cg_module_init(&cm, ctx, A->id, &A->target);
+    int rc = -1;
+    for (int e = 0; e < A->n; e++) {
+        char prefix[2 * NAME_LEN];
+        snprintf(prefix, sizeof prefix, "%s_%s", A->id, A->entries[e]->name);
+        if (cg_entry_generate(&cm, A->entries[e], prefix, &A->info[e], err) != 0)
+            goto done;
+        if (cg_signature(A->entries[e], &A->arena, &A->ins[e], &A->outs[e]) != 0) {
+            *err = cg_msg("error: out of memory");
+            goto done;
+        }
+    }
+    if (plan_weights(A, err) != 0)
+        goto done;
+    internalize(A, cm.mod);
+    if (cg_optimize(cm.mod, &A->target, err) != 0)
+        goto done;
+    if (A->o->emit_llvm && cg_emit_file(cm.mod, &A->target, 2, A->o->emit_llvm, err) != 0)
+        goto done;
+    if (A->o->emit_asm) { /* emitting machine code changes the module: from a clone */
+        LLVMModuleRef copy = LLVMCloneModule(cm.mod);
+        int arc = cg_emit_file(copy, &A->target, 1, A->o->emit_asm, err);
+        LLVMDisposeModule(copy);
+        if (arc != 0)
+            goto done;
+    }
+    StrBuf h = {0};
+    header_text(A, &h);
+    char path[4096];
+    snprintf(path, sizeof path, "%s.o", A->o->out);
+    if (cg_emit_file(cm.mod, &A->target, 0, path, err) != 0) {
+        sb_free(&h);
+        goto done;
+    }
+    char hpath[4096];
+    snprintf(hpath, sizeof hpath, "%s.h", A->o->out);
+    rc = write_text(hpath, sb_str(&h), err);
+    sb_free(&h);
+    if (rc != 0)
+        remove(path);
+done:
+    LLVMDisposeModule(cm.mod);
+    return rc;
+}
+
+int aot_compile(const IrEntry *const *entries, int n, const AotOptions *o, char **err) {
+    if (n <= 0) {
+        *err = cg_msg("error: no entry point to compile");
+        return -1;
+    }
+    for (int e = 0; e < n; e++)
+        if (!entries[e]->graph || !entries[e]->graph->outputs) {
+            *err = cg_msg("error: entry '%s' has errors; run check", entries[e]->name);
+            return -1;
+        }
+    if (strlen(o->out) + 3 > 4096) {
+        *err = cg_msg("error: output name too long: %s", o->out);
+        return -1;
+    }
+    Aot A = {.o = o, .entries = entries, .n = n};
+    aot_c_name(o->out, A.id, sizeof A.id);
+    upper(A.id, A.ID, sizeof A.ID);
+    if (check_names(&A, err) != 0)
+        return -1;
+    if (cg_target_init(&A.target, o->mcpu, o->mattr, err) != 0)
+        return -1;
+    A.info = calloc((size_t)n, sizeof *A.info);
+    A.ins = calloc((size_t)n, sizeof *A.ins);
+    A.outs = calloc((size_t)n, sizeof *A.outs);
+    int rc = -1;
+    if (!A.info || !A.ins || !A.outs) {
+        *err = cg_msg("error: out of memory");
+    } else {
+        LLVMContextRef ctx = LLVMContextCreate();
+        rc = generate(&A, ctx, err);
+        LLVMContextDispose(ctx);
+    }
+    for (int e = 0; A.info && e < n; e++)
+        cg_entry_info_free(&A.info[e]);
+    for (int e = 0; A.slots && e < n; e++)
+        free(A.slots[e]);
+    free(A.slots);
+    free(A.info);
+    free(A.ins);
+    free(A.outs);
+    free(A.weights);
+    free(A.plain);
+    free(A.packed);
+    arena_free(&A.arena);
+    cg_target_free(&A.target);
+    return rc;
+}
