@@ -70,7 +70,7 @@ static const Option options[] = {
      "write the outputs to the safetensors file OUT", 0},
     {OPT_DOT, "--dot", NULL, NULL, "[--dot]", "print Graphviz DOT instead of the IR text", 0},
     {OPT_BACKEND, "--backend", NULL, "interp|jit", "[--backend interp|jit]",
-     "engine to run on (default: jit)", 0},
+     "engine to run on (default: jit, or $ATTN_BACKEND)", 0},
     {OPT_REPEAT, "--repeat", NULL, "N", "[--repeat N]", "run N times (default: 1)", 0},
     {OPT_TIME, "--time", NULL, NULL, "[--time]", "print load, compile and run times to stderr", 0},
     {OPT_THREADS, "--threads", NULL, "N", "[--threads N]",
@@ -840,6 +840,9 @@ static int help(int argc, char **argv)
 static int command(const Command *c, int argc, char **argv)
 {
     Args a = {.cmd = c, .repeat = 1, .backend = ATTN_BACKEND_JIT};
+    const char *env_backend = getenv("ATTN_BACKEND");
+    if (env_backend && strcmp(env_backend, "interp") == 0)
+        a.backend = ATTN_BACKEND_INTERP;
     a.sets = calloc((size_t)argc + 1, sizeof *a.sets);
     a.includes = calloc((size_t)argc + 1, sizeof *a.includes);
     a.extras = calloc((size_t)argc + 1, sizeof *a.extras);

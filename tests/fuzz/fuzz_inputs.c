@@ -41,12 +41,13 @@ static const char OPS_SRC[] =
     "  return y, w, z, a\n"
     "}\n";
 
-#define NPROGRAMS 3
+#define NPROGRAMS 6 /* three models, each on the JIT and on the interpreter */
 #define MAX_EMPTY_DIM 4096
 static attn_program *programs[NPROGRAMS];
 static FILE *devnull;
 
-static attn_program *compile(const char *model, const char *src, const char *weights, const char *const *sets)
+static attn_program *compile(const char *model, const char *src, const char *weights, const char *const *sets,
+                             attn_backend backend)
 {
     attn_model *m = attn_model_new();
     attn_program *p = NULL;
@@ -54,7 +55,8 @@ static attn_program *compile(const char *model, const char *src, const char *wei
         attn_model_set(m, sets[i], sets[i + 1]);
     if ((src ? attn_model_load_source(m, model, src) : attn_model_load(m, model)) != ATTN_OK ||
         (weights && attn_model_bind_weights(m, weights) != ATTN_OK) ||
-        attn_model_compile(m, src ? "f" : "forward", NULL, &p) != ATTN_OK) {
+        attn_model_compile(m, src ? "f" : "forward", &(attn_compile_options){.backend = backend, .threads = 1}, &p) !=
+            ATTN_OK) {
         fprintf(stderr, "fuzz_inputs: cannot compile %s:\n%s", model, attn_model_errors(m));
         abort();
     }
@@ -69,11 +71,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     static const char *const bahdanau_sets[] = {"query_size", "6", "key_size", "5", "attn_size", "4", NULL};
     static const char *const gru_sets[] = {"input_size", "5", "hidden_size", "7", "num_layers", "1",
                                            "bidirectional", "0", NULL};
-    programs[0] = compile(ATTN_SOURCE_DIR "/models/bahdanau.attn", NULL,
-                          ATTN_SOURCE_DIR "/tests/golden/fixtures/bahdanau/weights.safetensors", bahdanau_sets);
-    programs[1] = compile(ATTN_SOURCE_DIR "/models/gru.attn", NULL,
-                          ATTN_SOURCE_DIR "/tests/golden/fixtures/gru_l1/weights.safetensors", gru_sets);
-    programs[2] = compile("ops.attn", OPS_SRC, NULL, NULL);
+    for (int b = 0; b < 2; b++) {
+        attn_backend backend = b ? ATTN_BACKEND_INTERP : ATTN_BACKEND_JIT;
+        programs[3 * b] = compile(ATTN_SOURCE_DIR "/models/bahdanau.attn", NULL,
+                                  ATTN_SOURCE_DIR "/tests/golden/fixtures/bahdanau/weights.safetensors", bahdanau_sets,
+                                  backend);
+        programs[3 * b + 1] = compile(ATTN_SOURCE_DIR "/models/gru.attn", NULL,
+                                      ATTN_SOURCE_DIR "/tests/golden/fixtures/gru_l1/weights.safetensors", gru_sets,
+                                      backend);
+        programs[3 * b + 2] = compile("ops.attn", OPS_SRC, NULL, NULL, backend);
+    }
     devnull = fopen("/dev/null", "w");
     if (!devnull)
         abort();

@@ -311,7 +311,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 attn_string_free(text);
             }
             attn_program *p = NULL;
-            if (attn_model_compile(m, entry, NULL, &p) == ATTN_OK) {
+            /* the interpreter: a JIT compile per input would cut the executions a
+               hundredfold; the compiled path is fuzzed by fuzz_inputs */
+            attn_compile_options opt = {.backend = ATTN_BACKEND_INTERP};
+            if (attn_model_compile(m, entry, &opt, &p) == ATTN_OK) {
                 char *text = NULL;
                 if (!p || attn_program_output_count(p) < 1 || attn_model_graph_text(m, entry, 0, &text) != ATTN_OK)
                     abort();
