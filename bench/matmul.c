@@ -28,9 +28,13 @@ typedef void (*GemmPackedFn)(int64_t, int64_t, int64_t, const float *, int64_t, 
                              int64_t, AttnPool *);
 typedef float (*PeakFn)(int64_t, float, float);
 
+/* ATTN_BENCH_CPUTIME=1: time on the calling thread's CPU clock instead of the
+ * wall clock (for 1-thread tuning on a busy machine; meaningless for 2 threads). */
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+
 static double now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(bench_clock, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -163,6 +167,8 @@ int main(int argc, char **argv) {
         perror("execv");
         return 1;
     }
+    if (getenv("ATTN_BENCH_CPUTIME") && atoi(getenv("ATTN_BENCH_CPUTIME")))
+        bench_clock = CLOCK_THREAD_CPUTIME_ID;
     if (argc > 1)
         runs = atoi(argv[1]) > 0 ? atoi(argv[1]) : runs;
     const char *only = argc > 2 ? argv[2] : NULL; /* one shape, "MxKxN" */
