@@ -24,7 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { SMALL_M = 4, MAX_MR = 16, MAX_NV = 4, MAX_U = 8 };
+enum { SMALL_M = 4, MAX_MR = 16, MAX_NV = 32, MAX_U = 8 };
 
 /* Tile and block sizes for one lane count. */
 typedef struct Shape {
@@ -509,8 +509,9 @@ static LLVMValueRef emit_main_task(CgModule *cm, const Shape *s, LLVMValueRef ke
     return fn;
 }
 
-/* Task t of tn over the NR-column panels for M <= SMALL_M rows, all of K at once.
- * Mode 0: B packed; mode 1: B direct (b_cs == 1). */
+/* Task t of tn over column panels for M <= SMALL_M rows, all of K at once.
+ * Mode 0: B packed, panels of NR columns; mode 1: B read directly (b_cs == 1),
+ * panels of wide_nv(M) vectors (F_MP holds the panel width). */
 static LLVMValueRef emit_small_task(CgModule *cm, const Shape *s, LLVMValueRef kernels) {
     LLVMValueRef fn = new_function(cm, "attn_gemm_small_task", task_type(cm), true);
     Fn F, *f = &F;
@@ -521,17 +522,17 @@ static LLVMValueRef emit_small_task(CgModule *cm, const Shape *s, LLVMValueRef k
     LLVMValueRef a_rs = ctx_get(f, ctx, F_ARS), a_cs = ctx_get(f, ctx, F_ACS), b_rs = ctx_get(f, ctx, F_BRS);
     LLVMValueRef ldc = ctx_get(f, ctx, F_LDC), tn = ctx_get(f, ctx, F_TN), np = ctx_get(f, ctx, F_NP);
     LLVMValueRef mode = ctx_get(f, ctx, F_MODE);
-    LLVMValueRef NRv = k64(f, s->NR);
+    LLVMValueRef NRv = k64(f, s->NR), width = ctx_get(f, ctx, F_MP);
     LLVMValueRef j0 = sdiv(f, mul(f, t, np), tn), j1 = sdiv(f, mul(f, add(f, t, k64(f, 1)), np), tn);
     Loop lj;
     LLVMValueRef jp = loop_begin(f, &lj, j0, j1, k64(f, 1));
-    LLVMValueRef col = mul(f, jp, NRv);
-    LLVMValueRef nr = smin(f, NRv, sub(f, N, col));
+    LLVMValueRef col = mul(f, jp, width);
+    LLVMValueRef nr = smin(f, width, sub(f, N, col));
     LLVMValueRef direct = cmp(f, LLVMIntNE, mode, k64(f, 0));
     LLVMValueRef bsrc = LLVMBuildSelect(f->b, direct, gepf(f, B, col), gepf(f, B, mul(f, jp, mul(f, K, NRv))), "");
     /* kernel index: variant * SMALL_M + (M - 1), variant 0 packed, 1 direct, 2 direct masked */
     LLVMValueRef variant = LLVMBuildSelect(
-        f->b, direct, LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, nr, NRv), k64(f, 2), k64(f, 1), ""), k64(f, 0), "");
+        f->b, direct, LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, nr, width), k64(f, 2), k64(f, 1), ""), k64(f, 0), "");
     LLVMValueRef idx = add(f, mul(f, variant, k64(f, SMALL_M)), sub(f, M, k64(f, 1)));
     LLVMValueRef args[] = {K, A, a_rs, a_cs, bsrc, b_rs, gepf(f, C, col), ldc, nr, k64(f, 0)};
     LLVMBuildCall2(f->b, kernel_type(cm), table_get(f, kernels, idx), args, 10, "");
@@ -646,6 +647,12 @@ static int small_u(const Shape *s, int mr) {
     return u < 1 ? 1 : u > MAX_U ? MAX_U : u;
 }
 
+/* Vectors per row of the small-M kernels that read B directly: the
+ * accumulators take most of the registers (24 of 32, 12 of 16), so one pass
+ * streams long contiguous pieces of each row of B. */
+static int regs_for_acc(const Shape *s) { return s->L >= 16 ? 24 : 12; }
+static int wide_nv(const Shape *s, int mr) { return regs_for_acc(s) / mr; }
+
 /* The internal functions both drivers use, emitted once per module. */
 typedef struct Parts {
     LLVMValueRef main_task, small_task;
@@ -675,7 +682,9 @@ static Parts parts(CgModule *cm, const Shape *s) {
     for (int variant = 0; variant < 3; variant++)
         for (int m = 1; m <= SMALL_M; m++) {
             snprintf(name, sizeof name, "attn_gemm_small_%d_%d", variant, m);
-            small[variant * SMALL_M + m - 1] = emit_kernel(cm, s, name, m, s->NV, false, variant, small_u(s, m));
+            small[variant * SMALL_M + m - 1] =
+                variant == B_PACKED ? emit_kernel(cm, s, name, m, s->NV, false, B_PACKED, small_u(s, m))
+                                    : emit_kernel(cm, s, name, m, wide_nv(s, m), false, variant, 1);
         }
     LLVMValueRef stab = fn_table(cm, "attn_gemm_small_kernels", small, 3 * SMALL_M);
     P.main_task = emit_main_task(cm, s, ktab, full, ptab, emit_pack_b_block(cm, s));
@@ -695,10 +704,14 @@ static LLVMValueRef task_count(Fn *f, LLVMValueRef T, LLVMValueRef n, LLVMValueR
 static void small_path(Fn *f, const Shape *s, const Parts *P, LLVMValueRef ctx, LLVMValueRef pool, LLVMValueRef M,
                        LLVMValueRef N, LLVMValueRef K) {
     LLVMValueRef T = pool_threads(f, pool);
-    LLVMValueRef np = cdiv(f, N, k64(f, s->NR));
+    LLVMValueRef direct = cmp(f, LLVMIntNE, ctx_get(f, ctx, F_MODE), k64(f, 0));
+    LLVMValueRef wide = mul(f, sdiv(f, k64(f, regs_for_acc(s)), M), k64(f, s->L));
+    LLVMValueRef width = LLVMBuildSelect(f->b, direct, wide, k64(f, s->NR), "");
+    LLVMValueRef np = cdiv(f, N, width);
     LLVMValueRef nt = task_count(f, T, np, mul(f, mul(f, M, N), K), 1 << 16);
     ctx_set(f, ctx, F_TN, nt);
     ctx_set(f, ctx, F_NP, np);
+    ctx_set(f, ctx, F_MP, width);
     run_tasks(f, pool, nt, P->small_task, ctx);
 }
 
