@@ -469,8 +469,14 @@ static LLVMValueRef emit_main_task(CgModule *cm, const Shape *s, LLVMValueRef ke
     LLVMTypeRef kt = kernel_type(cm);
 
     Loop ljc, lpc, lic, ljp;
-    LLVMValueRef jc = loop_begin(f, &ljc, j0, j1, k64(f, s->NCP));
-    LLVMValueRef jce = smin(f, add(f, jc, k64(f, s->NCP)), j1);
+    /* the task's panels in even blocks of at most NCP */
+    LLVMValueRef nblocks = cdiv(f, sub(f, j1, j0), k64(f, s->NCP));
+    LLVMValueRef one = k64(f, 1);
+    nblocks = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, nblocks, one), one, nblocks, "");
+    LLVMValueRef ncp = cdiv(f, sub(f, j1, j0), nblocks);
+    ncp = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, ncp, one), one, ncp, "");
+    LLVMValueRef jc = loop_begin(f, &ljc, j0, j1, ncp);
+    LLVMValueRef jce = smin(f, add(f, jc, ncp), j1);
     LLVMValueRef pc = loop_begin(f, &lpc, k64(f, 0), K, k64(f, s->KC));
     LLVMValueRef kc = smin(f, k64(f, s->KC), sub(f, K, pc));
     LLVMValueRef acc = LLVMBuildZExt(f->b, cmp(f, LLVMIntSGT, pc, k64(f, 0)), cm->i64, "");
