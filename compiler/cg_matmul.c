@@ -722,16 +722,24 @@ static void small_path(Fn *f, const Shape *s, const Parts *P, LLVMValueRef ctx, 
 }
 
 /* The task grid of the main path (fields TM, TN, MP, NP of ctx); returns the
- * number of tasks. An even grid: tn column groups (up to one per thread), tm
- * row groups, up to 4T tasks in all, when each thread gets enough work. */
+ * number of tasks: an even grid of up to 4T tasks when each thread gets enough work. */
 static LLVMValueRef main_grid(Fn *f, const Shape *s, LLVMValueRef ctx, LLVMValueRef T, LLVMValueRef M, LLVMValueRef N,
                               LLVMValueRef K) {
     LLVMValueRef np = cdiv(f, N, k64(f, s->NR)), mp = cdiv(f, M, k64(f, s->MR));
     LLVMValueRef work = mul(f, mul(f, M, N), K);
     LLVMValueRef par = LLVMBuildAnd(f->b, cmp(f, LLVMIntSGT, T, k64(f, 1)),
                                     cmp(f, LLVMIntSGE, work, mul(f, T, k64(f, 1 << 18))), "");
-    LLVMValueRef tn = LLVMBuildSelect(f->b, par, smin(f, np, T), k64(f, 1), "");
-    LLVMValueRef tm = LLVMBuildSelect(f->b, par, smin(f, mp, cdiv(f, mul(f, T, k64(f, 4)), tn)), k64(f, 1), "");
+    /* two candidates: column groups up to one per thread, or up to 4T; then
+     * row groups up to 4T tasks in all. Every row group packs (or reads) all
+     * of its B columns and every column group packs all of its A rows: take
+     * the grid that repeats less, tm*N + tn*M. */
+    LLVMValueRef T4 = mul(f, T, k64(f, 4));
+    LLVMValueRef tn1 = smin(f, np, T), tn2 = smin(f, np, T4);
+    LLVMValueRef tm1 = smin(f, mp, cdiv(f, T4, tn1)), tm2 = smin(f, mp, cdiv(f, T4, tn2));
+    LLVMValueRef cost1 = add(f, mul(f, tm1, N), mul(f, tn1, M)), cost2 = add(f, mul(f, tm2, N), mul(f, tn2, M));
+    LLVMValueRef second = cmp(f, LLVMIntSLT, cost2, cost1);
+    LLVMValueRef tn = LLVMBuildSelect(f->b, par, LLVMBuildSelect(f->b, second, tn2, tn1, ""), k64(f, 1), "");
+    LLVMValueRef tm = LLVMBuildSelect(f->b, par, LLVMBuildSelect(f->b, second, tm2, tm1, ""), k64(f, 1), "");
     ctx_set(f, ctx, F_TM, tm);
     ctx_set(f, ctx, F_TN, tn);
     ctx_set(f, ctx, F_MP, mp);
