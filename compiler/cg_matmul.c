@@ -24,7 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { SMALL_M = 4, MAX_MR = 16, MAX_NV = 4, MAX_U = 8 };
+enum { SMALL_M = 4, MAX_MR = 16, MAX_NV = 32, MAX_U = 8 };
 
 /* Tile and block sizes for one lane count. */
 typedef struct Shape {
@@ -379,12 +379,12 @@ static LLVMValueRef emit_pack_a(CgModule *cm, const Shape *s, const char *name, 
 /* ---- tasks and drivers ------------------------------------------------ */
 
 /* The context a driver hands to its tasks. */
-enum { F_A, F_B, F_C, F_M, F_N, F_K, F_ARS, F_ACS, F_BRS, F_BCS, F_LDC, F_TM, F_TN, F_MP, F_NP, F_MODE, F_COUNT };
+enum { F_A, F_B, F_C, F_BUF, F_M, F_N, F_K, F_ARS, F_ACS, F_BRS, F_BCS, F_LDC, F_TM, F_TN, F_MP, F_NP, F_MODE, F_TBUF, F_COUNT };
 
 static LLVMTypeRef ctx_type(CgModule *cm) {
     LLVMTypeRef t[F_COUNT];
     for (int i = 0; i < F_COUNT; i++)
-        t[i] = i <= F_C ? cm->ptr : cm->i64;
+        t[i] = i <= F_BUF ? cm->ptr : cm->i64;
     return LLVMStructTypeInContext(cm->ctx, t, F_COUNT, 0);
 }
 
@@ -392,7 +392,7 @@ static LLVMValueRef ctx_field(Fn *f, LLVMValueRef ctx, int field) {
     return LLVMBuildStructGEP2(f->b, ctx_type(f->cm), ctx, (unsigned)field, "");
 }
 static LLVMValueRef ctx_get(Fn *f, LLVMValueRef ctx, int field) {
-    return LLVMBuildLoad2(f->b, field <= F_C ? f->cm->ptr : f->cm->i64, ctx_field(f, ctx, field), "");
+    return LLVMBuildLoad2(f->b, field <= F_BUF ? f->cm->ptr : f->cm->i64, ctx_field(f, ctx, field), "");
 }
 static void ctx_set(Fn *f, LLVMValueRef ctx, int field, LLVMValueRef v) {
     LLVMBuildStore(f->b, v, ctx_field(f, ctx, field));
@@ -439,9 +439,12 @@ static LLVMValueRef pool_threads(Fn *f, LLVMValueRef pool) {
 
 /* Task t of an even tm x tn grid over the MR-row and NR-column panels of C:
  * for each block of NCP panels, each KC block, each MR-row panel (packed into
- * a stack buffer): the kernels along the panels of the block. */
+ * a stack buffer): the kernels along the panels of the block. Mode 0: B is
+ * packed already (F_B); mode 1: B (F_B, F_BRS, F_BCS) is packed one KC x NCP
+ * block at a time into the task's own F_TBUF floats of F_BUF, while the block
+ * is about to be used. */
 static LLVMValueRef emit_main_task(CgModule *cm, const Shape *s, LLVMValueRef kernels, LLVMValueRef full_kernel,
-                                   LLVMValueRef packers) {
+                                   LLVMValueRef packers, LLVMValueRef pack_b) {
     LLVMValueRef fn = new_function(cm, "attn_gemm_task", task_type(cm), true);
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
@@ -451,6 +454,9 @@ static LLVMValueRef emit_main_task(CgModule *cm, const Shape *s, LLVMValueRef ke
     LLVMValueRef a_rs = ctx_get(f, ctx, F_ARS), a_cs = ctx_get(f, ctx, F_ACS), ldc = ctx_get(f, ctx, F_LDC);
     LLVMValueRef tm = ctx_get(f, ctx, F_TM), tn = ctx_get(f, ctx, F_TN);
     LLVMValueRef mp = ctx_get(f, ctx, F_MP), np = ctx_get(f, ctx, F_NP);
+    LLVMValueRef b_rs = ctx_get(f, ctx, F_BRS), b_cs = ctx_get(f, ctx, F_BCS);
+    LLVMValueRef unpacked = cmp(f, LLVMIntNE, ctx_get(f, ctx, F_MODE), k64(f, 0));
+    LLVMValueRef tbuf = gepf(f, ctx_get(f, ctx, F_BUF), mul(f, t, ctx_get(f, ctx, F_TBUF)));
     LLVMValueRef ti = sdiv(f, t, tn), tj = LLVMBuildSRem(f->b, t, tn, "");
     LLVMValueRef MRv = k64(f, s->MR), NRv = k64(f, s->NR);
     LLVMValueRef m0 = mul(f, sdiv(f, mul(f, ti, mp), tm), MRv);
@@ -463,11 +469,22 @@ static LLVMValueRef emit_main_task(CgModule *cm, const Shape *s, LLVMValueRef ke
     LLVMTypeRef kt = kernel_type(cm);
 
     Loop ljc, lpc, lic, ljp;
-    LLVMValueRef jc = loop_begin(f, &ljc, j0, j1, k64(f, s->NCP));
-    LLVMValueRef jce = smin(f, add(f, jc, k64(f, s->NCP)), j1);
+    /* the task's panels in even blocks of at most NCP */
+    LLVMValueRef nblocks = cdiv(f, sub(f, j1, j0), k64(f, s->NCP));
+    LLVMValueRef one = k64(f, 1);
+    nblocks = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, nblocks, one), one, nblocks, "");
+    LLVMValueRef ncp = cdiv(f, sub(f, j1, j0), nblocks);
+    ncp = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, ncp, one), one, ncp, "");
+    LLVMValueRef jc = loop_begin(f, &ljc, j0, j1, ncp);
+    LLVMValueRef jce = smin(f, add(f, jc, ncp), j1);
     LLVMValueRef pc = loop_begin(f, &lpc, k64(f, 0), K, k64(f, s->KC));
     LLVMValueRef kc = smin(f, k64(f, s->KC), sub(f, K, pc));
     LLVMValueRef acc = LLVMBuildZExt(f->b, cmp(f, LLVMIntSGT, pc, k64(f, 0)), cm->i64, "");
+    If pack;
+    if_begin(f, &pack, unpacked);
+    LLVMValueRef pb[] = {Bp, b_rs, b_cs, N, jc, jce, pc, kc, tbuf, k64(f, (int64_t)s->KC * s->NR)};
+    call(f, pack_b, pb, 10);
+    if_end(f, &pack);
     LLVMValueRef ic = loop_begin(f, &lic, m0, m1, MRv);
     LLVMValueRef mr = smin(f, MRv, sub(f, m1, ic));
     LLVMValueRef asrc = gepf(f, A, add(f, mul(f, ic, a_rs), mul(f, pc, a_cs)));
@@ -478,7 +495,8 @@ static LLVMValueRef emit_main_task(CgModule *cm, const Shape *s, LLVMValueRef ke
     LLVMValueRef jp = loop_begin(f, &ljp, jc, jce, k64(f, 1));
     LLVMValueRef col = mul(f, jp, NRv);
     LLVMValueRef nr = smin(f, NRv, sub(f, N, col));
-    LLVMValueRef bsrc = gepf(f, Bp, mul(f, add(f, mul(f, jp, K), pc), NRv));
+    LLVMValueRef bsrc = LLVMBuildSelect(f->b, unpacked, gepf(f, tbuf, mul(f, sub(f, jp, jc), k64(f, (int64_t)s->KC * s->NR))),
+                                        gepf(f, Bp, mul(f, add(f, mul(f, jp, K), pc), NRv)), "");
     LLVMValueRef args[] = {kc, abuf, k64(f, 0), k64(f, 0), bsrc, NRv, gepf(f, crow, col), ldc, nr, acc};
     If full;
     if_begin(f, &full, LLVMBuildAnd(f->b, cmp(f, LLVMIntEQ, mr, MRv), cmp(f, LLVMIntEQ, nr, NRv), ""));
@@ -497,8 +515,9 @@ static LLVMValueRef emit_main_task(CgModule *cm, const Shape *s, LLVMValueRef ke
     return fn;
 }
 
-/* Task t of tn over the NR-column panels for M <= SMALL_M rows, all of K at once.
- * Mode 0: B packed; mode 1: B direct (b_cs == 1). */
+/* Task t of tn over column panels for M <= SMALL_M rows, all of K at once.
+ * Mode 0: B packed, panels of NR columns; mode 1: B read directly (b_cs == 1),
+ * panels of wide_nv(M) vectors (F_MP holds the panel width). */
 static LLVMValueRef emit_small_task(CgModule *cm, const Shape *s, LLVMValueRef kernels) {
     LLVMValueRef fn = new_function(cm, "attn_gemm_small_task", task_type(cm), true);
     Fn F, *f = &F;
@@ -509,17 +528,17 @@ static LLVMValueRef emit_small_task(CgModule *cm, const Shape *s, LLVMValueRef k
     LLVMValueRef a_rs = ctx_get(f, ctx, F_ARS), a_cs = ctx_get(f, ctx, F_ACS), b_rs = ctx_get(f, ctx, F_BRS);
     LLVMValueRef ldc = ctx_get(f, ctx, F_LDC), tn = ctx_get(f, ctx, F_TN), np = ctx_get(f, ctx, F_NP);
     LLVMValueRef mode = ctx_get(f, ctx, F_MODE);
-    LLVMValueRef NRv = k64(f, s->NR);
+    LLVMValueRef NRv = k64(f, s->NR), width = ctx_get(f, ctx, F_MP);
     LLVMValueRef j0 = sdiv(f, mul(f, t, np), tn), j1 = sdiv(f, mul(f, add(f, t, k64(f, 1)), np), tn);
     Loop lj;
     LLVMValueRef jp = loop_begin(f, &lj, j0, j1, k64(f, 1));
-    LLVMValueRef col = mul(f, jp, NRv);
-    LLVMValueRef nr = smin(f, NRv, sub(f, N, col));
+    LLVMValueRef col = mul(f, jp, width);
+    LLVMValueRef nr = smin(f, width, sub(f, N, col));
     LLVMValueRef direct = cmp(f, LLVMIntNE, mode, k64(f, 0));
     LLVMValueRef bsrc = LLVMBuildSelect(f->b, direct, gepf(f, B, col), gepf(f, B, mul(f, jp, mul(f, K, NRv))), "");
     /* kernel index: variant * SMALL_M + (M - 1), variant 0 packed, 1 direct, 2 direct masked */
     LLVMValueRef variant = LLVMBuildSelect(
-        f->b, direct, LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, nr, NRv), k64(f, 2), k64(f, 1), ""), k64(f, 0), "");
+        f->b, direct, LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, nr, width), k64(f, 2), k64(f, 1), ""), k64(f, 0), "");
     LLVMValueRef idx = add(f, mul(f, variant, k64(f, SMALL_M)), sub(f, M, k64(f, 1)));
     LLVMValueRef args[] = {K, A, a_rs, a_cs, bsrc, b_rs, gepf(f, C, col), ldc, nr, k64(f, 0)};
     LLVMBuildCall2(f->b, kernel_type(cm), table_get(f, kernels, idx), args, 10, "");
@@ -529,52 +548,58 @@ static LLVMValueRef emit_small_task(CgModule *cm, const Shape *s, LLVMValueRef k
     return fn;
 }
 
-/* Task t of tn: packs panels [t*np/tn, (t+1)*np/tn) of B (fields B, BRS, BCS, N, K) into C. */
-static LLVMValueRef emit_pack_task(CgModule *cm, const Shape *s) {
-    LLVMValueRef fn = new_function(cm, "attn_gemm_pack_b_task", task_type(cm), true);
+/* void pack_b_block(ptr B, i64 b_rs, i64 b_cs, i64 N, i64 jp0, i64 jp1, i64 p0, i64 kc, ptr out, i64 pstride):
+ * rows [p0, p0+kc) of the NR-column panels [jp0, jp1) of B into out, panel jp at
+ * out + (jp-jp0)*pstride, row p at + (p-p0)*NR; columns past N are zero. */
+static LLVMValueRef emit_pack_b_block(CgModule *cm, const Shape *s) {
+    LLVMTypeRef pt[] = {cm->ptr, cm->i64, cm->i64, cm->i64, cm->i64, cm->i64, cm->i64, cm->i64, cm->ptr, cm->i64};
+    LLVMValueRef fn = new_function(cm, "attn_gemm_pack_b_block", LLVMFunctionType(cm->void_t, pt, 10, 0), true);
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
-    LLVMValueRef ctx = LLVMGetParam(fn, 0), t = LLVMGetParam(fn, 1);
-    LLVMValueRef B = ctx_get(f, ctx, F_B), out = ctx_get(f, ctx, F_C);
-    LLVMValueRef N = ctx_get(f, ctx, F_N), K = ctx_get(f, ctx, F_K);
-    LLVMValueRef b_rs = ctx_get(f, ctx, F_BRS), b_cs = ctx_get(f, ctx, F_BCS);
-    LLVMValueRef tn = ctx_get(f, ctx, F_TN), np = ctx_get(f, ctx, F_NP);
+    LLVMValueRef B = LLVMGetParam(fn, 0), b_rs = LLVMGetParam(fn, 1), b_cs = LLVMGetParam(fn, 2),
+                 N = LLVMGetParam(fn, 3), jp0 = LLVMGetParam(fn, 4), jp1 = LLVMGetParam(fn, 5),
+                 p0 = LLVMGetParam(fn, 6), kc = LLVMGetParam(fn, 7), out = LLVMGetParam(fn, 8),
+                 pstride = LLVMGetParam(fn, 9);
     LLVMValueRef NRv = k64(f, s->NR);
     const int L = s->L;
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)L);
-    LLVMValueRef j0 = sdiv(f, mul(f, t, np), tn), j1 = sdiv(f, mul(f, add(f, t, k64(f, 1)), np), tn);
     Loop lj, lp;
-    LLVMValueRef jp = loop_begin(f, &lj, j0, j1, k64(f, 1));
-    LLVMValueRef col = mul(f, jp, NRv);
-    LLVMValueRef nr = smin(f, NRv, sub(f, N, col));
-    LLVMValueRef dst = gepf(f, out, mul(f, jp, mul(f, K, NRv)));
-    LLVMValueRef src = gepf(f, B, mul(f, col, b_cs));
     If contiguous, full;
     if_begin(f, &contiguous, cmp(f, LLVMIntEQ, b_cs, k64(f, 1)));
     {
+        /* row by row: contiguous reads along the block's columns */
+        LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), kc, k64(f, 1));
+        LLVMValueRef srow = gepf(f, B, mul(f, add(f, p0, p), b_rs));
+        LLVMValueRef jp = loop_begin(f, &lj, jp0, jp1, k64(f, 1));
+        LLVMValueRef col = mul(f, jp, NRv);
+        LLVMValueRef nr = smin(f, NRv, sub(f, N, col));
+        LLVMValueRef src = gepf(f, srow, col);
+        LLVMValueRef dst = gepf(f, out, add(f, mul(f, sub(f, jp, jp0), pstride), mul(f, p, NRv)));
         if_begin(f, &full, cmp(f, LLVMIntEQ, nr, NRv));
         for (int masked = 0; masked < 2; masked++) {
             if (masked)
                 if_else(f, &full);
-            LLVMValueRef mask[MAX_NV];
-            if (masked)
-                for (int v = 0; v < s->NV; v++)
-                    mask[v] = lane_mask(f, sub(f, nr, k64(f, (int64_t)v * L)), L);
-            LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), K, k64(f, 1));
-            LLVMValueRef srow = gepf(f, src, mul(f, p, b_rs)), drow = gepf(f, dst, mul(f, p, NRv));
             for (int v = 0; v < s->NV; v++) {
-                LLVMValueRef sp = gepf(f, srow, k64(f, (int64_t)v * L));
-                LLVMValueRef x = masked ? masked_load(f, vt, sp, mask[v], LLVMConstNull(vt)) : load(f, vt, sp);
-                store(f, x, gepf(f, drow, k64(f, (int64_t)v * L)));
+                LLVMValueRef sp = gepf(f, src, k64(f, (int64_t)v * L));
+                LLVMValueRef x = masked ? masked_load(f, vt, sp, lane_mask(f, sub(f, nr, k64(f, (int64_t)v * L)), L),
+                                                      LLVMConstNull(vt))
+                                        : load(f, vt, sp);
+                store(f, x, gepf(f, dst, k64(f, (int64_t)v * L)));
             }
-            loop_end(f, &lp);
         }
         if_end(f, &full);
+        loop_end(f, &lj);
+        loop_end(f, &lp);
     }
     if_else(f, &contiguous);
     {
-        /* any strides: columns j < nr gathered, the rest zero */
-        LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), K, k64(f, 1));
+        /* any strides: panel by panel, columns j < nr gathered, the rest zero */
+        LLVMValueRef jp = loop_begin(f, &lj, jp0, jp1, k64(f, 1));
+        LLVMValueRef col = mul(f, jp, NRv);
+        LLVMValueRef nr = smin(f, NRv, sub(f, N, col));
+        LLVMValueRef src = gepf(f, B, add(f, mul(f, col, b_cs), mul(f, p0, b_rs)));
+        LLVMValueRef dst = gepf(f, out, mul(f, sub(f, jp, jp0), pstride));
+        LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), kc, k64(f, 1));
         LLVMValueRef srow = gepf(f, src, mul(f, p, b_rs)), drow = gepf(f, dst, mul(f, p, NRv));
         Loop lc, lz;
         LLVMValueRef j = loop_begin(f, &lc, k64(f, 0), nr, k64(f, 1));
@@ -584,9 +609,9 @@ static LLVMValueRef emit_pack_task(CgModule *cm, const Shape *s) {
         store(f, cg_f32(cm, 0.0, 1), gepf(f, drow, j));
         loop_end(f, &lz);
         loop_end(f, &lp);
+        loop_end(f, &lj);
     }
     if_end(f, &contiguous);
-    loop_end(f, &lj);
     LLVMBuildRetVoid(f->b);
     fn_end(f);
     return fn;
@@ -628,9 +653,15 @@ static int small_u(const Shape *s, int mr) {
     return u < 1 ? 1 : u > MAX_U ? MAX_U : u;
 }
 
+/* Vectors per row of the small-M kernels that read B directly: the
+ * accumulators take most of the registers (24 of 32, 12 of 16), so one pass
+ * streams long contiguous pieces of each row of B. */
+static int regs_for_acc(const Shape *s) { return s->L >= 16 ? 24 : 12; }
+static int wide_nv(const Shape *s, int mr) { return regs_for_acc(s) / mr; }
+
 /* The internal functions both drivers use, emitted once per module. */
 typedef struct Parts {
-    LLVMValueRef main_task, small_task, pack_task;
+    LLVMValueRef main_task, small_task;
 } Parts;
 
 static Parts parts(CgModule *cm, const Shape *s) {
@@ -638,7 +669,6 @@ static Parts parts(CgModule *cm, const Shape *s) {
     P.main_task = LLVMGetNamedFunction(cm->mod, "attn_gemm_task");
     if (P.main_task) {
         P.small_task = LLVMGetNamedFunction(cm->mod, "attn_gemm_small_task");
-        P.pack_task = LLVMGetNamedFunction(cm->mod, "attn_gemm_pack_b_task");
         return P;
     }
     char name[64];
@@ -658,12 +688,13 @@ static Parts parts(CgModule *cm, const Shape *s) {
     for (int variant = 0; variant < 3; variant++)
         for (int m = 1; m <= SMALL_M; m++) {
             snprintf(name, sizeof name, "attn_gemm_small_%d_%d", variant, m);
-            small[variant * SMALL_M + m - 1] = emit_kernel(cm, s, name, m, s->NV, false, variant, small_u(s, m));
+            small[variant * SMALL_M + m - 1] =
+                variant == B_PACKED ? emit_kernel(cm, s, name, m, s->NV, false, B_PACKED, small_u(s, m))
+                                    : emit_kernel(cm, s, name, m, wide_nv(s, m), false, variant, 1);
         }
     LLVMValueRef stab = fn_table(cm, "attn_gemm_small_kernels", small, 3 * SMALL_M);
-    P.main_task = emit_main_task(cm, s, ktab, full, ptab);
+    P.main_task = emit_main_task(cm, s, ktab, full, ptab, emit_pack_b_block(cm, s));
     P.small_task = emit_small_task(cm, s, stab);
-    P.pack_task = emit_pack_task(cm, s);
     return P;
 }
 
@@ -679,11 +710,41 @@ static LLVMValueRef task_count(Fn *f, LLVMValueRef T, LLVMValueRef n, LLVMValueR
 static void small_path(Fn *f, const Shape *s, const Parts *P, LLVMValueRef ctx, LLVMValueRef pool, LLVMValueRef M,
                        LLVMValueRef N, LLVMValueRef K) {
     LLVMValueRef T = pool_threads(f, pool);
-    LLVMValueRef np = cdiv(f, N, k64(f, s->NR));
+    LLVMValueRef direct = cmp(f, LLVMIntNE, ctx_get(f, ctx, F_MODE), k64(f, 0));
+    LLVMValueRef wide = mul(f, sdiv(f, k64(f, regs_for_acc(s)), M), k64(f, s->L));
+    LLVMValueRef width = LLVMBuildSelect(f->b, direct, wide, k64(f, s->NR), "");
+    LLVMValueRef np = cdiv(f, N, width);
     LLVMValueRef nt = task_count(f, T, np, mul(f, mul(f, M, N), K), 1 << 16);
     ctx_set(f, ctx, F_TN, nt);
     ctx_set(f, ctx, F_NP, np);
+    ctx_set(f, ctx, F_MP, width);
     run_tasks(f, pool, nt, P->small_task, ctx);
+}
+
+/* The task grid of the main path (fields TM, TN, MP, NP of ctx); returns the
+ * number of tasks: an even grid of up to 4T tasks when each thread gets enough work. */
+static LLVMValueRef main_grid(Fn *f, const Shape *s, LLVMValueRef ctx, LLVMValueRef T, LLVMValueRef M, LLVMValueRef N,
+                              LLVMValueRef K) {
+    LLVMValueRef np = cdiv(f, N, k64(f, s->NR)), mp = cdiv(f, M, k64(f, s->MR));
+    LLVMValueRef work = mul(f, mul(f, M, N), K);
+    LLVMValueRef par = LLVMBuildAnd(f->b, cmp(f, LLVMIntSGT, T, k64(f, 1)),
+                                    cmp(f, LLVMIntSGE, work, mul(f, T, k64(f, 1 << 18))), "");
+    /* two candidates: column groups up to one per thread, or up to 4T; then
+     * row groups up to 4T tasks in all. Every row group packs (or reads) all
+     * of its B columns and every column group packs all of its A rows: take
+     * the grid that repeats less, tm*N + tn*M. */
+    LLVMValueRef T4 = mul(f, T, k64(f, 4));
+    LLVMValueRef tn1 = smin(f, np, T), tn2 = smin(f, np, T4);
+    LLVMValueRef tm1 = smin(f, mp, cdiv(f, T4, tn1)), tm2 = smin(f, mp, cdiv(f, T4, tn2));
+    LLVMValueRef cost1 = add(f, mul(f, tm1, N), mul(f, tn1, M)), cost2 = add(f, mul(f, tm2, N), mul(f, tn2, M));
+    LLVMValueRef second = cmp(f, LLVMIntSLT, cost2, cost1);
+    LLVMValueRef tn = LLVMBuildSelect(f->b, par, LLVMBuildSelect(f->b, second, tn2, tn1, ""), k64(f, 1), "");
+    LLVMValueRef tm = LLVMBuildSelect(f->b, par, LLVMBuildSelect(f->b, second, tm2, tm1, ""), k64(f, 1), "");
+    ctx_set(f, ctx, F_TM, tm);
+    ctx_set(f, ctx, F_TN, tn);
+    ctx_set(f, ctx, F_MP, mp);
+    ctx_set(f, ctx, F_NP, np);
+    return mul(f, tm, tn);
 }
 
 LLVMValueRef cg_gemm_packed(CgModule *cm) {
@@ -711,6 +772,8 @@ LLVMValueRef cg_gemm_packed(CgModule *cm) {
     ctx_set(f, ctx, F_ACS, a_cs);
     ctx_set(f, ctx, F_BRS, k64(f, s.NR));
     ctx_set(f, ctx, F_BCS, k64(f, 1));
+    ctx_set(f, ctx, F_BUF, LLVMConstNull(cm->ptr));
+    ctx_set(f, ctx, F_TBUF, k64(f, 0));
     ctx_set(f, ctx, F_LDC, ldc);
     ctx_set(f, ctx, F_MODE, k64(f, 0));
     If small;
@@ -718,19 +781,8 @@ LLVMValueRef cg_gemm_packed(CgModule *cm) {
     small_path(f, &s, &P, ctx, pool, M, N, K);
     if_else(f, &small);
     {
-        /* an even grid: tn column groups (up to one per thread), tm row groups (up to 4T tasks in all) */
-        LLVMValueRef T = pool_threads(f, pool);
-        LLVMValueRef np = cdiv(f, N, k64(f, s.NR)), mp = cdiv(f, M, k64(f, s.MR));
-        LLVMValueRef work = mul(f, mul(f, M, N), K);
-        LLVMValueRef par = LLVMBuildAnd(f->b, cmp(f, LLVMIntSGT, T, k64(f, 1)),
-                                        cmp(f, LLVMIntSGE, work, mul(f, T, k64(f, 1 << 18))), "");
-        LLVMValueRef tn = LLVMBuildSelect(f->b, par, smin(f, np, T), k64(f, 1), "");
-        LLVMValueRef tm = LLVMBuildSelect(f->b, par, smin(f, mp, cdiv(f, mul(f, T, k64(f, 4)), tn)), k64(f, 1), "");
-        ctx_set(f, ctx, F_TM, tm);
-        ctx_set(f, ctx, F_TN, tn);
-        ctx_set(f, ctx, F_MP, mp);
-        ctx_set(f, ctx, F_NP, np);
-        run_tasks(f, pool, mul(f, tm, tn), P.main_task, ctx);
+        LLVMValueRef nt = main_grid(f, &s, ctx, pool_threads(f, pool), M, N, K);
+        run_tasks(f, pool, nt, P.main_task, ctx);
     }
     if_end(f, &small);
     LLVMBuildRetVoid(f->b);
@@ -764,7 +816,7 @@ LLVMValueRef cg_gemm(CgModule *cm) {
     if (defined(fn))
         return fn;
     Shape s = shape_for(cm->target);
-    LLVMValueRef packed = cg_gemm_packed(cm);
+    cg_gemm_packed(cm);
     Parts P = parts(cm, &s);
     if (!fn)
         fn = new_function(cm, "attn_gemm", gemm_type(cm), false);
@@ -795,21 +847,20 @@ LLVMValueRef cg_gemm(CgModule *cm) {
     small_path(f, &s, &P, ctx, pool, M, N, K);
     if_else(f, &small);
     {
-        LLVMValueRef np = cdiv(f, N, k64(f, s.NR));
-        LLVMValueRef bytes = mul(f, mul(f, mul(f, np, k64(f, s.NR)), K), k64(f, 4));
+        /* each task packs the KC x NCP blocks of B it uses into its own buffer */
+        LLVMValueRef nt = main_grid(f, &s, ctx, pool_threads(f, pool), M, N, K);
+        LLVMValueRef np = cdiv(f, N, k64(f, s.NR)), tn = ctx_get(f, ctx, F_TN);
+        LLVMValueRef panels = smin(f, cdiv(f, np, tn), k64(f, s.NCP));
+        LLVMValueRef tfloats = mul(f, panels, k64(f, (int64_t)s.KC * s.NR));
+        LLVMValueRef bytes = mul(f, mul(f, nt, tfloats), k64(f, 4));
         LLVMValueRef buf = call(f, runtime_fn(cm, "attn_rt_aligned_alloc"), &bytes, 1);
         If nomem;
         if_begin(f, &nomem, LLVMBuildIsNull(f->b, buf, ""));
         naive_gemm(f, M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc);
         if_else(f, &nomem);
-        LLVMValueRef T = pool_threads(f, pool);
-        LLVMValueRef nt = task_count(f, T, np, mul(f, N, K), 1 << 15);
-        ctx_set(f, ctx, F_C, buf);
-        ctx_set(f, ctx, F_TN, nt);
-        ctx_set(f, ctx, F_NP, np);
-        run_tasks(f, pool, nt, P.pack_task, ctx);
-        LLVMValueRef args[] = {M, N, K, A, a_rs, a_cs, buf, C, ldc, pool};
-        LLVMBuildCall2(f->b, gemm_packed_type(cm), packed, args, 10, "");
+        ctx_set(f, ctx, F_BUF, buf);
+        ctx_set(f, ctx, F_TBUF, tfloats);
+        run_tasks(f, pool, nt, P.main_task, ctx);
         call(f, runtime_fn(cm, "attn_rt_aligned_free"), &buf, 1);
         if_end(f, &nomem);
     }

@@ -1,0 +1,296 @@
+/*
+ * matmul.c — GFLOP/s of the generated GEMM (B pre-packed, and B packed per
+ * call) against OpenBLAS cblas_sgemm, at 1 and 2 threads, with the machine's
+ * peak FMA rate measured by a JIT'd loop of independent vector FMA chains.
+ *
+ *     ./build/bench/bench_matmul [runs [MxKxN]]
+ *
+ * OPENBLAS_CORETYPE (set in some environments to force a kernel family) is
+ * read when OpenBLAS loads: the program re-executes itself without it so
+ * that OpenBLAS picks its kernels for this CPU. Times are medians over
+ * `runs` rounds (default 15); a round times at least ~20 ms of repeated
+ * calls of each implementation in turn.
+ */
+#include "cg_matmul.h"
+#include "pack.h"
+#include "threadpool.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef void (*GemmFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, int64_t, int64_t,
+                       float *, int64_t, AttnPool *);
+typedef void (*GemmPackedFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, float *,
+                             int64_t, AttnPool *);
+typedef float (*PeakFn)(int64_t, float, float);
+
+/* ATTN_BENCH_CPUTIME=1: time on the calling thread's CPU clock instead of the
+ * wall clock (for 1-thread tuning on a busy machine; meaningless for 2 threads). */
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(bench_clock, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+enum { PEAK_CHAINS = 24 };
+
+/* float peak(i64 iters, float m, float c): PEAK_CHAINS independent chains x = fma(x, m, c). */
+static void build_peak(CgModule *cm) {
+    int L = cg_target_lanes(cm->target);
+    LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)L);
+    LLVMTypeRef params[] = {cm->i64, cm->f32, cm->f32};
+    LLVMValueRef fn = cg_function(cm, "peak", LLVMFunctionType(cm->f32, params, 3, 0));
+    LLVMBuilderRef b = LLVMCreateBuilderInContext(cm->ctx);
+    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(cm->ctx, fn, "entry");
+    LLVMBasicBlockRef loop = LLVMAppendBasicBlockInContext(cm->ctx, fn, "loop");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cm->ctx, fn, "done");
+    LLVMPositionBuilderAtEnd(b, entry);
+    LLVMValueRef m = LLVMGetParam(fn, 1), c = LLVMGetParam(fn, 2);
+    LLVMValueRef idx0 = LLVMConstInt(cm->i32, 0, 0), zeros = LLVMConstNull(LLVMVectorType(cm->i32, (unsigned)L));
+    m = LLVMBuildInsertElement(b, LLVMGetPoison(vt), m, idx0, "");
+    m = LLVMBuildShuffleVector(b, m, LLVMGetPoison(vt), zeros, "");
+    c = LLVMBuildInsertElement(b, LLVMGetPoison(vt), c, idx0, "");
+    c = LLVMBuildShuffleVector(b, c, LLVMGetPoison(vt), zeros, "");
+    LLVMBuildBr(b, loop);
+    LLVMPositionBuilderAtEnd(b, loop);
+    LLVMValueRef i = LLVMBuildPhi(b, cm->i64, "i");
+    LLVMValueRef acc[PEAK_CHAINS], next[PEAK_CHAINS];
+    for (int k = 0; k < PEAK_CHAINS; k++)
+        acc[k] = LLVMBuildPhi(b, vt, "");
+    for (int k = 0; k < PEAK_CHAINS; k++) {
+        LLVMValueRef args[] = {acc[k], m, c};
+        next[k] = cg_intrinsic(cm, b, "llvm.fma", vt, args, 3);
+    }
+    LLVMValueRef i1 = LLVMBuildAdd(b, i, cg_i64(cm, 1), "");
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, i1, LLVMGetParam(fn, 0), ""), loop, done);
+    LLVMValueRef zero = cg_i64(cm, 0);
+    LLVMAddIncoming(i, &zero, &entry, 1);
+    LLVMAddIncoming(i, &i1, &loop, 1);
+    for (int k = 0; k < PEAK_CHAINS; k++) {
+        LLVMValueRef init = cg_f32(cm, 1.0 + k * 1e-3, L);
+        LLVMAddIncoming(acc[k], &init, &entry, 1);
+        LLVMAddIncoming(acc[k], &next[k], &loop, 1);
+    }
+    LLVMPositionBuilderAtEnd(b, done);
+    LLVMValueRef sum = next[0];
+    for (int k = 1; k < PEAK_CHAINS; k++)
+        sum = LLVMBuildFAdd(b, sum, next[k], "");
+    LLVMBuildRet(b, LLVMBuildExtractElement(b, sum, LLVMConstInt(cm->i32, 0, 0), ""));
+    LLVMDisposeBuilder(b);
+}
+
+static PeakFn peak_fn;
+static int peak_lanes;
+static const int64_t peak_iters = 10 * 1000 * 1000;
+static volatile float peak_sink;
+
+static void peak_task(void *ctx, int64_t i) {
+    (void)ctx;
+    (void)i;
+    peak_sink = peak_fn(peak_iters, 0.999999f, 1e-6f);
+}
+
+/* GFLOP/s of the FMA loop on `threads` threads at once (median of 5). */
+static double measure_peak(AttnPool *pool, int threads) {
+    double t[5];
+    for (int r = 0; r < 5; r++) {
+        double t0 = now();
+        attn_rt_parallel_for(pool, threads, peak_task, NULL);
+        t[r] = now() - t0;
+    }
+    qsort(t, 5, sizeof t[0], cmp_double);
+    return (double)threads * (double)peak_iters * PEAK_CHAINS * peak_lanes * 2.0 / t[2] * 1e-9;
+}
+
+typedef struct Case {
+    int64_t M, K, N;
+} Case;
+
+typedef enum { OURS_PACKED, OURS, OPENBLAS } Impl;
+
+static GemmFn gemm;
+static GemmPackedFn gemm_packed;
+static int runs = 15;
+
+static void call(Impl impl, const Case *c, const float *A, const float *B, const float *Bp, float *C,
+                 AttnPool *pool) {
+    switch (impl) {
+    case OURS_PACKED:
+        gemm_packed(c->M, c->N, c->K, A, c->K, 1, Bp, C, c->N, pool);
+        break;
+    case OURS:
+        gemm(c->M, c->N, c->K, A, c->K, 1, B, c->N, 1, C, c->N, pool);
+        break;
+    case OPENBLAS:
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c->M, (int)c->N, (int)c->K, 1.0f, A, (int)c->K, B,
+                    (int)c->N, 0.0f, C, (int)c->N);
+        break;
+    }
+}
+
+/* Median GFLOP/s of the three implementations over `runs` rounds; each
+ * round times a batch of >= ~20 ms of calls of each in turn, so that the
+ * load of a shared machine falls on all three alike. */
+static void measure(const Case *c, const float *A, const float *B, const float *Bp, float *C, AttnPool *pool,
+                    double gflops[3]) {
+    int batch[3];
+    for (int impl = 0; impl < 3; impl++) {
+        call((Impl)impl, c, A, B, Bp, C, pool); /* warm up */
+        double t0 = now();
+        call((Impl)impl, c, A, B, Bp, C, pool);
+        double one = now() - t0;
+        batch[impl] = one > 0.02 ? 1 : (int)(0.02 / (one > 1e-7 ? one : 1e-7)) + 1;
+    }
+    double t[3][64];
+    int n = runs < 64 ? runs : 64;
+    for (int r = 0; r < n; r++)
+        for (int impl = 0; impl < 3; impl++) {
+            double t0 = now();
+            for (int k = 0; k < batch[impl]; k++)
+                call((Impl)impl, c, A, B, Bp, C, pool);
+            t[impl][r] = (now() - t0) / batch[impl];
+        }
+    for (int impl = 0; impl < 3; impl++) {
+        qsort(t[impl], (size_t)n, sizeof t[impl][0], cmp_double);
+        gflops[impl] = 2.0 * (double)c->M * (double)c->N * (double)c->K / t[impl][n / 2] * 1e-9;
+    }
+}
+
+int main(int argc, char **argv) {
+    if (getenv("OPENBLAS_CORETYPE")) {
+        /* OpenBLAS has read it already: start again without it */
+        unsetenv("OPENBLAS_CORETYPE");
+        execv("/proc/self/exe", argv);
+        perror("execv");
+        return 1;
+    }
+    if (getenv("ATTN_BENCH_CPUTIME") && atoi(getenv("ATTN_BENCH_CPUTIME")))
+        bench_clock = CLOCK_THREAD_CPUTIME_ID;
+    if (argc > 1)
+        runs = atoi(argv[1]) > 0 ? atoi(argv[1]) : runs;
+    const char *only = argc > 2 ? argv[2] : NULL; /* one shape, "MxKxN" */
+    CgTarget t;
+    char *err = NULL;
+    if (cg_target_init(&t, NULL, NULL, &err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    Jit *jit = jit_new(&t, &err);
+    if (!jit) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    CgModule cm;
+    cg_module_init(&cm, jit_context(jit), "bench", &t);
+    cg_gemm(&cm);
+    cg_gemm_packed(&cm);
+    build_peak(&cm);
+    const char *asm_path = getenv("ATTN_BENCH_ASM"); /* write the generated assembly there and stop */
+    if (asm_path) {
+        if (cg_optimize(cm.mod, &t, &err) != 0 || cg_emit_file(cm.mod, &t, 1, asm_path, &err) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        return 0;
+    }
+    if (cg_optimize(cm.mod, &t, &err) != 0 || jit_add_module(jit, cm.mod, &err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    gemm = (GemmFn)jit_lookup(jit, "attn_gemm", &err);
+    gemm_packed = (GemmPackedFn)jit_lookup(jit, "attn_gemm_packed", &err);
+    peak_fn = (PeakFn)jit_lookup(jit, "peak", &err);
+    if (!gemm || !gemm_packed || !peak_fn) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    int lanes = cg_target_lanes(&t);
+    peak_lanes = lanes;
+    AttnPool *pool2 = attn_pool_new(2);
+    double peak1 = measure_peak(NULL, 1), peak2 = measure_peak(pool2, 2);
+    printf("target %s, %d lanes; OpenBLAS core %s, %s\n", t.cpu, lanes, openblas_get_corename(),
+           openblas_get_config());
+    printf("peak FMA rate (JIT loop, %d chains): 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n\n", PEAK_CHAINS,
+           peak1, peak2);
+
+    const Case cases[] = {{256, 256, 256},   {512, 512, 512},    {1024, 1024, 1024}, {2048, 2048, 2048},
+                          {128, 768, 768},   {128, 768, 3072},   {128, 3072, 768},   {1, 512, 1536},
+                          {32, 512, 1536}};
+    const int ncases = (int)(sizeof cases / sizeof cases[0]);
+    double gf[16][2][3];
+    printf("| M×K×N | threads | JIT packed B | JIT unpacked B | OpenBLAS | packed / OpenBLAS | unpacked / OpenBLAS "
+           "| packed, %% of peak |\n");
+    printf("|---|---|---|---|---|---|---|---|\n");
+    for (int ci = 0; ci < ncases; ci++) {
+        const Case *c = &cases[ci];
+        char name[64];
+        snprintf(name, sizeof name, "%ldx%ldx%ld", (long)c->M, (long)c->K, (long)c->N);
+        memset(gf[ci], 0, sizeof gf[ci]);
+        if (only && strcmp(only, name) != 0)
+            continue;
+        float *A = aligned_alloc(64, sizeof(float) * (size_t)(c->M * c->K + 16));
+        float *B = aligned_alloc(64, sizeof(float) * (size_t)(c->K * c->N + 16));
+        float *C = aligned_alloc(64, sizeof(float) * (size_t)(c->M * c->N + 16));
+        float *C2 = aligned_alloc(64, sizeof(float) * (size_t)(c->M * c->N + 16));
+        float *Bp = aligned_alloc(64, sizeof(float) * attn_pack_b_size(c->K, c->N, lanes) + 64);
+        for (int64_t i = 0; i < c->M * c->K; i++)
+            A[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+        for (int64_t i = 0; i < c->K * c->N; i++)
+            B[i] = (float)((i * 104729) % 1000) / 1000.0f - 0.5f;
+        attn_pack_b(B, c->K, c->N, c->N, 1, lanes, Bp);
+        /* agreement with OpenBLAS */
+        openblas_set_num_threads(1);
+        call(OPENBLAS, c, A, B, Bp, C2, NULL);
+        call(OURS, c, A, B, Bp, C, pool2);
+        double maxdiff = 0;
+        for (int64_t i = 0; i < c->M * c->N; i++)
+            maxdiff = fmax(maxdiff, fabs((double)C[i] - C2[i]));
+        call(OURS_PACKED, c, A, B, Bp, C, NULL);
+        for (int64_t i = 0; i < c->M * c->N; i++)
+            maxdiff = fmax(maxdiff, fabs((double)C[i] - C2[i]));
+        if (maxdiff > 1e-3 * sqrt((double)c->K))
+            fprintf(stderr, "warning: %ldx%ldx%ld differs from OpenBLAS by %g\n", (long)c->M, (long)c->K, (long)c->N,
+                    maxdiff);
+        for (int th = 1; th <= 2; th++) {
+            AttnPool *pool = th == 1 ? NULL : pool2;
+            openblas_set_num_threads(th);
+            measure(c, A, B, Bp, C, pool, gf[ci][th - 1]);
+            double *g = gf[ci][th - 1];
+            printf("| %ld×%ld×%ld | %d | %.1f | %.1f | %.1f | %.2f | %.2f | %.0f%% |\n", (long)c->M, (long)c->K,
+                   (long)c->N, th, g[OURS_PACKED], g[OURS], g[OPENBLAS], g[OURS_PACKED] / g[OPENBLAS],
+                   g[OURS] / g[OPENBLAS], 100.0 * g[OURS_PACKED] / (th == 1 ? peak1 : peak2));
+            fflush(stdout);
+        }
+        free(A);
+        free(B);
+        free(C);
+        free(C2);
+        free(Bp);
+    }
+    /* the peak again: on a shared machine the larger of the two is the better estimate */
+    double p1 = measure_peak(NULL, 1), p2 = measure_peak(pool2, 2);
+    printf("\npeak FMA rate measured again after the table: 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n", p1, p2);
+    printf("\n2 threads / 1 thread:");
+    for (int ci = 0; ci < ncases; ci++)
+        if (gf[ci][0][0] > 0)
+            printf(" %ldx%ldx%ld %.2f/%.2f/%.2f%s", (long)cases[ci].M, (long)cases[ci].K, (long)cases[ci].N,
+               gf[ci][1][OURS_PACKED] / gf[ci][0][OURS_PACKED], gf[ci][1][OURS] / gf[ci][0][OURS],
+               gf[ci][1][OPENBLAS] / gf[ci][0][OPENBLAS], ci + 1 < ncases ? ";" : "");
+    printf("  (JIT packed / JIT unpacked / OpenBLAS)\n");
+    attn_pool_free(pool2);
+    jit_free(jit);
+    cg_target_free(&t);
+    return 0;
+}
