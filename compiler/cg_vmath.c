@@ -18,10 +18,10 @@
 typedef struct Vm {
     CgModule *cm;
     LLVMBuilderRef b;
-    LLVMTypeRef ft;  /* float or <N x float> */
-    LLVMTypeRef it;  /* i32 or <N x i32> */
-    unsigned lanes;  /* N, or 0 for a scalar */
-    bool fma;        /* llvm.fma is a native instruction of the target */
+    LLVMTypeRef ft; /* float or <N x float> */
+    LLVMTypeRef it; /* i32 or <N x i32> */
+    unsigned lanes; /* N, or 0 for a scalar */
+    bool fma;       /* llvm.fma is a native instruction of the target */
 } Vm;
 
 /* The scalar constant c, or a vector of copies of it. */
@@ -39,7 +39,9 @@ static LLVMValueRef splat(Vm *v, LLVMValueRef c) {
 }
 
 static LLVMValueRef kf(Vm *v, float c) { return splat(v, LLVMConstReal(v->cm->f32, (double)c)); }
-static LLVMValueRef ki(Vm *v, int32_t c) { return splat(v, LLVMConstInt(v->cm->i32, (unsigned long long)(int64_t)c, 1)); }
+static LLVMValueRef ki(Vm *v, int32_t c) {
+    return splat(v, LLVMConstInt(v->cm->i32, (unsigned long long)(int64_t)c, 1));
+}
 
 static LLVMValueRef fadd(Vm *v, LLVMValueRef a, LLVMValueRef c) { return LLVMBuildFAdd(v->b, a, c, ""); }
 static LLVMValueRef fsub(Vm *v, LLVMValueRef a, LLVMValueRef c) { return LLVMBuildFSub(v->b, a, c, ""); }
@@ -59,7 +61,9 @@ static LLVMValueRef fma3(Vm *v, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) 
     LLVMValueRef args[] = {a, b, c};
     return cg_intrinsic(v->cm, v->b, v->fma ? "llvm.fma" : "llvm.fmuladd", v->ft, args, 3);
 }
-static LLVMValueRef unary(Vm *v, const char *name, LLVMValueRef x) { return cg_intrinsic(v->cm, v->b, name, v->ft, &x, 1); }
+static LLVMValueRef unary(Vm *v, const char *name, LLVMValueRef x) {
+    return cg_intrinsic(v->cm, v->b, name, v->ft, &x, 1);
+}
 static LLVMValueRef vcopysign(Vm *v, LLVMValueRef mag, LLVMValueRef sgn) {
     LLVMValueRef args[] = {mag, sgn};
     return cg_intrinsic(v->cm, v->b, "llvm.copysign", v->ft, args, 2);
@@ -88,10 +92,10 @@ static bool target_has_fma(const CgTarget *t) {
  * e^r = 1 + r*(1 + r*P(r)) with P of degree 4; e^x = e^r * 2^(n/2) * 2^(n - n/2),
  * two exact scalings so that overflow and gradual underflow round once. */
 static const float EXP_P[] = {0x1.fffffcp-2f, 0x1.555492p-3f, 0x1.5558bcp-5f, 0x1.1239cap-7f, 0x1.6a4166p-10f};
-#define SHIFTER 0x1.8p23f        /* 1.5 * 2^23: adding it rounds to an integer */
-#define SHIFTER_BITS 0x4b400000  /* its bit pattern */
-#define LN2_HI 0x1.62e4p-1f      /* ln 2 to 16 bits: n*LN2_HI is exact for |n| < 2^8 */
-#define LN2_LO 0x1.7f7d1cp-20f   /* ln 2 - LN2_HI */
+#define SHIFTER 0x1.8p23f       /* 1.5 * 2^23: adding it rounds to an integer */
+#define SHIFTER_BITS 0x4b400000 /* its bit pattern */
+#define LN2_HI 0x1.62e4p-1f     /* ln 2 to 16 bits: n*LN2_HI is exact for |n| < 2^8 */
+#define LN2_LO 0x1.7f7d1cp-20f  /* ln 2 - LN2_HI */
 
 static LLVMValueRef body_exp(Vm *v, LLVMValueRef x) {
     /* Clamp (NaN passes through both selects). e^89 overflows, e^-104 < 2^-150
@@ -138,7 +142,8 @@ static LLVMValueRef body_log(Vm *v, LLVMValueRef x) {
     LLVMValueRef y = fsub(v, f, fsub(v, hfsq, t));
     y = fma3(v, ef, kf(v, LN2_HI), y); /* e*LN2_HI is exact: one rounding */
     /* 0 < x < inf: y; ±0: -inf; x < 0: NaN; +inf and NaN: x itself */
-    LLVMValueRef ok = LLVMBuildAnd(b, fcmp(v, LLVMRealOGT, x, kf(v, 0.0f)), fcmp(v, LLVMRealOLT, x, kf(v, INFINITY)), "");
+    LLVMValueRef ok =
+        LLVMBuildAnd(b, fcmp(v, LLVMRealOGT, x, kf(v, 0.0f)), fcmp(v, LLVMRealOLT, x, kf(v, INFINITY)), "");
     LLVMValueRef special = sel(v, fcmp(v, LLVMRealOLT, x, kf(v, 0.0f)), kf(v, NAN), x);
     special = sel(v, fcmp(v, LLVMRealOEQ, x, kf(v, 0.0f)), kf(v, -INFINITY), special);
     return sel(v, ok, y, special);
@@ -186,9 +191,9 @@ static LLVMValueRef body_sigmoid(Vm *v, LLVMValueRef x) {
  * so erf(x) ~ 1.128x is rounded once for small x); 1 <= |x|: sign(x) *
  * (1 - e^(-a^2) * Q(a - 2.5)) with a = min(|x|, 4), Q of degree 8 (erf(4)
  * rounds to 1). */
-static const float ERF_P[] = {0x1.06eba8p-3f, -0x1.81273ep-2f, 0x1.ce2ce6p-4f, -0x1.b7f71ap-6f,
+static const float ERF_P[] = {0x1.06eba8p-3f, -0x1.81273ep-2f,  0x1.ce2ce6p-4f, -0x1.b7f71ap-6f,
                               0x1.53f224p-8f, -0x1.a3515ep-11f, 0x1.4771fep-14f};
-static const float ERFC_Q[] = {0x1.afbbecp-3f,  -0x1.30819ap-4f,  0x1.98299cp-6f, -0x1.0aa69p-7f, 0x1.2db584p-9f,
+static const float ERFC_Q[] = {0x1.afbbecp-3f,   -0x1.30819ap-4f, 0x1.98299cp-6f, -0x1.0aa69p-7f, 0x1.2db584p-9f,
                                -0x1.550976p-11f, 0x1.243188p-11f, 0x1.e70b5p-13f, 0x1.c5c90cp-14f};
 
 static LLVMValueRef body_erf(Vm *v, LLVMValueRef x) {

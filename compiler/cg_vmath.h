@@ -18,19 +18,22 @@
 
 #include "cg.h"
 
-/* e^x: at most 1 ulp over the normal range; +inf above ~88.72, 0 below
- * ~-103.97, gradual underflow between; exp(-inf) = 0, exp(+inf) = +inf. */
+/* e^x: under 1 ulp (1.4 without FMA) for normal results; +inf above
+ * 88.7228, gradual underflow below -87.34, 0 below -103.97; exp(-inf) = 0,
+ * exp(+inf) = +inf, NaN -> NaN. */
 LLVMValueRef cg_vexp(CgModule *cm, LLVMBuilderRef b, LLVMValueRef x);
-/* Natural log: at most 1 ulp for positive inputs, denormals included;
- * log(±0) = -inf, log(x < 0) = NaN, log(+inf) = +inf. */
+/* Natural log: under 1 ulp for every positive input, denormals included;
+ * log(±0) = -inf, log(x < 0) = NaN, log(+inf) = +inf, NaN -> NaN. */
 LLVMValueRef cg_vlog(CgModule *cm, LLVMBuilderRef b, LLVMValueRef x);
-/* tanh(x): odd polynomial for |x| < 0.625 (so tanh(x) ~ x for small x),
- * 1 - 2/(e^2|x| + 1) above; ±1 for large |x|. */
+/* tanh(x): odd polynomial for |x| < 0.625 (full relative accuracy for small
+ * |x|), 1 - 2/(e^2|x| + 1) above; ±1 from |x| ~ 9.01; under 1.5 ulp. */
 LLVMValueRef cg_vtanh(CgModule *cm, LLVMBuilderRef b, LLVMValueRef x);
-/* 1/(1 + e^-x), computed as e^-|x|/(1 + e^-|x|) for x < 0: no overflow,
- * sigmoid(-100) ~ 3.7e-44, sigmoid(100) = 1. */
+/* 1/(1 + e^-x), as e^-|x|/(1 + e^-|x|) for x < 0: no overflow, full relative
+ * accuracy in the left tail (sigmoid(-100) ~ 3.7e-44), 1 from x ~ 17.33;
+ * under 1.5 ulp (2.4 without FMA). */
 LLVMValueRef cg_vsigmoid(CgModule *cm, LLVMBuilderRef b, LLVMValueRef x);
-/* erf(x): odd polynomial for |x| < 1, 1 - e^-x^2 * Q(|x|) above; ±1 for |x| >= 4. */
+/* erf(x): odd polynomial for |x| < 1 (erf(1e-6) = 1.128e-6), 1 - e^-x^2 * Q(|x|)
+ * above; ±1 from |x| ~ 3.92; under 1 ulp (1.4 without FMA). */
 LLVMValueRef cg_verf(CgModule *cm, LLVMBuilderRef b, LLVMValueRef x);
 
 #endif
