@@ -4,6 +4,7 @@
  */
 #include "jit.h"
 #include "cg_runtime.h"
+#include "text.h"
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Error.h>
@@ -21,13 +22,7 @@
 char *cg_msg(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *s = malloc((size_t)n + 1);
-    if (!s)
-        return NULL;
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    char *s = attn_vformat(fmt, ap);
     va_end(ap);
     return s;
 }

@@ -4,37 +4,14 @@
  * interpreter, so that a user sees the same text whichever backend runs.
  */
 #include "compiled.h"
+#include "text.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum { MAX_SYMS = 64, MAX_BYTES_SHIFT = 40 };
 
-static char *msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *msg(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *s = malloc((size_t)n + 1);
-    if (!s)
-        return NULL;
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
-static const char *shape_text(const attn_tensor *t, char *buf, size_t len) {
-    size_t k = (size_t)snprintf(buf, len, "[");
-    for (int d = 0; d < t->rank && d < ATTN_MAX_RANK && k < len; d++)
-        k += (size_t)snprintf(buf + k, len - k, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
-    if (k < len)
-        snprintf(buf + k, len - k, "]");
-    return buf;
-}
 
 /* Size in bytes of t, or false when it is not representable / over the limit. */
 static bool tensor_bytes(const attn_tensor *t, size_t *bytes) {
@@ -47,7 +24,7 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
                      const void *dims_self, const attn_tensor *inputs, int ninputs, int64_t *syms,
                      const attn_tensor **bound, char **err) {
     if (nsyms > MAX_SYMS) {
-        *err = msg("error: entry %s has more than %d per-call dims", entry, MAX_SYMS);
+        *err = attn_format("error: entry %s has more than %d per-call dims", entry, MAX_SYMS);
         return -1;
     }
     for (int i = 0; i < nsyms; i++)
@@ -57,12 +34,12 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
         for (int k = 0; k < nsig && !known; k++)
             known = inputs[i].name && strcmp(sig[k].name, inputs[i].name) == 0;
         if (!known) {
-            *err = msg("error: entry %s has no input named '%s'", entry, inputs[i].name ? inputs[i].name : "(null)");
+            *err = attn_format("error: entry %s has no input named '%s'", entry, inputs[i].name ? inputs[i].name : "(null)");
             return -1;
         }
         for (int j = 0; j < i; j++)
             if (strcmp(inputs[j].name, inputs[i].name) == 0) {
-                *err = msg("error: input '%s' is given twice", inputs[i].name);
+                *err = attn_format("error: input '%s' is given twice", inputs[i].name);
                 return -1;
             }
     }
@@ -75,18 +52,18 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
             if (strcmp(inputs[i].name, s->name) == 0)
                 t = &inputs[i];
         if (!t) {
-            *err = msg("error: input '%s' of entry %s is missing", s->name, entry);
+            *err = attn_format("error: input '%s' of entry %s is missing", s->name, entry);
             return -1;
         }
         if (t->dtype != s->dtype || t->rank != s->rank) {
             char sh[256];
-            *err = msg("error: input '%s' must be %s, got %s%s", s->name, s->type_text, attn_dtype_name(t->dtype),
-                       shape_text(t, sh, sizeof sh));
+            *err = attn_format("error: input '%s' must be %s, got %s%s", s->name, s->type_text, attn_dtype_name(t->dtype),
+                       attn_shape_text(t, sh, sizeof sh));
             return -1;
         }
         for (int d = 0; d < t->rank; d++) {
             if (t->shape[d] < 0) {
-                *err = msg("error: input '%s' has a negative dim %d", s->name, d);
+                *err = attn_format("error: input '%s' has a negative dim %d", s->name, d);
                 return -1;
             }
             int sym = s->sym[d];
@@ -100,7 +77,7 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
     }
     int64_t want[ATTN_MAX_RANK * 64];
     if (nsig > 64) {
-        *err = msg("error: entry %s has more than 64 inputs", entry);
+        *err = attn_format("error: entry %s has more than 64 inputs", entry);
         return -1;
     }
     dims(dims_self, syms, want);
@@ -113,22 +90,22 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
                 continue;
             int sym = s->sym[d];
             if (sym >= 0 && sym < nsyms && sym_src[sym])
-                *err = msg("error: input '%s' (%s) has %lld at dim %d, but %s was bound to %lld by dim %d of input '%s'",
+                *err = attn_format("error: input '%s' (%s) has %lld at dim %d, but %s was bound to %lld by dim %d of input '%s'",
                            s->name, s->type_text, (long long)t->shape[d], d, s->dim_text[d], (long long)w, sym_axis[sym],
                            sym_src[sym]);
             else
-                *err = msg("error: input '%s' (%s) has %lld at dim %d, expected %s", s->name, s->type_text,
+                *err = attn_format("error: input '%s' (%s) has %lld at dim %d, expected %s", s->name, s->type_text,
                            (long long)t->shape[d], d, s->dim_text[d]);
             return -1;
         }
         size_t bytes;
         if (!tensor_bytes(t, &bytes)) {
             char sh[256];
-            *err = msg("error: input '%s' of shape %s is too large", s->name, shape_text(t, sh, sizeof sh));
+            *err = attn_format("error: input '%s' of shape %s is too large", s->name, attn_shape_text(t, sh, sizeof sh));
             return -1;
         }
         if (bytes > 0 && !t->data) {
-            *err = msg("error: input '%s' has no data", s->name);
+            *err = attn_format("error: input '%s' has no data", s->name);
             return -1;
         }
     }
@@ -138,10 +115,10 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
 /* The message of error site `site` with the numbers of ctx->err. */
 static char *site_message(const AttnCompiled *c, int64_t site, const int64_t *v) {
     if (site < 0 || site >= c->nsites)
-        return msg("internal error: compiled code of entry %s failed at unknown site %lld", c->entry, (long long)site);
+        return attn_format("internal error: compiled code of entry %s failed at unknown site %lld", c->entry, (long long)site);
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-    return msg(c->sites[site], (long long)v[0], (long long)v[1], (long long)v[2]);
+    return attn_format(c->sites[site], (long long)v[0], (long long)v[1], (long long)v[2]);
 #pragma GCC diagnostic pop
 }
 
@@ -155,7 +132,7 @@ attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPo
     void *ws = NULL;
     attn_status st = ATTN_ERR_INPUT;
     if (c->noutputs > 64) {
-        err = msg("error: entry %s has more than 64 outputs", c->entry);
+        err = attn_format("error: entry %s has more than 64 outputs", c->entry);
         goto done;
     }
     if (attn_bind_inputs(c->entry, c->inputs, c->ninputs, c->nsyms, c->input_dims, NULL, inputs, ninputs, syms, bound,
@@ -175,7 +152,7 @@ attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPo
     out = calloc((size_t)c->noutputs + 1, sizeof *out);
     ws = aligned_alloc(64, ((size_t)ws_bytes + 63) / 64 * 64 + 64);
     if (!out || !ws) {
-        err = msg("error: out of memory allocating %lld bytes of workspace", (long long)ws_bytes);
+        err = attn_format("error: out of memory allocating %lld bytes of workspace", (long long)ws_bytes);
         st = ATTN_ERR_NOMEM;
         goto done;
     }
@@ -187,7 +164,7 @@ attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPo
         memcpy(o->shape, &dims[i * ATTN_MAX_RANK], sizeof(int64_t) * (size_t)o->rank);
         size_t bytes;
         if (!tensor_bytes(o, &bytes) || !(o->data = malloc(bytes ? bytes : 1))) {
-            err = msg("error: out of memory allocating output '%s'", o->name);
+            err = attn_format("error: out of memory allocating output '%s'", o->name);
             st = ATTN_ERR_NOMEM;
             goto done;
         }

@@ -9,6 +9,7 @@
  * call are bound once from the inputs' shapes and evaluated for every node.
  */
 #include "interp.h"
+#include "text.h"
 #include "kernels.h"
 
 #include <stdarg.h>
@@ -35,13 +36,7 @@ static void fail(Exec *x, const char *fmt, ...) {
         return;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    x->error = malloc((size_t)n + 1);
-    if (!x->error)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(x->error, (size_t)n + 1, fmt, ap);
+    x->error = attn_vformat(fmt, ap);
     va_end(ap);
 }
 
@@ -50,16 +45,6 @@ static const char *where(const IrNode *n, char *buf, size_t len) {
         snprintf(buf, len, "%s:%d:%d: ", n->loc.file->path, n->loc.line, n->loc.col);
     else
         buf[0] = '\0';
-    return buf;
-}
-
-/* Writes t's shape as "[2, 3]" into buf. */
-static const char *shape_text(const attn_tensor *t, char *buf, size_t len) {
-    size_t k = (size_t)snprintf(buf, len, "[");
-    for (int d = 0; d < t->rank && d < ATTN_MAX_RANK && k < len; d++)
-        k += (size_t)snprintf(buf + k, len - k, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
-    if (k < len)
-        snprintf(buf + k, len - k, "]");
     return buf;
 }
 
@@ -72,7 +57,7 @@ static bool alloc_tensor(Exec *x, attn_tensor *t, const IrNode *n) {
     size_t bytes;
     if (over || __builtin_mul_overflow((size_t)numel, attn_dtype_size(t->dtype), &bytes) || bytes > ((size_t)1 << 40)) {
         char b[256], s[256];
-        fail(x, "%serror: a tensor of shape %s is too large", where(n, b, sizeof b), shape_text(t, s, sizeof s));
+        fail(x, "%serror: a tensor of shape %s is too large", where(n, b, sizeof b), attn_shape_text(t, s, sizeof s));
         return false;
     }
     t->data = malloc(bytes ? bytes : 1);
@@ -359,7 +344,7 @@ static bool bind_inputs(Exec *x, const IrGraph *g, const attn_tensor *inputs, in
         if (t->dtype != n->type.dtype || t->rank != n->type.rank) {
             char s[256];
             fail(x, "error: input '%s' must be %s, got %s%s", n->name, ty, attn_dtype_name(t->dtype),
-                 shape_text(t, s, sizeof s));
+                 attn_shape_text(t, s, sizeof s));
             return false;
         }
         for (int d = 0; d < t->rank; d++) {
@@ -393,7 +378,7 @@ static bool bind_inputs(Exec *x, const IrGraph *g, const attn_tensor *inputs, in
         if (numel < 0 || __builtin_mul_overflow((size_t)numel, attn_dtype_size(t->dtype), &bytes) ||
             bytes > ((size_t)1 << 40)) {
             char s[256];
-            fail(x, "error: input '%s' of shape %s is too large", n->name, shape_text(t, s, sizeof s));
+            fail(x, "error: input '%s' of shape %s is too large", n->name, attn_shape_text(t, s, sizeof s));
             return false;
         }
         if (numel > 0 && !t->data) {
