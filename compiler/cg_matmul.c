@@ -398,6 +398,17 @@ static void ctx_set(Fn *f, LLVMValueRef ctx, int field, LLVMValueRef v) {
     LLVMBuildStore(f->b, v, ctx_field(f, ctx, field));
 }
 
+/* A task context on the stack holding one product's operands, sizes and strides. */
+static LLVMValueRef new_ctx(Fn *f, LLVMValueRef A, LLVMValueRef B, LLVMValueRef C, LLVMValueRef M, LLVMValueRef N,
+                            LLVMValueRef K, LLVMValueRef a_rs, LLVMValueRef a_cs, LLVMValueRef b_rs, LLVMValueRef b_cs) {
+    LLVMValueRef ctx = var(f, ctx_type(f->cm), NULL);
+    const int fields[] = {F_A, F_B, F_C, F_M, F_N, F_K, F_ARS, F_ACS, F_BRS, F_BCS};
+    const LLVMValueRef vals[] = {A, B, C, M, N, K, a_rs, a_cs, b_rs, b_cs};
+    for (int i = 0; i < 10; i++)
+        ctx_set(f, ctx, fields[i], vals[i]);
+    return ctx;
+}
+
 static LLVMTypeRef task_type(CgModule *cm) {
     LLVMTypeRef p[] = {cm->ptr, cm->i64};
     return LLVMFunctionType(cm->void_t, p, 2, 0);
@@ -761,17 +772,7 @@ LLVMValueRef cg_gemm_packed(CgModule *cm) {
                  a_rs = LLVMGetParam(fn, 4), a_cs = LLVMGetParam(fn, 5), Bp = LLVMGetParam(fn, 6),
                  C = LLVMGetParam(fn, 7), ldc = LLVMGetParam(fn, 8), pool = LLVMGetParam(fn, 9);
     trivial_cases(f, M, N, K, C, ldc);
-    LLVMValueRef ctx = var(f, ctx_type(cm), NULL);
-    ctx_set(f, ctx, F_A, A);
-    ctx_set(f, ctx, F_B, Bp);
-    ctx_set(f, ctx, F_C, C);
-    ctx_set(f, ctx, F_M, M);
-    ctx_set(f, ctx, F_N, N);
-    ctx_set(f, ctx, F_K, K);
-    ctx_set(f, ctx, F_ARS, a_rs);
-    ctx_set(f, ctx, F_ACS, a_cs);
-    ctx_set(f, ctx, F_BRS, k64(f, s.NR));
-    ctx_set(f, ctx, F_BCS, k64(f, 1));
+    LLVMValueRef ctx = new_ctx(f, A, Bp, C, M, N, K, a_rs, a_cs, k64(f, s.NR), k64(f, 1));
     ctx_set(f, ctx, F_BUF, LLVMConstNull(cm->ptr));
     ctx_set(f, ctx, F_TBUF, k64(f, 0));
     ctx_set(f, ctx, F_LDC, ldc);
@@ -827,17 +828,7 @@ LLVMValueRef cg_gemm(CgModule *cm) {
                  b_rs = LLVMGetParam(fn, 7), b_cs = LLVMGetParam(fn, 8), C = LLVMGetParam(fn, 9),
                  ldc = LLVMGetParam(fn, 10), pool = LLVMGetParam(fn, 11);
     trivial_cases(f, M, N, K, C, ldc);
-    LLVMValueRef ctx = var(f, ctx_type(cm), NULL);
-    ctx_set(f, ctx, F_A, A);
-    ctx_set(f, ctx, F_B, B);
-    ctx_set(f, ctx, F_C, C);
-    ctx_set(f, ctx, F_M, M);
-    ctx_set(f, ctx, F_N, N);
-    ctx_set(f, ctx, F_K, K);
-    ctx_set(f, ctx, F_ARS, a_rs);
-    ctx_set(f, ctx, F_ACS, a_cs);
-    ctx_set(f, ctx, F_BRS, b_rs);
-    ctx_set(f, ctx, F_BCS, b_cs);
+    LLVMValueRef ctx = new_ctx(f, A, B, C, M, N, K, a_rs, a_cs, b_rs, b_cs);
     ctx_set(f, ctx, F_LDC, ldc);
     ctx_set(f, ctx, F_MODE, k64(f, 1));
     If small;
