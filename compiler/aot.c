@@ -521,6 +521,7 @@ static int write_text(const char *path, const char *text, char **err) {
 static int generate(Aot *A, LLVMContextRef ctx, char **err) {
     CgModule cm;
     cg_module_init(&cm, ctx, A->id, &A->target);
+    cm.no_fuse = A->o->no_fuse;
     int rc = -1;
     for (int e = 0; e < A->n; e++) {
         char prefix[2 * NAME_LEN];

@@ -24,6 +24,7 @@ typedef struct AotOptions {
     const char *mcpu, *mattr; /* target overrides (NULL: the host's, or ATTN_MCPU/ATTN_MATTR) */
     const char *emit_llvm;    /* also write the optimised module's IR here, when non-NULL */
     const char *emit_asm;     /* also write its assembly here, when non-NULL */
+    bool no_fuse;             /* every node its own kernel (compiler/fuse.h) */
 } AotOptions;
 
 /* The C identifier of output path `out`: its base name with every character

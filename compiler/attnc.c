@@ -41,7 +41,7 @@ enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2 };
 typedef enum {
     OPT_ENTRY, OPT_SET, OPT_WEIGHTS, OPT_INPUTS, OPT_OUTPUTS, OPT_DOT, OPT_BACKEND,
     OPT_REPEAT, OPT_TIME, OPT_THREADS, OPT_INCLUDE, OPT_TENSOR, OPT_INDEX, OPT_ROWS, OPT_COLS,
-    OPT_SVG, OPT_EXTRA, OPT_OUT, OPT_MCPU, OPT_MATTR, OPT_EMIT_LLVM, OPT_EMIT_ASM, OPT_HELP
+    OPT_SVG, OPT_EXTRA, OPT_OUT, OPT_MCPU, OPT_MATTR, OPT_EMIT_LLVM, OPT_EMIT_ASM, OPT_FUSED, OPT_NO_FUSE, OPT_HELP
 } OptionId;
 
 #define BIT(id) (1u << (id))
@@ -95,6 +95,10 @@ static const Option options[] = {
      "write the optimised LLVM IR of the entry (one function per kernel) to FILE", 0},
     {OPT_EMIT_ASM, "--emit-asm", NULL, "FILE", "[--emit-asm FILE]",
      "write the generated assembly (one function per kernel) to FILE", 0},
+    {OPT_FUSED, "--fused", NULL, NULL, "[--fused]",
+     "print the kernel graph: the nodes each generated kernel computes (with --dot: as clusters)", 0},
+    {OPT_NO_FUSE, "--no-fuse", "-O0", NULL, "[--no-fuse]",
+     "no operator fusion: every graph node its own kernel (same results; for comparing)", 0},
     {OPT_HELP, "--help", "-h", NULL, NULL, "show this help", 0},
 };
 #define NOPTIONS ((int)(sizeof options / sizeof options[0]))
@@ -110,7 +114,7 @@ typedef struct {
     unsigned options; /* BIT(OptionId) of each option it takes */
 } Command;
 
-#define JIT_OPTS (BIT(OPT_MCPU) | BIT(OPT_MATTR) | BIT(OPT_EMIT_LLVM) | BIT(OPT_EMIT_ASM))
+#define JIT_OPTS (BIT(OPT_MCPU) | BIT(OPT_MATTR) | BIT(OPT_EMIT_LLVM) | BIT(OPT_EMIT_ASM) | BIT(OPT_NO_FUSE))
 #define MODEL_OPTS (BIT(OPT_SET) | BIT(OPT_WEIGHTS) | BIT(OPT_INCLUDE) | BIT(OPT_HELP))
 
 static const Command commands[] = {
@@ -122,7 +126,7 @@ static const Command commands[] = {
     {CMD_GRAPH, "graph", "MODEL.attn", "print the graph IR of an entry point",
      "Prints the graph IR of an entry point after the optimisation passes, as\n"
      "text or, with --dot, as Graphviz DOT.\n",
-     MODEL_OPTS | BIT(OPT_ENTRY) | BIT(OPT_DOT)},
+     MODEL_OPTS | BIT(OPT_ENTRY) | BIT(OPT_DOT) | BIT(OPT_FUSED) | BIT(OPT_NO_FUSE)},
     {CMD_RUN, "run", "MODEL.attn", "run an entry point on inputs from a safetensors file",
      "Runs an entry point on the tensors of IN.safetensors, which must hold one\n"
      "tensor named after each input and nothing else (floats are read as f32,\n"
@@ -172,7 +176,7 @@ typedef struct {
     const char *entry, *weights, *inputs, *outputs;
     const char *tensor, *rows, *cols, *svg;
     const char *mcpu, *mattr, *emit_llvm, *emit_asm, *out;
-    int dot, time, repeat, threads;
+    int dot, time, repeat, threads, fused, no_fuse;
     attn_backend backend;
     unsigned seen; /* BIT(OptionId) of each option given */
 } Args;
@@ -270,6 +274,8 @@ static int apply_option(Args *a, const Option *o, const char *arg, const char *v
     case OPT_INPUTS: a->inputs = val; return 0;
     case OPT_OUTPUTS: a->outputs = val; return 0;
     case OPT_DOT: a->dot = 1; return 0;
+    case OPT_FUSED: a->fused = 1; return 0;
+    case OPT_NO_FUSE: a->no_fuse = 1; return 0;
     case OPT_TIME: a->time = 1; return 0;
     case OPT_INCLUDE: a->includes[a->nincludes++] = val; return 0;
     case OPT_TENSOR: a->tensor = val; return 0;
@@ -529,7 +535,7 @@ static int cmd_graph(const Args *a, attn_model *m)
     if (rc)
         return rc;
     char *text = NULL;
-    attn_status s = attn_model_graph_text(m, entry, a->dot ? 1 : 0, &text);
+    attn_status s = attn_model_graph_text(m, entry, (a->dot ? 1 : 0) | (a->fused ? a->no_fuse ? 6 : 2 : 0), &text);
     if (s != ATTN_OK)
         return report(m, s, entry);
     size_t len = strlen(text);
@@ -618,7 +624,7 @@ static int cmd_run(const Args *a, attn_model *m, double load_ms)
     if (rc)
         return rc;
     attn_compile_options opt = {.backend = a->backend, .threads = a->threads,
-                                .mcpu = a->mcpu, .mattr = a->mattr,
+                                .mcpu = a->mcpu, .mattr = a->mattr, .no_fuse = a->no_fuse,
                                 .emit_llvm = a->emit_llvm, .emit_asm = a->emit_asm,
                                 .extra_outputs = a->extras, .nextra_outputs = a->nextras};
     attn_program *p = NULL;
@@ -668,7 +674,7 @@ static int cmd_compile(const Args *a, attn_model *m)
         free(out);
         return EXIT_INPUT;
     }
-    attn_aot_options opt = {.mcpu = a->mcpu, .mattr = a->mattr, .emit_llvm = a->emit_llvm,
+    attn_aot_options opt = {.mcpu = a->mcpu, .mattr = a->mattr, .no_fuse = a->no_fuse, .emit_llvm = a->emit_llvm,
                             .emit_asm = a->emit_asm};
     attn_status s = attn_model_compile_aot(m, a->entry, out, &opt);
     int rc = EXIT_OK;

@@ -177,9 +177,9 @@ static LLVMValueRef compare(CgKernel *k, OpKind op, bool real, LLVMValueRef a, L
 }
 
 /* A FULL node's value in its dtype's compute type (ku_store_real's rules). */
-static LLVMValueRef full_value(CgKernel *k, int lanes) {
-    double v = k->node->attrs.fill;
-    attn_dtype dt = k->node->type.dtype;
+static LLVMValueRef full_value(CgKernel *k, const IrNode *n, int lanes) {
+    double v = n->attrs.fill;
+    attn_dtype dt = n->type.dtype;
     if (dt == ATTN_F32)
         return cg_f32(k->cm, (float)v, lanes);
     int64_t iv;
@@ -195,22 +195,20 @@ static LLVMValueRef full_value(CgKernel *k, int lanes) {
     return cg_splat(k, cg_i64(k->cm, iv), lanes);
 }
 
-/* The value(s) of the output at flat index `flat` given operand values. */
-static LLVMValueRef apply(CgKernel *k, LLVMValueRef *x, LLVMValueRef flat, int lanes) {
-    const IrNode *n = k->node;
-    attn_dtype in_dt = n->nin ? k->in_type[n->nin - 1]->dtype : n->type.dtype;
-    bool real = in_dt == ATTN_F32;
+LLVMValueRef cg_elementwise_apply(CgKernel *k, const IrNode *n, const attn_dtype *in_dt, LLVMValueRef *x,
+                                  LLVMValueRef flat, int lanes) {
+    bool real = (n->nin ? in_dt[n->nin - 1] : n->type.dtype) == ATTN_F32;
     switch (op_info[n->op].cls) {
     case OC_UNARY:
         if (n->op == OP_CAST)
-            return cg_convert(k, k->in_type[0]->dtype, n->type.dtype, x[0], lanes);
+            return cg_convert(k, in_dt[0], n->type.dtype, x[0], lanes);
         return real ? real_unary(k, n->op, x[0], lanes) : int_unary(k, n->op, x[0]);
     case OC_BINARY:
         return real ? real_binary(k, n->op, x[0], x[1]) : int_binary(k, n->op, x[0], x[1]);
     case OC_LOGIC:
         return int_binary(k, n->op, x[0], x[1]);
     case OC_COMPARE:
-        return compare(k, n->op, k->in_type[0]->dtype == ATTN_F32, x[0], x[1], lanes);
+        return compare(k, n->op, in_dt[0] == ATTN_F32, x[0], x[1], lanes);
     case OC_TERNARY: {
         LLVMValueRef c = LLVMBuildICmp(k->b, LLVMIntNE, x[0], LLVMConstNull(LLVMTypeOf(x[0])), "");
         return LLVMBuildSelect(k->b, c, x[1], x[2], "");
@@ -219,7 +217,7 @@ static LLVMValueRef apply(CgKernel *k, LLVMValueRef *x, LLVMValueRef flat, int l
         break;
     }
     if (n->op == OP_FULL)
-        return full_value(k, lanes);
+        return full_value(k, n, lanes);
     if (n->op == OP_ARANGE) {
         /* start + index * step, wrapping, then stored like an integer */
         LLVMValueRef idx = cg_splat(k, flat, lanes);
@@ -249,7 +247,10 @@ static void ew_step(CgKernel *k, const Groups *g, LLVMValueRef *base, LLVMValueR
             x[i] = cg_splat(k, cg_load(k, dt, k->in[i], base[i], 1), lanes);
     }
     LLVMValueRef flat = LLVMBuildAdd(k->b, out_base, j, "");
-    cg_store(k, k->node->type.dtype, k->out, flat, apply(k, x, flat, lanes), lanes);
+    attn_dtype in_dt[MAX_OPS];
+    for (int i = 0; i < nops; i++)
+        in_dt[i] = k->in_type[i]->dtype;
+    cg_store(k, k->node->type.dtype, k->out, flat, cg_elementwise_apply(k, k->node, in_dt, x, flat, lanes), lanes);
 }
 
 static void ew_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {

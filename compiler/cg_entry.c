@@ -10,7 +10,7 @@
  * a scan body's buffers are reused by every step.
  */
 #include "cg_entry.h"
-#include "cg_kernel.h"
+#include "cg_fused.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +35,14 @@ typedef struct Gen {
     int *param;              /* PARAM: its slot; MATMUL: its packed weight's slot; else -1 */
     int *result_of;          /* SCAN output buffers: global id of the RESULT node owning output i */
     char *err;
+    const FusePlan *plan;    /* which kernel computes each node */
 } Gen;
+
+/* Whether node i of g is computed inside another node's kernel. */
+static bool fused_away(const Gen *G, const IrGraph *g, int i) {
+    const FusePlan *p = fuse_plan_find(G->plan, g);
+    return p && p->owner[i] >= 0 && p->owner[i] != i;
+}
 
 static int gid(const Gen *G, const IrGraph *g, int i) {
     for (int k = 0; k < G->ngraphs; k++)
@@ -195,6 +202,8 @@ static CgKernel fn_begin(Gen *G, LLVMValueRef fn, LLVMValueRef ctx, LLVMValueRef
 }
 
 static bool owns_buffer(const Gen *G, const IrGraph *g, const IrNode *n, int i) {
+    if (fused_away(G, g, i))
+        return false;
     switch (n->op) {
     case OP_PARAM: case OP_CONST: case OP_RESHAPE: case OP_SCAN:
         return false;
@@ -345,23 +354,47 @@ static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
     CgModule *cm = G->cm;
     const IrNode *n = &g->nodes[i];
     int id = gid(G, g, i);
+    const FusePlan *plan = fuse_plan_find(G->plan, g);
+    CgFused *f = NULL;
+    if (plan && plan->kind[i] != FK_SINGLE) {
+        int *sites = malloc(sizeof(int) * (size_t)g->n);
+        f = malloc(sizeof *f);
+        bool ok = sites && f;
+        for (int j = 0; ok && j < g->n; j++)
+            sites[j] = G->site[gid(G, g, j)];
+        ok = ok && cg_fused_collect(f, plan, i, sites);
+        free(sites);
+        if (!ok) {
+            free(f);
+            G->err = cg_msg("error: kernel of node %%%d (%s) has too many operands", i, op_name(n->op));
+            return;
+        }
+    }
+    int nargs = f ? f->nleaf : n->nin;
     if (!G->kernel[id]) {
         char name[256];
-        snprintf(name, sizeof name, "%s_k%d_%s", G->prefix, id, op_name(n->op));
+        snprintf(name, sizeof name, "%s_k%d_%s%s", G->prefix, id, op_name(n->op), f ? "_fused" : "");
         LLVMBasicBlockRef here = LLVMGetInsertBlock(k->b);
-        G->kernel[id] = cg_build_kernel(cm, g, n, name, G->site[id], n->op == OP_MATMUL ? G->param[id] : -1);
+        if (f) {
+            int param = f->kind == FK_MATMUL ? G->param[gid(G, g, f->matmul)] : -1;
+            G->kernel[id] = cg_build_fused_kernel(cm, f, name, G->site[id], param);
+        } else
+            G->kernel[id] = cg_build_kernel(cm, g, n, name, G->site[id], n->op == OP_MATMUL ? G->param[id] : -1);
         LLVMPositionBuilderAtEnd(k->b, here);
     }
     LLVMValueRef args[CG_MAX_IN + 2];
     LLVMTypeRef types[CG_MAX_IN + 2];
     args[0] = k->ctx;
     args[1] = G->ptr[id];
-    for (int j = 0; j < n->nin; j++)
-        args[2 + j] = G->ptr[gid(G, g, n->in[j])];
-    for (int j = 0; j < n->nin + 2; j++)
+    for (int j = 0; j < nargs; j++) {
+        int src = f ? f->leaf[j] : n->in[j];
+        args[2 + j] = src < 0 ? G->ptr[id] : G->ptr[gid(G, g, src)];
+    }
+    free(f);
+    for (int j = 0; j < nargs + 2; j++)
         types[j] = cm->ptr;
-    LLVMValueRef st = LLVMBuildCall2(k->b, LLVMFunctionType(cm->i32, types, (unsigned)n->nin + 2, 0), G->kernel[id], args,
-                                     (unsigned)n->nin + 2, "");
+    LLVMValueRef st = LLVMBuildCall2(k->b, LLVMFunctionType(cm->i32, types, (unsigned)nargs + 2, 0), G->kernel[id], args,
+                                     (unsigned)nargs + 2, "");
     LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "kernel_failed");
     LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "next");
     LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntNE, st, LLVMConstInt(cm->i32, 0, 0), ""), fail, ok);
@@ -525,7 +558,8 @@ static void emit_graph(Gen *G, CgKernel *k, const IrGraph *g) {
         case OP_RESULT:
             continue; /* set by its scan */
         default:
-            call_kernel(G, k, g, i);
+            if (!fused_away(G, g, i) && !G->err)
+                call_kernel(G, k, g, i);
         }
     }
 }
@@ -567,6 +601,7 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
         return -1;
     }
     collect_graphs(&G, e->graph);
+    Arena plan_arena = {0};
     size_t n = (size_t)G.total + 1;
     G.ptr = calloc(n, sizeof *G.ptr);
     G.kernel = calloc(n, sizeof *G.kernel);
@@ -577,13 +612,21 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
     if (!G.ptr || !G.kernel || !G.site || !G.shape_site || !G.param) {
         *err = cg_msg("error: out of memory");
         rc = -1;
+    } else if (!(G.plan = fuse_plan_build(&plan_arena, e->graph, cm->no_fuse ? 0 : 1))) {
+        *err = cg_msg("error: out of memory");
+        rc = -1;
     } else {
         number_nodes(&G);
         gen_workspace(&G);
         gen_dims(&G, true);
         gen_dims(&G, false);
         gen_run(&G);
+        if (G.err) {
+            *err = G.err;
+            rc = -1;
+        }
     }
+    arena_free(&plan_arena);
     free(G.graphs);
     free(G.base);
     free(G.ptr);

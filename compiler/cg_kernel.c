@@ -3,6 +3,7 @@
  * kernel functions (see cg_kernel.h).
  */
 #include "cg_kernel.h"
+#include "cg_fused.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -227,11 +228,12 @@ static void kernel_begin(CgKernel *k, LLVMValueRef fn, LLVMValueRef ctx, int ptr
 /* Elements of output below which a kernel stays on one thread. */
 enum { PARALLEL_MIN_ELEMS = 1 << 15, CHUNK_ELEMS = 1 << 13, MAX_CHUNKS = 256 };
 
-LLVMValueRef cg_build_kernel(CgModule *cm, const IrGraph *g, const IrNode *n, const char *name, int site, int param) {
-    const CgEmitter *em = cg_emitter(n);
-    CgKernel k = {.cm = cm, .node = n, .site = site, .param = param, .nin = n->nin};
-    for (int i = 0; i < n->nin; i++)
-        k.in_type[i] = &g->nodes[n->in[i]].type;
+/* Builds the functions of a kernel whose operands have types in_type[0..nin). */
+static LLVMValueRef build(CgModule *cm, const IrNode *n, const IrType *const *in_type, int nin, const CgEmitter *em,
+                          CgFused *fused, const char *name, int site, int param) {
+    CgKernel k = {.cm = cm, .node = n, .site = site, .param = param, .nin = nin, .fused = fused};
+    for (int i = 0; i < nin; i++)
+        k.in_type[i] = in_type[i];
     k.b = LLVMCreateBuilderInContext(cm->ctx);
     char fname[256];
 
@@ -239,9 +241,9 @@ LLVMValueRef cg_build_kernel(CgModule *cm, const IrGraph *g, const IrNode *n, co
     LLVMTypeRef rows_args[CG_MAX_IN + 4];
     rows_args[0] = cm->ptr;
     rows_args[1] = rows_args[2] = cm->i64;
-    for (int i = 0; i <= n->nin; i++)
+    for (int i = 0; i <= nin; i++)
         rows_args[3 + i] = cm->ptr;
-    LLVMTypeRef rows_t = LLVMFunctionType(cm->i32, rows_args, (unsigned)n->nin + 4, 0);
+    LLVMTypeRef rows_t = LLVMFunctionType(cm->i32, rows_args, (unsigned)nin + 4, 0);
     snprintf(fname, sizeof fname, "%s_rows", name);
     LLVMValueRef rows_fn = LLVMAddFunction(cm->mod, fname, rows_t);
     LLVMSetLinkage(rows_fn, LLVMInternalLinkage);
@@ -263,7 +265,7 @@ LLVMValueRef cg_build_kernel(CgModule *cm, const IrGraph *g, const IrNode *n, co
         LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(cm->ctx, task_fn, "entry"));
         LLVMValueRef args = LLVMGetParam(task_fn, 0), chunk = LLVMGetParam(task_fn, 1);
         LLVMValueRef slot[CG_MAX_IN + 5];
-        for (int i = 0; i < n->nin + 5; i++) {
+        for (int i = 0; i < nin + 5; i++) {
             LLVMValueRef idx = cg_i64(cm, i);
             slot[i] = LLVMBuildGEP2(b, cm->i64, args, &idx, 1, "");
         }
@@ -274,9 +276,9 @@ LLVMValueRef cg_build_kernel(CgModule *cm, const IrGraph *g, const IrNode *n, co
         call[0] = LLVMBuildLoad2(b, cm->ptr, slot[0], "");
         call[1] = lo;
         call[2] = hi;
-        for (int i = 0; i <= n->nin; i++)
+        for (int i = 0; i <= nin; i++)
             call[3 + i] = LLVMBuildLoad2(b, cm->ptr, slot[4 + i], "");
-        LLVMValueRef st = LLVMBuildCall2(b, rows_t, rows_fn, call, (unsigned)n->nin + 4, "");
+        LLVMValueRef st = LLVMBuildCall2(b, rows_t, rows_fn, call, (unsigned)nin + 4, "");
         LLVMBasicBlockRef bad = LLVMAppendBasicBlockInContext(cm->ctx, task_fn, "bad");
         LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cm->ctx, task_fn, "done");
         LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntNE, st, LLVMConstInt(cm->i32, 0, 0), ""), bad, done);
@@ -292,9 +294,9 @@ LLVMValueRef cg_build_kernel(CgModule *cm, const IrGraph *g, const IrNode *n, co
     /* i32 kN(ctx, out, in...) */
     LLVMTypeRef main_args[CG_MAX_IN + 2];
     main_args[0] = cm->ptr;
-    for (int i = 0; i <= n->nin; i++)
+    for (int i = 0; i <= nin; i++)
         main_args[1 + i] = cm->ptr;
-    LLVMValueRef fn = LLVMAddFunction(cm->mod, name, LLVMFunctionType(cm->i32, main_args, (unsigned)n->nin + 2, 0));
+    LLVMValueRef fn = LLVMAddFunction(cm->mod, name, LLVMFunctionType(cm->i32, main_args, (unsigned)nin + 2, 0));
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     kernel_begin(&k, fn, LLVMGetParam(fn, 0), 1);
     LLVMBuilderRef b = k.b;
@@ -303,7 +305,7 @@ LLVMValueRef cg_build_kernel(CgModule *cm, const IrGraph *g, const IrNode *n, co
     call[0] = k.ctx;
     call[1] = cg_i64(cm, 0);
     call[2] = rows;
-    for (int i = 0; i <= n->nin; i++)
+    for (int i = 0; i <= nin; i++)
         call[3 + i] = LLVMGetParam(fn, (unsigned)(1 + i));
     LLVMValueRef numel = cg_shape_numel(cm, b, &k.out_shape, 0, k.out_shape.rank);
     LLVMValueRef pool = cg_ctx_ptr(cm, b, k.ctx, CTX_POOL);
@@ -314,7 +316,7 @@ LLVMValueRef cg_build_kernel(CgModule *cm, const IrGraph *g, const IrNode *n, co
     LLVMBasicBlockRef par = LLVMAppendBasicBlockInContext(cm->ctx, fn, "parallel");
     LLVMBuildCondBr(b, big, par, serial);
     LLVMPositionBuilderAtEnd(b, serial);
-    LLVMBuildRet(b, LLVMBuildCall2(b, rows_t, rows_fn, call, (unsigned)n->nin + 4, ""));
+    LLVMBuildRet(b, LLVMBuildCall2(b, rows_t, rows_fn, call, (unsigned)nin + 4, ""));
     LLVMPositionBuilderAtEnd(b, par);
     /* chunks = clamp(numel / CHUNK_ELEMS, 2, min(rows, MAX_CHUNKS)) */
     LLVMValueRef chunks = LLVMBuildSDiv(b, numel, cg_i64(cm, CHUNK_ELEMS), "");
@@ -322,15 +324,15 @@ LLVMValueRef cg_build_kernel(CgModule *cm, const IrGraph *g, const IrNode *n, co
                                        cg_i64(cm, MAX_CHUNKS), "");
     chunks = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, chunks, cap, ""), cap, chunks, "");
     chunks = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, chunks, cg_i64(cm, 2), ""), cg_i64(cm, 2), chunks, "");
-    LLVMValueRef args = LLVMBuildArrayAlloca(b, cm->i64, cg_i64(cm, n->nin + 5), "args");
+    LLVMValueRef args = LLVMBuildArrayAlloca(b, cm->i64, cg_i64(cm, nin + 5), "args");
     LLVMValueRef vals[CG_MAX_IN + 5];
     vals[0] = k.ctx;
     vals[1] = rows;
     vals[2] = chunks;
     vals[3] = cg_i64(cm, 0);
-    for (int i = 0; i <= n->nin; i++)
+    for (int i = 0; i <= nin; i++)
         vals[4 + i] = LLVMGetParam(fn, (unsigned)(1 + i));
-    for (int i = 0; i < n->nin + 5; i++) {
+    for (int i = 0; i < nin + 5; i++) {
         LLVMValueRef idx = cg_i64(cm, i);
         LLVMBuildStore(b, vals[i], LLVMBuildGEP2(b, cm->i64, args, &idx, 1, ""));
     }
@@ -344,4 +346,27 @@ LLVMValueRef cg_build_kernel(CgModule *cm, const IrGraph *g, const IrNode *n, co
     LLVMBuildRet(b, LLVMBuildTrunc(b, st, cm->i32, ""));
     LLVMDisposeBuilder(k.b);
     return fn;
+}
+
+LLVMValueRef cg_build_kernel(CgModule *cm, const IrGraph *g, const IrNode *n, const char *name, int site, int param) {
+    const IrType *in_type[CG_MAX_IN];
+    for (int i = 0; i < n->nin && i < CG_MAX_IN; i++)
+        in_type[i] = &g->nodes[n->in[i]].type;
+    return build(cm, n, in_type, n->nin, cg_emitter(n), NULL, name, site, param);
+}
+
+LLVMValueRef cg_build_fused_kernel(CgModule *cm, CgFused *f, const char *name, int site, int param) {
+    const IrGraph *g = f->g;
+    const IrType *in_type[CG_MAX_IN];
+    for (int i = 0; i < f->nleaf; i++)
+        in_type[i] = f->leaf[i] < 0 ? f->shape : &g->nodes[f->leaf[i]].type;
+    const IrNode *root = &g->nodes[f->root];
+    switch (f->kind) {
+    case FK_MATMUL:
+        return build(cm, &g->nodes[f->matmul], in_type, f->nleaf, &cg_emit_matmul, f, name, site, param);
+    case FK_REDUCTION:
+        return build(cm, root, in_type, f->nleaf, cg_emitter(root), f, name, site, param);
+    default:
+        return build(cm, root, in_type, f->nleaf, &cg_emit_fused_elementwise, f, name, site, param);
+    }
 }

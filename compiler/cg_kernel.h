@@ -33,6 +33,8 @@ typedef struct CgShape {
     int64_t cdim[ATTN_MAX_RANK];     /* the value when known at compile time, else -1 */
 } CgShape;
 
+struct CgFused;
+
 /* A kernel function under construction. */
 typedef struct CgKernel {
     CgModule *cm;
@@ -49,6 +51,7 @@ typedef struct CgKernel {
     LLVMValueRef in[CG_MAX_IN]; /* operand buffers */
     const IrType *in_type[CG_MAX_IN];
     CgShape in_shape[CG_MAX_IN];
+    struct CgFused *fused;      /* the fused kernel it belongs to (cg_fused.h), or NULL for one node */
 } CgKernel;
 
 /* How one family of ops is generated. */
@@ -74,6 +77,12 @@ extern const CgEmitter cg_emit_permute;
 extern const CgEmitter cg_emit_slice;
 extern const CgEmitter cg_emit_concat;
 extern const CgEmitter cg_emit_gather;
+
+/* The value(s) elementwise node n computes from operand values x (compute
+ * types of operand dtypes in_dt), `lanes` wide; `flat` is the output index
+ * (ARANGE only). Semantics of ops/kernels_elementwise.c. */
+LLVMValueRef cg_elementwise_apply(CgKernel *k, const IrNode *n, const attn_dtype *in_dt, LLVMValueRef *x,
+                                  LLVMValueRef flat, int lanes);
 
 /* ---- helpers for emitters ---- */
 
@@ -124,5 +133,7 @@ LLVMValueRef cg_ctx_ptr(CgModule *cm, LLVMBuilderRef b, LLVMValueRef ctx, int sl
 /* Builds the three functions of node n (see above) and returns kN.
  * `name` is its base name; site/param as in CgKernel. */
 LLVMValueRef cg_build_kernel(CgModule *cm, const IrGraph *g, const IrNode *n, const char *name, int site, int param);
+/* The same for a fused kernel (cg_fused_collect): its operands are f's leaves. */
+LLVMValueRef cg_build_fused_kernel(CgModule *cm, struct CgFused *f, const char *name, int site, int param);
 
 #endif

@@ -8,7 +8,7 @@
  * kernel's rows, so the products of an attention layer's heads spread over
  * the pool; a single product spreads its own tiles instead.
  */
-#include "cg_kernel.h"
+#include "cg_fused.h"
 #include "cg_matmul.h"
 
 /* attn_gemm / attn_gemm_packed: emitted into the module, or declared when the
@@ -53,6 +53,8 @@ static void mm_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
         LLVMValueRef params = cg_ctx_ptr(cm, b, k->ctx, CTX_PARAMS), idx = cg_i64(cm, k->param);
         packed = LLVMBuildLoad2(b, cm->ptr, LLVMBuildGEP2(b, cm->ptr, params, &idx, 1, ""), "packed");
     }
+    if (k->fused)
+        cg_fused_begin(k);
     CgLoop loop;
     LLVMValueRef t = cg_loop_begin(k, &loop, lo, hi, 1);
     LLVMValueRef off_a = cg_i64(cm, 0), off_b = cg_i64(cm, 0), rem = t;
@@ -75,6 +77,8 @@ static void mm_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
         LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, pb, b_rs, b_cs, pc, n, pool};
         LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, 12, "");
     }
+    if (k->fused) /* the epilogue, in place over this product */
+        cg_fused_epilogue(k, t, cg_i64(cm, 0), m, cg_i64(cm, 0), n);
     cg_loop_end(k, &loop);
 }
 

@@ -19,7 +19,7 @@
  * element type); max and argmax propagate NaN; softmax of a NaN or all -inf
  * row is NaN.
  */
-#include "cg_kernel.h"
+#include "cg_fused.h"
 #include "cg_vmath.h"
 
 #include <math.h>
@@ -110,6 +110,24 @@ static void vstore(CgKernel *k, LLVMTypeRef et, LLVMValueRef ptr, LLVMValueRef i
     LLVMSetAlignment(LLVMBuildStore(k->b, v, p), elem_bytes(et));
 }
 
+/* The fused input (cg_fused.h) at flat index idx of the current row, lanes
+ * off `mask` reading `pass`. */
+static LLVMValueRef fused_input(CgKernel *k, LLVMValueRef idx, int lanes, LLVMValueRef mask, LLVMValueRef pass) {
+    LLVMValueRef v = cg_fused_eval(k, LLVMBuildSub(k->b, idx, k->fused->row_start, ""), lanes, mask);
+    return mask ? LLVMBuildSelect(k->b, mask, v, pass, "") : v;
+}
+
+/* Starts row r (first element base) of a fused input. */
+static void fused_row(CgKernel *k, LLVMValueRef r, LLVMValueRef base) {
+    if (!k->fused)
+        return;
+    cg_fused_row(k, r);
+    k->fused->row_start = base;
+}
+
+/* The operand a reduction reads: operand 0, or NULL for a fused input. */
+static LLVMValueRef input(CgKernel *k) { return k->fused ? NULL : k->in[0]; }
+
 /* Emits the code after it only when cond holds, up to end_if. */
 static LLVMBasicBlockRef begin_if(CgKernel *k, LLVMValueRef cond) {
     LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(k->cm->ctx, k->fn, "then");
@@ -195,7 +213,7 @@ static Acc red_step(CgKernel *k, const Red *r, Acc acc, LLVMValueRef idx, LLVMVa
     LLVMValueRef pass = NULL; /* what masked-off lanes read: neutral for the reduction */
     if (mask)
         pass = r->op == RED_DEV ? c : r->op == RED_EXPSUM ? cg_f32(k->cm, -INFINITY, lanes) : red_init(k, r, lanes);
-    LLVMValueRef x = vload(k, r->et, r->x, idx, lanes, mask, pass);
+    LLVMValueRef x = r->x ? vload(k, r->et, r->x, idx, lanes, mask, pass) : fused_input(k, idx, lanes, mask, pass);
     switch (r->op) {
     case RED_FSUM: acc.v[0] = LLVMBuildFAdd(b, acc.v[0], x, ""); break;
     case RED_ISUM: acc.v[0] = LLVMBuildAdd(b, acc.v[0], x, ""); break;
@@ -567,9 +585,10 @@ const CgEmitter cg_emit_reduce = {reduce_rows, reduce_body};
 static void softmax_row(CgKernel *k, const Axis *ax, LLVMValueRef r) {
     CgModule *cm = k->cm;
     LLVMValueRef base = mul(k, r, ax->len);
-    Red mx = {.op = RED_MAX, .et = cm->f32, .x = k->in[0]};
+    fused_row(k, r, base);
+    Red mx = {.op = RED_MAX, .et = cm->f32, .x = input(k)};
     LLVMValueRef m = red_row(k, &mx, base, ax->len, NULL).v[0];
-    Red ex = {.op = RED_EXPSUM, .et = cm->f32, .x = k->in[0], .y = k->out};
+    Red ex = {.op = RED_EXPSUM, .et = cm->f32, .x = input(k), .y = k->out};
     LLVMValueRef s = red_row(k, &ex, base, ax->len, m).v[0];
     scale_row(k, k->out, base, ax->len, LLVMBuildFDiv(k->b, cg_f32(cm, 1.0, 1), s, ""));
 }
@@ -587,6 +606,8 @@ static void softmax_col(CgKernel *k, const Axis *ax, LLVMValueRef o, LLVMValueRe
 static const AxisOp softmax_op = {softmax_row, softmax_col};
 
 static void softmax_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
+    if (k->fused) /* fused only over the last axis: rows are contiguous */
+        cg_fused_begin(k);
     axis_body(k, (int)k->node->attrs.axis, &softmax_op, lo, hi);
 }
 
@@ -607,11 +628,12 @@ static void layer_norm_at(CgKernel *k, LLVMValueRef base, LLVMValueRef i, LLVMVa
     LLVMBuilderRef b = k->b;
     LLVMValueRef pass = mask ? cg_f32(cm, 0.0, lanes) : NULL;
     LLVMValueRef idx = add(k, base, i);
-    LLVMValueRef v = LLVMBuildFSub(b, vload(k, cm->f32, k->in[0], idx, lanes, mask, pass), m0, "");
+    LLVMValueRef x = k->fused ? fused_input(k, idx, lanes, mask, pass) : vload(k, cm->f32, k->in[0], idx, lanes, mask, pass);
+    LLVMValueRef v = LLVMBuildFSub(b, x, m0, "");
     v = LLVMBuildFMul(b, LLVMBuildFSub(b, v, dm, ""), rstd, "");
-    if (k->nin > 1)
+    if (k->node->nin > 1) /* the root's operands: a fused kernel has more */
         v = cg_fast(LLVMBuildFMul(b, v, vload(k, cm->f32, k->in[1], i, lanes, mask, pass), ""));
-    if (k->nin > 2)
+    if (k->node->nin > 2)
         v = cg_fast(LLVMBuildFAdd(b, v, vload(k, cm->f32, k->in[2], i, lanes, mask, pass), ""));
     vstore(k, cm->f32, k->out, idx, v, mask);
 }
@@ -626,12 +648,15 @@ static void layer_norm_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     const CgShape *s = &k->in_shape[0];
     LLVMValueRef d = s->dim[s->rank - 1];
     LLVMValueRef df = LLVMBuildSIToFP(b, d, cm->f32, "");
+    if (k->fused)
+        cg_fused_begin(k);
     CgLoop l, e;
     LLVMValueRef r = cg_loop_begin(k, &l, lo, hi, 1);
     LLVMValueRef base = mul(k, r, d);
-    Red sum = {.op = RED_FSUM, .et = cm->f32, .x = k->in[0]};
+    fused_row(k, r, base);
+    Red sum = {.op = RED_FSUM, .et = cm->f32, .x = input(k)};
     LLVMValueRef m0 = LLVMBuildFDiv(b, red_row(k, &sum, base, d, NULL).v[0], df, "");
-    Red dev = {.op = RED_DEV, .et = cm->f32, .x = k->in[0]};
+    Red dev = {.op = RED_DEV, .et = cm->f32, .x = input(k)};
     Acc sd = red_row(k, &dev, base, d, m0);
     LLVMValueRef dm = LLVMBuildFDiv(b, sd.v[0], df, "");
     LLVMValueRef var = LLVMBuildFSub(b, LLVMBuildFDiv(b, sd.v[1], df, ""), LLVMBuildFMul(b, dm, dm, ""), "");

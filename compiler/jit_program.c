@@ -160,6 +160,7 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
     CgModule cm;
     cg_module_init(&cm, jit_context(p->jit), e->name, &p->target);
     cm.core_external = true;
+    cm.no_fuse = o && o->no_fuse;
     AttnSigTensor *ins, *outs;
     if (cg_entry_generate(&cm, e, "entry", &p->info, err) != 0 || cg_optimize_kernels(cm.mod, &p->target, err) != 0 ||
         emit_files(p, cm.mod, o, err) != 0) {

@@ -14,6 +14,7 @@ typedef struct JitOptions {
     int threads;                /* 0 = every core */
     const char *emit_llvm;      /* write the optimised module's IR here, when non-NULL */
     const char *emit_asm;       /* write its assembly here, when non-NULL */
+    bool no_fuse;               /* every node its own kernel (compiler/fuse.h) */
 } JitOptions;
 
 typedef struct JitProgram JitProgram;

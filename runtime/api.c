@@ -4,6 +4,7 @@
  * it stays valid after attn_model_free; runs share nothing mutable, so one
  * program may run on several threads at once.
  */
+#include "fuse.h"
 #include "aot.h"
 #include "attn.h"
 #include "interp.h"
@@ -172,7 +173,20 @@ attn_status attn_model_graph_text(attn_model *h, const char *entry, int format, 
         return ATTN_ERR_INPUT;
     }
     StrBuf b = {0};
-    (format == 1 ? ir_print_dot : ir_print)(e, &b);
+    if (format & 2) { /* the kernel graph */
+        Arena ar = {0};
+        const FusePlan *plan = fuse_plan_build(&ar, e->graph, format & 4 ? 0 : 1);
+        if (plan && (format & 1))
+            ir_print_dot_kernels(e, plan, &b);
+        else if (plan)
+            fuse_print(plan, e, &b);
+        arena_free(&ar);
+        if (!plan) {
+            sb_free(&b);
+            return ATTN_ERR_NOMEM;
+        }
+    } else
+        (format & 1 ? ir_print_dot : ir_print)(e, &b);
     *out = b.s ? b.s : calloc(1, 1);
     return *out ? ATTN_OK : ATTN_ERR_NOMEM;
 }
@@ -214,7 +228,7 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     if (backend == ATTN_BACKEND_JIT) {
         JitOptions jo = {0};
         if (opt)
-            jo = (JitOptions){opt->mcpu, opt->mattr, opt->threads, opt->emit_llvm, opt->emit_asm};
+            jo = (JitOptions){opt->mcpu, opt->mattr, opt->threads, opt->emit_llvm, opt->emit_asm, opt->no_fuse != 0};
         char *err = NULL;
         p->jit = jit_program_new(model_entry(m, entry), &jo, &err);
         if (!p->jit) {
@@ -265,7 +279,7 @@ attn_status attn_model_compile_aot(attn_model *h, const char *entry, const char 
             es[n++] = model_entry(m, m->entries[i]->str);
     AotOptions ao = {.out = out, .model_path = m->path, .all_entries = entry == NULL};
     if (opt)
-        ao.mcpu = opt->mcpu, ao.mattr = opt->mattr, ao.emit_llvm = opt->emit_llvm, ao.emit_asm = opt->emit_asm;
+        ao.mcpu = opt->mcpu, ao.mattr = opt->mattr, ao.emit_llvm = opt->emit_llvm, ao.emit_asm = opt->emit_asm, ao.no_fuse = opt->no_fuse != 0;
     char *err = NULL;
     int rc = aot_compile(es, n, &ao, &err);
     free(es);

@@ -88,6 +88,9 @@ typedef struct attn_compile_options {
      * scope, e.g. inside `scope "self_attn" { ... }`). */
     const char *const *extra_outputs;
     int nextra_outputs;
+    /* JIT: 1 = no operator fusion, every graph node its own kernel (for
+     * comparing and debugging; results are the same). */
+    int no_fuse;
 } attn_compile_options;
 
 typedef struct attn_model attn_model;     /* a loaded, checked model source */
@@ -115,7 +118,10 @@ attn_status attn_model_bind_weights(attn_model *m, const char *path);
 const char *attn_model_errors(const attn_model *m);
 
 /* Text of the graph of entry point `entry` after the optimisation passes:
- * format 0 = the textual IR, 1 = Graphviz DOT. *out is freed with attn_string_free. */
+ * format 0 = the textual IR, 1 = Graphviz DOT; adding 2 prints the kernel
+ * graph instead (which nodes each generated kernel computes; with 1, the
+ * kernels as DOT clusters), and adding 4 as well shows it without fusion.
+ * *out is freed with attn_string_free. */
 attn_status attn_model_graph_text(attn_model *m, const char *entry, int format, char **out);
 
 /* Number of entry points and their names. */
@@ -133,6 +139,8 @@ typedef struct attn_aot_options {
     const char *mcpu, *mattr;
     /* also write the optimised LLVM IR / the assembly here (NULL = don't) */
     const char *emit_llvm, *emit_asm;
+    /* 1 = no operator fusion (as attn_compile_options.no_fuse) */
+    int no_fuse;
 } attn_aot_options;
 
 /* Compiles entry point `entry` (NULL: every entry point) ahead of time into the

@@ -1,0 +1,301 @@
+/*
+ * cg_fused.c — the elementwise expression of a fused kernel (see cg_fused.h)
+ * and the emitter of purely elementwise fused kernels.
+ *
+ * The expression's shape is walked as rows (all dims but the last) and an
+ * inner index (the last dim). Every leaf is read through an access: element
+ * strides per dim of the expression's shape (0 where it broadcasts, the
+ * operand's own strides otherwise, shifted by the start of a slice), so that
+ * at the start of a row each access's base is one multiply-add per dim, and
+ * inside the row it is either contiguous (vector loads) or constant (one
+ * scalar load, splat).
+ */
+#include "cg_fused.h"
+
+#include <string.h>
+
+static LLVMValueRef c64(CgKernel *k, int64_t v) { return cg_i64(k->cm, v); }
+
+static int leaf_index(CgFused *f, int node) {
+    for (int i = 0; i < f->nleaf; i++)
+        if (f->leaf[i] == node)
+            return i;
+    if (f->nleaf >= CG_MAX_IN)
+        return -2;
+    f->leaf[f->nleaf] = node;
+    return f->nleaf++;
+}
+
+static bool is_member(const CgFused *f, int node) { return f->plan->owner[node] == f->root; }
+
+static bool in_expression(const CgFused *f, int node) {
+    if (f->kind == FK_ATTENTION || node == f->matmul)
+        return false;
+    return !(f->kind == FK_REDUCTION && node == f->root);
+}
+
+static int add_access(CgFused *f, int view, int leaf, attn_dtype dt) {
+    if (leaf == -2 || f->naccess >= (int)(sizeof f->access / sizeof f->access[0]))
+        return -2;
+    f->access[f->naccess] = (CgAccess){.node = view, .leaf = leaf, .dt = dt};
+    return f->naccess++;
+}
+
+bool cg_fused_collect(CgFused *f, const FusePlan *p, int root, const int *sites) {
+    memset(f, 0, sizeof *f);
+    const IrGraph *g = p->g;
+    f->plan = p;
+    f->g = g;
+    f->root = root;
+    f->kind = p->kind[root];
+    f->matmul = -1;
+    int count = 0;
+    for (int i = 0; i <= root; i++)
+        count += p->owner[i] == root;
+    if (count > CG_FUSED_MAX)
+        return false;
+    f->nmem = fuse_members(p, root, f->mem, CG_FUSED_MAX);
+    for (int m = 0; m < f->nmem; m++) {
+        f->site[m] = sites[f->mem[m]];
+        if (g->nodes[f->mem[m]].op == OP_MATMUL && f->kind == FK_MATMUL)
+            f->matmul = f->mem[m];
+    }
+    const IrNode *r = &g->nodes[root];
+    f->expr = f->kind == FK_REDUCTION ? r->in[0] : root;
+    f->shape = &g->nodes[f->expr].type;
+    if (f->kind == FK_REDUCTION) {
+        f->leaf[f->nleaf++] = -1; /* the fused input: read through the expression */
+        for (int i = 1; i < r->nin; i++)
+            f->leaf[f->nleaf++] = r->in[i];
+    } else if (f->kind == FK_MATMUL) {
+        f->leaf[f->nleaf++] = g->nodes[f->matmul].in[0];
+        f->leaf[f->nleaf++] = g->nodes[f->matmul].in[1];
+    } else if (f->kind == FK_ATTENTION) {
+        const FuseAttention *a = p->attn[root];
+        f->leaf[f->nleaf++] = a->q;
+        f->leaf[f->nleaf++] = a->k;
+        f->leaf[f->nleaf++] = a->v;
+        if (a->mask >= 0)
+            f->leaf[f->nleaf++] = a->mask;
+    }
+    for (int m = 0; m < f->nmem; m++) {
+        const IrNode *n = &g->nodes[f->mem[m]];
+        f->view_access[m] = -1;
+        for (int j = 0; j < 3; j++)
+            f->access_of[m][j] = -1;
+        if (!in_expression(f, f->mem[m]))
+            continue;
+        if (n->op == OP_SLICE || n->op == OP_EXPAND) {
+            if ((f->view_access[m] = add_access(f, f->mem[m], leaf_index(f, n->in[0]), n->type.dtype)) < 0)
+                return false;
+            continue;
+        }
+        for (int j = 0; j < n->nin && j < 3; j++) {
+            int o = n->in[j];
+            if (o == f->matmul)
+                f->access_of[m][j] = add_access(f, -1, -1, ATTN_F32);
+            else if (!is_member(f, o))
+                f->access_of[m][j] = add_access(f, -1, leaf_index(f, o), g->nodes[o].type.dtype);
+            if (f->access_of[m][j] == -2)
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Contiguous element strides of type t. */
+static void dense_strides(CgKernel *k, const IrType *t, LLVMValueRef *s) {
+    CgShape sh = cg_shape(k->cm, k->b, k->syms, t);
+    LLVMValueRef acc = c64(k, 1);
+    for (int d = t->rank - 1; d >= 0; d--) {
+        s[d] = acc;
+        acc = LLVMBuildMul(k->b, acc, sh.dim[d], "");
+    }
+}
+
+/* Strides of operand type t read broadcast to shape e (right-aligned; a dim
+ * of constant extent 1 against a larger one has stride 0). Returns whether
+ * the last dim is broadcast. */
+static bool broadcast_strides(CgKernel *k, const IrType *t, const IrType *e, LLVMValueRef *s) {
+    LLVMValueRef own[ATTN_MAX_RANK];
+    dense_strides(k, t, own);
+    bool last = true;
+    int64_t v;
+    for (int d = 0; d < e->rank; d++) {
+        int od = d - (e->rank - t->rank);
+        bool bc = od < 0 || (dim_is_const(t->dims[od], &v) && v == 1 && !(dim_is_const(e->dims[d], &v) && v == 1));
+        s[d] = bc ? c64(k, 0) : own[od];
+        if (d == e->rank - 1)
+            last = bc;
+    }
+    return last;
+}
+
+void cg_fused_begin(CgKernel *k) {
+    CgFused *f = k->fused;
+    LLVMBuilderRef b = k->b;
+    const IrGraph *g = f->g;
+    int saved = k->site;
+    for (int m = 0; m < f->nmem; m++) { /* a slice read in place checks its range as the copy would */
+        const IrNode *n = &g->nodes[f->mem[m]];
+        if (n->op != OP_SLICE || f->site[m] < 0)
+            continue;
+        int axis = (int)n->attrs.axis;
+        CgShape in = cg_shape(k->cm, b, k->syms, &g->nodes[n->in[0]].type);
+        LLVMValueRef len = cg_dim(k->cm, b, k->syms, n->type.dims[axis]);
+        LLVMValueRef start = n->start ? cg_dim(k->cm, b, k->syms, n->start) : c64(k, n->attrs.start);
+        LLVMValueRef last = LLVMBuildSub(b, LLVMBuildAdd(b, start, len, ""), c64(k, 1), "");
+        LLVMValueRef bad = LLVMBuildOr(b, LLVMBuildICmp(b, LLVMIntSLT, start, c64(k, 0), ""),
+                                       LLVMBuildICmp(b, LLVMIntSGE, last, in.dim[axis], ""), "");
+        bad = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSGT, len, c64(k, 0), ""), bad, "");
+        k->site = f->site[m];
+        cg_fail_if(k, bad, start, len, in.dim[axis]);
+    }
+    k->site = saved;
+    const IrType *e = f->shape;
+    for (int a = 0; a < f->naccess; a++) {
+        CgAccess *x = &f->access[a];
+        x->offset = c64(k, 0);
+        if (x->node >= 0 && g->nodes[x->node].op == OP_SLICE) {
+            const IrNode *n = &g->nodes[x->node];
+            dense_strides(k, &g->nodes[n->in[0]].type, x->stride);
+            LLVMValueRef start = n->start ? cg_dim(k->cm, b, k->syms, n->start) : c64(k, n->attrs.start);
+            x->offset = LLVMBuildMul(b, start, x->stride[n->attrs.axis], "");
+            x->inner_bcast = e->rank == 0;
+        } else {
+            const IrType *t = x->leaf < 0 ? e : &g->nodes[x->node >= 0 ? g->nodes[x->node].in[0] : f->leaf[x->leaf]].type;
+            x->inner_bcast = broadcast_strides(k, t, e, x->stride);
+        }
+        x->base = x->offset;
+    }
+}
+
+void cg_fused_row(CgKernel *k, LLVMValueRef row) {
+    CgFused *f = k->fused;
+    LLVMBuilderRef b = k->b;
+    const IrType *e = f->shape;
+    for (int a = 0; a < f->naccess; a++)
+        f->access[a].base = f->access[a].offset;
+    LLVMValueRef rem = row;
+    for (int d = e->rank - 2; d >= 0; d--) {
+        LLVMValueRef ext = cg_dim(k->cm, b, k->syms, e->dims[d]);
+        LLVMValueRef idx = d > 0 ? LLVMBuildSRem(b, rem, ext, "") : rem;
+        if (d > 0)
+            rem = LLVMBuildSDiv(b, rem, ext, "");
+        for (int a = 0; a < f->naccess; a++)
+            f->access[a].base = LLVMBuildAdd(b, f->access[a].base, LLVMBuildMul(b, idx, f->access[a].stride[d], ""), "");
+    }
+}
+
+/* Loads lanes of dt at ptr[idx..], only those on mask, as the compute type. */
+static LLVMValueRef load_masked(CgKernel *k, attn_dtype dt, LLVMValueRef ptr, LLVMValueRef idx, int lanes,
+                                LLVMValueRef mask) {
+    CgModule *cm = k->cm;
+    LLVMTypeRef st = cg_storage_type(cm, dt), vt = LLVMVectorType(st, (unsigned)lanes);
+    LLVMValueRef p = LLVMBuildGEP2(k->b, st, ptr, &idx, 1, "");
+    LLVMTypeRef ov[] = {vt, cm->ptr};
+    const char *name = "llvm.masked.load";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cm->mod, id, ov, 2);
+    LLVMValueRef args[] = {p, LLVMConstInt(cm->i32, (unsigned long long)attn_dtype_size(dt), 0), mask, LLVMConstNull(vt)};
+    LLVMValueRef v = LLVMBuildCall2(k->b, LLVMIntrinsicGetType(cm->ctx, id, ov, 2), fn, args, 4, "");
+    LLVMTypeRef ct = cg_compute_type(cm, dt, lanes);
+    if (dt == ATTN_I32)
+        return LLVMBuildSExt(k->b, v, ct, "");
+    if (dt == ATTN_BOOL)
+        return LLVMBuildZExt(k->b, v, ct, "");
+    return v;
+}
+
+static LLVMValueRef load_access(CgKernel *k, const CgAccess *x, LLVMValueRef j, int lanes, LLVMValueRef mask) {
+    LLVMValueRef ptr = x->leaf < 0 ? k->out : k->in[x->leaf];
+    if (x->inner_bcast)
+        return cg_splat(k, cg_load(k, x->dt, ptr, x->base, 1), lanes);
+    LLVMValueRef idx = LLVMBuildAdd(k->b, x->base, j, "");
+    return mask && lanes > 1 ? load_masked(k, x->dt, ptr, idx, lanes, mask) : cg_load(k, x->dt, ptr, idx, lanes);
+}
+
+LLVMValueRef cg_fused_eval(CgKernel *k, LLVMValueRef j, int lanes, LLVMValueRef mask) {
+    CgFused *f = k->fused;
+    const IrGraph *g = f->g;
+    LLVMValueRef val[CG_FUSED_MAX] = {0};
+    LLVMValueRef result = NULL;
+    for (int m = 0; m < f->nmem; m++) {
+        int id = f->mem[m];
+        if (!in_expression(f, id))
+            continue;
+        const IrNode *n = &g->nodes[id];
+        if (f->view_access[m] >= 0)
+            val[m] = load_access(k, &f->access[f->view_access[m]], j, lanes, mask);
+        else {
+            LLVMValueRef x[3];
+            attn_dtype dt[3];
+            for (int o = 0; o < n->nin && o < 3; o++) {
+                dt[o] = g->nodes[n->in[o]].type.dtype;
+                if (f->access_of[m][o] >= 0)
+                    x[o] = load_access(k, &f->access[f->access_of[m][o]], j, lanes, mask);
+                else
+                    for (int q = 0; q < m; q++)
+                        if (f->mem[q] == n->in[o])
+                            x[o] = val[q];
+            }
+            val[m] = cg_elementwise_apply(k, n, dt, x, NULL, lanes);
+        }
+        if (id == f->expr)
+            result = val[m];
+    }
+    return result;
+}
+
+/* ---- purely elementwise kernels ---- */
+
+static LLVMValueRef fe_rows(CgKernel *k) {
+    const IrType *e = k->fused->shape;
+    LLVMValueRef rows = c64(k, 1);
+    for (int d = 0; d + 1 < e->rank; d++)
+        rows = LLVMBuildMul(k->b, rows, cg_dim(k->cm, k->b, k->syms, e->dims[d]), "");
+    return rows;
+}
+
+/* Evaluates and stores the root at [c0, c1) of the current row whose first
+ * element is out_base: vectors, then a scalar tail. */
+static void store_range(CgKernel *k, LLVMValueRef out_base, LLVMValueRef c0, LLVMValueRef c1) {
+    attn_dtype dt = k->fused->g->nodes[k->fused->root].type.dtype;
+    int lanes = cg_target_lanes(k->cm->target);
+    CgLoop vec, tail;
+    LLVMValueRef j = cg_loop_begin(k, &vec, c0, c1, lanes);
+    cg_store(k, dt, k->out, LLVMBuildAdd(k->b, out_base, j, ""), cg_fused_eval(k, j, lanes, NULL), lanes);
+    cg_loop_end(k, &vec);
+    j = cg_loop_begin(k, &tail, vec.i, c1, 1);
+    cg_store(k, dt, k->out, LLVMBuildAdd(k->b, out_base, j, ""), cg_fused_eval(k, j, 1, NULL), 1);
+    cg_loop_end(k, &tail);
+}
+
+static LLVMValueRef inner_extent(CgKernel *k) {
+    const IrType *e = k->fused->shape;
+    return e->rank ? cg_dim(k->cm, k->b, k->syms, e->dims[e->rank - 1]) : c64(k, 1);
+}
+
+static void fe_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
+    cg_fused_begin(k);
+    LLVMValueRef inner = inner_extent(k);
+    CgLoop rows;
+    LLVMValueRef r = cg_loop_begin(k, &rows, lo, hi, 1);
+    cg_fused_row(k, r);
+    store_range(k, LLVMBuildMul(k->b, r, inner, ""), c64(k, 0), inner);
+    cg_loop_end(k, &rows);
+}
+
+const CgEmitter cg_emit_fused_elementwise = {fe_rows, fe_body};
+
+void cg_fused_epilogue(CgKernel *k, LLVMValueRef item, LLVMValueRef r0, LLVMValueRef r1, LLVMValueRef c0, LLVMValueRef c1) {
+    const IrType *e = k->fused->shape;
+    LLVMValueRef m = cg_dim(k->cm, k->b, k->syms, e->dims[e->rank - 2]);
+    LLVMValueRef inner = inner_extent(k);
+    CgLoop rows;
+    LLVMValueRef r = cg_loop_begin(k, &rows, r0, r1, 1);
+    LLVMValueRef row = LLVMBuildAdd(k->b, LLVMBuildMul(k->b, item, m, ""), r, "");
+    cg_fused_row(k, row);
+    store_range(k, LLVMBuildMul(k->b, row, inner, ""), c0, c1);
+    cg_loop_end(k, &rows);
+}

@@ -1,0 +1,73 @@
+/*
+ * cg_fused.h — code generation of fused kernels (compiler/fuse.h).
+ *
+ * A fused kernel stores one value, its root's, and computes its other
+ * members in registers. What it reads from memory are its leaves: values of
+ * nodes outside it, passed as the kernel's operands. Members that are views
+ * (slices, expands) read their operand in place with shifted or zero
+ * strides. The elementwise part of a kernel is an expression over a shape
+ * (the root's, or for a reduction its input's); it is generated a row at a
+ * time: cg_fused_row finds where each leaf's row starts, cg_fused_eval gives
+ * the expression's value at an index of the row.
+ */
+#ifndef ATTN_CG_FUSED_H
+#define ATTN_CG_FUSED_H
+
+#include "cg_kernel.h"
+#include "fuse.h"
+
+enum { CG_FUSED_MAX = 80 };
+
+/* One place the expression reads memory: a leaf, seen through a view member
+ * or directly by a member (broadcast to the expression's shape). */
+typedef struct CgAccess {
+    int node;        /* the member whose value it is (a view), or -1 for an operand read directly */
+    int leaf;        /* kernel operand it reads (index into leaf[]); -1: the kernel's own output */
+    attn_dtype dt;
+    bool inner_bcast; /* stride 0 along the last dim */
+    LLVMValueRef stride[ATTN_MAX_RANK]; /* element stride per dim of the expression's shape */
+    LLVMValueRef offset;                /* first element */
+    LLVMValueRef base;                  /* element index of the current row's first element */
+} CgAccess;
+
+typedef struct CgFused {
+    const FusePlan *plan;
+    const IrGraph *g;
+    int root;
+    FuseKind kind;
+    int nmem, mem[CG_FUSED_MAX];   /* members in graph order, root last */
+    int nleaf, leaf[CG_MAX_IN];    /* nodes read from memory (kernel operands); -1 marks an unused slot */
+    int site[CG_FUSED_MAX];        /* error site of each member (slices), or -1 */
+    int expr;                      /* node the elementwise expression computes */
+    const IrType *shape;           /* its type */
+    int matmul;                    /* FK_MATMUL: the matmul member; its value is read from the output */
+    int naccess;
+    CgAccess access[CG_FUSED_MAX * 3];
+    int access_of[CG_FUSED_MAX][3]; /* per member and operand: access index, or -1 when it is a member's value */
+    int view_access[CG_FUSED_MAX];  /* per member: the access a view member reads, or -1 */
+    LLVMValueRef row_start;         /* reductions: flat index of the current row's first element */
+} CgFused;
+
+/* Collects kernel `root` of plan p: members, leaves (in kernel operand order:
+ * for a reduction, slot 0 is the fused input and 1.. the root's other
+ * operands; for a matmul kernel, slots 0 and 1 are the matmul's operands).
+ * `sites` gives each node's error site. False when the kernel is too big. */
+bool cg_fused_collect(CgFused *f, const FusePlan *p, int root, const int *sites);
+
+/* Emits the checks of view members (slice ranges) and the leaves' strides;
+ * called at the start of a kernel body. */
+void cg_fused_begin(CgKernel *k);
+/* Sets each leaf's base for row `row` of the expression's shape (its last
+ * dim is the row). */
+void cg_fused_row(CgKernel *k, LLVMValueRef row);
+/* The expression's value at index j of the current row, `lanes` wide; with a
+ * mask, lanes off it read no memory (their value is unspecified). */
+LLVMValueRef cg_fused_eval(CgKernel *k, LLVMValueRef j, int lanes, LLVMValueRef mask);
+
+/* Emitters of fused kernels. */
+extern const CgEmitter cg_emit_fused_elementwise;
+/* FK_MATMUL: the epilogue over rows [r0, r1) and columns [c0, c1) of product
+ * `item` of the matmul's batch, in place in the output. */
+void cg_fused_epilogue(CgKernel *k, LLVMValueRef item, LLVMValueRef r0, LLVMValueRef r1, LLVMValueRef c0, LLVMValueRef c1);
+
+#endif

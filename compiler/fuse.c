@@ -1,0 +1,154 @@
+/*
+ * fuse.c — building the kernel graph (see fuse.h): the plan's storage, the
+ * order of the passes, and the questions every pass asks (who uses a node,
+ * do two values have the same shape, which nodes a kernel holds).
+ */
+#include "fuse.h"
+
+#include <string.h>
+
+/* Ops that run as a kernel of their own unless fused (the others are views
+ * of another buffer or control flow, handled by the driver). */
+static bool has_kernel(const IrNode *n) {
+    switch (n->op) {
+    case OP_INPUT: case OP_PARAM: case OP_CONST: case OP_RESHAPE: case OP_SCAN: case OP_RESULT:
+        return false;
+    default:
+        return true;
+    }
+}
+
+bool fuse_is_elementwise(const IrNode *n) {
+    switch (op_info[n->op].cls) {
+    case OC_UNARY: case OC_BINARY: case OC_COMPARE: case OC_LOGIC: case OC_TERNARY:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool fuse_same_dims(const IrType *a, const IrType *b) {
+    if (a->rank != b->rank)
+        return false;
+    for (int d = 0; d < a->rank; d++)
+        if (!dim_equal(a->dims[d], b->dims[d]))
+            return false;
+    return true;
+}
+
+static bool is_output(const IrGraph *g, int i) {
+    for (int k = 0; k < g->nout; k++)
+        if (g->outputs[k] == i)
+            return true;
+    return false;
+}
+
+int fuse_user_root(const FusePlan *p, int i) {
+    const IrGraph *g = p->g;
+    if (is_output(g, i))
+        return -1;
+    int root = -2;
+    for (int j = i + 1; j < g->n; j++) {
+        const IrNode *n = &g->nodes[j];
+        bool uses = false;
+        for (int k = 0; k < n->nin && !uses; k++)
+            uses = n->in[k] == i;
+        if (!uses)
+            continue;
+        int r = p->owner[j];
+        if (r < 0 || (root != -2 && root != r))
+            return -1;
+        root = r;
+    }
+    return root < 0 ? -1 : root;
+}
+
+void fuse_merge(FusePlan *p, int from, int to) {
+    for (int i = 0; i < p->g->n; i++)
+        if (p->owner[i] == from)
+            p->owner[i] = to;
+    p->kind[from] = FK_NONE;
+}
+
+int fuse_members(const FusePlan *p, int root, int *out, int cap) {
+    int n = 0;
+    for (int i = 0; i < p->g->n; i++)
+        if (p->owner[i] == root && i != root && n < cap)
+            out[n++] = i;
+    if (p->owner[root] == root && n < cap)
+        out[n++] = root;
+    return n;
+}
+
+/* The kind of each root, from what it holds (attention roots keep theirs). */
+static void classify(FusePlan *p) {
+    const IrGraph *g = p->g;
+    for (int r = 0; r < g->n; r++) {
+        if (p->owner[r] != r) {
+            p->kind[r] = FK_NONE;
+            continue;
+        }
+        if (p->kind[r] == FK_ATTENTION)
+            continue;
+        bool members = false, matmul = false;
+        for (int i = 0; i < r; i++)
+            if (p->owner[i] == r) {
+                members = true;
+                matmul |= g->nodes[i].op == OP_MATMUL;
+            }
+        const IrNode *n = &g->nodes[r];
+        if (!members)
+            p->kind[r] = FK_SINGLE;
+        else if (matmul)
+            p->kind[r] = FK_MATMUL;
+        else if (n->op == OP_SOFTMAX || n->op == OP_LAYER_NORM)
+            p->kind[r] = FK_REDUCTION;
+        else
+            p->kind[r] = FK_ELEMENTWISE;
+    }
+}
+
+static FusePlan *plan_new(Arena *ar, const IrGraph *g, int level) {
+    FusePlan *p = arena_alloc(ar, sizeof *p);
+    size_t n = (size_t)(g->n ? g->n : 1);
+    if (!p)
+        return NULL;
+    p->g = g;
+    p->owner = arena_alloc(ar, n * sizeof *p->owner);
+    p->kind = arena_alloc(ar, n * sizeof *p->kind);
+    p->body = arena_alloc(ar, n * sizeof *p->body);
+    p->attn = arena_alloc(ar, n * sizeof *p->attn);
+    p->ar = ar;
+    if (!p->owner || !p->kind || !p->body || !p->attn)
+        return NULL;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *nd = &g->nodes[i];
+        p->owner[i] = has_kernel(nd) ? i : -1;
+        p->kind[i] = FK_NONE;
+        if (nd->op == OP_SCAN && !(p->body[i] = plan_new(ar, nd->body, level)))
+            return NULL;
+    }
+    if (level > 0) {
+        fuse_elementwise(p);
+        fuse_reductions(p);
+        fuse_matmul_epilogues(p);
+    }
+    classify(p);
+    return p;
+}
+
+/* NULL when out of memory. */
+FusePlan *fuse_plan_build(Arena *ar, const IrGraph *g, int level) { return plan_new(ar, g, level); }
+
+const FusePlan *fuse_plan_find(const FusePlan *p, const IrGraph *g) {
+    if (!p)
+        return NULL;
+    if (p->g == g)
+        return p;
+    for (int i = 0; i < p->g->n; i++) {
+        const FusePlan *q = p->body[i] ? fuse_plan_find(p->body[i], g) : NULL;
+        if (q)
+            return q;
+    }
+    return NULL;
+}

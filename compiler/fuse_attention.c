@@ -1,0 +1,130 @@
+/*
+ * fuse_attention.c — recognises attention in the graph and makes it one
+ * kernel that never stores the L×S scores (flash-attention style).
+ *
+ * The pattern, read backwards from a matmul P·V:
+ *   P = softmax(X) over the last axis, used only by this matmul;
+ *   X = a chain of: where(mask, -inf, ·) or · + mask (at most one mask, the
+ *       outermost), then · * c and · / c by scalar constants;
+ *   the chain starts at Q·Kᵀ (a matmul with a transposed right operand).
+ * Every node of the chain must be used only by the next one: if a model also
+ * returns the attention weights, they have to be stored and nothing fuses.
+ * This is the math of `std/attention.attn` and of any model that writes
+ * softmax(q @ k.T / √d + mask) @ v itself.
+ */
+#include "fuse.h"
+
+#include <math.h>
+
+/* The f32 value of a one-element constant. */
+static bool scalar_const(const IrNode *n, float *v) {
+    if (n->op != OP_CONST || !n->value || n->value->dtype != ATTN_F32 || attn_tensor_numel(n->value) != 1 ||
+        !n->value->data)
+        return false;
+    *v = *(const float *)n->value->data;
+    return true;
+}
+
+/* Whether n is a constant whose every element is -inf. */
+static bool minus_inf(const IrNode *n) {
+    if (n->op != OP_CONST || !n->value || n->value->dtype != ATTN_F32 || !n->value->data)
+        return false;
+    const float *d = n->value->data;
+    for (int64_t i = 0; i < attn_tensor_numel(n->value); i++)
+        if (!(isinf(d[i]) && d[i] < 0))
+            return false;
+    return true;
+}
+
+/* Node i is used once, by `user`, and is not an output. */
+static bool only_user(const FusePlan *p, int i, int user) { return fuse_user_root(p, i) == user && p->owner[user] == user; }
+
+/* Fills a from the chain under softmax input x; false when it is not attention. */
+static bool match_chain(const FusePlan *p, int x, int softmax, FuseAttention *a) {
+    const IrGraph *g = p->g;
+    int cur = x, user = softmax;
+    bool scaled = false;
+    a->mask = -1;
+    a->scale = 1.0f;
+    for (;;) {
+        const IrNode *n = &g->nodes[cur];
+        if (!only_user(p, cur, user) || n->type.dtype != ATTN_F32)
+            return false;
+        int next = -1;
+        float c;
+        if (n->op == OP_MATMUL) {
+            if (n->attrs.trans_a || !n->attrs.trans_b || n->type.rank < 2 || n->type.rank > 4)
+                return false;
+            a->scores = cur;
+            a->q = n->in[0];
+            a->k = n->in[1];
+            return true;
+        } else if (n->op == OP_WHERE && a->mask < 0 && !scaled && minus_inf(&g->nodes[n->in[1]]) &&
+                   g->nodes[n->in[0]].type.dtype == ATTN_BOOL) {
+            a->mask = n->in[0];
+            a->additive = false;
+            next = n->in[2];
+        } else if (n->op == OP_ADD && a->mask < 0 && !scaled) {
+            int side = fuse_same_dims(&g->nodes[n->in[0]].type, &n->type) ? 0 : 1;
+            a->mask = n->in[1 - side];
+            a->additive = true;
+            next = n->in[side];
+            if (g->nodes[a->mask].type.dtype != ATTN_F32 || !fuse_same_dims(&g->nodes[next].type, &n->type))
+                return false;
+        } else if (n->op == OP_MUL && (scalar_const(&g->nodes[n->in[1]], &c) || scalar_const(&g->nodes[n->in[0]], &c))) {
+            next = scalar_const(&g->nodes[n->in[1]], &c) ? n->in[0] : n->in[1];
+            a->scale *= c;
+            scaled = true;
+        } else if (n->op == OP_DIV && scalar_const(&g->nodes[n->in[1]], &c)) {
+            next = n->in[0];
+            a->scale /= c;
+            scaled = true;
+        } else
+            return false;
+        if (!fuse_same_dims(&g->nodes[next].type, &n->type))
+            return false;
+        user = cur;
+        cur = next;
+    }
+}
+
+int fuse_attention(FusePlan *p) {
+    const IrGraph *g = p->g;
+    int moved = 0;
+    for (int r = 0; r < g->n; r++) {
+        const IrNode *pv = &g->nodes[r];
+        if (pv->op != OP_MATMUL || pv->attrs.trans_a || pv->attrs.trans_b || pv->type.dtype != ATTN_F32 ||
+            p->owner[r] != r)
+            continue;
+        int sm = pv->in[0];
+        const IrNode *s = &g->nodes[sm];
+        if (s->op != OP_SOFTMAX || s->attrs.axis != s->type.rank - 1 || pv->in[1] == sm || !only_user(p, sm, r))
+            continue;
+        FuseAttention a;
+        if (!match_chain(p, s->in[0], sm, &a))
+            continue;
+        a.v = pv->in[1];
+        FuseAttention *keep = arena_alloc(p->ar, sizeof *keep);
+        if (!keep)
+            return moved;
+        *keep = a;
+        /* the chain: from the scores matmul up to the softmax */
+        for (int cur = sm;; ) {
+            p->owner[cur] = r;
+            moved++;
+            if (cur == a.scores)
+                break;
+            const IrNode *n = &g->nodes[cur];
+            int next = -1;
+            for (int k = 0; k < n->nin; k++) {
+                int o = n->in[k];
+                if (o != a.mask && g->nodes[o].op != OP_CONST)
+                    next = o;
+            }
+            cur = n->op == OP_SOFTMAX ? n->in[0] : next;
+        }
+        p->kind[r] = FK_ATTENTION;
+        p->attn[r] = keep;
+    }
+    return moved;
+}

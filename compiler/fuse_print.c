@@ -1,0 +1,60 @@
+/*
+ * fuse_print.c — the kernel graph as text, for `attnc graph --fused`:
+ *
+ *     entry forward(...)
+ *       k7  matmul+epilogue  %6 matmul, %7 add                 f32[B, 1536]
+ *       k27 elementwise      %8 slice, %9 slice, ... %27 add   f32[B, 512]
+ *       scan %30: body
+ *         k4 ...
+ *
+ * One line per kernel in execution order: its root's number, its kind, the
+ * nodes it holds (root last) and the type of the value it stores.
+ */
+#include "fuse.h"
+
+#include <stdlib.h>
+
+static const char *kind_name(FuseKind k) {
+    switch (k) {
+    case FK_SINGLE: return "single";
+    case FK_ELEMENTWISE: return "elementwise";
+    case FK_REDUCTION: return "reduction";
+    case FK_MATMUL: return "matmul+epilogue";
+    case FK_ATTENTION: return "attention";
+    default: return "none";
+    }
+}
+
+static void print_plan(const FusePlan *p, StrBuf *out, int indent) {
+    const IrGraph *g = p->g;
+    int *members = malloc(sizeof(int) * (size_t)(g->n ? g->n : 1));
+    if (!members)
+        return;
+    for (int r = 0; r < g->n; r++) {
+        if (g->nodes[r].op == OP_SCAN) {
+            sb_printf(out, "%*sscan %%%d body:\n", indent, "", r);
+            print_plan(p->body[r], out, indent + 2);
+            continue;
+        }
+        if (!fuse_is_root(p, r))
+            continue;
+        char type[256];
+        ir_type_format(&g->nodes[r].type, type, sizeof type);
+        sb_printf(out, "%*sk%-4d %-16s", indent, "", r, kind_name(p->kind[r]));
+        int n = fuse_members(p, r, members, g->n);
+        for (int i = 0; i < n; i++)
+            sb_printf(out, "%s%%%d %s", i ? ", " : "", members[i], op_name(g->nodes[members[i]].op));
+        sb_printf(out, "   : %s\n", type);
+    }
+    free(members);
+}
+
+void fuse_print(const FusePlan *p, const IrEntry *e, StrBuf *out) {
+    int kernels = 0, nodes = 0;
+    for (int i = 0; i < p->g->n; i++) {
+        kernels += fuse_is_root(p, i);
+        nodes += p->owner[i] >= 0;
+    }
+    sb_printf(out, "entry %s: %d kernels for %d nodes at top level\n", e->name ? e->name : "?", kernels, nodes);
+    print_plan(p, out, 2);
+}
