@@ -389,9 +389,8 @@ static void prune_merges_captures_of_one_value(void **state) {
     int k = input(ar, g, "k", step);
     IrGraph *body = ir_graph_new(ar, g);
     int x_t = input(ar, body, NULL, step), k1 = input(ar, body, NULL, step), k2 = input(ar, body, NULL, step);
-    int unused = input(ar, body, NULL, step);
+    input(ar, body, NULL, step); /* never read */
     int y = node(ar, body, OP_ADD, IN(node(ar, body, OP_MUL, IN(x_t, k2), 2, step), k1), 2, step);
-    (void)unused;
     ir_set_outputs(ar, body, IN(y), 1);
     IrType types[] = {f32_type(2, DIMS(b.B, b.T))};
     finish_scan(ar, &b, body, IN(x, k, k, x), (IrScan){1, 0, 3, 1, 1, false, b.T}, types);
