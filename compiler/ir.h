@@ -86,7 +86,26 @@ void ir_type_format(const IrType *t, char *buf, size_t n);
 int pass_fold_constants(Arena *ar, IrGraph *g);  /* evaluates ops whose operands are all constants */
 int pass_cse(Arena *ar, IrGraph *g);             /* merges identical nodes */
 int pass_dce(Arena *ar, IrGraph *g);             /* removes nodes no output depends on */
-/* Runs the standard pipeline (fold, CSE, DCE) to a fixed point over g and its bodies. */
+/* Scan passes (over g and, nested, every body); each returns the number of nodes or inputs it changed. */
+int pass_scan_invariant(Arena *ar, IrGraph *g); /* moves step-invariant body work before its scan */
+int pass_scan_hoist(Arena *ar, IrGraph *g);     /* computes per-step input projections for all steps at once */
+int pass_scan_prune(Arena *ar, IrGraph *g);     /* drops and merges scan inputs the body does not need */
+/* Runs the standard pipeline (fold, CSE, DCE, the scan passes) to a fixed point over g and its bodies. */
 void pass_run_all(Arena *ar, IrGraph *g);
+
+/* Editing a scan (ir_scan_edit.c). ir_scan_copy_out copies the body nodes of
+ * scan si of g marked in take[] (in body order) into g just before the scan and
+ * returns the scan's new index. outer_of[] (one per body node) receives the
+ * outer index of every copied node, and of every sequence and capture input
+ * the scan operand it stands for (-1 otherwise); operands of copied nodes must
+ * be one of those. With `stacked`, copies other than CONST and PARAM get the
+ * scan's time axis in their type: they compute every step at once.
+ * ir_scan_capture / ir_scan_sequence turn body node `node` into a new capture
+ * (last) or sequence (after the others) input fed by outer node `outer`. */
+int ir_scan_copy_out(Arena *ar, IrGraph *g, int si, const bool *take, bool stacked, int *outer_of);
+void ir_scan_capture(Arena *ar, IrGraph *g, int si, int node, int outer);
+void ir_scan_sequence(Arena *ar, IrGraph *g, int si, int node, int outer);
+/* live[i] = some output of g depends on node i (live has g->n entries). */
+void ir_mark_live(const IrGraph *g, bool *live);
 
 #endif

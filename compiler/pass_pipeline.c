@@ -1,12 +1,18 @@
 /*
- * pass_pipeline.c — the standard optimisation pipeline: fold, CSE, DCE.
+ * pass_pipeline.c — the standard optimisation pipeline: fold, CSE, DCE and
+ * the scan passes.
  *
  * The passes feed each other: folding turns operands into CONSTs that CSE can
  * then merge, merging makes users identical and leaves copies for DCE, and
- * merged constants can enable further folds. So the three run in rounds until
- * a round changes nothing. Each pass only shrinks the graph or replaces nodes
- * by CONSTs, so a fixed point comes quickly; the round cap only guards against
- * a pass that keeps reporting changes.
+ * merged constants can enable further folds. The scan passes move work out of
+ * loop bodies: the body copies they leave are DCE's, the inputs those copies
+ * read become unread and are pruned, and values hoisted next to equal ones
+ * outside are merged by CSE. Invariant hoisting runs before input-projection
+ * hoisting because the latter needs a body's weights as inputs, which the
+ * former makes them. So all run in rounds until a round changes nothing. Each
+ * pass only shrinks a graph, replaces nodes by CONSTs or moves a node out of a
+ * body (never back), so a fixed point comes quickly; the round cap only guards
+ * against a pass that keeps reporting changes.
  */
 #include "ir.h"
 
@@ -17,6 +23,9 @@ void pass_run_all(Arena *ar, IrGraph *g) {
         int changed = pass_fold_constants(ar, g);
         changed += pass_cse(ar, g);
         changed += pass_dce(ar, g);
+        changed += pass_scan_prune(ar, g);
+        changed += pass_scan_invariant(ar, g);
+        changed += pass_scan_hoist(ar, g);
         if (changed == 0)
             return;
     }
