@@ -195,10 +195,13 @@ static int compare(const char *cname, int inst, const attn_tensor *x, const attn
     return 0;
 }
 
+/* --no-fuse: the JIT side without operator fusion. */
+static int no_fuse;
+
 static attn_program *compile(const Case *c, attn_backend backend) {
     attn_model *m = attn_model_new();
     attn_program *p = NULL;
-    attn_compile_options opt = {.backend = backend, .threads = 2};
+    attn_compile_options opt = {.backend = backend, .threads = 2, .no_fuse = no_fuse};
     if (attn_model_load_source(m, c->name, c->src) != ATTN_OK || attn_model_compile(m, "f", &opt, &p) != ATTN_OK)
         printf("%s: %s", c->name, attn_model_errors(m));
     attn_model_free(m);
@@ -207,6 +210,11 @@ static attn_program *compile(const Case *c, attn_backend backend) {
 
 int main(int argc, char **argv) {
     int failures = 0, runs = 0;
+    if (argc > 1 && strcmp(argv[1], "--no-fuse") == 0) {
+        no_fuse = 1;
+        argc--;
+        argv++;
+    }
     for (int ci = 0; ci < NCASES; ci++) {
         const Case *c = &cases[ci];
         if (argc > 1 && !strstr(c->name, argv[1]))

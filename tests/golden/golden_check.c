@@ -81,11 +81,12 @@ int main(int argc, char **argv) {
     attn_compile_options opt = {.backend = ATTN_BACKEND_JIT};
     if (argc > 1 && strncmp(argv[1], "--backend=", 10) == 0) {
         opt.backend = strcmp(argv[1] + 10, "interp") == 0 ? ATTN_BACKEND_INTERP : ATTN_BACKEND_JIT;
+        opt.no_fuse = strcmp(argv[1] + 10, "jit-nofuse") == 0; /* the JIT, every node its own kernel */
         argc--;
         argv++;
     }
     if (argc < 6) {
-        fprintf(stderr, "usage: golden_check [--backend=jit|interp] ROOT CASE MODEL ENTRY SETS [TOL]\n");
+        fprintf(stderr, "usage: golden_check [--backend=jit|jit-nofuse|interp] ROOT CASE MODEL ENTRY SETS [TOL]\n");
         return 2;
     }
     const char *root = argv[1], *cs = argv[2], *model = argv[3], *entry = argv[4], *sets = argv[5];

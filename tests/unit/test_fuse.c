@@ -1,0 +1,194 @@
+/*
+ * test_fuse.c — unit tests of the fusion passes (compiler/fuse.h): which
+ * nodes of small graphs end up in one kernel.
+ *
+ * Each case compiles a one-entry model and compares the kernel graph with
+ * the expected one, written as "kind[ops of its nodes, root last]" per
+ * kernel in execution order (scan bodies in braces after their scan).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "fuse.h"
+#include "model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *kind_text(FuseKind k) {
+    switch (k) {
+    case FK_SINGLE: return "single";
+    case FK_ELEMENTWISE: return "elementwise";
+    case FK_REDUCTION: return "reduction";
+    case FK_MATMUL: return "matmul";
+    case FK_ATTENTION: return "attention";
+    default: return "none";
+    }
+}
+
+static void describe(const FusePlan *p, StrBuf *out) {
+    const IrGraph *g = p->g;
+    for (int r = 0; r < g->n; r++) {
+        if (g->nodes[r].op == OP_SCAN) {
+            sb_printf(out, "scan{");
+            describe(p->body[r], out);
+            sb_printf(out, "} ");
+        }
+        if (!fuse_is_root(p, r))
+            continue;
+        sb_printf(out, "%s[", kind_text(p->kind[r]));
+        int members[256];
+        int n = fuse_members(p, r, members, 256);
+        for (int i = 0; i < n; i++)
+            sb_printf(out, "%s%s", i ? " " : "", op_name(g->nodes[members[i]].op));
+        sb_printf(out, "] ");
+    }
+}
+
+/* The kernel graph of entry f of src at fusion level `level`, as text. */
+static char *kernels_of(const char *src, int level) {
+    Model m;
+    memset(&m, 0, sizeof m);
+    if (model_load(&m, "t.attn", src) != 0)
+        fail_msg("%s", diag_text(&m.diag));
+    const IrEntry *e = model_entry(&m, "f");
+    assert_non_null(e);
+    Arena ar = {0};
+    FusePlan *p = fuse_plan_build(&ar, e->graph, level);
+    assert_non_null(p);
+    StrBuf b = {0};
+    describe(p, &b);
+    char *text = strdup(sb_str(&b));
+    sb_free(&b);
+    arena_free(&ar);
+    model_free(&m);
+    size_t n = strlen(text);
+    if (n && text[n - 1] == ' ')
+        text[n - 1] = '\0';
+    return text;
+}
+
+static void expect(const char *src, const char *want) {
+    char *got = kernels_of(src, 1);
+    if (strcmp(got, want) != 0)
+        fail_msg("kernels of\n%s\nare  %s\nnot  %s", src, got, want);
+    free(got);
+}
+
+static void elementwise_chain(void **state) {
+    (void)state;
+    expect("entry f(a: f32[B, N], b: f32[N]) -> (y) { return tanh(a * 2.0 + b) - a }",
+           "elementwise[mul add tanh sub]");
+}
+
+static void value_used_twice_in_one_kernel(void **state) {
+    (void)state; /* z feeds two nodes of the same kernel: computed once, inside it */
+    expect("entry f(a: f32[B, N], h: f32[B, N]) -> (y) { z = sigmoid(a)\n return (1.0 - z) * a + z * h }",
+           "elementwise[sigmoid sub mul mul add]");
+}
+
+static void output_stays_stored(void **state) {
+    (void)state;
+    expect("entry f(a: f32[B, N]) -> (x, y) { x = a + 1.0\n return x, x * 2.0 }", "single[add] single[mul]");
+}
+
+static void broadcast_value_stays_stored(void **state) {
+    (void)state; /* b * 2 is read at every row of a: not recomputed per element */
+    expect("entry f(a: f32[B, N], b: f32[N]) -> (y) { return a + b * 2.0 }", "single[mul] single[add]");
+}
+
+static void users_in_two_kernels(void **state) {
+    (void)state;
+    expect("entry f(a: f32[B, N]) -> (y, z) { x = exp(a)\n return sum(x), x * 2.0 }",
+           "single[exp] single[sum] single[mul]");
+}
+
+static void slices_are_views(void **state) {
+    (void)state; /* a GRU step: the gate slices of both projections are read in place */
+    expect("entry f(gx: f32[B, 12], gh: f32[B, 12], h: f32[B, 4]) -> (y) {\n"
+           "  ri, zi, ni = split(gx, 3)\n  rh, zh, nh = split(gh, 3)\n"
+           "  r = sigmoid(ri + rh)\n  z = sigmoid(zi + zh)\n  n = tanh(ni + r * nh)\n"
+           "  return (1.0 - z) * n + z * h\n}",
+           "elementwise[slice slice slice slice slice slice add sigmoid add sigmoid mul add tanh sub mul mul add]");
+}
+
+static void softmax_reads_scale_and_mask(void **state) {
+    (void)state;
+    expect("entry f(s: f32[B, L, L], m: bool[B, 1, L]) -> (y) { return softmax(masked_fill(s / 8.0, m, -inf)) }",
+           "reduction[div where softmax]");
+}
+
+static void softmax_over_inner_axis_not_fused(void **state) {
+    (void)state;
+    expect("entry f(s: f32[B, L, L]) -> (y) { return softmax(s * 2.0, axis = 1) }", "single[mul] single[softmax]");
+}
+
+static void expensive_prologue_not_fused(void **state) {
+    (void)state; /* softmax reads its input twice: exp would run twice per element */
+    expect("entry f(s: f32[B, L]) -> (y) { return softmax(exp(s)) }", "single[exp] single[softmax]");
+}
+
+static void add_and_norm(void **state) {
+    (void)state;
+    expect("entry f(x: f32[B, L, 8], a: f32[B, L, 8], b: f32[8], w: f32[8], c: f32[8]) -> (y) {\n"
+           "  return layer_norm(x + (a + b), w, c)\n}",
+           "reduction[add add layer_norm]");
+}
+
+static void matmul_epilogue(void **state) {
+    (void)state;
+    expect("entry f(x: f32[B, 8], w: f32[16, 8], b: f32[16]) -> (y) { return relu(x @ w.T + b) }",
+           "matmul[matmul add relu]");
+}
+
+static void matmul_with_two_kernels_stays(void **state) {
+    (void)state;
+    expect("entry f(x: f32[B, 8], w: f32[8, 8]) -> (y, z) { p = x @ w\n return p + 1.0, exp(p) + p }",
+           "single[matmul] single[add] elementwise[exp add]");
+}
+
+static void one_matmul_per_kernel(void **state) {
+    (void)state; /* an LSTM-style sum of two products: the later matmul joins */
+    expect("entry f(x: f32[B, 8], h: f32[B, 8], w: f32[8, 8], u: f32[8, 8]) -> (y) { return tanh(x @ w + h @ u) }",
+           "single[matmul] matmul[matmul add tanh]");
+}
+
+static void scan_body_fused(void **state) {
+    (void)state;
+    expect("entry f(x: f32[B, T, 4], h0: f32[B, 4], w: f32[4, 4]) -> (ys, h) {\n"
+           "  ys, h = scan(x_t in x, h = h0, axis = 1) {\n    h = tanh(h @ w + x_t) * 0.5\n    yield h\n  }\n"
+           "  return ys, h\n}",
+           "scan{matmul[matmul add tanh mul] }");
+}
+
+static void level_zero_fuses_nothing(void **state) {
+    (void)state;
+    char *got = kernels_of("entry f(a: f32[B, N], b: f32[N]) -> (y) { return tanh(a * 2.0 + b) - a }", 0);
+    assert_string_equal(got, "single[mul] single[add] single[tanh] single[sub]");
+    free(got);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(elementwise_chain),
+        cmocka_unit_test(value_used_twice_in_one_kernel),
+        cmocka_unit_test(output_stays_stored),
+        cmocka_unit_test(broadcast_value_stays_stored),
+        cmocka_unit_test(users_in_two_kernels),
+        cmocka_unit_test(slices_are_views),
+        cmocka_unit_test(softmax_reads_scale_and_mask),
+        cmocka_unit_test(softmax_over_inner_axis_not_fused),
+        cmocka_unit_test(expensive_prologue_not_fused),
+        cmocka_unit_test(add_and_norm),
+        cmocka_unit_test(matmul_epilogue),
+        cmocka_unit_test(matmul_with_two_kernels_stays),
+        cmocka_unit_test(one_matmul_per_kernel),
+        cmocka_unit_test(scan_body_fused),
+        cmocka_unit_test(level_zero_fuses_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
