@@ -75,12 +75,24 @@ typedef struct Fn {
     LLVMBasicBlockRef entry;
 } Fn;
 
+static void add_attribute(CgModule *cm, LLVMValueRef fn, const char *name) {
+    unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cm->ctx, kind, 0));
+}
+
 static LLVMValueRef new_function(CgModule *cm, const char *name, LLVMTypeRef type, bool internal) {
     LLVMValueRef fn = LLVMAddFunction(cm->mod, name, type);
     if (internal)
         LLVMSetLinkage(fn, LLVMInternalLinkage);
-    unsigned kind = LLVMGetEnumAttributeKindForName("nounwind", 8);
-    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cm->ctx, kind, 0));
+    add_attribute(cm, fn, "nounwind");
+    return fn;
+}
+
+/* An internal kernel, kept out of line: inlined at their single call sites, the sixteen kernels made one
+   function that took seconds to compile. */
+static LLVMValueRef new_kernel(CgModule *cm, const char *name, LLVMTypeRef type) {
+    LLVMValueRef fn = new_function(cm, name, type, true);
+    add_attribute(cm, fn, "noinline");
     return fn;
 }
 
@@ -266,94 +278,108 @@ static LLVMValueRef query_index(Fn *f, const Tiles *s, int v) {
     return LLVMConstVector(idx, (unsigned)s->L);
 }
 
-/* The mask values of vector v of key row r: elements M[q*m_rs + r*m_cs] for the vector's queries q,
- * as <L x t>; queries at or past `rows` read nothing and give zero. */
-static LLVMValueRef mask_vector(Fn *f, const Tiles *s, LLVMTypeRef t, LLVMValueRef M, LLVMValueRef m_rs,
-                                LLVMValueRef m_cs, LLVMValueRef rows, int r, int v) {
-    CgModule *cm = f->cm;
-    LLVMTypeRef vt = LLVMVectorType(t, (unsigned)s->L);
-    LLVMValueRef out = var(f, vt, NULL);
-    LLVMValueRef row = gep(f, t, M, mul(f, k64(f, r), m_cs));
-    If bcast;
-    /* one value for all queries (a key-padding mask): a scalar load */
-    if_begin(f, &bcast, cmp(f, LLVMIntEQ, m_rs, k64(f, 0)));
-    LLVMBuildStore(f->b, splat(f, load(f, t, row), s->L), out);
-    if_else(f, &bcast);
-    {
-        LLVMValueRef q = query_index(f, s, v);
-        LLVMValueRef ptrs = LLVMBuildGEP2(f->b, t, row, (LLVMValueRef[]){LLVMBuildMul(f->b, q, splat(f, m_rs, s->L), "")},
-                                          1, "");
-        LLVMValueRef live = LLVMBuildICmp(f->b, LLVMIntSLT, q, splat(f, rows, s->L), "");
-        LLVMTypeRef types[] = {vt, LLVMVectorType(cm->ptr, (unsigned)s->L)};
-        unsigned id = LLVMLookupIntrinsicID("llvm.masked.gather", 18);
-        LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cm->mod, id, types, 2);
-        LLVMValueRef args[] = {ptrs, LLVMConstInt(cm->i32, LLVMGetTypeKind(t) == LLVMFloatTypeKind ? 4 : 1, 0), live,
-                               LLVMConstNull(vt)};
-        LLVMBuildStore(f->b, LLVMBuildCall2(f->b, LLVMIntrinsicGetType(cm->ctx, id, types, 2), fn, args, 4, ""), out);
-    }
-    if_end(f, &bcast);
-    return LLVMBuildLoad2(f->b, vt, out, "");
-}
-
-/* void qk(i64 D, ptr K, i64 k_rs, ptr QT, ptr ST, ptr bmax, float scale, i64 kind, ptr M, i64 m_rs,
- *         i64 m_cs, i64 rows)
- * Scores of mr keys (rows of K from K) against the Br queries of QT (D x Br): scaled, masked
- * (kind as mask_kind; M at this tile's first key and the block's first query, m_rs per query,
- * m_cs per key; rows = live queries), stored as rows of ST (stride Br), and max'ed into bmax. */
+/* void qk(i64 D, ptr K, i64 k_rs, ptr QT, ptr ST, ptr bmax, float scale)
+ * Scores of mr keys (rows of K from K) against the Br queries of QT (D x Br), scaled, stored as rows
+ * of ST (stride Br) and max'ed into bmax. */
 static LLVMValueRef emit_qk(CgModule *cm, const Tiles *s, int mr) {
     char name[64];
     snprintf(name, sizeof name, "attn_attention_qk_%d", mr);
     LLVMTypeRef i64 = cm->i64, p = cm->ptr;
-    LLVMTypeRef pt[] = {i64, p, i64, p, p, p, cm->f32, i64, p, i64, i64, i64};
-    LLVMValueRef fn = new_function(cm, name, LLVMFunctionType(cm->void_t, pt, 12, 0), true);
+    LLVMTypeRef pt[] = {i64, p, i64, p, p, p, cm->f32};
+    LLVMValueRef fn = new_kernel(cm, name, LLVMFunctionType(cm->void_t, pt, 7, 0));
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
     LLVMValueRef D = LLVMGetParam(fn, 0), K = LLVMGetParam(fn, 1), k_rs = LLVMGetParam(fn, 2),
                  QT = LLVMGetParam(fn, 3), ST = LLVMGetParam(fn, 4), bmax = LLVMGetParam(fn, 5),
-                 scale = LLVMGetParam(fn, 6), kind = LLVMGetParam(fn, 7), M = LLVMGetParam(fn, 8),
-                 m_rs = LLVMGetParam(fn, 9), m_cs = LLVMGetParam(fn, 10), rows = LLVMGetParam(fn, 11);
+                 scale = LLVMGetParam(fn, 6);
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
     LLVMValueRef acc[MAX_MR][MAX_NV];
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < s->NV; v++)
             acc[r][v] = var(f, vt, LLVMConstNull(vt));
     tile_product(f, s, acc, mr, D, K, k_rs, k64(f, 1), QT);
-    /* scale, as (q @ k.T) * scale does: after the dot product */
+    /* scaled as (q @ k.T) * scale is: after the dot product */
     LLVMValueRef sc = splat(f, scale, s->L);
-    for (int r = 0; r < mr; r++)
-        for (int v = 0; v < s->NV; v++)
-            LLVMBuildStore(f->b, LLVMBuildFMul(f->b, LLVMBuildLoad2(f->b, vt, acc[r][v], ""), sc, ""), acc[r][v]);
-    If is_bool, is_add;
-    if_begin(f, &is_bool, cmp(f, LLVMIntEQ, kind, k64(f, ATTN_MASK_BOOL)));
-    {
-        LLVMValueRef ninf = cg_f32(cm, -INFINITY, s->L), zero = LLVMConstNull(LLVMVectorType(cm->i8, (unsigned)s->L));
-        for (int r = 0; r < mr; r++)
-            for (int v = 0; v < s->NV; v++) {
-                LLVMValueRef m = mask_vector(f, s, cm->i8, M, m_rs, m_cs, rows, r, v);
-                LLVMValueRef x = LLVMBuildLoad2(f->b, vt, acc[r][v], "");
-                LLVMValueRef masked = LLVMBuildICmp(f->b, LLVMIntNE, m, zero, "");
-                LLVMBuildStore(f->b, LLVMBuildSelect(f->b, masked, ninf, x, ""), acc[r][v]);
-            }
-    }
-    if_else(f, &is_bool);
-    if_begin(f, &is_add, cmp(f, LLVMIntEQ, kind, k64(f, ATTN_MASK_ADD)));
-    for (int r = 0; r < mr; r++)
-        for (int v = 0; v < s->NV; v++) {
-            LLVMValueRef m = mask_vector(f, s, cm->f32, M, m_rs, m_cs, rows, r, v);
-            LLVMValueRef x = LLVMBuildLoad2(f->b, vt, acc[r][v], "");
-            LLVMBuildStore(f->b, LLVMBuildFAdd(f->b, x, m, ""), acc[r][v]);
-        }
-    if_end(f, &is_add);
-    if_end(f, &is_bool);
     for (int v = 0; v < s->NV; v++) {
         LLVMValueRef bp = gepf(f, bmax, k64(f, (int64_t)v * s->L)), mx = vec_load(f, s, bp);
         for (int r = 0; r < mr; r++) {
-            LLVMValueRef x = LLVMBuildLoad2(f->b, vt, acc[r][v], "");
+            LLVMValueRef x = LLVMBuildFMul(f->b, LLVMBuildLoad2(f->b, vt, acc[r][v], ""), sc, "");
             store(f, x, gepf(f, ST, k64(f, (int64_t)r * s->Br + v * s->L)));
             mx = fmax_v(f, mx, x);
         }
         store(f, mx, bp);
     }
+    fn_end(f);
+    return fn;
+}
+
+/* The mask values of vector v of key j: M[q*m_rs + j*m_cs] for the vector's queries q, as <L x t>.
+ * bcast: m_rs == 0, one scalar load; else a gather in which queries at or past `rows` read nothing. */
+static LLVMValueRef mask_vector(Fn *f, const Tiles *s, LLVMTypeRef t, bool bcast, LLVMValueRef M, LLVMValueRef m_rs,
+                                LLVMValueRef m_cs, LLVMValueRef rows, LLVMValueRef j, int v) {
+    CgModule *cm = f->cm;
+    LLVMValueRef row = gep(f, t, M, mul(f, j, m_cs));
+    if (bcast)
+        return splat(f, load(f, t, row), s->L);
+    LLVMTypeRef vt = LLVMVectorType(t, (unsigned)s->L);
+    LLVMValueRef q = query_index(f, s, v);
+    LLVMValueRef idx = LLVMBuildMul(f->b, q, splat(f, m_rs, s->L), "");
+    LLVMValueRef ptrs = LLVMBuildGEP2(f->b, t, row, &idx, 1, "");
+    LLVMValueRef live = LLVMBuildICmp(f->b, LLVMIntSLT, q, splat(f, rows, s->L), "");
+    LLVMTypeRef types[] = {vt, LLVMVectorType(cm->ptr, (unsigned)s->L)};
+    unsigned id = LLVMLookupIntrinsicID("llvm.masked.gather", 18);
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cm->mod, id, types, 2);
+    LLVMValueRef args[] = {ptrs, LLVMConstInt(cm->i32, t == cm->f32 ? 4 : 1, 0), live, LLVMConstNull(vt)};
+    return LLVMBuildCall2(f->b, LLVMIntrinsicGetType(cm->ctx, id, types, 2), fn, args, 4, "");
+}
+
+/* void mask(i64 bc, ptr ST, ptr bmax, i64 kind, ptr M, i64 m_rs, i64 m_cs, i64 rows)
+ * Applies a mask of kind 1 or 2 to the bc rows of scores in ST (M at the block's first query and key,
+ * m_rs per query, m_cs per key, in elements; rows = live queries) and recomputes their max, bmax. */
+static LLVMValueRef emit_mask(CgModule *cm, const Tiles *s) {
+    LLVMTypeRef i64 = cm->i64, p = cm->ptr;
+    LLVMTypeRef pt[] = {i64, p, p, i64, p, i64, i64, i64};
+    LLVMValueRef fn = new_kernel(cm, "attn_attention_mask", LLVMFunctionType(cm->void_t, pt, 8, 0));
+    Fn F, *f = &F;
+    fn_begin(f, cm, fn);
+    LLVMValueRef bc = LLVMGetParam(fn, 0), ST = LLVMGetParam(fn, 1), bmax = LLVMGetParam(fn, 2),
+                 kind = LLVMGetParam(fn, 3), M = LLVMGetParam(fn, 4), m_rs = LLVMGetParam(fn, 5),
+                 m_cs = LLVMGetParam(fn, 6), rows = LLVMGetParam(fn, 7);
+    LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
+    LLVMValueRef ninf = cg_f32(cm, -INFINITY, s->L), mx[MAX_NV];
+    for (int v = 0; v < s->NV; v++)
+        mx[v] = var(f, vt, ninf);
+    If is_bool, is_bcast;
+    if_begin(f, &is_bool, cmp(f, LLVMIntEQ, kind, k64(f, ATTN_MASK_BOOL)));
+    for (int variant = 0; variant < 4; variant++) {
+        bool boolean = variant < 2, bcast = variant % 2 == 0;
+        if (variant == 2)
+            if_else(f, &is_bool);
+        if (bcast)
+            if_begin(f, &is_bcast, cmp(f, LLVMIntEQ, m_rs, k64(f, 0)));
+        else
+            if_else(f, &is_bcast);
+        Loop lj;
+        LLVMValueRef j = loop_begin(f, &lj, k64(f, 0), bc, k64(f, 1));
+        for (int v = 0; v < s->NV; v++) {
+            LLVMValueRef sp = gepf(f, ST, add(f, mul(f, j, k64(f, s->Br)), k64(f, (int64_t)v * s->L)));
+            LLVMValueRef x = vec_load(f, s, sp);
+            LLVMValueRef m = mask_vector(f, s, boolean ? cm->i8 : cm->f32, bcast, M, m_rs, m_cs, rows, j, v);
+            if (boolean)
+                x = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntNE, m, LLVMConstNull(LLVMTypeOf(m)), ""), ninf, x,
+                                    "");
+            else
+                x = LLVMBuildFAdd(f->b, x, m, "");
+            store(f, x, sp);
+            LLVMBuildStore(f->b, fmax_v(f, LLVMBuildLoad2(f->b, vt, mx[v], ""), x), mx[v]);
+        }
+        loop_end(f, &lj);
+        if (!bcast)
+            if_end(f, &is_bcast);
+    }
+    if_end(f, &is_bool);
+    for (int v = 0; v < s->NV; v++)
+        store(f, LLVMBuildLoad2(f->b, vt, mx[v], ""), gepf(f, bmax, k64(f, (int64_t)v * s->L)));
     fn_end(f);
     return fn;
 }
@@ -364,7 +390,7 @@ static LLVMValueRef emit_pv(CgModule *cm, const Tiles *s, int mr) {
     char name[64];
     snprintf(name, sizeof name, "attn_attention_pv_%d", mr);
     LLVMTypeRef pt[] = {cm->i64, cm->ptr, cm->i64, cm->ptr, cm->ptr, cm->ptr};
-    LLVMValueRef fn = new_function(cm, name, LLVMFunctionType(cm->void_t, pt, 6, 0), true);
+    LLVMValueRef fn = new_kernel(cm, name, LLVMFunctionType(cm->void_t, pt, 6, 0));
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
     LLVMValueRef bc = LLVMGetParam(fn, 0), V = LLVMGetParam(fn, 1), v_rs = LLVMGetParam(fn, 2),
@@ -505,6 +531,7 @@ static void softmax_step(Fn *f, const Tiles *s, LLVMValueRef ST, LLVMValueRef bc
 
 typedef struct Kernels {
     LLVMValueRef qk[MAX_MR], pv[MAX_MR]; /* [mr - 1] */
+    LLVMValueRef mask;
 } Kernels;
 
 /* One query block: queries [i0, i0 + rows) of batch index (b0, b1), with the workspace at buf. */
@@ -549,17 +576,19 @@ static void query_block(Fn *f, const Tiles *s, const Kernels *kn, const Desc *d,
     fill(f, bmax, Br, cg_f32(cm, -INFINITY, 1));
     /* scores: full tiles of MR keys, then the rest */
     LLVMValueRef jmain = sub(f, bc, LLVMBuildSRem(f->b, bc, MRv, ""));
-    LLVMValueRef mrs = d->m_s[2], mcs = d->m_s[3];
-#define QK_ARGS(jj)                                                                                                    \
-    {d->D, gepf(f, k, mul(f, add(f, j0, jj), d->k_s[2])), d->k_s[2], QT, gepf(f, ST, mul(f, jj, Br)), bmax, d->scale, \
-     d->kind, gep(f, cm->i8, mk, mul(f, melem, mul(f, add(f, j0, jj), mcs))), mrs, mcs, rows}
+#define QK_ARGS(jj) {d->D, gepf(f, k, mul(f, add(f, j0, jj), d->k_s[2])), d->k_s[2], QT, gepf(f, ST, mul(f, jj, Br)), bmax, d->scale}
     LLVMValueRef jj = loop_begin(f, &lt, k64(f, 0), jmain, MRv);
     LLVMValueRef qa[] = QK_ARGS(jj);
-    call(f, kn->qk[s->MR - 1], qa, 12);
+    call(f, kn->qk[s->MR - 1], qa, 7);
     loop_end(f, &lt);
     LLVMValueRef qt[] = QK_ARGS(jmain);
 #undef QK_ARGS
-    call_tail(f, kn->qk, s->MR, sub(f, bc, jmain), qt, 12);
+    call_tail(f, kn->qk, s->MR, sub(f, bc, jmain), qt, 7);
+    If masked;
+    if_begin(f, &masked, cmp(f, LLVMIntNE, d->kind, k64(f, ATTN_MASK_NONE)));
+    LLVMValueRef ma[] = {bc, ST, bmax, d->kind, gep(f, cm->i8, mk, mul(f, melem, mul(f, j0, d->m_s[3]))), d->m_s[2], d->m_s[3], rows};
+    call(f, kn->mask, ma, 8);
+    if_end(f, &masked);
     softmax_step(f, s, ST, bc, m, l, alpha, bmax);
     /* O^T: full tiles of MR channels, then the rest */
     LLVMValueRef vblk = gepf(f, v, mul(f, j0, d->v_s[2]));
@@ -635,6 +664,7 @@ LLVMValueRef cg_attention(CgModule *cm) {
         kn.qk[mr - 1] = emit_qk(cm, &s, mr);
         kn.pv[mr - 1] = emit_pv(cm, &s, mr);
     }
+    kn.mask = emit_mask(cm, &s);
     LLVMValueRef task = emit_task(cm, &s, &kn);
     if (!fn)
         fn = new_function(cm, "attn_attention", attention_type(cm), false);
