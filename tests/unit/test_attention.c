@@ -5,7 +5,9 @@
  * dims with permuted, padded and broadcast layouts, no mask, bool and
  * additive masks (full, key padding, causal, broadcast along keys), fully
  * masked rows (NaN), NaN and inf inputs, no keys (zeros), no pool and pools
- * of 1 and 2 threads, on the host target and on 8- and 4-lane targets.
+ * of 1 and 2 threads, on the host target and on 8- and 4-lane targets; and
+ * a call through the declaration that model modules use when the core is
+ * compiled separately (the JIT).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -375,12 +377,48 @@ static void test_large(void **state) {
     env_free(&e);
 }
 
+/* A module compiled with the core outside (as the JIT's model modules are) declares attn_attention and
+ * calls it by name: a wrapper calling the declaration, linked to the core of another JIT, gives the
+ * core's results. */
+static void test_external_core(void **state) {
+    (void)state;
+    Env e;
+    env_init(&e, NULL, NULL);
+    char *err = NULL;
+    Jit *jit = jit_new(&e.t, &err);
+    assert_non_null(jit);
+    assert_int_equal(jit_define(jit, "attn_attention", (void *)e.attention, &err), 0);
+    CgModule cm;
+    cg_module_init(&cm, jit_context(jit), "model", &e.t);
+    cm.core_external = true;
+    LLVMValueRef decl = cg_attention_fn(&cm);
+    assert_true(LLVMIsDeclaration(decl));
+    assert_true(cg_attention_fn(&cm) == decl);
+    LLVMValueRef wrap = LLVMAddFunction(cm.mod, "call_attention", LLVMGlobalGetValueType(decl));
+    LLVMBuilderRef b = LLVMCreateBuilderInContext(cm.ctx);
+    LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(cm.ctx, wrap, "entry"));
+    LLVMValueRef args[] = {LLVMGetParam(wrap, 0), LLVMGetParam(wrap, 1)};
+    LLVMBuildCall2(b, LLVMGlobalGetValueType(decl), decl, args, 2, "");
+    LLVMBuildRetVoid(b);
+    LLVMDisposeBuilder(b);
+    if (cg_optimize(cm.mod, &e.t, &err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(jit_add_module(jit, cm.mod, &err), 0);
+    Env via = e;
+    via.attention = (AttentionFn)jit_lookup(jit, "call_attention", &err);
+    assert_non_null(via.attention);
+    Case c = random_case(37, 90, 64, 64);
+    check(&via, &c, e.pools[2], 0);
+    jit_free(jit);
+    env_free(&e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host),          cmocka_unit_test(test_avx2),
         cmocka_unit_test(test_sse2),          cmocka_unit_test(test_fully_masked),
         cmocka_unit_test(test_special_values), cmocka_unit_test(test_degenerate),
-        cmocka_unit_test(test_large),
+        cmocka_unit_test(test_large),         cmocka_unit_test(test_external_core),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
