@@ -7,6 +7,12 @@
  *
  * Times are medians over `runs` rounds (default 9); a round times at least
  * ~50 ms of repeated calls. ATTN_BENCH_MASK=causal adds a bool causal mask.
+ * ATTN_BENCH_CPUTIME=1 times on the calling thread's CPU clock instead of
+ * the wall clock (1-thread figures on a busy machine; meaningless for 2).
+ *
+ * PyTorch's figure for comparison: time softmax(q @ k.T * scale, dim=-1) @ v
+ * under torch.inference_mode() with torch.set_num_threads(1 or 2) and
+ * OMP_WAIT_POLICY=PASSIVE.
  */
 #include "cg_attention.h"
 #include "threadpool.h"
@@ -19,9 +25,11 @@
 
 typedef void (*AttentionFn)(const AttnAttentionArgs *, AttnPool *);
 
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+
 static double now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(bench_clock, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -59,6 +67,9 @@ int main(int argc, char **argv) {
     }
     const char *mask_env = getenv("ATTN_BENCH_MASK");
     bool causal = mask_env && strcmp(mask_env, "causal") == 0;
+    const char *cpu_env = getenv("ATTN_BENCH_CPUTIME");
+    if (cpu_env && strcmp(cpu_env, "1") == 0)
+        bench_clock = CLOCK_THREAD_CPUTIME_ID;
     char *err = NULL;
     CgTarget t;
     if (cg_target_init(&t, NULL, NULL, &err) != 0) {
@@ -83,8 +94,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    printf("target %s, %d lanes; attention core compiled in %.0f ms; d = %ld%s\n", t.cpu, cg_target_lanes(&t),
-           (now() - c0) * 1e3, (long)d, causal ? ", causal mask" : "");
+    printf("target %s, %d lanes; attention core compiled in %.0f ms; d = %ld%s%s\n", t.cpu, cg_target_lanes(&t),
+           (now() - c0) * 1e3, (long)d, causal ? ", causal mask" : "",
+           bench_clock == CLOCK_MONOTONIC ? "" : "; thread CPU time");
     AttnPool *pools[2] = {attn_pool_new(1), attn_pool_new(2)};
     const int64_t sizes[] = {1024, 2048, 4096};
     printf("%6s %8s %12s %10s\n", "L=S", "threads", "GFLOP/s", "ms");
