@@ -213,8 +213,8 @@ static LLVMValueRef call(Fn *f, LLVMValueRef fn, LLVMValueRef *args, int n) {
 static LLVMValueRef splat(Fn *f, LLVMValueRef x, int lanes) {
     LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(x), (unsigned)lanes);
     LLVMValueRef v = LLVMBuildInsertElement(f->b, LLVMGetPoison(vt), x, LLVMConstInt(f->cm->i32, 0, 0), "");
-    return LLVMBuildShuffleVector(f->b, v, LLVMGetPoison(vt), LLVMConstNull(LLVMVectorType(f->cm->i32, (unsigned)lanes)),
-                                  "");
+    LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(f->cm->i32, (unsigned)lanes));
+    return LLVMBuildShuffleVector(f->b, v, LLVMGetPoison(vt), zeros, "");
 }
 
 static LLVMValueRef fma_v(Fn *f, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
@@ -576,17 +576,18 @@ static void query_block(Fn *f, const Tiles *s, const Kernels *kn, const Desc *d,
     fill(f, bmax, Br, cg_f32(cm, -INFINITY, 1));
     /* scores: full tiles of MR keys, then the rest */
     LLVMValueRef jmain = sub(f, bc, LLVMBuildSRem(f->b, bc, MRv, ""));
-#define QK_ARGS(jj) {d->D, gepf(f, k, mul(f, add(f, j0, jj), d->k_s[2])), d->k_s[2], QT, gepf(f, ST, mul(f, jj, Br)), bmax, d->scale}
     LLVMValueRef jj = loop_begin(f, &lt, k64(f, 0), jmain, MRv);
-    LLVMValueRef qa[] = QK_ARGS(jj);
+    LLVMValueRef qa[] = {d->D, gepf(f, k, mul(f, add(f, j0, jj), d->k_s[2])), d->k_s[2], QT,
+                         gepf(f, ST, mul(f, jj, Br)), bmax, d->scale};
     call(f, kn->qk[s->MR - 1], qa, 7);
     loop_end(f, &lt);
-    LLVMValueRef qt[] = QK_ARGS(jmain);
-#undef QK_ARGS
+    LLVMValueRef qt[] = {d->D, gepf(f, k, mul(f, add(f, j0, jmain), d->k_s[2])), d->k_s[2], QT,
+                         gepf(f, ST, mul(f, jmain, Br)), bmax, d->scale};
     call_tail(f, kn->qk, s->MR, sub(f, bc, jmain), qt, 7);
     If masked;
     if_begin(f, &masked, cmp(f, LLVMIntNE, d->kind, k64(f, ATTN_MASK_NONE)));
-    LLVMValueRef ma[] = {bc, ST, bmax, d->kind, gep(f, cm->i8, mk, mul(f, melem, mul(f, j0, d->m_s[3]))), d->m_s[2], d->m_s[3], rows};
+    LLVMValueRef mblk = gep(f, cm->i8, mk, mul(f, melem, mul(f, j0, d->m_s[3])));
+    LLVMValueRef ma[] = {bc, ST, bmax, d->kind, mblk, d->m_s[2], d->m_s[3], rows};
     call(f, kn->mask, ma, 8);
     if_end(f, &masked);
     softmax_step(f, s, ST, bc, m, l, alpha, bmax);
@@ -676,8 +677,9 @@ LLVMValueRef cg_attention(CgModule *cm) {
                  Dv = arg(f, args, AF_DV, cm->i64);
     LLVMValueRef zero = k64(f, 0);
     If empty;
-    LLVMValueRef none = LLVMBuildOr(f->b, LLVMBuildOr(f->b, cmp(f, LLVMIntSLE, nb0, zero), cmp(f, LLVMIntSLE, nb1, zero), ""),
-                                    LLVMBuildOr(f->b, cmp(f, LLVMIntSLE, L, zero), cmp(f, LLVMIntSLE, Dv, zero), ""), "");
+    LLVMValueRef none = LLVMBuildOr(f->b, cmp(f, LLVMIntSLE, nb0, zero), cmp(f, LLVMIntSLE, nb1, zero), "");
+    none = LLVMBuildOr(f->b, none, cmp(f, LLVMIntSLE, L, zero), "");
+    none = LLVMBuildOr(f->b, none, cmp(f, LLVMIntSLE, Dv, zero), "");
     if_begin(f, &empty, none);
     LLVMBuildRetVoid(f->b);
     LLVMPositionBuilderAtEnd(f->b, block(f, "dead"));

@@ -181,7 +181,8 @@ static void check(Env *e, const Case *c, AttnPool *pool, int nan_inputs) {
         v.p[1 * v.rs + c->Dv - 1] = NAN;    /* value 1: its last channel NaN in every output of (0, 0) */
     }
     void *mask = NULL;
-    int64_t mlen = (c->nb0 + 1) * (c->nb1 + 1) * c->L * c->S + 1; /* room for the broadcast masks of an empty batch too */
+    /* room for the batch-broadcast masks of an empty batch too */
+    int64_t mlen = (c->nb0 + 1) * (c->nb1 + 1) * c->L * c->S + 1;
     if (c->mask != MASK_NONE) {
         bool is_add = c->mask == MASK_ADD || c->mask == MASK_ADD_BCAST;
         mask = malloc((size_t)mlen * (is_add ? sizeof(float) : 1));
