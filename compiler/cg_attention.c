@@ -222,8 +222,8 @@ static LLVMValueRef fma_v(Fn *f, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
     return cg_intrinsic(f->cm, f->b, "llvm.fma", LLVMTypeOf(c), args, 3);
 }
 
-/* a > b ? a : b — one vmaxps; NaN handling does not matter here (see the file comment of cg_attention.h:
-   a NaN score makes its query's P, l and output NaN whichever way the max goes). */
+/* a > b ? a : b — one vmaxps. Which operand a NaN yields does not matter: a NaN score makes its
+   query's P, l and output NaN whichever way the max goes. */
 static LLVMValueRef fmax_v(Fn *f, LLVMValueRef a, LLVMValueRef b) {
     return LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOGT, a, b, ""), a, b, "");
 }
