@@ -2,10 +2,12 @@
  * aot.c — ahead-of-time compilation into NAME.o and NAME.h (see aot.h).
  *
  * All entries go into one LLVM module, each under the prefix NAME_ENTRY, so
- * that they share one copy of the matmul core. The header is C source that
- * compiles as C17 and as C++ without warnings: every string of the model
- * (names, type texts, error messages, paths) is written as an escaped
- * literal, and comments only carry text made safe for comments.
+ * that they share one copy of the matmul core and of the attention core
+ * (each emitted by the first kernel that calls it: cm.core_external is
+ * false here). The header is C source that compiles as C17 and as C++
+ * without warnings: every string of the model (names, type texts, error
+ * messages, paths) is written as an escaped literal, and comments only carry
+ * text made safe for comments.
  */
 #include "aot.h"
 #include "attn.h"
@@ -462,7 +464,8 @@ static bool exported(const Aot *A, const char *name) {
 }
 
 /* Everything but the entries' four functions becomes internal (the matmul
- * core, kernels, constants), so that objects of several models link together. */
+ * and attention cores, kernels, constants), so that objects of several
+ * models link together. */
 static void internalize(const Aot *A, LLVMModuleRef mod) {
     for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f))
         if (!LLVMIsDeclaration(f) && !exported(A, LLVMGetValueName(f)))

@@ -2,6 +2,7 @@
  * jit_program.c — in-process compilation of an entry point (see jit_program.h).
  */
 #include "jit_program.h"
+#include "cg_attention.h"
 #include "cg_entry.h"
 #include "cg_matmul.h"
 #include "jit.h"
@@ -27,18 +28,21 @@ struct JitProgram {
 };
 
 /* The matmul core, compiled once per process and target and shared by every
- * program by address: it is the largest code of a model and the same for all. */
+ * program by address: it is the largest code of a model and the same for all.
+ * The attention core joins it the first time a program calls it, in a module
+ * of its own, so that programs without fused attention never pay its compile time. */
 typedef struct Core {
     char *key;            /* cpu + features */
     Jit *jit;
     void *gemm, *gemm_packed;
+    void *attention;      /* NULL until a program needs it */
     struct Core *next;
 } Core;
 
 static pthread_mutex_t core_lock = PTHREAD_MUTEX_INITIALIZER;
 static Core *cores;
 
-static const Core *core_for(const CgTarget *t, char **err) {
+static Core *core_for(const CgTarget *t, char **err) {
     char *key = cg_msg("%s %s", t->cpu, t->features);
     if (!key) {
         *err = cg_msg("error: out of memory");
@@ -77,6 +81,31 @@ static const Core *core_for(const CgTarget *t, char **err) {
     pthread_mutex_unlock(&core_lock);
     free(key);
     return c;
+}
+
+/* The address of c's attention core, compiled on first use (t: c's target). */
+static void *core_attention(Core *c, const CgTarget *t, char **err) {
+    pthread_mutex_lock(&core_lock);
+    if (!c->attention) {
+        CgModule cm;
+        cg_module_init(&cm, jit_context(c->jit), "attn_core_attention", t);
+        cg_attention(&cm);
+        if (cg_optimize(cm.mod, t, err) != 0)
+            LLVMDisposeModule(cm.mod);
+        else if (jit_add_module(c->jit, cm.mod, err) == 0)
+            c->attention = jit_lookup(c->jit, "attn_attention", err);
+    }
+    void *a = c->attention;
+    pthread_mutex_unlock(&core_lock);
+    return a;
+}
+
+/* Defines attn_attention in p's JIT when the program's module calls it. */
+static int link_attention(JitProgram *p, Core *core, LLVMModuleRef mod, char **err) {
+    if (!LLVMGetNamedFunction(mod, "attn_attention"))
+        return 0;
+    void *a = core_attention(core, &p->target, err);
+    return a ? jit_define(p->jit, "attn_attention", a, err) : -1;
 }
 
 static double now_ms(void) {
@@ -150,7 +179,7 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
         free(p);
         return NULL;
     }
-    const Core *core = core_for(&p->target, err);
+    Core *core = core_for(&p->target, err);
     if (!core)
         goto fail;
     p->jit = jit_new(&p->target, err);
@@ -162,8 +191,8 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
     cm.core_external = true;
     cm.no_fuse = o && o->no_fuse;
     AttnSigTensor *ins, *outs;
-    if (cg_entry_generate(&cm, e, "entry", &p->info, err) != 0 || cg_optimize_kernels(cm.mod, &p->target, err) != 0 ||
-        emit_files(p, cm.mod, o, err) != 0) {
+    if (cg_entry_generate(&cm, e, "entry", &p->info, err) != 0 || link_attention(p, core, cm.mod, err) != 0 ||
+        cg_optimize_kernels(cm.mod, &p->target, err) != 0 || emit_files(p, cm.mod, o, err) != 0) {
         LLVMDisposeModule(cm.mod);
         goto fail;
     }

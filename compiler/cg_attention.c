@@ -1,0 +1,721 @@
+/*
+ * cg_attention.c — the generated attention core (see cg_attention.h).
+ *
+ * Shape of the code, for a target with L floats per vector:
+ *
+ *  - a task owns Br = NV*L queries of one batch index at a time, with vectors
+ *    running along the queries: the scores of one key are NV vectors, so the
+ *    per-query softmax statistics (running max m, running sum l, rescale
+ *    factor alpha) are NV vectors and need no horizontal reductions.
+ *  - per block of Bc keys:
+ *      S^T (Bc x Br) = K_blk (Bc x D) * Q^T (D x Br)   scaled, masked; block max
+ *      P^T = exp(S^T - m_new), l = alpha*l + sum P      in place
+ *      O^T (Dv x Br) = alpha*O^T + V_blk^T (Dv x Bc) * P^T (Bc x Br)
+ *    Both products use one register-tiled kernel shape: an MR x NV tile of
+ *    vectors, MR broadcasts of the left operand (rows of K, read in place;
+ *    columns of V, read in place) and NV loads of the right one (Q^T packed
+ *    once per query block; P^T) per step. Edge tiles have their own kernels
+ *    (one per row count), called through a switch.
+ *  - at the end O = O^T / l, written row by row.
+ *
+ * Masked scores are -inf. The running max stays -inf while every key of a
+ * query so far is masked; exponents are then taken against 0 instead, so
+ * that such a query's P and l stay 0 rather than NaN and later keys count in
+ * full; a query whose keys are all masked ends with 0 / 0 = NaN, as the
+ * unfused softmax gives.
+ *
+ * Workspace per task: Br * (D + Bc + Dv + 4) floats (Q^T, S^T, O^T, and m,
+ * l, alpha, block max), from one heap block per call (a stack buffer when
+ * that allocation fails). Threads: the (batch index, query block) pairs are
+ * split evenly over at most 4 tasks per thread.
+ */
+#include "cg_attention.h"
+#include "cg_vmath.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+_Static_assert(sizeof(void *) == 8 && sizeof(AttnAttentionArgs) == AF_COUNT * 8, "descriptor is 8-byte fields");
+_Static_assert(offsetof(AttnAttentionArgs, q) == AF_Q * 8 && offsetof(AttnAttentionArgs, k) == AF_K * 8 &&
+                   offsetof(AttnAttentionArgs, v) == AF_V * 8 && offsetof(AttnAttentionArgs, o) == AF_O * 8 &&
+                   offsetof(AttnAttentionArgs, scale) == AF_SCALE * 8 &&
+                   offsetof(AttnAttentionArgs, mask) == AF_MASK * 8 && offsetof(AttnAttentionArgs, mc) == AF_MC * 8,
+               "field numbers match the struct");
+
+enum { MAX_MR = 12, MAX_NV = 4 };
+
+/* Tile sizes for one lane count. */
+typedef struct Tiles {
+    int L;  /* floats per vector */
+    int NV; /* vectors of queries per tile: Br = NV * L queries per task step */
+    int Br;
+    int MR; /* rows (keys, or value channels) per register tile */
+    int Bc; /* keys per block */
+} Tiles;
+
+static Tiles tiles_for(const CgTarget *t) {
+    Tiles s;
+    s.L = cg_target_lanes(t);
+    /* accumulators take 24 of 32 vector registers with AVX-512, 12 of 16 otherwise */
+    s.NV = s.L >= 16 ? 3 : 2;
+    s.MR = s.L >= 16 ? 8 : 6;
+    s.Br = s.NV * s.L;
+    s.Bc = 128;
+    return s;
+}
+
+/* ---- a little structured-IR builder ---------------------------------- */
+
+typedef struct Fn {
+    CgModule *cm;
+    LLVMBuilderRef b;
+    LLVMValueRef fn;
+    LLVMBasicBlockRef entry;
+} Fn;
+
+static void add_attribute(CgModule *cm, LLVMValueRef fn, const char *name) {
+    unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cm->ctx, kind, 0));
+}
+
+static LLVMValueRef new_function(CgModule *cm, const char *name, LLVMTypeRef type, bool internal) {
+    LLVMValueRef fn = LLVMAddFunction(cm->mod, name, type);
+    if (internal)
+        LLVMSetLinkage(fn, LLVMInternalLinkage);
+    add_attribute(cm, fn, "nounwind");
+    return fn;
+}
+
+/* An internal kernel, kept out of line: inlined at their single call sites, the sixteen kernels made one
+   function that took seconds to compile. */
+static LLVMValueRef new_kernel(CgModule *cm, const char *name, LLVMTypeRef type) {
+    LLVMValueRef fn = new_function(cm, name, type, true);
+    add_attribute(cm, fn, "noinline");
+    return fn;
+}
+
+static void fn_begin(Fn *f, CgModule *cm, LLVMValueRef fn) {
+    f->cm = cm;
+    f->fn = fn;
+    f->b = LLVMCreateBuilderInContext(cm->ctx);
+    f->entry = LLVMAppendBasicBlockInContext(cm->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(f->b, f->entry);
+}
+
+static void fn_end(Fn *f) {
+    LLVMBuildRetVoid(f->b);
+    LLVMDisposeBuilder(f->b);
+}
+
+/* A stack variable in the entry block (promoted to registers by the optimiser). */
+static LLVMValueRef var(Fn *f, LLVMTypeRef t, LLVMValueRef init) {
+    LLVMBuilderRef eb = LLVMCreateBuilderInContext(f->cm->ctx);
+    LLVMValueRef first = LLVMGetFirstInstruction(f->entry);
+    if (first)
+        LLVMPositionBuilderBefore(eb, first);
+    else
+        LLVMPositionBuilderAtEnd(eb, f->entry);
+    LLVMValueRef v = LLVMBuildAlloca(eb, t, "");
+    LLVMDisposeBuilder(eb);
+    if (init)
+        LLVMBuildStore(f->b, init, v);
+    return v;
+}
+
+static LLVMBasicBlockRef block(Fn *f, const char *name) {
+    return LLVMAppendBasicBlockInContext(f->cm->ctx, f->fn, name);
+}
+
+typedef struct Loop {
+    LLVMValueRef iv, i, step;
+    LLVMBasicBlockRef exit;
+    LLVMBasicBlockRef head;
+} Loop;
+
+/* for (i = start; i < end; i += step): returns i inside the body. */
+static LLVMValueRef loop_begin(Fn *f, Loop *l, LLVMValueRef start, LLVMValueRef end, LLVMValueRef step) {
+    l->iv = var(f, f->cm->i64, start);
+    l->step = step;
+    l->head = block(f, "loop");
+    LLVMBasicBlockRef body = block(f, "body");
+    l->exit = block(f, "done");
+    LLVMBuildBr(f->b, l->head);
+    LLVMPositionBuilderAtEnd(f->b, l->head);
+    l->i = LLVMBuildLoad2(f->b, f->cm->i64, l->iv, "i");
+    LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, l->i, end, ""), body, l->exit);
+    LLVMPositionBuilderAtEnd(f->b, body);
+    return l->i;
+}
+
+static void loop_end(Fn *f, Loop *l) {
+    LLVMBuildStore(f->b, LLVMBuildNSWAdd(f->b, l->i, l->step, ""), l->iv);
+    LLVMBuildBr(f->b, l->head);
+    LLVMPositionBuilderAtEnd(f->b, l->exit);
+}
+
+typedef struct If {
+    LLVMBasicBlockRef els, done;
+    bool has_else;
+} If;
+
+static void if_begin(Fn *f, If *s, LLVMValueRef cond) {
+    LLVMBasicBlockRef then = block(f, "then");
+    s->els = block(f, "else");
+    s->done = block(f, "endif");
+    s->has_else = false;
+    LLVMBuildCondBr(f->b, cond, then, s->els);
+    LLVMPositionBuilderAtEnd(f->b, then);
+}
+
+static void if_else(Fn *f, If *s) {
+    LLVMBuildBr(f->b, s->done);
+    LLVMPositionBuilderAtEnd(f->b, s->els);
+    s->has_else = true;
+}
+
+static void if_end(Fn *f, If *s) {
+    if (!s->has_else)
+        if_else(f, s);
+    LLVMBuildBr(f->b, s->done);
+    LLVMPositionBuilderAtEnd(f->b, s->done);
+}
+
+static LLVMValueRef k64(Fn *f, int64_t v) { return cg_i64(f->cm, v); }
+static LLVMValueRef add(Fn *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(f->b, a, b, ""); }
+static LLVMValueRef sub(Fn *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWSub(f->b, a, b, ""); }
+static LLVMValueRef mul(Fn *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(f->b, a, b, ""); }
+static LLVMValueRef sdiv(Fn *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildSDiv(f->b, a, b, ""); }
+static LLVMValueRef cmp(Fn *f, LLVMIntPredicate p, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildICmp(f->b, p, a, b, "");
+}
+static LLVMValueRef smin(Fn *f, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, a, b), a, b, "");
+}
+/* ceil(a / b) for a >= 0, b > 0 */
+static LLVMValueRef cdiv(Fn *f, LLVMValueRef a, LLVMValueRef b) { return sdiv(f, add(f, a, sub(f, b, k64(f, 1))), b); }
+/* p + idx elements of type t; not inbounds: the mask pointer may be NULL plus an offset that is never read */
+static LLVMValueRef gep(Fn *f, LLVMTypeRef t, LLVMValueRef p, LLVMValueRef idx) {
+    return LLVMBuildGEP2(f->b, t, p, &idx, 1, "");
+}
+static LLVMValueRef gepf(Fn *f, LLVMValueRef p, LLVMValueRef idx) { return gep(f, f->cm->f32, p, idx); }
+static LLVMValueRef load(Fn *f, LLVMTypeRef t, LLVMValueRef p) {
+    LLVMValueRef v = LLVMBuildLoad2(f->b, t, p, "");
+    LLVMSetAlignment(v, 4);
+    return v;
+}
+static void store(Fn *f, LLVMValueRef v, LLVMValueRef p) { LLVMSetAlignment(LLVMBuildStore(f->b, v, p), 4); }
+static LLVMValueRef call(Fn *f, LLVMValueRef fn, LLVMValueRef *args, int n) {
+    return LLVMBuildCall2(f->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n, "");
+}
+
+static LLVMValueRef splat(Fn *f, LLVMValueRef x, int lanes) {
+    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(x), (unsigned)lanes);
+    LLVMValueRef v = LLVMBuildInsertElement(f->b, LLVMGetPoison(vt), x, LLVMConstInt(f->cm->i32, 0, 0), "");
+    LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(f->cm->i32, (unsigned)lanes));
+    return LLVMBuildShuffleVector(f->b, v, LLVMGetPoison(vt), zeros, "");
+}
+
+static LLVMValueRef fma_v(Fn *f, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+    LLVMValueRef args[] = {a, b, c};
+    return cg_intrinsic(f->cm, f->b, "llvm.fma", LLVMTypeOf(c), args, 3);
+}
+
+/* a > b ? a : b — one vmaxps. Which operand a NaN yields does not matter: a NaN score makes its
+   query's P, l and output NaN whichever way the max goes. */
+static LLVMValueRef fmax_v(Fn *f, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOGT, a, b, ""), a, b, "");
+}
+
+static LLVMValueRef vec_load(Fn *f, const Tiles *s, LLVMValueRef p) {
+    return load(f, LLVMVectorType(f->cm->f32, (unsigned)s->L), p);
+}
+
+/* ---- runtime helpers -------------------------------------------------- */
+
+static LLVMValueRef runtime_fn(CgModule *cm, const char *name) {
+    if (!strcmp(name, "attn_rt_parallel_for")) {
+        LLVMTypeRef p[] = {cm->ptr, cm->i64, cm->ptr, cm->ptr};
+        return cg_function(cm, name, LLVMFunctionType(cm->void_t, p, 4, 0));
+    }
+    if (!strcmp(name, "attn_pool_threads"))
+        return cg_function(cm, name, LLVMFunctionType(cm->i32, &cm->ptr, 1, 0));
+    if (!strcmp(name, "attn_rt_aligned_alloc"))
+        return cg_function(cm, name, LLVMFunctionType(cm->ptr, &cm->i64, 1, 0));
+    return cg_function(cm, name, LLVMFunctionType(cm->void_t, &cm->ptr, 1, 0)); /* attn_rt_aligned_free */
+}
+
+/* ---- register-tiled kernels ------------------------------------------ */
+
+/* acc[r][v] += sum_p A[r*a_rs + p*a_cs] * B[p*Br + v*L .. +L) for r < mr, v < NV, p < kc. */
+static void tile_product(Fn *f, const Tiles *s, LLVMValueRef acc[][MAX_NV], int mr, LLVMValueRef kc, LLVMValueRef A,
+                         LLVMValueRef a_rs, LLVMValueRef a_cs, LLVMValueRef B) {
+    CgModule *cm = f->cm;
+    LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
+    LLVMValueRef arow[MAX_MR];
+    for (int r = 0; r < mr; r++)
+        arow[r] = gepf(f, A, mul(f, k64(f, r), a_rs));
+    Loop lp;
+    LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), kc, k64(f, 1));
+    LLVMValueRef brow = gepf(f, B, mul(f, p, k64(f, s->Br))), aoff = mul(f, p, a_cs);
+    LLVMValueRef bv[MAX_NV];
+    for (int v = 0; v < s->NV; v++)
+        bv[v] = vec_load(f, s, gepf(f, brow, k64(f, (int64_t)v * s->L)));
+    for (int r = 0; r < mr; r++) {
+        LLVMValueRef a = splat(f, load(f, cm->f32, gepf(f, arow[r], aoff)), s->L);
+        for (int v = 0; v < s->NV; v++)
+            LLVMBuildStore(f->b, fma_v(f, a, bv[v], LLVMBuildLoad2(f->b, vt, acc[r][v], "")), acc[r][v]);
+    }
+    loop_end(f, &lp);
+}
+
+/* Lane l of vector v of a tile is query v*L + l. */
+static LLVMValueRef query_index(Fn *f, const Tiles *s, int v) {
+    LLVMValueRef idx[64];
+    for (int l = 0; l < s->L; l++)
+        idx[l] = LLVMConstInt(f->cm->i64, (unsigned long long)(v * s->L + l), 0);
+    return LLVMConstVector(idx, (unsigned)s->L);
+}
+
+/* void qk(i64 D, ptr K, i64 k_rs, ptr QT, ptr ST, ptr bmax, float scale)
+ * Scores of mr keys (rows of K from K) against the Br queries of QT (D x Br), scaled, stored as rows
+ * of ST (stride Br) and max'ed into bmax. */
+static LLVMValueRef emit_qk(CgModule *cm, const Tiles *s, int mr) {
+    char name[64];
+    snprintf(name, sizeof name, "attn_attention_qk_%d", mr);
+    LLVMTypeRef i64 = cm->i64, p = cm->ptr;
+    LLVMTypeRef pt[] = {i64, p, i64, p, p, p, cm->f32};
+    LLVMValueRef fn = new_kernel(cm, name, LLVMFunctionType(cm->void_t, pt, 7, 0));
+    Fn F, *f = &F;
+    fn_begin(f, cm, fn);
+    LLVMValueRef D = LLVMGetParam(fn, 0), K = LLVMGetParam(fn, 1), k_rs = LLVMGetParam(fn, 2),
+                 QT = LLVMGetParam(fn, 3), ST = LLVMGetParam(fn, 4), bmax = LLVMGetParam(fn, 5),
+                 scale = LLVMGetParam(fn, 6);
+    LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
+    LLVMValueRef acc[MAX_MR][MAX_NV];
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < s->NV; v++)
+            acc[r][v] = var(f, vt, LLVMConstNull(vt));
+    tile_product(f, s, acc, mr, D, K, k_rs, k64(f, 1), QT);
+    /* scaled as (q @ k.T) * scale is: after the dot product */
+    LLVMValueRef sc = splat(f, scale, s->L);
+    for (int v = 0; v < s->NV; v++) {
+        LLVMValueRef bp = gepf(f, bmax, k64(f, (int64_t)v * s->L)), mx = vec_load(f, s, bp);
+        for (int r = 0; r < mr; r++) {
+            LLVMValueRef x = LLVMBuildFMul(f->b, LLVMBuildLoad2(f->b, vt, acc[r][v], ""), sc, "");
+            store(f, x, gepf(f, ST, k64(f, (int64_t)r * s->Br + v * s->L)));
+            mx = fmax_v(f, mx, x);
+        }
+        store(f, mx, bp);
+    }
+    fn_end(f);
+    return fn;
+}
+
+/* The mask values of vector v of key j: M[q*m_rs + j*m_cs] for the vector's queries q, as <L x t>.
+ * bcast: m_rs == 0, one scalar load; else a gather in which queries at or past `rows` read nothing. */
+static LLVMValueRef mask_vector(Fn *f, const Tiles *s, LLVMTypeRef t, bool bcast, LLVMValueRef M, LLVMValueRef m_rs,
+                                LLVMValueRef m_cs, LLVMValueRef rows, LLVMValueRef j, int v) {
+    CgModule *cm = f->cm;
+    LLVMValueRef row = gep(f, t, M, mul(f, j, m_cs));
+    if (bcast)
+        return splat(f, load(f, t, row), s->L);
+    LLVMTypeRef vt = LLVMVectorType(t, (unsigned)s->L);
+    LLVMValueRef q = query_index(f, s, v);
+    LLVMValueRef idx = LLVMBuildMul(f->b, q, splat(f, m_rs, s->L), "");
+    LLVMValueRef ptrs = LLVMBuildGEP2(f->b, t, row, &idx, 1, "");
+    LLVMValueRef live = LLVMBuildICmp(f->b, LLVMIntSLT, q, splat(f, rows, s->L), "");
+    LLVMTypeRef types[] = {vt, LLVMVectorType(cm->ptr, (unsigned)s->L)};
+    unsigned id = LLVMLookupIntrinsicID("llvm.masked.gather", 18);
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cm->mod, id, types, 2);
+    LLVMValueRef args[] = {ptrs, LLVMConstInt(cm->i32, t == cm->f32 ? 4 : 1, 0), live, LLVMConstNull(vt)};
+    return LLVMBuildCall2(f->b, LLVMIntrinsicGetType(cm->ctx, id, types, 2), fn, args, 4, "");
+}
+
+/* void mask(i64 bc, ptr ST, ptr bmax, i64 kind, ptr M, i64 m_rs, i64 m_cs, i64 rows)
+ * Applies a mask of kind 1 or 2 to the bc rows of scores in ST (M at the block's first query and key,
+ * m_rs per query, m_cs per key, in elements; rows = live queries) and recomputes their max, bmax. */
+static LLVMValueRef emit_mask(CgModule *cm, const Tiles *s) {
+    LLVMTypeRef i64 = cm->i64, p = cm->ptr;
+    LLVMTypeRef pt[] = {i64, p, p, i64, p, i64, i64, i64};
+    LLVMValueRef fn = new_kernel(cm, "attn_attention_mask", LLVMFunctionType(cm->void_t, pt, 8, 0));
+    Fn F, *f = &F;
+    fn_begin(f, cm, fn);
+    LLVMValueRef bc = LLVMGetParam(fn, 0), ST = LLVMGetParam(fn, 1), bmax = LLVMGetParam(fn, 2),
+                 kind = LLVMGetParam(fn, 3), M = LLVMGetParam(fn, 4), m_rs = LLVMGetParam(fn, 5),
+                 m_cs = LLVMGetParam(fn, 6), rows = LLVMGetParam(fn, 7);
+    LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
+    LLVMValueRef ninf = cg_f32(cm, -INFINITY, s->L), mx[MAX_NV];
+    for (int v = 0; v < s->NV; v++)
+        mx[v] = var(f, vt, ninf);
+    If is_bool, is_bcast;
+    if_begin(f, &is_bool, cmp(f, LLVMIntEQ, kind, k64(f, ATTN_MASK_BOOL)));
+    for (int variant = 0; variant < 4; variant++) {
+        bool boolean = variant < 2, bcast = variant % 2 == 0;
+        if (variant == 2)
+            if_else(f, &is_bool);
+        if (bcast)
+            if_begin(f, &is_bcast, cmp(f, LLVMIntEQ, m_rs, k64(f, 0)));
+        else
+            if_else(f, &is_bcast);
+        Loop lj;
+        LLVMValueRef j = loop_begin(f, &lj, k64(f, 0), bc, k64(f, 1));
+        for (int v = 0; v < s->NV; v++) {
+            LLVMValueRef sp = gepf(f, ST, add(f, mul(f, j, k64(f, s->Br)), k64(f, (int64_t)v * s->L)));
+            LLVMValueRef x = vec_load(f, s, sp);
+            LLVMValueRef m = mask_vector(f, s, boolean ? cm->i8 : cm->f32, bcast, M, m_rs, m_cs, rows, j, v);
+            if (boolean)
+                x = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntNE, m, LLVMConstNull(LLVMTypeOf(m)), ""), ninf, x,
+                                    "");
+            else
+                x = LLVMBuildFAdd(f->b, x, m, "");
+            store(f, x, sp);
+            LLVMBuildStore(f->b, fmax_v(f, LLVMBuildLoad2(f->b, vt, mx[v], ""), x), mx[v]);
+        }
+        loop_end(f, &lj);
+        if (!bcast)
+            if_end(f, &is_bcast);
+    }
+    if_end(f, &is_bool);
+    for (int v = 0; v < s->NV; v++)
+        store(f, LLVMBuildLoad2(f->b, vt, mx[v], ""), gepf(f, bmax, k64(f, (int64_t)v * s->L)));
+    fn_end(f);
+    return fn;
+}
+
+/* void pv(i64 bc, ptr V, i64 v_rs, ptr PT, ptr OT, ptr alpha)
+ * mr rows (value channels) of O^T: OT[c] = alpha * OT[c] + sum_j V[j*v_rs + c] * PT[j], j < bc. */
+static LLVMValueRef emit_pv(CgModule *cm, const Tiles *s, int mr) {
+    char name[64];
+    snprintf(name, sizeof name, "attn_attention_pv_%d", mr);
+    LLVMTypeRef pt[] = {cm->i64, cm->ptr, cm->i64, cm->ptr, cm->ptr, cm->ptr};
+    LLVMValueRef fn = new_kernel(cm, name, LLVMFunctionType(cm->void_t, pt, 6, 0));
+    Fn F, *f = &F;
+    fn_begin(f, cm, fn);
+    LLVMValueRef bc = LLVMGetParam(fn, 0), V = LLVMGetParam(fn, 1), v_rs = LLVMGetParam(fn, 2),
+                 PT = LLVMGetParam(fn, 3), OT = LLVMGetParam(fn, 4), alpha = LLVMGetParam(fn, 5);
+    LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
+    LLVMValueRef acc[MAX_MR][MAX_NV];
+    for (int v = 0; v < s->NV; v++) {
+        LLVMValueRef al = vec_load(f, s, gepf(f, alpha, k64(f, (int64_t)v * s->L)));
+        for (int r = 0; r < mr; r++) {
+            LLVMValueRef o = vec_load(f, s, gepf(f, OT, k64(f, (int64_t)r * s->Br + v * s->L)));
+            acc[r][v] = var(f, vt, LLVMBuildFMul(f->b, o, al, ""));
+        }
+    }
+    tile_product(f, s, acc, mr, bc, V, k64(f, 1), v_rs, PT);
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < s->NV; v++)
+            store(f, LLVMBuildLoad2(f->b, vt, acc[r][v], ""), gepf(f, OT, k64(f, (int64_t)r * s->Br + v * s->L)));
+    fn_end(f);
+    return fn;
+}
+
+/* Calls kernels[rem - 1](args) for rem in 1 .. n-1; nothing for other values. */
+static void call_tail(Fn *f, LLVMValueRef const *kernels, int n, LLVMValueRef rem, LLVMValueRef *args, int nargs) {
+    LLVMBasicBlockRef done = block(f, "tail.done");
+    LLVMValueRef sw = LLVMBuildSwitch(f->b, rem, done, (unsigned)(n - 1));
+    for (int r = 1; r < n; r++) {
+        LLVMBasicBlockRef bb = block(f, "tail");
+        LLVMAddCase(sw, k64(f, r), bb);
+        LLVMPositionBuilderAtEnd(f->b, bb);
+        call(f, kernels[r - 1], args, nargs);
+        LLVMBuildBr(f->b, done);
+    }
+    LLVMPositionBuilderAtEnd(f->b, done);
+}
+
+/* ---- the task --------------------------------------------------------- */
+
+/* The context the driver hands to its tasks. */
+enum { T_ARGS, T_BUF, T_W, T_UNITS, T_NT, T_NQB, T_COUNT };
+
+static LLVMTypeRef tctx_type(CgModule *cm) {
+    LLVMTypeRef t[T_COUNT] = {cm->ptr, cm->ptr, cm->i64, cm->i64, cm->i64, cm->i64};
+    return LLVMStructTypeInContext(cm->ctx, t, T_COUNT, 0);
+}
+static LLVMValueRef tctx_field(Fn *f, LLVMValueRef ctx, int field) {
+    return LLVMBuildStructGEP2(f->b, tctx_type(f->cm), ctx, (unsigned)field, "");
+}
+static LLVMValueRef tctx_get(Fn *f, LLVMValueRef ctx, int field) {
+    return LLVMBuildLoad2(f->b, field <= T_BUF ? f->cm->ptr : f->cm->i64, tctx_field(f, ctx, field), "");
+}
+static void tctx_set(Fn *f, LLVMValueRef ctx, int field, LLVMValueRef v) {
+    LLVMBuildStore(f->b, v, tctx_field(f, ctx, field));
+}
+
+/* Field n of the descriptor, as type t. */
+static LLVMValueRef arg(Fn *f, LLVMValueRef args, int field, LLVMTypeRef t) {
+    LLVMValueRef p = LLVMBuildInBoundsGEP2(f->b, f->cm->i64, args, (LLVMValueRef[]){k64(f, field)}, 1, "");
+    return LLVMBuildLoad2(f->b, t, p, "");
+}
+
+/* The descriptor's fields that a query block needs, loaded once per task. */
+typedef struct Desc {
+    LLVMValueRef nb1, L, S, D, Dv, scale, kind;
+    LLVMValueRef q, k, v, o, mask;
+    LLVMValueRef q_s[3], k_s[3], v_s[3], o_s[3], m_s[4]; /* s0, s1, rs (mask: m0, m1, mr, mc) */
+} Desc;
+
+static Desc load_desc(Fn *f, LLVMValueRef args) {
+    CgModule *cm = f->cm;
+    Desc d;
+    d.nb1 = arg(f, args, AF_NB1, cm->i64);
+    d.L = arg(f, args, AF_L, cm->i64);
+    d.S = arg(f, args, AF_S, cm->i64);
+    d.D = arg(f, args, AF_D, cm->i64);
+    d.Dv = arg(f, args, AF_DV, cm->i64);
+    d.q = arg(f, args, AF_Q, cm->ptr);
+    d.k = arg(f, args, AF_K, cm->ptr);
+    d.v = arg(f, args, AF_V, cm->ptr);
+    d.o = arg(f, args, AF_O, cm->ptr);
+    for (int i = 0; i < 3; i++) {
+        d.q_s[i] = arg(f, args, AF_Q_S0 + i, cm->i64);
+        d.k_s[i] = arg(f, args, AF_K_S0 + i, cm->i64);
+        d.v_s[i] = arg(f, args, AF_V_S0 + i, cm->i64);
+        d.o_s[i] = arg(f, args, AF_O_S0 + i, cm->i64);
+    }
+    LLVMValueRef scale = arg(f, args, AF_SCALE, LLVMDoubleTypeInContext(cm->ctx));
+    d.scale = LLVMBuildFPTrunc(f->b, scale, cm->f32, "");
+    d.mask = arg(f, args, AF_MASK, cm->ptr);
+    d.kind = LLVMBuildSelect(f->b, LLVMBuildIsNull(f->b, d.mask, ""), k64(f, ATTN_MASK_NONE),
+                             arg(f, args, AF_MASK_KIND, cm->i64), "");
+    for (int i = 0; i < 4; i++)
+        d.m_s[i] = arg(f, args, AF_M0 + i, cm->i64);
+    return d;
+}
+
+/* Base of batch index (b0, b1) plus `row` rows: p + b0*s[0] + b1*s[1] + row*s[2] elements of t. */
+static LLVMValueRef at(Fn *f, LLVMTypeRef t, LLVMValueRef p, const LLVMValueRef *s, LLVMValueRef b0, LLVMValueRef b1,
+                       LLVMValueRef row) {
+    LLVMValueRef off = add(f, add(f, mul(f, b0, s[0]), mul(f, b1, s[1])), mul(f, row, s[2]));
+    return gep(f, t, p, off);
+}
+
+/* Fills `n` floats at p with x. */
+static void fill(Fn *f, LLVMValueRef p, LLVMValueRef n, LLVMValueRef x) {
+    Loop l;
+    LLVMValueRef i = loop_begin(f, &l, k64(f, 0), n, k64(f, 1));
+    store(f, x, gepf(f, p, i));
+    loop_end(f, &l);
+}
+
+/* Per key block: the online-softmax step on S^T (bc rows of Br): new max, alpha, P^T in place, l. */
+static void softmax_step(Fn *f, const Tiles *s, LLVMValueRef ST, LLVMValueRef bc, LLVMValueRef m, LLVMValueRef l,
+                         LLVMValueRef alpha, LLVMValueRef bmax) {
+    CgModule *cm = f->cm;
+    LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
+    for (int v = 0; v < s->NV; v++) {
+        LLVMValueRef off = k64(f, (int64_t)v * s->L);
+        LLVMValueRef m_old = vec_load(f, s, gepf(f, m, off));
+        LLVMValueRef m_new = fmax_v(f, m_old, vec_load(f, s, gepf(f, bmax, off)));
+        /* all keys so far masked: exponents against 0, so that P and l stay 0 (see the file comment) */
+        LLVMValueRef none = LLVMBuildFCmp(f->b, LLVMRealOEQ, m_new, cg_f32(cm, -INFINITY, s->L), "");
+        LLVMValueRef base = LLVMBuildSelect(f->b, none, LLVMConstNull(vt), m_new, "");
+        LLVMValueRef al = cg_vexp(cm, f->b, LLVMBuildFSub(f->b, m_old, base, ""));
+        store(f, m_new, gepf(f, m, off));
+        store(f, al, gepf(f, alpha, off));
+        LLVMValueRef sum = var(f, vt, LLVMConstNull(vt));
+        Loop lj;
+        LLVMValueRef j = loop_begin(f, &lj, k64(f, 0), bc, k64(f, 1));
+        LLVMValueRef sp = gepf(f, ST, add(f, mul(f, j, k64(f, s->Br)), off));
+        LLVMValueRef p = cg_vexp(cm, f->b, LLVMBuildFSub(f->b, vec_load(f, s, sp), base, ""));
+        store(f, p, sp);
+        LLVMBuildStore(f->b, LLVMBuildFAdd(f->b, LLVMBuildLoad2(f->b, vt, sum, ""), p, ""), sum);
+        loop_end(f, &lj);
+        LLVMValueRef lp = gepf(f, l, off);
+        store(f, fma_v(f, vec_load(f, s, lp), al, LLVMBuildLoad2(f->b, vt, sum, "")), lp);
+    }
+}
+
+typedef struct Kernels {
+    LLVMValueRef qk[MAX_MR], pv[MAX_MR]; /* [mr - 1] */
+    LLVMValueRef mask;
+} Kernels;
+
+/* One query block: queries [i0, i0 + rows) of batch index (b0, b1), with the workspace at buf. */
+static void query_block(Fn *f, const Tiles *s, const Kernels *kn, const Desc *d, LLVMValueRef buf, LLVMValueRef b0,
+                        LLVMValueRef b1, LLVMValueRef i0) {
+    CgModule *cm = f->cm;
+    LLVMValueRef Br = k64(f, s->Br), MRv = k64(f, s->MR), one = k64(f, 1);
+    LLVMValueRef rows = smin(f, Br, sub(f, d->L, i0));
+    LLVMValueRef QT = buf, ST = gepf(f, QT, mul(f, d->D, Br));
+    LLVMValueRef OT = gepf(f, ST, k64(f, (int64_t)s->Bc * s->Br));
+    LLVMValueRef m = gepf(f, OT, mul(f, d->Dv, Br)), l = gepf(f, m, Br), alpha = gepf(f, l, Br),
+                 bmax = gepf(f, alpha, Br);
+    LLVMValueRef q = at(f, cm->f32, d->q, d->q_s, b0, b1, i0), k = at(f, cm->f32, d->k, d->k_s, b0, b1, k64(f, 0)),
+                 v = at(f, cm->f32, d->v, d->v_s, b0, b1, k64(f, 0)), o = at(f, cm->f32, d->o, d->o_s, b0, b1, i0);
+    /* the mask at (b0, b1, i0, 0), as bytes: its strides count bool bytes or floats */
+    LLVMValueRef melem = LLVMBuildSelect(f->b, cmp(f, LLVMIntEQ, d->kind, k64(f, ATTN_MASK_ADD)), k64(f, 4), one, "");
+    LLVMValueRef moff = add(f, add(f, mul(f, b0, d->m_s[0]), mul(f, b1, d->m_s[1])), mul(f, i0, d->m_s[2]));
+    LLVMValueRef mk = gep(f, cm->i8, d->mask, mul(f, melem, moff));
+
+    /* Q^T: queries past the block's rows are zero */
+    Loop li, lp;
+    LLVMValueRef i = loop_begin(f, &li, k64(f, 0), Br, one);
+    LLVMValueRef live = cmp(f, LLVMIntSLT, i, rows);
+    LLVMValueRef qrow = gepf(f, q, mul(f, i, d->q_s[2]));
+    LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), d->D, one);
+    If lv;
+    LLVMValueRef dst = gepf(f, QT, add(f, mul(f, p, Br), i));
+    if_begin(f, &lv, live);
+    store(f, load(f, cm->f32, gepf(f, qrow, p)), dst);
+    if_else(f, &lv);
+    store(f, cg_f32(cm, 0.0, 1), dst);
+    if_end(f, &lv);
+    loop_end(f, &lp);
+    loop_end(f, &li);
+    fill(f, OT, mul(f, d->Dv, Br), cg_f32(cm, 0.0, 1));
+    fill(f, m, Br, cg_f32(cm, -INFINITY, 1));
+    fill(f, l, Br, cg_f32(cm, 0.0, 1));
+
+    Loop lj, lt, lc;
+    LLVMValueRef j0 = loop_begin(f, &lj, k64(f, 0), d->S, k64(f, s->Bc));
+    LLVMValueRef bc = smin(f, k64(f, s->Bc), sub(f, d->S, j0));
+    fill(f, bmax, Br, cg_f32(cm, -INFINITY, 1));
+    /* scores: full tiles of MR keys, then the rest */
+    LLVMValueRef jmain = sub(f, bc, LLVMBuildSRem(f->b, bc, MRv, ""));
+    LLVMValueRef jj = loop_begin(f, &lt, k64(f, 0), jmain, MRv);
+    LLVMValueRef qa[] = {d->D, gepf(f, k, mul(f, add(f, j0, jj), d->k_s[2])), d->k_s[2], QT,
+                         gepf(f, ST, mul(f, jj, Br)), bmax, d->scale};
+    call(f, kn->qk[s->MR - 1], qa, 7);
+    loop_end(f, &lt);
+    LLVMValueRef qt[] = {d->D, gepf(f, k, mul(f, add(f, j0, jmain), d->k_s[2])), d->k_s[2], QT,
+                         gepf(f, ST, mul(f, jmain, Br)), bmax, d->scale};
+    call_tail(f, kn->qk, s->MR, sub(f, bc, jmain), qt, 7);
+    If masked;
+    if_begin(f, &masked, cmp(f, LLVMIntNE, d->kind, k64(f, ATTN_MASK_NONE)));
+    LLVMValueRef mblk = gep(f, cm->i8, mk, mul(f, melem, mul(f, j0, d->m_s[3])));
+    LLVMValueRef ma[] = {bc, ST, bmax, d->kind, mblk, d->m_s[2], d->m_s[3], rows};
+    call(f, kn->mask, ma, 8);
+    if_end(f, &masked);
+    softmax_step(f, s, ST, bc, m, l, alpha, bmax);
+    /* O^T: full tiles of MR channels, then the rest */
+    LLVMValueRef vblk = gepf(f, v, mul(f, j0, d->v_s[2]));
+    LLVMValueRef cmain = sub(f, d->Dv, LLVMBuildSRem(f->b, d->Dv, MRv, ""));
+    LLVMValueRef c0 = loop_begin(f, &lc, k64(f, 0), cmain, MRv);
+    LLVMValueRef pa[] = {bc, gepf(f, vblk, c0), d->v_s[2], ST, gepf(f, OT, mul(f, c0, Br)), alpha};
+    call(f, kn->pv[s->MR - 1], pa, 6);
+    loop_end(f, &lc);
+    LLVMValueRef pt[] = {bc, gepf(f, vblk, cmain), d->v_s[2], ST, gepf(f, OT, mul(f, cmain, Br)), alpha};
+    call_tail(f, kn->pv, s->MR, sub(f, d->Dv, cmain), pt, 6);
+    loop_end(f, &lj);
+
+    /* O = O^T / l; no keys (S == 0): an empty sum, zeros */
+    LLVMValueRef nokeys = cmp(f, LLVMIntSLE, d->S, k64(f, 0));
+    Loop lr, lo;
+    i = loop_begin(f, &lr, k64(f, 0), rows, one);
+    LLVMValueRef li_ = load(f, cm->f32, gepf(f, l, i)), orow = gepf(f, o, mul(f, i, d->o_s[2]));
+    LLVMValueRef c = loop_begin(f, &lo, k64(f, 0), d->Dv, one);
+    LLVMValueRef x = LLVMBuildFDiv(f->b, load(f, cm->f32, gepf(f, OT, add(f, mul(f, c, Br), i))), li_, "");
+    store(f, LLVMBuildSelect(f->b, nokeys, cg_f32(cm, 0.0, 1), x, ""), gepf(f, orow, c));
+    loop_end(f, &lo);
+    loop_end(f, &lr);
+}
+
+/* Task t of T_NT: the units (batch index, query block) [t*units/nt, (t+1)*units/nt). */
+static LLVMValueRef emit_task(CgModule *cm, const Tiles *s, const Kernels *kn) {
+    LLVMTypeRef pt[] = {cm->ptr, cm->i64};
+    LLVMValueRef fn = new_function(cm, "attn_attention_task", LLVMFunctionType(cm->void_t, pt, 2, 0), true);
+    Fn F, *f = &F;
+    fn_begin(f, cm, fn);
+    LLVMValueRef ctx = LLVMGetParam(fn, 0), t = LLVMGetParam(fn, 1);
+    Desc d = load_desc(f, tctx_get(f, ctx, T_ARGS));
+    LLVMValueRef W = tctx_get(f, ctx, T_W), units = tctx_get(f, ctx, T_UNITS), nt = tctx_get(f, ctx, T_NT),
+                 nqb = tctx_get(f, ctx, T_NQB), heap = tctx_get(f, ctx, T_BUF);
+    /* the task's part of the driver's block, or a stack buffer when the driver got none */
+    LLVMValueRef buf = var(f, cm->ptr, NULL);
+    If have;
+    if_begin(f, &have, LLVMBuildIsNotNull(f->b, heap, ""));
+    LLVMBuildStore(f->b, gepf(f, heap, mul(f, t, W)), buf);
+    if_else(f, &have);
+    LLVMValueRef st = LLVMBuildArrayAlloca(f->b, cm->f32, W, "");
+    LLVMSetAlignment(st, 64);
+    LLVMBuildStore(f->b, st, buf);
+    if_end(f, &have);
+    LLVMValueRef base = LLVMBuildLoad2(f->b, cm->ptr, buf, "");
+    LLVMValueRef u0 = sdiv(f, mul(f, t, units), nt), u1 = sdiv(f, mul(f, add(f, t, k64(f, 1)), units), nt);
+    Loop lu;
+    LLVMValueRef u = loop_begin(f, &lu, u0, u1, k64(f, 1));
+    LLVMValueRef bi = sdiv(f, u, nqb), qb = LLVMBuildSRem(f->b, u, nqb, "");
+    LLVMValueRef b0 = sdiv(f, bi, d.nb1), b1 = LLVMBuildSRem(f->b, bi, d.nb1, "");
+    query_block(f, s, kn, &d, base, b0, b1, mul(f, qb, k64(f, s->Br)));
+    loop_end(f, &lu);
+    fn_end(f);
+    return fn;
+}
+
+/* ---- the driver ------------------------------------------------------- */
+
+static LLVMTypeRef attention_type(CgModule *cm) {
+    LLVMTypeRef p[] = {cm->ptr, cm->ptr};
+    return LLVMFunctionType(cm->void_t, p, 2, 0);
+}
+
+static bool defined(LLVMValueRef fn) { return fn && LLVMCountBasicBlocks(fn) > 0; }
+
+LLVMValueRef cg_attention(CgModule *cm) {
+    LLVMValueRef fn = LLVMGetNamedFunction(cm->mod, "attn_attention");
+    if (defined(fn))
+        return fn;
+    Tiles s = tiles_for(cm->target);
+    Kernels kn;
+    for (int mr = 1; mr <= s.MR; mr++) {
+        kn.qk[mr - 1] = emit_qk(cm, &s, mr);
+        kn.pv[mr - 1] = emit_pv(cm, &s, mr);
+    }
+    kn.mask = emit_mask(cm, &s);
+    LLVMValueRef task = emit_task(cm, &s, &kn);
+    if (!fn)
+        fn = new_function(cm, "attn_attention", attention_type(cm), false);
+    Fn F, *f = &F;
+    fn_begin(f, cm, fn);
+    LLVMValueRef args = LLVMGetParam(fn, 0), pool = LLVMGetParam(fn, 1);
+    LLVMValueRef nb0 = arg(f, args, AF_NB0, cm->i64), nb1 = arg(f, args, AF_NB1, cm->i64),
+                 L = arg(f, args, AF_L, cm->i64), S = arg(f, args, AF_S, cm->i64), D = arg(f, args, AF_D, cm->i64),
+                 Dv = arg(f, args, AF_DV, cm->i64);
+    LLVMValueRef zero = k64(f, 0);
+    If empty;
+    LLVMValueRef none = LLVMBuildOr(f->b, cmp(f, LLVMIntSLE, nb0, zero), cmp(f, LLVMIntSLE, nb1, zero), "");
+    none = LLVMBuildOr(f->b, none, cmp(f, LLVMIntSLE, L, zero), "");
+    none = LLVMBuildOr(f->b, none, cmp(f, LLVMIntSLE, Dv, zero), "");
+    if_begin(f, &empty, none);
+    LLVMBuildRetVoid(f->b);
+    LLVMPositionBuilderAtEnd(f->b, block(f, "dead"));
+    if_end(f, &empty);
+    D = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, D, zero), zero, D, "");
+    S = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, S, zero), zero, S, "");
+    LLVMValueRef nqb = cdiv(f, L, k64(f, s.Br)), units = mul(f, mul(f, nb0, nb1), nqb);
+    /* tasks: up to 4 per thread when each thread gets enough work (~128 K multiply-adds) */
+    LLVMValueRef T = LLVMBuildSExt(f->b, call(f, runtime_fn(cm, "attn_pool_threads"), &pool, 1), cm->i64, "");
+    LLVMValueRef work = mul(f, mul(f, units, k64(f, s.Br)), mul(f, add(f, S, k64(f, 1)), add(f, D, Dv)));
+    LLVMValueRef par = LLVMBuildAnd(f->b, cmp(f, LLVMIntSGT, T, k64(f, 1)),
+                                    cmp(f, LLVMIntSGE, work, mul(f, T, k64(f, 1 << 17))), "");
+    LLVMValueRef nt = LLVMBuildSelect(f->b, par, smin(f, units, mul(f, T, k64(f, 4))), k64(f, 1), "");
+    LLVMValueRef W = mul(f, k64(f, s.Br), add(f, add(f, D, Dv), k64(f, s.Bc + 4)));
+    LLVMValueRef bytes = mul(f, mul(f, nt, W), k64(f, 4));
+    LLVMValueRef buf = call(f, runtime_fn(cm, "attn_rt_aligned_alloc"), &bytes, 1);
+    LLVMValueRef ctx = var(f, tctx_type(cm), NULL);
+    tctx_set(f, ctx, T_ARGS, args);
+    tctx_set(f, ctx, T_BUF, buf);
+    tctx_set(f, ctx, T_W, W);
+    tctx_set(f, ctx, T_UNITS, units);
+    tctx_set(f, ctx, T_NT, nt);
+    tctx_set(f, ctx, T_NQB, nqb);
+    If one;
+    if_begin(f, &one, cmp(f, LLVMIntEQ, nt, k64(f, 1)));
+    call(f, task, (LLVMValueRef[]){ctx, zero}, 2);
+    if_else(f, &one);
+    call(f, runtime_fn(cm, "attn_rt_parallel_for"), (LLVMValueRef[]){pool, nt, task, ctx}, 4);
+    if_end(f, &one);
+    call(f, runtime_fn(cm, "attn_rt_aligned_free"), &buf, 1);
+    fn_end(f);
+    return fn;
+}
+
+LLVMValueRef cg_attention_fn(CgModule *cm) {
+    if (!cm->core_external)
+        return cg_attention(cm);
+    return cg_function(cm, "attn_attention", attention_type(cm));
+}
