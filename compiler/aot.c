@@ -27,7 +27,7 @@ enum { NAME_LEN = 256 };
 /* A packed copy of a weight, as the matmuls of some entry read it. */
 typedef struct AotPacked {
     int weight;
-    int64_t k, n, rs, cs;
+    int64_t k, n, rs, cs, offset;
 } AotPacked;
 
 typedef struct Aot {
@@ -167,10 +167,10 @@ static int plan_weights(Aot *A, char **err) {
             }
             int j = 0;
             while (j < A->npacked && !(A->packed[j].weight == w && A->packed[j].k == p->k && A->packed[j].n == p->n &&
-                                       A->packed[j].rs == p->rs && A->packed[j].cs == p->cs))
+                                       A->packed[j].rs == p->rs && A->packed[j].cs == p->cs && A->packed[j].offset == p->offset))
                 j++;
             if (j == A->npacked)
-                A->packed[A->npacked++] = (AotPacked){w, p->k, p->n, p->rs, p->cs};
+                A->packed[A->npacked++] = (AotPacked){w, p->k, p->n, p->rs, p->cs, p->offset};
             A->slots[e][i] = A->nweights + j;
         }
     }
@@ -360,8 +360,8 @@ static void weight_table(Aot *A, StrBuf *b) {
         sb_printf(b, "static const AttnAotPacked %s_packed[%d] = {\n", id, A->npacked);
         for (int j = 0; j < A->npacked; j++) {
             const AotPacked *p = &A->packed[j];
-            sb_printf(b, "    {%d, %lld, %lld, %lld, %lld}%s\n", p->weight, (long long)p->k, (long long)p->n,
-                      (long long)p->rs, (long long)p->cs, j + 1 < A->npacked ? "," : "");
+            sb_printf(b, "    {%d, %lld, %lld, %lld, %lld, %lld}%s\n", p->weight, (long long)p->k, (long long)p->n,
+                      (long long)p->rs, (long long)p->cs, (long long)p->offset, j + 1 < A->npacked ? "," : "");
         }
         sb_printf(b, "};\n");
     }

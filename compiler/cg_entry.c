@@ -96,10 +96,17 @@ static bool type_symbolic(const IrType *t) {
     return false;
 }
 
-/* The node a value really comes from: through scan captures to the outer graph. */
-static const IrNode *source_of(const Gen *G, const IrGraph *g, int i) {
+/* The node a value really comes from: through scan captures to the outer
+ * graph and through slice views (adding their offsets to *offset). */
+static const IrNode *source_of(const Gen *G, const IrGraph *g, int i, int64_t *offset) {
     for (;;) {
         const IrNode *n = &g->nodes[i];
+        int64_t off;
+        if (fuse_slice_view(g, n, &off)) {
+            *offset += off;
+            i = n->in[0];
+            continue;
+        }
         if (n->op != OP_INPUT || !g->parent)
             return n;
         const IrGraph *outer = g->parent;
@@ -180,12 +187,13 @@ static void number_nodes(Gen *G) {
             else if (n->op == OP_RESHAPE)
                 G->site[id] = add_site(G, n, "reshape of %lld elements into %lld");
             else if (n->op == OP_MATMUL) {
-                const IrNode *w = source_of(G, g, n->in[1]);
+                int64_t off = 0;
+                const IrNode *w = source_of(G, g, n->in[1], &off);
                 int64_t kk, nn;
                 if (w->op == OP_PARAM && w->type.rank == 2 && n->type.rank >= 2 &&
                     dim_is_const(w->type.dims[n->attrs.trans_b ? 1 : 0], &kk) &&
                     dim_is_const(w->type.dims[n->attrs.trans_b ? 0 : 1], &nn))
-                    G->param[id] = add_param(G, (CgParam){.node = w, .packed = true, .k = kk, .n = nn,
+                    G->param[id] = add_param(G, (CgParam){.node = w, .packed = true, .k = kk, .n = nn, .offset = off,
                                                           .rs = n->attrs.trans_b ? 1 : nn, .cs = n->attrs.trans_b ? kk : 1});
             }
         }
@@ -202,7 +210,8 @@ static CgKernel fn_begin(Gen *G, LLVMValueRef fn, LLVMValueRef ctx, LLVMValueRef
 }
 
 static bool owns_buffer(const Gen *G, const IrGraph *g, const IrNode *n, int i) {
-    if (fused_away(G, g, i))
+    int64_t offset;
+    if (fused_away(G, g, i) || fuse_slice_view(g, n, &offset))
         return false;
     switch (n->op) {
     case OP_PARAM: case OP_CONST: case OP_RESHAPE: case OP_SCAN:
@@ -555,12 +564,22 @@ static void emit_graph(Gen *G, CgKernel *k, const IrGraph *g) {
         case OP_SCAN:
             emit_scan(G, k, g, i);
             continue;
+        case OP_SLICE: {
+            int64_t offset;
+            if (fuse_slice_view(g, n, &offset)) { /* a range of its operand's memory */
+                LLVMValueRef bytes = cg_i64(cm, offset * (int64_t)attn_dtype_size(n->type.dtype));
+                G->ptr[id] = LLVMBuildGEP2(b, cm->i8, G->ptr[gid(G, g, n->in[0])], &bytes, 1, "");
+                continue;
+            }
+            break;
+        }
         case OP_RESULT:
             continue; /* set by its scan */
         default:
-            if (!fused_away(G, g, i) && !G->err)
-                call_kernel(G, k, g, i);
+            break;
         }
+        if (!fused_away(G, g, i) && !G->err)
+            call_kernel(G, k, g, i);
     }
 }
 

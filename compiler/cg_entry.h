@@ -26,6 +26,7 @@ typedef struct CgParam {
     const IrNode *node;  /* the PARAM node whose weight it holds */
     bool packed;         /* packed for attn_gemm_packed: B of k×n with strides rs, cs */
     int64_t k, n, rs, cs;
+    int64_t offset;      /* packed: B starts at this element of the weight (a slice of it) */
 } CgParam;
 
 /* What a runner needs to know besides the generated functions. */

@@ -77,6 +77,8 @@ bool cg_fused_collect(CgFused *f, const FusePlan *p, int root, const int *sites)
         f->leaf[f->nleaf++] = a->v;
         if (a->mask >= 0)
             f->leaf[f->nleaf++] = a->mask;
+        if (a->scale_node >= 0)
+            f->leaf[f->nleaf++] = a->scale_node;
     }
     for (int m = 0; m < f->nmem; m++) {
         const IrNode *n = &g->nodes[f->mem[m]];

@@ -66,6 +66,7 @@ LLVMValueRef cg_fused_eval(CgKernel *k, LLVMValueRef j, int lanes, LLVMValueRef 
 
 /* Emitters of fused kernels. */
 extern const CgEmitter cg_emit_fused_elementwise;
+extern const CgEmitter cg_emit_attention; /* cg_attention_node.c */
 /* FK_MATMUL: the epilogue over rows [r0, r1) and columns [c0, c1) of product
  * `item` of the matmul's batch, in place in the output. */
 void cg_fused_epilogue(CgKernel *k, LLVMValueRef item, LLVMValueRef r0, LLVMValueRef r1, LLVMValueRef c0, LLVMValueRef c1);

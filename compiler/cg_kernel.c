@@ -366,6 +366,8 @@ LLVMValueRef cg_build_fused_kernel(CgModule *cm, CgFused *f, const char *name, i
         return build(cm, &g->nodes[f->matmul], in_type, f->nleaf, &cg_emit_matmul, f, name, site, param);
     case FK_REDUCTION:
         return build(cm, root, in_type, f->nleaf, cg_emitter(root), f, name, site, param);
+    case FK_ATTENTION:
+        return build(cm, root, in_type, f->nleaf, &cg_emit_attention, f, name, site, param);
     default:
         return build(cm, root, in_type, f->nleaf, &cg_emit_fused_elementwise, f, name, site, param);
     }

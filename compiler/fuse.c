@@ -7,9 +7,32 @@
 
 #include <string.h>
 
+bool fuse_slice_view(const IrGraph *g, const IrNode *n, int64_t *offset) {
+    int64_t v, len, ext, inner = 1, start = n->attrs.start;
+    if (n->op != OP_SLICE || n->attrs.step != 1 || (n->start && !dim_is_const(n->start, &start)))
+        return false;
+    const IrType *t = &g->nodes[n->in[0]].type;
+    int axis = (int)n->attrs.axis;
+    for (int d = 0; d < axis; d++)
+        if (!dim_is_const(t->dims[d], &v) || v != 1)
+            return false;
+    if (!dim_is_const(t->dims[axis], &ext) || !dim_is_const(n->type.dims[axis], &len) || start < 0 || start + len > ext)
+        return false;
+    for (int d = axis + 1; d < t->rank; d++) {
+        if (!dim_is_const(t->dims[d], &v))
+            return false;
+        inner *= v;
+    }
+    *offset = start * inner;
+    return true;
+}
+
 /* Ops that run as a kernel of their own unless fused (the others are views
  * of another buffer or control flow, handled by the driver). */
-static bool has_kernel(const IrNode *n) {
+static bool has_kernel(const IrGraph *g, const IrNode *n) {
+    int64_t offset;
+    if (fuse_slice_view(g, n, &offset))
+        return false;
     switch (n->op) {
     case OP_INPUT: case OP_PARAM: case OP_CONST: case OP_RESHAPE: case OP_SCAN: case OP_RESULT:
         return false;
@@ -123,12 +146,13 @@ static FusePlan *plan_new(Arena *ar, const IrGraph *g, int level) {
         return NULL;
     for (int i = 0; i < g->n; i++) {
         const IrNode *nd = &g->nodes[i];
-        p->owner[i] = has_kernel(nd) ? i : -1;
+        p->owner[i] = has_kernel(g, nd) ? i : -1;
         p->kind[i] = FK_NONE;
         if (nd->op == OP_SCAN && !(p->body[i] = plan_new(ar, nd->body, level)))
             return NULL;
     }
     if (level > 0) {
+        fuse_attention(p);
         fuse_elementwise(p);
         fuse_reductions(p);
         fuse_matmul_epilogues(p);

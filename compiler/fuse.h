@@ -42,6 +42,8 @@ typedef struct FuseAttention {
     int mask;          /* node of the mask, or -1 */
     bool additive;     /* mask is added to the scores (else a bool mask: true → -inf) */
     float scale;       /* product of the constant factors applied to q·kᵀ */
+    int scale_node;    /* a one-element value computed at run time that also scales q·kᵀ, or -1 */
+    bool scale_divides; /* q·kᵀ is divided by scale_node (else multiplied) */
 } FuseAttention;
 
 typedef struct FusePlan FusePlan;
@@ -68,6 +70,13 @@ int fuse_attention(FusePlan *p);
 int fuse_elementwise(FusePlan *p);
 int fuse_reductions(FusePlan *p);
 int fuse_matmul_epilogues(FusePlan *p);
+
+/* Whether SLICE node n of g is a contiguous range of its operand known at
+ * compile time (along the first axis, or after leading dims of extent 1;
+ * constant start and extents, in range): it needs no kernel and no buffer,
+ * its value is its operand's memory from element *offset on. A weight's
+ * slice (the q, k, v parts of an in_proj_weight) is then read in place. */
+bool fuse_slice_view(const IrGraph *g, const IrNode *n, int64_t *offset);
 
 /* Helpers shared by the passes (fuse.c). */
 bool fuse_is_elementwise(const IrNode *n);       /* computed per element from the same index */

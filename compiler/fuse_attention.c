@@ -5,7 +5,8 @@
  * The pattern, read backwards from a matmul P·V:
  *   P = softmax(X) over the last axis, used only by this matmul;
  *   X = a chain of: where(mask, -inf, ·) or · + mask (at most one mask, the
- *       outermost), then · * c and · / c by scalar constants;
+ *       outermost), then · * c and · / c by scalar constants, and at most
+ *       one · * s or · / s by a one-element value s computed per call;
  *   the chain starts at Q·Kᵀ (a matmul with a transposed right operand).
  * Every node of the chain must be used only by the next one: if a model also
  * returns the attention weights, they have to be stored and nothing fuses.
@@ -23,6 +24,15 @@ static bool scalar_const(const IrNode *n, float *v) {
         return false;
     *v = *(const float *)n->value->data;
     return true;
+}
+
+/* Whether n is an f32 value of one element (every dim the constant 1). */
+static bool one_element(const IrNode *n) {
+    int64_t v;
+    for (int d = 0; d < n->type.rank; d++)
+        if (!dim_is_const(n->type.dims[d], &v) || v != 1)
+            return false;
+    return n->type.dtype == ATTN_F32;
 }
 
 /* Whether n is a constant whose every element is -inf. */
@@ -46,6 +56,7 @@ static bool match_chain(const FusePlan *p, int x, int softmax, FuseAttention *a)
     bool scaled = false;
     a->mask = -1;
     a->scale = 1.0f;
+    a->scale_node = -1;
     for (;;) {
         const IrNode *n = &g->nodes[cur];
         if (!only_user(p, cur, user) || n->type.dtype != ATTN_F32)
@@ -78,6 +89,13 @@ static bool match_chain(const FusePlan *p, int x, int softmax, FuseAttention *a)
         } else if (n->op == OP_DIV && scalar_const(&g->nodes[n->in[1]], &c)) {
             next = n->in[0];
             a->scale /= c;
+            scaled = true;
+        } else if ((n->op == OP_DIV || n->op == OP_MUL) && a->scale_node < 0 && one_element(&g->nodes[n->in[1]]) &&
+                   !one_element(&g->nodes[n->in[0]])) {
+            /* a scale computed per call, e.g. 1/sqrt(d) for a head size d known only then */
+            next = n->in[0];
+            a->scale_node = n->in[1];
+            a->scale_divides = n->op == OP_DIV;
             scaled = true;
         } else
             return false;
@@ -118,7 +136,7 @@ int fuse_attention(FusePlan *p) {
             int next = -1;
             for (int k = 0; k < n->nin; k++) {
                 int o = n->in[k];
-                if (o != a.mask && g->nodes[o].op != OP_CONST)
+                if (o != a.mask && o != a.scale_node && g->nodes[o].op != OP_CONST)
                     next = o;
             }
             cur = n->op == OP_SOFTMAX ? n->in[0] : next;

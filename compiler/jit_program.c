@@ -141,7 +141,7 @@ static int bind_params(JitProgram *p, char **err) {
             *err = cg_msg("error: out of memory packing weight '%s'", cp->node->name);
             return -1;
         }
-        attn_pack_b(w->data, cp->k, cp->n, cp->rs, cp->cs, lanes, p->packed[i]);
+        attn_pack_b((const float *)w->data + cp->offset, cp->k, cp->n, cp->rs, cp->cs, lanes, p->packed[i]);
         p->params[i] = p->packed[i];
     }
     return 0;

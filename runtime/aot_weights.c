@@ -105,7 +105,7 @@ static void finish(AttnAotWeights *w, Msg *m) {
             m->oom = 1;
             break;
         }
-        attn_pack_b(w->data[p->weight], p->k, p->n, p->rs, p->cs, t->lanes, out);
+        attn_pack_b((const float *)w->data[p->weight] + p->offset, p->k, p->n, p->rs, p->cs, t->lanes, out);
         w->data[t->nweights + j] = out;
     }
     for (int i = 0; i < t->nweights; i++)

@@ -36,7 +36,8 @@ typedef struct AttnAotWeight {
 /* A copy of a 2-D f32 weight packed for the generated matmul (runtime/pack.h). */
 typedef struct AttnAotPacked {
     int weight;                   /* index into the table's weights */
-    int64_t k, n, rs, cs;         /* B is k×n with element (p, j) at data[p*rs + j*cs] */
+    int64_t k, n, rs, cs;         /* B is k×n with element (p, j) at data[offset + p*rs + j*cs] */
+    int64_t offset;               /* first element (B is a slice of the weight) */
 } AttnAotPacked;
 
 /* The weight slots (AttnRunCtx.params) of one entry point, each an index into

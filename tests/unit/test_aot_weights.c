@@ -24,7 +24,7 @@ static const AttnAotWeight weights[3] = {
     {"b", ATTN_F32, 1, {3}, "f32[3]", 1},
     {"ids", ATTN_I64, 1, {2}, "i64[2]", 1},
 };
-static const AttnAotPacked packed[1] = {{0, 2, 3, 1, 2}};
+static const AttnAotPacked packed[1] = {{0, 2, 3, 1, 2, 0}};
 static const int slots[3] = {1, 3, 2};
 static const AttnAotEntry entries[1] = {{"f", 3, slots}};
 enum { LANES = 8 };
