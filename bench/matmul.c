@@ -23,10 +23,12 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The core's epilogue hook (cg_matmul.h); the bench passes none. */
+typedef void (*EpiFn)(void *, int64_t, int64_t, int64_t, int64_t);
 typedef void (*GemmFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, int64_t, int64_t,
-                       float *, int64_t, AttnPool *);
+                       float *, int64_t, AttnPool *, EpiFn, void *);
 typedef void (*GemmPackedFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, float *,
-                             int64_t, AttnPool *);
+                             int64_t, AttnPool *, EpiFn, void *);
 typedef float (*PeakFn)(int64_t, float, float);
 
 /* ATTN_BENCH_CPUTIME=1: time on the calling thread's CPU clock instead of the
@@ -128,10 +130,10 @@ static void call(Impl impl, const Case *c, const float *A, const float *B, const
                  AttnPool *pool) {
     switch (impl) {
     case OURS_PACKED:
-        gemm_packed(c->M, c->N, c->K, A, c->K, 1, Bp, C, c->N, pool);
+        gemm_packed(c->M, c->N, c->K, A, c->K, 1, Bp, C, c->N, pool, NULL, NULL);
         break;
     case OURS:
-        gemm(c->M, c->N, c->K, A, c->K, 1, B, c->N, 1, C, c->N, pool);
+        gemm(c->M, c->N, c->K, A, c->K, 1, B, c->N, 1, C, c->N, pool, NULL, NULL);
         break;
     case OPENBLAS:
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c->M, (int)c->N, (int)c->K, 1.0f, A, (int)c->K, B,

@@ -17,6 +17,9 @@
  *    streams from memory once.
  *  - threads: independent tiles of C (an even grid of MR-row and NR-column
  *    panels) over attn_rt_parallel_for.
+ *  - epilogue (optional callback, contract in cg_matmul.h): each finished
+ *    MR-row strip of a block of panels, in the last KC block; on the small-M
+ *    path each column panel; after the kernels that stored it.
  */
 #include "cg_matmul.h"
 #include "pack.h"
@@ -378,13 +381,16 @@ static LLVMValueRef emit_pack_a(CgModule *cm, const Shape *s, const char *name, 
 
 /* ---- tasks and drivers ------------------------------------------------ */
 
-/* The context a driver hands to its tasks. */
-enum { F_A, F_B, F_C, F_BUF, F_M, F_N, F_K, F_ARS, F_ACS, F_BRS, F_BCS, F_LDC, F_TM, F_TN, F_MP, F_NP, F_MODE, F_TBUF, F_COUNT };
+/* The context a driver hands to its tasks: pointers first (up to F_EPI_ARG), then i64s. */
+enum {
+    F_A, F_B, F_C, F_BUF, F_EPI, F_EPI_ARG,
+    F_M, F_N, F_K, F_ARS, F_ACS, F_BRS, F_BCS, F_LDC, F_TM, F_TN, F_MP, F_NP, F_MODE, F_TBUF, F_COUNT
+};
 
 static LLVMTypeRef ctx_type(CgModule *cm) {
     LLVMTypeRef t[F_COUNT];
     for (int i = 0; i < F_COUNT; i++)
-        t[i] = i <= F_BUF ? cm->ptr : cm->i64;
+        t[i] = i <= F_EPI_ARG ? cm->ptr : cm->i64;
     return LLVMStructTypeInContext(cm->ctx, t, F_COUNT, 0);
 }
 
@@ -392,19 +398,20 @@ static LLVMValueRef ctx_field(Fn *f, LLVMValueRef ctx, int field) {
     return LLVMBuildStructGEP2(f->b, ctx_type(f->cm), ctx, (unsigned)field, "");
 }
 static LLVMValueRef ctx_get(Fn *f, LLVMValueRef ctx, int field) {
-    return LLVMBuildLoad2(f->b, field <= F_BUF ? f->cm->ptr : f->cm->i64, ctx_field(f, ctx, field), "");
+    return LLVMBuildLoad2(f->b, field <= F_EPI_ARG ? f->cm->ptr : f->cm->i64, ctx_field(f, ctx, field), "");
 }
 static void ctx_set(Fn *f, LLVMValueRef ctx, int field, LLVMValueRef v) {
     LLVMBuildStore(f->b, v, ctx_field(f, ctx, field));
 }
 
-/* A task context on the stack holding one product's operands, sizes and strides. */
+/* A task context on the stack holding one product's operands, sizes, strides and epilogue. */
 static LLVMValueRef new_ctx(Fn *f, LLVMValueRef A, LLVMValueRef B, LLVMValueRef C, LLVMValueRef M, LLVMValueRef N,
-                            LLVMValueRef K, LLVMValueRef a_rs, LLVMValueRef a_cs, LLVMValueRef b_rs, LLVMValueRef b_cs) {
+                            LLVMValueRef K, LLVMValueRef a_rs, LLVMValueRef a_cs, LLVMValueRef b_rs, LLVMValueRef b_cs,
+                            LLVMValueRef epi, LLVMValueRef epi_arg) {
     LLVMValueRef ctx = var(f, ctx_type(f->cm), NULL);
-    const int fields[] = {F_A, F_B, F_C, F_M, F_N, F_K, F_ARS, F_ACS, F_BRS, F_BCS};
-    const LLVMValueRef vals[] = {A, B, C, M, N, K, a_rs, a_cs, b_rs, b_cs};
-    for (int i = 0; i < 10; i++)
+    const int fields[] = {F_A, F_B, F_C, F_M, F_N, F_K, F_ARS, F_ACS, F_BRS, F_BCS, F_EPI, F_EPI_ARG};
+    const LLVMValueRef vals[] = {A, B, C, M, N, K, a_rs, a_cs, b_rs, b_cs, epi, epi_arg};
+    for (int i = 0; i < 12; i++)
         ctx_set(f, ctx, fields[i], vals[i]);
     return ctx;
 }
@@ -442,6 +449,20 @@ static void run_tasks(Fn *f, LLVMValueRef pool, LLVMValueRef n, LLVMValueRef tas
     if_end(f, &one);
 }
 
+/* if (when && epi) epi(epi_arg, r0, r1, c0, c1): the epilogue on a finished
+ * rectangle of C (contract in cg_matmul.h); `when` NULL means always. */
+static void call_epi(Fn *f, LLVMValueRef when, LLVMValueRef epi, LLVMValueRef epi_arg, LLVMValueRef r0,
+                     LLVMValueRef r1, LLVMValueRef c0, LLVMValueRef c1) {
+    CgModule *cm = f->cm;
+    LLVMValueRef has = LLVMBuildIsNotNull(f->b, epi, "");
+    If s;
+    if_begin(f, &s, when ? LLVMBuildAnd(f->b, when, has, "") : has);
+    LLVMTypeRef p[] = {cm->ptr, cm->i64, cm->i64, cm->i64, cm->i64};
+    LLVMValueRef args[] = {epi_arg, r0, r1, c0, c1};
+    LLVMBuildCall2(f->b, LLVMFunctionType(cm->void_t, p, 5, 0), epi, args, 5, "");
+    if_end(f, &s);
+}
+
 /* Threads of the pool, as i64. */
 static LLVMValueRef pool_threads(Fn *f, LLVMValueRef pool) {
     LLVMValueRef t = call(f, runtime_fn(f->cm, "attn_pool_threads"), &pool, 1);
@@ -453,7 +474,8 @@ static LLVMValueRef pool_threads(Fn *f, LLVMValueRef pool) {
  * a stack buffer): the kernels along the panels of the block. Mode 0: B is
  * packed already (F_B); mode 1: B (F_B, F_BRS, F_BCS) is packed one KC x NCP
  * block at a time into the task's own F_TBUF floats of F_BUF, while the block
- * is about to be used. */
+ * is about to be used. In the last KC block, the epilogue takes each MR-row
+ * strip of the block of panels as soon as its kernels have stored it. */
 static LLVMValueRef emit_main_task(CgModule *cm, const Shape *s, LLVMValueRef kernels, LLVMValueRef full_kernel,
                                    LLVMValueRef packers, LLVMValueRef pack_b) {
     LLVMValueRef fn = new_function(cm, "attn_gemm_task", task_type(cm), true);
@@ -466,6 +488,7 @@ static LLVMValueRef emit_main_task(CgModule *cm, const Shape *s, LLVMValueRef ke
     LLVMValueRef tm = ctx_get(f, ctx, F_TM), tn = ctx_get(f, ctx, F_TN);
     LLVMValueRef mp = ctx_get(f, ctx, F_MP), np = ctx_get(f, ctx, F_NP);
     LLVMValueRef b_rs = ctx_get(f, ctx, F_BRS), b_cs = ctx_get(f, ctx, F_BCS);
+    LLVMValueRef epi = ctx_get(f, ctx, F_EPI), epi_arg = ctx_get(f, ctx, F_EPI_ARG);
     LLVMValueRef unpacked = cmp(f, LLVMIntNE, ctx_get(f, ctx, F_MODE), k64(f, 0));
     LLVMValueRef tbuf = gepf(f, ctx_get(f, ctx, F_BUF), mul(f, t, ctx_get(f, ctx, F_TBUF)));
     LLVMValueRef ti = sdiv(f, t, tn), tj = LLVMBuildSRem(f->b, t, tn, "");
@@ -491,6 +514,7 @@ static LLVMValueRef emit_main_task(CgModule *cm, const Shape *s, LLVMValueRef ke
     LLVMValueRef pc = loop_begin(f, &lpc, k64(f, 0), K, k64(f, s->KC));
     LLVMValueRef kc = smin(f, k64(f, s->KC), sub(f, K, pc));
     LLVMValueRef acc = LLVMBuildZExt(f->b, cmp(f, LLVMIntSGT, pc, k64(f, 0)), cm->i64, "");
+    LLVMValueRef last = cmp(f, LLVMIntEQ, add(f, pc, kc), K);
     If pack;
     if_begin(f, &pack, unpacked);
     LLVMValueRef pb[] = {Bp, b_rs, b_cs, N, jc, jce, pc, kc, tbuf, k64(f, (int64_t)s->KC * s->NR)};
@@ -518,6 +542,7 @@ static LLVMValueRef emit_main_task(CgModule *cm, const Shape *s, LLVMValueRef ke
     LLVMBuildCall2(f->b, kt, table_get(f, kernels, idx), args, 10, "");
     if_end(f, &full);
     loop_end(f, &ljp);
+    call_epi(f, last, epi, epi_arg, ic, add(f, ic, mr), mul(f, jc, NRv), smin(f, mul(f, jce, NRv), N));
     loop_end(f, &lic);
     loop_end(f, &lpc);
     loop_end(f, &ljc);
@@ -528,7 +553,8 @@ static LLVMValueRef emit_main_task(CgModule *cm, const Shape *s, LLVMValueRef ke
 
 /* Task t of tn over column panels for M <= SMALL_M rows, all of K at once.
  * Mode 0: B packed, panels of NR columns; mode 1: B read directly (b_cs == 1),
- * panels of wide_nv(M) vectors (F_MP holds the panel width). */
+ * panels of wide_nv(M) vectors (F_MP holds the panel width). The epilogue
+ * takes each panel right after its kernel. */
 static LLVMValueRef emit_small_task(CgModule *cm, const Shape *s, LLVMValueRef kernels) {
     LLVMValueRef fn = new_function(cm, "attn_gemm_small_task", task_type(cm), true);
     Fn F, *f = &F;
@@ -539,6 +565,7 @@ static LLVMValueRef emit_small_task(CgModule *cm, const Shape *s, LLVMValueRef k
     LLVMValueRef a_rs = ctx_get(f, ctx, F_ARS), a_cs = ctx_get(f, ctx, F_ACS), b_rs = ctx_get(f, ctx, F_BRS);
     LLVMValueRef ldc = ctx_get(f, ctx, F_LDC), tn = ctx_get(f, ctx, F_TN), np = ctx_get(f, ctx, F_NP);
     LLVMValueRef mode = ctx_get(f, ctx, F_MODE);
+    LLVMValueRef epi = ctx_get(f, ctx, F_EPI), epi_arg = ctx_get(f, ctx, F_EPI_ARG);
     LLVMValueRef NRv = k64(f, s->NR), width = ctx_get(f, ctx, F_MP);
     LLVMValueRef j0 = sdiv(f, mul(f, t, np), tn), j1 = sdiv(f, mul(f, add(f, t, k64(f, 1)), np), tn);
     Loop lj;
@@ -553,6 +580,7 @@ static LLVMValueRef emit_small_task(CgModule *cm, const Shape *s, LLVMValueRef k
     LLVMValueRef idx = add(f, mul(f, variant, k64(f, SMALL_M)), sub(f, M, k64(f, 1)));
     LLVMValueRef args[] = {K, A, a_rs, a_cs, bsrc, b_rs, gepf(f, C, col), ldc, nr, k64(f, 0)};
     LLVMBuildCall2(f->b, kernel_type(cm), table_get(f, kernels, idx), args, 10, "");
+    call_epi(f, NULL, epi, epi_arg, k64(f, 0), M, col, add(f, col, nr));
     loop_end(f, &lj);
     LLVMBuildRetVoid(f->b);
     fn_end(f);
@@ -629,20 +657,23 @@ static LLVMValueRef emit_pack_b_block(CgModule *cm, const Shape *s) {
 }
 
 static LLVMTypeRef gemm_packed_type(CgModule *cm) {
-    LLVMTypeRef p[] = {cm->i64, cm->i64, cm->i64, cm->ptr, cm->i64, cm->i64, cm->ptr, cm->ptr, cm->i64, cm->ptr};
-    return LLVMFunctionType(cm->void_t, p, 10, 0);
+    LLVMTypeRef p[] = {cm->i64, cm->i64, cm->i64, cm->ptr, cm->i64, cm->i64,
+                       cm->ptr, cm->ptr, cm->i64, cm->ptr, cm->ptr, cm->ptr};
+    return LLVMFunctionType(cm->void_t, p, 12, 0);
 }
 
 static LLVMTypeRef gemm_type(CgModule *cm) {
-    LLVMTypeRef p[] = {cm->i64, cm->i64, cm->i64, cm->ptr, cm->i64, cm->i64,
-                       cm->ptr, cm->i64, cm->i64, cm->ptr, cm->i64, cm->ptr};
-    return LLVMFunctionType(cm->void_t, p, 12, 0);
+    LLVMTypeRef p[] = {cm->i64, cm->i64, cm->i64, cm->ptr, cm->i64, cm->i64, cm->ptr,
+                       cm->i64, cm->i64, cm->ptr, cm->i64, cm->ptr, cm->ptr, cm->ptr};
+    return LLVMFunctionType(cm->void_t, p, 14, 0);
 }
 
 static bool defined(LLVMValueRef fn) { return fn && LLVMCountBasicBlocks(fn) > 0; }
 
-/* Returns early from the driver when M or N <= 0; zeroes C when K <= 0. */
-static void trivial_cases(Fn *f, LLVMValueRef M, LLVMValueRef N, LLVMValueRef K, LLVMValueRef C, LLVMValueRef ldc) {
+/* Returns early from the driver when M or N <= 0; when K <= 0, zeroes C and
+ * hands all of it to the epilogue. */
+static void trivial_cases(Fn *f, LLVMValueRef M, LLVMValueRef N, LLVMValueRef K, LLVMValueRef C, LLVMValueRef ldc,
+                          LLVMValueRef epi, LLVMValueRef epi_arg) {
     If empty, nok;
     if_begin(f, &empty, LLVMBuildOr(f->b, cmp(f, LLVMIntSLE, M, k64(f, 0)), cmp(f, LLVMIntSLE, N, k64(f, 0)), ""));
     LLVMBuildRetVoid(f->b);
@@ -653,6 +684,7 @@ static void trivial_cases(Fn *f, LLVMValueRef M, LLVMValueRef N, LLVMValueRef K,
     LLVMValueRef i = loop_begin(f, &li, k64(f, 0), M, k64(f, 1));
     LLVMBuildMemSet(f->b, gepf(f, C, mul(f, i, ldc)), LLVMConstInt(f->cm->i8, 0, 0), mul(f, N, k64(f, 4)), 4);
     loop_end(f, &li);
+    call_epi(f, NULL, epi, epi_arg, k64(f, 0), M, k64(f, 0), N);
     LLVMBuildRetVoid(f->b);
     LLVMPositionBuilderAtEnd(f->b, block(f, "dead"));
     if_end(f, &nok);
@@ -770,9 +802,10 @@ LLVMValueRef cg_gemm_packed(CgModule *cm) {
     fn_begin(f, cm, fn);
     LLVMValueRef M = LLVMGetParam(fn, 0), N = LLVMGetParam(fn, 1), K = LLVMGetParam(fn, 2), A = LLVMGetParam(fn, 3),
                  a_rs = LLVMGetParam(fn, 4), a_cs = LLVMGetParam(fn, 5), Bp = LLVMGetParam(fn, 6),
-                 C = LLVMGetParam(fn, 7), ldc = LLVMGetParam(fn, 8), pool = LLVMGetParam(fn, 9);
-    trivial_cases(f, M, N, K, C, ldc);
-    LLVMValueRef ctx = new_ctx(f, A, Bp, C, M, N, K, a_rs, a_cs, k64(f, s.NR), k64(f, 1));
+                 C = LLVMGetParam(fn, 7), ldc = LLVMGetParam(fn, 8), pool = LLVMGetParam(fn, 9),
+                 epi = LLVMGetParam(fn, 10), epi_arg = LLVMGetParam(fn, 11);
+    trivial_cases(f, M, N, K, C, ldc, epi, epi_arg);
+    LLVMValueRef ctx = new_ctx(f, A, Bp, C, M, N, K, a_rs, a_cs, k64(f, s.NR), k64(f, 1), epi, epi_arg);
     ctx_set(f, ctx, F_BUF, LLVMConstNull(cm->ptr));
     ctx_set(f, ctx, F_TBUF, k64(f, 0));
     ctx_set(f, ctx, F_LDC, ldc);
@@ -826,9 +859,10 @@ LLVMValueRef cg_gemm(CgModule *cm) {
     LLVMValueRef M = LLVMGetParam(fn, 0), N = LLVMGetParam(fn, 1), K = LLVMGetParam(fn, 2), A = LLVMGetParam(fn, 3),
                  a_rs = LLVMGetParam(fn, 4), a_cs = LLVMGetParam(fn, 5), B = LLVMGetParam(fn, 6),
                  b_rs = LLVMGetParam(fn, 7), b_cs = LLVMGetParam(fn, 8), C = LLVMGetParam(fn, 9),
-                 ldc = LLVMGetParam(fn, 10), pool = LLVMGetParam(fn, 11);
-    trivial_cases(f, M, N, K, C, ldc);
-    LLVMValueRef ctx = new_ctx(f, A, B, C, M, N, K, a_rs, a_cs, b_rs, b_cs);
+                 ldc = LLVMGetParam(fn, 10), pool = LLVMGetParam(fn, 11), epi = LLVMGetParam(fn, 12),
+                 epi_arg = LLVMGetParam(fn, 13);
+    trivial_cases(f, M, N, K, C, ldc, epi, epi_arg);
+    LLVMValueRef ctx = new_ctx(f, A, B, C, M, N, K, a_rs, a_cs, b_rs, b_cs, epi, epi_arg);
     ctx_set(f, ctx, F_LDC, ldc);
     ctx_set(f, ctx, F_MODE, k64(f, 1));
     If small;
@@ -848,6 +882,7 @@ LLVMValueRef cg_gemm(CgModule *cm) {
         If nomem;
         if_begin(f, &nomem, LLVMBuildIsNull(f->b, buf, ""));
         naive_gemm(f, M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc);
+        call_epi(f, NULL, epi, epi_arg, k64(f, 0), M, k64(f, 0), N);
         if_else(f, &nomem);
         ctx_set(f, ctx, F_BUF, buf);
         ctx_set(f, ctx, F_TBUF, tfloats);

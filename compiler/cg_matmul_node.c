@@ -17,10 +17,10 @@ static LLVMValueRef core_fn(CgModule *cm, bool packed) {
     if (!cm->core_external)
         return packed ? cg_gemm_packed(cm) : cg_gemm(cm);
     LLVMTypeRef i64 = cm->i64, p = cm->ptr;
-    LLVMTypeRef full[] = {i64, i64, i64, p, i64, i64, p, i64, i64, p, i64, p};
-    LLVMTypeRef pk[] = {i64, i64, i64, p, i64, i64, p, p, i64, p};
-    return packed ? cg_function(cm, "attn_gemm_packed", LLVMFunctionType(cm->void_t, pk, 10, 0))
-                  : cg_function(cm, "attn_gemm", LLVMFunctionType(cm->void_t, full, 12, 0));
+    LLVMTypeRef full[] = {i64, i64, i64, p, i64, i64, p, i64, i64, p, i64, p, p, p};
+    LLVMTypeRef pk[] = {i64, i64, i64, p, i64, i64, p, p, i64, p, p, p};
+    return packed ? cg_function(cm, "attn_gemm_packed", LLVMFunctionType(cm->void_t, pk, 12, 0))
+                  : cg_function(cm, "attn_gemm", LLVMFunctionType(cm->void_t, full, 14, 0));
 }
 
 static LLVMValueRef mm_rows(CgKernel *k) {
@@ -67,15 +67,16 @@ static void mm_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     LLVMValueRef off_c = LLVMBuildMul(b, t, LLVMBuildMul(b, m, n, ""), "");
     LLVMValueRef pa = LLVMBuildGEP2(b, cm->f32, k->in[0], &off_a, 1, "");
     LLVMValueRef pc = LLVMBuildGEP2(b, cm->f32, k->out, &off_c, 1, "");
+    LLVMValueRef none = LLVMConstNull(cm->ptr); /* no epilogue */
     if (packed) {
         LLVMValueRef fn = core_fn(cm, true);
-        LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, packed, pc, n, pool};
-        LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, 10, "");
+        LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, packed, pc, n, pool, none, none};
+        LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, 12, "");
     } else {
         LLVMValueRef fn = core_fn(cm, false);
         LLVMValueRef pb = LLVMBuildGEP2(b, cm->f32, k->in[1], &off_b, 1, "");
-        LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, pb, b_rs, b_cs, pc, n, pool};
-        LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, 12, "");
+        LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, pb, b_rs, b_cs, pc, n, pool, none, none};
+        LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, 14, "");
     }
     if (k->fused) /* the epilogue, in place over this product */
         cg_fused_epilogue(k, t, cg_i64(cm, 0), m, cg_i64(cm, 0), n);

@@ -3,7 +3,8 @@
  * (runtime/pack.c) against a double-accumulating reference: odd and prime
  * sizes around the vector width, transposed and padded strides, ldc > N,
  * K == 0, M or N == 0, packed and unpacked B, no pool and pools of 1 and 2
- * threads, on the host target and on 8- and 4-lane targets.
+ * threads, on the host target and on 8- and 4-lane targets; and the epilogue
+ * hook: each element of C handed over exactly once, with its final value.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,14 +19,17 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+typedef void (*EpiFn)(void *, int64_t, int64_t, int64_t, int64_t);
 typedef void (*GemmFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, int64_t, int64_t,
-                       float *, int64_t, AttnPool *);
+                       float *, int64_t, AttnPool *, EpiFn, void *);
 typedef void (*GemmPackedFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, float *,
-                             int64_t, AttnPool *);
+                             int64_t, AttnPool *, EpiFn, void *);
 
 typedef struct Env {
     CgTarget t;
@@ -77,9 +81,39 @@ static uint64_t next_u64(void) {
 static float rnd(void) { return (float)((double)(next_u64() >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
 static int64_t pick(const int64_t *v, int n) { return v[next_u64() % (uint64_t)n]; }
 
+/* The epilogue under test, called by the core on pool threads: counts the
+ * calls of each element, checks that the values are final (within tol of the
+ * reference) when it gets them, then rewrites them as 2c + 1. Failures are
+ * counted and reported by check() on the test's thread. */
+typedef struct Epi {
+    float *C;
+    int64_t M, N, ldc;
+    const double *ref, *tol; /* M x N */
+    atomic_int *calls;       /* M x N; atomic so that overlapping rectangles are counted, not raced */
+    atomic_int bad_rect, not_final;
+} Epi;
+
+static void epilogue(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    Epi *e = arg;
+    if (!(0 <= r0 && r0 < r1 && r1 <= e->M && 0 <= c0 && c0 < c1 && c1 <= e->N)) {
+        atomic_fetch_add(&e->bad_rect, 1);
+        return;
+    }
+    for (int64_t i = r0; i < r1; i++)
+        for (int64_t j = c0; j < c1; j++) {
+            float *c = &e->C[i * e->ldc + j];
+            atomic_fetch_add(&e->calls[i * e->N + j], 1);
+            if (!(fabs(*c - e->ref[i * e->N + j]) <= e->tol[i * e->N + j]))
+                atomic_fetch_add(&e->not_final, 1);
+            *c = 2.0f * *c + 1.0f;
+        }
+}
+
 /* One product of M x K by K x N. ta/tb: operand stored transposed; pad: extra
- * elements per stored row; packed: through attn_pack_b + attn_gemm_packed. */
-static void check(Env *e, int64_t M, int64_t N, int64_t K, int ta, int tb, int pad, int packed, AttnPool *pool) {
+ * elements per stored row; packed: through attn_pack_b + attn_gemm_packed;
+ * epi: with the epilogue above (C must then be 2 * A*B + 1). */
+static void check(Env *e, int64_t M, int64_t N, int64_t K, int ta, int tb, int pad, int packed, AttnPool *pool,
+                  bool epi) {
     int64_t a_rs, a_cs, b_rs, b_cs, a_len, b_len;
     if (ta) { /* stored K x M */
         a_rs = 1, a_cs = M + pad, a_len = K * (M + pad);
@@ -92,49 +126,79 @@ static void check(Env *e, int64_t M, int64_t N, int64_t K, int ta, int tb, int p
         b_rs = N + pad, b_cs = 1, b_len = K * (N + pad);
     }
     int64_t ldc = N + 3;
-    float *A = malloc(sizeof(float) * (size_t)(a_len ? a_len : 1));
-    float *B = malloc(sizeof(float) * (size_t)(b_len ? b_len : 1));
+    /* calloc: with K == 0 nothing is written, and the core still gets the pointers */
+    float *A = calloc((size_t)(a_len ? a_len : 1), sizeof(float));
+    float *B = calloc((size_t)(b_len ? b_len : 1), sizeof(float));
     float *C = malloc(sizeof(float) * (size_t)(M * ldc + 1));
+    size_t mn = M * N > 0 ? (size_t)(M * N) : 1;
+    double *ref = malloc(sizeof(double) * mn), *tol = malloc(sizeof(double) * mn);
+    atomic_int *calls = malloc(sizeof(atomic_int) * mn);
     for (int64_t i = 0; i < a_len; i++)
         A[i] = rnd();
     for (int64_t i = 0; i < b_len; i++)
         B[i] = rnd();
     for (int64_t i = 0; i < M * ldc + 1; i++)
         C[i] = 1234.5f;
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double r = 0, mag = 0;
+            for (int64_t p = 0; p < K; p++) {
+                double x = (double)A[i * a_rs + p * a_cs] * (double)B[p * b_rs + j * b_cs];
+                r += x;
+                mag += fabs(x);
+            }
+            ref[i * N + j] = r;
+            tol[i * N + j] = 1.2e-7 * (double)(K + 2) * mag + 1e-30;
+            atomic_init(&calls[i * N + j], 0);
+        }
+    Epi ep = {.C = C, .M = M, .N = N, .ldc = ldc, .ref = ref, .tol = tol, .calls = calls};
+    atomic_init(&ep.bad_rect, 0);
+    atomic_init(&ep.not_final, 0);
+    EpiFn fn = epi ? epilogue : NULL;
+    void *arg = epi ? &ep : NULL;
     float *Bp = NULL;
     if (packed) {
         size_t n = attn_pack_b_size(K, N, e->lanes);
         Bp = malloc(sizeof(float) * (n ? n : 1));
         attn_pack_b(B, K, N, b_rs, b_cs, e->lanes, Bp);
-        e->packed(M, N, K, A, a_rs, a_cs, Bp, C, ldc, pool);
+        e->packed(M, N, K, A, a_rs, a_cs, Bp, C, ldc, pool, fn, arg);
     } else {
-        e->gemm(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, pool);
+        e->gemm(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, pool, fn, arg);
     }
+#define WHERE "lanes %d M %ld N %ld K %ld ta %d tb %d pad %d packed %d threads %d epi %d"
+#define WHAT e->lanes, (long)M, (long)N, (long)K, ta, tb, pad, packed, attn_pool_threads(pool), (int)epi
+    if (atomic_load(&ep.bad_rect) || atomic_load(&ep.not_final))
+        fail_msg(WHERE ": %d epilogue calls out of C or empty, %d elements not final when handed over", WHAT,
+                 atomic_load(&ep.bad_rect), atomic_load(&ep.not_final));
     for (int64_t i = 0; i < M; i++) {
         for (int64_t j = 0; j < N; j++) {
-            double ref = 0, mag = 0;
-            for (int64_t p = 0; p < K; p++) {
-                double x = (double)A[i * a_rs + p * a_cs] * (double)B[p * b_rs + j * b_cs];
-                ref += x;
-                mag += fabs(x);
+            double r = ref[i * N + j], t = tol[i * N + j];
+            if (epi) { /* c = 2c + 1 in float: the error doubles, plus one rounding */
+                int n = atomic_load(&calls[i * N + j]);
+                if (n != 1)
+                    fail_msg(WHERE ": C[%ld][%ld] handed to the epilogue %d times", WHAT, (long)i, (long)j, n);
+                t = 2 * t + 1.2e-7 * (2 * fabs(r) + 2 * t + 1);
+                r = 2 * r + 1;
             }
-            double got = C[i * ldc + j], tol = 1.2e-7 * (double)(K + 2) * mag + 1e-30;
-            if (!(fabs(got - ref) <= tol))
-                fail_msg("lanes %d M %ld N %ld K %ld ta %d tb %d pad %d packed %d threads %d: C[%ld][%ld] = %.9g, "
-                         "expected %.9g",
-                         e->lanes, (long)M, (long)N, (long)K, ta, tb, pad, packed, attn_pool_threads(pool), (long)i,
-                         (long)j, got, ref);
+            double got = C[i * ldc + j];
+            if (!(fabs(got - r) <= t))
+                fail_msg(WHERE ": C[%ld][%ld] = %.9g, expected %.9g", WHAT, (long)i, (long)j, got, r);
         }
         for (int64_t j = N; j < ldc; j++)
             if (C[i * ldc + j] != 1234.5f)
                 fail_msg("M %ld N %ld K %ld: wrote C[%ld][%ld] past N", (long)M, (long)N, (long)K, (long)i, (long)j);
     }
+#undef WHERE
+#undef WHAT
     if (M * ldc >= 0 && C[M * ldc] != 1234.5f)
         fail_msg("wrote past the last row of C");
     free(A);
     free(B);
     free(C);
     free(Bp);
+    free(ref);
+    free(tol);
+    free(calls);
 }
 
 static void run_target(const char *cpu, const char *attr, int nrandom) {
@@ -150,23 +214,24 @@ static void run_target(const char *cpu, const char *attr, int nrandom) {
             for (int packed = 0; packed < 2; packed++)
                 for (int pl = 0; pl < 3; pl++)
                     check(&e, shapes[s][0], shapes[s][1], shapes[s][2], combo & 1, (combo >> 1) & 1, (combo >> 2) & 1,
-                          packed, e.pools[pl]);
-    /* random shapes from the interesting sizes */
+                          packed, e.pools[pl], false);
+    /* random shapes from the interesting sizes, half of them with the epilogue */
     for (int r = 0; r < nrandom; r++) {
         int64_t M = pick(sizes, nsizes), N = pick(sizes, nsizes), K = pick(sizes, nsizes);
         if (r % 3 == 0)
             M = 1 + (int64_t)(next_u64() % 4); /* the small-M path */
         int combo = (int)(next_u64() % 8);
-        check(&e, M, N, K, combo & 1, (combo >> 1) & 1, (combo >> 2) & 1, r & 1, e.pools[r % 3]);
+        check(&e, M, N, K, combo & 1, (combo >> 1) & 1, (combo >> 2) & 1, r & 1, e.pools[r % 3], r % 4 >= 2);
     }
     /* empty and degenerate products */
     for (int packed = 0; packed < 2; packed++)
-        for (int pl = 0; pl < 3; pl++) {
-            check(&e, 5, 7, 0, 0, 0, 0, packed, e.pools[pl]);
-            check(&e, 3, 40, 0, 1, 1, 0, packed, e.pools[pl]);
-            check(&e, 0, 7, 5, 0, 0, 0, packed, e.pools[pl]);
-            check(&e, 4, 0, 5, 0, 0, 0, packed, e.pools[pl]);
-        }
+        for (int pl = 0; pl < 3; pl++)
+            for (int epi = 0; epi < 2; epi++) {
+                check(&e, 5, 7, 0, 0, 0, 0, packed, e.pools[pl], epi);
+                check(&e, 3, 40, 0, 1, 1, 0, packed, e.pools[pl], epi);
+                check(&e, 0, 7, 5, 0, 0, 0, packed, e.pools[pl], epi);
+                check(&e, 4, 0, 5, 0, 0, 0, packed, e.pools[pl], epi);
+            }
     env_free(&e);
 }
 
@@ -188,14 +253,41 @@ static void test_large(void **state) {
     (void)state;
     Env e;
     env_init(&e, NULL, NULL);
-    check(&e, 300, 515, 301, 0, 0, 0, 0, e.pools[2]);
-    check(&e, 300, 515, 301, 1, 1, 0, 1, e.pools[2]);
-    check(&e, 129, 200, 600, 0, 1, 1, 0, e.pools[1]);
-    check(&e, 64, 1000, 520, 1, 0, 0, 1, NULL);
-    check(&e, 1, 1536, 512, 0, 0, 0, 1, e.pools[2]);
-    check(&e, 3, 1536, 512, 0, 0, 0, 0, e.pools[2]);
-    check(&e, 4, 777, 300, 1, 1, 1, 0, e.pools[2]);
+    for (int epi = 0; epi < 2; epi++) {
+        check(&e, 300, 515, 301, 0, 0, 0, 0, e.pools[2], epi);
+        check(&e, 300, 515, 301, 1, 1, 0, 1, e.pools[2], epi);
+        check(&e, 129, 200, 600, 0, 1, 1, 0, e.pools[1], epi);
+        check(&e, 64, 1000, 520, 1, 0, 0, 1, NULL, epi);
+        check(&e, 1, 1536, 512, 0, 0, 0, 1, e.pools[2], epi);
+        check(&e, 3, 1536, 512, 0, 0, 0, 0, e.pools[2], epi);
+        check(&e, 4, 777, 300, 1, 1, 1, 0, e.pools[2], epi);
+    }
     env_free(&e);
+}
+
+/* The epilogue on every path: small M (packed, direct, direct with a masked
+ * last panel), the main path's edge tiles and strips, K == 0 (zeros), each
+ * transposition and padding in turn, packed and unpacked B, each pool; on
+ * the host and on an 8-lane target (other tile and strip sizes). test_large
+ * adds several KC blocks and several blocks of column panels per task. */
+static void epilogue_grid(const char *cpu, const char *attr) {
+    Env e;
+    env_init(&e, cpu, attr);
+    const int64_t Ms[] = {1, 3, 8, 17, 100}, Ns[] = {1, 15, 16, 47, 48, 97, 300}, Ks[] = {0, 1, 64, 300};
+    int n = 0;
+    for (int mi = 0; mi < 5; mi++)
+        for (int ni = 0; ni < 7; ni++)
+            for (int ki = 0; ki < 4; ki++)
+                for (int packed = 0; packed < 2; packed++)
+                    for (int pl = 0; pl < 3; pl++, n++)
+                        check(&e, Ms[mi], Ns[ni], Ks[ki], n & 1, (n >> 1) & 1, (n >> 2) & 1, packed, e.pools[pl], true);
+    env_free(&e);
+}
+
+static void test_epilogue(void **state) {
+    (void)state;
+    epilogue_grid(NULL, NULL);
+    epilogue_grid("haswell", "+avx,+avx2,+fma");
 }
 
 /* Several threads calling one module's functions at once. */
@@ -215,7 +307,7 @@ static void *worker(void *arg) {
     for (int64_t i = 0; i < K * N; i++)
         B[i] = (float)((i * 5) % 11) - 5.0f;
     for (int rep = 0; rep < 20; rep++) {
-        w->e->gemm(M, N, K, A, K, 1, B, N, 1, C, N, w->e->pools[2]);
+        w->e->gemm(M, N, K, A, K, 1, B, N, 1, C, N, w->e->pools[2], NULL, NULL);
         for (int64_t i = 0; i < M; i += 7)
             for (int64_t j = 0; j < N; j += 5) {
                 double ref = 0;
@@ -293,6 +385,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pack_layout), cmocka_unit_test(test_host),  cmocka_unit_test(test_avx2),
         cmocka_unit_test(test_sse2),        cmocka_unit_test(test_large), cmocka_unit_test(test_concurrent_calls),
+        cmocka_unit_test(test_epilogue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
