@@ -595,10 +595,15 @@ static int emit_outputs(const Args *a, const attn_tensor *out, int nout)
     return EXIT_OK;
 }
 
-/* Prints a byte count as "N bytes (X MiB)". */
+/* Prints a byte count as "N bytes (X.Y KiB)", in KiB, MiB or GiB. */
 static void print_bytes(int64_t bytes)
 {
-    fprintf(stderr, "%" PRId64 " bytes (%.1f MiB)", bytes, (double)bytes / (1024.0 * 1024.0));
+    static const char *const units[] = {"KiB", "MiB", "GiB"};
+    double v = (double)bytes / 1024.0;
+    int u = 0;
+    for (; u < 2 && v >= 1024.0; u++)
+        v /= 1024.0;
+    fprintf(stderr, "%" PRId64 " bytes (%.1f %s)", bytes, v, units[u]);
 }
 
 /* Prints what a run of p on in does (--stats). */
