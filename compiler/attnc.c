@@ -8,7 +8,7 @@
  *     attnc check MODEL.attn [--set NAME=VALUE]... [--weights W] [-I DIR]...
  *     attnc graph MODEL.attn [--entry E] [--set ...] [--weights W] [--dot] [-I DIR]...
  *     attnc run MODEL.attn [--entry E] [--set ...] [--weights W] --inputs IN
- *               [--outputs OUT] [--backend jit|interp] [--repeat N] [--time]
+ *               [--outputs OUT] [--backend jit|interp] [--repeat N] [--time] [--stats]
  *               [--threads N] [--mcpu CPU] [--mattr F] [--emit-llvm F] [--emit-asm F] [-I DIR]...
  *     attnc compile MODEL.attn [--entry E] [--set ...] [--weights W] [-o NAME]
  *               [--mcpu CPU] [--mattr F] [--emit-llvm F] [--emit-asm F] [-I DIR]...
@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,7 +41,7 @@ enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2 };
 
 typedef enum {
     OPT_ENTRY, OPT_SET, OPT_WEIGHTS, OPT_INPUTS, OPT_OUTPUTS, OPT_DOT, OPT_BACKEND,
-    OPT_REPEAT, OPT_TIME, OPT_THREADS, OPT_INCLUDE, OPT_TENSOR, OPT_INDEX, OPT_ROWS, OPT_COLS,
+    OPT_REPEAT, OPT_TIME, OPT_STATS, OPT_THREADS, OPT_INCLUDE, OPT_TENSOR, OPT_INDEX, OPT_ROWS, OPT_COLS,
     OPT_SVG, OPT_EXTRA, OPT_OUT, OPT_MCPU, OPT_MATTR, OPT_EMIT_LLVM, OPT_EMIT_ASM, OPT_FUSED, OPT_NO_FUSE, OPT_HELP
 } OptionId;
 
@@ -73,6 +74,9 @@ static const Option options[] = {
      "engine to run on (default: jit, or $ATTN_BACKEND)", 0},
     {OPT_REPEAT, "--repeat", NULL, "N", "[--repeat N]", "run N times (default: 1)", 0},
     {OPT_TIME, "--time", NULL, NULL, "[--time]", "print load, compile and run times to stderr", 0},
+    {OPT_STATS, "--stats", NULL, NULL, "[--stats]",
+     "print to stderr the kernels run, the workspace (with and without reuse) and the bytes\n"
+     "moved for these inputs' dims (jit), and the process's peak RSS", 0},
     {OPT_THREADS, "--threads", NULL, "N", "[--threads N]",
      "worker threads (default: 0 = one per core)", 0},
     {OPT_INCLUDE, "-I", NULL, "DIR", "[-I DIR]...", "search DIR for imports (repeatable)", 1},
@@ -134,7 +138,7 @@ static const Command commands[] = {
      "them to OUT.safetensors. --weights may be left out when the model has no\n"
      "parameters.\n",
      MODEL_OPTS | BIT(OPT_ENTRY) | BIT(OPT_INPUTS) | BIT(OPT_OUTPUTS) | BIT(OPT_BACKEND) |
-         BIT(OPT_REPEAT) | BIT(OPT_TIME) | BIT(OPT_THREADS) | BIT(OPT_EXTRA) | JIT_OPTS},
+         BIT(OPT_REPEAT) | BIT(OPT_TIME) | BIT(OPT_STATS) | BIT(OPT_THREADS) | BIT(OPT_EXTRA) | JIT_OPTS},
     {CMD_COMPILE, "compile", "MODEL.attn", "compile entry points ahead of time into NAME.o and NAME.h",
      "Compiles every entry point of MODEL.attn, or the one --entry names, into\n"
      "the object file NAME.o and the C header NAME.h, for the host CPU or the\n"
@@ -176,7 +180,7 @@ typedef struct {
     const char *entry, *weights, *inputs, *outputs;
     const char *tensor, *rows, *cols, *svg;
     const char *mcpu, *mattr, *emit_llvm, *emit_asm, *out;
-    int dot, time, repeat, threads, fused, no_fuse;
+    int dot, time, stats, repeat, threads, fused, no_fuse;
     attn_backend backend;
     unsigned seen; /* BIT(OptionId) of each option given */
 } Args;
@@ -277,6 +281,7 @@ static int apply_option(Args *a, const Option *o, const char *arg, const char *v
     case OPT_FUSED: a->fused = 1; return 0;
     case OPT_NO_FUSE: a->no_fuse = 1; return 0;
     case OPT_TIME: a->time = 1; return 0;
+    case OPT_STATS: a->stats = 1; return 0;
     case OPT_INCLUDE: a->includes[a->nincludes++] = val; return 0;
     case OPT_TENSOR: a->tensor = val; return 0;
     case OPT_ROWS: a->rows = val; return 0;
@@ -596,6 +601,49 @@ static int emit_outputs(const Args *a, const attn_tensor *out, int nout)
     return EXIT_OK;
 }
 
+/* Prints a byte count as "N bytes (X.Y KiB)", in KiB, MiB or GiB. */
+static void print_bytes(int64_t bytes)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB"};
+    double v = (double)bytes / 1024.0;
+    int u = 0;
+    for (; u < 2 && v >= 1024.0; u++)
+        v /= 1024.0;
+    fprintf(stderr, "%" PRId64 " bytes (%.1f %s)", bytes, v, units[u]);
+}
+
+/* Prints what a run of p on in does (--stats). */
+static void print_stats(const Args *a, const attn_program *p, const attn_tensor *in, int nin)
+{
+    if (a->backend != ATTN_BACKEND_JIT) {
+        fputs("stats: --stats needs --backend jit\n", stderr);
+        return;
+    }
+    attn_run_stats st;
+    char *error = NULL;
+    if (attn_program_run_stats(p, in, nin, &st, &error) != ATTN_OK) {
+        fprintf(stderr, "stats: %s\n", error ? error : "out of memory");
+        attn_string_free(error);
+        return;
+    }
+    fprintf(stderr, "stats: kernels %" PRId64 ", kernel calls %" PRId64 "\n", st.kernels, st.kernel_calls);
+    fprintf(stderr, "stats: workspace ");
+    print_bytes(st.workspace_bytes);
+    fprintf(stderr, ", without reuse ");
+    print_bytes(st.workspace_bytes_no_reuse);
+    fprintf(stderr, "\nstats: bytes moved ");
+    print_bytes(st.bytes_moved);
+    fprintf(stderr, "\n");
+}
+
+/* Prints the process's peak resident set size (Linux counts ru_maxrss in KiB). */
+static void print_peak_rss(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        fprintf(stderr, "peak RSS: %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
+}
+
 /* Loads the inputs, runs p and emits the outputs. */
 static int run_program(const Args *a, const char *entry, const attn_program *p)
 {
@@ -611,6 +659,10 @@ static int run_program(const Args *a, const char *entry, const attn_program *p)
         rc = emit_outputs(a, out, nout);
     if (!rc && a->time)
         print_run_times(ms, a->repeat);
+    if (!rc && a->stats)
+        print_stats(a, p, in, nin);
+    if (!rc && (a->time || a->stats))
+        print_peak_rss();
     free(ms);
     attn_tensors_free(out, nout);
     cli_free_inputs(in, nin);

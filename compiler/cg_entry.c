@@ -5,12 +5,14 @@
  * Every node of the entry's graph and of its scan bodies has a global id.
  * A node's value lives in one of: the caller's input, a weight slot, a
  * module constant, its operand's buffer (reshape, scan captures, final scan
- * carries), or its own range of the workspace. Workspace ranges are laid out
- * once per run from the per-call dims (PREFIX_workspace validates them first);
- * a scan body's buffers are reused by every step.
+ * carries), or its own buffer in the workspace. Buffers whose lifetimes don't
+ * overlap share a slot (cg_plan.h); the slots are sized and laid out once per
+ * run from the per-call dims (PREFIX_workspace validates them first); a scan
+ * body's buffers are reused by every step.
  */
 #include "cg_entry.h"
 #include "cg_fused.h"
+#include "cg_plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,9 @@ typedef struct Gen {
     int *shape_site;         /* site of each node's per-call shape check, or -1 */
     int *param;              /* PARAM: its slot; MATMUL: its packed weight's slot; else -1 */
     int *result_of;          /* SCAN output buffers: global id of the RESULT node owning output i */
+    int *slot;               /* workspace slot of each node's buffer, or -1 */
+    int nslots;
+    LLVMValueRef *slot_at;   /* per slot: its size, then its offset, in the function being built */
     char *err;
     const FusePlan *plan;    /* which kernel computes each node */
 } Gen;
@@ -271,10 +276,51 @@ static void check_shape(Gen *G, CgKernel *k, const IrNode *n, int first_site) {
     fail_shape(G, k, huge, first_site + s.rank, LLVMBuildFPToSI(b, clamped, cm->i64, ""));
 }
 
-/* Lays out every owned buffer of g (and its bodies) from *total on; with
- * `check`, first makes sure each per-call shape is valid, else returns
- * -(site+1) from k's function. Sets G->ptr to workspace + offset when `ws`. */
-static void plan_graph(Gen *G, CgKernel *k, const IrGraph *g, LLVMValueRef *total, bool check, LLVMValueRef ws) {
+/* ---- the workspace: slots shared by buffers whose lifetimes don't overlap ---- */
+
+static int plan_id(const void *G, const IrGraph *g, int i) { return gid(G, g, i); }
+static bool plan_owns(const void *G, const IrGraph *g, int i) { return owns_buffer(G, g, &g->nodes[i], i); }
+
+/* Same dtype size and dims: the same bytes in every call. */
+static bool same_size(const IrType *a, const IrType *b) {
+    if (attn_dtype_size(a->dtype) != attn_dtype_size(b->dtype) || a->rank != b->rank)
+        return false;
+    for (int d = 0; d < a->rank; d++)
+        if (!dim_equal(a->dims[d], b->dims[d]))
+            return false;
+    return true;
+}
+
+/* Puts every buffer into a slot (G->slot); the key of a size class is the
+ * id of its first buffer. Returns 0, or -1 when out of memory. */
+static int plan_slots(Gen *G) {
+    CgPlanBuf *bufs = calloc((size_t)G->total + 1, sizeof *bufs);
+    const IrType **type = calloc((size_t)G->total + 1, sizeof *type);
+    CgPlanNodes nodes = {.ctx = G, .count = G->total, .id = plan_id, .owns = plan_owns};
+    int rc = -1;
+    if (bufs && type && cg_plan_live(G->e->graph, &nodes, bufs) == 0) {
+        for (int k = 0; k < G->ngraphs; k++)
+            for (int i = 0; i < G->graphs[k]->n; i++)
+                type[G->base[k] + i] = &G->graphs[k]->nodes[i].type;
+        for (int id = 0; id < G->total; id++) {
+            bufs[id].key = id;
+            for (int j = 0; j < id && bufs[id].start >= 0 && bufs[id].key == id; j++)
+                if (bufs[j].start >= 0 && bufs[j].key == j && same_size(type[j], type[id]))
+                    bufs[id].key = j;
+        }
+        G->nslots = cg_plan_slots(bufs, G->total, G->slot);
+        rc = G->nslots < 0 ? -1 : 0;
+    }
+    free(bufs);
+    free(type);
+    return rc;
+}
+
+/* Grows each slot of g's buffers (and its bodies') to its largest occupant
+ * under the per-call dims, 64-byte aligned; adds every buffer to *separate
+ * (the workspace without reuse) when non-NULL. With `check`, first makes sure
+ * each per-call shape is valid, else returns -(site+1) from k's function. */
+static void size_slots(Gen *G, CgKernel *k, const IrGraph *g, bool check, LLVMValueRef *separate) {
     CgModule *cm = G->cm;
     LLVMBuilderRef b = k->b;
     for (int i = 0; i < g->n; i++) {
@@ -283,17 +329,37 @@ static void plan_graph(Gen *G, CgKernel *k, const IrGraph *g, LLVMValueRef *tota
         if (check && G->shape_site[id] >= 0)
             check_shape(G, k, n, G->shape_site[id]);
         if (n->op == OP_SCAN) {
-            plan_graph(G, k, n->body, total, check, ws);
+            size_slots(G, k, n->body, check, separate);
             continue;
         }
-        if (!owns_buffer(G, g, n, i))
+        if (G->slot[id] < 0)
             continue;
-        if (ws)
-            G->ptr[id] = LLVMBuildGEP2(b, cm->i8, ws, total, 1, "");
         LLVMValueRef bytes = bytes_of(G, k, &n->type);
         LLVMValueRef rounded = LLVMBuildAnd(b, LLVMBuildAdd(b, bytes, cg_i64(cm, ALIGN - 1), ""), cg_i64(cm, -ALIGN), "");
-        *total = LLVMBuildAdd(b, *total, rounded, "");
+        LLVMValueRef *size = &G->slot_at[G->slot[id]];
+        *size = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntUGT, rounded, *size, ""), rounded, *size, "");
+        if (separate)
+            *separate = LLVMBuildAdd(b, *separate, rounded, "");
     }
+}
+
+/* Sizes the slots and lays them out one after another; returns the bytes of
+ * workspace. Points every buffer (G->ptr) into its slot when `ws`. */
+static LLVMValueRef plan_workspace(Gen *G, CgKernel *k, bool check, LLVMValueRef ws, LLVMValueRef *separate) {
+    CgModule *cm = G->cm;
+    for (int s = 0; s < G->nslots; s++)
+        G->slot_at[s] = cg_i64(cm, 0);
+    size_slots(G, k, G->e->graph, check, separate);
+    LLVMValueRef total = cg_i64(cm, 0);
+    for (int s = 0; s < G->nslots; s++) {
+        LLVMValueRef size = G->slot_at[s];
+        G->slot_at[s] = total;
+        total = LLVMBuildAdd(k->b, total, size, "");
+    }
+    for (int id = 0; ws && id < G->total; id++)
+        if (G->slot[id] >= 0)
+            G->ptr[id] = LLVMBuildGEP2(k->b, cm->i8, ws, &G->slot_at[G->slot[id]], 1, "");
+    return total;
 }
 
 static void gen_workspace(Gen *G) {
@@ -303,9 +369,74 @@ static void gen_workspace(Gen *G) {
     LLVMTypeRef args[] = {cm->ptr, cm->ptr};
     LLVMValueRef fn = LLVMAddFunction(cm->mod, name, LLVMFunctionType(cm->i64, args, 2, 0));
     CgKernel k = fn_begin(G, fn, LLVMGetParam(fn, 1), LLVMGetParam(fn, 0)); /* ctx: where the failing count goes */
-    LLVMValueRef total = cg_i64(cm, 0);
-    plan_graph(G, &k, G->e->graph, &total, true, NULL);
-    LLVMBuildRet(k.b, total);
+    LLVMBuildRet(k.b, plan_workspace(G, &k, true, NULL, NULL));
+    LLVMDisposeBuilder(k.b);
+}
+
+/* ---- statistics of a call ---- */
+
+/* A node with a buffer of its own that is not set by the driver runs a kernel. */
+static bool runs_kernel(const Gen *G, const IrGraph *g, int i) {
+    const IrNode *n = &g->nodes[i];
+    return n->op != OP_INPUT && n->op != OP_RESULT && owns_buffer(G, g, n, i);
+}
+
+/* Bytes a kernel reads for value i of g: its size, or, for a value computed
+ * inside its reader's kernel (no buffer, not an alias), what it reads. */
+static LLVMValueRef read_bytes(Gen *G, CgKernel *k, const IrGraph *g, int i) {
+    const IrNode *n = &g->nodes[i];
+    int64_t offset;
+    if (n->op == OP_INPUT || n->op == OP_PARAM || n->op == OP_CONST || n->op == OP_RESHAPE || n->op == OP_RESULT ||
+        fuse_slice_view(g, n, &offset) || owns_buffer(G, g, n, i))
+        return bytes_of(G, k, &n->type);
+    LLVMValueRef sum = cg_i64(G->cm, 0);
+    for (int j = 0; j < n->nin; j++)
+        sum = LLVMBuildAdd(k->b, sum, read_bytes(G, k, g, n->in[j]), "");
+    return sum;
+}
+
+/* Counts the kernels of g and its bodies, and adds to *calls and *moved what
+ * they do when g runs `times` times. */
+static void count_calls(Gen *G, CgKernel *k, const IrGraph *g, LLVMValueRef times, int *kernels, LLVMValueRef *calls,
+                        LLVMValueRef *moved) {
+    LLVMBuilderRef b = k->b;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->op == OP_SCAN)
+            count_calls(G, k, n->body, LLVMBuildMul(b, times, cg_dim(G->cm, b, k->syms, n->scan.steps), ""), kernels,
+                        calls, moved);
+        if (!runs_kernel(G, g, i))
+            continue;
+        LLVMValueRef bytes = bytes_of(G, k, &n->type);
+        for (int j = 0; j < n->nin; j++)
+            bytes = LLVMBuildAdd(b, bytes, read_bytes(G, k, g, n->in[j]), "");
+        ++*kernels;
+        *calls = LLVMBuildAdd(b, *calls, times, "");
+        *moved = LLVMBuildAdd(b, *moved, LLVMBuildMul(b, times, bytes, ""), "");
+    }
+}
+
+/* void PREFIX_stats(syms, out): out[ATTN_STAT_*] of a call with dims that
+ * PREFIX_workspace accepted. */
+static void gen_stats(Gen *G) {
+    CgModule *cm = G->cm;
+    char name[256];
+    snprintf(name, sizeof name, "%s_stats", G->prefix);
+    LLVMTypeRef args[] = {cm->ptr, cm->ptr};
+    LLVMValueRef fn = LLVMAddFunction(cm->mod, name, LLVMFunctionType(LLVMVoidTypeInContext(cm->ctx), args, 2, 0));
+    CgKernel k = fn_begin(G, fn, NULL, LLVMGetParam(fn, 0));
+    LLVMValueRef v[ATTN_NSTATS];
+    v[ATTN_STAT_WORKSPACE_SEPARATE] = cg_i64(cm, 0);
+    v[ATTN_STAT_WORKSPACE] = plan_workspace(G, &k, false, NULL, &v[ATTN_STAT_WORKSPACE_SEPARATE]);
+    int kernels = 0;
+    v[ATTN_STAT_CALLS] = v[ATTN_STAT_BYTES_MOVED] = cg_i64(cm, 0);
+    count_calls(G, &k, G->e->graph, cg_i64(cm, 1), &kernels, &v[ATTN_STAT_CALLS], &v[ATTN_STAT_BYTES_MOVED]);
+    v[ATTN_STAT_KERNELS] = cg_i64(cm, kernels);
+    for (int i = 0; i < ATTN_NSTATS; i++) {
+        LLVMValueRef idx = cg_i64(cm, i);
+        LLVMBuildStore(k.b, v[i], LLVMBuildGEP2(k.b, cm->i64, LLVMGetParam(fn, 1), &idx, 1, ""));
+    }
+    LLVMBuildRetVoid(k.b);
     LLVMDisposeBuilder(k.b);
 }
 
@@ -592,8 +723,7 @@ static void gen_run(Gen *G) {
     LLVMValueRef ctx = LLVMGetParam(fn, 0);
     CgKernel k = fn_begin(G, fn, ctx, NULL);
     k.syms = cg_ctx_ptr(cm, k.b, ctx, CTX_SYMS);
-    LLVMValueRef total = cg_i64(cm, 0);
-    plan_graph(G, &k, G->e->graph, &total, false, cg_ctx_ptr(cm, k.b, ctx, CTX_WORKSPACE));
+    plan_workspace(G, &k, false, cg_ctx_ptr(cm, k.b, ctx, CTX_WORKSPACE), NULL);
     emit_graph(G, &k, G->e->graph);
     const IrGraph *g = G->e->graph;
     LLVMValueRef outs = cg_ctx_ptr(cm, k.b, ctx, CTX_OUTPUTS);
@@ -627,8 +757,10 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
     G.site = calloc(n, sizeof *G.site);
     G.shape_site = calloc(n, sizeof *G.shape_site);
     G.param = calloc(n, sizeof *G.param);
+    G.slot = calloc(n, sizeof *G.slot);
+    G.slot_at = calloc(n, sizeof *G.slot_at);
     int rc = 0;
-    if (!G.ptr || !G.kernel || !G.site || !G.shape_site || !G.param) {
+    if (!G.ptr || !G.kernel || !G.site || !G.shape_site || !G.param || !G.slot || !G.slot_at || plan_slots(&G) != 0) {
         *err = cg_msg("error: out of memory");
         rc = -1;
     } else if (!(G.plan = fuse_plan_build(&plan_arena, e->graph, cm->no_fuse ? 0 : 1))) {
@@ -637,6 +769,7 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
     } else {
         number_nodes(&G);
         gen_workspace(&G);
+        gen_stats(&G);
         gen_dims(&G, true);
         gen_dims(&G, false);
         gen_run(&G);
@@ -653,6 +786,8 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
     free(G.site);
     free(G.shape_site);
     free(G.param);
+    free(G.slot);
+    free(G.slot_at);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     info->gen_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     return rc;

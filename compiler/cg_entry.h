@@ -7,10 +7,13 @@
  *   i32 PREFIX_input_dims(const void *unused, const i64 *syms, i64 *dims)   expected dims of each input
  *   i32 PREFIX_output_dims(const void *unused, const i64 *syms, i64 *dims)  dims of each output
  *   i32 PREFIX_run(AttnRunCtx *ctx)             0, or 1 + an error site
+ *   void PREFIX_stats(const i64 *syms, i64 *out) out[ATTN_STAT_*] of a call with
+ *                                          dims PREFIX_workspace accepted
  *
  * (ATTN_MAX_RANK dims per tensor). The driver PREFIX_run lays the values out
- * in the workspace, calls the kernels in graph order, runs each scan as a
- * native loop over its body's kernels, and copies the results to the outputs.
+ * in the workspace (buffers whose lifetimes don't overlap share memory,
+ * cg_plan.h), calls the kernels in graph order, runs each scan as a native
+ * loop over its body's kernels, and copies the results to the outputs.
  * Weights are read through ctx->params; a matmul whose right operand is a
  * 2-D weight reads a packed copy (runtime/pack.h) made when weights are bound.
  */

@@ -20,6 +20,7 @@ struct JitProgram {
     Arena arena;          /* signature strings */
     CgEntryInfo info;
     AttnCompiled c;
+    AttnStatsFn stats;
     void **params;        /* weight pointers, packed copies owned in `packed` */
     void **packed;
     int nparams;
@@ -210,7 +211,8 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
     p->c.input_dims = p->c.workspace ? (AttnDimsFn)lookup(p, "input_dims", err) : NULL;
     p->c.output_dims = p->c.input_dims ? (AttnDimsFn)lookup(p, "output_dims", err) : NULL;
     p->c.run = p->c.output_dims ? (int32_t(*)(AttnRunCtx *))lookup(p, "run", err) : NULL;
-    if (!p->c.run || bind_params(p, err) != 0)
+    p->stats = p->c.run ? (AttnStatsFn)lookup(p, "stats", err) : NULL;
+    if (!p->stats || bind_params(p, err) != 0)
         goto fail;
     int threads = o ? o->threads : 0;
     if (threads != 1) {
@@ -230,6 +232,11 @@ fail:
 attn_status jit_program_run(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_tensor **outputs,
                             int *noutputs, char **error) {
     return attn_compiled_run(&p->c, p->params, p->pool, inputs, ninputs, outputs, noutputs, error);
+}
+
+attn_status jit_program_stats(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_run_stats *stats,
+                              char **error) {
+    return attn_compiled_stats(&p->c, p->stats, inputs, ninputs, stats, error);
 }
 
 double jit_program_compile_ms(const JitProgram *p) { return p->compile_ms; }

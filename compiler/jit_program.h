@@ -24,6 +24,9 @@ typedef struct JitProgram JitProgram;
 JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err);
 attn_status jit_program_run(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_tensor **outputs,
                             int *noutputs, char **error);
+/* What a run on inputs of these shapes does (attn_program_run_stats). */
+attn_status jit_program_stats(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_run_stats *stats,
+                              char **error);
 /* Milliseconds spent generating IR, optimising and producing machine code. */
 double jit_program_compile_ms(const JitProgram *p);
 void jit_program_free(JitProgram *p);

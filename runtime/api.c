@@ -339,6 +339,23 @@ attn_status attn_program_run(const attn_program *p, const attn_tensor *inputs, i
     return interp_run(p->entry, inputs, ninputs, outputs, noutputs, error) == 0 ? ATTN_OK : ATTN_ERR_INPUT;
 }
 
+attn_status attn_program_run_stats(const attn_program *p, const attn_tensor *inputs, int ninputs,
+                                   attn_run_stats *stats, char **error) {
+    if (error)
+        *error = NULL;
+    if (!p || !stats || ninputs < 0 || (ninputs > 0 && !inputs)) {
+        if (error)
+            *error = dup_msg("error: attn_program_run_stats: NULL program, inputs or stats");
+        return ATTN_ERR_USAGE;
+    }
+    if (!p->jit) {
+        if (error)
+            *error = dup_msg("error: run statistics need the JIT backend");
+        return ATTN_ERR_USAGE;
+    }
+    return jit_program_stats(p->jit, inputs, ninputs, stats, error);
+}
+
 void attn_program_free(attn_program *p) {
     if (!p)
         return;

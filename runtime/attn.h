@@ -166,6 +166,25 @@ attn_status attn_program_run(const attn_program *p, const attn_tensor *inputs, i
                              attn_tensor **outputs, int *noutputs, char **error);
 void attn_program_free(attn_program *p);
 
+/* What a run of a program does on inputs of given shapes, worked out from the
+ * shapes alone (the program's generated code computes it; nothing is run or
+ * measured). Byte counts are for this call's dims. */
+typedef struct attn_run_stats {
+    int64_t kernels;                  /* kernels in the compiled code */
+    int64_t kernel_calls;             /* kernel calls of the run (a scan body's kernels once per step) */
+    int64_t workspace_bytes;          /* the run's workspace: intermediate values, where values whose
+                                         lifetimes don't overlap share memory (its peak) */
+    int64_t workspace_bytes_no_reuse; /* the same with a buffer of its own for every value */
+    int64_t bytes_moved;              /* over all kernel calls: bytes read from their operands and
+                                         written to their outputs (scan copies not counted) */
+} attn_run_stats;
+
+/* Fills *stats for a run of p on `inputs`, checked as attn_program_run checks
+ * them. JIT backend only: the interpreter gives ATTN_ERR_USAGE. On failure,
+ * *error (if non-NULL) gets a message to free with attn_string_free. */
+attn_status attn_program_run_stats(const attn_program *p, const attn_tensor *inputs, int ninputs,
+                                   attn_run_stats *stats, char **error);
+
 void attn_tensors_free(attn_tensor *ts, int n);
 void attn_string_free(char *s);
 

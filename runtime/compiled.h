@@ -5,7 +5,8 @@
  *
  * A compiled entry is its signature (inputs with the per-call symbols their
  * dims bind, outputs), its error sites (messages with the source location,
- * three numbers each) and four generated functions (compiler/cg_entry.h).
+ * three numbers each) and four generated functions (compiler/cg_entry.h);
+ * in-process programs also use a fifth, which computes run statistics.
  * attn_compiled_run checks the inputs exactly like the interpreter, sizes and
  * allocates the workspace and the outputs, runs the code and turns a failing
  * site into its message.
@@ -41,6 +42,16 @@ typedef struct AttnSigTensor {
     const char *dim_text[ATTN_MAX_RANK]; /* "T", "2*T", "16" */
 } AttnSigTensor;
 
+/* What the generated stats function writes, per index. */
+enum {
+    ATTN_STAT_KERNELS,            /* kernels in the code */
+    ATTN_STAT_CALLS,              /* kernel calls of a run (scan bodies once per step) */
+    ATTN_STAT_WORKSPACE,          /* bytes of workspace, buffers sharing memory */
+    ATTN_STAT_WORKSPACE_SEPARATE, /* bytes of workspace with a buffer per value */
+    ATTN_STAT_BYTES_MOVED,        /* bytes kernel calls read from operands and write */
+    ATTN_NSTATS
+};
+
 /* Dims of every input or output (ATTN_MAX_RANK each) under bound symbols. */
 typedef int32_t (*AttnDimsFn)(const void *self, const int64_t *syms, int64_t *dims);
 
@@ -58,6 +69,11 @@ typedef struct AttnCompiled {
     int32_t (*run)(AttnRunCtx *ctx);
 } AttnCompiled;
 
+/* The generated stats function of an entry: out[ATTN_STAT_*] for syms that
+ * its workspace function accepted. Kept out of AttnCompiled, whose layout AOT
+ * headers spell out, since only in-process programs report statistics. */
+typedef void (*AttnStatsFn)(const int64_t *syms, int64_t *out);
+
 /* Checks inputs against sig (names, duplicates, dtypes, ranks, dims, sizes,
  * data), binds syms (nsyms of them, set to -1 first) and sets bound[i] to the
  * tensor of input i. Returns 0, or -1 with a malloc'd message in *err. */
@@ -69,6 +85,11 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
  * On success *outputs gets new tensors (free with attn_tensors_free). */
 attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPool *pool, const attn_tensor *inputs,
                               int ninputs, attn_tensor **outputs, int *noutputs, char **error);
+
+/* Fills *stats for a run of c on inputs (checked as attn_compiled_run checks
+ * them) from their dims alone with c's stats function fn, without running. */
+attn_status attn_compiled_stats(const AttnCompiled *c, AttnStatsFn fn, const attn_tensor *inputs, int ninputs,
+                                attn_run_stats *stats, char **error);
 
 #ifdef __cplusplus
 }

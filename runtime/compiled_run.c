@@ -122,6 +122,48 @@ static char *site_message(const AttnCompiled *c, int64_t site, const int64_t *v)
 #pragma GCC diagnostic pop
 }
 
+/* Binds the inputs to syms and bound, and checks the per-call dims: returns
+ * the bytes of workspace, or -1 with a message in *err. */
+static int64_t bind_call(const AttnCompiled *c, const attn_tensor *inputs, int ninputs, int64_t *syms,
+                         const attn_tensor **bound, char **err) {
+    if (c->noutputs > 64) {
+        *err = attn_format("error: entry %s has more than 64 outputs", c->entry);
+        return -1;
+    }
+    if (attn_bind_inputs(c->entry, c->inputs, c->ninputs, c->nsyms, c->input_dims, NULL, inputs, ninputs, syms, bound,
+                         err) != 0)
+        return -1;
+    int64_t count = 0;
+    int64_t ws_bytes = c->workspace(syms, &count);
+    if (ws_bytes < 0) {
+        int64_t v[3] = {count, 0, 0};
+        *err = site_message(c, -ws_bytes - 1, v);
+        return -1;
+    }
+    return ws_bytes;
+}
+
+attn_status attn_compiled_stats(const AttnCompiled *c, AttnStatsFn fn, const attn_tensor *inputs, int ninputs,
+                                attn_run_stats *stats, char **error) {
+    char *err = NULL;
+    int64_t syms[MAX_SYMS], v[ATTN_NSTATS];
+    const attn_tensor *bound[64];
+    attn_status st = ATTN_ERR_INPUT;
+    if (bind_call(c, inputs, ninputs, syms, bound, &err) >= 0) {
+        fn(syms, v);
+        *stats = (attn_run_stats){.kernels = v[ATTN_STAT_KERNELS], .kernel_calls = v[ATTN_STAT_CALLS],
+                                  .workspace_bytes = v[ATTN_STAT_WORKSPACE],
+                                  .workspace_bytes_no_reuse = v[ATTN_STAT_WORKSPACE_SEPARATE],
+                                  .bytes_moved = v[ATTN_STAT_BYTES_MOVED]};
+        st = ATTN_OK;
+    }
+    if (error)
+        *error = err;
+    else
+        free(err);
+    return st;
+}
+
 attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPool *pool, const attn_tensor *inputs,
                               int ninputs, attn_tensor **outputs, int *noutputs, char **error) {
     char *err = NULL;
@@ -131,22 +173,11 @@ attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPo
     attn_tensor *out = NULL;
     void *ws = NULL;
     attn_status st = ATTN_ERR_INPUT;
-    if (c->noutputs > 64) {
-        err = attn_format("error: entry %s has more than 64 outputs", c->entry);
-        goto done;
-    }
-    if (attn_bind_inputs(c->entry, c->inputs, c->ninputs, c->nsyms, c->input_dims, NULL, inputs, ninputs, syms, bound,
-                         &err) != 0)
+    int64_t ws_bytes = bind_call(c, inputs, ninputs, syms, bound, &err);
+    if (ws_bytes < 0)
         goto done;
     for (int i = 0; i < c->ninputs; i++)
         in_data[i] = bound[i]->data;
-    int64_t count = 0;
-    int64_t ws_bytes = c->workspace(syms, &count);
-    if (ws_bytes < 0) {
-        int64_t v[3] = {count, 0, 0};
-        err = site_message(c, -ws_bytes - 1, v);
-        goto done;
-    }
     int64_t dims[ATTN_MAX_RANK * 64];
     c->output_dims(NULL, syms, dims);
     out = calloc((size_t)c->noutputs + 1, sizeof *out);
