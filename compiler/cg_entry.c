@@ -760,10 +760,9 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
     G.slot = calloc(n, sizeof *G.slot);
     G.slot_at = calloc(n, sizeof *G.slot_at);
     int rc = 0;
-    if (!G.ptr || !G.kernel || !G.site || !G.shape_site || !G.param || !G.slot || !G.slot_at || plan_slots(&G) != 0) {
-        *err = cg_msg("error: out of memory");
-        rc = -1;
-    } else if (!(G.plan = fuse_plan_build(&plan_arena, e->graph, cm->no_fuse ? 0 : 1))) {
+    /* the kernel graph first: which nodes have buffers depends on it */
+    if (!G.ptr || !G.kernel || !G.site || !G.shape_site || !G.param || !G.slot || !G.slot_at ||
+        !(G.plan = fuse_plan_build(&plan_arena, e->graph, cm->no_fuse ? 0 : 1)) || plan_slots(&G) != 0) {
         *err = cg_msg("error: out of memory");
         rc = -1;
     } else {
