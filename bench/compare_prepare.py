@@ -29,6 +29,8 @@ def prepare(row, index, d):
     inputs = row.inputs()
     with torch.inference_mode():
         outputs = module(*[t for _, t in inputs])
+    if not isinstance(outputs, tuple) or len(outputs) != len(row.outputs):
+        raise TypeError("%s: the module must return a tuple of %d outputs" % (row.name, len(row.outputs)))
     write_safetensors(os.path.join(d, "weights.safetensors"), list(module.state_dict().items()))
     write_safetensors(os.path.join(d, "inputs.safetensors"), inputs)
     by_name = dict(inputs)

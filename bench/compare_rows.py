@@ -99,7 +99,7 @@ class MHA(nn.MultiheadAttention):
 
 class EncoderLayer(nn.TransformerEncoderLayer):
     def forward(self, src):
-        return super().forward(src)
+        return (super().forward(src),)
 
 
 class Bert(BertModel):
