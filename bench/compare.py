@@ -13,7 +13,8 @@ outputs are from PyTorch's. A side that fails prints its error in its cell's
 place and the other rows go on. Rows that stream their weights once per step
 (batch-1 recurrences, greedy decoding) also get a bound: the bytes of weights
 read per step over the read bandwidth that bench_bandwidth measures for a
-buffer of that size (cache-resident when it fits) and for 256 MB (DRAM).
+buffer of that size (cache-resident when it fits) and for 256 MB (DRAM),
+the best of its rounds.
 """
 import argparse
 import json
@@ -61,12 +62,13 @@ def side(cmd, env):
 def bandwidths(build, threads, sizes):
     out = subprocess.run([os.path.join(build, "bench", "bench_bandwidth"), str(threads)] + [str(s) for s in sizes],
                          capture_output=True, text=True, check=True).stdout
-    return {int(m.group(1)): float(m.group(2)) for m in re.finditer(r"^BW (\d+) ([\d.]+)$", out, re.M)}
+    return {int(m.group(1)): (float(m.group(2)), float(m.group(3)))
+            for m in re.finditer(r"^BW (\d+) ([\d.]+) ([\d.]+)$", out, re.M)}
 
 
 def bound_ms(phases, bw, size=None):
     """Time to read each phase's weights once per step at the bandwidth of its size (or of `size`)."""
-    return sum(b * steps / (bw[size or b] * 1e9) * 1e3 for b, steps in phases)
+    return sum(b * steps / (bw[size or b][0] * 1e9) * 1e3 for b, steps in phases)
 
 
 def machine():
@@ -130,8 +132,8 @@ def table(results, bw, args):
             row.name, fmt_ms(a), fmt_ms(res["torch"]), fmt_ms(res["ort"]), ratio, diff, bound, rss,
             "; ".join(n for n in notes if n).replace("|", "/")))
     sizes = sorted(bw)
-    print("\nread bandwidth (bench_bandwidth, %d threads): %s" % (
-        args.threads, ", ".join("%.1f MB: %.1f GB/s" % (s / 1e6, bw[s]) for s in sizes)))
+    print("\nread bandwidth (bench_bandwidth, %d threads, best / median of 11 rounds; bounds use the best): %s" % (
+        args.threads, ", ".join("%.1f MB: %.1f / %.1f GB/s" % (s / 1e6, bw[s][0], bw[s][1]) for s in sizes)))
 
 
 def main():
