@@ -1,0 +1,180 @@
+"""Runs bench/compare's rows on attn, PyTorch and ONNX Runtime and prints one
+table (markdown). Started by bench/compare, which builds attn's bench programs
+and installs onnxruntime-node first.
+
+    /usr/bin/python3 bench/compare.py --build DIR [--threads T] [--repeats R]
+                                      [--rows SUBSTRING,...] [--keep DIR]
+
+For each row, bench/compare_prepare.py writes the weights, inputs, PyTorch's
+outputs and the ONNX export into a temporary directory; then each side runs in
+a fresh process (bench_compare_attn, compare_torch.py, compare_ort.js) with T
+threads and prints its median time, its peak RSS growth and how far its
+outputs are from PyTorch's. A side that fails prints its error in its cell's
+place and the other rows go on. Rows that stream their weights once per step
+(batch-1 recurrences, greedy decoding) also get a bound: the bytes of weights
+read per step over the read bandwidth that bench_bandwidth measures for a
+buffer of that size (cache-resident when it fits) and for 256 MB (DRAM),
+the best of its rounds.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import compare_prepare  # noqa: E402
+import compare_rows  # noqa: E402
+
+DRAM_BYTES = 256 << 20
+TIMEOUT_S = 1800
+DIFF_LIMIT = 1e-3  # a larger max abs diff from PyTorch's outputs is flagged
+
+
+def peer_env(threads):
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", OMP_NUM_THREADS=str(threads),
+               OPENBLAS_NUM_THREADS=str(threads))
+    env.pop("OPENBLAS_CORETYPE", None)
+    return env
+
+
+def side(cmd, env):
+    """Runs one side; returns its RESULT fields as floats, or an error string."""
+    try:
+        p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return "timed out after %d s" % TIMEOUT_S
+    for line in p.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return [float(x) for x in line.split()[1:]]
+    lines = [ln for ln in (p.stderr + p.stdout).strip().splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error" in ln.lower() or ln.startswith(("attn:", "ort:"))]
+    return "exit %d: %s" % (p.returncode, " | ".join((errors or lines)[-3:]) or "no output")
+
+
+def bandwidths(build, threads, sizes):
+    out = subprocess.run([os.path.join(build, "bench", "bench_bandwidth"), str(threads)] + [str(s) for s in sizes],
+                         capture_output=True, text=True, check=True).stdout
+    return {int(m.group(1)): (float(m.group(2)), float(m.group(3)))
+            for m in re.finditer(r"^BW (\d+) ([\d.]+) ([\d.]+)$", out, re.M)}
+
+
+def bound_ms(phases, bw, size=None):
+    """Time to read each phase's weights once per step at the bandwidth of its size (or of `size`)."""
+    return sum(b * steps / (bw[size or b][0] * 1e9) * 1e3 for b, steps in phases)
+
+
+def machine():
+    model = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    m = re.search(r"^Model name:\s*(.+)$", model, re.M)
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    return "%s, %d cores, load average %s" % (m.group(1) if m else "?", os.cpu_count(), load)
+
+
+def fmt_ms(r):
+    return "%.2f" % r[0] if isinstance(r, list) else "error"
+
+
+def run_row(i, row, args, d):
+    export_error = compare_prepare.prepare(row, i, d)
+    cmd = [os.path.join(args.build, "bench", "bench_compare_attn"), row.model, row.entry,
+           os.path.join(d, "weights.safetensors"), os.path.join(d, "attn_inputs.safetensors"),
+           os.path.join(d, "expected.safetensors"), str(args.threads), str(args.repeats), "-I", "models"]
+    cmd += ["%s=%s" % kv for kv in row.hp.items()]
+    env = peer_env(args.threads)
+    res = {"attn": side(cmd, env),
+           "torch": side([sys.executable, os.path.join(HERE, "compare_torch.py"), row.name, d,
+                          str(args.threads), str(args.repeats)], env),
+           "ort": export_error or side(["node", os.path.join(HERE, "compare_ort.js"), os.path.join(d, "ort.json"),
+                                        str(args.threads), str(args.repeats)], env)}
+    for name, r in res.items():
+        if isinstance(r, str):
+            print("  %-22s %s: ERROR %s" % (row.name, name, r), flush=True)
+        else:
+            extra = " compile %.0f ms" % r[4] if name == "attn" else ""
+            print("  %-22s %-5s %9.2f ms  rss +%.1f MB  max|diff vs PyTorch| %.2e  tokens differing %d%s"
+                  % (row.name, name, r[0], r[1], r[2], r[3], extra), flush=True)
+    return res
+
+
+def check_note(res):
+    """'' when attn's and ORT's outputs match PyTorch's, else a loud note."""
+    notes = []
+    for name in ("attn", "ort"):
+        r = res[name]
+        if isinstance(r, list) and (not r[2] <= DIFF_LIMIT or r[3] > 0):
+            notes.append("**%s OUTPUT DIFFERS: max %.1e, %d tokens**" % (name, r[2], r[3]))
+    return "; ".join(notes)
+
+
+def table(results, bw, args):
+    print("\n| row | attn ms | PyTorch ms | ORT ms | best peer / attn | max abs diff attn vs PyTorch "
+          "| bound ms (cache / DRAM BW) | peak RSS growth MB (attn / PyTorch / ORT) | notes |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row, res in results:
+        a, peers = res["attn"], [res[s][0] for s in ("torch", "ort") if isinstance(res[s], list)]
+        ratio = "%.2fx" % (min(peers) / a[0]) if isinstance(a, list) and peers else ""
+        diff = ("%.1e" % a[2] + (", %d tokens differ" % a[3] if a[3] else "")) if isinstance(a, list) else ""
+        bound = "%.2f / %.2f" % (bound_ms(row.bound, bw), bound_ms(row.bound, bw, DRAM_BYTES)) if row.bound else ""
+        rss = " / ".join("%.0f" % res[s][1] if isinstance(res[s], list) else "error"
+                         for s in ("attn", "torch", "ort")) if row.memory else ""
+        notes = [check_note(res), row.onnx_note] + ["%s: %s" % (s, res[s]) for s in ("attn", "torch", "ort")
+                                                     if isinstance(res[s], str)]
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            row.name, fmt_ms(a), fmt_ms(res["torch"]), fmt_ms(res["ort"]), ratio, diff, bound, rss,
+            "; ".join(n for n in notes if n).replace("|", "/")))
+    sizes = sorted(bw)
+    print("\nread bandwidth (bench_bandwidth, %d threads, best / median of 11 rounds; bounds use the best): %s" % (
+        args.threads, ", ".join("%.1f MB: %.1f / %.1f GB/s" % (s / 1e6, bw[s][0], bw[s][1]) for s in sizes)))
+
+
+def main():
+    ap = argparse.ArgumentParser(description="attn vs PyTorch vs ONNX Runtime")
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=21)
+    ap.add_argument("--rows", default="", help="comma-separated substrings of row names (default: all)")
+    ap.add_argument("--keep", default="", help="write the generated files here and keep them")
+    args = ap.parse_args()
+    args.build = os.path.abspath(args.build)
+    rows = [(i, r) for i, r in enumerate(compare_rows.ROWS)
+            if not args.rows or any(s and s in r.name for s in args.rows.split(","))]
+    print("machine: %s" % machine())
+    print("threads %d, median of %d runs after 3 warm-up runs; torch %s (OMP_WAIT_POLICY=PASSIVE), "
+          "onnxruntime-node %s, OPENBLAS_CORETYPE unset" % (args.threads, args.repeats, torch.__version__,
+                                                            ort_version()), flush=True)
+    sizes = sorted({b for _, r in rows if r.bound for b, _ in r.bound} | {DRAM_BYTES})
+    bw = bandwidths(args.build, args.threads, sizes)
+    top = args.keep or tempfile.mkdtemp(prefix="attn_compare.")
+    results = []
+    try:
+        for i, row in rows:
+            d = os.path.join(top, "row%02d" % i)
+            results.append((row, run_row(i, row, args, d)))
+            if not args.keep:
+                shutil.rmtree(d, ignore_errors=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(top, ignore_errors=True)
+    table(results, bw, args)
+    print("\nload average after the run: %s" % machine().rsplit("load average ", 1)[1])
+
+
+def ort_version():
+    try:
+        with open(os.path.join(HERE, "node_modules", "onnxruntime-node", "package.json")) as f:
+            return json.load(f)["version"]
+    except OSError:
+        return "?"
+
+
+if __name__ == "__main__":
+    main()

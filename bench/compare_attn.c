@@ -1,0 +1,207 @@
+/*
+ * compare_attn.c — the attn side of bench/compare: one model entry, run on the
+ * JIT through the public API, timed, and checked against PyTorch's outputs.
+ *
+ *     bench_compare_attn MODEL ENTRY WEIGHTS INPUTS EXPECTED THREADS REPEATS [NAME=VALUE | -I DIR]...
+ *
+ * WEIGHTS ("-" for none), INPUTS and EXPECTED are safetensors files; every tensor
+ * of INPUTS is passed to the entry by name, and every output of the entry that
+ * EXPECTED holds under the same name is compared with it (f32: max abs diff;
+ * integers: number of differing elements). NAME=VALUE sets a hyperparameter,
+ * -I DIR adds an import directory. The entry is compiled once for THREADS
+ * threads; after 3 warm-up runs, REPEATS runs are timed (wall clock). The
+ * peak RSS (VmHWM) is reset to the RSS just before the first run (warm-up
+ * included); its growth by the end of the last run is the memory the runs
+ * needed beyond the loaded weights and inputs. Prints one line for scripts:
+ *     RESULT median_ms rss_growth_mb max_abs_diff mismatched_ints compile_ms
+ */
+#include "attn.h"
+#include "safetensors.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { WARMUP = 3, MAX_INPUTS = 16 };
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Field `key` ("VmHWM", "VmRSS") of /proc/self/status in MB, or -1. */
+static double status_mb(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t n = strlen(key);
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, key, n) && line[n] == ':' && sscanf(line + n + 1, "%ld", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return (double)kb / 1024;
+}
+
+/* Resets the peak RSS to the current RSS (Linux >= 4.0) and returns the RSS in
+ * MB; where that fails, the peak stays and is returned instead. */
+static double reset_peak_rss(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    int ok = f && fputs("5", f) >= 0;
+    if (f && fclose(f))
+        ok = 0;
+    return status_mb(ok ? "VmRSS" : "VmHWM");
+}
+
+static void fail(const char *what, const char *msg) {
+    fprintf(stderr, "attn: %s: %s\n", what, msg);
+    exit(1);
+}
+
+static attn_dtype dtype_of(StDtype dt) {
+    switch (dt) {
+    case ST_BOOL:
+        return ATTN_BOOL;
+    case ST_I32:
+        return ATTN_I32;
+    case ST_I64:
+        return ATTN_I64;
+    default:
+        return ATTN_F32;
+    }
+}
+
+/* Every tensor of `path`, converted into attn_tensors named as in the file. */
+static int read_tensors(const char *path, attn_tensor *ts, int max) {
+    char err[512];
+    StFile *f = st_open(path, err, sizeof err);
+    if (!f)
+        fail("read", err);
+    int n = st_count(f);
+    if (n > max)
+        fail(path, "too many tensors");
+    for (int i = 0; i < n; i++) {
+        const StTensor *t = st_tensor(f, i);
+        ts[i] = (attn_tensor){.name = strdup(t->name), .dtype = dtype_of(t->dtype), .rank = t->rank};
+        memcpy(ts[i].shape, t->shape, sizeof t->shape);
+        if (st_convert(t, ts[i].dtype, &ts[i].data, err, sizeof err))
+            fail("read", err);
+    }
+    st_close(f);
+    return n;
+}
+
+/* Compares the outputs with the expected tensors of the same name. */
+static void compare(const attn_program *p, const attn_tensor *out, int nout, const attn_tensor *want, int nwant,
+                    double *maxdiff, long *mismatched) {
+    *maxdiff = 0;
+    *mismatched = 0;
+    for (int i = 0; i < nout; i++) {
+        const char *name = attn_program_output_name(p, i);
+        for (int j = 0; j < nwant; j++) {
+            if (strcmp(want[j].name, name))
+                continue;
+            int64_t n = attn_tensor_numel(&out[i]);
+            if (n != attn_tensor_numel(&want[j]) || out[i].dtype != want[j].dtype) {
+                fprintf(stderr, "attn: output %s: shape or dtype differs from PyTorch's\n", name);
+                *maxdiff = INFINITY;
+                continue;
+            }
+            for (int64_t k = 0; k < n; k++) {
+                if (out[i].dtype == ATTN_F32) {
+                    double e = fabs((double)((const float *)out[i].data)[k] - ((const float *)want[j].data)[k]);
+                    if (!(e <= *maxdiff))
+                        *maxdiff = e;
+                } else if (out[i].dtype == ATTN_I64) {
+                    *mismatched += ((const int64_t *)out[i].data)[k] != ((const int64_t *)want[j].data)[k];
+                }
+            }
+        }
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc < 8) {
+        fprintf(stderr, "usage: bench_compare_attn MODEL ENTRY WEIGHTS INPUTS EXPECTED THREADS REPEATS "
+                        "[NAME=VALUE | -I DIR]...\n");
+        return 2;
+    }
+    const char *model = argv[1], *entry = argv[2], *weights = argv[3];
+    int threads = atoi(argv[6]), repeats = atoi(argv[7]);
+    if (repeats < 1)
+        repeats = 1;
+    attn_model *m = attn_model_new();
+    if (!m)
+        fail("model", "out of memory");
+    for (int i = 8; i < argc; i++) {
+        if (!strcmp(argv[i], "-I") && i + 1 < argc) {
+            attn_model_add_import_path(m, argv[++i]);
+            continue;
+        }
+        char *eq = strchr(argv[i], '=');
+        if (!eq)
+            fail(argv[i], "expected NAME=VALUE");
+        *eq = 0;
+        if (attn_model_set(m, argv[i], eq + 1))
+            fail(argv[i], attn_model_errors(m));
+    }
+    if (attn_model_load(m, model))
+        fail("load", attn_model_errors(m));
+    if (strcmp(weights, "-") && attn_model_bind_weights(m, weights))
+        fail("weights", attn_model_errors(m));
+
+    attn_tensor in[MAX_INPUTS], want[MAX_INPUTS];
+    int nin = read_tensors(argv[4], in, MAX_INPUTS), nwant = read_tensors(argv[5], want, MAX_INPUTS);
+
+    attn_compile_options opt = {.backend = ATTN_BACKEND_JIT, .threads = threads};
+    attn_program *p = NULL;
+    double t0 = now_ms();
+    if (attn_model_compile(m, entry, &opt, &p))
+        fail("compile", attn_model_errors(m));
+    double compile_ms = now_ms() - t0;
+
+    double rss0 = reset_peak_rss();
+    double *t = malloc(sizeof(double) * (size_t)repeats);
+    attn_tensor *out = NULL;
+    int nout = 0;
+    for (int r = -WARMUP; r < repeats; r++) {
+        if (out)
+            attn_tensors_free(out, nout);
+        char *err = NULL;
+        double s = now_ms();
+        if (attn_program_run(p, in, nin, &out, &nout, &err))
+            fail("run", err ? err : "failed");
+        if (r >= 0)
+            t[r] = now_ms() - s;
+    }
+    double rss1 = status_mb("VmHWM");
+    qsort(t, (size_t)repeats, sizeof *t, cmp);
+    double med = repeats % 2 ? t[repeats / 2] : (t[repeats / 2 - 1] + t[repeats / 2]) / 2;
+
+    double maxdiff;
+    long mismatched;
+    compare(p, out, nout, want, nwant, &maxdiff, &mismatched);
+    printf("RESULT %.4f %.2f %.3e %ld %.1f\n", med, rss1 - rss0, maxdiff, mismatched, compile_ms);
+
+    attn_tensors_free(out, nout);
+    for (int i = 0; i < nin; i++) {
+        free((char *)in[i].name);
+        free(in[i].data);
+    }
+    for (int i = 0; i < nwant; i++) {
+        free((char *)want[i].name);
+        free(want[i].data);
+    }
+    free(t);
+    attn_program_free(p);
+    attn_model_free(m);
+    return 0;
+}
