@@ -194,10 +194,11 @@ static void number_nodes(Gen *G) {
             else if (n->op == OP_MATMUL) {
                 int64_t off = 0;
                 const IrNode *w = source_of(G, g, n->in[1], &off);
+                const IrType *bt = &g->nodes[n->in[1]].type; /* the weight, or a contiguous slice of it */
                 int64_t kk, nn;
-                if (w->op == OP_PARAM && w->type.rank == 2 && n->type.rank >= 2 &&
-                    dim_is_const(w->type.dims[n->attrs.trans_b ? 1 : 0], &kk) &&
-                    dim_is_const(w->type.dims[n->attrs.trans_b ? 0 : 1], &nn))
+                if (w->op == OP_PARAM && w->type.rank == 2 && bt->rank == 2 && n->type.rank >= 2 &&
+                    dim_is_const(bt->dims[n->attrs.trans_b ? 1 : 0], &kk) &&
+                    dim_is_const(bt->dims[n->attrs.trans_b ? 0 : 1], &nn))
                     G->param[id] = add_param(G, (CgParam){.node = w, .packed = true, .k = kk, .n = nn, .offset = off,
                                                           .rs = n->attrs.trans_b ? 1 : nn, .cs = n->attrs.trans_b ? kk : 1});
             }

@@ -12,6 +12,7 @@
  */
 #include "cg_fused.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static LLVMValueRef c64(CgKernel *k, int64_t v) { return cg_i64(k->cm, v); }
@@ -133,7 +134,7 @@ static bool broadcast_strides(CgKernel *k, const IrType *t, const IrType *e, LLV
     return last;
 }
 
-void cg_fused_begin(CgKernel *k) {
+void cg_fused_check(CgKernel *k) {
     CgFused *f = k->fused;
     LLVMBuilderRef b = k->b;
     const IrGraph *g = f->g;
@@ -154,6 +155,12 @@ void cg_fused_begin(CgKernel *k) {
         cg_fail_if(k, bad, start, len, in.dim[axis]);
     }
     k->site = saved;
+}
+
+void cg_fused_strides(CgKernel *k) {
+    CgFused *f = k->fused;
+    LLVMBuilderRef b = k->b;
+    const IrGraph *g = f->g;
     const IrType *e = f->shape;
     for (int a = 0; a < f->naccess; a++) {
         CgAccess *x = &f->access[a];
@@ -290,7 +297,13 @@ static void fe_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
 
 const CgEmitter cg_emit_fused_elementwise = {fe_rows, fe_body};
 
-void cg_fused_epilogue(CgKernel *k, LLVMValueRef item, LLVMValueRef r0, LLVMValueRef r1, LLVMValueRef c0, LLVMValueRef c1) {
+void cg_fused_begin(CgKernel *k) {
+    cg_fused_check(k);
+    cg_fused_strides(k);
+}
+
+/* The epilogue over rows [r0, r1) and columns [c0, c1) of product `item`. */
+static void epilogue(CgKernel *k, LLVMValueRef item, LLVMValueRef r0, LLVMValueRef r1, LLVMValueRef c0, LLVMValueRef c1) {
     const IrType *e = k->fused->shape;
     LLVMValueRef m = cg_dim(k->cm, k->b, k->syms, e->dims[e->rank - 2]);
     LLVMValueRef inner = inner_extent(k);
@@ -300,4 +313,35 @@ void cg_fused_epilogue(CgKernel *k, LLVMValueRef item, LLVMValueRef r0, LLVMValu
     cg_fused_row(k, row);
     store_range(k, LLVMBuildMul(k->b, row, inner, ""), c0, c1);
     cg_loop_end(k, &rows);
+}
+
+LLVMValueRef cg_fused_epilogue_fn(CgKernel *k) {
+    CgModule *cm = k->cm;
+    CgFused *f = k->fused;
+    char name[300];
+    snprintf(name, sizeof name, "%s_epi", LLVMGetValueName(k->fn));
+    LLVMTypeRef args[] = {cm->ptr, cm->i64, cm->i64, cm->i64, cm->i64};
+    LLVMValueRef fn = LLVMAddFunction(cm->mod, name, LLVMFunctionType(cm->void_t, args, 5, 0));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    CgKernel e = *k;
+    e.fn = fn;
+    e.b = LLVMCreateBuilderInContext(cm->ctx);
+    LLVMPositionBuilderAtEnd(e.b, LLVMAppendBasicBlockInContext(cm->ctx, fn, "entry"));
+    LLVMValueRef arg = LLVMGetParam(fn, 0);
+    LLVMValueRef slot[CG_MAX_IN + 3];
+    for (int i = 0; i < f->nleaf + 3; i++) {
+        LLVMValueRef idx = cg_i64(cm, i);
+        slot[i] = LLVMBuildGEP2(e.b, cm->i64, arg, &idx, 1, "");
+    }
+    e.ctx = LLVMBuildLoad2(e.b, cm->ptr, slot[0], "ctx");
+    e.syms = cg_ctx_ptr(cm, e.b, e.ctx, CTX_SYMS);
+    e.out = LLVMBuildLoad2(e.b, cm->ptr, slot[1], "out");
+    for (int i = 0; i < f->nleaf; i++)
+        e.in[i] = LLVMBuildLoad2(e.b, cm->ptr, slot[2 + i], "");
+    LLVMValueRef item = LLVMBuildLoad2(e.b, cm->i64, slot[2 + f->nleaf], "item");
+    cg_fused_strides(&e);
+    epilogue(&e, item, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), LLVMGetParam(fn, 3), LLVMGetParam(fn, 4));
+    LLVMBuildRetVoid(e.b);
+    LLVMDisposeBuilder(e.b);
+    return fn;
 }

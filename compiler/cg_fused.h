@@ -55,8 +55,10 @@ typedef struct CgFused {
 bool cg_fused_collect(CgFused *f, const FusePlan *p, int root, const int *sites);
 
 /* Emits the checks of view members (slice ranges) and the leaves' strides;
- * called at the start of a kernel body. */
+ * called at the start of a kernel body. The two halves: */
 void cg_fused_begin(CgKernel *k);
+void cg_fused_check(CgKernel *k);   /* may return an error site from k's function (an i32 one) */
+void cg_fused_strides(CgKernel *k);
 /* Sets each leaf's base for row `row` of the expression's shape (its last
  * dim is the row). */
 void cg_fused_row(CgKernel *k, LLVMValueRef row);
@@ -67,8 +69,11 @@ LLVMValueRef cg_fused_eval(CgKernel *k, LLVMValueRef j, int lanes, LLVMValueRef 
 /* Emitters of fused kernels. */
 extern const CgEmitter cg_emit_fused_elementwise;
 extern const CgEmitter cg_emit_attention; /* cg_attention_node.c */
-/* FK_MATMUL: the epilogue over rows [r0, r1) and columns [c0, c1) of product
- * `item` of the matmul's batch, in place in the output. */
-void cg_fused_epilogue(CgKernel *k, LLVMValueRef item, LLVMValueRef r0, LLVMValueRef r1, LLVMValueRef c0, LLVMValueRef c1);
+/* FK_MATMUL: the epilogue as the matmul core's hook (cg_matmul.h), over
+ * rows [r0, r1) and columns [c0, c1) of product `item` of the matmul's
+ * batch, in place in the output:
+ *   void kN_epi(ptr arg, i64 r0, i64 r1, i64 c0, i64 c1)
+ * with arg = {ctx, out, leaf 0, ..., leaf n-1, item} (8 bytes each). */
+LLVMValueRef cg_fused_epilogue_fn(CgKernel *k);
 
 #endif

@@ -53,8 +53,26 @@ static void mm_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
         LLVMValueRef params = cg_ctx_ptr(cm, b, k->ctx, CTX_PARAMS), idx = cg_i64(cm, k->param);
         packed = LLVMBuildLoad2(b, cm->ptr, LLVMBuildGEP2(b, cm->ptr, params, &idx, 1, ""), "packed");
     }
-    if (k->fused)
-        cg_fused_begin(k);
+    /* a fused epilogue runs as the core's hook, on each block of the product
+       as soon as it is final, while it is still in cache */
+    LLVMValueRef epi = LLVMConstNull(cm->ptr), epi_arg = LLVMConstNull(cm->ptr);
+    if (k->fused) {
+        cg_fused_check(k);
+        LLVMBasicBlockRef here = LLVMGetInsertBlock(b);
+        epi = cg_fused_epilogue_fn(k);
+        LLVMPositionBuilderAtEnd(b, here);
+        int nleaf = k->fused->nleaf;
+        epi_arg = LLVMBuildArrayAlloca(b, cm->i64, cg_i64(cm, nleaf + 3), "epi_arg");
+        LLVMValueRef vals[CG_MAX_IN + 2];
+        vals[0] = k->ctx;
+        vals[1] = k->out;
+        for (int i = 0; i < nleaf; i++)
+            vals[2 + i] = k->in[i];
+        for (int i = 0; i < nleaf + 2; i++) {
+            LLVMValueRef idx = cg_i64(cm, i);
+            LLVMBuildStore(b, vals[i], LLVMBuildGEP2(b, cm->i64, epi_arg, &idx, 1, ""));
+        }
+    }
     CgLoop loop;
     LLVMValueRef t = cg_loop_begin(k, &loop, lo, hi, 1);
     LLVMValueRef off_a = cg_i64(cm, 0), off_b = cg_i64(cm, 0), rem = t;
@@ -67,19 +85,20 @@ static void mm_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     LLVMValueRef off_c = LLVMBuildMul(b, t, LLVMBuildMul(b, m, n, ""), "");
     LLVMValueRef pa = LLVMBuildGEP2(b, cm->f32, k->in[0], &off_a, 1, "");
     LLVMValueRef pc = LLVMBuildGEP2(b, cm->f32, k->out, &off_c, 1, "");
-    LLVMValueRef none = LLVMConstNull(cm->ptr); /* no epilogue */
+    if (k->fused) {
+        LLVMValueRef idx = cg_i64(cm, k->fused->nleaf + 2);
+        LLVMBuildStore(b, t, LLVMBuildGEP2(b, cm->i64, epi_arg, &idx, 1, ""));
+    }
     if (packed) {
         LLVMValueRef fn = core_fn(cm, true);
-        LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, packed, pc, n, pool, none, none};
+        LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, packed, pc, n, pool, epi, epi_arg};
         LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, 12, "");
     } else {
         LLVMValueRef fn = core_fn(cm, false);
         LLVMValueRef pb = LLVMBuildGEP2(b, cm->f32, k->in[1], &off_b, 1, "");
-        LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, pb, b_rs, b_cs, pc, n, pool, none, none};
+        LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, pb, b_rs, b_cs, pc, n, pool, epi, epi_arg};
         LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, 14, "");
     }
-    if (k->fused) /* the epilogue, in place over this product */
-        cg_fused_epilogue(k, t, cg_i64(cm, 0), m, cg_i64(cm, 0), n);
     cg_loop_end(k, &loop);
 }
 
