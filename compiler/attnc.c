@@ -41,7 +41,7 @@ enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2 };
 
 typedef enum {
     OPT_ENTRY, OPT_SET, OPT_WEIGHTS, OPT_INPUTS, OPT_OUTPUTS, OPT_DOT, OPT_BACKEND,
-    OPT_REPEAT, OPT_TIME, OPT_STATS, OPT_THREADS, OPT_INCLUDE, OPT_TENSOR, OPT_INDEX, OPT_ROWS, OPT_COLS,
+    OPT_REPEAT, OPT_TIME, OPT_STATS, OPT_PROFILE, OPT_THREADS, OPT_INCLUDE, OPT_TENSOR, OPT_INDEX, OPT_ROWS, OPT_COLS,
     OPT_SVG, OPT_EXTRA, OPT_OUT, OPT_MCPU, OPT_MATTR, OPT_EMIT_LLVM, OPT_EMIT_ASM, OPT_FUSED, OPT_NO_FUSE, OPT_HELP
 } OptionId;
 
@@ -77,6 +77,8 @@ static const Option options[] = {
     {OPT_STATS, "--stats", NULL, NULL, "[--stats]",
      "print to stderr the kernels run, the workspace (with and without reuse) and the bytes\n"
      "moved for these inputs' dims (jit), and the process's peak RSS", 0},
+    {OPT_PROFILE, "--profile", NULL, NULL, "[--profile]",
+     "JIT: time every kernel and print a table of time per kernel to stderr", 0},
     {OPT_THREADS, "--threads", NULL, "N", "[--threads N]",
      "worker threads (default: 0 = one per core)", 0},
     {OPT_INCLUDE, "-I", NULL, "DIR", "[-I DIR]...", "search DIR for imports (repeatable)", 1},
@@ -138,7 +140,7 @@ static const Command commands[] = {
      "them to OUT.safetensors. --weights may be left out when the model has no\n"
      "parameters.\n",
      MODEL_OPTS | BIT(OPT_ENTRY) | BIT(OPT_INPUTS) | BIT(OPT_OUTPUTS) | BIT(OPT_BACKEND) |
-         BIT(OPT_REPEAT) | BIT(OPT_TIME) | BIT(OPT_STATS) | BIT(OPT_THREADS) | BIT(OPT_EXTRA) | JIT_OPTS},
+         BIT(OPT_REPEAT) | BIT(OPT_TIME) | BIT(OPT_STATS) | BIT(OPT_PROFILE) | BIT(OPT_THREADS) | BIT(OPT_EXTRA) | JIT_OPTS},
     {CMD_COMPILE, "compile", "MODEL.attn", "compile entry points ahead of time into NAME.o and NAME.h",
      "Compiles every entry point of MODEL.attn, or the one --entry names, into\n"
      "the object file NAME.o and the C header NAME.h, for the host CPU or the\n"
@@ -180,7 +182,7 @@ typedef struct {
     const char *entry, *weights, *inputs, *outputs;
     const char *tensor, *rows, *cols, *svg;
     const char *mcpu, *mattr, *emit_llvm, *emit_asm, *out;
-    int dot, time, stats, repeat, threads, fused, no_fuse;
+    int dot, time, stats, profile, repeat, threads, fused, no_fuse;
     attn_backend backend;
     unsigned seen; /* BIT(OptionId) of each option given */
 } Args;
@@ -282,6 +284,7 @@ static int apply_option(Args *a, const Option *o, const char *arg, const char *v
     case OPT_NO_FUSE: a->no_fuse = 1; return 0;
     case OPT_TIME: a->time = 1; return 0;
     case OPT_STATS: a->stats = 1; return 0;
+    case OPT_PROFILE: a->profile = 1; return 0;
     case OPT_INCLUDE: a->includes[a->nincludes++] = val; return 0;
     case OPT_TENSOR: a->tensor = val; return 0;
     case OPT_ROWS: a->rows = val; return 0;
@@ -636,6 +639,36 @@ static void print_stats(const Args *a, const attn_program *p, const attn_tensor 
     fprintf(stderr, "\n");
 }
 
+static int by_time(const void *x, const void *y) {
+    double a = ((const attn_kernel_profile *)x)->ms, b = ((const attn_kernel_profile *)y)->ms;
+    return (a < b) - (a > b);
+}
+
+/* Prints the time per kernel over all runs, longest first (--profile). */
+static void print_profile(const Args *a, const attn_program *p)
+{
+    const attn_kernel_profile *t;
+    int n;
+    if (a->backend != ATTN_BACKEND_JIT || attn_program_profile(p, &t, &n) != ATTN_OK) {
+        fputs("profile: --profile needs --backend jit\n", stderr);
+        return;
+    }
+    attn_kernel_profile *rows = malloc(sizeof *rows * (size_t)(n ? n : 1));
+    if (!rows)
+        return;
+    memcpy(rows, t, sizeof *rows * (size_t)n);
+    qsort(rows, (size_t)n, sizeof *rows, by_time);
+    double total = 0;
+    for (int i = 0; i < n; i++)
+        total += rows[i].ms;
+    fprintf(stderr, "profile: %d kernels, %.3f ms in kernels over %d run%s\n", n, total, a->repeat, a->repeat == 1 ? "" : "s");
+    fprintf(stderr, "%10s %6s %10s %10s  %s\n", "ms/run", "%", "calls/run", "us/call", "kernel");
+    for (int i = 0; i < n; i++)
+        fprintf(stderr, "%10.3f %6.1f %10.0f %10.2f  %s\n", rows[i].ms / a->repeat, total > 0 ? 100 * rows[i].ms / total : 0,
+                (double)rows[i].calls / a->repeat, rows[i].calls ? 1e3 * rows[i].ms / (double)rows[i].calls : 0, rows[i].name);
+    free(rows);
+}
+
 /* Prints the process's peak resident set size (Linux counts ru_maxrss in KiB). */
 static void print_peak_rss(void)
 {
@@ -661,6 +694,8 @@ static int run_program(const Args *a, const char *entry, const attn_program *p)
         print_run_times(ms, a->repeat);
     if (!rc && a->stats)
         print_stats(a, p, in, nin);
+    if (!rc && a->profile)
+        print_profile(a, p);
     if (!rc && (a->time || a->stats))
         print_peak_rss();
     free(ms);
@@ -676,7 +711,7 @@ static int cmd_run(const Args *a, attn_model *m, double load_ms)
     if (rc)
         return rc;
     attn_compile_options opt = {.backend = a->backend, .threads = a->threads,
-                                .mcpu = a->mcpu, .mattr = a->mattr, .no_fuse = a->no_fuse,
+                                .mcpu = a->mcpu, .mattr = a->mattr, .no_fuse = a->no_fuse, .profile = a->profile,
                                 .emit_llvm = a->emit_llvm, .emit_asm = a->emit_asm,
                                 .extra_outputs = a->extras, .nextra_outputs = a->nextras};
     attn_program *p = NULL;

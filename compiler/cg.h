@@ -22,6 +22,7 @@ typedef struct CgModule {
     bool core_external; /* the matmul core is compiled once per process and linked by
                            address (JIT): declare its functions instead of emitting them */
     bool no_fuse;       /* every node its own kernel (-O0 / --no-fuse; compiler/fuse.h) */
+    bool profile;       /* time every kernel call (runtime/profile.h) */
 } CgModule;
 
 /* A module named `name` in ctx for target t. */

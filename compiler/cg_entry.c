@@ -35,6 +35,7 @@ typedef struct Gen {
     int *site;               /* error site of each node's kernel, or -1 */
     int *shape_site;         /* site of each node's per-call shape check, or -1 */
     int *param;              /* PARAM: its slot; MATMUL: its packed weight's slot; else -1 */
+    int *kindex;             /* kernel roots: number of the kernel (CgEntryInfo.kernel_names) */
     int *result_of;          /* SCAN output buffers: global id of the RESULT node owning output i */
     int *slot;               /* workspace slot of each node's buffer, or -1 */
     int nslots;
@@ -491,6 +492,31 @@ static LLVMValueRef const_global(Gen *G, const IrNode *n, int id) {
 }
 
 /* Calls kernel of node i; returns its status to the caller when non-zero. */
+/* Numbers the kernel of root i and names it in G->info ("k12 matmul+epilogue:
+ * %11 matmul, %12 add"). */
+static int add_kernel_name(Gen *G, const IrGraph *g, const FusePlan *plan, int i) {
+    static const char *kinds[] = {"", "", "elementwise", "reduction", "matmul+epilogue", "attention"};
+    int id = gid(G, g, i);
+    char text[1024];
+    size_t used = (size_t)snprintf(text, sizeof text, "k%d %s", id, op_name(g->nodes[i].op));
+    if (plan && plan->kind[i] != FK_SINGLE) {
+        int members[CG_FUSED_MAX];
+        int n = fuse_members(plan, i, members, CG_FUSED_MAX);
+        used = (size_t)snprintf(text, sizeof text, "k%d %s:", id, kinds[plan->kind[i]]);
+        for (int m = 0; m < n && used < sizeof text; m++)
+            used += (size_t)snprintf(text + used, sizeof text - used, "%s %%%d %s", m ? "," : "", members[m],
+                                     op_name(g->nodes[members[m]].op));
+    }
+    char **names = realloc(G->info->kernel_names, sizeof(char *) * (size_t)(G->info->nkernels + 1));
+    if (!names)
+        return -1;
+    G->info->kernel_names = names;
+    if (!(names[G->info->nkernels] = cg_msg("%s", text)))
+        return -1;
+    G->kindex[id] = G->info->nkernels++;
+    return 0;
+}
+
 static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
     CgModule *cm = G->cm;
     const IrNode *n = &g->nodes[i];
@@ -512,6 +538,11 @@ static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
         }
     }
     int nargs = f ? f->nleaf : n->nin;
+    if (!G->kernel[id] && add_kernel_name(G, g, plan, i) != 0) {
+        free(f);
+        G->err = cg_msg("error: out of memory");
+        return;
+    }
     if (!G->kernel[id]) {
         char name[256];
         snprintf(name, sizeof name, "%s_k%d_%s%s", G->prefix, id, op_name(n->op), f ? "_fused" : "");
@@ -534,8 +565,18 @@ static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
     free(f);
     for (int j = 0; j < nargs + 2; j++)
         types[j] = cm->ptr;
+    LLVMTypeRef clock_fn = LLVMFunctionType(cm->i64, NULL, 0, 0);
+    LLVMValueRef t0 = cm->profile ? LLVMBuildCall2(k->b, clock_fn, cg_function(cm, "attn_rt_clock_ns", clock_fn), NULL, 0, "") : NULL;
     LLVMValueRef st = LLVMBuildCall2(k->b, LLVMFunctionType(cm->i32, types, (unsigned)nargs + 2, 0), G->kernel[id], args,
                                      (unsigned)nargs + 2, "");
+    if (cm->profile) { /* time of this call into the kernel's counters */
+        LLVMValueRef t1 = LLVMBuildCall2(k->b, clock_fn, cg_function(cm, "attn_rt_clock_ns", clock_fn), NULL, 0, "");
+        LLVMTypeRef add_args[] = {cm->ptr, cm->i64, cm->i64};
+        LLVMTypeRef add_t = LLVMFunctionType(cm->void_t, add_args, 3, 0);
+        LLVMValueRef call[] = {cg_ctx_ptr(cm, k->b, k->ctx, CTX_PROFILE), cg_i64(cm, G->kindex[id]),
+                               LLVMBuildSub(k->b, t1, t0, "")};
+        LLVMBuildCall2(k->b, add_t, cg_function(cm, "attn_rt_profile_add", add_t), call, 3, "");
+    }
     LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "kernel_failed");
     LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "next");
     LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntNE, st, LLVMConstInt(cm->i32, 0, 0), ""), fail, ok);
@@ -758,11 +799,12 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
     G.site = calloc(n, sizeof *G.site);
     G.shape_site = calloc(n, sizeof *G.shape_site);
     G.param = calloc(n, sizeof *G.param);
+    G.kindex = calloc(n, sizeof *G.kindex);
     G.slot = calloc(n, sizeof *G.slot);
     G.slot_at = calloc(n, sizeof *G.slot_at);
     int rc = 0;
     /* the kernel graph first: which nodes have buffers depends on it */
-    if (!G.ptr || !G.kernel || !G.site || !G.shape_site || !G.param || !G.slot || !G.slot_at ||
+    if (!G.ptr || !G.kernel || !G.site || !G.shape_site || !G.param || !G.kindex || !G.slot || !G.slot_at ||
         !(G.plan = fuse_plan_build(&plan_arena, e->graph, cm->no_fuse ? 0 : 1)) || plan_slots(&G) != 0) {
         *err = cg_msg("error: out of memory");
         rc = -1;
@@ -786,6 +828,7 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
     free(G.site);
     free(G.shape_site);
     free(G.param);
+    free(G.kindex);
     free(G.slot);
     free(G.slot_at);
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -798,5 +841,8 @@ void cg_entry_info_free(CgEntryInfo *info) {
         free(info->sites[i]);
     free(info->sites);
     free(info->params);
+    for (int i = 0; i < info->nkernels; i++)
+        free(info->kernel_names[i]);
+    free(info->kernel_names);
     memset(info, 0, sizeof *info);
 }

@@ -39,6 +39,8 @@ typedef struct CgEntryInfo {
     int nparams;
     CgParam *params;
     double gen_ms;       /* time to build the IR */
+    int nkernels;        /* kernels, numbered in the order the driver first calls them */
+    char **kernel_names; /* "k29 attention: %23 matmul, %25 div, %27 where, %28 softmax, %29 matmul" */
 } CgEntryInfo;
 
 /* Generates entry e into cm with names PREFIX_... Returns 0, or -1 with *err. */

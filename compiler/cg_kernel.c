@@ -11,7 +11,8 @@
 LLVMValueRef cg_ctx_ptr(CgModule *cm, LLVMBuilderRef b, LLVMValueRef ctx, int slot) {
     LLVMValueRef idx = cg_i64(cm, slot);
     LLVMValueRef p = LLVMBuildGEP2(b, cm->ptr, ctx, &idx, 1, "");
-    return LLVMBuildLoad2(b, slot >= CTX_ERR0 ? cm->i64 : cm->ptr, p, "");
+    bool number = slot >= CTX_ERR0 && slot <= CTX_ERR2;
+    return LLVMBuildLoad2(b, number ? cm->i64 : cm->ptr, p, "");
 }
 
 static LLVMValueRef safe_divisor(CgModule *cm, LLVMBuilderRef b, LLVMValueRef y) {

@@ -3,6 +3,7 @@
  */
 #include "cg_runtime.h"
 #include "pack.h"
+#include "profile.h"
 #include "threadpool.h"
 
 #include <math.h>
@@ -13,6 +14,8 @@ static const CgRuntimeSymbol symbols[] = {
     {"attn_pool_threads", (void *)attn_pool_threads},
     {"attn_rt_aligned_alloc", (void *)attn_rt_aligned_alloc},
     {"attn_rt_aligned_free", (void *)attn_rt_aligned_free},
+    {"attn_rt_clock_ns", (void *)attn_rt_clock_ns},
+    {"attn_rt_profile_add", (void *)attn_rt_profile_add},
     {"memcpy", (void *)memcpy},
     {"memmove", (void *)memmove},
     {"memset", (void *)memset},

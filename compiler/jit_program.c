@@ -26,6 +26,8 @@ struct JitProgram {
     int nparams;
     AttnPool *pool;
     double compile_ms;
+    int64_t *profile;             /* profiled code: per kernel (ns, calls), else NULL */
+    attn_kernel_profile *table;   /* the same as a table, refreshed by jit_program_profile */
 };
 
 /* The matmul core, compiled once per process and target and shared by every
@@ -191,6 +193,7 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
     cg_module_init(&cm, jit_context(p->jit), e->name, &p->target);
     cm.core_external = true;
     cm.no_fuse = o && o->no_fuse;
+    cm.profile = o && o->profile;
     AttnSigTensor *ins, *outs;
     if (cg_entry_generate(&cm, e, "entry", &p->info, err) != 0 || link_attention(p, core, cm.mod, err) != 0 ||
         cg_optimize_kernels(cm.mod, &p->target, err) != 0 || emit_files(p, cm.mod, o, err) != 0) {
@@ -199,6 +202,11 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
     }
     if (jit_add_module(p->jit, cm.mod, err) != 0)
         goto fail;
+    if (cm.profile && (!(p->profile = calloc(2 * (size_t)p->info.nkernels + 2, sizeof *p->profile)) ||
+                       !(p->table = calloc((size_t)p->info.nkernels + 1, sizeof *p->table)))) {
+        *err = cg_msg("error: out of memory");
+        goto fail;
+    }
     if (cg_signature(e, &p->arena, &ins, &outs) != 0) {
         *err = cg_msg("error: out of memory");
         goto fail;
@@ -231,7 +239,7 @@ fail:
 
 attn_status jit_program_run(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_tensor **outputs,
                             int *noutputs, char **error) {
-    return attn_compiled_run(&p->c, p->params, p->pool, inputs, ninputs, outputs, noutputs, error);
+    return attn_compiled_run_profiled(&p->c, p->params, p->pool, p->profile, inputs, ninputs, outputs, noutputs, error);
 }
 
 attn_status jit_program_stats(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_run_stats *stats,
@@ -240,6 +248,14 @@ attn_status jit_program_stats(const JitProgram *p, const attn_tensor *inputs, in
 }
 
 double jit_program_compile_ms(const JitProgram *p) { return p->compile_ms; }
+
+const attn_kernel_profile *jit_program_profile(JitProgram *p, int *n) {
+    *n = p->profile ? p->info.nkernels : 0;
+    for (int i = 0; i < *n; i++)
+        p->table[i] = (attn_kernel_profile){p->info.kernel_names[i], __atomic_load_n(&p->profile[2 * i + 1], __ATOMIC_RELAXED),
+                                            (double)__atomic_load_n(&p->profile[2 * i], __ATOMIC_RELAXED) / 1e6};
+    return p->profile ? p->table : NULL;
+}
 
 void jit_program_free(JitProgram *p) {
     if (!p)
@@ -251,6 +267,8 @@ void jit_program_free(JitProgram *p) {
     free(p->params);
     jit_free(p->jit);
     cg_entry_info_free(&p->info);
+    free(p->profile);
+    free(p->table);
     arena_free(&p->arena);
     cg_target_free(&p->target);
     free(p);

@@ -15,6 +15,7 @@ typedef struct JitOptions {
     const char *emit_llvm;      /* write the optimised module's IR here, when non-NULL */
     const char *emit_asm;       /* write its assembly here, when non-NULL */
     bool no_fuse;               /* every node its own kernel (compiler/fuse.h) */
+    bool profile;               /* time every kernel call (runtime/profile.h) */
 } JitOptions;
 
 typedef struct JitProgram JitProgram;
@@ -29,6 +30,8 @@ attn_status jit_program_stats(const JitProgram *p, const attn_tensor *inputs, in
                               char **error);
 /* Milliseconds spent generating IR, optimising and producing machine code. */
 double jit_program_compile_ms(const JitProgram *p);
+/* The per-kernel times of a program compiled with profiling (NULL otherwise). */
+const attn_kernel_profile *jit_program_profile(JitProgram *p, int *n);
 void jit_program_free(JitProgram *p);
 
 #endif

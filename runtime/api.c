@@ -228,7 +228,8 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     if (backend == ATTN_BACKEND_JIT) {
         JitOptions jo = {0};
         if (opt)
-            jo = (JitOptions){opt->mcpu, opt->mattr, opt->threads, opt->emit_llvm, opt->emit_asm, opt->no_fuse != 0};
+            jo = (JitOptions){opt->mcpu, opt->mattr, opt->threads, opt->emit_llvm, opt->emit_asm, opt->no_fuse != 0,
+                              opt->profile != 0};
         char *err = NULL;
         p->jit = jit_program_new(model_entry(m, entry), &jo, &err);
         if (!p->jit) {
@@ -354,6 +355,13 @@ attn_status attn_program_run_stats(const attn_program *p, const attn_tensor *inp
         return ATTN_ERR_USAGE;
     }
     return jit_program_stats(p->jit, inputs, ninputs, stats, error);
+}
+
+attn_status attn_program_profile(const attn_program *p, const attn_kernel_profile **out, int *n) {
+    if (!p || !out || !n || !p->jit)
+        return ATTN_ERR_USAGE;
+    *out = jit_program_profile(p->jit, n);
+    return *out ? ATTN_OK : ATTN_ERR_USAGE;
 }
 
 void attn_program_free(attn_program *p) {

@@ -91,6 +91,9 @@ typedef struct attn_compile_options {
     /* JIT: 1 = no operator fusion, every graph node its own kernel (for
      * comparing and debugging; results are the same). */
     int no_fuse;
+    /* JIT: 1 = time every kernel call (attn_program_profile); costs two clock
+     * reads per call. */
+    int profile;
 } attn_compile_options;
 
 typedef struct attn_model attn_model;     /* a loaded, checked model source */
@@ -184,6 +187,19 @@ typedef struct attn_run_stats {
  * *error (if non-NULL) gets a message to free with attn_string_free. */
 attn_status attn_program_run_stats(const attn_program *p, const attn_tensor *inputs, int ninputs,
                                    attn_run_stats *stats, char **error);
+
+/* Time per kernel, summed over the runs so far of a program compiled with
+ * attn_compile_options.profile = 1 (JIT only). */
+typedef struct attn_kernel_profile {
+    const char *name; /* "k29 attention: %23 matmul, %25 div, %27 where, %28 softmax, %29 matmul" */
+    int64_t calls;    /* calls of the kernel (a scan body's kernels once per step) */
+    double ms;        /* their total time */
+} attn_kernel_profile;
+
+/* Sets *out to p's per-kernel table (*n entries, in the order the code first
+ * calls them; owned by p, valid until its next run or free). ATTN_ERR_USAGE
+ * when p was not compiled with profiling. */
+attn_status attn_program_profile(const attn_program *p, const attn_kernel_profile **out, int *n);
 
 void attn_tensors_free(attn_tensor *ts, int n);
 void attn_string_free(char *s);

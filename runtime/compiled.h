@@ -30,6 +30,7 @@ typedef struct AttnRunCtx {
     void *workspace;        /* 64-byte aligned, of the size PREFIX_workspace gave */
     AttnPool *pool;         /* threads, or NULL */
     int64_t err[3];         /* numbers of a failing site's message */
+    int64_t *profile;       /* code built with profiling: per kernel (ns, calls), or NULL (profile.h) */
 } AttnRunCtx;
 
 /* An input or output of an entry. */
@@ -85,6 +86,10 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
  * On success *outputs gets new tensors (free with attn_tensors_free). */
 attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPool *pool, const attn_tensor *inputs,
                               int ninputs, attn_tensor **outputs, int *noutputs, char **error);
+/* The same with the per-kernel counters of profiled code (AttnRunCtx.profile). */
+attn_status attn_compiled_run_profiled(const AttnCompiled *c, void *const *params, AttnPool *pool, int64_t *profile,
+                                       const attn_tensor *inputs, int ninputs, attn_tensor **outputs, int *noutputs,
+                                       char **error);
 
 /* Fills *stats for a run of c on inputs (checked as attn_compiled_run checks
  * them) from their dims alone with c's stats function fn, without running. */

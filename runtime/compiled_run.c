@@ -166,6 +166,12 @@ attn_status attn_compiled_stats(const AttnCompiled *c, AttnStatsFn fn, const att
 
 attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPool *pool, const attn_tensor *inputs,
                               int ninputs, attn_tensor **outputs, int *noutputs, char **error) {
+    return attn_compiled_run_profiled(c, params, pool, NULL, inputs, ninputs, outputs, noutputs, error);
+}
+
+attn_status attn_compiled_run_profiled(const AttnCompiled *c, void *const *params, AttnPool *pool, int64_t *profile,
+                                       const attn_tensor *inputs, int ninputs, attn_tensor **outputs, int *noutputs,
+                                       char **error) {
     char *err = NULL;
     int64_t syms[MAX_SYMS];
     const attn_tensor *bound[64];
@@ -201,7 +207,8 @@ attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPo
         }
         out_data[i] = o->data;
     }
-    AttnRunCtx ctx = {.params = params, .syms = syms, .inputs = in_data, .outputs = out_data, .workspace = ws, .pool = pool};
+    AttnRunCtx ctx = {.params = params, .syms = syms, .inputs = in_data, .outputs = out_data, .workspace = ws, .pool = pool,
+                      .profile = profile};
     int32_t rc = c->run(&ctx);
     if (rc != 0) {
         err = site_message(c, rc - 1, ctx.err);

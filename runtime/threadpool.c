@@ -2,10 +2,18 @@
  * threadpool.c — persistent workers that share the tasks of one loop at a
  * time (see threadpool.h).
  *
- * A loop is published under the mutex with a new generation number; workers
- * wake, take task indices from an atomic counter, and the last one to finish
- * signals the caller, who has been taking tasks too. Tasks are claimed one at
- * a time so that uneven tasks balance themselves.
+ * A loop is published with a new generation number; workers take task
+ * indices from an atomic counter, and the last one to finish signals the
+ * caller, who has been taking tasks too. Tasks are claimed one at a time so
+ * that uneven tasks balance themselves.
+ *
+ * Waiting is hybrid: after a loop, workers spin on the generation number for
+ * SPIN_NS before they sleep on a condition variable, and the caller spins on
+ * the count of active workers before it sleeps. A recurrent network runs a
+ * few small parallel loops per time step, microseconds apart: waking a
+ * sleeping thread takes longer than the loop itself, while a spinning one
+ * starts at once. The spin is bounded so that idle pools give their cores
+ * back quickly.
  */
 #include "threadpool.h"
 
@@ -13,7 +21,10 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
+
+enum { SPIN_NS = 100000 };
 
 struct AttnPool {
     int nthreads;                 /* threads a loop runs on, caller included */
@@ -21,15 +32,46 @@ struct AttnPool {
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
     pthread_mutex_t busy;         /* held by the caller of the loop in progress */
-    unsigned long generation;     /* bumped per loop */
-    bool stop;
+    atomic_ulong generation;      /* bumped per loop, after its fields are set */
+    int sleepers;                 /* workers waiting on `wake` (under mu) */
+    bool stop;                    /* under mu */
     /* the loop in progress */
     void (*fn)(void *, int64_t);
     void *ctx;
     int64_t n;
     atomic_int_fast64_t next;     /* next unclaimed task */
-    int active;                   /* workers still inside the loop */
+    atomic_int active;            /* workers still inside the loop */
 };
+
+static int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Spins for up to SPIN_NS until done(p, arg) holds; returns whether it did. */
+static bool spin_until(AttnPool *p, bool (*done)(AttnPool *, unsigned long), unsigned long arg) {
+    int64_t end = now_ns() + SPIN_NS;
+    for (int i = 0;; i++) {
+        if (done(p, arg))
+            return true;
+        cpu_relax();
+        if ((i & 63) == 63 && now_ns() > end)
+            return false;
+    }
+}
+
+static bool new_loop(AttnPool *p, unsigned long seen) { return atomic_load(&p->generation) != seen; }
+static bool all_done(AttnPool *p, unsigned long unused) {
+    (void)unused;
+    return atomic_load(&p->active) == 0;
+}
 
 static void run_tasks(AttnPool *p) {
     for (;;) {
@@ -43,21 +85,26 @@ static void run_tasks(AttnPool *p) {
 static void *worker(void *arg) {
     AttnPool *p = arg;
     unsigned long seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->stop && p->generation == seen)
-            pthread_cond_wait(&p->wake, &p->mu);
-        if (p->stop)
-            break;
-        seen = p->generation;
-        pthread_mutex_unlock(&p->mu);
+        if (!spin_until(p, new_loop, seen)) {
+            pthread_mutex_lock(&p->mu);
+            p->sleepers++;
+            while (!p->stop && atomic_load(&p->generation) == seen)
+                pthread_cond_wait(&p->wake, &p->mu);
+            p->sleepers--;
+            bool stop = p->stop;
+            pthread_mutex_unlock(&p->mu);
+            if (stop)
+                return NULL;
+        }
+        seen = atomic_load(&p->generation);
         run_tasks(p);
-        pthread_mutex_lock(&p->mu);
-        if (--p->active == 0)
+        if (atomic_fetch_sub(&p->active, 1) == 1) { /* the last one out */
+            pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
 }
 
 AttnPool *attn_pool_new(int threads) {
@@ -115,19 +162,22 @@ void attn_rt_parallel_for(AttnPool *p, int64_t n, void (*fn)(void *ctx, int64_t 
             fn(ctx, i);
         return;
     }
-    pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->ctx = ctx;
     p->n = n;
     atomic_store(&p->next, 0);
-    p->active = p->nthreads - 1;
-    p->generation++;
-    pthread_cond_broadcast(&p->wake);
+    atomic_store(&p->active, p->nthreads - 1);
+    atomic_fetch_add(&p->generation, 1); /* publishes the fields above to spinning workers */
+    pthread_mutex_lock(&p->mu);
+    if (p->sleepers > 0)
+        pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     run_tasks(p);
-    pthread_mutex_lock(&p->mu);
-    while (p->active > 0)
-        pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    if (!spin_until(p, all_done, 0)) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->active) > 0)
+            pthread_cond_wait(&p->done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
     pthread_mutex_unlock(&p->busy);
 }
