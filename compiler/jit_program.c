@@ -28,6 +28,7 @@ struct JitProgram {
     double compile_ms;
     int64_t *profile;             /* profiled code: per kernel (ns, calls), else NULL */
     attn_kernel_profile *table;   /* the same as a table, refreshed by jit_program_profile */
+    AttnWorkspaceCache cache;     /* the workspace, kept between runs */
 };
 
 /* The matmul core, compiled once per process and target and shared by every
@@ -237,9 +238,10 @@ fail:
     return NULL;
 }
 
-attn_status jit_program_run(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_tensor **outputs,
+attn_status jit_program_run(JitProgram *p, const attn_tensor *inputs, int ninputs, attn_tensor **outputs,
                             int *noutputs, char **error) {
-    return attn_compiled_run_profiled(&p->c, p->params, p->pool, p->profile, inputs, ninputs, outputs, noutputs, error);
+    return attn_compiled_run_with(&p->c, p->params, p->pool, p->profile, &p->cache, inputs, ninputs, outputs, noutputs,
+                                  error);
 }
 
 attn_status jit_program_stats(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_run_stats *stats,
@@ -269,6 +271,7 @@ void jit_program_free(JitProgram *p) {
     cg_entry_info_free(&p->info);
     free(p->profile);
     free(p->table);
+    attn_workspace_cache_free(&p->cache);
     arena_free(&p->arena);
     cg_target_free(&p->target);
     free(p);

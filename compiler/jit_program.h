@@ -23,7 +23,7 @@ typedef struct JitProgram JitProgram;
 /* Compiles entry e (whose PARAM nodes hold bound weights, or NULL when unbound).
  * NULL with a malloc'd message in *err on failure. */
 JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err);
-attn_status jit_program_run(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_tensor **outputs,
+attn_status jit_program_run(JitProgram *p, const attn_tensor *inputs, int ninputs, attn_tensor **outputs,
                             int *noutputs, char **error);
 /* What a run on inputs of these shapes does (attn_program_run_stats). */
 attn_status jit_program_stats(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_run_stats *stats,

@@ -86,10 +86,21 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
  * On success *outputs gets new tensors (free with attn_tensors_free). */
 attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPool *pool, const attn_tensor *inputs,
                               int ninputs, attn_tensor **outputs, int *noutputs, char **error);
-/* The same with the per-kernel counters of profiled code (AttnRunCtx.profile). */
-attn_status attn_compiled_run_profiled(const AttnCompiled *c, void *const *params, AttnPool *pool, int64_t *profile,
-                                       const attn_tensor *inputs, int ninputs, attn_tensor **outputs, int *noutputs,
-                                       char **error);
+/* A workspace kept between the runs of one program. Fresh memory costs a
+ * page fault per 4 KiB page on first touch, every run: for a transformer
+ * layer that was more time than its matmuls. A run takes the cached block
+ * (when it is large enough) and leaves its own behind; concurrent runs each
+ * get a block of their own. Zero-initialise; attn_workspace_cache_free at the end. */
+typedef struct AttnWorkspaceCache {
+    void *block;  /* a cached block (accessed atomically): its capacity at byte 0, the workspace from byte 64 */
+} AttnWorkspaceCache;
+void attn_workspace_cache_free(AttnWorkspaceCache *cache);
+
+/* The same with the per-kernel counters of profiled code (AttnRunCtx.profile,
+ * or NULL) and a workspace cache (or NULL). */
+attn_status attn_compiled_run_with(const AttnCompiled *c, void *const *params, AttnPool *pool, int64_t *profile,
+                                   AttnWorkspaceCache *cache, const attn_tensor *inputs, int ninputs,
+                                   attn_tensor **outputs, int *noutputs, char **error);
 
 /* Fills *stats for a run of c on inputs (checked as attn_compiled_run checks
  * them) from their dims alone with c's stats function fn, without running. */

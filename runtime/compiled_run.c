@@ -166,12 +166,43 @@ attn_status attn_compiled_stats(const AttnCompiled *c, AttnStatsFn fn, const att
 
 attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPool *pool, const attn_tensor *inputs,
                               int ninputs, attn_tensor **outputs, int *noutputs, char **error) {
-    return attn_compiled_run_profiled(c, params, pool, NULL, inputs, ninputs, outputs, noutputs, error);
+    return attn_compiled_run_with(c, params, pool, NULL, NULL, inputs, ninputs, outputs, noutputs, error);
 }
 
-attn_status attn_compiled_run_profiled(const AttnCompiled *c, void *const *params, AttnPool *pool, int64_t *profile,
-                                       const attn_tensor *inputs, int ninputs, attn_tensor **outputs, int *noutputs,
-                                       char **error) {
+enum { WS_HEADER = 64 };
+
+/* A block of at least `bytes` of workspace: the cached one, or a new one. */
+static void *workspace_take(AttnWorkspaceCache *cache, size_t bytes) {
+    void *block = cache ? __atomic_exchange_n(&cache->block, NULL, __ATOMIC_ACQ_REL) : NULL;
+    if (block && *(size_t *)block >= bytes)
+        return block;
+    free(block);
+    block = aligned_alloc(64, WS_HEADER + (bytes + 63) / 64 * 64 + 64);
+    if (block)
+        *(size_t *)block = bytes;
+    return block;
+}
+
+/* Leaves block in the cache (keeping the larger of it and the cached one). */
+static void workspace_give(AttnWorkspaceCache *cache, void *block) {
+    if (!cache || !block) {
+        free(block);
+        return;
+    }
+    void *old = __atomic_exchange_n(&cache->block, block, __ATOMIC_ACQ_REL);
+    if (old && *(size_t *)old > *(size_t *)block) /* keep the larger one */
+        old = __atomic_exchange_n(&cache->block, old, __ATOMIC_ACQ_REL);
+    free(old);
+}
+
+void attn_workspace_cache_free(AttnWorkspaceCache *cache) {
+    if (cache)
+        free(__atomic_exchange_n(&cache->block, NULL, __ATOMIC_ACQ_REL));
+}
+
+attn_status attn_compiled_run_with(const AttnCompiled *c, void *const *params, AttnPool *pool, int64_t *profile,
+                                   AttnWorkspaceCache *cache, const attn_tensor *inputs, int ninputs,
+                                   attn_tensor **outputs, int *noutputs, char **error) {
     char *err = NULL;
     int64_t syms[MAX_SYMS];
     const attn_tensor *bound[64];
@@ -187,7 +218,8 @@ attn_status attn_compiled_run_profiled(const AttnCompiled *c, void *const *param
     int64_t dims[ATTN_MAX_RANK * 64];
     c->output_dims(NULL, syms, dims);
     out = calloc((size_t)c->noutputs + 1, sizeof *out);
-    ws = aligned_alloc(64, ((size_t)ws_bytes + 63) / 64 * 64 + 64);
+    void *block = workspace_take(cache, (size_t)ws_bytes);
+    ws = block ? (char *)block + WS_HEADER : NULL;
     if (!out || !ws) {
         err = attn_format("error: out of memory allocating %lld bytes of workspace", (long long)ws_bytes);
         st = ATTN_ERR_NOMEM;
@@ -221,7 +253,7 @@ attn_status attn_compiled_run_profiled(const AttnCompiled *c, void *const *param
 done:
     if (out)
         attn_tensors_free(out, c->noutputs);
-    free(ws);
+    workspace_give(cache, ws ? (char *)ws - WS_HEADER : NULL);
     if (error)
         *error = err;
     else
