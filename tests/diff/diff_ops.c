@@ -81,6 +81,25 @@ static const Case cases[] = {
              "    s = sigmoid(x_t + s) * 0.9\n    yield s * 2.0\n  }\n"
              "  return ys, hn, cn, zs, s\n}\n",
      "x:f32:B,T,N h0:f32:B,N c0:f32:B,N w:f32:N,N", 0},
+    /* fusion: the kernels compiler/fuse*.c form, checked against the unfused interpreter */
+    {"fused_attention", "entry f(q: f32[B, 2, N, K], k: f32[B, 2, M, K], v: f32[B, 2, M, T], m: bool[B, 1, 1, M],\n"
+                        "        a: f32[N, M], s: f32[B, 1, M, K], k3: f32[M, K]) -> (y1, y2, y3, y4) {\n"
+                        "  y1 = softmax(masked_fill(q @ k.T / 8.0, m, -inf)) @ v\n"
+                        "  y2 = softmax(q @ s.T * 0.3 + a) @ v\n"
+                        "  y3 = softmax(q @ k3.T / sqrt(q.shape[-1])) @ v\n"
+                        "  y4 = softmax((q * 2.0) @ k.T) @ v\n"
+                        "  return y1, y2, y3, y4\n}\n",
+     "q:f32:B,2,N,K k:f32:B,2,M,K v:f32:B,2,M,T m:bool:B,1,1,M a:f32:N,M s:f32:B,1,M,K k3:f32:M,K", 0},
+    {"fused_epilogue", "entry f(x: f32[B, N, K], w: f32[M, K], u: f32[M, K], b: f32[M], r: f32[B, N, M], g: f32[M]) -> (y1, y2, y3) {\n"
+                       "  h = gelu(x @ w.T + b)\n"
+                       "  return h * 2.0 + r, layer_norm(r + (x @ u.T + b), g, b), tanh(r * g) * sigmoid((x * 0.5) @ w.T + 1.0)\n}\n",
+     "x:f32:B,N,K w:f32:M,K u:f32:M,K b:f32:M r:f32:B,N,M g:f32:M", 0},
+    {"fused_views", "entry f(gx: f32[B, 3, N], gh: f32[B, N, 12], h: f32[B, N, 4], i: i64[B, N, 4]) -> (y1, y2) {\n"
+                    "  ri, zi, ni = split(gh, 3, axis = 2)\n"
+                    "  r = sigmoid(ri + gx[:, 0:1, 0:1])\n  z = sigmoid(zi + expand(gx[:, 1:2, 0:1], [B, N, 4]))\n"
+                    "  n = tanh(ni + r * h)\n"
+                    "  return (1.0 - z) * n + z * h, where(i > 2, f32(i) * z, -n)\n}\n",
+     "gx:f32:B,3,N gh:f32:B,N,12 h:f32:B,N,4 i:i64:B,N,4:0:5", 1},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -165,6 +165,37 @@ static void scan_body_fused(void **state) {
            "scan{matmul[matmul add tanh mul] }");
 }
 
+static void attention_from_the_math(void **state) {
+    (void)state;
+    expect("entry f(q: f32[B, H, L, 8], k: f32[B, H, S, 8], v: f32[B, H, S, 8], m: bool[B, 1, 1, S]) -> (o) {\n"
+           "  return softmax(masked_fill(q @ k.T / 8.0, m, -inf)) @ v\n}",
+           "attention[matmul div where softmax matmul]");
+    expect("entry f(q: f32[B, L, 8], k: f32[B, S, 8], v: f32[B, S, 8], m: f32[L, S]) -> (o) {\n"
+           "  return softmax(q @ k.T * 0.125 + m) @ v\n}",
+           "attention[matmul mul add softmax matmul]");
+}
+
+static void attention_with_scale_per_call(void **state) {
+    (void)state; /* 1/sqrt(D) with D known per call: the scale is a one-element value read by the kernel */
+    expect("entry f(q: f32[L, D], k: f32[S, D], v: f32[S, D]) -> (o) {\n"
+           "  return softmax(q @ k.T / sqrt(q.shape[-1])) @ v\n}",
+           "single[full] single[sum] single[sqrt] attention[matmul div softmax matmul]");
+}
+
+static void attention_weights_returned_not_fused(void **state) {
+    (void)state; /* the weights are an output: they must be stored */
+    expect("entry f(q: f32[L, 8], k: f32[S, 8], v: f32[S, 8]) -> (o, w) {\n"
+           "  w = softmax(q @ k.T / 8.0)\n  return w @ v, w\n}",
+           "single[matmul] reduction[div softmax] single[matmul]");
+}
+
+static void weight_slices_are_views(void **state) {
+    (void)state; /* contiguous slices of a weight need no kernel: the matmuls read them in place */
+    expect("entry f(x: f32[B, 4]) -> (y) {\n  param w: f32[12, 4] = \"w\"\n  a, b, c = split(w, 3, axis = 0)\n"
+           "  return x @ b.T\n}",
+           "single[matmul]");
+}
+
 static void level_zero_fuses_nothing(void **state) {
     (void)state;
     char *got = kernels_of("entry f(a: f32[B, N], b: f32[N]) -> (y) { return tanh(a * 2.0 + b) - a }", 0);
@@ -188,6 +219,10 @@ int main(void) {
         cmocka_unit_test(matmul_with_two_kernels_stays),
         cmocka_unit_test(one_matmul_per_kernel),
         cmocka_unit_test(scan_body_fused),
+        cmocka_unit_test(attention_from_the_math),
+        cmocka_unit_test(attention_with_scale_per_call),
+        cmocka_unit_test(attention_weights_returned_not_fused),
+        cmocka_unit_test(weight_slices_are_views),
         cmocka_unit_test(level_zero_fuses_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,43 @@
+# check_kernels.cmake — the kernel graph as attnc shows it, on the GRU cell of
+# the zoo with the fixtures of golden case grucell: `attnc graph --fused`
+# lists the fused gate kernel, `--fused --no-fuse` one kernel per node,
+# `--fused --dot` clusters, and `attnc run --profile` a table with a line per
+# kernel (the fused gate kernel among them).
+#
+#   cmake -DATTNC=... -DSRC=... -P check_kernels.cmake
+set(F ${SRC}/tests/golden/fixtures/grucell)
+set(M ${SRC}/models/grucell.attn --set input_size=5 --set hidden_size=7)
+
+execute_process(COMMAND ${ATTNC} graph ${M} --fused RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "entry forward: 3 kernels for 21 nodes at top level\n")
+  message(FATAL_ERROR "graph --fused (${rc}):\n${out}${err}")
+endif()
+if(NOT out MATCHES "k27 +elementwise +%8 slice, %9 slice, %10 slice, %13 slice, %14 slice, %15 slice, %16 add")
+  message(FATAL_ERROR "no fused gate kernel in:\n${out}")
+endif()
+
+execute_process(COMMAND ${ATTNC} graph ${M} --fused --no-fuse RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "entry forward: 21 kernels for 21 nodes")
+  message(FATAL_ERROR "graph --fused --no-fuse (${rc}):\n${out}")
+endif()
+
+execute_process(COMMAND ${ATTNC} graph ${M} --fused --dot RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "subgraph cluster_k0_27 {\n +label=\"kernel %27\"")
+  message(FATAL_ERROR "graph --fused --dot (${rc}):\n${out}")
+endif()
+
+execute_process(COMMAND ${ATTNC} run ${M} --weights ${F}/weights.safetensors --inputs ${F}/inputs.safetensors
+                        --repeat 3 --profile RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT err MATCHES "profile: 3 kernels, [0-9.]+ ms in kernels over 3 runs\n")
+  message(FATAL_ERROR "run --profile (${rc}):\n${err}")
+endif()
+if(NOT err MATCHES " +ms/run +% +calls/run +us/call +kernel\n"
+   OR NOT err MATCHES "[0-9.]+ +[0-9.]+ +1 +[0-9.]+ +k27 elementwise: %8 slice")
+  message(FATAL_ERROR "no profile table in:\n${err}")
+endif()
+
+execute_process(COMMAND ${ATTNC} run ${M} --weights ${F}/weights.safetensors --inputs ${F}/inputs.safetensors
+                        --profile --backend interp RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT err MATCHES "profile: --profile needs --backend jit\n")
+  message(FATAL_ERROR "run --profile on the interpreter (${rc}):\n${err}")
+endif()
