@@ -23,7 +23,15 @@ static LLVMValueRef core_fn(CgModule *cm, bool packed) {
                   : cg_function(cm, "attn_gemm", LLVMFunctionType(cm->void_t, full, 14, 0));
 }
 
+/* A right operand without batch dims (a weight) and a plain left one: the
+ * batch dims are more rows of one product ([B, L, E] @ [E, N] is one
+ * (B*L) x E x N product), which the core tiles and spreads better than B
+ * products of L rows. */
+static bool flat_batch(const CgKernel *k) { return k->in_type[1]->rank == 2 && !k->node->attrs.trans_a; }
+
 static LLVMValueRef mm_rows(CgKernel *k) {
+    if (flat_batch(k))
+        return cg_i64(k->cm, 1);
     return cg_shape_numel(k->cm, k->b, &k->out_shape, 0, k->out_shape.rank - 2);
 }
 
@@ -43,7 +51,8 @@ static void mm_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     const OpAttrs *at = &k->node->attrs;
     const CgShape *o = &k->out_shape, *a = &k->in_shape[0];
     int r = o->rank;
-    LLVMValueRef m = o->dim[r - 2], n = o->dim[r - 1];
+    bool flat = flat_batch(k);
+    LLVMValueRef m = flat ? cg_shape_numel(cm, b, o, 0, r - 1) : o->dim[r - 2], n = o->dim[r - 1];
     LLVMValueRef kk = a->dim[a->rank - (at->trans_a ? 2 : 1)];
     LLVMValueRef a_rs = at->trans_a ? cg_i64(cm, 1) : kk, a_cs = at->trans_a ? m : cg_i64(cm, 1);
     LLVMValueRef b_rs = at->trans_b ? cg_i64(cm, 1) : n, b_cs = at->trans_b ? kk : cg_i64(cm, 1);
@@ -76,7 +85,7 @@ static void mm_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     CgLoop loop;
     LLVMValueRef t = cg_loop_begin(k, &loop, lo, hi, 1);
     LLVMValueRef off_a = cg_i64(cm, 0), off_b = cg_i64(cm, 0), rem = t;
-    for (int d = r - 3; d >= 0; d--) {
+    for (int d = flat ? -1 : r - 3; d >= 0; d--) {
         LLVMValueRef idx = LLVMBuildSRem(b, rem, o->dim[d], "");
         rem = LLVMBuildSDiv(b, rem, o->dim[d], "");
         off_a = LLVMBuildAdd(b, off_a, LLVMBuildMul(b, idx, batch_stride(k, 0, d), ""), "");

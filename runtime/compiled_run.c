@@ -189,8 +189,9 @@ static void workspace_give(AttnWorkspaceCache *cache, void *block) {
         free(block);
         return;
     }
+    size_t bytes = *(size_t *)block; /* read before publishing: once cached, another run may take and free it */
     void *old = __atomic_exchange_n(&cache->block, block, __ATOMIC_ACQ_REL);
-    if (old && *(size_t *)old > *(size_t *)block) /* keep the larger one */
+    if (old && *(size_t *)old > bytes) /* keep the larger one; what comes back is ours alone */
         old = __atomic_exchange_n(&cache->block, old, __ATOMIC_ACQ_REL);
     free(old);
 }
