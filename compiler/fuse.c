@@ -5,6 +5,7 @@
  */
 #include "fuse.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 bool fuse_slice_view(const IrGraph *g, const IrNode *n, int64_t *offset) {
@@ -84,6 +85,28 @@ int fuse_user_root(const FusePlan *p, int i) {
         root = r;
     }
     return root < 0 ? -1 : root;
+}
+
+int fuse_leaf_count(const FusePlan *p, int root, int join) {
+    const IrGraph *g = p->g;
+    bool join_kernel = p->owner[join] == join;
+    char *seen = calloc((size_t)g->n + 1, 1); /* 1: a member, 2: a leaf counted */
+    if (!seen)
+        return FUSE_MAX_LEAVES + 1; /* out of memory: do not grow the kernel */
+    for (int i = 0; i <= root; i++)
+        if (p->owner[i] == root || i == join || (join_kernel && p->owner[i] == join))
+            seen[i] = 1;
+    int count = 0;
+    for (int i = 0; i <= root; i++)
+        for (int k = 0; seen[i] == 1 && k < g->nodes[i].nin; k++) {
+            int o = g->nodes[i].in[k];
+            if (!seen[o]) {
+                seen[o] = 2;
+                count++;
+            }
+        }
+    free(seen);
+    return count;
 }
 
 void fuse_merge(FusePlan *p, int from, int to) {

@@ -85,6 +85,12 @@ bool fuse_same_dims(const IrType *a, const IrType *b);
  * graph output, has no users, or its users belong to different kernels (or
  * to no kernel). */
 int fuse_user_root(const FusePlan *p, int i);
+/* Operands a kernel may read (its leaves): code generation passes each as an
+ * argument (cg_kernel.h CG_MAX_IN), with room kept for a reduction's own. */
+enum { FUSE_MAX_LEAVES = 48 };
+/* The leaves kernel `root` would have if the nodes of kernel `join` (or node
+ * `join` alone when it is not a root) were in it. */
+int fuse_leaf_count(const FusePlan *p, int root, int join);
 /* Moves every member of kernel `from` (and `from` itself) into kernel `to`. */
 void fuse_merge(FusePlan *p, int from, int to);
 /* Members of kernel `root`, in graph order, root last; returns their count. */

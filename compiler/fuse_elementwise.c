@@ -53,7 +53,8 @@ int fuse_elementwise(FusePlan *p) {
         int root = fuse_user_root(p, i);
         if (root < 0 || p->kind[root] == FK_ATTENTION || !fuse_is_elementwise(&g->nodes[root]))
             continue;
-        if (!users_fit(p, i, root) || count_members(p, root) >= MAX_MEMBERS)
+        if (!users_fit(p, i, root) || count_members(p, root) >= MAX_MEMBERS ||
+            fuse_leaf_count(p, root, i) > FUSE_MAX_LEAVES)
             continue;
         p->owner[i] = root;
         moved++;

@@ -35,7 +35,7 @@ int fuse_matmul_epilogues(FusePlan *p) {
                 if (u->in[k] == m && (!fuse_is_elementwise(u) || !fuse_same_dims(&u->type, &mm->type)))
                     fits = false;
         }
-        if (!fits)
+        if (!fits || fuse_leaf_count(p, root, m) > FUSE_MAX_LEAVES)
             continue;
         p->owner[m] = root;
         moved++;

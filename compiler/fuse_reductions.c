@@ -46,7 +46,7 @@ int fuse_reductions(FusePlan *p) {
         bool only_input = true; /* not also gamma or beta */
         for (int k = 1; k < red->nin; k++)
             only_input &= red->in[k] != x;
-        if (!only_input || !cheap_kernel(p, x))
+        if (!only_input || !cheap_kernel(p, x) || fuse_leaf_count(p, r, x) > FUSE_MAX_LEAVES)
             continue;
         for (int i = 0; i <= x; i++)
             moved += p->owner[i] == x;

@@ -13,9 +13,11 @@
 
 #include <cmocka.h>
 
+#include "attn.h"
 #include "fuse.h"
 #include "model.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,6 +198,58 @@ static void weight_slices_are_views(void **state) {
            "single[matmul]");
 }
 
+/* A sum of many distinct inputs: kernels stop growing before they have more
+ * operands than a kernel can take, and the program compiles and runs. */
+static void many_operands(void **state) {
+    (void)state;
+    enum { N = 60 }; /* over FUSE_MAX_LEAVES, within the 64 inputs an entry may have */
+    StrBuf src = {0};
+    sb_printf(&src, "entry f(");
+    for (int i = 0; i < N; i++)
+        sb_printf(&src, "%sa%d: f32[B, 3]", i ? ", " : "", i);
+    sb_printf(&src, ") -> (y) {\n  return a0");
+    for (int i = 1; i < N; i++)
+        sb_printf(&src, " + a%d * 1.0", i);
+    sb_printf(&src, "\n}\n");
+    Model m;
+    memset(&m, 0, sizeof m);
+    if (model_load(&m, "t.attn", sb_str(&src)) != 0)
+        fail_msg("%s", diag_text(&m.diag));
+    Arena ar = {0};
+    FusePlan *p = fuse_plan_build(&ar, model_entry(&m, "f")->graph, 1);
+    assert_non_null(p);
+    int kernels = 0;
+    for (int r = 0; r < p->g->n; r++)
+        if (fuse_is_root(p, r)) {
+            kernels++;
+            assert_true(fuse_leaf_count(p, r, r) <= FUSE_MAX_LEAVES);
+        }
+    assert_true(kernels > 1);
+    arena_free(&ar);
+    model_free(&m);
+
+    attn_model *am = attn_model_new();
+    attn_program *prog = NULL;
+    assert_int_equal(attn_model_load_source(am, "t.attn", sb_str(&src)), ATTN_OK);
+    assert_int_equal(attn_model_compile(am, "f", NULL, &prog), ATTN_OK);
+    float ones[2 * 3] = {1, 1, 1, 1, 1, 1};
+    attn_tensor in[N];
+    char names[N][8];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "a%d", i);
+        in[i] = (attn_tensor){.name = names[i], .dtype = ATTN_F32, .rank = 2, .shape = {2, 3}, .data = ones};
+    }
+    attn_tensor *out = NULL;
+    int nout = 0;
+    assert_int_equal(attn_program_run(prog, in, N, &out, &nout, NULL), ATTN_OK);
+    for (int i = 0; i < 6; i++)
+        assert_float_equal(((float *)out[0].data)[i], (float)N, 0);
+    attn_tensors_free(out, nout);
+    attn_program_free(prog);
+    attn_model_free(am);
+    sb_free(&src);
+}
+
 static void level_zero_fuses_nothing(void **state) {
     (void)state;
     char *got = kernels_of("entry f(a: f32[B, N], b: f32[N]) -> (y) { return tanh(a * 2.0 + b) - a }", 0);
@@ -223,6 +277,7 @@ int main(void) {
         cmocka_unit_test(attention_with_scale_per_call),
         cmocka_unit_test(attention_weights_returned_not_fused),
         cmocka_unit_test(weight_slices_are_views),
+        cmocka_unit_test(many_operands),
         cmocka_unit_test(level_zero_fuses_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
