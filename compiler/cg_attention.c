@@ -30,6 +30,7 @@
  * split evenly over at most 4 tasks per thread.
  */
 #include "cg_attention.h"
+#include "cg_build.h"
 #include "cg_vmath.h"
 
 #include <math.h>
@@ -66,27 +67,7 @@ static Tiles tiles_for(const CgTarget *t) {
     return s;
 }
 
-/* ---- a little structured-IR builder ---------------------------------- */
-
-typedef struct Fn {
-    CgModule *cm;
-    LLVMBuilderRef b;
-    LLVMValueRef fn;
-    LLVMBasicBlockRef entry;
-} Fn;
-
-static void add_attribute(CgModule *cm, LLVMValueRef fn, const char *name) {
-    unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
-    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cm->ctx, kind, 0));
-}
-
-static LLVMValueRef new_function(CgModule *cm, const char *name, LLVMTypeRef type, bool internal) {
-    LLVMValueRef fn = LLVMAddFunction(cm->mod, name, type);
-    if (internal)
-        LLVMSetLinkage(fn, LLVMInternalLinkage);
-    add_attribute(cm, fn, "nounwind");
-    return fn;
-}
+/* ---- functions (the structured-IR builder is cg_build.h) --------------- */
 
 /* An internal kernel, kept out of line: inlined at their single call sites, the sixteen kernels made one
    function that took seconds to compile. */
@@ -96,105 +77,11 @@ static LLVMValueRef new_kernel(CgModule *cm, const char *name, LLVMTypeRef type)
     return fn;
 }
 
-static void fn_begin(Fn *f, CgModule *cm, LLVMValueRef fn) {
-    f->cm = cm;
-    f->fn = fn;
-    f->b = LLVMCreateBuilderInContext(cm->ctx);
-    f->entry = LLVMAppendBasicBlockInContext(cm->ctx, fn, "entry");
-    LLVMPositionBuilderAtEnd(f->b, f->entry);
-}
-
 static void fn_end(Fn *f) {
     LLVMBuildRetVoid(f->b);
     LLVMDisposeBuilder(f->b);
 }
 
-/* A stack variable in the entry block (promoted to registers by the optimiser). */
-static LLVMValueRef var(Fn *f, LLVMTypeRef t, LLVMValueRef init) {
-    LLVMBuilderRef eb = LLVMCreateBuilderInContext(f->cm->ctx);
-    LLVMValueRef first = LLVMGetFirstInstruction(f->entry);
-    if (first)
-        LLVMPositionBuilderBefore(eb, first);
-    else
-        LLVMPositionBuilderAtEnd(eb, f->entry);
-    LLVMValueRef v = LLVMBuildAlloca(eb, t, "");
-    LLVMDisposeBuilder(eb);
-    if (init)
-        LLVMBuildStore(f->b, init, v);
-    return v;
-}
-
-static LLVMBasicBlockRef block(Fn *f, const char *name) {
-    return LLVMAppendBasicBlockInContext(f->cm->ctx, f->fn, name);
-}
-
-typedef struct Loop {
-    LLVMValueRef iv, i, step;
-    LLVMBasicBlockRef exit;
-    LLVMBasicBlockRef head;
-} Loop;
-
-/* for (i = start; i < end; i += step): returns i inside the body. */
-static LLVMValueRef loop_begin(Fn *f, Loop *l, LLVMValueRef start, LLVMValueRef end, LLVMValueRef step) {
-    l->iv = var(f, f->cm->i64, start);
-    l->step = step;
-    l->head = block(f, "loop");
-    LLVMBasicBlockRef body = block(f, "body");
-    l->exit = block(f, "done");
-    LLVMBuildBr(f->b, l->head);
-    LLVMPositionBuilderAtEnd(f->b, l->head);
-    l->i = LLVMBuildLoad2(f->b, f->cm->i64, l->iv, "i");
-    LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, l->i, end, ""), body, l->exit);
-    LLVMPositionBuilderAtEnd(f->b, body);
-    return l->i;
-}
-
-static void loop_end(Fn *f, Loop *l) {
-    LLVMBuildStore(f->b, LLVMBuildNSWAdd(f->b, l->i, l->step, ""), l->iv);
-    LLVMBuildBr(f->b, l->head);
-    LLVMPositionBuilderAtEnd(f->b, l->exit);
-}
-
-typedef struct If {
-    LLVMBasicBlockRef els, done;
-    bool has_else;
-} If;
-
-static void if_begin(Fn *f, If *s, LLVMValueRef cond) {
-    LLVMBasicBlockRef then = block(f, "then");
-    s->els = block(f, "else");
-    s->done = block(f, "endif");
-    s->has_else = false;
-    LLVMBuildCondBr(f->b, cond, then, s->els);
-    LLVMPositionBuilderAtEnd(f->b, then);
-}
-
-static void if_else(Fn *f, If *s) {
-    LLVMBuildBr(f->b, s->done);
-    LLVMPositionBuilderAtEnd(f->b, s->els);
-    s->has_else = true;
-}
-
-static void if_end(Fn *f, If *s) {
-    if (!s->has_else)
-        if_else(f, s);
-    LLVMBuildBr(f->b, s->done);
-    LLVMPositionBuilderAtEnd(f->b, s->done);
-}
-
-static LLVMValueRef k64(Fn *f, int64_t v) { return cg_i64(f->cm, v); }
-static LLVMValueRef add(Fn *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(f->b, a, b, ""); }
-static LLVMValueRef sub(Fn *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWSub(f->b, a, b, ""); }
-static LLVMValueRef mul(Fn *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(f->b, a, b, ""); }
-static LLVMValueRef sdiv(Fn *f, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildSDiv(f->b, a, b, ""); }
-static LLVMValueRef cmp(Fn *f, LLVMIntPredicate p, LLVMValueRef a, LLVMValueRef b) {
-    return LLVMBuildICmp(f->b, p, a, b, "");
-}
-static LLVMValueRef smin(Fn *f, LLVMValueRef a, LLVMValueRef b) {
-    return LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, a, b), a, b, "");
-}
-/* ceil(a / b) for a >= 0, b > 0 */
-static LLVMValueRef cdiv(Fn *f, LLVMValueRef a, LLVMValueRef b) { return sdiv(f, add(f, a, sub(f, b, k64(f, 1))), b); }
 /* p + idx elements of type t; not inbounds: the mask pointer may be NULL plus an offset that is never read */
 static LLVMValueRef gep(Fn *f, LLVMTypeRef t, LLVMValueRef p, LLVMValueRef idx) {
     return LLVMBuildGEP2(f->b, t, p, &idx, 1, "");
@@ -349,7 +236,7 @@ static LLVMValueRef emit_mask(CgModule *cm, const Tiles *s) {
     LLVMValueRef ninf = cg_f32(cm, -INFINITY, s->L), mx[MAX_NV];
     for (int v = 0; v < s->NV; v++)
         mx[v] = var(f, vt, ninf);
-    If is_bool, is_bcast;
+    If is_bool, is_bcast = {0}; /* is_bcast is begun in variants 0 and 2, ended in 1 and 3 */
     if_begin(f, &is_bool, cmp(f, LLVMIntEQ, kind, k64(f, ATTN_MASK_BOOL)));
     for (int variant = 0; variant < 4; variant++) {
         bool boolean = variant < 2, bcast = variant % 2 == 0;
