@@ -495,14 +495,13 @@ static LLVMValueRef const_global(Gen *G, const IrNode *n, int id) {
 /* Numbers the kernel of root i and names it in G->info ("k12 matmul+epilogue:
  * %11 matmul, %12 add"). */
 static int add_kernel_name(Gen *G, const IrGraph *g, const FusePlan *plan, int i) {
-    static const char *kinds[] = {"", "", "elementwise", "reduction", "matmul+epilogue", "attention"};
     int id = gid(G, g, i);
     char text[1024];
     size_t used = (size_t)snprintf(text, sizeof text, "k%d %s", id, op_name(g->nodes[i].op));
     if (plan && plan->kind[i] != FK_SINGLE) {
         int members[CG_FUSED_MAX];
         int n = fuse_members(plan, i, members, CG_FUSED_MAX);
-        used = (size_t)snprintf(text, sizeof text, "k%d %s:", id, kinds[plan->kind[i]]);
+        used = (size_t)snprintf(text, sizeof text, "k%d %s:", id, fuse_kind_name(plan->kind[i]));
         for (int m = 0; m < n && used < sizeof text; m++)
             used += (size_t)snprintf(text + used, sizeof text - used, "%s %%%d %s", m ? "," : "", members[m],
                                      op_name(g->nodes[members[m]].op));

@@ -96,8 +96,10 @@ void fuse_merge(FusePlan *p, int from, int to);
 /* Members of kernel `root`, in graph order, root last; returns their count. */
 int fuse_members(const FusePlan *p, int root, int *out, int cap);
 
-/* "k3 = softmax(k1: div, where)"-style listing of the kernels, one per line,
- * for `attnc graph --fused`. */
+/* "elementwise", "matmul+epilogue", ... */
+const char *fuse_kind_name(FuseKind k);
+/* One line per kernel (root, kind, the nodes it holds, its type), for
+ * `attnc graph --fused`. */
 void fuse_print(const FusePlan *p, const IrEntry *e, StrBuf *out);
 /* Graphviz DOT of the graph with each fused kernel's nodes as a cluster
  * (ir_print.c; plan NULL: no clusters). */

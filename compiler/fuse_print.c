@@ -14,7 +14,7 @@
 
 #include <stdlib.h>
 
-static const char *kind_name(FuseKind k) {
+const char *fuse_kind_name(FuseKind k) {
     switch (k) {
     case FK_SINGLE: return "single";
     case FK_ELEMENTWISE: return "elementwise";
@@ -40,7 +40,7 @@ static void print_plan(const FusePlan *p, StrBuf *out, int indent) {
             continue;
         char type[256];
         ir_type_format(&g->nodes[r].type, type, sizeof type);
-        sb_printf(out, "%*sk%-4d %-16s", indent, "", r, kind_name(p->kind[r]));
+        sb_printf(out, "%*sk%-4d %-16s", indent, "", r, fuse_kind_name(p->kind[r]));
         int n = fuse_members(p, r, members, g->n);
         for (int i = 0; i < n; i++)
             sb_printf(out, "%s%%%d %s", i ? ", " : "", members[i], op_name(g->nodes[members[i]].op));
