@@ -226,8 +226,28 @@ static void kernel_begin(CgKernel *k, LLVMValueRef fn, LLVMValueRef ctx, int ptr
     }
 }
 
-/* Elements of output below which a kernel stays on one thread. */
+/* Work (elements of output times their cost, see work_per_element) below
+ * which a kernel stays on one thread. */
 enum { PARALLEL_MIN_ELEMS = 1 << 15, CHUNK_ELEMS = 1 << 13, MAX_CHUNKS = 256 };
+
+static bool transcendental(OpKind op) {
+    return op == OP_TANH || op == OP_SIGMOID || op == OP_EXP || op == OP_LOG || op == OP_GELU || op == OP_POW;
+}
+
+/* Relative cost of one output element: 1 for plain arithmetic and copies,
+ * and about 3 more for each exp/log-based function computed per element
+ * (a polynomial and a range reduction each), so that the gate kernel of a
+ * batch-32 recurrent step (16K elements, four sigmoid/tanh per element)
+ * splits over the pool while batch-1 steps stay on one thread. */
+static int work_per_element(const IrNode *n, const CgFused *f) {
+    int count = 0;
+    if (!f)
+        count = transcendental(n->op);
+    else if (f->kind == FK_ELEMENTWISE)
+        for (int m = 0; m < f->nmem; m++)
+            count += transcendental(f->g->nodes[f->mem[m]].op);
+    return 1 + 3 * (count < 5 ? count : 5);
+}
 
 /* Builds the functions of a kernel whose operands have types in_type[0..nin). */
 static LLVMValueRef build(CgModule *cm, const IrNode *n, const IrType *const *in_type, int nin, const CgEmitter *em,
@@ -310,7 +330,8 @@ static LLVMValueRef build(CgModule *cm, const IrNode *n, const IrType *const *in
         call[3 + i] = LLVMGetParam(fn, (unsigned)(1 + i));
     LLVMValueRef numel = cg_shape_numel(cm, b, &k.out_shape, 0, k.out_shape.rank);
     LLVMValueRef pool = cg_ctx_ptr(cm, b, k.ctx, CTX_POOL);
-    LLVMValueRef big = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSGE, numel, cg_i64(cm, PARALLEL_MIN_ELEMS), ""),
+    LLVMValueRef work = LLVMBuildMul(b, numel, cg_i64(cm, work_per_element(n, fused)), "");
+    LLVMValueRef big = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSGE, work, cg_i64(cm, PARALLEL_MIN_ELEMS), ""),
                                     LLVMBuildICmp(b, LLVMIntSGT, rows, cg_i64(cm, 1), ""), "");
     big = LLVMBuildAnd(b, big, LLVMBuildIsNotNull(b, pool, ""), "");
     LLVMBasicBlockRef serial = LLVMAppendBasicBlockInContext(cm->ctx, fn, "serial");
@@ -319,8 +340,8 @@ static LLVMValueRef build(CgModule *cm, const IrNode *n, const IrType *const *in
     LLVMPositionBuilderAtEnd(b, serial);
     LLVMBuildRet(b, LLVMBuildCall2(b, rows_t, rows_fn, call, (unsigned)nin + 4, ""));
     LLVMPositionBuilderAtEnd(b, par);
-    /* chunks = clamp(numel / CHUNK_ELEMS, 2, min(rows, MAX_CHUNKS)) */
-    LLVMValueRef chunks = LLVMBuildSDiv(b, numel, cg_i64(cm, CHUNK_ELEMS), "");
+    /* chunks = clamp(work / CHUNK_ELEMS, 2, min(rows, MAX_CHUNKS)) */
+    LLVMValueRef chunks = LLVMBuildSDiv(b, work, cg_i64(cm, CHUNK_ELEMS), "");
     LLVMValueRef cap = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, rows, cg_i64(cm, MAX_CHUNKS), ""), rows,
                                        cg_i64(cm, MAX_CHUNKS), "");
     chunks = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, chunks, cap, ""), cap, chunks, "");
