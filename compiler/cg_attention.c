@@ -93,9 +93,6 @@ static LLVMValueRef load(Fn *f, LLVMTypeRef t, LLVMValueRef p) {
     return v;
 }
 static void store(Fn *f, LLVMValueRef v, LLVMValueRef p) { LLVMSetAlignment(LLVMBuildStore(f->b, v, p), 4); }
-static LLVMValueRef call(Fn *f, LLVMValueRef fn, LLVMValueRef *args, int n) {
-    return LLVMBuildCall2(f->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n, "");
-}
 
 static LLVMValueRef splat(Fn *f, LLVMValueRef x, int lanes) {
     LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(x), (unsigned)lanes);
@@ -117,20 +114,6 @@ static LLVMValueRef fmax_v(Fn *f, LLVMValueRef a, LLVMValueRef b) {
 
 static LLVMValueRef vec_load(Fn *f, const Tiles *s, LLVMValueRef p) {
     return load(f, LLVMVectorType(f->cm->f32, (unsigned)s->L), p);
-}
-
-/* ---- runtime helpers -------------------------------------------------- */
-
-static LLVMValueRef runtime_fn(CgModule *cm, const char *name) {
-    if (!strcmp(name, "attn_rt_parallel_for")) {
-        LLVMTypeRef p[] = {cm->ptr, cm->i64, cm->ptr, cm->ptr};
-        return cg_function(cm, name, LLVMFunctionType(cm->void_t, p, 4, 0));
-    }
-    if (!strcmp(name, "attn_pool_threads"))
-        return cg_function(cm, name, LLVMFunctionType(cm->i32, &cm->ptr, 1, 0));
-    if (!strcmp(name, "attn_rt_aligned_alloc"))
-        return cg_function(cm, name, LLVMFunctionType(cm->ptr, &cm->i64, 1, 0));
-    return cg_function(cm, name, LLVMFunctionType(cm->void_t, &cm->ptr, 1, 0)); /* attn_rt_aligned_free */
 }
 
 /* ---- register-tiled kernels ------------------------------------------ */

@@ -128,4 +128,22 @@ static inline LLVMValueRef smin(Fn *f, LLVMValueRef a, LLVMValueRef b) {
 /* ceil(a / b) for a >= 0, b > 0 */
 static inline LLVMValueRef cdiv(Fn *f, LLVMValueRef a, LLVMValueRef b) { return sdiv(f, add(f, a, sub(f, b, k64(f, 1))), b); }
 
+/* The runtime functions the cores call (cg_runtime.c), declared in the module. */
+static inline LLVMValueRef runtime_fn(CgModule *cm, const char *name) {
+    if (!strcmp(name, "attn_rt_parallel_for")) {
+        LLVMTypeRef p[] = {cm->ptr, cm->i64, cm->ptr, cm->ptr};
+        return cg_function(cm, name, LLVMFunctionType(cm->void_t, p, 4, 0));
+    }
+    if (!strcmp(name, "attn_pool_threads"))
+        return cg_function(cm, name, LLVMFunctionType(cm->i32, &cm->ptr, 1, 0));
+    if (!strcmp(name, "attn_rt_aligned_alloc"))
+        return cg_function(cm, name, LLVMFunctionType(cm->ptr, &cm->i64, 1, 0));
+    return cg_function(cm, name, LLVMFunctionType(cm->void_t, &cm->ptr, 1, 0)); /* attn_rt_aligned_free */
+}
+
+/* A call of fn, a function of the module. */
+static inline LLVMValueRef call(Fn *f, LLVMValueRef fn, LLVMValueRef *args, int n) {
+    return LLVMBuildCall2(f->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n, "");
+}
+
 #endif

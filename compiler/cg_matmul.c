@@ -313,21 +313,7 @@ static LLVMTypeRef task_type(CgModule *cm) {
     return LLVMFunctionType(cm->void_t, p, 2, 0);
 }
 
-static LLVMValueRef runtime_fn(CgModule *cm, const char *name) {
-    if (!strcmp(name, "attn_rt_parallel_for")) {
-        LLVMTypeRef p[] = {cm->ptr, cm->i64, cm->ptr, cm->ptr};
-        return cg_function(cm, name, LLVMFunctionType(cm->void_t, p, 4, 0));
-    }
-    if (!strcmp(name, "attn_pool_threads"))
-        return cg_function(cm, name, LLVMFunctionType(cm->i32, &cm->ptr, 1, 0));
-    if (!strcmp(name, "attn_rt_aligned_alloc"))
-        return cg_function(cm, name, LLVMFunctionType(cm->ptr, &cm->i64, 1, 0));
-    return cg_function(cm, name, LLVMFunctionType(cm->void_t, &cm->ptr, 1, 0)); /* attn_rt_aligned_free */
-}
 
-static LLVMValueRef call(Fn *f, LLVMValueRef fn, LLVMValueRef *args, int n) {
-    return LLVMBuildCall2(f->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n, "");
-}
 
 /* n tasks of fn over the pool (n == 1: a plain call). */
 static void run_tasks(Fn *f, LLVMValueRef pool, LLVMValueRef n, LLVMValueRef task, LLVMValueRef ctx) {
