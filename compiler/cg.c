@@ -3,6 +3,7 @@
  */
 #include "cg.h"
 
+#include <llvm-c/DebugInfo.h>
 #include <string.h>
 
 void cg_module_init(CgModule *cm, LLVMContextRef ctx, const char *name, const CgTarget *t) {
@@ -49,4 +50,20 @@ LLVMValueRef cg_fast(LLVMValueRef inst) {
     if (LLVMCanValueUseFastMathFlags(inst))
         LLVMSetFastMathFlags(inst, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract);
     return inst;
+}
+
+/* Marks the loop whose back edge is `br` as not to be vectorized by LLVM.
+ * Kernels are vectorized by construction; left alone, LLVM's loop vectorizer
+ * vectorizes their scalar tail loops again (with runtime alias checks and
+ * vector epilogues: a third of a kernel's code and of its compile time).
+ * PassBuilder's LoopVectorization option does not stop it in LLVM 19; this
+ * loop hint (llvm.loop.vectorize.enable = false) does. */
+void cg_loop_keep_scalar(CgModule *cm, LLVMValueRef br) {
+    LLVMMetadataRef self = LLVMTemporaryMDNode(cm->ctx, NULL, 0);
+    LLVMMetadataRef hint[2] = {LLVMMDStringInContext2(cm->ctx, "llvm.loop.vectorize.enable", 26),
+                               LLVMValueAsMetadata(LLVMConstInt(cm->i1, 0, 0))};
+    LLVMMetadataRef ops[2] = {self, LLVMMDNodeInContext2(cm->ctx, hint, 2)};
+    LLVMMetadataRef id = LLVMMDNodeInContext2(cm->ctx, ops, 2);
+    LLVMMetadataReplaceAllUsesWith(self, id); /* a loop id refers to itself */
+    LLVMSetMetadata(br, LLVMGetMDKindIDInContext(cm->ctx, "llvm.loop", 9), LLVMMetadataAsValue(cm->ctx, id));
 }

@@ -39,5 +39,8 @@ LLVMValueRef cg_i64(CgModule *cm, int64_t v);
 LLVMValueRef cg_f32(CgModule *cm, double v, int lanes);
 /* Allows reassociation and contraction (FMA) on a floating-point instruction. */
 LLVMValueRef cg_fast(LLVMValueRef inst);
+/* Tells LLVM not to vectorize the loop whose back edge is the branch `br`
+ * (the code is vectorized by construction). */
+void cg_loop_keep_scalar(CgModule *cm, LLVMValueRef br);
 
 #endif

@@ -89,7 +89,7 @@ void cg_loop_end(CgKernel *k, CgLoop *l) {
     LLVMValueRef next = LLVMBuildAdd(b, l->i, l->step, "");
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(b);
     LLVMAddIncoming(l->i, &next, &latch, 1);
-    LLVMBuildBr(b, l->head);
+    cg_loop_keep_scalar(k->cm, LLVMBuildBr(b, l->head));
     LLVMPositionBuilderAtEnd(b, l->exit);
 }
 
