@@ -279,7 +279,7 @@ static void ew_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     cg_loop_end(k, &vec);
     j = cg_loop_begin(k, &tail, vec.i, inner, 1);
     ew_step(k, &g, base, out_base, j, 1);
-    cg_loop_end(k, &tail);
+    cg_loop_end_scalar_tail(k, &tail);
     cg_loop_end(k, &rows);
 }
 

@@ -277,7 +277,7 @@ static void store_range(CgKernel *k, LLVMValueRef out_base, LLVMValueRef c0, LLV
     cg_loop_end(k, &vec);
     j = cg_loop_begin(k, &tail, vec.i, c1, 1);
     cg_store(k, dt, k->out, LLVMBuildAdd(k->b, out_base, j, ""), cg_fused_eval(k, j, 1, NULL), 1);
-    cg_loop_end(k, &tail);
+    cg_loop_end_scalar_tail(k, &tail);
 }
 
 static LLVMValueRef inner_extent(CgKernel *k) {

@@ -84,14 +84,20 @@ LLVMValueRef cg_loop_begin(CgKernel *k, CgLoop *l, LLVMValueRef lo, LLVMValueRef
     return l->i;
 }
 
-void cg_loop_end(CgKernel *k, CgLoop *l) {
+/* Closes loop l (the back edge and the exit); returns the back edge's branch. */
+static LLVMValueRef loop_close(CgKernel *k, CgLoop *l) {
     LLVMBuilderRef b = k->b;
     LLVMValueRef next = LLVMBuildAdd(b, l->i, l->step, "");
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(b);
     LLVMAddIncoming(l->i, &next, &latch, 1);
-    cg_loop_keep_scalar(k->cm, LLVMBuildBr(b, l->head));
+    LLVMValueRef br = LLVMBuildBr(b, l->head);
     LLVMPositionBuilderAtEnd(b, l->exit);
+    return br;
 }
+
+void cg_loop_end(CgKernel *k, CgLoop *l) { loop_close(k, l); }
+
+void cg_loop_end_scalar_tail(CgKernel *k, CgLoop *l) { cg_loop_keep_scalar(k->cm, loop_close(k, l)); }
 
 LLVMTypeRef cg_compute_type(CgModule *cm, attn_dtype dt, int lanes) {
     LLVMTypeRef t = dt == ATTN_F32 ? cm->f32 : cm->i64;

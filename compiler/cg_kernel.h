@@ -103,6 +103,9 @@ typedef struct CgLoop {
 } CgLoop;
 LLVMValueRef cg_loop_begin(CgKernel *k, CgLoop *l, LLVMValueRef lo, LLVMValueRef hi, int64_t step);
 void cg_loop_end(CgKernel *k, CgLoop *l);
+/* cg_loop_end for the scalar tail loop of a loop over vectors: LLVM is told
+ * not to vectorize it again (cg_loop_keep_scalar). */
+void cg_loop_end_scalar_tail(CgKernel *k, CgLoop *l);
 
 /* The compute type of dtype dt: float for f32, i64 otherwise; a vector of
  * `lanes` of them when lanes > 1. */
