@@ -35,6 +35,7 @@ typedef struct Gen {
     int *site;               /* error site of each node's kernel, or -1 */
     int *shape_site;         /* site of each node's per-call shape check, or -1 */
     int *param;              /* PARAM: its slot; MATMUL: its packed weight's slot; else -1 */
+    bool *bind_concat;       /* CONCATs of weights packed by some product at bind time */
     int *kindex;             /* kernel roots: number of the kernel (CgEntryInfo.kernel_names) */
     int *result_of;          /* SCAN output buffers: global id of the RESULT node owning output i */
     int *slot;               /* workspace slot of each node's buffer, or -1 */
@@ -103,28 +104,53 @@ static bool type_symbolic(const IrType *t) {
 }
 
 /* The node a value really comes from: through scan captures to the outer
- * graph and through slice views (adding their offsets to *offset). */
-static const IrNode *source_of(const Gen *G, const IrGraph *g, int i, int64_t *offset) {
+ * graph and through slice views (adding their offsets to *offset); *g and *i
+ * follow it to its graph and index there. */
+static const IrNode *source_of(const IrGraph **g, int *i, int64_t *offset) {
     for (;;) {
-        const IrNode *n = &g->nodes[i];
+        const IrNode *n = &(*g)->nodes[*i];
         int64_t off;
-        if (fuse_slice_view(g, n, &off)) {
+        if (fuse_slice_view(*g, n, &off)) {
             *offset += off;
-            i = n->in[0];
+            *i = n->in[0];
             continue;
         }
-        if (n->op != OP_INPUT || !g->parent)
+        if (n->op != OP_INPUT || !(*g)->parent)
             return n;
-        const IrGraph *outer = g->parent;
+        const IrGraph *outer = (*g)->parent;
         const IrNode *scan = NULL;
         for (int k = 0; k < outer->n && !scan; k++)
-            if (outer->nodes[k].op == OP_SCAN && outer->nodes[k].body == g)
+            if (outer->nodes[k].op == OP_SCAN && outer->nodes[k].body == *g)
                 scan = &outer->nodes[k];
         if (!scan || n->index < scan->scan.nseq + scan->scan.ncarry)
             return n;
-        i = scan->in[n->index];
-        g = outer;
+        *i = scan->in[n->index];
+        *g = outer;
     }
+}
+
+/* Fills p's parts from concatenation c of g (along B's n dim of a product with
+ * trans_b `tb`) when every operand is a contiguous block of a bound-at-run-time weight. */
+static bool concat_parts(const IrGraph *g, const IrNode *c, bool tb, CgParam *p) {
+    if (c->attrs.axis != (tb ? 0 : 1) || c->nin > CG_PARAM_MAX_PARTS)
+        return false;
+    for (int j = 0; j < c->nin; j++) {
+        const IrGraph *pg = g;
+        int pi = c->in[j];
+        int64_t off = 0, cols, full;
+        const IrNode *w = source_of(&pg, &pi, &off);
+        const IrType *t = &g->nodes[c->in[j]].type;
+        /* a non-transposed part [k, n_j] is one block only when it is all of its weight's columns */
+        if (w->op != OP_PARAM || w->type.rank != 2 || !dim_is_const(t->dims[tb ? 0 : 1], &cols) ||
+            (!tb && (!dim_is_const(w->type.dims[1], &full) || full != cols)))
+            return false;
+        p->part[j] = w;
+        p->part_offset[j] = off;
+        p->part_n[j] = cols;
+    }
+    p->nparts = c->nin;
+    p->node = p->part[0];
+    return true;
 }
 
 /* ---- numbering of weights, sites and packed operands ---- */
@@ -194,17 +220,59 @@ static void number_nodes(Gen *G) {
                 G->site[id] = add_site(G, n, "reshape of %lld elements into %lld");
             else if (n->op == OP_MATMUL) {
                 int64_t off = 0;
-                const IrNode *w = source_of(G, g, n->in[1], &off);
+                const IrGraph *wg = g;
+                int wi = n->in[1];
+                const IrNode *w = source_of(&wg, &wi, &off);
                 const IrType *bt = &g->nodes[n->in[1]].type; /* the weight, or a contiguous slice of it */
+                bool tb = n->attrs.trans_b;
                 int64_t kk, nn;
-                if (w->op == OP_PARAM && w->type.rank == 2 && bt->rank == 2 && n->type.rank >= 2 &&
-                    dim_is_const(bt->dims[n->attrs.trans_b ? 1 : 0], &kk) &&
-                    dim_is_const(bt->dims[n->attrs.trans_b ? 0 : 1], &nn))
-                    G->param[id] = add_param(G, (CgParam){.node = w, .packed = true, .k = kk, .n = nn, .offset = off,
-                                                          .rs = n->attrs.trans_b ? 1 : nn, .cs = n->attrs.trans_b ? kk : 1});
+                CgParam cp = {.node = w, .packed = true, .offset = off};
+                if (bt->rank == 2 && n->type.rank >= 2 && dim_is_const(bt->dims[tb ? 1 : 0], &kk) &&
+                    dim_is_const(bt->dims[tb ? 0 : 1], &nn) &&
+                    ((w->op == OP_PARAM && w->type.rank == 2) ||
+                     (w->op == OP_CONCAT && G->cm->pack_concat && concat_parts(wg, w, tb, &cp)))) {
+                    cp.k = kk;
+                    cp.n = nn;
+                    cp.rs = tb ? 1 : nn;
+                    cp.cs = tb ? kk : 1;
+                    G->param[id] = add_param(G, cp);
+                    if (cp.nparts)
+                        G->bind_concat[gid(G, wg, wi)] = true;
+                }
             }
         }
     }
+}
+
+/* Whether every reader of value i of g is a product that packs it at bind
+ * time, directly or through the captured input of a scan body. */
+static bool read_only_packed(const Gen *G, const IrGraph *g, int i) {
+    for (int u = i + 1; u < g->n; u++) {
+        const IrNode *n = &g->nodes[u];
+        for (int j = 0; j < n->nin; j++) {
+            if (n->in[j] != i)
+                continue;
+            if (n->op == OP_MATMUL && j == 1 && n->in[0] != i && G->param[gid(G, g, u)] >= 0)
+                continue;
+            if (n->op != OP_SCAN || j < n->scan.nseq + n->scan.ncarry)
+                return false;
+            for (int b = 0; b < n->body->n; b++)
+                if (n->body->nodes[b].op == OP_INPUT && n->body->nodes[b].index == j &&
+                    !read_only_packed(G, n->body, b))
+                    return false;
+        }
+    }
+    for (int k = 0; k < g->nout; k++)
+        if (g->outputs[k] == i)
+            return false;
+    return true;
+}
+
+/* Whether node i of g is a concatenation of weights that the runner packs at
+ * bind time for the products reading it: it gets neither kernel nor buffer. */
+static bool packed_at_bind(const Gen *G, const IrGraph *g, int i) {
+    int id = gid(G, g, i);
+    return id >= 0 && G->bind_concat[id] && read_only_packed(G, g, i);
 }
 
 /* ---- a function being built: a CgKernel lends its loop and failure helpers ---- */
@@ -218,7 +286,7 @@ static CgKernel fn_begin(Gen *G, LLVMValueRef fn, LLVMValueRef ctx, LLVMValueRef
 
 static bool owns_buffer(const Gen *G, const IrGraph *g, const IrNode *n, int i) {
     int64_t offset;
-    if (fused_away(G, g, i) || fuse_slice_view(g, n, &offset))
+    if (fused_away(G, g, i) || fuse_slice_view(g, n, &offset) || packed_at_bind(G, g, i))
         return false;
     switch (n->op) {
     case OP_PARAM: case OP_CONST: case OP_RESHAPE: case OP_SCAN:
@@ -747,6 +815,12 @@ static void emit_graph(Gen *G, CgKernel *k, const IrGraph *g) {
         }
         case OP_RESULT:
             continue; /* set by its scan */
+        case OP_CONCAT:
+            if (packed_at_bind(G, g, i)) { /* its products read their packed copy */
+                G->ptr[id] = LLVMConstNull(cm->ptr);
+                continue;
+            }
+            break;
         default:
             break;
         }
@@ -798,12 +872,13 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
     G.site = calloc(n, sizeof *G.site);
     G.shape_site = calloc(n, sizeof *G.shape_site);
     G.param = calloc(n, sizeof *G.param);
+    G.bind_concat = calloc(n, sizeof *G.bind_concat);
     G.kindex = calloc(n, sizeof *G.kindex);
     G.slot = calloc(n, sizeof *G.slot);
     G.slot_at = calloc(n, sizeof *G.slot_at);
     int rc = 0;
     /* the kernel graph first: which nodes have buffers depends on it */
-    if (!G.ptr || !G.kernel || !G.site || !G.shape_site || !G.param || !G.kindex || !G.slot || !G.slot_at ||
+    if (!G.ptr || !G.kernel || !G.site || !G.shape_site || !G.param || !G.bind_concat || !G.kindex || !G.slot || !G.slot_at ||
         !(G.plan = fuse_plan_build(&plan_arena, e->graph, cm->no_fuse ? 0 : 1)) || plan_slots(&G) != 0) {
         *err = cg_msg("error: out of memory");
         rc = -1;
@@ -827,6 +902,7 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
     free(G.site);
     free(G.shape_site);
     free(G.param);
+    free(G.bind_concat);
     free(G.kindex);
     free(G.slot);
     free(G.slot_at);

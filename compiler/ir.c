@@ -13,17 +13,24 @@ IrGraph *ir_graph_new(Arena *ar, IrGraph *parent) {
     return g;
 }
 
+/* Room for `need` nodes in g (the arena keeps the old array). */
+static void reserve(Arena *ar, IrGraph *g, int need) {
+    if (need <= g->cap)
+        return;
+    int cap = g->cap ? 2 * g->cap : 16;
+    while (cap < need)
+        cap *= 2;
+    IrNode *nodes = arena_alloc(ar, (size_t)cap * sizeof(IrNode));
+    if (!nodes)
+        ATTN_UNREACHABLE("out of memory building the graph");
+    if (g->n)
+        memcpy(nodes, g->nodes, (size_t)g->n * sizeof(IrNode));
+    g->nodes = nodes;
+    g->cap = cap;
+}
+
 int ir_add(Arena *ar, IrGraph *g, OpKind op, const int *in, int nin, SrcLoc loc) {
-    if (g->n == g->cap) {
-        int cap = g->cap ? 2 * g->cap : 16;
-        IrNode *nodes = arena_alloc(ar, (size_t)cap * sizeof(IrNode));
-        if (!nodes)
-            ATTN_UNREACHABLE("out of memory building the graph");
-        if (g->n)
-            memcpy(nodes, g->nodes, (size_t)g->n * sizeof(IrNode));
-        g->nodes = nodes;
-        g->cap = cap;
-    }
+    reserve(ar, g, g->n + 1);
     IrNode *n = &g->nodes[g->n];
     memset(n, 0, sizeof *n);
     n->op = op;
@@ -45,4 +52,18 @@ void ir_set_outputs(Arena *ar, IrGraph *g, const int *outs, int n) {
     if (n)
         memcpy(g->outputs, outs, (size_t)n * sizeof(int));
     g->nout = n;
+}
+
+void ir_open_slots(Arena *ar, IrGraph *g, int pos, int count) {
+    reserve(ar, g, g->n + count);
+    memmove(&g->nodes[pos + count], &g->nodes[pos], (size_t)(g->n - pos) * sizeof(IrNode));
+    memset(&g->nodes[pos], 0, (size_t)count * sizeof(IrNode));
+    g->n += count;
+    for (int i = pos + count; i < g->n; i++)
+        for (int k = 0; k < g->nodes[i].nin; k++)
+            if (g->nodes[i].in[k] >= pos)
+                g->nodes[i].in[k] += count;
+    for (int k = 0; k < g->nout; k++)
+        if (g->outputs[k] >= pos)
+            g->outputs[k] += count;
 }

@@ -75,6 +75,9 @@ IrGraph *ir_graph_new(Arena *ar, IrGraph *parent);
 /* Appends a node; returns its index. Operands are copied. */
 int ir_add(Arena *ar, IrGraph *g, OpKind op, const int *in, int nin, SrcLoc loc);
 void ir_set_outputs(Arena *ar, IrGraph *g, const int *outs, int n);
+/* Opens `count` zeroed node slots at position pos of g: the nodes from pos on,
+ * and every operand and output index pointing at them, move up by count. */
+void ir_open_slots(Arena *ar, IrGraph *g, int pos, int count);
 
 /* Textual and Graphviz dumps of an entry's graph. */
 void ir_print(const IrEntry *e, StrBuf *out);
@@ -90,6 +93,8 @@ int pass_dce(Arena *ar, IrGraph *g);             /* removes nodes no output depe
 int pass_scan_invariant(Arena *ar, IrGraph *g); /* moves step-invariant body work before its scan */
 int pass_scan_hoist(Arena *ar, IrGraph *g);     /* computes per-step input projections for all steps at once */
 int pass_scan_prune(Arena *ar, IrGraph *g);     /* drops and merges scan inputs the body does not need */
+/* Over g and every body: products sharing their left operand, with weights on the right, become one. */
+int pass_merge_matmuls(Arena *ar, IrGraph *g);
 /* Runs the standard pipeline (fold, CSE, DCE, the scan passes) to a fixed point over g and its bodies. */
 void pass_run_all(Arena *ar, IrGraph *g);
 

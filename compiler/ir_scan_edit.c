@@ -15,33 +15,6 @@
 
 #include <string.h>
 
-/* Opens `count` zeroed node slots at position pos of g: the nodes from pos on,
- * and every operand and output index pointing at them, move up by count. */
-static void open_slots(Arena *ar, IrGraph *g, int pos, int count) {
-    if (g->n + count > g->cap) {
-        int cap = g->cap ? 2 * g->cap : 16;
-        while (cap < g->n + count)
-            cap *= 2;
-        IrNode *nodes = arena_alloc(ar, (size_t)cap * sizeof(IrNode));
-        if (!nodes)
-            ATTN_UNREACHABLE("out of memory editing the graph");
-        if (g->n)
-            memcpy(nodes, g->nodes, (size_t)g->n * sizeof(IrNode));
-        g->nodes = nodes;
-        g->cap = cap;
-    }
-    memmove(&g->nodes[pos + count], &g->nodes[pos], (size_t)(g->n - pos) * sizeof(IrNode));
-    memset(&g->nodes[pos], 0, (size_t)count * sizeof(IrNode));
-    g->n += count;
-    for (int i = pos + count; i < g->n; i++)
-        for (int k = 0; k < g->nodes[i].nin; k++)
-            if (g->nodes[i].in[k] >= pos)
-                g->nodes[i].in[k] += count;
-    for (int k = 0; k < g->nout; k++)
-        if (g->outputs[k] >= pos)
-            g->outputs[k] += count;
-}
-
 /* t with the scan's time axis put back: the type of all steps at once. */
 static IrType stacked_type(const IrType *t, const IrScan *sc) {
     IrType s = *t;
@@ -62,7 +35,7 @@ int ir_scan_copy_out(Arena *ar, IrGraph *g, int si, const bool *take, bool stack
         outer_of[j] = outer_input ? g->nodes[si].in[n->index] : -1;
         count += take[j];
     }
-    open_slots(ar, g, si, count);
+    ir_open_slots(ar, g, si, count);
     int slot = si;
     for (int j = 0; j < body->n; j++) {
         if (!take[j])

@@ -118,6 +118,25 @@ static double now_ms(void) {
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
+/* The k x n operand B of cp as one contiguous weight: cp's parts laid side by
+ * side along n (row-major [n, k] when B is transposed, [k, n] otherwise), in
+ * a new buffer; NULL when out of memory. A part is a contiguous block. */
+static float *concat_parts(const CgParam *cp) {
+    float *b = malloc((size_t)(cp->k * cp->n) * sizeof(float));
+    int64_t col = 0;
+    for (int j = 0; b && j < cp->nparts; j++) {
+        const float *src = (const float *)cp->part[j]->value->data + cp->part_offset[j];
+        int64_t nj = cp->part_n[j];
+        if (cp->rs == 1) /* transposed: part j is nj whole rows of k */
+            memcpy(b + col * cp->k, src, (size_t)(nj * cp->k) * sizeof(float));
+        else
+            for (int64_t r = 0; r < cp->k; r++)
+                memcpy(b + r * cp->n + col, src + r * nj, (size_t)nj * sizeof(float));
+        col += nj;
+    }
+    return b;
+}
+
 /* Fills ctx->params: the bound weights, and packed copies where asked. */
 static int bind_params(JitProgram *p, char **err) {
     p->nparams = p->info.nparams;
@@ -129,23 +148,32 @@ static int bind_params(JitProgram *p, char **err) {
     }
     for (int i = 0; i < p->nparams; i++) {
         const CgParam *cp = &p->info.params[i];
-        const attn_tensor *w = cp->node->value;
-        if (!w) {
-            *err = cg_msg("error: weight '%s' is not bound; bind weights before compiling with the JIT", cp->node->name);
-            return -1;
+        for (int j = 0; j < (cp->nparts ? cp->nparts : 1); j++) {
+            const IrNode *w = cp->nparts ? cp->part[j] : cp->node;
+            if (!w->value) {
+                *err = cg_msg("error: weight '%s' is not bound; bind weights before compiling with the JIT", w->name);
+                return -1;
+            }
         }
         if (!cp->packed) {
-            p->params[i] = w->data;
+            p->params[i] = cp->node->value->data;
             continue;
         }
         int lanes = cg_target_lanes(&p->target);
         size_t floats = attn_pack_b_size(cp->k, cp->n, lanes);
+        float *joined = cp->nparts ? concat_parts(cp) : NULL;
         p->packed[i] = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64 + 64);
-        if (!p->packed[i]) {
+        if (!p->packed[i] || (cp->nparts && !joined)) {
+            free(joined);
             *err = cg_msg("error: out of memory packing weight '%s'", cp->node->name);
             return -1;
         }
-        attn_pack_b((const float *)w->data + cp->offset, cp->k, cp->n, cp->rs, cp->cs, lanes, p->packed[i]);
+        if (joined)
+            attn_pack_b(joined, cp->k, cp->n, cp->rs, cp->cs, lanes, p->packed[i]);
+        else
+            attn_pack_b((const float *)cp->node->value->data + cp->offset, cp->k, cp->n, cp->rs, cp->cs, lanes,
+                        p->packed[i]);
+        free(joined);
         p->params[i] = p->packed[i];
     }
     return 0;
@@ -195,6 +223,7 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
     cm.core_external = true;
     cm.no_fuse = o && o->no_fuse;
     cm.profile = o && o->profile;
+    cm.pack_concat = true;
     AttnSigTensor *ins, *outs;
     if (cg_entry_generate(&cm, e, "entry", &p->info, err) != 0 || link_attention(p, core, cm.mod, err) != 0 ||
         cg_optimize_kernels(cm.mod, &p->target, err) != 0 || emit_files(p, cm.mod, o, err) != 0) {

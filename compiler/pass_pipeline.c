@@ -22,6 +22,7 @@ void pass_run_all(Arena *ar, IrGraph *g) {
     for (int round = 0; round < PASS_MAX_ROUNDS; round++) {
         int changed = pass_fold_constants(ar, g);
         changed += pass_cse(ar, g);
+        changed += pass_merge_matmuls(ar, g);
         changed += pass_dce(ar, g);
         changed += pass_scan_prune(ar, g);
         changed += pass_scan_invariant(ar, g);

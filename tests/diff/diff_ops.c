@@ -81,6 +81,16 @@ static const Case cases[] = {
              "    s = sigmoid(x_t + s) * 0.9\n    yield s * 2.0\n  }\n"
              "  return ys, hn, cn, zs, s\n}\n",
      "x:f32:B,T,N h0:f32:B,N c0:f32:B,N w:f32:N,N", 0},
+    /* products sharing their left operand merged into one (compiler/pass_merge_matmuls.c): the
+       weights are captured inputs, concatenated by a kernel once per call, the biases too */
+    {"merged_products", "entry f(x: f32[B, T, 6], h0: f32[B, 5], wr: f32[5, 5], wz: f32[5, 5], wn: f32[5, 5],\n"
+                        "        ur: f32[5, 6], uz: f32[5, 6], br: f32[5], bz: f32[5]) -> (ys, hn) {\n"
+                        "  ys, hn = scan(x_t in x, h = h0, axis = 1) {\n"
+                        "    r = sigmoid(x_t @ ur.T + br + (h @ wr.T) * 0.3)\n"
+                        "    z = sigmoid(x_t @ uz.T + bz + (h @ wz.T) * 0.3)\n"
+                        "    h = (1.0 - z) * tanh(r * (h @ wn.T) * 0.3) + z * h\n    yield h\n  }\n"
+                        "  return ys, hn\n}\n",
+     "x:f32:B,T,6 h0:f32:B,5 wr:f32:5,5 wz:f32:5,5 wn:f32:5,5 ur:f32:5,6 uz:f32:5,6 br:f32:5 bz:f32:5", 0},
     /* fusion: the kernels compiler/fuse*.c form, checked against the unfused interpreter */
     {"fused_attention", "entry f(q: f32[B, 2, N, K], k: f32[B, 2, M, K], v: f32[B, 2, M, T], m: bool[B, 1, 1, M],\n"
                         "        a: f32[N, M], s: f32[B, 1, M, K], k3: f32[M, K]) -> (y1, y2, y3, y4) {\n"

@@ -1050,6 +1050,42 @@ def _s2s_greedy():
 
 
 # ---------------------------------------------------------------------------
+# a recurrent cell written by hand, one linear layer per gate
+# ---------------------------------------------------------------------------
+
+class PerGateGRU(nn.Module):
+    """A GRU over a batch_first sequence built from six nn.Linear layers, as
+    users often write their own cells (tests/golden/models/gru_per_gate.attn)."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        for side, n_in in (("x", input_size), ("h", hidden_size)):
+            for gate in "rzn":
+                setattr(self, "%s_%s" % (side, gate), nn.Linear(n_in, hidden_size))
+
+    def forward(self, x, h):
+        ys = []
+        for t in range(x.shape[1]):
+            x_t = x[:, t]
+            r = torch.sigmoid(self.x_r(x_t) + self.h_r(h))
+            z = torch.sigmoid(self.x_z(x_t) + self.h_z(h))
+            n = torch.tanh(self.x_n(x_t) + r * self.h_n(h))
+            h = (1 - z) * n + z * h
+            ys.append(h)
+        return torch.stack(ys, 1), h
+
+
+@case("gru_per_gate", "tests/golden/models/gru_per_gate.attn", "forward",
+      [("input_size", 5), ("hidden_size", 7)])
+def _gru_per_gate():
+    m = PerGateGRU(5, 7).float().eval()
+    x = torch.randn(3, 6, 5)
+    h0 = torch.randn(3, 7)
+    out, hn = m(x, h0)
+    return state_items(m), [("input", x), ("h_0", h0)], [("output", out), ("h_n", hn)]
+
+
+# ---------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------
 

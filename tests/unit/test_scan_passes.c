@@ -1,7 +1,8 @@
 /*
  * test_scan_passes.c — unit tests of the scan passes: loop-invariant hoisting
- * (pass_scan_invariant.c), input-projection hoisting (pass_scan_hoist.c) and
- * the pruning of scan inputs (pass_scan_prune.c).
+ * (pass_scan_invariant.c), input-projection hoisting (pass_scan_hoist.c), the
+ * pruning of scan inputs (pass_scan_prune.c), and the merging of products
+ * that share their left operand (pass_merge_matmuls.c), which works with them.
  *
  * Two kinds of tests. Hand-built graphs run one pass at a time: the test
  * checks which nodes moved and how the scan's operands and body inputs were
@@ -525,6 +526,70 @@ static void naive_gru_gets_the_hand_written_shape(void **state) {
     unload(l);
 }
 
+/* A GRU step written with one weight and bias per gate and side. */
+#define PER_GATE_PARAMS                                                                                      \
+    "  param w_xr: f32[H, I] = \"x_r.weight\"\n  param w_xz: f32[H, I] = \"x_z.weight\"\n"                   \
+    "  param w_xn: f32[H, I] = \"x_n.weight\"\n  param w_hr: f32[H, H] = \"h_r.weight\"\n"                   \
+    "  param w_hz: f32[H, H] = \"h_z.weight\"\n  param w_hn: f32[H, H] = \"h_n.weight\"\n"                   \
+    "  param b_r: f32[H] = \"b_r\"\n  param b_z: f32[H] = \"b_z\"\n  param b_n: f32[H] = \"b_n\"\n"
+#define PER_GATE_STEP(WR, WZ, WN)                                                                            \
+    "    r = sigmoid(x_t @ w_xr.T + (h @ " WR ".T + b_r))\n"                                                  \
+    "    z = sigmoid(x_t @ w_xz.T + (h @ " WZ ".T + b_z))\n"                                                  \
+    "    n = tanh(x_t @ w_xn.T + r * (h @ " WN ".T + b_n))\n"                                                 \
+    "    h = (1.0 - z) * n + z * h\n    yield h\n"
+
+static void per_gate_gru_runs_one_product_per_step(void **state) {
+    (void)state;
+    Loaded *l = load("hyper H: int = 5\nhyper I: int = 3\n"
+                     "entry fast(x: f32[B, T, I], h0: f32[B, H]) -> (ys, h_n) {\n" PER_GATE_PARAMS
+                     "  ys, h_n = scan(x_t in x, h = h0, axis = 1) {\n" PER_GATE_STEP("w_hr", "w_hz", "w_hn")
+                     "  }\n  return ys, h_n\n}\n"
+                     "entry slow(x: f32[B, T, I], h0: f32[B, H]) -> (ys, h_n) {\n" PER_GATE_PARAMS
+                     "  ys, h_n, a, b, c = scan(x_t in x, h = h0, vr = w_hr, vz = w_hz, vn = w_hn, axis = 1) {\n"
+                     PER_GATE_STEP("vr", "vz", "vn") "    vr = vr\n    vz = vz\n    vn = vn\n  }\n  return ys, h_n\n}\n",
+                     (const int64_t[]){2, 4}, 2); /* B, T */
+    const IrEntry *fast = entry(l, "fast"), *slow = entry(l, "slow");
+    const IrGraph *g = fast->graph;
+    const IrNode *scan = the_scan(g);
+    /* the three input products: one product over all steps, of the concatenated weights */
+    assert_int_equal(count_op(g, OP_MATMUL), 1);
+    const IrNode *mm = &g->nodes[find_op(g, OP_MATMUL)];
+    assert_int_equal(mm->type.rank, 3);
+    assert_int_equal(g->nodes[mm->in[1]].op, OP_CONCAT);
+    assert_int_equal(g->nodes[mm->in[1]].nin, 3);
+    /* the three state products: one per step, its biases added to it once */
+    assert_int_equal(count_op(scan->body, OP_MATMUL), 1);
+    int bm = find_op(scan->body, OP_MATMUL);
+    int64_t cols;
+    assert_true(dim_is_const(scan->body->nodes[bm].type.dims[1], &cols));
+    assert_int_equal(cols, 15);
+    assert_int_equal(count_op(g, OP_CONCAT), 3); /* input weights, state weights, biases */
+    /* carried weights are not weights of the loop: the state products stay three */
+    assert_int_equal(count_op(the_scan(slow->graph)->body, OP_MATMUL), 3);
+    assert_same_values(l, fast, slow);
+    unload(l);
+}
+
+static void adjacent_weight_slices_merge_into_one_slice(void **state) {
+    (void)state;
+    Loaded *l = load("hyper E: int = 8\n"
+                     "entry f(x: f32[B, L, E]) -> (q, k, v) {\n"
+                     "  param w: f32[E + E + E, E] = \"in_proj_weight\"\n  param b: f32[E + E + E] = \"in_proj_bias\"\n"
+                     "  return x @ w[0:E].T + b[0:E], x @ w[E:E + E].T + b[E:E + E], x @ w[E + E:].T + b[E + E:]\n}\n",
+                     (const int64_t[]){2, 3}, 2);
+    const IrEntry *e = entry(l, "f");
+    const IrGraph *g = e->graph;
+    assert_int_equal(count_op(g, OP_MATMUL), 1);
+    assert_int_equal(count_op(g, OP_CONCAT), 0);
+    const IrNode *mm = &g->nodes[find_op(g, OP_MATMUL)];
+    const IrNode *w = &g->nodes[mm->in[1]];
+    int64_t rows;
+    assert_true(w->op == OP_PARAM || (w->op == OP_SLICE && dim_is_const(w->type.dims[0], &rows) && rows == 24));
+    for (int k = 0; k < g->nout; k++)
+        assert_int_equal(g->nodes[g->outputs[k]].op, OP_SLICE);
+    unload(l);
+}
+
 /* A decoder loop reading encoder outputs `keys` with additive attention; the
  * reference carries the keys through the loop unchanged. */
 #define DECODE_BODY(KEYS)                                                                                    \
@@ -618,6 +683,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(invariant_work_moves_before_the_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(prune_merges_captures_of_one_value, setup, teardown),
         cmocka_unit_test(naive_gru_gets_the_hand_written_shape),
+        cmocka_unit_test(per_gate_gru_runs_one_product_per_step),
+        cmocka_unit_test(adjacent_weight_slices_merge_into_one_slice),
         cmocka_unit_test(decode_loop_projects_the_keys_once),
         cmocka_unit_test(nested_scans_hoist_through_both_bodies),
         cmocka_unit_test(hoist_declines_a_time_axis_last_or_a_bias_over_time),
