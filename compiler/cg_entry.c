@@ -298,8 +298,8 @@ static bool owns_buffer(const Gen *G, const IrGraph *g, const IrNode *n, int i) 
         for (int k = 0; k < g->parent->n && !scan; k++)
             if (g->parent->nodes[k].op == OP_SCAN && g->parent->nodes[k].body == g)
                 scan = &g->parent->nodes[k];
-        if (n->index < scan->scan.nseq)
-            return scan->scan.axis != 0; /* a step of axis 0 is a plain range of the sequence */
+        if (n->index < scan->scan.nseq) /* a step of axis 0 is a plain range of the sequence */
+            return scan->scan.axis != 0 && !cg_fused_step_in_place(fuse_plan_find(G->plan, g), g, i);
         return n->index < scan->scan.nseq + scan->scan.ncarry;
     }
     case OP_RESULT:
@@ -717,7 +717,8 @@ static void emit_scan(Gen *G, CgKernel *k, const IrGraph *g, int si) {
         LLVMValueRef src = G->ptr[gid(G, g, scan->in[i])];
         LLVMValueRef chunk = LLVMBuildMul(b, dims_product(G, k, st, sc->axis + 1, st->rank),
                                           cg_i64(cm, (int64_t)attn_dtype_size(st->dtype)), "");
-        if (sc->axis == 0) {
+        if (sc->axis == 0 || cg_fused_step_in_place(fuse_plan_find(G->plan, body), body, body_in[i])) {
+            /* its readers stride over the other steps (cg_fused.c) */
             LLVMValueRef off = LLVMBuildMul(b, t, chunk, "");
             G->ptr[inner] = LLVMBuildGEP2(b, cm->i8, src, &off, 1, "");
         } else {

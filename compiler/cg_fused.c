@@ -116,12 +116,58 @@ static void dense_strides(CgKernel *k, const IrType *t, LLVMValueRef *s) {
     }
 }
 
-/* Strides of operand type t read broadcast to shape e (right-aligned; a dim
- * of constant extent 1 against a larger one has stride 0). Returns whether
- * the last dim is broadcast. */
-static bool broadcast_strides(CgKernel *k, const IrType *t, const IrType *e, LLVMValueRef *s) {
+/* The scan whose body is g, or NULL at top level. */
+static const IrNode *scan_of(const IrGraph *g) {
+    for (int k = 0; g->parent && k < g->parent->n; k++)
+        if (g->parent->nodes[k].op == OP_SCAN && g->parent->nodes[k].body == g)
+            return &g->parent->nodes[k];
+    return NULL;
+}
+
+bool cg_fused_step_in_place(const FusePlan *p, const IrGraph *g, int i) {
+    const IrNode *n = &g->nodes[i], *scan = scan_of(g);
+    /* the step's last dim must come after the time axis: contiguous in place */
+    if (!p || n->op != OP_INPUT || !scan || n->index >= scan->scan.nseq || scan->scan.axis == 0 ||
+        scan->scan.axis >= n->type.rank)
+        return false;
+    for (int k = 0; k < g->nout; k++)
+        if (g->outputs[k] == i)
+            return false;
+    for (int u = i + 1; u < g->n; u++)
+        for (int j = 0; j < g->nodes[u].nin; j++) {
+            int r = p->owner[u];
+            if (g->nodes[u].in[j] != i)
+                continue;
+            if (r < 0 || (p->kind[r] != FK_ELEMENTWISE && p->kind[r] != FK_MATMUL) || g->nodes[u].op == OP_MATMUL)
+                return false;
+        }
+    return true;
+}
+
+/* Element strides of node i's buffer in g: dense by its type, except for a
+ * sequence step read in place, whose dims before the scan axis step over
+ * all steps of the outer sequence. */
+static void buffer_strides(CgKernel *k, const IrGraph *g, int i, LLVMValueRef *s) {
+    const IrNode *n = &g->nodes[i];
+    dense_strides(k, &n->type, s);
+    if (!cg_fused_step_in_place(k->fused->plan, g, i))
+        return;
+    const IrScan *sc = &scan_of(g)->scan;
+    LLVMValueRef steps = cg_dim(k->cm, k->b, k->syms, sc->steps);
+    for (int d = 0; d < sc->axis; d++)
+        s[d] = LLVMBuildMul(k->b, s[d], steps, "");
+}
+
+/* Strides of operand node `node` (type t; -1: the expression's own output)
+ * read broadcast to shape e (right-aligned; a dim of constant extent 1
+ * against a larger one has stride 0). Returns whether the last dim is
+ * broadcast. */
+static bool broadcast_strides(CgKernel *k, int node, const IrType *t, const IrType *e, LLVMValueRef *s) {
     LLVMValueRef own[ATTN_MAX_RANK];
-    dense_strides(k, t, own);
+    if (node >= 0)
+        buffer_strides(k, k->fused->g, node, own);
+    else
+        dense_strides(k, t, own);
     bool last = true;
     int64_t v;
     for (int d = 0; d < e->rank; d++) {
@@ -167,13 +213,13 @@ void cg_fused_strides(CgKernel *k) {
         x->offset = c64(k, 0);
         if (x->node >= 0 && g->nodes[x->node].op == OP_SLICE) {
             const IrNode *n = &g->nodes[x->node];
-            dense_strides(k, &g->nodes[n->in[0]].type, x->stride);
+            buffer_strides(k, g, n->in[0], x->stride);
             LLVMValueRef start = n->start ? cg_dim(k->cm, b, k->syms, n->start) : c64(k, n->attrs.start);
             x->offset = LLVMBuildMul(b, start, x->stride[n->attrs.axis], "");
             x->inner_bcast = e->rank == 0;
         } else {
-            const IrType *t = x->leaf < 0 ? e : &g->nodes[x->node >= 0 ? g->nodes[x->node].in[0] : f->leaf[x->leaf]].type;
-            x->inner_bcast = broadcast_strides(k, t, e, x->stride);
+            int src = x->leaf < 0 ? -1 : x->node >= 0 ? g->nodes[x->node].in[0] : f->leaf[x->leaf];
+            x->inner_bcast = broadcast_strides(k, src, src < 0 ? e : &g->nodes[src].type, e, x->stride);
         }
         x->base = x->offset;
     }

@@ -54,6 +54,13 @@ typedef struct CgFused {
  * `sites` gives each node's error site. False when the kernel is too big. */
 bool cg_fused_collect(CgFused *f, const FusePlan *p, int root, const int *sites);
 
+/* Whether input i of scan body g, a sequence stepped along an axis other than
+ * the first, is read where it lies in the outer sequence instead of copied
+ * each step: when every reader is a member of an elementwise expression
+ * (a fused elementwise kernel or a product's epilogue), whose accesses then
+ * stride over all steps. p is g's fusion plan. */
+bool cg_fused_step_in_place(const FusePlan *p, const IrGraph *g, int i);
+
 /* Emits the checks of view members (slice ranges) and the leaves' strides;
  * called at the start of a kernel body. The two halves: */
 void cg_fused_begin(CgKernel *k);
