@@ -277,6 +277,17 @@ int jit_add_module(Jit *j, LLVMModuleRef m, char **err) {
     return 0;
 }
 
+int jit_add_object(Jit *j, LLVMMemoryBufferRef obj, char **err) {
+    LLVMErrorRef e = LLVMOrcLLJITAddObjectFile(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), obj);
+    if (e) {
+        char *s = cg_error_message(e);
+        *err = cg_msg("error: the LLVM JIT refused an object file: %s", s ? s : "");
+        free(s);
+        return -1;
+    }
+    return 0;
+}
+
 void *jit_lookup(Jit *j, const char *name, char **err) {
     LLVMOrcExecutorAddress addr = 0;
     LLVMErrorRef e = LLVMOrcLLJITLookup(j->lljit, &addr, name);

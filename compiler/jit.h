@@ -55,6 +55,9 @@ Jit *jit_new(const CgTarget *t, char **err);
 LLVMContextRef jit_context(Jit *j);
 /* Hands an optimised module (built in jit_context) to the JIT, which owns it after. */
 int jit_add_module(Jit *j, LLVMModuleRef m, char **err);
+/* Hands an object file in memory (machine code for this JIT's target) to
+ * the JIT, which owns the buffer after, also on failure. */
+int jit_add_object(Jit *j, LLVMMemoryBufferRef obj, char **err);
 /* Defines `name` in the JIT as the function at `address` (code shared between
  * programs, such as the matmul core). */
 int jit_define(Jit *j, const char *name, void *address, char **err);

@@ -6,6 +6,7 @@
 #include "cg_entry.h"
 #include "cg_matmul.h"
 #include "jit.h"
+#include "jit_cache.h"
 #include "pack.h"
 
 #include <pthread.h>
@@ -31,20 +32,39 @@ struct JitProgram {
     AttnWorkspaceCache cache;     /* the workspace, kept between runs */
 };
 
-/* The matmul core, compiled once per process and target and shared by every
- * program by address: it is the largest code of a model and the same for all.
- * The attention core joins it the first time a program calls it, in a module
- * of its own, so that programs without fused attention never pay its compile time. */
+/* The matmul core, compiled once per process and target (or loaded from the
+ * cache of jit_cache.h) and shared by every program by address: it is the
+ * largest code of a model and the same for all. The attention core is made
+ * the first time a program calls it, in a JIT of its own, so that programs
+ * without fused attention never pay its compile time. */
 typedef struct Core {
     char *key;            /* cpu + features */
     Jit *jit;
     void *gemm, *gemm_packed;
     void *attention;      /* NULL until a program needs it */
+    Jit *attention_jit;   /* the JIT holding it */
     struct Core *next;
 } Core;
 
 static pthread_mutex_t core_lock = PTHREAD_MUTEX_INITIALIZER;
 static Core *cores;
+
+/* A JIT holding the matmul core for t, with its two entry points; from the
+ * cache unless `use_cache` is false. */
+static Jit *gemm_core(const CgTarget *t, bool use_cache, void **gemm, void **gemm_packed, char **err) {
+    Jit *j = jit_new(t, err);
+    if (!j)
+        return NULL;
+    CgModule cm;
+    cg_module_init(&cm, jit_context(j), "attn_core", t);
+    cg_gemm(&cm);
+    cg_gemm_packed(&cm);
+    if (jit_cache_add_module(j, cm.mod, t, use_cache, err) == 0 && (*gemm = jit_lookup(j, "attn_gemm", err)) &&
+        (*gemm_packed = jit_lookup(j, "attn_gemm_packed", err)))
+        return j;
+    jit_free(j);
+    return NULL;
+}
 
 static Core *core_for(const CgTarget *t, char **err) {
     char *key = cg_msg("%s %s", t->cpu, t->features);
@@ -57,26 +77,18 @@ static Core *core_for(const CgTarget *t, char **err) {
     while (c && strcmp(c->key, key) != 0)
         c = c->next;
     if (!c && (c = calloc(1, sizeof *c))) {
-        c->jit = jit_new(t, err);
-        CgModule cm;
-        bool ok = c->jit != NULL;
-        if (ok) {
-            cg_module_init(&cm, jit_context(c->jit), "attn_core", t);
-            cg_gemm(&cm);
-            cg_gemm_packed(&cm);
-            ok = cg_optimize(cm.mod, t, err) == 0;
-            if (ok)
-                ok = jit_add_module(c->jit, cm.mod, err) == 0;
-            else
-                LLVMDisposeModule(cm.mod);
+        c->jit = gemm_core(t, true, &c->gemm, &c->gemm_packed, err);
+        if (!c->jit) { /* a cached object the JIT could not use: compile afresh */
+            free(*err);
+            *err = NULL;
+            c->jit = gemm_core(t, false, &c->gemm, &c->gemm_packed, err);
         }
-        if (ok && (c->gemm = jit_lookup(c->jit, "attn_gemm", err)) && (c->gemm_packed = jit_lookup(c->jit, "attn_gemm_packed", err))) {
+        if (c->jit) {
             c->key = key;
             key = NULL;
             c->next = cores;
             cores = c;
         } else {
-            jit_free(c->jit);
             free(c);
             c = NULL;
         }
@@ -87,17 +99,27 @@ static Core *core_for(const CgTarget *t, char **err) {
     return c;
 }
 
-/* The address of c's attention core, compiled on first use (t: c's target). */
+/* The address of c's attention core, compiled on first use (t: c's target)
+ * in a JIT of its own (a failed cached object must not stay in c's JIT). */
 static void *core_attention(Core *c, const CgTarget *t, char **err) {
     pthread_mutex_lock(&core_lock);
-    if (!c->attention) {
+    for (int attempt = 0; attempt < 2 && !c->attention; attempt++) {
+        if (attempt) {
+            free(*err);
+            *err = NULL;
+        }
+        Jit *j = jit_new(t, err);
+        if (!j)
+            break;
         CgModule cm;
-        cg_module_init(&cm, jit_context(c->jit), "attn_core_attention", t);
+        cg_module_init(&cm, jit_context(j), "attn_core_attention", t);
         cg_attention(&cm);
-        if (cg_optimize(cm.mod, t, err) != 0)
-            LLVMDisposeModule(cm.mod);
-        else if (jit_add_module(c->jit, cm.mod, err) == 0)
-            c->attention = jit_lookup(c->jit, "attn_attention", err);
+        if (jit_cache_add_module(j, cm.mod, t, attempt == 0, err) == 0 &&
+            (c->attention = jit_lookup(j, "attn_attention", err)) != NULL) {
+            c->attention_jit = j;
+            break;
+        }
+        jit_free(j);
     }
     void *a = c->attention;
     pthread_mutex_unlock(&core_lock);
