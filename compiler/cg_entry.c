@@ -36,6 +36,7 @@ typedef struct Gen {
     int *shape_site;         /* site of each node's per-call shape check, or -1 */
     int *param;              /* PARAM: its slot; MATMUL: its packed weight's slot; else -1 */
     bool *bind_concat;       /* CONCATs of weights packed by some product at bind time */
+    bool *in_place;          /* new carried states computed in their carried buffer */
     int *kindex;             /* kernel roots: number of the kernel (CgEntryInfo.kernel_names) */
     int *result_of;          /* SCAN output buffers: global id of the RESULT node owning output i */
     int *slot;               /* workspace slot of each node's buffer, or -1 */
@@ -361,6 +362,69 @@ static bool same_size(const IrType *a, const IrType *b) {
     return true;
 }
 
+/* Node i of g through reshapes: the node whose buffer it is. */
+static int root_of(const IrGraph *g, int i) {
+    while (g->nodes[i].op == OP_RESHAPE)
+        i = g->nodes[i].in[0];
+    return i;
+}
+
+/* Whether the kernel computing body output o may write it straight into the
+ * buffer of carried input `in` (node indices of scan body g): every other
+ * reader of the old state runs in an earlier kernel, and o's own kernel, if
+ * it reads the old state at all, is elementwise and reads each element where
+ * it writes the new one. No output of the body may be the old state itself. */
+static bool carry_in_place(const Gen *G, const IrGraph *g, int o, int in) {
+    const FusePlan *p = fuse_plan_find(G->plan, g);
+    const IrNode *on = &g->nodes[o];
+    if (!p || on->op == OP_INPUT || p->owner[o] != o || !owns_buffer(G, g, on, o) ||
+        !same_size(&on->type, &g->nodes[in].type))
+        return false;
+    for (int k = 0; k < g->nout; k++)
+        if (root_of(g, g->outputs[k]) == in)
+            return false;
+    for (int u = in + 1; u < g->n; u++)
+        for (int j = 0; j < g->nodes[u].nin; j++) {
+            if (g->nodes[u].in[j] != in)
+                continue;
+            int r = p->owner[u];
+            const IrNode *un = &g->nodes[u];
+            OpClass cls = op_info[un->op].cls;
+            bool elementwise = (cls == OC_UNARY || cls == OC_BINARY || cls == OC_COMPARE || cls == OC_LOGIC ||
+                                cls == OC_TERNARY) && un->type.rank == on->type.rank;
+            if (r < 0 || r > o || (r == o && !(p->kind[o] == FK_ELEMENTWISE && elementwise)))
+                return false;
+        }
+    return true;
+}
+
+/* New carried states computed straight into their carried buffers: their
+ * buffers become those (G->slot), and the copy at the end of each step goes
+ * (G->in_place). Both live for the whole outermost scan, so no other buffer
+ * shares the slot while either is live. */
+static void plan_carries(Gen *G) {
+    for (int k = 0; k < G->ngraphs; k++) {
+        const IrGraph *g = G->graphs[k];
+        for (int i = 0; i < g->n; i++) {
+            const IrNode *scan = &g->nodes[i];
+            if (scan->op != OP_SCAN)
+                continue;
+            const IrGraph *body = scan->body;
+            for (int c = 0; c < scan->scan.ncarry; c++) {
+                int o = body->outputs[scan->scan.nyield + c], in = -1;
+                for (int b = 0; b < body->n; b++)
+                    if (body->nodes[b].op == OP_INPUT && body->nodes[b].index == scan->scan.nseq + c)
+                        in = b;
+                int oid = gid(G, body, o);
+                if (in < 0 || G->in_place[oid] || G->slot[gid(G, body, in)] < 0 || !carry_in_place(G, body, o, in))
+                    continue;
+                G->slot[oid] = G->slot[gid(G, body, in)];
+                G->in_place[oid] = true;
+            }
+        }
+    }
+}
+
 /* Puts every buffer into a slot (G->slot); the key of a size class is the
  * id of its first buffer. Returns 0, or -1 when out of memory. */
 static int plan_slots(Gen *G) {
@@ -380,6 +444,8 @@ static int plan_slots(Gen *G) {
         }
         G->nslots = cg_plan_slots(bufs, G->total, G->slot);
         rc = G->nslots < 0 ? -1 : 0;
+        if (rc == 0)
+            plan_carries(G);
     }
     free(bufs);
     free(type);
@@ -760,7 +826,7 @@ static void emit_scan(Gen *G, CgKernel *k, const IrGraph *g, int si) {
                     saved = cg_intrinsic(cm, b, "llvm.stacksave", cm->ptr, NULL, 0);
                 tmp[j] = LLVMBuildArrayAlloca(b, cm->i8, bytes, "");
                 LLVMBuildMemCpy(b, tmp[j], 1, src, 1, bytes);
-            } else if (pass == 1 && !aliased)
+            } else if (pass == 1 && !aliased && !G->in_place[gid(G, body, out_node)])
                 LLVMBuildMemCpy(b, dst, 1, src, 1, bytes);
             else if (pass == 2 && aliased)
                 LLVMBuildMemCpy(b, dst, 1, tmp[j], 1, bytes);
@@ -874,12 +940,13 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
     G.shape_site = calloc(n, sizeof *G.shape_site);
     G.param = calloc(n, sizeof *G.param);
     G.bind_concat = calloc(n, sizeof *G.bind_concat);
+    G.in_place = calloc(n, sizeof *G.in_place);
     G.kindex = calloc(n, sizeof *G.kindex);
     G.slot = calloc(n, sizeof *G.slot);
     G.slot_at = calloc(n, sizeof *G.slot_at);
     int rc = 0;
     /* the kernel graph first: which nodes have buffers depends on it */
-    if (!G.ptr || !G.kernel || !G.site || !G.shape_site || !G.param || !G.bind_concat || !G.kindex || !G.slot || !G.slot_at ||
+    if (!G.ptr || !G.kernel || !G.site || !G.shape_site || !G.param || !G.bind_concat || !G.in_place || !G.kindex || !G.slot || !G.slot_at ||
         !(G.plan = fuse_plan_build(&plan_arena, e->graph, cm->no_fuse ? 0 : 1)) || plan_slots(&G) != 0) {
         *err = cg_msg("error: out of memory");
         rc = -1;
@@ -904,6 +971,7 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
     free(G.shape_site);
     free(G.param);
     free(G.bind_concat);
+    free(G.in_place);
     free(G.kindex);
     free(G.slot);
     free(G.slot_at);

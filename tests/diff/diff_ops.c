@@ -81,6 +81,16 @@ static const Case cases[] = {
              "    s = sigmoid(x_t + s) * 0.9\n    yield s * 2.0\n  }\n"
              "  return ys, hn, cn, zs, s\n}\n",
      "x:f32:B,T,N h0:f32:B,N c0:f32:B,N w:f32:N,N", 0},
+    /* new carried states computed in their carried buffer (cg_entry.c, plan_carries) where the old
+       state is read before, or elementwise in the same place, and not where it is read after */
+    {"scan_carries", "entry f(x: f32[B, T, N], h0: f32[B, N], s0: f32[B, N], u0: f32[B, N], w: f32[N, N]) -> (ys, hn, sn, un) {\n"
+                     "  ys, hn, sn, un = scan(x_t in x, h = h0, s = s0, u = u0, axis = 1) {\n"
+                     "    g = tanh((h @ w) * 0.05 + x_t)\n    m = mean(h, axis = -1, keepdim = true)\n"
+                     "    hn = g * 0.5 + h * 0.5 + m * 0.1\n"
+                     "    un = tanh(u * 1.5)\n    s = s * 0.5 + u + hn\n"
+                     "    h = hn\n    u = un\n    yield h + s + g\n  }\n"
+                     "  return ys, hn, sn, un\n}\n",
+     "x:f32:B,T,N h0:f32:B,N s0:f32:B,N u0:f32:B,N w:f32:N,N", 0},
     /* products sharing their left operand merged into one (compiler/pass_merge_matmuls.c): the
        weights are captured inputs, concatenated by a kernel once per call, the biases too */
     {"merged_products", "entry f(x: f32[B, T, 6], h0: f32[B, 5], wr: f32[5, 5], wz: f32[5, 5], wn: f32[5, 5],\n"
