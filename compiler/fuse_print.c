@@ -8,7 +8,8 @@
  *         k4 ...
  *
  * One line per kernel in execution order: its root's number, its kind, the
- * nodes it holds (root last) and the type of the value it stores.
+ * nodes it holds (root last) and the type of the value it stores; a
+ * concatenation of weights says that the JIT packs it instead.
  */
 #include "fuse.h"
 
@@ -23,6 +24,26 @@ const char *fuse_kind_name(FuseKind k) {
     case FK_ATTENTION: return "attention";
     default: return "none";
     }
+}
+
+/* A concatenation of weights (pass_merge_matmuls.c): the JIT packs it when it
+ * binds them instead of running its kernel (compiler/cg_entry.c). */
+static bool weights_concat(const IrGraph *g, int r) {
+    const IrNode *n = &g->nodes[r];
+    if (n->op != OP_CONCAT || n->type.rank != 2)
+        return false;
+    for (int u = r + 1; u < g->n; u++) /* read as a product's right operand (or by a loop) only */
+        for (int j = 0; j < g->nodes[u].nin; j++)
+            if (g->nodes[u].in[j] == r && g->nodes[u].op != OP_SCAN && (g->nodes[u].op != OP_MATMUL || j != 1))
+                return false;
+    for (int i = 0; i < n->nin; i++) {
+        const IrNode *w = &g->nodes[n->in[i]];
+        if (w->op == OP_SLICE)
+            w = &g->nodes[w->in[0]];
+        if (w->op != OP_PARAM)
+            return false;
+    }
+    return true;
 }
 
 static void print_plan(const FusePlan *p, StrBuf *out, int indent) {
@@ -44,7 +65,8 @@ static void print_plan(const FusePlan *p, StrBuf *out, int indent) {
         int n = fuse_members(p, r, members, g->n);
         for (int i = 0; i < n; i++)
             sb_printf(out, "%s%%%d %s", i ? ", " : "", members[i], op_name(g->nodes[members[i]].op));
-        sb_printf(out, "   : %s\n", type);
+        sb_printf(out, "   : %s%s\n", type,
+                  weights_concat(g, r) ? "   (weights: the JIT packs them at bind time, no kernel)" : "");
     }
     free(members);
 }

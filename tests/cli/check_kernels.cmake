@@ -41,3 +41,22 @@ execute_process(COMMAND ${ATTNC} run ${M} --weights ${F}/weights.safetensors --i
 if(NOT rc EQUAL 0 OR NOT err MATCHES "profile: --profile needs --backend jit\n")
   message(FATAL_ERROR "run --profile on the interpreter (${rc}):\n${err}")
 endif()
+
+# A GRU written with one linear layer per gate (golden case gru_per_gate): one
+# recurrent product per step with its bias as epilogue, one gate kernel, and
+# the concatenated weights packed by the JIT when binding (no kernel runs them).
+set(F ${SRC}/tests/golden/fixtures/gru_per_gate)
+set(M ${SRC}/tests/golden/models/gru_per_gate.attn --set input_size=5 --set hidden_size=7)
+execute_process(COMMAND ${ATTNC} graph ${M} --fused RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "scan %[0-9]+ body:\n +k[0-9]+ +matmul\\+epilogue %[0-9]+ matmul, %[0-9]+ add +: f32\\[B, 21\\]\n +k[0-9]+ +elementwise ")
+  message(FATAL_ERROR "per-gate GRU: no merged recurrent product in (${rc}):\n${out}${err}")
+endif()
+if(NOT out MATCHES "concat +: f32\\[21, 7\\] +\\(weights: the JIT packs them at bind time, no kernel\\)")
+  message(FATAL_ERROR "per-gate GRU: the concatenated state weights are not marked as packed:\n${out}")
+endif()
+execute_process(COMMAND ${ATTNC} run ${M} --weights ${F}/weights.safetensors --inputs ${F}/inputs.safetensors
+                        --profile RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+# five kernels: the product over all steps, two bias concatenations, and the two of the step
+if(NOT rc EQUAL 0 OR NOT err MATCHES "profile: 5 kernels")
+  message(FATAL_ERROR "per-gate GRU run --profile (${rc}):\n${err}")
+endif()
