@@ -2,7 +2,8 @@
 # the zoo with the fixtures of golden case grucell: `attnc graph --fused`
 # lists the fused gate kernel, `--fused --no-fuse` one kernel per node,
 # `--fused --dot` clusters, and `attnc run --profile` a table with a line per
-# kernel (the fused gate kernel among them).
+# kernel (the fused gate kernel among them); and on a GRU written with one
+# weight per gate, the merged recurrent product.
 #
 #   cmake -DATTNC=... -DSRC=... -P check_kernels.cmake
 set(F ${SRC}/tests/golden/fixtures/grucell)
