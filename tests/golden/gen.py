@@ -1085,6 +1085,35 @@ def _gru_per_gate():
     return state_items(m), [("input", x), ("h_0", h0)], [("output", out), ("h_n", hn)]
 
 
+class SharedOperandProducts(nn.Module):
+    """Products that share their left operand with weights stored [in, out]
+    (x @ W, not x @ W.T): a recurrent cell of two gates and a sum of two
+    projections of the input (tests/golden/models/shared_operand_products.attn)."""
+
+    def __init__(self):
+        super().__init__()
+        for name, shape in (("wa", (6, 5)), ("wb", (6, 7)), ("ua", (5, 5)), ("ub", (5, 5)), ("ba", (5,)), ("bb", (5,))):
+            setattr(self, name, nn.Parameter(torch.randn(*shape) * (0.5 if name[0] == "u" else 1.0)))
+
+    def forward(self, x, h):
+        ys = []
+        for t in range(x.shape[1]):
+            a = torch.sigmoid(h @ self.ua + self.ba + x[:, t] @ self.wa)
+            h = torch.tanh(a * (h @ self.ub + self.bb)) * 0.5 + h * 0.5
+            ys.append(h)
+        p = x @ self.wa + 1.0 + (x @ self.wb).sum(-1, keepdim=True)
+        return torch.stack(ys, 1), h, p
+
+
+@case("shared_operand_products", "tests/golden/models/shared_operand_products.attn", "forward", [])
+def _shared_operand_products():
+    m = SharedOperandProducts().float().eval()
+    x = torch.randn(3, 4, 6)
+    h0 = torch.randn(3, 5)
+    ys, hn, p = m(x, h0)
+    return state_items(m), [("x", x), ("h0", h0)], [("ys", ys), ("hn", hn), ("p", p)]
+
+
 # ---------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------
