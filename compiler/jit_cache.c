@@ -45,6 +45,11 @@ static uint64_t hash_text(uint64_t h, const char *s) {
     return h;
 }
 
+/* What else decides the machine code made from a module: bump it when the
+ * optimisation pipeline (jit.c) or the way objects are emitted changes, so
+ * that objects made the old way are not reused. */
+#define CACHE_FORMAT "attn core object 1: default<O3>, PIC, JIT code model"
+
 /* The cache file of module m for target t (malloc'd), or NULL: no cache. */
 static char *cache_path(LLVMModuleRef m, const CgTarget *t) {
     char *dir = cache_dir();
@@ -55,7 +60,8 @@ static char *cache_path(LLVMModuleRef m, const CgTarget *t) {
     char version[64];
     snprintf(version, sizeof version, "LLVM %u.%u.%u", major, minor, patch);
     char *ir = LLVMPrintModuleToString(m);
-    uint64_t h = hash_text(hash_text(hash_text(hash_text(0xcbf29ce484222325ull, ir), t->cpu), t->features), version);
+    uint64_t h = hash_text(0xcbf29ce484222325ull, CACHE_FORMAT);
+    h = hash_text(hash_text(hash_text(hash_text(h, ir), t->cpu), t->features), version);
     LLVMDisposeMessage(ir);
     char *path = cg_msg("%s/core-%016llx.o", dir, (unsigned long long)h);
     free(dir);
