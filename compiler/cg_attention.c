@@ -27,7 +27,8 @@
  * Workspace per task: Br * (D + Bc + Dv + 4) floats (Q^T, S^T, O^T, and m,
  * l, alpha, block max), from one heap block per call (a stack buffer when
  * that allocation fails). Threads: the (batch index, query block) pairs are
- * split evenly over at most 4 tasks per thread.
+ * split evenly over the tasks: one per pair when there are at most 16 per
+ * thread, else 4 per thread.
  */
 #include "cg_attention.h"
 #include "cg_build.h"
@@ -557,12 +558,17 @@ LLVMValueRef cg_attention(CgModule *cm) {
     D = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, D, zero), zero, D, "");
     S = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, S, zero), zero, S, "");
     LLVMValueRef nqb = cdiv(f, L, k64(f, s.Br)), units = mul(f, mul(f, nb0, nb1), nqb);
-    /* tasks: up to 4 per thread when each thread gets enough work (~128 K multiply-adds) */
+    /* tasks, when each thread gets enough work (~128 K multiply-adds): one per query block
+       when there are at most 16 per thread (22 at L = 1024: 4 tasks per thread left one
+       thread 12 blocks and the other 10), else 4 per thread (more, smaller tasks made
+       the encoder layer's 36 blocks slower) */
     LLVMValueRef T = LLVMBuildSExt(f->b, call(f, runtime_fn(cm, "attn_pool_threads"), &pool, 1), cm->i64, "");
     LLVMValueRef work = mul(f, mul(f, units, k64(f, s.Br)), mul(f, add(f, S, k64(f, 1)), add(f, D, Dv)));
     LLVMValueRef par = LLVMBuildAnd(f->b, cmp(f, LLVMIntSGT, T, k64(f, 1)),
                                     cmp(f, LLVMIntSGE, work, mul(f, T, k64(f, 1 << 17))), "");
-    LLVMValueRef nt = LLVMBuildSelect(f->b, par, smin(f, units, mul(f, T, k64(f, 4))), k64(f, 1), "");
+    LLVMValueRef few = cmp(f, LLVMIntSLE, units, mul(f, T, k64(f, 16)));
+    LLVMValueRef nt = LLVMBuildSelect(f->b, few, units, smin(f, units, mul(f, T, k64(f, 4))), "");
+    nt = LLVMBuildSelect(f->b, par, nt, k64(f, 1), "");
     LLVMValueRef W = mul(f, k64(f, s.Br), add(f, add(f, D, Dv), k64(f, s.Bc + 4)));
     LLVMValueRef bytes = mul(f, mul(f, nt, W), k64(f, 4));
     LLVMValueRef buf = call(f, runtime_fn(cm, "attn_rt_aligned_alloc"), &bytes, 1);
