@@ -5,7 +5,7 @@
  * for every model and take most of a process's compile time (about 0.65 s
  * and 0.4 s here): a command-line run would pay them on every call. Their
  * object files are kept in a cache directory, named by a hash of the
- * unoptimised module's text, the CPU name, the feature string, the LLVM
+ * unoptimised module (its bitcode), the CPU name, the feature string, the LLVM
  * version and a format string that names how objects are made (jit_cache.c),
  * so that a change to any of them compiles afresh. The directory is
  * $ATTN_CACHE_DIR (set but empty: no cache), else $XDG_CACHE_HOME/attn, else
