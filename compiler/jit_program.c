@@ -143,7 +143,7 @@ static double now_ms(void) {
 /* The k x n operand B of cp as one contiguous weight: cp's parts laid side by
  * side along n (row-major [n, k] when B is transposed, [k, n] otherwise), in
  * a new buffer; NULL when out of memory. A part is a contiguous block. */
-static float *concat_parts(const CgParam *cp) {
+static float *join_parts(const CgParam *cp) {
     float *b = malloc((size_t)(cp->k * cp->n) * sizeof(float));
     int64_t col = 0;
     for (int j = 0; b && j < cp->nparts; j++) {
@@ -183,7 +183,7 @@ static int bind_params(JitProgram *p, char **err) {
         }
         int lanes = cg_target_lanes(&p->target);
         size_t floats = attn_pack_b_size(cp->k, cp->n, lanes);
-        float *joined = cp->nparts ? concat_parts(cp) : NULL;
+        float *joined = cp->nparts ? join_parts(cp) : NULL;
         p->packed[i] = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64 + 64);
         if (!p->packed[i] || (cp->nparts && !joined)) {
             free(joined);
