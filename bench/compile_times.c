@@ -2,9 +2,11 @@
  * compile_times.c — JIT compile time of every zoo model configuration of the
  * golden manifests (tests/golden/cases*.txt), with the fixtures' weights.
  *
- * The matmul core is compiled once per process and target and shared by all
- * programs; the first compile below (a one-op model) measures it alone, and
- * each model's time is then the median of several compiles of its entry.
+ * The matmul core is made once per process and target and shared by all
+ * programs (compiled, or loaded from the object cache of compiler/jit_cache.h;
+ * run with ATTN_CACHE_DIR= set empty to compile it); the first compile below
+ * (a one-op model) measures it alone, and each model's time is then the
+ * median of several compiles of its entry.
  * Usage: bench_compile_times ROOT [REPEATS]
  */
 #include "attn.h"
@@ -77,7 +79,9 @@ int main(int argc, char **argv) {
     attn_program *p = NULL;
     double t0 = now_ms();
     attn_model_compile(m, "f", NULL, &p);
-    printf("matmul core + first program (once per process): %.1f ms\n\n", now_ms() - t0);
+    printf("matmul core + first program (once per process; the core comes from the object cache when it is\n"
+           "there, compiler/jit_cache.h; ATTN_CACHE_DIR= compiles it): %.1f ms\n\n",
+           now_ms() - t0);
     attn_program_free(p);
     attn_model_free(m);
     printf("%-28s %-40s %10s\n", "case", "model entry", "compile ms");
