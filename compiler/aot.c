@@ -24,10 +24,12 @@
 
 enum { NAME_LEN = 256 };
 
-/* A packed copy of a weight, as the matmuls of some entry read it. */
+/* A packed copy of a weight, as the matmuls of some entry read it (param:
+ * the CgParam it was made for, whose parts are read when it has some). */
 typedef struct AotPacked {
     int weight;
     int64_t k, n, rs, cs, offset;
+    const CgParam *param;
 } AotPacked;
 
 typedef struct Aot {
@@ -119,12 +121,44 @@ static int find_weight(const Aot *A, const char *key) {
     return -1;
 }
 
+/* Adds weight w to A's list unless its key is there; -1 when its shape is not fixed. */
+static int add_weight(Aot *A, const IrNode *w, char **err) {
+    if (find_weight(A, w->name) >= 0)
+        return 0;
+    for (int d = 0; d < w->type.rank; d++) {
+        int64_t v;
+        if (!dim_is_const(w->type.dims[d], &v)) {
+            char ty[256];
+            ir_type_format(&w->type, ty, sizeof ty);
+            *err = cg_msg("error: weight '%s' has shape %s, which is not fixed: set the hyperparameters "
+                          "(--set) or give the weights (--weights) to solve them", w->name, ty);
+            return -1;
+        }
+    }
+    A->weights[A->nweights++] = w;
+    return 0;
+}
+
+/* Whether packed operands a and b hold the same values. */
+static bool same_packed(const CgParam *a, const CgParam *b) {
+    if (a->k != b->k || a->n != b->n || a->rs != b->rs || a->cs != b->cs || a->nparts != b->nparts)
+        return false;
+    if (!a->nparts)
+        return strcmp(a->node->name, b->node->name) == 0 && a->offset == b->offset;
+    for (int q = 0; q < a->nparts; q++)
+        if (strcmp(a->part[q]->name, b->part[q]->name) != 0 || a->part_offset[q] != b->part_offset[q] ||
+            a->part_n[q] != b->part_n[q])
+            return false;
+    return true;
+}
+
 /* Collects the weights of every entry (one per key) and the packed copies,
  * and maps each entry's param slots onto them. */
 static int plan_weights(Aot *A, char **err) {
     int total = 0;
     for (int e = 0; e < A->n; e++)
-        total += A->info[e].nparams;
+        for (int i = 0; i < A->info[e].nparams; i++)
+            total += A->info[e].params[i].nparts ? A->info[e].params[i].nparts : 1;
     A->weights = calloc((size_t)total + 1, sizeof *A->weights);
     A->plain = calloc((size_t)total + 1, sizeof *A->plain);
     A->packed = calloc((size_t)total + 1, sizeof *A->packed);
@@ -135,20 +169,10 @@ static int plan_weights(Aot *A, char **err) {
     }
     for (int e = 0; e < A->n; e++)
         for (int i = 0; i < A->info[e].nparams; i++) {
-            const IrNode *w = A->info[e].params[i].node;
-            if (find_weight(A, w->name) >= 0)
-                continue;
-            for (int d = 0; d < w->type.rank; d++) {
-                int64_t v;
-                if (!dim_is_const(w->type.dims[d], &v)) {
-                    char ty[256];
-                    ir_type_format(&w->type, ty, sizeof ty);
-                    *err = cg_msg("error: weight '%s' has shape %s, which is not fixed: set the hyperparameters "
-                                  "(--set) or give the weights (--weights) to solve them", w->name, ty);
+            const CgParam *cp = &A->info[e].params[i];
+            for (int q = 0; q < (cp->nparts ? cp->nparts : 1); q++)
+                if (add_weight(A, cp->nparts ? cp->part[q] : cp->node, err) != 0)
                     return -1;
-                }
-            }
-            A->weights[A->nweights++] = w;
         }
     for (int e = 0; e < A->n; e++) {
         const CgEntryInfo *info = &A->info[e];
@@ -166,11 +190,10 @@ static int plan_weights(Aot *A, char **err) {
                 continue;
             }
             int j = 0;
-            while (j < A->npacked && !(A->packed[j].weight == w && A->packed[j].k == p->k && A->packed[j].n == p->n &&
-                                       A->packed[j].rs == p->rs && A->packed[j].cs == p->cs && A->packed[j].offset == p->offset))
+            while (j < A->npacked && !same_packed(A->packed[j].param, p))
                 j++;
             if (j == A->npacked)
-                A->packed[A->npacked++] = (AotPacked){w, p->k, p->n, p->rs, p->cs, p->offset};
+                A->packed[A->npacked++] = (AotPacked){w, p->k, p->n, p->rs, p->cs, p->offset, p};
             A->slots[e][i] = A->nweights + j;
         }
     }
@@ -356,12 +379,27 @@ static void weight_table(Aot *A, StrBuf *b) {
         }
         sb_printf(b, "};\n");
     }
+    for (int j = 0; j < A->npacked; j++) {
+        const CgParam *cp = A->packed[j].param;
+        if (!cp->nparts)
+            continue;
+        sb_printf(b, "static const AttnAotPart %s_packed%d_parts[%d] = {", id, j, cp->nparts);
+        for (int q = 0; q < cp->nparts; q++)
+            sb_printf(b, "%s{%d, %lld, %lld}", q ? ", " : "", find_weight(A, cp->part[q]->name),
+                      (long long)cp->part_offset[q], (long long)cp->part_n[q]);
+        sb_printf(b, "};\n");
+    }
     if (A->npacked) {
         sb_printf(b, "static const AttnAotPacked %s_packed[%d] = {\n", id, A->npacked);
         for (int j = 0; j < A->npacked; j++) {
             const AotPacked *p = &A->packed[j];
-            sb_printf(b, "    {%d, %lld, %lld, %lld, %lld, %lld}%s\n", p->weight, (long long)p->k, (long long)p->n,
-                      (long long)p->rs, (long long)p->cs, (long long)p->offset, j + 1 < A->npacked ? "," : "");
+            char parts[NAME_LEN + 32];
+            if (p->param->nparts)
+                snprintf(parts, sizeof parts, "%d, %s_packed%d_parts", p->param->nparts, id, j);
+            else
+                snprintf(parts, sizeof parts, "0, NULL");
+            sb_printf(b, "    {%d, %lld, %lld, %lld, %lld, %lld, %s}%s\n", p->weight, (long long)p->k, (long long)p->n,
+                      (long long)p->rs, (long long)p->cs, (long long)p->offset, parts, j + 1 < A->npacked ? "," : "");
         }
         sb_printf(b, "};\n");
     }
@@ -524,6 +562,7 @@ static int write_text(const char *path, const char *text, char **err) {
 static int generate(Aot *A, LLVMContextRef ctx, char **err) {
     CgModule cm;
     cg_module_init(&cm, ctx, A->id, &A->target);
+    cm.pack_concat = true; /* the weight-loading call packs concatenated weights (runtime/aot_weights.c) */
     cm.no_fuse = A->o->no_fuse;
     int rc = -1;
     for (int e = 0; e < A->n; e++) {

@@ -33,7 +33,7 @@ typedef struct CgParam {
     bool packed;         /* packed for attn_gemm_packed: B of k×n with strides rs, cs */
     int64_t k, n, rs, cs;
     int64_t offset;      /* packed: B starts at this element of the weight (a slice of it) */
-    /* packed from a concatenation of weights along B's n dim (JIT only): each
+    /* packed from a concatenation of weights along B's n dim (JIT, AOT): each
        part a contiguous block of part_n[i] columns of B starting at element
        part_offset[i] of part[i]'s weight; nparts is 0 otherwise */
     int nparts;

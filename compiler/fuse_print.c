@@ -9,7 +9,7 @@
  *
  * One line per kernel in execution order: its root's number, its kind, the
  * nodes it holds (root last) and the type of the value it stores; a
- * concatenation of weights says that the JIT packs it instead.
+ * concatenation of weights says that the JIT and AOT objects pack it instead.
  */
 #include "fuse.h"
 
@@ -26,8 +26,8 @@ const char *fuse_kind_name(FuseKind k) {
     }
 }
 
-/* A concatenation of weights (pass_merge_matmuls.c): the JIT packs it when it
- * binds them instead of running its kernel (compiler/cg_entry.c). */
+/* A concatenation of weights (pass_merge_matmuls.c): the JIT and AOT objects
+ * pack it when weights are bound instead of running its kernel (cg_entry.c). */
 static bool weights_concat(const IrGraph *g, int r) {
     const IrNode *n = &g->nodes[r];
     if (n->op != OP_CONCAT || n->type.rank != 2)
@@ -66,7 +66,7 @@ static void print_plan(const FusePlan *p, StrBuf *out, int indent) {
         for (int i = 0; i < n; i++)
             sb_printf(out, "%s%%%d %s", i ? ", " : "", members[i], op_name(g->nodes[members[i]].op));
         sb_printf(out, "   : %s%s\n", type,
-                  weights_concat(g, r) ? "   (weights: the JIT packs them at bind time, no kernel)" : "");
+                  weights_concat(g, r) ? "   (weights: packed when they are bound, no kernel; the interpreter runs it)" : "");
     }
     free(members);
 }

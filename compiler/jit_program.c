@@ -140,25 +140,6 @@ static double now_ms(void) {
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
-/* The k x n operand B of cp as one contiguous weight: cp's parts laid side by
- * side along n (row-major [n, k] when B is transposed, [k, n] otherwise), in
- * a new buffer; NULL when out of memory. A part is a contiguous block. */
-static float *join_parts(const CgParam *cp) {
-    float *b = malloc((size_t)(cp->k * cp->n) * sizeof(float));
-    int64_t col = 0;
-    for (int j = 0; b && j < cp->nparts; j++) {
-        const float *src = (const float *)cp->part[j]->value->data + cp->part_offset[j];
-        int64_t nj = cp->part_n[j];
-        if (cp->rs == 1) /* transposed: part j is nj whole rows of k */
-            memcpy(b + col * cp->k, src, (size_t)(nj * cp->k) * sizeof(float));
-        else
-            for (int64_t r = 0; r < cp->k; r++)
-                memcpy(b + r * cp->n + col, src + r * nj, (size_t)nj * sizeof(float));
-        col += nj;
-    }
-    return b;
-}
-
 /* Fills ctx->params: the bound weights, and packed copies where asked. */
 static int bind_params(JitProgram *p, char **err) {
     p->nparams = p->info.nparams;
@@ -183,19 +164,21 @@ static int bind_params(JitProgram *p, char **err) {
         }
         int lanes = cg_target_lanes(&p->target);
         size_t floats = attn_pack_b_size(cp->k, cp->n, lanes);
-        float *joined = cp->nparts ? join_parts(cp) : NULL;
         p->packed[i] = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64 + 64);
-        if (!p->packed[i] || (cp->nparts && !joined)) {
-            free(joined);
+        if (!p->packed[i]) {
             *err = cg_msg("error: out of memory packing weight '%s'", cp->node->name);
             return -1;
         }
-        if (joined)
-            attn_pack_b(joined, cp->k, cp->n, cp->rs, cp->cs, lanes, p->packed[i]);
-        else
+        if (!cp->nparts)
             attn_pack_b((const float *)cp->node->value->data + cp->offset, cp->k, cp->n, cp->rs, cp->cs, lanes,
                         p->packed[i]);
-        free(joined);
+        /* a concatenation along n, part by part: a transposed part is n_j whole
+           rows of k, else k rows of n_j (cg_entry.c) */
+        int64_t col = 0;
+        for (int j = 0; j < cp->nparts; col += cp->part_n[j++])
+            attn_pack_b_cols((const float *)cp->part[j]->value->data + cp->part_offset[j], cp->k, cp->n, col,
+                             cp->part_n[j], cp->rs == 1 ? 1 : cp->part_n[j], cp->rs == 1 ? cp->k : 1, lanes,
+                             p->packed[i]);
         p->params[i] = p->packed[i];
     }
     return 0;

@@ -12,8 +12,8 @@
  *     P = h @ concat(W_r, W_z, W_n).T;  r_part = P[:, 0:H]; ...
  *
  * The concatenation depends on weights only: pass_scan_invariant moves it out
- * of a loop body, the JIT packs it once when weights are bound (cg_entry.c),
- * and the interpreter and AOT objects compute it per call. Elementwise users
+ * of a loop body, the JIT and AOT objects pack it once when weights are bound
+ * (cg_entry.c, runtime/aot_weights.c), and the interpreter computes it per call. Elementwise users
  * read the slices in place (compiler/fuse_elementwise.c), so a GRU step is
  * one product and one kernel of gate math, whichever way its weights are
  * written. Concatenations of adjacent slices of one weight (in_proj_weight's

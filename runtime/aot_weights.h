@@ -33,11 +33,23 @@ typedef struct AttnAotWeight {
     int plain;                    /* 1 when some entry reads it as it is, 0 when only packed copies */
 } AttnAotWeight;
 
+/* One block of a packed matmul operand concatenated from several weights. */
+typedef struct AttnAotPart {
+    int weight;                   /* index into the table's weights */
+    int64_t offset;               /* its first element in that weight */
+    int64_t n;                    /* its columns of B */
+} AttnAotPart;
+
 /* A copy of a 2-D f32 weight packed for the generated matmul (runtime/pack.h). */
 typedef struct AttnAotPacked {
     int weight;                   /* index into the table's weights */
     int64_t k, n, rs, cs;         /* B is k×n with element (p, j) at data[offset + p*rs + j*cs] */
     int64_t offset;               /* first element (B is a slice of the weight) */
+    /* nparts > 0: B is instead parts[0..nparts) side by side along n (merged
+       products, docs/IR.md), each a contiguous block: with rs == 1, n_i whole
+       rows of k; else k rows of n_i */
+    int nparts;
+    const AttnAotPart *parts;
 } AttnAotPacked;
 
 /* The weight slots (AttnRunCtx.params) of one entry point, each an index into

@@ -21,26 +21,35 @@ size_t attn_pack_b_size(int64_t K, int64_t N, int lanes) {
     return (size_t)((N + nr - 1) / nr * nr) * (size_t)K;
 }
 
-void attn_pack_b(const float *B, int64_t K, int64_t N, int64_t b_rs, int64_t b_cs, int lanes, float *out) {
-    if (K <= 0 || N <= 0)
+void attn_pack_b_cols(const float *B, int64_t K, int64_t N, int64_t col, int64_t n, int64_t b_rs, int64_t b_cs,
+                      int lanes, float *out) {
+    if (K <= 0 || n <= 0 || col < 0 || col + n > N)
         return;
     int64_t nr = attn_pack_nr(lanes);
-    for (int64_t j0 = 0; j0 < N; j0 += nr) {
-        int64_t w = N - j0 < nr ? N - j0 : nr;
-        float *panel = out + j0 * K;
+    for (int64_t j0 = col; j0 < col + n;) {
+        int64_t in = j0 % nr, w = nr - in < col + n - j0 ? nr - in : col + n - j0;
+        float *dst = out + (j0 - in) * K + in;
         for (int64_t p = 0; p < K; p++) {
-            float *row = panel + p * nr;
-            const float *src = B + p * b_rs + j0 * b_cs;
+            float *row = dst + p * nr;
+            const float *src = B + p * b_rs + (j0 - col) * b_cs;
             if (b_cs == 1) {
                 memcpy(row, src, (size_t)w * sizeof *row);
             } else {
                 for (int64_t j = 0; j < w; j++)
                     row[j] = src[j * b_cs];
             }
-            for (int64_t j = w; j < nr; j++)
-                row[j] = 0.0f;
         }
+        j0 += w;
     }
+    if (col + n == N && N % nr) { /* the last panel's columns past N */
+        float *last = out + (N - N % nr) * K;
+        for (int64_t p = 0; p < K; p++)
+            memset(last + p * nr + N % nr, 0, (size_t)(nr - N % nr) * sizeof(float));
+    }
+}
+
+void attn_pack_b(const float *B, int64_t K, int64_t N, int64_t b_rs, int64_t b_cs, int lanes, float *out) {
+    attn_pack_b_cols(B, K, N, 0, N, b_rs, b_cs, lanes, out);
 }
 
 void *attn_rt_aligned_alloc(int64_t bytes) {

@@ -29,6 +29,12 @@ size_t attn_pack_b_size(int64_t K, int64_t N, int lanes);
 
 /* Packs B (element (p, j) at B[p*b_rs + j*b_cs]) into out, in the layout attn_gemm_packed reads. */
 void attn_pack_b(const float *B, int64_t K, int64_t N, int64_t b_rs, int64_t b_cs, int lanes, float *out);
+/* Packs the n columns of B (element (p, j) at B[p*b_rs + j*b_cs]) as columns
+ * [col, col + n) of a K×N matrix packed into out: a matrix concatenated from
+ * blocks along N is packed block by block, with no joined copy. The call whose
+ * columns end at N zeroes the padding of the last panel. */
+void attn_pack_b_cols(const float *B, int64_t K, int64_t N, int64_t col, int64_t n, int64_t b_rs, int64_t b_cs,
+                      int lanes, float *out);
 
 /* 64-byte aligned scratch memory for generated code (NULL when out of memory
  * or bytes <= 0), and its release (NULL is allowed). */

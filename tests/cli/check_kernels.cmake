@@ -52,7 +52,7 @@ execute_process(COMMAND ${ATTNC} graph ${M} --fused RESULT_VARIABLE rc OUTPUT_VA
 if(NOT rc EQUAL 0 OR NOT out MATCHES "scan %[0-9]+ body:\n +k[0-9]+ +matmul\\+epilogue %[0-9]+ matmul, %[0-9]+ add +: f32\\[B, 21\\]\n +k[0-9]+ +elementwise ")
   message(FATAL_ERROR "per-gate GRU: no merged recurrent product in (${rc}):\n${out}${err}")
 endif()
-if(NOT out MATCHES "concat +: f32\\[21, 7\\] +\\(weights: the JIT packs them at bind time, no kernel\\)")
+if(NOT out MATCHES "concat +: f32\\[21, 7\\] +\\(weights: packed when they are bound, no kernel")
   message(FATAL_ERROR "per-gate GRU: the concatenated state weights are not marked as packed:\n${out}")
 endif()
 execute_process(COMMAND ${ATTNC} run ${M} --weights ${F}/weights.safetensors --inputs ${F}/inputs.safetensors

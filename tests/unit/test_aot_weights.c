@@ -24,7 +24,7 @@ static const AttnAotWeight weights[3] = {
     {"b", ATTN_F32, 1, {3}, "f32[3]", 1},
     {"ids", ATTN_I64, 1, {2}, "i64[2]", 1},
 };
-static const AttnAotPacked packed[1] = {{0, 2, 3, 1, 2, 0}};
+static const AttnAotPacked packed[1] = {{0, 2, 3, 1, 2, 0, 0, NULL}};
 static const int slots[3] = {1, 3, 2};
 static const AttnAotEntry entries[1] = {{"f", 3, slots}};
 enum { LANES = 8 };
@@ -81,6 +81,36 @@ static int32_t run(AttnRunCtx *ctx) {
     return 0;
 }
 static const AttnCompiled compiled = {"f", 0, NULL, 0, NULL, 0, 0, NULL, ws, dims, dims, run};
+
+/* The same packed operand (w transposed) as two parts side by side: rows
+ * [0, 1) and [1, 3) of w, as merged products concatenate their weights. */
+static const AttnAotPart halves[2] = {{0, 0, 1}, {0, 2, 2}};
+static const AttnAotPacked packed_parts[1] = {{0, 2, 3, 1, 2, 0, 2, halves}};
+static const AttnAotTable table_parts = {"m", "m.attn", 1, LANES, 3, weights, 1, packed_parts, 1, entries};
+
+static void packs_concatenated_parts(void **state) {
+    (void)state;
+    /* column blocks packed one by one match the whole matrix packed at once */
+    float whole[64], cols[64];
+    memset(cols, 0x7f, sizeof cols); /* padding must be zeroed, not left */
+    attn_pack_b(w_data, 2, 3, 1, 2, LANES, whole);
+    attn_pack_b_cols(w_data, 2, 3, 0, 1, 1, 2, LANES, cols);
+    attn_pack_b_cols(w_data + 2, 2, 3, 1, 2, 1, 2, LANES, cols);
+    for (size_t i = 0; i < attn_pack_b_size(2, 3, LANES); i++)
+        assert_true(cols[i] == whole[i]);
+    /* and the loader packs a table's parts the same way (run() checks the slot) */
+    AttnAotWeights *w = NULL;
+    char *err = NULL;
+    assert_int_equal(attn_aot_weights_load(&table_parts, write_weights("parts.st", 3, 2, ATTN_I64, true, false), &w, &err),
+                     ATTN_OK);
+    attn_tensor *out = NULL;
+    int nout = -1;
+    run_calls = 0;
+    assert_int_equal(attn_aot_run(&compiled, &table_parts, 0, w, NULL, NULL, 0, &out, &nout, &err), ATTN_OK);
+    assert_int_equal(run_calls, 1);
+    attn_tensors_free(out, nout);
+    attn_aot_weights_free(w);
+}
 
 static void loads_and_runs(void **state) {
     (void)state;
@@ -192,7 +222,8 @@ static void misuse(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(loads_and_runs), cmocka_unit_test(missing_key),  cmocka_unit_test(wrong_shape),
+        cmocka_unit_test(loads_and_runs),
+        cmocka_unit_test(packs_concatenated_parts), cmocka_unit_test(missing_key),  cmocka_unit_test(wrong_shape),
         cmocka_unit_test(wrong_dtype),    cmocka_unit_test(unexpected_key), cmocka_unit_test(every_problem_reported),
         cmocka_unit_test(bad_file),       cmocka_unit_test(misuse),
     };
