@@ -49,20 +49,37 @@ typedef struct Core {
 static pthread_mutex_t core_lock = PTHREAD_MUTEX_INITIALIZER;
 static Core *cores;
 
-/* A JIT holding the matmul core for t, with its two entry points; from the
- * cache unless `use_cache` is false. */
-static Jit *gemm_core(const CgTarget *t, bool use_cache, void **gemm, void **gemm_packed, char **err) {
-    Jit *j = jit_new(t, err);
-    if (!j)
-        return NULL;
-    CgModule cm;
-    cg_module_init(&cm, jit_context(j), "attn_core", t);
-    cg_gemm(&cm);
-    cg_gemm_packed(&cm);
-    if (jit_cache_add_module(j, cm.mod, t, use_cache, err) == 0 && (*gemm = jit_lookup(j, "attn_gemm", err)) &&
-        (*gemm_packed = jit_lookup(j, "attn_gemm_packed", err)))
-        return j;
-    jit_free(j);
+static void gen_gemm(CgModule *cm) {
+    cg_gemm(cm);
+    cg_gemm_packed(cm);
+}
+
+static void gen_attention(CgModule *cm) { cg_attention(cm); }
+
+/* A JIT holding the core that `gen` emits into module `name` for target t,
+ * and the addresses of its n functions sym[]: the cached machine code, or,
+ * when there is none or the JIT cannot use it, the core compiled afresh
+ * (and cached). NULL on error. */
+static Jit *core_jit(const CgTarget *t, const char *name, void (*gen)(CgModule *), const char *const *sym,
+                     void **addr, int n, char **err) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (attempt) {
+            free(*err);
+            *err = NULL;
+        }
+        Jit *j = jit_new(t, err);
+        if (!j)
+            return NULL;
+        CgModule cm;
+        cg_module_init(&cm, jit_context(j), name, t);
+        gen(&cm);
+        bool ok = jit_cache_add_module(j, cm.mod, t, attempt == 0, err) == 0;
+        for (int s = 0; ok && s < n; s++)
+            ok = (addr[s] = jit_lookup(j, sym[s], err)) != NULL;
+        if (ok)
+            return j;
+        jit_free(j);
+    }
     return NULL;
 }
 
@@ -77,13 +94,11 @@ static Core *core_for(const CgTarget *t, char **err) {
     while (c && strcmp(c->key, key) != 0)
         c = c->next;
     if (!c && (c = calloc(1, sizeof *c))) {
-        c->jit = gemm_core(t, true, &c->gemm, &c->gemm_packed, err);
-        if (!c->jit) { /* a cached object the JIT could not use: compile afresh */
-            free(*err);
-            *err = NULL;
-            c->jit = gemm_core(t, false, &c->gemm, &c->gemm_packed, err);
-        }
-        if (c->jit) {
+        static const char *const sym[] = {"attn_gemm", "attn_gemm_packed"};
+        void *addr[2];
+        if ((c->jit = core_jit(t, "attn_core", gen_gemm, sym, addr, 2, err))) {
+            c->gemm = addr[0];
+            c->gemm_packed = addr[1];
             c->key = key;
             key = NULL;
             c->next = cores;
@@ -99,27 +114,13 @@ static Core *core_for(const CgTarget *t, char **err) {
     return c;
 }
 
-/* The address of c's attention core, compiled on first use (t: c's target)
- * in a JIT of its own (a failed cached object must not stay in c's JIT). */
+/* The address of c's attention core, made on first use (t: c's target) in a
+ * JIT of its own. */
 static void *core_attention(Core *c, const CgTarget *t, char **err) {
     pthread_mutex_lock(&core_lock);
-    for (int attempt = 0; attempt < 2 && !c->attention; attempt++) {
-        if (attempt) {
-            free(*err);
-            *err = NULL;
-        }
-        Jit *j = jit_new(t, err);
-        if (!j)
-            break;
-        CgModule cm;
-        cg_module_init(&cm, jit_context(j), "attn_core_attention", t);
-        cg_attention(&cm);
-        if (jit_cache_add_module(j, cm.mod, t, attempt == 0, err) == 0 &&
-            (c->attention = jit_lookup(j, "attn_attention", err)) != NULL) {
-            c->attention_jit = j;
-            break;
-        }
-        jit_free(j);
+    if (!c->attention) {
+        static const char *const sym[] = {"attn_attention"};
+        c->attention_jit = core_jit(t, "attn_core_attention", gen_attention, sym, &c->attention, 1, err);
     }
     void *a = c->attention;
     pthread_mutex_unlock(&core_lock);
