@@ -118,15 +118,11 @@ static const IrNode *source_of(const IrGraph **g, int *i, int64_t *offset) {
         }
         if (n->op != OP_INPUT || !(*g)->parent)
             return n;
-        const IrGraph *outer = (*g)->parent;
-        const IrNode *scan = NULL;
-        for (int k = 0; k < outer->n && !scan; k++)
-            if (outer->nodes[k].op == OP_SCAN && outer->nodes[k].body == *g)
-                scan = &outer->nodes[k];
+        const IrNode *scan = ir_scan_of(*g);
         if (!scan || n->index < scan->scan.nseq + scan->scan.ncarry)
             return n;
         *i = scan->in[n->index];
-        *g = outer;
+        *g = (*g)->parent;
     }
 }
 
@@ -257,10 +253,9 @@ static bool read_only_packed(const Gen *G, const IrGraph *g, int i) {
                 continue;
             if (n->op != OP_SCAN || j < n->scan.nseq + n->scan.ncarry)
                 return false;
-            for (int b = 0; b < n->body->n; b++)
-                if (n->body->nodes[b].op == OP_INPUT && n->body->nodes[b].index == j &&
-                    !read_only_packed(G, n->body, b))
-                    return false;
+            int b = ir_body_input(n->body, j);
+            if (b >= 0 && !read_only_packed(G, n->body, b))
+                return false;
         }
     }
     for (int k = 0; k < g->nout; k++)
@@ -293,12 +288,9 @@ static bool owns_buffer(const Gen *G, const IrGraph *g, const IrNode *n, int i) 
     case OP_PARAM: case OP_CONST: case OP_RESHAPE: case OP_SCAN:
         return false;
     case OP_INPUT: {
-        if (!g->parent)
+        const IrNode *scan = ir_scan_of(g);
+        if (!scan)
             return false;
-        const IrNode *scan = NULL;
-        for (int k = 0; k < g->parent->n && !scan; k++)
-            if (g->parent->nodes[k].op == OP_SCAN && g->parent->nodes[k].body == g)
-                scan = &g->parent->nodes[k];
         if (n->index < scan->scan.nseq) /* a step of axis 0 is a plain range of the sequence */
             return scan->scan.axis != 0 && !cg_fused_step_in_place(fuse_plan_find(G->plan, g), g, i);
         return n->index < scan->scan.nseq + scan->scan.ncarry;
@@ -411,10 +403,7 @@ static void plan_carries(Gen *G) {
                 continue;
             const IrGraph *body = scan->body;
             for (int c = 0; c < scan->scan.ncarry; c++) {
-                int o = body->outputs[scan->scan.nyield + c], in = -1;
-                for (int b = 0; b < body->n; b++)
-                    if (body->nodes[b].op == OP_INPUT && body->nodes[b].index == scan->scan.nseq + c)
-                        in = b;
+                int o = body->outputs[scan->scan.nyield + c], in = ir_body_input(body, scan->scan.nseq + c);
                 int oid = gid(G, body, o);
                 if (in < 0 || G->in_place[oid] || G->slot[gid(G, body, in)] < 0 || !carry_in_place(G, body, o, in))
                     continue;

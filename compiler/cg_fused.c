@@ -116,16 +116,8 @@ static void dense_strides(CgKernel *k, const IrType *t, LLVMValueRef *s) {
     }
 }
 
-/* The scan whose body is g, or NULL at top level. */
-static const IrNode *scan_of(const IrGraph *g) {
-    for (int k = 0; g->parent && k < g->parent->n; k++)
-        if (g->parent->nodes[k].op == OP_SCAN && g->parent->nodes[k].body == g)
-            return &g->parent->nodes[k];
-    return NULL;
-}
-
 bool cg_fused_step_in_place(const FusePlan *p, const IrGraph *g, int i) {
-    const IrNode *n = &g->nodes[i], *scan = scan_of(g);
+    const IrNode *n = &g->nodes[i], *scan = ir_scan_of(g);
     /* the step's last dim must come after the time axis: contiguous in place */
     if (!p || n->op != OP_INPUT || !scan || n->index >= scan->scan.nseq || scan->scan.axis == 0 ||
         scan->scan.axis >= n->type.rank)
@@ -152,7 +144,7 @@ static void buffer_strides(CgKernel *k, const IrGraph *g, int i, LLVMValueRef *s
     dense_strides(k, &n->type, s);
     if (!cg_fused_step_in_place(k->fused->plan, g, i))
         return;
-    const IrScan *sc = &scan_of(g)->scan;
+    const IrScan *sc = &ir_scan_of(g)->scan;
     LLVMValueRef steps = cg_dim(k->cm, k->b, k->syms, sc->steps);
     for (int d = 0; d < sc->axis; d++)
         s[d] = LLVMBuildMul(k->b, s[d], steps, "");

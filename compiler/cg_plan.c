@@ -17,23 +17,6 @@ typedef struct Live {
 static int node_id(const Live *L, const IrGraph *g, int i) { return L->nodes->id(L->nodes->ctx, g, i); }
 static bool owns(const Live *L, const IrGraph *g, int i) { return L->nodes->owns(L->nodes->ctx, g, i); }
 
-/* Index in body->parent of the SCAN whose body is `body`. */
-static int scan_of(const IrGraph *body) {
-    const IrGraph *outer = body->parent;
-    for (int k = 0; k < outer->n; k++)
-        if (outer->nodes[k].op == OP_SCAN && outer->nodes[k].body == body)
-            return k;
-    return -1;
-}
-
-/* The body's INPUT node number `index`. */
-static int body_input(const IrGraph *body, int index) {
-    for (int i = 0; i < body->n; i++)
-        if (body->nodes[i].op == OP_INPUT && body->nodes[i].index == index)
-            return i;
-    return -1;
-}
-
 /* Keeps alive until time t every buffer that value i of g is held in. */
 static void read_value(Live *L, const IrGraph *g, int i, int t) {
     if (i < 0)
@@ -47,7 +30,7 @@ static void read_value(Live *L, const IrGraph *g, int i, int t) {
         const IrNode *scan = &g->nodes[n->in[0]];
         int out = (int)n->attrs.axis;
         if (out >= scan->scan.nyield) { /* a final carry stays in the body's carried buffer */
-            read_value(L, scan->body, body_input(scan->body, scan->scan.nseq + out - scan->scan.nyield), t);
+            read_value(L, scan->body, ir_body_input(scan->body, scan->scan.nseq + out - scan->scan.nyield), t);
             return;
         }
         for (int k = 0; k < i; k++) /* a per-step output is stacked into its first RESULT's buffer */
@@ -64,7 +47,7 @@ static void read_value(Live *L, const IrGraph *g, int i, int t) {
     switch (n->op) {
     case OP_INPUT: /* a capture or an axis-0 sequence step: the outer value */
         if (g->parent)
-            read_value(L, g->parent, g->parent->nodes[scan_of(g)].in[n->index], t);
+            read_value(L, g->parent, ir_scan_of(g)->in[n->index], t);
         return;
     case OP_PARAM: case OP_CONST: case OP_SCAN:
         return;

@@ -67,3 +67,17 @@ void ir_open_slots(Arena *ar, IrGraph *g, int pos, int count) {
         if (g->outputs[k] >= pos)
             g->outputs[k] += count;
 }
+
+const IrNode *ir_scan_of(const IrGraph *body) {
+    for (int k = 0; body->parent && k < body->parent->n; k++)
+        if (body->parent->nodes[k].op == OP_SCAN && body->parent->nodes[k].body == body)
+            return &body->parent->nodes[k];
+    return NULL;
+}
+
+int ir_body_input(const IrGraph *body, int index) {
+    for (int i = 0; i < body->n; i++)
+        if (body->nodes[i].op == OP_INPUT && body->nodes[i].index == index)
+            return i;
+    return -1;
+}

@@ -75,6 +75,10 @@ IrGraph *ir_graph_new(Arena *ar, IrGraph *parent);
 /* Appends a node; returns its index. Operands are copied. */
 int ir_add(Arena *ar, IrGraph *g, OpKind op, const int *in, int nin, SrcLoc loc);
 void ir_set_outputs(Arena *ar, IrGraph *g, const int *outs, int n);
+/* The SCAN node of body->parent whose body is `body`; NULL at top level. */
+const IrNode *ir_scan_of(const IrGraph *body);
+/* Index of the INPUT node of `body` at position `index` among its inputs, or -1. */
+int ir_body_input(const IrGraph *body, int index);
 /* Opens `count` zeroed node slots at position pos of g: the nodes from pos on,
  * and every operand and output index pointing at them, move up by count. */
 void ir_open_slots(Arena *ar, IrGraph *g, int pos, int count);

@@ -26,16 +26,6 @@
 /* Most products merged into one. */
 #define MERGE_MAX 16
 
-/* The scan of g's parent whose body is g, or NULL at top level. */
-static const IrNode *scan_of(const IrGraph *g) {
-    if (!g->parent)
-        return NULL;
-    for (int k = 0; k < g->parent->n; k++)
-        if (g->parent->nodes[k].op == OP_SCAN && g->parent->nodes[k].body == g)
-            return &g->parent->nodes[k];
-    return NULL;
-}
-
 /* A value fixed for the whole call: a weight, a slice of one, or a body's captured input. */
 static bool is_weight(const IrGraph *g, int i) {
     const IrNode *n = &g->nodes[i];
@@ -43,7 +33,7 @@ static bool is_weight(const IrGraph *g, int i) {
         return true;
     if (n->op == OP_SLICE)
         return g->nodes[n->in[0]].op == OP_PARAM;
-    const IrNode *scan = n->op == OP_INPUT ? scan_of(g) : NULL;
+    const IrNode *scan = n->op == OP_INPUT ? ir_scan_of(g) : NULL;
     return scan && n->index >= scan->scan.nseq + scan->scan.ncarry;
 }
 
@@ -123,8 +113,9 @@ static int adjacent_slices(const IrGraph *g, const int *weights, int n, int axis
 }
 
 /* The bias added to product m when its only reader is add(m, b) or add(b, m)
- * with b a weight of shape [n] (the product's last dim); -1 otherwise. */
-static int bias_of(const IrGraph *g, int m, int first) {
+ * with b a weight of shape [n] (the product's last dim), with that add in
+ * *sum; -1 otherwise. */
+static int bias_of(const IrGraph *g, int m, int first, int *sum) {
     int user = -1;
     for (int u = m + 1; u < g->n; u++)
         for (int j = 0; j < g->nodes[u].nin; j++)
@@ -144,6 +135,7 @@ static int bias_of(const IrGraph *g, int m, int first) {
     if (!movable(g, b, first) || !is_weight(g, b) || bt->rank != 1 || bt->dtype != ATTN_F32 ||
         !dim_equal(bt->dims[0], mt->dims[mt->rank - 1]) || add->type.rank != mt->rank)
         return -1;
+    *sum = user;
     return b;
 }
 
@@ -176,48 +168,39 @@ static void put_columns(Arena *ar, IrGraph *g, int at, int src, int64_t start) {
     s->attrs.step = 1;
 }
 
-/* Merges the products member[0..n) (ascending) of g, and their bias adds when
+/* Merges the products group[0..n) (ascending) of g, and their bias adds when
  * every one has one. Every weight comes before the first product, whose place
  * the concatenated weights, biases, the product and its bias add take; the
  * old products and adds become slices of the new ones. */
-static void merge(Arena *ar, IrGraph *g, int *member, int n) {
-    int first = member[0];
-    const IrNode proto = g->nodes[first];
-    bool tb = proto.attrs.trans_b;
-    int weights[MERGE_MAX], biases[MERGE_MAX], adds[MERGE_MAX];
+static void merge(Arena *ar, IrGraph *g, const int *group, int n) {
+    /* the nodes involved, kept up to date as nodes move (-1: none) */
+    int at[4][MERGE_MAX];
+    memset(at, -1, sizeof at);
+    int *member = at[0], *weights = at[1], *biases = at[2], *adds = at[3];
+    const IrNode proto = g->nodes[group[0]];
+    bool tb = proto.attrs.trans_b, biased = true;
     int64_t k = 0, total = 0, cols[MERGE_MAX];
-    bool biased = true;
     for (int m = 0; m < n; m++) {
+        member[m] = group[m];
         weight_operand(g, member[m], &k, &cols[m]);
         weights[m] = g->nodes[member[m]].in[1];
         total += cols[m];
-        biases[m] = bias_of(g, member[m], first);
-        biased &= biases[m] >= 0;
+        biased &= (biases[m] = bias_of(g, member[m], group[0], &adds[m])) >= 0;
     }
-    for (int m = 0; biased && m < n; m++)
-        for (int u = member[m] + 1; u < g->n; u++)
-            if (g->nodes[u].nin && (g->nodes[u].in[0] == member[m] || g->nodes[u].in[g->nodes[u].nin - 1] == member[m]))
-                adds[m] = u;
     /* weights defined after the first product (a body's captured inputs
        appear where first used) move before it, operands first */
-    enum { W = 0, B = MERGE_MAX, M = 2 * MERGE_MAX, A = 3 * MERGE_MAX };
-    int idx[4 * MERGE_MAX];
-    for (int m = 0; m < n; m++)
-        idx[W + m] = weights[m], idx[B + m] = biased ? biases[m] : member[m], idx[M + m] = member[m],
-        idx[A + m] = biased ? adds[m] : member[m];
     for (int q = 0; q < (biased ? 2 * n : n); q++) {
-        int *w = &idx[q < n ? W + q : B + q - n];
+        int *w = q < n ? &weights[q] : &biases[q - n];
         const IrNode *wn = &g->nodes[*w];
-        if (wn->nin && wn->in[0] > idx[M])
-            move_node(g, wn->in[0], idx[M], idx, 4 * MERGE_MAX);
-        if (*w > idx[M])
-            move_node(g, *w, idx[M], idx, 4 * MERGE_MAX);
+        if (wn->nin && wn->in[0] > member[0])
+            move_node(g, wn->in[0], member[0], &at[0][0], 4 * MERGE_MAX);
+        if (*w > member[0])
+            move_node(g, *w, member[0], &at[0][0], 4 * MERGE_MAX);
     }
-    for (int m = 0; m < n; m++)
-        weights[m] = idx[W + m], biases[m] = idx[B + m], member[m] = idx[M + m], adds[m] = idx[A + m];
-    first = member[0];
+    int first = member[0];
     const Dim *all = dim_const(ar, total);
-    int slots = biased ? 4 : 2, wcat = first, bcat = first + 1, prod = first + slots - (biased ? 2 : 1);
+    /* slots: the weights' concatenation, the biases' (when biased), the product, its bias add */
+    int slots = biased ? 4 : 2, wcat = first, bcat = first + 1, prod = first + (biased ? 2 : 1);
     ir_open_slots(ar, g, first, slots);
     IrType wt = {.dtype = ATTN_F32, .rank = 2};
     wt.dims[tb ? 0 : 1] = all;
