@@ -28,7 +28,7 @@ typedef void (*EpiFn)(void *, int64_t, int64_t, int64_t, int64_t);
 typedef void (*GemmFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, int64_t, int64_t,
                        float *, int64_t, AttnPool *, EpiFn, void *);
 typedef void (*GemmPackedFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, float *,
-                             int64_t, AttnPool *, EpiFn, void *);
+                             int64_t, AttnPool *, EpiFn, void *, int64_t);
 typedef float (*PeakFn)(int64_t, float, float);
 
 /* ATTN_BENCH_CPUTIME=1: time on the calling thread's CPU clock instead of the
@@ -130,7 +130,7 @@ static void call(Impl impl, const Case *c, const float *A, const float *B, const
                  AttnPool *pool) {
     switch (impl) {
     case OURS_PACKED:
-        gemm_packed(c->M, c->N, c->K, A, c->K, 1, Bp, C, c->N, pool, NULL, NULL);
+        gemm_packed(c->M, c->N, c->K, A, c->K, 1, Bp, C, c->N, pool, NULL, NULL, 1);
         break;
     case OURS:
         gemm(c->M, c->N, c->K, A, c->K, 1, B, c->N, 1, C, c->N, pool, NULL, NULL);

@@ -562,7 +562,6 @@ static int write_text(const char *path, const char *text, char **err) {
 static int generate(Aot *A, LLVMContextRef ctx, char **err) {
     CgModule cm;
     cg_module_init(&cm, ctx, A->id, &A->target);
-    cm.pack_concat = true; /* the weight-loading call packs concatenated weights (runtime/aot_weights.c) */
     cm.no_fuse = A->o->no_fuse;
     int rc = -1;
     for (int e = 0; e < A->n; e++) {

@@ -23,9 +23,6 @@ typedef struct CgModule {
                            address (JIT): declare its functions instead of emitting them */
     bool no_fuse;       /* every node its own kernel (-O0 / --no-fuse; compiler/fuse.h) */
     bool profile;       /* time every kernel call (runtime/profile.h) */
-    bool pack_concat;   /* the runner packs concatenations of weights read only by products
-                           when it binds them (the JIT, AOT weight loading): they get no
-                           kernel (cg_entry.c) */
 } CgModule;
 
 /* A module named `name` in ctx for target t. */

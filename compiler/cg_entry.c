@@ -104,52 +104,6 @@ static bool type_symbolic(const IrType *t) {
     return false;
 }
 
-/* The node a value really comes from: through scan captures to the outer
- * graph and through slice views (adding their offsets to *offset); *g and *i
- * follow it to its graph and index there. */
-static const IrNode *source_of(const IrGraph **g, int *i, int64_t *offset) {
-    for (;;) {
-        const IrNode *n = &(*g)->nodes[*i];
-        int64_t off;
-        if (fuse_slice_view(*g, n, &off)) {
-            *offset += off;
-            *i = n->in[0];
-            continue;
-        }
-        if (n->op != OP_INPUT || !(*g)->parent)
-            return n;
-        const IrNode *scan = ir_scan_of(*g);
-        if (!scan || n->index < scan->scan.nseq + scan->scan.ncarry)
-            return n;
-        *i = scan->in[n->index];
-        *g = (*g)->parent;
-    }
-}
-
-/* Fills p's parts from concatenation c of g (along B's n dim of a product with
- * trans_b `tb`) when every operand is a contiguous block of a bound-at-run-time weight. */
-static bool concat_parts(const IrGraph *g, const IrNode *c, bool tb, CgParam *p) {
-    if (c->attrs.axis != (tb ? 0 : 1) || c->nin > CG_PARAM_MAX_PARTS)
-        return false;
-    for (int j = 0; j < c->nin; j++) {
-        const IrGraph *pg = g;
-        int pi = c->in[j];
-        int64_t off = 0, cols, full;
-        const IrNode *w = source_of(&pg, &pi, &off);
-        const IrType *t = &g->nodes[c->in[j]].type;
-        /* a non-transposed part [k, n_j] is one block only when it is all of its weight's columns */
-        if (w->op != OP_PARAM || w->type.rank != 2 || !dim_is_const(t->dims[tb ? 0 : 1], &cols) ||
-            (!tb && (!dim_is_const(w->type.dims[1], &full) || full != cols)))
-            return false;
-        p->part[j] = w;
-        p->part_offset[j] = off;
-        p->part_n[j] = cols;
-    }
-    p->nparts = c->nin;
-    p->node = p->part[0];
-    return true;
-}
-
 /* ---- numbering of weights, sites and packed operands ---- */
 
 static int add_param(Gen *G, CgParam p) {
@@ -216,22 +170,10 @@ static void number_nodes(Gen *G) {
             else if (n->op == OP_RESHAPE)
                 G->site[id] = add_site(G, n, "reshape of %lld elements into %lld");
             else if (n->op == OP_MATMUL) {
-                int64_t off = 0;
-                const IrGraph *wg = g;
-                int wi = n->in[1];
-                const IrNode *w = source_of(&wg, &wi, &off);
-                const IrType *bt = &g->nodes[n->in[1]].type; /* the weight, or a contiguous slice of it */
-                bool tb = n->attrs.trans_b;
-                int64_t kk, nn;
-                CgParam cp = {.node = w, .packed = true, .offset = off};
-                if (bt->rank == 2 && n->type.rank >= 2 && dim_is_const(bt->dims[tb ? 1 : 0], &kk) &&
-                    dim_is_const(bt->dims[tb ? 0 : 1], &nn) &&
-                    ((w->op == OP_PARAM && w->type.rank == 2) ||
-                     (w->op == OP_CONCAT && G->cm->pack_concat && concat_parts(wg, w, tb, &cp)))) {
-                    cp.k = kk;
-                    cp.n = nn;
-                    cp.rs = tb ? 1 : nn;
-                    cp.cs = tb ? kk : 1;
+                const IrGraph *wg;
+                int wi;
+                CgParam cp;
+                if (weight_packed_operand(g, n, &cp, &wg, &wi)) {
                     G->param[id] = add_param(G, cp);
                     if (cp.nparts)
                         G->bind_concat[gid(G, wg, wi)] = true;

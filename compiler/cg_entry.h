@@ -23,23 +23,8 @@
 #include "cg.h"
 #include "compiled.h"
 #include "ir.h"
+#include "weight_pack.h"
 
-/* One slot of ctx->params. */
-/* Most weights one packed operand is concatenated from (pass_merge_matmuls.c). */
-#define CG_PARAM_MAX_PARTS 16
-
-typedef struct CgParam {
-    const IrNode *node;  /* the PARAM node whose weight it holds (with parts: the first part's) */
-    bool packed;         /* packed for attn_gemm_packed: B of k×n with strides rs, cs */
-    int64_t k, n, rs, cs;
-    int64_t offset;      /* packed: B starts at this element of the weight (a slice of it) */
-    /* packed from a concatenation of weights along B's n dim (JIT, AOT): each
-       part a contiguous block of part_n[i] columns of B starting at element
-       part_offset[i] of part[i]'s weight; nparts is 0 otherwise */
-    int nparts;
-    const IrNode *part[CG_PARAM_MAX_PARTS];
-    int64_t part_offset[CG_PARAM_MAX_PARTS], part_n[CG_PARAM_MAX_PARTS];
-} CgParam;
 
 /* What a runner needs to know besides the generated functions. */
 typedef struct CgEntryInfo {

@@ -276,7 +276,7 @@ static LLVMValueRef emit_pack_a(CgModule *cm, const Shape *s, const char *name, 
 /* The context a driver hands to its tasks: pointers first (up to F_EPI_ARG), then i64s. */
 enum {
     F_A, F_B, F_C, F_BUF, F_EPI, F_EPI_ARG,
-    F_M, F_N, F_K, F_ARS, F_ACS, F_BRS, F_BCS, F_LDC, F_TM, F_TN, F_MP, F_NP, F_MODE, F_TBUF, F_COUNT
+    F_M, F_N, F_K, F_ARS, F_ACS, F_BRS, F_BCS, F_LDC, F_TM, F_TN, F_MP, F_NP, F_MODE, F_TBUF, F_GP, F_COUNT
 };
 
 static LLVMTypeRef ctx_type(CgModule *cm) {
@@ -347,6 +347,15 @@ static LLVMValueRef pool_threads(Fn *f, LLVMValueRef pool) {
     return LLVMBuildSExt(f->b, t, f->cm->i64, "");
 }
 
+/* Panels [*j0, *j1) of task t of tn over np panels in groups of gp: whole
+ * groups, so that every epilogue rectangle starts at a multiple of gp panels. */
+static void group_range(Fn *f, LLVMValueRef t, LLVMValueRef tn, LLVMValueRef np, LLVMValueRef gp, LLVMValueRef *j0,
+                        LLVMValueRef *j1) {
+    LLVMValueRef groups = cdiv(f, np, gp);
+    *j0 = smin(f, np, mul(f, sdiv(f, mul(f, t, groups), tn), gp));
+    *j1 = smin(f, np, mul(f, sdiv(f, mul(f, add(f, t, k64(f, 1)), groups), tn), gp));
+}
+
 /* Task t of an even tm x tn grid over the MR-row and NR-column panels of C:
  * for each block of NCP panels, each KC block, each MR-row panel (packed into
  * a stack buffer): the kernels along the panels of the block. Mode 0: B is
@@ -373,8 +382,8 @@ static LLVMValueRef emit_main_task(CgModule *cm, const Shape *s, LLVMValueRef ke
     LLVMValueRef MRv = k64(f, s->MR), NRv = k64(f, s->NR);
     LLVMValueRef m0 = mul(f, sdiv(f, mul(f, ti, mp), tm), MRv);
     LLVMValueRef m1 = smin(f, M, mul(f, sdiv(f, mul(f, add(f, ti, k64(f, 1)), mp), tm), MRv));
-    LLVMValueRef j0 = sdiv(f, mul(f, tj, np), tn);
-    LLVMValueRef j1 = sdiv(f, mul(f, add(f, tj, k64(f, 1)), np), tn);
+    LLVMValueRef j0, j1, gp = ctx_get(f, ctx, F_GP);
+    group_range(f, tj, tn, np, gp, &j0, &j1);
     LLVMTypeRef buf_t = LLVMArrayType2(cm->f32, (uint64_t)s->KC * (uint64_t)s->MR);
     LLVMValueRef abuf = var(f, buf_t, NULL);
     LLVMSetAlignment(abuf, 64);
@@ -386,7 +395,7 @@ static LLVMValueRef emit_main_task(CgModule *cm, const Shape *s, LLVMValueRef ke
     LLVMValueRef one = k64(f, 1);
     nblocks = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, nblocks, one), one, nblocks, "");
     LLVMValueRef ncp = cdiv(f, sub(f, j1, j0), nblocks);
-    ncp = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, ncp, one), one, ncp, "");
+    ncp = mul(f, cdiv(f, LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, ncp, one), one, ncp, ""), gp), gp);
     LLVMValueRef jc = loop_begin(f, &ljc, j0, j1, ncp);
     LLVMValueRef jce = smin(f, add(f, jc, ncp), j1);
     LLVMValueRef pc = loop_begin(f, &lpc, k64(f, 0), K, k64(f, s->KC));
@@ -444,8 +453,9 @@ static LLVMValueRef emit_small_task(CgModule *cm, const Shape *s, LLVMValueRef k
     LLVMValueRef ldc = ctx_get(f, ctx, F_LDC), tn = ctx_get(f, ctx, F_TN), np = ctx_get(f, ctx, F_NP);
     LLVMValueRef mode = ctx_get(f, ctx, F_MODE);
     LLVMValueRef epi = ctx_get(f, ctx, F_EPI), epi_arg = ctx_get(f, ctx, F_EPI_ARG);
-    LLVMValueRef NRv = k64(f, s->NR), width = ctx_get(f, ctx, F_MP);
-    LLVMValueRef j0 = sdiv(f, mul(f, t, np), tn), j1 = sdiv(f, mul(f, add(f, t, k64(f, 1)), np), tn);
+    LLVMValueRef NRv = k64(f, s->NR), width = ctx_get(f, ctx, F_MP), gp = ctx_get(f, ctx, F_GP);
+    LLVMValueRef j0, j1;
+    group_range(f, t, tn, np, gp, &j0, &j1);
     Loop lj;
     LLVMValueRef jp = loop_begin(f, &lj, j0, j1, k64(f, 1));
     LLVMValueRef col = mul(f, jp, width);
@@ -458,7 +468,11 @@ static LLVMValueRef emit_small_task(CgModule *cm, const Shape *s, LLVMValueRef k
     LLVMValueRef idx = add(f, mul(f, variant, k64(f, SMALL_M)), sub(f, M, k64(f, 1)));
     LLVMValueRef args[] = {K, A, a_rs, a_cs, bsrc, b_rs, gepf(f, C, col), ldc, nr, k64(f, 0)};
     LLVMBuildCall2(f->b, kernel_type(cm), table_get(f, kernels, idx), args, 10, "");
-    call_epi(f, NULL, epi, epi_arg, k64(f, 0), M, col, add(f, col, nr));
+    /* after the last panel of each group */
+    LLVMValueRef in_group = LLVMBuildSRem(f->b, sub(f, jp, j0), gp, "");
+    LLVMValueRef group_end = LLVMBuildOr(f->b, cmp(f, LLVMIntEQ, in_group, sub(f, gp, k64(f, 1))),
+                                         cmp(f, LLVMIntEQ, add(f, jp, k64(f, 1)), j1), "");
+    call_epi(f, group_end, epi, epi_arg, k64(f, 0), M, mul(f, sub(f, jp, in_group), width), add(f, col, nr));
     loop_end(f, &lj);
     LLVMBuildRetVoid(f->b);
     fn_end(f);
@@ -535,9 +549,9 @@ static LLVMValueRef emit_pack_b_block(CgModule *cm, const Shape *s) {
 }
 
 static LLVMTypeRef gemm_packed_type(CgModule *cm) {
-    LLVMTypeRef p[] = {cm->i64, cm->i64, cm->i64, cm->ptr, cm->i64, cm->i64,
-                       cm->ptr, cm->ptr, cm->i64, cm->ptr, cm->ptr, cm->ptr};
-    return LLVMFunctionType(cm->void_t, p, 12, 0);
+    LLVMTypeRef p[] = {cm->i64, cm->i64, cm->i64, cm->ptr, cm->i64, cm->i64, cm->ptr,
+                       cm->ptr, cm->i64, cm->ptr, cm->ptr, cm->ptr, cm->i64};
+    return LLVMFunctionType(cm->void_t, p, 13, 0);
 }
 
 static LLVMTypeRef gemm_type(CgModule *cm) {
@@ -635,7 +649,8 @@ static void small_path(Fn *f, const Shape *s, const Parts *P, LLVMValueRef ctx, 
     LLVMValueRef wide = mul(f, sdiv(f, k64(f, regs_for_acc(s)), M), k64(f, s->L));
     LLVMValueRef width = LLVMBuildSelect(f->b, direct, wide, k64(f, s->NR), "");
     LLVMValueRef np = cdiv(f, N, width);
-    LLVMValueRef nt = task_count(f, T, np, mul(f, mul(f, M, N), K), 1 << 16);
+    LLVMValueRef groups = cdiv(f, np, ctx_get(f, ctx, F_GP));
+    LLVMValueRef nt = task_count(f, T, groups, mul(f, mul(f, M, N), K), 1 << 16);
     ctx_set(f, ctx, F_TN, nt);
     ctx_set(f, ctx, F_NP, np);
     ctx_set(f, ctx, F_MP, width);
@@ -648,6 +663,7 @@ static void small_path(Fn *f, const Shape *s, const Parts *P, LLVMValueRef ctx, 
 static LLVMValueRef main_grid(Fn *f, const Shape *s, LLVMValueRef ctx, LLVMValueRef T, LLVMValueRef M, LLVMValueRef N,
                               LLVMValueRef K, bool b_packed) {
     LLVMValueRef np = cdiv(f, N, k64(f, s->NR)), mp = cdiv(f, M, k64(f, s->MR));
+    LLVMValueRef groups = cdiv(f, np, ctx_get(f, ctx, F_GP));
     LLVMValueRef work = mul(f, mul(f, M, N), K);
     LLVMValueRef par = LLVMBuildAnd(f->b, cmp(f, LLVMIntSGT, T, k64(f, 1)),
                                     cmp(f, LLVMIntSGE, work, mul(f, T, k64(f, 1 << 18))), "");
@@ -659,7 +675,7 @@ static LLVMValueRef main_grid(Fn *f, const Shape *s, LLVMValueRef ctx, LLVMValue
      * the transformer shapes: 5-10% faster at 2 threads than equal weights,
      * which packed all of A in each of 8 column tasks). */
     LLVMValueRef T4 = mul(f, T, k64(f, 4));
-    LLVMValueRef tn1 = smin(f, np, T), tn2 = smin(f, np, T4);
+    LLVMValueRef tn1 = smin(f, groups, T), tn2 = smin(f, groups, T4);
     LLVMValueRef tm1 = smin(f, mp, cdiv(f, T4, tn1)), tm2 = smin(f, mp, cdiv(f, T4, tn2));
     LLVMValueRef ma = b_packed ? mul(f, M, k64(f, 4)) : M;
     LLVMValueRef cost1 = add(f, mul(f, tm1, N), mul(f, tn1, ma)), cost2 = add(f, mul(f, tm2, N), mul(f, tn2, ma));
@@ -686,9 +702,10 @@ LLVMValueRef cg_gemm_packed(CgModule *cm) {
     LLVMValueRef M = LLVMGetParam(fn, 0), N = LLVMGetParam(fn, 1), K = LLVMGetParam(fn, 2), A = LLVMGetParam(fn, 3),
                  a_rs = LLVMGetParam(fn, 4), a_cs = LLVMGetParam(fn, 5), Bp = LLVMGetParam(fn, 6),
                  C = LLVMGetParam(fn, 7), ldc = LLVMGetParam(fn, 8), pool = LLVMGetParam(fn, 9),
-                 epi = LLVMGetParam(fn, 10), epi_arg = LLVMGetParam(fn, 11);
+                 epi = LLVMGetParam(fn, 10), epi_arg = LLVMGetParam(fn, 11), epi_panels = LLVMGetParam(fn, 12);
     trivial_cases(f, M, N, K, C, ldc, epi, epi_arg);
     LLVMValueRef ctx = new_ctx(f, A, Bp, C, M, N, K, a_rs, a_cs, k64(f, s.NR), k64(f, 1), epi, epi_arg);
+    ctx_set(f, ctx, F_GP, LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, epi_panels, k64(f, 1)), k64(f, 1), epi_panels, ""));
     ctx_set(f, ctx, F_BUF, LLVMConstNull(cm->ptr));
     ctx_set(f, ctx, F_TBUF, k64(f, 0));
     ctx_set(f, ctx, F_LDC, ldc);
@@ -748,6 +765,7 @@ LLVMValueRef cg_gemm(CgModule *cm) {
     LLVMValueRef ctx = new_ctx(f, A, B, C, M, N, K, a_rs, a_cs, b_rs, b_cs, epi, epi_arg);
     ctx_set(f, ctx, F_LDC, ldc);
     ctx_set(f, ctx, F_MODE, k64(f, 1));
+    ctx_set(f, ctx, F_GP, k64(f, 1));
     If small;
     /* few rows and contiguous rows of B: stream B as it is, no packing */
     if_begin(f, &small,

@@ -50,7 +50,14 @@ LLVMValueRef cg_gemm(CgModule *cm);
 /* Same product with B pre-packed by attn_pack_b (runtime/pack.h) for this target's lane count,
  * and the same epilogue contract:
  *   void attn_gemm_packed(i64 M, i64 N, i64 K, ptr A, i64 a_rs, i64 a_cs, ptr Bp, ptr C, i64 ldc, ptr pool,
- *                         ptr epi, ptr epi_arg) */
+ *                         ptr epi, ptr epi_arg, i64 epi_panels)
+ * and one more promise: every rectangle's columns start at a multiple of
+ * epi_panels panels (NR columns each) and end at such a multiple or at N.
+ * An epilogue that needs several panels together asks for them: the gate
+ * math of a recurrent step reads the gates of a unit from one group
+ * (attn_pack_b_gates). Tasks then split the columns in whole groups, and on
+ * the small-M path the call comes after the group's last panel. Values < 1
+ * mean 1. */
 LLVMValueRef cg_gemm_packed(CgModule *cm);
 
 #endif

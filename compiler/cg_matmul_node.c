@@ -18,8 +18,8 @@ static LLVMValueRef core_fn(CgModule *cm, bool packed) {
         return packed ? cg_gemm_packed(cm) : cg_gemm(cm);
     LLVMTypeRef i64 = cm->i64, p = cm->ptr;
     LLVMTypeRef full[] = {i64, i64, i64, p, i64, i64, p, i64, i64, p, i64, p, p, p};
-    LLVMTypeRef pk[] = {i64, i64, i64, p, i64, i64, p, p, i64, p, p, p};
-    return packed ? cg_function(cm, "attn_gemm_packed", LLVMFunctionType(cm->void_t, pk, 12, 0))
+    LLVMTypeRef pk[] = {i64, i64, i64, p, i64, i64, p, p, i64, p, p, p, i64};
+    return packed ? cg_function(cm, "attn_gemm_packed", LLVMFunctionType(cm->void_t, pk, 13, 0))
                   : cg_function(cm, "attn_gemm", LLVMFunctionType(cm->void_t, full, 14, 0));
 }
 
@@ -100,8 +100,8 @@ static void mm_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     }
     if (packed) {
         LLVMValueRef fn = core_fn(cm, true);
-        LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, packed, pc, n, pool, epi, epi_arg};
-        LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, 12, "");
+        LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, packed, pc, n, pool, epi, epi_arg, cg_i64(cm, 1)};
+        LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, 13, "");
     } else {
         LLVMValueRef fn = core_fn(cm, false);
         LLVMValueRef pb = LLVMBuildGEP2(b, cm->f32, k->in[1], &off_b, 1, "");

@@ -229,7 +229,6 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
     cm.core_external = true;
     cm.no_fuse = o && o->no_fuse;
     cm.profile = o && o->profile;
-    cm.pack_concat = true;
     AttnSigTensor *ins, *outs;
     if (cg_entry_generate(&cm, e, "entry", &p->info, err) != 0 || link_attention(p, core, cm.mod, err) != 0 ||
         cg_optimize_kernels(cm.mod, &p->target, err) != 0 || emit_files(p, cm.mod, o, err) != 0) {

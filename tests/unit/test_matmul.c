@@ -29,7 +29,7 @@ typedef void (*EpiFn)(void *, int64_t, int64_t, int64_t, int64_t);
 typedef void (*GemmFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, int64_t, int64_t,
                        float *, int64_t, AttnPool *, EpiFn, void *);
 typedef void (*GemmPackedFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, float *,
-                             int64_t, AttnPool *, EpiFn, void *);
+                             int64_t, AttnPool *, EpiFn, void *, int64_t);
 
 typedef struct Env {
     CgTarget t;
@@ -88,6 +88,7 @@ static int64_t pick(const int64_t *v, int n) { return v[next_u64() % (uint64_t)n
 typedef struct Epi {
     float *C;
     int64_t M, N, ldc;
+    int64_t group;           /* columns every rectangle starts at a multiple of (epi_panels panels) */
     const double *ref, *tol; /* M x N */
     atomic_int *calls;       /* M x N; atomic so that overlapping rectangles are counted, not raced */
     atomic_int bad_rect, not_final;
@@ -95,7 +96,8 @@ typedef struct Epi {
 
 static void epilogue(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
     Epi *e = arg;
-    if (!(0 <= r0 && r0 < r1 && r1 <= e->M && 0 <= c0 && c0 < c1 && c1 <= e->N)) {
+    if (!(0 <= r0 && r0 < r1 && r1 <= e->M && 0 <= c0 && c0 < c1 && c1 <= e->N) || c0 % e->group ||
+        (c1 % e->group && c1 != e->N)) {
         atomic_fetch_add(&e->bad_rect, 1);
         return;
     }
@@ -112,8 +114,8 @@ static void epilogue(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1) 
 /* One product of M x K by K x N. ta/tb: operand stored transposed; pad: extra
  * elements per stored row; packed: through attn_pack_b + attn_gemm_packed;
  * epi: with the epilogue above (C must then be 2 * A*B + 1). */
-static void check(Env *e, int64_t M, int64_t N, int64_t K, int ta, int tb, int pad, int packed, AttnPool *pool,
-                  bool epi) {
+static void check_grouped(Env *e, int64_t M, int64_t N, int64_t K, int ta, int tb, int pad, int packed,
+                          AttnPool *pool, bool epi, int64_t epi_panels) {
     int64_t a_rs, a_cs, b_rs, b_cs, a_len, b_len;
     if (ta) { /* stored K x M */
         a_rs = 1, a_cs = M + pad, a_len = K * (M + pad);
@@ -151,7 +153,8 @@ static void check(Env *e, int64_t M, int64_t N, int64_t K, int ta, int tb, int p
             tol[i * N + j] = 1.2e-7 * (double)(K + 2) * mag + 1e-30;
             atomic_init(&calls[i * N + j], 0);
         }
-    Epi ep = {.C = C, .M = M, .N = N, .ldc = ldc, .ref = ref, .tol = tol, .calls = calls};
+    Epi ep = {.C = C, .M = M, .N = N, .ldc = ldc, .group = packed ? epi_panels * attn_pack_nr(e->lanes) : 1,
+              .ref = ref, .tol = tol, .calls = calls};
     atomic_init(&ep.bad_rect, 0);
     atomic_init(&ep.not_final, 0);
     EpiFn fn = epi ? epilogue : NULL;
@@ -161,12 +164,12 @@ static void check(Env *e, int64_t M, int64_t N, int64_t K, int ta, int tb, int p
         size_t n = attn_pack_b_size(K, N, e->lanes);
         Bp = malloc(sizeof(float) * (n ? n : 1));
         attn_pack_b(B, K, N, b_rs, b_cs, e->lanes, Bp);
-        e->packed(M, N, K, A, a_rs, a_cs, Bp, C, ldc, pool, fn, arg);
+        e->packed(M, N, K, A, a_rs, a_cs, Bp, C, ldc, pool, fn, arg, epi_panels);
     } else {
         e->gemm(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, pool, fn, arg);
     }
-#define WHERE "lanes %d M %ld N %ld K %ld ta %d tb %d pad %d packed %d threads %d epi %d"
-#define WHAT e->lanes, (long)M, (long)N, (long)K, ta, tb, pad, packed, attn_pool_threads(pool), (int)epi
+#define WHERE "lanes %d M %ld N %ld K %ld ta %d tb %d pad %d packed %d threads %d epi %d panels %ld"
+#define WHAT e->lanes, (long)M, (long)N, (long)K, ta, tb, pad, packed, attn_pool_threads(pool), (int)epi, (long)epi_panels
     if (atomic_load(&ep.bad_rect) || atomic_load(&ep.not_final))
         fail_msg(WHERE ": %d epilogue calls out of C or empty, %d elements not final when handed over", WHAT,
                  atomic_load(&ep.bad_rect), atomic_load(&ep.not_final));
@@ -199,6 +202,11 @@ static void check(Env *e, int64_t M, int64_t N, int64_t K, int ta, int tb, int p
     free(ref);
     free(tol);
     free(calls);
+}
+
+static void check(Env *e, int64_t M, int64_t N, int64_t K, int ta, int tb, int pad, int packed, AttnPool *pool,
+                  bool epi) {
+    check_grouped(e, M, N, K, ta, tb, pad, packed, pool, epi, 1);
 }
 
 static void run_target(const char *cpu, const char *attr, int nrandom) {
@@ -288,6 +296,31 @@ static void test_epilogue(void **state) {
     (void)state;
     epilogue_grid(NULL, NULL);
     epilogue_grid("haswell", "+avx,+avx2,+fma");
+}
+
+/* Epilogue rectangles in whole groups of panels (a recurrent step's gates,
+ * attn_pack_b_gates): small M and the main path, one and several KC blocks
+ * and blocks of panels, N a multiple of the group or not, each pool. */
+static void groups_grid(const char *cpu, const char *attr) {
+    Env e;
+    env_init(&e, cpu, attr);
+    int64_t nr = attn_pack_nr(e.lanes);
+    const int64_t Ms[] = {1, 4, 9, 64}, Ks[] = {1, 300};
+    const int64_t Ns[] = {nr, 4 * nr, 4 * nr + 5, 43 * nr, 16 * 3 * nr / 4};
+    int n = 0;
+    for (int64_t gp = 1; gp <= 4; gp++)
+        for (int mi = 0; mi < 4; mi++)
+            for (int ni = 0; ni < 5; ni++)
+                for (int ki = 0; ki < 2; ki++)
+                    for (int pl = 0; pl < 3; pl++, n++)
+                        check_grouped(&e, Ms[mi], Ns[ni], Ks[ki], n & 1, 0, 0, 1, e.pools[pl], true, gp);
+    env_free(&e);
+}
+
+static void test_epilogue_groups(void **state) {
+    (void)state;
+    groups_grid(NULL, NULL);
+    groups_grid("haswell", "+avx,+avx2,+fma");
 }
 
 /* Several threads calling one module's functions at once. */
@@ -386,6 +419,7 @@ int main(void) {
         cmocka_unit_test(test_pack_layout), cmocka_unit_test(test_host),  cmocka_unit_test(test_avx2),
         cmocka_unit_test(test_sse2),        cmocka_unit_test(test_large), cmocka_unit_test(test_concurrent_calls),
         cmocka_unit_test(test_epilogue),
+        cmocka_unit_test(test_epilogue_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
