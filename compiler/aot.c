@@ -141,7 +141,8 @@ static int add_weight(Aot *A, const IrNode *w, char **err) {
 
 /* Whether packed operands a and b hold the same values. */
 static bool same_packed(const CgParam *a, const CgParam *b) {
-    if (a->k != b->k || a->n != b->n || a->rs != b->rs || a->cs != b->cs || a->nparts != b->nparts)
+    if (a->k != b->k || a->n != b->n || a->rs != b->rs || a->cs != b->cs || a->nparts != b->nparts ||
+        a->gates != b->gates)
         return false;
     if (!a->nparts)
         return strcmp(a->node->name, b->node->name) == 0 && a->offset == b->offset;
@@ -398,8 +399,9 @@ static void weight_table(Aot *A, StrBuf *b) {
                 snprintf(parts, sizeof parts, "%d, %s_packed%d_parts", p->param->nparts, id, j);
             else
                 snprintf(parts, sizeof parts, "0, NULL");
-            sb_printf(b, "    {%d, %lld, %lld, %lld, %lld, %lld, %s}%s\n", p->weight, (long long)p->k, (long long)p->n,
-                      (long long)p->rs, (long long)p->cs, (long long)p->offset, parts, j + 1 < A->npacked ? "," : "");
+            sb_printf(b, "    {%d, %lld, %lld, %lld, %lld, %lld, %s, %d}%s\n", p->weight, (long long)p->k,
+                      (long long)p->n, (long long)p->rs, (long long)p->cs, (long long)p->offset, parts,
+                      p->param->gates, j + 1 < A->npacked ? "," : "");
         }
         sb_printf(b, "};\n");
     }

@@ -52,6 +52,13 @@ static bool fused_away(const Gen *G, const IrGraph *g, int i) {
     return p && p->owner[i] >= 0 && p->owner[i] != i;
 }
 
+/* Whether node i of g is computed inside another node's kernel that also
+ * writes it to a buffer of its own (fuse.h, FusePlan.stored). */
+static bool stored_member(const Gen *G, const IrGraph *g, int i) {
+    const FusePlan *p = fuse_plan_find(G->plan, g);
+    return p && p->stored[i] && fused_away(G, g, i);
+}
+
 static int gid(const Gen *G, const IrGraph *g, int i) {
     for (int k = 0; k < G->ngraphs; k++)
         if (G->graphs[k] == g)
@@ -174,6 +181,12 @@ static void number_nodes(Gen *G) {
                 int wi;
                 CgParam cp;
                 if (weight_packed_operand(g, n, &cp, &wg, &wi)) {
+                    const FusePlan *p = fuse_plan_find(G->plan, g);
+                    int64_t H;
+                    /* a gate kernel's product: columns interleaved by gate (fuse_gates.c) */
+                    if (stored_member(G, g, i) && p->kind[p->owner[i]] == FK_GATED &&
+                        dim_is_const(g->nodes[p->owner[i]].type.dims[n->type.rank - 1], &H) && H > 0)
+                        cp.gates = (int)(cp.n / H);
                     G->param[id] = add_param(G, cp);
                     if (cp.nparts)
                         G->bind_concat[gid(G, wg, wi)] = true;
@@ -224,7 +237,7 @@ static CgKernel fn_begin(Gen *G, LLVMValueRef fn, LLVMValueRef ctx, LLVMValueRef
 
 static bool owns_buffer(const Gen *G, const IrGraph *g, const IrNode *n, int i) {
     int64_t offset;
-    if (fused_away(G, g, i) || fuse_slice_view(g, n, &offset) || packed_at_bind(G, g, i))
+    if ((fused_away(G, g, i) && !stored_member(G, g, i)) || fuse_slice_view(g, n, &offset) || packed_at_bind(G, g, i))
         return false;
     switch (n->op) {
     case OP_PARAM: case OP_CONST: case OP_RESHAPE: case OP_SCAN:
@@ -285,6 +298,7 @@ static void check_shape(Gen *G, CgKernel *k, const IrNode *n, int first_site) {
 
 static int plan_id(const void *G, const IrGraph *g, int i) { return gid(G, g, i); }
 static bool plan_owns(const void *G, const IrGraph *g, int i) { return owns_buffer(G, g, &g->nodes[i], i); }
+static bool plan_member(const void *G, const IrGraph *g, int i) { return fused_away(G, g, i); }
 
 /* Same dtype size and dims: the same bytes in every call. */
 static bool same_size(const IrType *a, const IrType *b) {
@@ -361,7 +375,7 @@ static void plan_carries(Gen *G) {
 static int plan_slots(Gen *G) {
     CgPlanBuf *bufs = calloc((size_t)G->total + 1, sizeof *bufs);
     const IrType **type = calloc((size_t)G->total + 1, sizeof *type);
-    CgPlanNodes nodes = {.ctx = G, .count = G->total, .id = plan_id, .owns = plan_owns};
+    CgPlanNodes nodes = {.ctx = G, .count = G->total, .id = plan_id, .owns = plan_owns, .member = plan_member};
     int rc = -1;
     if (bufs && type && cg_plan_live(G->e->graph, &nodes, bufs) == 0) {
         for (int k = 0; k < G->ngraphs; k++)
@@ -445,7 +459,7 @@ static void gen_workspace(Gen *G) {
 /* A node with a buffer of its own that is not set by the driver runs a kernel. */
 static bool runs_kernel(const Gen *G, const IrGraph *g, int i) {
     const IrNode *n = &g->nodes[i];
-    return n->op != OP_INPUT && n->op != OP_RESULT && owns_buffer(G, g, n, i);
+    return n->op != OP_INPUT && n->op != OP_RESULT && owns_buffer(G, g, n, i) && !fused_away(G, g, i);
 }
 
 /* Bytes a kernel reads for value i of g: its size, or, for a value computed
@@ -612,7 +626,12 @@ static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
         snprintf(name, sizeof name, "%s_k%d_%s%s", G->prefix, id, op_name(n->op), f ? "_fused" : "");
         LLVMBasicBlockRef here = LLVMGetInsertBlock(k->b);
         if (f) {
-            int param = f->kind == FK_MATMUL ? G->param[gid(G, g, f->matmul)] : -1;
+            int param = f->kind == FK_MATMUL || f->kind == FK_GATED ? G->param[gid(G, g, f->matmul)] : -1;
+            if (f->kind == FK_GATED && param < 0) { /* fuse_gates.c only takes products of packed weights */
+                free(f);
+                G->err = cg_msg("error: internal: gate kernel of node %%%d has no packed weight", i);
+                return;
+            }
             G->kernel[id] = cg_build_fused_kernel(cm, f, name, G->site[id], param);
         } else
             G->kernel[id] = cg_build_kernel(cm, g, n, name, G->site[id], n->op == OP_MATMUL ? G->param[id] : -1);

@@ -30,16 +30,49 @@ static int leaf_index(CgFused *f, int node) {
 static bool is_member(const CgFused *f, int node) { return f->plan->owner[node] == f->root; }
 
 static bool in_expression(const CgFused *f, int node) {
-    if (f->kind == FK_ATTENTION || node == f->matmul)
+    if (f->kind == FK_ATTENTION || (node == f->matmul && f->kind != FK_GATED))
         return false;
     return !(f->kind == FK_REDUCTION && node == f->root);
 }
 
-static int add_access(CgFused *f, int view, int leaf, attn_dtype dt) {
+static int add_access(CgFused *f, int view, int leaf, attn_dtype dt, bool wide) {
     if (leaf == -2 || f->naccess >= (int)(sizeof f->access / sizeof f->access[0]))
         return -2;
-    f->access[f->naccess] = (CgAccess){.node = view, .leaf = leaf, .dt = dt};
+    f->access[f->naccess] = (CgAccess){.node = view, .leaf = leaf, .dt = dt, .wide = wide};
     return f->naccess++;
+}
+
+static int member_index(const CgFused *f, int node) {
+    for (int q = 0; q < f->nmem; q++)
+        if (f->mem[q] == node)
+            return q;
+    return -1;
+}
+
+/* FK_GATED: the gates, the product's buffer and the stored members' buffers
+ * as leaves (after the product's operands), and which members are wide. */
+static bool gated_setup(CgFused *f) {
+    const IrGraph *g = f->g;
+    int last = f->shape->rank - 1;
+    if (!dim_is_const(f->shape->dims[last], &f->gate_width) ||
+        !dim_is_const(g->nodes[f->matmul].type.dims[last], &f->product_width) || f->gate_width <= 0 ||
+        f->product_width % f->gate_width || f->product_width / f->gate_width > FUSE_MAX_GATES)
+        return false;
+    f->gates = (int)(f->product_width / f->gate_width);
+    f->scratch = f->nleaf;
+    f->leaf[f->nleaf++] = f->matmul;
+    for (int m = 0; m < f->nmem; m++) {
+        const IrType *t = &g->nodes[f->mem[m]].type;
+        int64_t w;
+        f->wide[m] = dim_is_const(t->dims[t->rank - 1], &w) && w == f->product_width;
+        if (f->plan->stored[f->mem[m]] && f->mem[m] != f->matmul) {
+            if (f->nleaf >= CG_MAX_IN)
+                return false;
+            f->store_leaf[m] = f->nleaf;
+            f->leaf[f->nleaf++] = f->mem[m];
+        }
+    }
+    return true;
 }
 
 bool cg_fused_collect(CgFused *f, const FusePlan *p, int root, const int *sites) {
@@ -58,7 +91,8 @@ bool cg_fused_collect(CgFused *f, const FusePlan *p, int root, const int *sites)
     f->nmem = fuse_members(p, root, f->mem, CG_FUSED_MAX);
     for (int m = 0; m < f->nmem; m++) {
         f->site[m] = sites[f->mem[m]];
-        if (g->nodes[f->mem[m]].op == OP_MATMUL && f->kind == FK_MATMUL)
+        f->pick[m] = f->store_leaf[m] = -1;
+        if (g->nodes[f->mem[m]].op == OP_MATMUL && (f->kind == FK_MATMUL || f->kind == FK_GATED))
             f->matmul = f->mem[m];
     }
     const IrNode *r = &g->nodes[root];
@@ -68,9 +102,11 @@ bool cg_fused_collect(CgFused *f, const FusePlan *p, int root, const int *sites)
         f->leaf[f->nleaf++] = -1; /* the fused input: read through the expression */
         for (int i = 1; i < r->nin; i++)
             f->leaf[f->nleaf++] = r->in[i];
-    } else if (f->kind == FK_MATMUL) {
+    } else if (f->kind == FK_MATMUL || f->kind == FK_GATED) {
         f->leaf[f->nleaf++] = g->nodes[f->matmul].in[0];
         f->leaf[f->nleaf++] = g->nodes[f->matmul].in[1];
+        if (f->kind == FK_GATED && !gated_setup(f))
+            return false;
     } else if (f->kind == FK_ATTENTION) {
         const FuseAttention *a = p->attn[root];
         f->leaf[f->nleaf++] = a->q;
@@ -86,19 +122,25 @@ bool cg_fused_collect(CgFused *f, const FusePlan *p, int root, const int *sites)
         f->view_access[m] = -1;
         for (int j = 0; j < 3; j++)
             f->access_of[m][j] = -1;
-        if (!in_expression(f, f->mem[m]))
+        if (!in_expression(f, f->mem[m]) || f->mem[m] == f->matmul)
             continue;
+        int src = n->op == OP_SLICE ? member_index(f, n->in[0]) : -1;
+        int64_t start;
+        if (f->gates && src >= 0 && f->wide[src] && fuse_slice_start(n, &start)) { /* a gate of the product's value */
+            f->pick[m] = (int)(start / f->gate_width);
+            continue;
+        }
         if (n->op == OP_SLICE || n->op == OP_EXPAND) {
-            if ((f->view_access[m] = add_access(f, f->mem[m], leaf_index(f, n->in[0]), n->type.dtype)) < 0)
+            if ((f->view_access[m] = add_access(f, f->mem[m], leaf_index(f, n->in[0]), n->type.dtype, f->wide[m])) < 0)
                 return false;
             continue;
         }
         for (int j = 0; j < n->nin && j < 3; j++) {
             int o = n->in[j];
-            if (o == f->matmul)
-                f->access_of[m][j] = add_access(f, -1, -1, ATTN_F32);
+            if (o == f->matmul && f->kind == FK_MATMUL)
+                f->access_of[m][j] = add_access(f, -1, -1, ATTN_F32, false);
             else if (!is_member(f, o))
-                f->access_of[m][j] = add_access(f, -1, leaf_index(f, o), g->nodes[o].type.dtype);
+                f->access_of[m][j] = add_access(f, -1, leaf_index(f, o), g->nodes[o].type.dtype, f->wide[m]);
             if (f->access_of[m][j] == -2)
                 return false;
         }
@@ -130,7 +172,8 @@ bool cg_fused_step_in_place(const FusePlan *p, const IrGraph *g, int i) {
             int r = p->owner[u];
             if (g->nodes[u].in[j] != i)
                 continue;
-            if (r < 0 || (p->kind[r] != FK_ELEMENTWISE && p->kind[r] != FK_MATMUL) || g->nodes[u].op == OP_MATMUL)
+            if (r < 0 || (p->kind[r] != FK_ELEMENTWISE && p->kind[r] != FK_MATMUL && p->kind[r] != FK_GATED) ||
+                g->nodes[u].op == OP_MATMUL)
                 return false;
         }
     return true;
@@ -211,7 +254,8 @@ void cg_fused_strides(CgKernel *k) {
             x->inner_bcast = e->rank == 0;
         } else {
             int src = x->leaf < 0 ? -1 : x->node >= 0 ? g->nodes[x->node].in[0] : f->leaf[x->leaf];
-            x->inner_bcast = broadcast_strides(k, src, src < 0 ? e : &g->nodes[src].type, e, x->stride);
+            const IrType *shape = x->wide ? &g->nodes[f->matmul].type : e;
+            x->inner_bcast = broadcast_strides(k, src, src < 0 ? shape : &g->nodes[src].type, shape, x->stride);
         }
         x->base = x->offset;
     }
@@ -262,36 +306,56 @@ static LLVMValueRef load_access(CgKernel *k, const CgAccess *x, LLVMValueRef j, 
     return mask && lanes > 1 ? load_masked(k, x->dt, ptr, idx, lanes, mask) : cg_load(k, x->dt, ptr, idx, lanes);
 }
 
-LLVMValueRef cg_fused_eval(CgKernel *k, LLVMValueRef j, int lanes, LLVMValueRef mask) {
+/* FK_GATED: gate `gate` of units [j, j + lanes) of the product's current
+ * row, in the interleaved order of attn_pack_b_gates (j is a multiple of lanes). */
+static LLVMValueRef product_value(CgKernel *k, LLVMValueRef j, int gate, int lanes) {
+    CgFused *f = k->fused;
+    LLVMValueRef idx = LLVMBuildAdd(k->b, LLVMBuildMul(k->b, j, c64(k, f->gates), ""), c64(k, (int64_t)gate * lanes), "");
+    return cg_load(k, ATTN_F32, k->in[f->scratch], LLVMBuildAdd(k->b, f->product_row, idx, ""), lanes);
+}
+
+/* The members' values at index j of the current row: val[m][0], and for a
+ * wide member of a gated kernel val[m][g] at gate g's columns. */
+static void eval_members(CgKernel *k, LLVMValueRef j, int lanes, LLVMValueRef mask,
+                         LLVMValueRef (*val)[FUSE_MAX_GATES]) {
     CgFused *f = k->fused;
     const IrGraph *g = f->g;
-    LLVMValueRef val[CG_FUSED_MAX] = {0};
-    LLVMValueRef result = NULL;
     for (int m = 0; m < f->nmem; m++) {
         int id = f->mem[m];
+        const IrNode *n = &g->nodes[id];
         if (!in_expression(f, id))
             continue;
-        const IrNode *n = &g->nodes[id];
-        if (f->view_access[m] >= 0)
-            val[m] = load_access(k, &f->access[f->view_access[m]], j, lanes, mask);
-        else {
+        if (f->pick[m] >= 0) {
+            val[m][0] = val[member_index(f, n->in[0])][f->pick[m]];
+            continue;
+        }
+        for (int c = 0; c < (f->wide[m] ? f->gates : 1); c++) {
+            LLVMValueRef at = c ? LLVMBuildAdd(k->b, j, c64(k, c * f->gate_width), "") : j;
+            if (id == f->matmul) {
+                val[m][c] = product_value(k, j, c, lanes);
+                continue;
+            }
+            if (f->view_access[m] >= 0) {
+                val[m][c] = load_access(k, &f->access[f->view_access[m]], at, lanes, mask);
+                continue;
+            }
             LLVMValueRef x[3];
             attn_dtype dt[3];
             for (int o = 0; o < n->nin && o < 3; o++) {
                 dt[o] = g->nodes[n->in[o]].type.dtype;
-                if (f->access_of[m][o] >= 0)
-                    x[o] = load_access(k, &f->access[f->access_of[m][o]], j, lanes, mask);
-                else
-                    for (int q = 0; q < m; q++)
-                        if (f->mem[q] == n->in[o])
-                            x[o] = val[q];
+                x[o] = f->access_of[m][o] >= 0 ? load_access(k, &f->access[f->access_of[m][o]], at, lanes, mask)
+                                               : val[member_index(f, n->in[o])][c];
             }
-            val[m] = cg_elementwise_apply(k, n, dt, x, NULL, lanes);
+            val[m][c] = cg_elementwise_apply(k, n, dt, x, NULL, lanes);
         }
-        if (id == f->expr)
-            result = val[m];
     }
-    return result;
+}
+
+LLVMValueRef cg_fused_eval(CgKernel *k, LLVMValueRef j, int lanes, LLVMValueRef mask) {
+    CgFused *f = k->fused;
+    LLVMValueRef val[CG_FUSED_MAX][FUSE_MAX_GATES];
+    eval_members(k, j, lanes, mask, val);
+    return val[member_index(f, f->expr)][0];
 }
 
 /* ---- purely elementwise kernels ---- */
@@ -353,7 +417,39 @@ static void epilogue(CgKernel *k, LLVMValueRef item, LLVMValueRef r0, LLVMValueR
     cg_loop_end(k, &rows);
 }
 
-LLVMValueRef cg_fused_epilogue_fn(CgKernel *k) {
+/* FK_GATED: the expression over rows [r0, r1) and packed product columns
+ * [c0, c1) (whole groups of gates * lanes): units [c0, c1) / gates, a vector
+ * of lanes units at a time (H is a multiple of lanes); writes the root and
+ * the stored members. */
+static void gated_epilogue(CgKernel *k, LLVMValueRef r0, LLVMValueRef r1, LLVMValueRef c0, LLVMValueRef c1) {
+    CgFused *f = k->fused;
+    LLVMBuilderRef b = k->b;
+    const IrGraph *g = f->g;
+    int lanes = cg_target_lanes(k->cm->target);
+    LLVMValueRef gates = c64(k, f->gates), H = c64(k, f->gate_width);
+    LLVMValueRef val[CG_FUSED_MAX][FUSE_MAX_GATES];
+    CgLoop rows, units;
+    LLVMValueRef r = cg_loop_begin(k, &rows, r0, r1, 1);
+    cg_fused_row(k, r);
+    f->product_row = LLVMBuildMul(b, r, c64(k, f->product_width), "");
+    LLVMValueRef out_row = LLVMBuildMul(b, r, H, "");
+    LLVMValueRef u = cg_loop_begin(k, &units, LLVMBuildSDiv(b, c0, gates, ""), LLVMBuildSDiv(b, c1, gates, ""), lanes);
+    eval_members(k, u, lanes, NULL, val);
+    LLVMValueRef at = LLVMBuildAdd(b, out_row, u, "");
+    for (int m = 0; m < f->nmem; m++) {
+        const IrNode *n = &g->nodes[f->mem[m]];
+        if (f->store_leaf[m] >= 0)
+            cg_store(k, n->type.dtype, k->in[f->store_leaf[m]], at, val[m][0], lanes);
+        if (f->mem[m] == f->root)
+            cg_store(k, n->type.dtype, k->out, at, val[m][0], lanes);
+    }
+    cg_loop_end(k, &units);
+    cg_loop_end(k, &rows);
+}
+
+/* The epilogue hook's function: loads the kernel's operands from the hook's
+ * argument and runs `body` over the rectangle it is given. */
+static LLVMValueRef epilogue_fn(CgKernel *k, bool gated) {
     CgModule *cm = k->cm;
     CgFused *f = k->fused;
     char name[300];
@@ -378,8 +474,14 @@ LLVMValueRef cg_fused_epilogue_fn(CgKernel *k) {
         e.in[i] = LLVMBuildLoad2(e.b, cm->ptr, slot[2 + i], "");
     LLVMValueRef item = LLVMBuildLoad2(e.b, cm->i64, slot[2 + f->nleaf], "item");
     cg_fused_strides(&e);
-    epilogue(&e, item, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), LLVMGetParam(fn, 3), LLVMGetParam(fn, 4));
+    if (gated)
+        gated_epilogue(&e, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), LLVMGetParam(fn, 3), LLVMGetParam(fn, 4));
+    else
+        epilogue(&e, item, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), LLVMGetParam(fn, 3), LLVMGetParam(fn, 4));
     LLVMBuildRetVoid(e.b);
     LLVMDisposeBuilder(e.b);
     return fn;
 }
+
+LLVMValueRef cg_fused_epilogue_fn(CgKernel *k) { return epilogue_fn(k, false); }
+LLVMValueRef cg_fused_gated_epilogue_fn(CgKernel *k) { return epilogue_fn(k, true); }

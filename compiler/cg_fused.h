@@ -24,6 +24,7 @@ typedef struct CgAccess {
     int node;        /* the member whose value it is (a view), or -1 for an operand read directly */
     int leaf;        /* kernel operand it reads (index into leaf[]); -1: the kernel's own output */
     attn_dtype dt;
+    bool wide;       /* FK_GATED: read by a member of the product's shape (strides over its shape) */
     bool inner_bcast; /* stride 0 along the last dim */
     LLVMValueRef stride[ATTN_MAX_RANK]; /* element stride per dim of the expression's shape */
     LLVMValueRef offset;                /* first element */
@@ -41,6 +42,19 @@ typedef struct CgFused {
     int expr;                      /* node the elementwise expression computes */
     const IrType *shape;           /* its type */
     int matmul;                    /* FK_MATMUL: the matmul member; its value is read from the output */
+    /* FK_GATED (fuse_gates.c): members of the product's shape ("wide": the
+       product and its epilogue) are evaluated once per gate, at that gate's
+       columns; a gate slice of one picks that gate's value. The product is
+       read from its own buffer (leaf `scratch`) in the interleaved order of
+       attn_pack_b_gates, and stored members are written to theirs. */
+    int gates;                     /* gates of the product, or 0 */
+    int64_t gate_width;            /* H: the expression's last dim */
+    int64_t product_width;         /* gates * H */
+    int scratch;                   /* leaf holding the product */
+    bool wide[CG_FUSED_MAX];
+    int pick[CG_FUSED_MAX];        /* per member: the gate a gate slice picks, or -1 */
+    int store_leaf[CG_FUSED_MAX];  /* per member: leaf of its own buffer when it is stored, or -1 */
+    LLVMValueRef product_row;      /* element index of the current row's first product element */
     int naccess;
     CgAccess access[CG_FUSED_MAX * 3];
     int access_of[CG_FUSED_MAX][3]; /* per member and operand: access index, or -1 when it is a member's value */
@@ -82,5 +96,10 @@ extern const CgEmitter cg_emit_attention; /* cg_attention_node.c */
  *   void kN_epi(ptr arg, i64 r0, i64 r1, i64 c0, i64 c1)
  * with arg = {ctx, out, leaf 0, ..., leaf n-1, item} (8 bytes each). */
 LLVMValueRef cg_fused_epilogue_fn(CgKernel *k);
+/* FK_GATED: the same hook over rows [r0, r1) and packed columns [c0, c1) of
+ * the product (whole groups of gates * lanes columns): computes the
+ * expression for units [c0, c1) / gates and writes the root and the stored
+ * members. */
+LLVMValueRef cg_fused_gated_epilogue_fn(CgKernel *k);
 
 #endif

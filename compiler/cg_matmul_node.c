@@ -10,6 +10,7 @@
  */
 #include "cg_fused.h"
 #include "cg_matmul.h"
+#include "pack.h"
 
 /* attn_gemm / attn_gemm_packed: emitted into the module, or declared when the
    core is shared (see cg_matmul.h for their signatures). */
@@ -65,10 +66,15 @@ static void mm_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     /* a fused epilogue runs as the core's hook, on each block of the product
        as soon as it is final, while it is still in cache */
     LLVMValueRef epi = LLVMConstNull(cm->ptr), epi_arg = LLVMConstNull(cm->ptr);
+    /* a gate epilogue (fuse_gates.c) gets whole groups of the interleaved
+       columns, and the product goes to its own buffer, not the output */
+    bool gated = k->fused && k->fused->kind == FK_GATED;
+    int64_t epi_panels = gated ? attn_pack_gate_panels(cg_target_lanes(cm->target), k->fused->gates) : 1;
+    LLVMValueRef product = gated ? k->in[k->fused->scratch] : k->out;
     if (k->fused) {
         cg_fused_check(k);
         LLVMBasicBlockRef here = LLVMGetInsertBlock(b);
-        epi = cg_fused_epilogue_fn(k);
+        epi = gated ? cg_fused_gated_epilogue_fn(k) : cg_fused_epilogue_fn(k);
         LLVMPositionBuilderAtEnd(b, here);
         int nleaf = k->fused->nleaf;
         epi_arg = LLVMBuildArrayAlloca(b, cm->i64, cg_i64(cm, nleaf + 3), "epi_arg");
@@ -93,14 +99,14 @@ static void mm_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     }
     LLVMValueRef off_c = LLVMBuildMul(b, t, LLVMBuildMul(b, m, n, ""), "");
     LLVMValueRef pa = LLVMBuildGEP2(b, cm->f32, k->in[0], &off_a, 1, "");
-    LLVMValueRef pc = LLVMBuildGEP2(b, cm->f32, k->out, &off_c, 1, "");
+    LLVMValueRef pc = LLVMBuildGEP2(b, cm->f32, product, &off_c, 1, "");
     if (k->fused) {
         LLVMValueRef idx = cg_i64(cm, k->fused->nleaf + 2);
         LLVMBuildStore(b, t, LLVMBuildGEP2(b, cm->i64, epi_arg, &idx, 1, ""));
     }
     if (packed) {
         LLVMValueRef fn = core_fn(cm, true);
-        LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, packed, pc, n, pool, epi, epi_arg, cg_i64(cm, 1)};
+        LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, packed, pc, n, pool, epi, epi_arg, cg_i64(cm, epi_panels)};
         LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, 13, "");
     } else {
         LLVMValueRef fn = core_fn(cm, false);

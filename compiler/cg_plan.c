@@ -42,6 +42,11 @@ static void read_value(Live *L, const IrGraph *g, int i, int t) {
     if (owns(L, g, i)) {
         if (L->bufs[id].start >= 0 && L->bufs[id].end < t)
             L->bufs[id].end = t;
+        if (!L->nodes->member || !L->nodes->member(L->nodes->ctx, g, i))
+            return;
+        /* written by the kernel reading it now: its operands are read now too */
+        for (int j = 0; j < n->nin; j++)
+            read_value(L, g, n->in[j], t);
         return;
     }
     switch (n->op) {

@@ -21,6 +21,9 @@
  *   - a value held in another's buffer (a reshape, a scan capture or an
  *     axis-0 sequence step, a final carry, a node computed inside its
  *     reader's kernel) keeps the buffers it is held in alive while it is read;
+ *   - a node computed inside a later node's kernel that also has a buffer of
+ *     its own (a gate kernel's product or stored state, fuse.h) is written
+ *     when that kernel runs, so what it reads stays alive until then;
  *   - the entry's outputs are read at the very end.
  * Intervals are closed: a kernel's output starts at the time its last inputs
  * are read, so it never shares a slot with them.
@@ -44,6 +47,8 @@ typedef struct CgPlanNodes {
     int count;
     int (*id)(const void *ctx, const IrGraph *g, int i);
     bool (*owns)(const void *ctx, const IrGraph *g, int i);
+    /* NULL, or whether node i is computed inside a later node's kernel */
+    bool (*member)(const void *ctx, const IrGraph *g, int i);
 } CgPlanNodes;
 
 /* Sets bufs[id].start/end for every node id of the entry graph g (keys are

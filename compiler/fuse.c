@@ -8,9 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+bool fuse_slice_start(const IrNode *n, int64_t *start) {
+    *start = n->attrs.start;
+    return n->op == OP_SLICE && (!n->start || dim_is_const(n->start, start));
+}
+
 bool fuse_slice_view(const IrGraph *g, const IrNode *n, int64_t *offset) {
-    int64_t v, len, ext, inner = 1, start = n->attrs.start;
-    if (n->op != OP_SLICE || n->attrs.step != 1 || (n->start && !dim_is_const(n->start, &start)))
+    int64_t v, len, ext, inner = 1, start;
+    if (n->attrs.step != 1 || !fuse_slice_start(n, &start))
         return false;
     const IrType *t = &g->nodes[n->in[0]].type;
     int axis = (int)n->attrs.axis;
@@ -136,15 +141,18 @@ static void classify(FusePlan *p) {
         }
         if (p->kind[r] == FK_ATTENTION)
             continue;
-        bool members = false, matmul = false;
+        bool members = false, matmul = false, gated = false;
         for (int i = 0; i < r; i++)
             if (p->owner[i] == r) {
                 members = true;
                 matmul |= g->nodes[i].op == OP_MATMUL;
+                gated |= g->nodes[i].op == OP_MATMUL && p->stored[i];
             }
         const IrNode *n = &g->nodes[r];
         if (!members)
             p->kind[r] = FK_SINGLE;
+        else if (gated)
+            p->kind[r] = FK_GATED;
         else if (matmul)
             p->kind[r] = FK_MATMUL;
         else if (n->op == OP_SOFTMAX || n->op == OP_LAYER_NORM)
@@ -164,13 +172,15 @@ static FusePlan *plan_new(Arena *ar, const IrGraph *g, int level) {
     p->kind = arena_alloc(ar, n * sizeof *p->kind);
     p->body = arena_alloc(ar, n * sizeof *p->body);
     p->attn = arena_alloc(ar, n * sizeof *p->attn);
+    p->stored = arena_alloc(ar, n * sizeof *p->stored);
     p->ar = ar;
-    if (!p->owner || !p->kind || !p->body || !p->attn)
+    if (!p->owner || !p->kind || !p->body || !p->attn || !p->stored)
         return NULL;
     for (int i = 0; i < g->n; i++) {
         const IrNode *nd = &g->nodes[i];
         p->owner[i] = has_kernel(g, nd) ? i : -1;
         p->kind[i] = FK_NONE;
+        p->stored[i] = false;
         if (nd->op == OP_SCAN && !(p->body[i] = plan_new(ar, nd->body, level)))
             return NULL;
     }
@@ -179,6 +189,7 @@ static FusePlan *plan_new(Arena *ar, const IrGraph *g, int level) {
         fuse_elementwise(p);
         fuse_reductions(p);
         fuse_matmul_epilogues(p);
+        fuse_gates(p);
     }
     classify(p);
     return p;

@@ -18,6 +18,7 @@
  *                    (scale + mask + softmax, residual + bias + layer norm)
  *   fuse_matmul_epilogues  a matmul with the elementwise kernel consuming it
  *                    (bias, activation, residual add, scaling)
+ *   fuse_gates       a recurrent step's gate math into its product's epilogue
  * Scan bodies are planned separately (a kernel never spans a scan boundary).
  */
 #ifndef ATTN_FUSE_H
@@ -33,6 +34,7 @@ typedef enum FuseKind {
     FK_REDUCTION,   /* softmax / layer norm reading an elementwise expression */
     FK_MATMUL,      /* a matmul followed by an elementwise epilogue */
     FK_ATTENTION,   /* fused attention: the root is the ·V matmul */
+    FK_GATED,       /* a product whose epilogue computes gates of its columns (fuse_gates.c) */
 } FuseKind;
 
 /* What an attention kernel computes: o = softmax(scale · q kᵀ, masked) v. */
@@ -53,6 +55,9 @@ struct FusePlan {
     FuseKind *kind;        /* per node: its kernel's kind (roots only; FK_NONE elsewhere) */
     FusePlan **body;       /* per node: a SCAN's body plan, else NULL */
     FuseAttention **attn;  /* per node: an attention root's description, else NULL */
+    bool *stored;          /* per node: a member whose value the kernel also writes to a buffer of
+                              its own (FK_GATED: the product; values of the gate kernels joined
+                              into a later one, e.g. an LSTM's new cell state) */
     Arena *ar;             /* where the plan lives */
 };
 
@@ -70,6 +75,11 @@ int fuse_attention(FusePlan *p);
 int fuse_elementwise(FusePlan *p);
 int fuse_reductions(FusePlan *p);
 int fuse_matmul_epilogues(FusePlan *p);
+int fuse_gates(FusePlan *p);
+
+/* Gate kernels (fuse_gates.c): H must be a multiple of this (every target's
+ * lanes divide it), and a product holds at most this many gates. */
+enum { FUSE_GATE_LANES = 16, FUSE_MAX_GATES = 8 };
 
 /* Whether SLICE node n of g is a contiguous range of its operand known at
  * compile time (along the first axis, or after leading dims of extent 1;
@@ -77,6 +87,9 @@ int fuse_matmul_epilogues(FusePlan *p);
  * its value is its operand's memory from element *offset on. A weight's
  * slice (the q, k, v parts of an in_proj_weight) is then read in place. */
 bool fuse_slice_view(const IrGraph *g, const IrNode *n, int64_t *offset);
+
+/* The start of SLICE node n when it is a constant. */
+bool fuse_slice_start(const IrNode *n, int64_t *start);
 
 /* Helpers shared by the passes (fuse.c). */
 bool fuse_is_elementwise(const IrNode *n);       /* computed per element from the same index */

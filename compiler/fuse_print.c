@@ -22,6 +22,7 @@ const char *fuse_kind_name(FuseKind k) {
     case FK_REDUCTION: return "reduction";
     case FK_MATMUL: return "matmul+epilogue";
     case FK_ATTENTION: return "attention";
+    case FK_GATED: return "matmul+gates";
     default: return "none";
     }
 }
@@ -64,7 +65,8 @@ static void print_plan(const FusePlan *p, StrBuf *out, int indent) {
         sb_printf(out, "%*sk%-4d %-16s", indent, "", r, fuse_kind_name(p->kind[r]));
         int n = fuse_members(p, r, members, g->n);
         for (int i = 0; i < n; i++)
-            sb_printf(out, "%s%%%d %s", i ? ", " : "", members[i], op_name(g->nodes[members[i]].op));
+            sb_printf(out, "%s%%%d %s%s", i ? ", " : "", members[i], op_name(g->nodes[members[i]].op),
+                      p->stored[members[i]] ? " (stored)" : "");
         sb_printf(out, "   : %s%s\n", type,
                   weights_concat(g, r) ? "   (weights: packed when they are bound, no kernel; the interpreter runs it)" : "");
     }

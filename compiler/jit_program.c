@@ -171,15 +171,15 @@ static int bind_params(JitProgram *p, char **err) {
             return -1;
         }
         if (!cp->nparts)
-            attn_pack_b((const float *)cp->node->value->data + cp->offset, cp->k, cp->n, cp->rs, cp->cs, lanes,
-                        p->packed[i]);
+            attn_pack_b_gates((const float *)cp->node->value->data + cp->offset, cp->k, cp->n, 0, cp->n, cp->rs,
+                              cp->cs, lanes, cp->gates, p->packed[i]);
         /* a concatenation along n, part by part: a transposed part is n_j whole
            rows of k, else k rows of n_j (cg_entry.c) */
         int64_t col = 0;
         for (int j = 0; j < cp->nparts; col += cp->part_n[j++])
-            attn_pack_b_cols((const float *)cp->part[j]->value->data + cp->part_offset[j], cp->k, cp->n, col,
-                             cp->part_n[j], cp->rs == 1 ? 1 : cp->part_n[j], cp->rs == 1 ? cp->k : 1, lanes,
-                             p->packed[i]);
+            attn_pack_b_gates((const float *)cp->part[j]->value->data + cp->part_offset[j], cp->k, cp->n, col,
+                              cp->part_n[j], cp->rs == 1 ? 1 : cp->part_n[j], cp->rs == 1 ? cp->k : 1, lanes,
+                              cp->gates, p->packed[i]);
         p->params[i] = p->packed[i];
     }
     return 0;

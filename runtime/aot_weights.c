@@ -106,11 +106,13 @@ static void finish(AttnAotWeights *w, Msg *m) {
             break;
         }
         if (!p->nparts)
-            attn_pack_b((const float *)w->data[p->weight] + p->offset, p->k, p->n, p->rs, p->cs, t->lanes, out);
+            attn_pack_b_gates((const float *)w->data[p->weight] + p->offset, p->k, p->n, 0, p->n, p->rs, p->cs,
+                              t->lanes, p->gates, out);
         int64_t col = 0;
         for (int q = 0; q < p->nparts; col += p->parts[q++].n)
-            attn_pack_b_cols((const float *)w->data[p->parts[q].weight] + p->parts[q].offset, p->k, p->n, col,
-                             p->parts[q].n, p->rs == 1 ? 1 : p->parts[q].n, p->rs == 1 ? p->k : 1, t->lanes, out);
+            attn_pack_b_gates((const float *)w->data[p->parts[q].weight] + p->parts[q].offset, p->k, p->n, col,
+                              p->parts[q].n, p->rs == 1 ? 1 : p->parts[q].n, p->rs == 1 ? p->k : 1, t->lanes,
+                              p->gates, out);
         w->data[t->nweights + j] = out;
     }
     for (int i = 0; i < t->nweights; i++)

@@ -50,6 +50,7 @@ typedef struct AttnAotPacked {
        rows of k; else k rows of n_i */
     int nparts;
     const AttnAotPart *parts;
+    int gates;                    /* > 1: columns interleaved for a gate epilogue (attn_pack_b_gates) */
 } AttnAotPacked;
 
 /* The weight slots (AttnRunCtx.params) of one entry point, each an index into

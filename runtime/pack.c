@@ -52,6 +52,37 @@ void attn_pack_b(const float *B, int64_t K, int64_t N, int64_t b_rs, int64_t b_c
     attn_pack_b_cols(B, K, N, 0, N, b_rs, b_cs, lanes, out);
 }
 
+void attn_pack_b_gates(const float *B, int64_t K, int64_t N, int64_t col, int64_t n, int64_t b_rs, int64_t b_cs,
+                       int lanes, int gates, float *out) {
+    if (gates <= 1) {
+        attn_pack_b_cols(B, K, N, col, n, b_rs, b_cs, lanes, out);
+        return;
+    }
+    int64_t H = N / gates;
+    if (lanes <= 0 || N % gates || H % lanes || col < 0 || n < 0 || col + n > N)
+        return;
+    /* runs of columns that stay together: within one gate and one group of lanes units */
+    for (int64_t j = col; j < col + n;) {
+        int64_t g = j / H, u = j % H, w = lanes - u % lanes;
+        if (w > col + n - j)
+            w = col + n - j;
+        int64_t to = u / lanes * gates * lanes + g * lanes + u % lanes;
+        attn_pack_b_cols(B + (j - col) * b_cs, K, N, to, w, b_rs, b_cs, lanes, out);
+        j += w;
+    }
+}
+
+int attn_pack_gate_panels(int lanes, int gates) {
+    int nr = attn_pack_nr(lanes), group = gates > 1 ? gates * lanes : 1;
+    int a = nr, b = group;
+    while (b) { /* gcd */
+        int t = a % b;
+        a = b;
+        b = t;
+    }
+    return group / a; /* lcm(nr, group) / nr */
+}
+
 void *attn_rt_aligned_alloc(int64_t bytes) {
     if (bytes <= 0)
         return NULL;

@@ -36,6 +36,20 @@ void attn_pack_b(const float *B, int64_t K, int64_t N, int64_t b_rs, int64_t b_c
 void attn_pack_b_cols(const float *B, int64_t K, int64_t N, int64_t col, int64_t n, int64_t b_rs, int64_t b_cs,
                       int lanes, float *out);
 
+/* Packs the n columns [col, col + n) of a K×N matrix B (element (p, j) at
+ * B[p*b_rs + (j - col)*b_cs]) whose columns are `gates` blocks of H = N / gates
+ * (a recurrent layer's gates: r, z, n or i, f, g, o), interleaved: column
+ * g*H + u becomes column (u / lanes) * gates * lanes + g * lanes + u % lanes,
+ * so that each group of gates * lanes packed columns holds every gate of
+ * `lanes` units, one vector each. The product's epilogue then finds all gates
+ * of a unit in one group (attn_pack_gate_panels). H must be a multiple of
+ * lanes; gates <= 1 is attn_pack_b_cols. */
+void attn_pack_b_gates(const float *B, int64_t K, int64_t N, int64_t col, int64_t n, int64_t b_rs, int64_t b_cs,
+                       int lanes, int gates, float *out);
+/* Panels (of attn_pack_nr(lanes) columns) in the smallest run of whole panels
+ * that is also whole groups of gates * lanes columns. */
+int attn_pack_gate_panels(int lanes, int gates);
+
 /* 64-byte aligned scratch memory for generated code (NULL when out of memory
  * or bytes <= 0), and its release (NULL is allowed). */
 void *attn_rt_aligned_alloc(int64_t bytes);

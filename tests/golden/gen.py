@@ -1115,6 +1115,52 @@ def _shared_operand_products():
 
 
 # ---------------------------------------------------------------------------
+# recurrent layers whose hidden size is a multiple of 16: the JIT and AOT
+# objects compute their gates in the recurrent product's epilogue
+# (compiler/fuse_gates.c); batch 1..4 runs the product's small-M path,
+# larger batches its main path; H = 16 gives an LSTM 64 columns per group,
+# more than one panel
+# ---------------------------------------------------------------------------
+
+_rnn_case("gru_gated_b3", nn.GRU, "models/gru.attn", 12, 32, 1, True, 3, 5)
+_rnn_case("gru_gated_b9", nn.GRU, "models/gru.attn", 8, 16, 1, False, 9, 4)
+_rnn_case("lstm_gated_b1", nn.LSTM, "models/lstm.attn", 12, 16, 2, True, 1, 5)
+_rnn_case("lstm_gated_b9", nn.LSTM, "models/lstm.attn", 8, 16, 1, False, 9, 4)
+_rnn_case("lstm_gated_b20", nn.LSTM, "models/lstm.attn", 20, 48, 1, False, 20, 3)
+
+
+@case("grucell_gated", "models/grucell.attn", "forward",
+      [("input_size", 10), ("hidden_size", 32)])
+def _grucell_gated():
+    m = nn.GRUCell(10, 32).float().eval()
+    x = torch.randn(5, 10)
+    hx = torch.randn(5, 32)
+    return state_items(m), [("input", x), ("hx", hx)], [("h_1", m(x, hx))]
+
+
+@case("lstmcell_gated", "models/lstmcell.attn", "forward",
+      [("input_size", 10), ("hidden_size", 16)])
+def _lstmcell_gated():
+    m = nn.LSTMCell(10, 16).float().eval()
+    x = torch.randn(2, 10)
+    hx = torch.randn(2, 16)
+    cx = torch.randn(2, 16)
+    h1, c1 = m(x, (hx, cx))
+    return (state_items(m), [("input", x), ("hx", hx), ("cx", cx)],
+            [("h_1", h1), ("c_1", c1)])
+
+
+@case("gru_per_gate_gated", "tests/golden/models/gru_per_gate.attn", "forward",
+      [("input_size", 6), ("hidden_size", 16)])
+def _gru_per_gate_gated():
+    m = PerGateGRU(6, 16).float().eval()
+    x = torch.randn(6, 4, 6)
+    h0 = torch.randn(6, 16)
+    out, hn = m(x, h0)
+    return state_items(m), [("input", x), ("h_0", h0)], [("output", out), ("h_n", hn)]
+
+
+# ---------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------
 

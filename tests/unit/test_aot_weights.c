@@ -24,7 +24,7 @@ static const AttnAotWeight weights[3] = {
     {"b", ATTN_F32, 1, {3}, "f32[3]", 1},
     {"ids", ATTN_I64, 1, {2}, "i64[2]", 1},
 };
-static const AttnAotPacked packed[1] = {{0, 2, 3, 1, 2, 0, 0, NULL}};
+static const AttnAotPacked packed[1] = {{0, 2, 3, 1, 2, 0, 0, NULL, 0}};
 static const int slots[3] = {1, 3, 2};
 static const AttnAotEntry entries[1] = {{"f", 3, slots}};
 enum { LANES = 8 };
@@ -85,7 +85,7 @@ static const AttnCompiled compiled = {"f", 0, NULL, 0, NULL, 0, 0, NULL, ws, dim
 /* The same packed operand (w transposed) as two parts side by side: rows
  * [0, 1) and [1, 3) of w, as merged products concatenate their weights. */
 static const AttnAotPart halves[2] = {{0, 0, 1}, {0, 2, 2}};
-static const AttnAotPacked packed_parts[1] = {{0, 2, 3, 1, 2, 0, 2, halves}};
+static const AttnAotPacked packed_parts[1] = {{0, 2, 3, 1, 2, 0, 2, halves, 0}};
 static const AttnAotTable table_parts = {"m", "m.attn", 1, LANES, 3, weights, 1, packed_parts, 1, entries};
 
 static void packs_concatenated_parts(void **state) {
@@ -110,6 +110,50 @@ static void packs_concatenated_parts(void **state) {
     assert_int_equal(run_calls, 1);
     attn_tensors_free(out, nout);
     attn_aot_weights_free(w);
+}
+
+/* Columns of `gates` blocks packed interleaved (a recurrent step's gate
+ * epilogue): column g*H + u at packed column (u / lanes)*gates*lanes +
+ * g*lanes + u % lanes; the same when packed in two parts; padding zeroed. */
+static void check_gates(int lanes, int gates, int64_t H, int64_t K) {
+    int64_t N = gates * H, nr = attn_pack_nr(lanes);
+    size_t size = attn_pack_b_size(K, N, lanes);
+    float *B = malloc(sizeof(float) * (size_t)(K * N)), *whole = malloc(sizeof(float) * size),
+          *parts = malloc(sizeof(float) * size);
+    for (int64_t i = 0; i < K * N; i++)
+        B[i] = (float)i + 1;
+    memset(whole, 0x7f, sizeof(float) * size);
+    memset(parts, 0x7f, sizeof(float) * size);
+    attn_pack_b_gates(B, K, N, 0, N, N, 1, lanes, gates, whole);
+    int64_t cut = H + lanes / 2; /* a part boundary inside a group of lanes */
+    attn_pack_b_gates(B, K, N, 0, cut, N, 1, lanes, gates, parts);
+    attn_pack_b_gates(B + cut, K, N, cut, N - cut, N, 1, lanes, gates, parts);
+    for (int64_t p = 0; p < K; p++)
+        for (int64_t c = 0; c < N; c++) {
+            int64_t g = c / H, u = c % H, pc = u / lanes * gates * lanes + g * lanes + u % lanes;
+            assert_true(whole[(pc / nr * K + p) * nr + pc % nr] == B[p * N + c]);
+        }
+    for (size_t i = 0; i < size; i++) {
+        assert_true(parts[i] == whole[i]);
+        if ((int64_t)(i % (size_t)nr) >= N % nr && N % nr && (int64_t)i >= (N - N % nr) * K)
+            assert_true(whole[i] == 0.0f);
+    }
+    free(B);
+    free(whole);
+    free(parts);
+}
+
+static void packs_gates_interleaved(void **state) {
+    (void)state;
+    check_gates(16, 3, 32, 5);
+    check_gates(16, 4, 16, 3); /* N = 64: one and a third panels of 48 */
+    check_gates(8, 4, 24, 7);
+    check_gates(8, 3, 8, 2);
+    assert_int_equal(attn_pack_gate_panels(16, 3), 1);
+    assert_int_equal(attn_pack_gate_panels(16, 4), 4);
+    assert_int_equal(attn_pack_gate_panels(8, 3), 3);
+    assert_int_equal(attn_pack_gate_panels(8, 4), 2);
+    assert_int_equal(attn_pack_gate_panels(16, 1), 1);
 }
 
 static void loads_and_runs(void **state) {
@@ -223,7 +267,7 @@ static void misuse(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(loads_and_runs),
-        cmocka_unit_test(packs_concatenated_parts), cmocka_unit_test(missing_key),  cmocka_unit_test(wrong_shape),
+        cmocka_unit_test(packs_concatenated_parts), cmocka_unit_test(packs_gates_interleaved), cmocka_unit_test(missing_key),  cmocka_unit_test(wrong_shape),
         cmocka_unit_test(wrong_dtype),    cmocka_unit_test(unexpected_key), cmocka_unit_test(every_problem_reported),
         cmocka_unit_test(bad_file),       cmocka_unit_test(misuse),
     };
