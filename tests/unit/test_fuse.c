@@ -4,7 +4,8 @@
  *
  * Each case compiles a one-entry model and compares the kernel graph with
  * the expected one, written as "kind[ops of its nodes, root last]" per
- * kernel in execution order (scan bodies in braces after their scan).
+ * kernel in execution order (scan bodies in braces after their scan); a
+ * member the kernel also stores in a buffer of its own is marked with '*'.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +29,7 @@ static const char *kind_text(FuseKind k) {
     case FK_REDUCTION: return "reduction";
     case FK_MATMUL: return "matmul";
     case FK_ATTENTION: return "attention";
+    case FK_GATED: return "gated";
     default: return "none";
     }
 }
@@ -46,7 +48,7 @@ static void describe(const FusePlan *p, StrBuf *out) {
         int members[256];
         int n = fuse_members(p, r, members, 256);
         for (int i = 0; i < n; i++)
-            sb_printf(out, "%s%s", i ? " " : "", op_name(g->nodes[members[i]].op));
+            sb_printf(out, "%s%s%s", i ? " " : "", op_name(g->nodes[members[i]].op), p->stored[members[i]] ? "*" : "");
         sb_printf(out, "] ");
     }
 }
@@ -198,6 +200,49 @@ static void weight_slices_are_views(void **state) {
            "single[matmul]");
 }
 
+/* A GRU and an LSTM step as fuse_gates.c sees them: a product of a packed
+ * weight whose gate slices are read by elementwise kernels. */
+static void gate_math_joins_the_product(void **state) {
+    (void)state;
+    expect("entry f(x: f32[B, T, 48], h0: f32[B, 16]) -> (ys, h) {\n  param w: f32[48, 16] = \"w\"\n"
+           "  param b: f32[48] = \"b\"\n  ys, h = scan(g_t in x, h = h0, axis = 1) {\n"
+           "    rh, zh, nh = split(h @ w.T + b, 3)\n    ri, zi, ni = split(g_t, 3)\n"
+           "    r = sigmoid(ri + rh)\n    z = sigmoid(zi + zh)\n    n = tanh(ni + r * nh)\n"
+           "    h = (1.0 - z) * n + z * h\n    yield h\n  }\n  return ys, h\n}",
+           "scan{gated[matmul* add slice slice slice slice slice slice add sigmoid add sigmoid mul add tanh sub mul mul "
+           "add] }");
+    /* an LSTM step: the cell state is computed by the same kernel and stored too */
+    expect("entry f(x: f32[B, T, 64], h0: f32[B, 16], c0: f32[B, 16]) -> (ys, h, c) {\n"
+           "  param w: f32[64, 16] = \"w\"\n  ys, h, c = scan(g_t in x, h = h0, c = c0, axis = 1) {\n"
+           "    i, f, g, o = split(g_t + h @ w.T, 4)\n    c = sigmoid(f) * c + sigmoid(i) * tanh(g)\n"
+           "    h = sigmoid(o) * tanh(c)\n    yield h\n  }\n  return ys, h, c\n}",
+           "scan{gated[matmul* add slice slice slice slice sigmoid mul sigmoid tanh mul add* sigmoid tanh mul] }");
+}
+
+static void gate_math_stays_apart(void **state) {
+    (void)state;
+    /* H = 12 is no multiple of 16 */
+    expect("entry f(x: f32[B, T, 36], h0: f32[B, 12]) -> (ys, h) {\n  param w: f32[36, 12] = \"w\"\n"
+           "  ys, h = scan(g_t in x, h = h0, axis = 1) {\n    rh, zh, nh = split(h @ w.T, 3)\n"
+           "    ri, zi, ni = split(g_t, 3)\n    r = sigmoid(ri + rh)\n    z = sigmoid(zi + zh)\n"
+           "    n = tanh(ni + r * nh)\n    h = (1.0 - z) * n + z * h\n    yield h\n  }\n  return ys, h\n}",
+           "scan{single[matmul] elementwise[slice slice slice slice slice slice add sigmoid add sigmoid mul add tanh sub "
+           "mul mul add] }");
+    /* the weight is an input, not a weight packed when bound */
+    expect("entry f(x: f32[B, 32], h: f32[B, 16], w: f32[32, 16]) -> (y) {\n"
+           "  a, b = split(h @ w.T, 2)\n  ax, bx = split(x, 2)\n  return sigmoid(a + ax) * tanh(b + bx)\n}",
+           "single[matmul] elementwise[slice slice slice slice add sigmoid add tanh mul]");
+    /* the product is also read whole */
+    expect("entry f(x: f32[B, 32], h: f32[B, 16]) -> (y, p) {\n  param w: f32[32, 16] = \"w\"\n"
+           "  p = h @ w.T\n  a, b = split(p, 2)\n  return sigmoid(a) * tanh(b), p\n}",
+           "single[matmul] elementwise[slice slice sigmoid tanh mul]");
+    /* the first gate kernel's value is read by another kernel before the last one runs */
+    expect("entry f(h: f32[B, 16], c0: f32[B, 16]) -> (y, s) {\n  param w: f32[48, 16] = \"w\"\n"
+           "  a, b, o = split(h @ w.T, 3)\n  c = sigmoid(a) * c0 + tanh(b)\n  s = sum(c)\n"
+           "  return sigmoid(o) * tanh(c), s\n}",
+           "single[matmul] elementwise[slice slice sigmoid mul tanh add] single[sum] elementwise[slice sigmoid tanh mul]");
+}
+
 /* A sum of many distinct inputs: kernels stop growing before they have more
  * operands than a kernel can take, and the program compiles and runs. */
 static void many_operands(void **state) {
@@ -278,6 +323,8 @@ int main(void) {
         cmocka_unit_test(attention_weights_returned_not_fused),
         cmocka_unit_test(weight_slices_are_views),
         cmocka_unit_test(many_operands),
+        cmocka_unit_test(gate_math_joins_the_product),
+        cmocka_unit_test(gate_math_stays_apart),
         cmocka_unit_test(level_zero_fuses_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
