@@ -319,14 +319,17 @@ static int root_of(const IrGraph *g, int i) {
 
 /* Whether the kernel computing body output o may write it straight into the
  * buffer of carried input `in` (node indices of scan body g): every other
- * reader of the old state runs in an earlier kernel, and o's own kernel, if
- * it reads the old state at all, is elementwise and reads each element where
- * it writes the new one. No output of the body may be the old state itself. */
+ * reader of the old state runs in an earlier kernel, and o's own kernel (o's,
+ * or the gate kernel o is a stored member of, like an LSTM's cell state), if
+ * it reads the old state at all, reads it in elementwise members only, each
+ * element where it writes the new one. No output of the body may be the old
+ * state itself. */
 static bool carry_in_place(const Gen *G, const IrGraph *g, int o, int in) {
     const FusePlan *p = fuse_plan_find(G->plan, g);
     const IrNode *on = &g->nodes[o];
-    if (!p || on->op == OP_INPUT || p->owner[o] != o || !owns_buffer(G, g, on, o) ||
-        !same_size(&on->type, &g->nodes[in].type))
+    int kr = p ? p->owner[o] : -1;
+    if (kr < 0 || on->op == OP_INPUT || (kr != o && !(p->stored[o] && p->kind[kr] == FK_GATED)) ||
+        !owns_buffer(G, g, on, o) || !same_size(&on->type, &g->nodes[in].type))
         return false;
     for (int k = 0; k < g->nout; k++)
         if (root_of(g, g->outputs[k]) == in)
@@ -340,7 +343,8 @@ static bool carry_in_place(const Gen *G, const IrGraph *g, int o, int in) {
             OpClass cls = op_info[un->op].cls;
             bool elementwise = (cls == OC_UNARY || cls == OC_BINARY || cls == OC_COMPARE || cls == OC_LOGIC ||
                                 cls == OC_TERNARY) && un->type.rank == on->type.rank;
-            if (r < 0 || r > o || (r == o && !(p->kind[o] == FK_ELEMENTWISE && elementwise)))
+            if (r < 0 || r > kr ||
+                (r == kr && !((p->kind[kr] == FK_ELEMENTWISE || p->kind[kr] == FK_GATED) && elementwise)))
                 return false;
         }
     return true;
