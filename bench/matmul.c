@@ -229,7 +229,7 @@ int main(int argc, char **argv) {
 
     const Case cases[] = {{256, 256, 256},   {512, 512, 512},    {1024, 1024, 1024}, {2048, 2048, 2048},
                           {128, 768, 768},   {128, 768, 3072},   {128, 3072, 768},   {1, 512, 1536},
-                          {32, 512, 1536}};
+                          {32, 512, 1536},   {512, 64, 512},     {512, 512, 64}};
     const int ncases = (int)(sizeof cases / sizeof cases[0]);
     double gf[16][2][3];
     printf("| M×K×N | threads | JIT packed B | JIT unpacked B | OpenBLAS | packed / OpenBLAS | unpacked / OpenBLAS "
