@@ -26,7 +26,7 @@
 /* The core's epilogue hook (cg_matmul.h); the bench passes none. */
 typedef void (*EpiFn)(void *, int64_t, int64_t, int64_t, int64_t);
 typedef void (*GemmFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, int64_t, int64_t,
-                       float *, int64_t, AttnPool *, EpiFn, void *);
+                       float *, int64_t, AttnPool *, EpiFn, void *, int64_t);
 typedef void (*GemmPackedFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, float *,
                              int64_t, AttnPool *, EpiFn, void *, int64_t);
 typedef float (*PeakFn)(int64_t, float, float);
@@ -133,7 +133,7 @@ static void call(Impl impl, const Case *c, const float *A, const float *B, const
         gemm_packed(c->M, c->N, c->K, A, c->K, 1, Bp, C, c->N, pool, NULL, NULL, 1);
         break;
     case OURS:
-        gemm(c->M, c->N, c->K, A, c->K, 1, B, c->N, 1, C, c->N, pool, NULL, NULL);
+        gemm(c->M, c->N, c->K, A, c->K, 1, B, c->N, 1, C, c->N, pool, NULL, NULL, 1);
         break;
     case OPENBLAS:
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c->M, (int)c->N, (int)c->K, 1.0f, A, (int)c->K, B,

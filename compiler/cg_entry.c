@@ -630,7 +630,7 @@ static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
         snprintf(name, sizeof name, "%s_k%d_%s%s", G->prefix, id, op_name(n->op), f ? "_fused" : "");
         LLVMBasicBlockRef here = LLVMGetInsertBlock(k->b);
         if (f) {
-            int param = f->kind == FK_MATMUL || f->kind == FK_GATED ? G->param[gid(G, g, f->matmul)] : -1;
+            int param = f->matmul >= 0 ? G->param[gid(G, g, f->matmul)] : -1;
             if (f->kind == FK_GATED && param < 0) { /* fuse_gates.c only takes products of packed weights */
                 free(f);
                 G->err = cg_msg("error: internal: gate kernel of node %%%d has no packed weight", i);

@@ -32,8 +32,12 @@ static bool is_member(const CgFused *f, int node) { return f->plan->owner[node] 
 static bool in_expression(const CgFused *f, int node) {
     if (f->kind == FK_ATTENTION || (node == f->matmul && f->kind != FK_GATED))
         return false;
-    return !(f->kind == FK_REDUCTION && node == f->root);
+    return !((f->kind == FK_REDUCTION || f->kind == FK_MATMUL_SOFTMAX) && node == f->root);
 }
+
+/* The product of a matmul kernel is read from the kernel's output, where the
+ * core wrote it (the gate kernel's from a buffer of its own). */
+static bool product_in_output(const CgFused *f) { return f->kind == FK_MATMUL || f->kind == FK_MATMUL_SOFTMAX; }
 
 static int add_access(CgFused *f, int view, int leaf, attn_dtype dt, bool wide) {
     if (leaf == -2 || f->naccess >= (int)(sizeof f->access / sizeof f->access[0]))
@@ -92,17 +96,17 @@ bool cg_fused_collect(CgFused *f, const FusePlan *p, int root, const int *sites)
     for (int m = 0; m < f->nmem; m++) {
         f->site[m] = sites[f->mem[m]];
         f->pick[m] = f->store_leaf[m] = -1;
-        if (g->nodes[f->mem[m]].op == OP_MATMUL && (f->kind == FK_MATMUL || f->kind == FK_GATED))
+        if (g->nodes[f->mem[m]].op == OP_MATMUL && (product_in_output(f) || f->kind == FK_GATED))
             f->matmul = f->mem[m];
     }
     const IrNode *r = &g->nodes[root];
-    f->expr = f->kind == FK_REDUCTION ? r->in[0] : root;
+    f->expr = f->kind == FK_REDUCTION || f->kind == FK_MATMUL_SOFTMAX ? r->in[0] : root;
     f->shape = &g->nodes[f->expr].type;
     if (f->kind == FK_REDUCTION) {
         f->leaf[f->nleaf++] = -1; /* the fused input: read through the expression */
         for (int i = 1; i < r->nin; i++)
             f->leaf[f->nleaf++] = r->in[i];
-    } else if (f->kind == FK_MATMUL || f->kind == FK_GATED) {
+    } else if (product_in_output(f) || f->kind == FK_GATED) {
         f->leaf[f->nleaf++] = g->nodes[f->matmul].in[0];
         f->leaf[f->nleaf++] = g->nodes[f->matmul].in[1];
         if (f->kind == FK_GATED && !gated_setup(f))
@@ -137,7 +141,7 @@ bool cg_fused_collect(CgFused *f, const FusePlan *p, int root, const int *sites)
         }
         for (int j = 0; j < n->nin && j < 3; j++) {
             int o = n->in[j];
-            if (o == f->matmul && f->kind == FK_MATMUL)
+            if (o == f->matmul && product_in_output(f))
                 f->access_of[m][j] = add_access(f, -1, -1, ATTN_F32, false);
             else if (!is_member(f, o))
                 f->access_of[m][j] = add_access(f, -1, leaf_index(f, o), g->nodes[o].type.dtype, f->wide[m]);
@@ -447,9 +451,20 @@ static void gated_epilogue(CgKernel *k, LLVMValueRef r0, LLVMValueRef r1, LLVMVa
     cg_loop_end(k, &rows);
 }
 
+/* What an epilogue hook computes over its rectangle. */
+typedef enum EpiMode { EPI_ELEMENTWISE, EPI_GATES, EPI_SOFTMAX } EpiMode;
+
+/* FK_MATMUL_SOFTMAX: rows [r0, r1) of product `item` are whole rows. */
+static void softmax_epilogue(CgKernel *k, LLVMValueRef item, LLVMValueRef r0, LLVMValueRef r1) {
+    const IrType *e = k->fused->shape;
+    LLVMValueRef m = cg_dim(k->cm, k->b, k->syms, e->dims[e->rank - 2]);
+    LLVMValueRef first = LLVMBuildMul(k->b, item, m, "");
+    cg_softmax_fused_rows(k, inner_extent(k), LLVMBuildAdd(k->b, first, r0, ""), LLVMBuildAdd(k->b, first, r1, ""));
+}
+
 /* The epilogue hook's function: loads the kernel's operands from the hook's
- * argument and runs `body` over the rectangle it is given. */
-static LLVMValueRef epilogue_fn(CgKernel *k, bool gated) {
+ * argument and computes `mode` over the rectangle it is given. */
+static LLVMValueRef epilogue_fn(CgKernel *k, EpiMode mode) {
     CgModule *cm = k->cm;
     CgFused *f = k->fused;
     char name[300];
@@ -474,8 +489,10 @@ static LLVMValueRef epilogue_fn(CgKernel *k, bool gated) {
         e.in[i] = LLVMBuildLoad2(e.b, cm->ptr, slot[2 + i], "");
     LLVMValueRef item = LLVMBuildLoad2(e.b, cm->i64, slot[2 + f->nleaf], "item");
     cg_fused_strides(&e);
-    if (gated)
+    if (mode == EPI_GATES)
         gated_epilogue(&e, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), LLVMGetParam(fn, 3), LLVMGetParam(fn, 4));
+    else if (mode == EPI_SOFTMAX)
+        softmax_epilogue(&e, item, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2));
     else
         epilogue(&e, item, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), LLVMGetParam(fn, 3), LLVMGetParam(fn, 4));
     LLVMBuildRetVoid(e.b);
@@ -483,5 +500,6 @@ static LLVMValueRef epilogue_fn(CgKernel *k, bool gated) {
     return fn;
 }
 
-LLVMValueRef cg_fused_epilogue_fn(CgKernel *k) { return epilogue_fn(k, false); }
-LLVMValueRef cg_fused_gated_epilogue_fn(CgKernel *k) { return epilogue_fn(k, true); }
+LLVMValueRef cg_fused_epilogue_fn(CgKernel *k) { return epilogue_fn(k, EPI_ELEMENTWISE); }
+LLVMValueRef cg_fused_gated_epilogue_fn(CgKernel *k) { return epilogue_fn(k, EPI_GATES); }
+LLVMValueRef cg_fused_softmax_epilogue_fn(CgKernel *k) { return epilogue_fn(k, EPI_SOFTMAX); }

@@ -101,5 +101,12 @@ LLVMValueRef cg_fused_epilogue_fn(CgKernel *k);
  * expression for units [c0, c1) / gates and writes the root and the stored
  * members. */
 LLVMValueRef cg_fused_gated_epilogue_fn(CgKernel *k);
+/* FK_MATMUL_SOFTMAX: the same hook over whole rows [r0, r1) of product
+ * `item` (the core is asked for whole rows): the softmax of the expression
+ * over each row, in place in the output. */
+LLVMValueRef cg_fused_softmax_epilogue_fn(CgKernel *k);
+/* The softmax (cg_reduce.c) of fused input rows [lo, hi) of `len` elements
+ * each, contiguous in k->out; the expression's strides are set. */
+void cg_softmax_fused_rows(CgKernel *k, LLVMValueRef len, LLVMValueRef lo, LLVMValueRef hi);
 
 #endif

@@ -390,7 +390,7 @@ LLVMValueRef cg_build_fused_kernel(CgModule *cm, CgFused *f, const char *name, i
         in_type[i] = f->leaf[i] < 0 ? f->shape : &g->nodes[f->leaf[i]].type;
     const IrNode *root = &g->nodes[f->root];
     switch (f->kind) {
-    case FK_MATMUL: case FK_GATED:
+    case FK_MATMUL: case FK_GATED: case FK_MATMUL_SOFTMAX:
         return build(cm, &g->nodes[f->matmul], in_type, f->nleaf, &cg_emit_matmul, f, name, site, param);
     case FK_REDUCTION:
         return build(cm, root, in_type, f->nleaf, cg_emitter(root), f, name, site, param);

@@ -555,9 +555,9 @@ static LLVMTypeRef gemm_packed_type(CgModule *cm) {
 }
 
 static LLVMTypeRef gemm_type(CgModule *cm) {
-    LLVMTypeRef p[] = {cm->i64, cm->i64, cm->i64, cm->ptr, cm->i64, cm->i64, cm->ptr,
-                       cm->i64, cm->i64, cm->ptr, cm->i64, cm->ptr, cm->ptr, cm->ptr};
-    return LLVMFunctionType(cm->void_t, p, 14, 0);
+    LLVMTypeRef p[] = {cm->i64, cm->i64, cm->i64, cm->ptr, cm->i64, cm->i64, cm->ptr, cm->i64,
+                       cm->i64, cm->ptr, cm->i64, cm->ptr, cm->ptr, cm->ptr, cm->i64};
+    return LLVMFunctionType(cm->void_t, p, 15, 0);
 }
 
 static bool defined(LLVMValueRef fn) { return fn && LLVMCountBasicBlocks(fn) > 0; }
@@ -771,12 +771,13 @@ LLVMValueRef cg_gemm(CgModule *cm) {
                  a_rs = LLVMGetParam(fn, 4), a_cs = LLVMGetParam(fn, 5), B = LLVMGetParam(fn, 6),
                  b_rs = LLVMGetParam(fn, 7), b_cs = LLVMGetParam(fn, 8), C = LLVMGetParam(fn, 9),
                  ldc = LLVMGetParam(fn, 10), pool = LLVMGetParam(fn, 11), epi = LLVMGetParam(fn, 12),
-                 epi_arg = LLVMGetParam(fn, 13);
+                 epi_arg = LLVMGetParam(fn, 13), epi_panels = LLVMGetParam(fn, 14);
     trivial_cases(f, M, N, K, C, ldc, epi, epi_arg);
     LLVMValueRef ctx = new_ctx(f, A, B, C, M, N, K, a_rs, a_cs, b_rs, b_cs, epi, epi_arg);
     ctx_set(f, ctx, F_LDC, ldc);
     ctx_set(f, ctx, F_MODE, k64(f, 1));
-    ctx_set(f, ctx, F_GP, k64(f, 1));
+    LLVMValueRef gp = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, epi_panels, k64(f, 1)), k64(f, 1), epi_panels, "");
+    ctx_set(f, ctx, F_GP, gp);
     If small;
     /* few rows and contiguous rows of B: stream B as it is, no packing */
     if_begin(f, &small,
@@ -787,7 +788,10 @@ LLVMValueRef cg_gemm(CgModule *cm) {
         /* each task packs the KC x NCP blocks of B it uses into its own buffer */
         LLVMValueRef nt = main_grid(f, &s, ctx, pool_threads(f, pool), M, N, K, false);
         LLVMValueRef np = cdiv(f, N, k64(f, s.NR)), tn = ctx_get(f, ctx, F_TN);
+        /* blocks of NCP panels, or of whole groups of gp panels (main_task) */
         LLVMValueRef panels = smin(f, cdiv(f, np, tn), k64(f, s.NCP));
+        panels = LLVMBuildSelect(f->b, cmp(f, LLVMIntSGT, gp, k64(f, 1)),
+                                 smin(f, np, mul(f, cdiv(f, cdiv(f, np, tn), gp), gp)), panels, "");
         LLVMValueRef tfloats = mul(f, panels, k64(f, (int64_t)s.KC * s.NR));
         LLVMValueRef bytes = mul(f, mul(f, nt, tfloats), k64(f, 4));
         LLVMValueRef buf = call(f, runtime_fn(cm, "attn_rt_aligned_alloc"), &bytes, 1);

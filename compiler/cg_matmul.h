@@ -14,7 +14,8 @@
 #include "cg.h"
 
 /*   void attn_gemm(i64 M, i64 N, i64 K, ptr A, i64 a_rs, i64 a_cs,
- *                  ptr B, i64 b_rs, i64 b_cs, ptr C, i64 ldc, ptr pool, ptr epi, ptr epi_arg)
+ *                  ptr B, i64 b_rs, i64 b_cs, ptr C, i64 ldc, ptr pool, ptr epi, ptr epi_arg,
+ *                  i64 epi_panels)
  * C[i*ldc + j] = sum_p A[i*a_rs + p*a_cs] * B[p*b_rs + j*b_cs] for i < M, j < N;
  * C is overwritten (K == 0 gives zeros; M or N == 0 does nothing). Strides make
  * transposed operands free. B is packed inside, per call, when that pays.
@@ -44,7 +45,10 @@
  *    floats with AVX-512), before the next panel of B streams through;
  *  - K == 0, and the fallback used when no packing buffer can be had: all of C
  *    in one call on the calling thread, after it has been written.
- * epi == NULL costs one untaken branch per strip or panel. */
+ * epi == NULL costs one untaken branch per strip or panel.
+ * epi_panels: 1, or at least N: then every rectangle is whole rows (all N
+ * columns), which a softmax of the product's rows needs (fuse_matmul.c);
+ * see attn_gemm_packed for groups in between. */
 LLVMValueRef cg_gemm(CgModule *cm);
 
 /* Same product with B pre-packed by attn_pack_b (runtime/pack.h) for this target's lane count,

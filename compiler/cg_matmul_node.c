@@ -18,10 +18,10 @@ static LLVMValueRef core_fn(CgModule *cm, bool packed) {
     if (!cm->core_external)
         return packed ? cg_gemm_packed(cm) : cg_gemm(cm);
     LLVMTypeRef i64 = cm->i64, p = cm->ptr;
-    LLVMTypeRef full[] = {i64, i64, i64, p, i64, i64, p, i64, i64, p, i64, p, p, p};
+    LLVMTypeRef full[] = {i64, i64, i64, p, i64, i64, p, i64, i64, p, i64, p, p, p, i64};
     LLVMTypeRef pk[] = {i64, i64, i64, p, i64, i64, p, p, i64, p, p, p, i64};
     return packed ? cg_function(cm, "attn_gemm_packed", LLVMFunctionType(cm->void_t, pk, 13, 0))
-                  : cg_function(cm, "attn_gemm", LLVMFunctionType(cm->void_t, full, 14, 0));
+                  : cg_function(cm, "attn_gemm", LLVMFunctionType(cm->void_t, full, 15, 0));
 }
 
 /* A right operand without batch dims (a weight) and a plain left one: the
@@ -67,14 +67,19 @@ static void mm_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
        as soon as it is final, while it is still in cache */
     LLVMValueRef epi = LLVMConstNull(cm->ptr), epi_arg = LLVMConstNull(cm->ptr);
     /* a gate epilogue (fuse_gates.c) gets whole groups of the interleaved
-       columns, and the product goes to its own buffer, not the output */
-    bool gated = k->fused && k->fused->kind == FK_GATED;
-    int64_t epi_panels = gated ? attn_pack_gate_panels(cg_target_lanes(cm->target), k->fused->gates) : 1;
-    LLVMValueRef product = gated ? k->in[k->fused->scratch] : k->out;
+       columns, and the product goes to its own buffer, not the output; a
+       softmax epilogue gets whole rows (n panels are more than there are) */
+    FuseKind kind = k->fused ? k->fused->kind : FK_SINGLE;
+    LLVMValueRef epi_panels = kind == FK_GATED ? cg_i64(cm, attn_pack_gate_panels(cg_target_lanes(cm->target), k->fused->gates))
+                              : kind == FK_MATMUL_SOFTMAX ? n
+                                                          : cg_i64(cm, 1);
+    LLVMValueRef product = kind == FK_GATED ? k->in[k->fused->scratch] : k->out;
     if (k->fused) {
         cg_fused_check(k);
         LLVMBasicBlockRef here = LLVMGetInsertBlock(b);
-        epi = gated ? cg_fused_gated_epilogue_fn(k) : cg_fused_epilogue_fn(k);
+        epi = kind == FK_GATED           ? cg_fused_gated_epilogue_fn(k)
+              : kind == FK_MATMUL_SOFTMAX ? cg_fused_softmax_epilogue_fn(k)
+                                          : cg_fused_epilogue_fn(k);
         LLVMPositionBuilderAtEnd(b, here);
         int nleaf = k->fused->nleaf;
         epi_arg = LLVMBuildArrayAlloca(b, cm->i64, cg_i64(cm, nleaf + 3), "epi_arg");
@@ -106,13 +111,13 @@ static void mm_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     }
     if (packed) {
         LLVMValueRef fn = core_fn(cm, true);
-        LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, packed, pc, n, pool, epi, epi_arg, cg_i64(cm, epi_panels)};
+        LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, packed, pc, n, pool, epi, epi_arg, epi_panels};
         LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, 13, "");
     } else {
         LLVMValueRef fn = core_fn(cm, false);
         LLVMValueRef pb = LLVMBuildGEP2(b, cm->f32, k->in[1], &off_b, 1, "");
-        LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, pb, b_rs, b_cs, pc, n, pool, epi, epi_arg};
-        LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, 14, "");
+        LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, pb, b_rs, b_cs, pc, n, pool, epi, epi_arg, epi_panels};
+        LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, 15, "");
     }
     cg_loop_end(k, &loop);
 }

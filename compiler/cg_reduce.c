@@ -613,6 +613,11 @@ static void softmax_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
 
 const CgEmitter cg_emit_softmax = {reduce_rows, softmax_body};
 
+void cg_softmax_fused_rows(CgKernel *k, LLVMValueRef len, LLVMValueRef lo, LLVMValueRef hi) {
+    Axis ax = {.outer = hi, .len = len, .inner = c64(k, 1), .inner_one = 1};
+    rows_contiguous(k, &ax, &softmax_op, lo, hi);
+}
+
 /* ---- layer norm over the last axis ---- */
 
 static LLVMValueRef layer_norm_rows(CgKernel *k) {

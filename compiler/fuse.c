@@ -153,6 +153,8 @@ static void classify(FusePlan *p) {
             p->kind[r] = FK_SINGLE;
         else if (gated)
             p->kind[r] = FK_GATED;
+        else if (matmul && n->op == OP_SOFTMAX)
+            p->kind[r] = FK_MATMUL_SOFTMAX;
         else if (matmul)
             p->kind[r] = FK_MATMUL;
         else if (n->op == OP_SOFTMAX || n->op == OP_LAYER_NORM)

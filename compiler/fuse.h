@@ -17,7 +17,8 @@
  *   fuse_reductions  elementwise producers of softmax and layer norm
  *                    (scale + mask + softmax, residual + bias + layer norm)
  *   fuse_matmul_epilogues  a matmul with the elementwise kernel consuming it
- *                    (bias, activation, residual add, scaling)
+ *                    (bias, activation, residual add, scaling), or with the
+ *                    softmax reading it through such a prologue
  *   fuse_gates       a recurrent step's gate math into its product's epilogue
  * Scan bodies are planned separately (a kernel never spans a scan boundary).
  */
@@ -35,6 +36,7 @@ typedef enum FuseKind {
     FK_MATMUL,      /* a matmul followed by an elementwise epilogue */
     FK_ATTENTION,   /* fused attention: the root is the ·V matmul */
     FK_GATED,       /* a product whose epilogue computes gates of its columns (fuse_gates.c) */
+    FK_MATMUL_SOFTMAX, /* a product whose epilogue is a softmax of its rows (fuse_matmul.c) */
 } FuseKind;
 
 /* What an attention kernel computes: o = softmax(scale · q kᵀ, masked) v. */

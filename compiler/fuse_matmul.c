@@ -7,6 +7,12 @@
  * A matmul joins when every user of it is an elementwise node of one
  * elementwise kernel, with the product's shape, and that kernel holds no
  * other matmul. The epilogue's result is written where the product was.
+ *
+ * The kernel may also be a softmax over the last axis reading the product
+ * through its elementwise prologue (scores scaled and masked, whose
+ * probabilities are needed whole: attention that returns its weights): the
+ * core then hands the epilogue whole rows, which it normalises in place
+ * while they are in cache, and the scores are never written to memory.
  */
 #include "fuse.h"
 
@@ -15,6 +21,11 @@ static bool has_matmul(const FusePlan *p, int root) {
         if (p->owner[i] == root && p->g->nodes[i].op == OP_MATMUL)
             return true;
     return false;
+}
+
+static bool last_axis_softmax(const IrGraph *g, int r) {
+    const IrNode *n = &g->nodes[r];
+    return n->op == OP_SOFTMAX && n->attrs.axis == n->type.rank - 1 && n->type.dtype == ATTN_F32;
 }
 
 int fuse_matmul_epilogues(FusePlan *p) {
@@ -26,7 +37,8 @@ int fuse_matmul_epilogues(FusePlan *p) {
             mm->type.rank < 2)
             continue;
         int root = fuse_user_root(p, m);
-        if (root < 0 || !fuse_is_elementwise(&g->nodes[root]) || p->kind[root] == FK_ATTENTION || has_matmul(p, root))
+        if (root < 0 || !(fuse_is_elementwise(&g->nodes[root]) || last_axis_softmax(g, root)) ||
+            p->kind[root] == FK_ATTENTION || has_matmul(p, root))
             continue;
         bool fits = true;
         for (int j = m + 1; j <= root && fits; j++) {

@@ -23,6 +23,7 @@ const char *fuse_kind_name(FuseKind k) {
     case FK_MATMUL: return "matmul+epilogue";
     case FK_ATTENTION: return "attention";
     case FK_GATED: return "matmul+gates";
+    case FK_MATMUL_SOFTMAX: return "matmul+softmax";
     default: return "none";
     }
 }

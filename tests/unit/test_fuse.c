@@ -30,6 +30,7 @@ static const char *kind_text(FuseKind k) {
     case FK_MATMUL: return "matmul";
     case FK_ATTENTION: return "attention";
     case FK_GATED: return "gated";
+    case FK_MATMUL_SOFTMAX: return "matmul_softmax";
     default: return "none";
     }
 }
@@ -187,10 +188,19 @@ static void attention_with_scale_per_call(void **state) {
 }
 
 static void attention_weights_returned_not_fused(void **state) {
-    (void)state; /* the weights are an output: they must be stored */
+    (void)state; /* the weights are an output: they must be stored; the scores are
+                    normalised in the product's epilogue, a whole row at a time */
     expect("entry f(q: f32[L, 8], k: f32[S, 8], v: f32[S, 8]) -> (o, w) {\n"
            "  w = softmax(q @ k.T / 8.0)\n  return w @ v, w\n}",
-           "single[matmul] reduction[div softmax] single[matmul]");
+           "matmul_softmax[matmul div softmax] single[matmul]");
+    expect("entry f(q: f32[B, H, L, 8], k: f32[B, H, S, 8], m: bool[B, 1, 1, S]) -> (w) {\n"
+           "  return softmax(masked_fill(q @ k.T / 8.0, m, -inf))\n}",
+           "matmul_softmax[matmul div where softmax]");
+    /* not over the last axis, or the scores read directly: the product stays apart */
+    expect("entry f(q: f32[L, 8], k: f32[S, 8]) -> (w) {\n  return softmax(q @ k.T / 8.0, axis = 0)\n}",
+           "matmul[matmul div] single[softmax]");
+    expect("entry f(q: f32[L, 8], k: f32[S, 8]) -> (w) {\n  return softmax(q @ k.T)\n}",
+           "single[matmul] single[softmax]");
 }
 
 static void weight_slices_are_views(void **state) {

@@ -27,7 +27,7 @@
 
 typedef void (*EpiFn)(void *, int64_t, int64_t, int64_t, int64_t);
 typedef void (*GemmFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, int64_t, int64_t,
-                       float *, int64_t, AttnPool *, EpiFn, void *);
+                       float *, int64_t, AttnPool *, EpiFn, void *, int64_t);
 typedef void (*GemmPackedFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, float *,
                              int64_t, AttnPool *, EpiFn, void *, int64_t);
 
@@ -153,8 +153,9 @@ static void check_grouped(Env *e, int64_t M, int64_t N, int64_t K, int ta, int t
             tol[i * N + j] = 1.2e-7 * (double)(K + 2) * mag + 1e-30;
             atomic_init(&calls[i * N + j], 0);
         }
-    Epi ep = {.C = C, .M = M, .N = N, .ldc = ldc, .group = packed ? epi_panels * attn_pack_nr(e->lanes) : 1,
-              .ref = ref, .tol = tol, .calls = calls};
+    /* groups of panels; unpacked B is only asked for whole rows (epi_panels >= N) */
+    int64_t group = packed ? epi_panels * attn_pack_nr(e->lanes) : epi_panels >= N && N > 0 ? N : 1;
+    Epi ep = {.C = C, .M = M, .N = N, .ldc = ldc, .group = group, .ref = ref, .tol = tol, .calls = calls};
     atomic_init(&ep.bad_rect, 0);
     atomic_init(&ep.not_final, 0);
     EpiFn fn = epi ? epilogue : NULL;
@@ -166,7 +167,7 @@ static void check_grouped(Env *e, int64_t M, int64_t N, int64_t K, int ta, int t
         attn_pack_b(B, K, N, b_rs, b_cs, e->lanes, Bp);
         e->packed(M, N, K, A, a_rs, a_cs, Bp, C, ldc, pool, fn, arg, epi_panels);
     } else {
-        e->gemm(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, pool, fn, arg);
+        e->gemm(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, pool, fn, arg, epi_panels);
     }
 #define WHERE "lanes %d M %ld N %ld K %ld ta %d tb %d pad %d packed %d threads %d epi %d panels %ld"
 #define WHAT e->lanes, (long)M, (long)N, (long)K, ta, tb, pad, packed, attn_pool_threads(pool), (int)epi, (long)epi_panels
@@ -314,6 +315,12 @@ static void groups_grid(const char *cpu, const char *attr) {
                 for (int ki = 0; ki < 2; ki++)
                     for (int pl = 0; pl < 3; pl++, n++)
                         check_grouped(&e, Ms[mi], Ns[ni], Ks[ki], n & 1, 0, 0, 1, e.pools[pl], true, gp);
+    /* whole rows (a softmax epilogue), B packed or not */
+    for (int mi = 0; mi < 4; mi++)
+        for (int ni = 0; ni < 5; ni++)
+            for (int packed = 0; packed < 2; packed++)
+                for (int pl = 0; pl < 3; pl++, n++)
+                    check_grouped(&e, Ms[mi], Ns[ni], 64, n & 1, (n >> 1) & 1, 0, packed, e.pools[pl], true, Ns[ni]);
     env_free(&e);
 }
 
@@ -340,7 +347,7 @@ static void *worker(void *arg) {
     for (int64_t i = 0; i < K * N; i++)
         B[i] = (float)((i * 5) % 11) - 5.0f;
     for (int rep = 0; rep < 20; rep++) {
-        w->e->gemm(M, N, K, A, K, 1, B, N, 1, C, N, w->e->pools[2], NULL, NULL);
+        w->e->gemm(M, N, K, A, K, 1, B, N, 1, C, N, w->e->pools[2], NULL, NULL, 1);
         for (int64_t i = 0; i < M; i += 7)
             for (int64_t j = 0; j < N; j += 5) {
                 double ref = 0;
