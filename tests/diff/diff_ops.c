@@ -110,6 +110,14 @@ static const Case cases[] = {
                         "  y4 = softmax((q * 2.0) @ k.T) @ v\n"
                         "  return y1, y2, y3, y4\n}\n",
      "q:f32:B,2,N,K k:f32:B,2,M,K v:f32:B,2,M,T m:bool:B,1,1,M a:f32:N,M s:f32:B,1,M,K k3:f32:M,K", 0},
+    /* attention whose weights are needed: the softmax runs in the product's epilogue on whole rows */
+    {"fused_matmul_softmax", "entry f(q: f32[B, 2, N, K], k: f32[B, 2, M, K], m: bool[B, 1, 1, M], a: f32[N, M],\n"
+                             "        s: f32[M, K]) -> (y1, y2, y3) {\n"
+                             "  y1 = softmax(masked_fill(q @ k.T / 8.0, m, -inf))\n"
+                             "  y2 = softmax(q @ s.T * 0.3 + a)\n"
+                             "  y3 = softmax((q[:, 0] * 0.5) @ k[:, 1].T - 1.0)\n"
+                             "  return y1, y2 @ s, y3\n}\n",
+     "q:f32:B,2,N,K k:f32:B,2,M,K m:bool:B,1,1,M a:f32:N,M s:f32:M,K", 0},
     {"fused_epilogue", "entry f(x: f32[B, N, K], w: f32[M, K], u: f32[M, K], b: f32[M], r: f32[B, N, M], g: f32[M]) -> (y1, y2, y3) {\n"
                        "  h = gelu(x @ w.T + b)\n"
                        "  return h * 2.0 + r, layer_norm(r + (x @ u.T + b), g, b), tanh(r * g) * sigmoid((x * 0.5) @ w.T + 1.0)\n}\n",
