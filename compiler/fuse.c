@@ -65,7 +65,7 @@ bool fuse_same_dims(const IrType *a, const IrType *b) {
     return true;
 }
 
-static bool is_output(const IrGraph *g, int i) {
+bool fuse_is_output(const IrGraph *g, int i) {
     for (int k = 0; k < g->nout; k++)
         if (g->outputs[k] == i)
             return true;
@@ -74,7 +74,7 @@ static bool is_output(const IrGraph *g, int i) {
 
 int fuse_user_root(const FusePlan *p, int i) {
     const IrGraph *g = p->g;
-    if (is_output(g, i))
+    if (fuse_is_output(g, i))
         return -1;
     int root = -2;
     for (int j = i + 1; j < g->n; j++) {

@@ -96,6 +96,7 @@ bool fuse_slice_start(const IrNode *n, int64_t *start);
 /* Helpers shared by the passes (fuse.c). */
 bool fuse_is_elementwise(const IrNode *n);       /* computed per element from the same index */
 bool fuse_same_dims(const IrType *a, const IrType *b);
+bool fuse_is_output(const IrGraph *g, int i);    /* an output of graph g (a body's: per step) */
 /* The single kernel root all users of node i belong to, or -1 when i is a
  * graph output, has no users, or its users belong to different kernels (or
  * to no kernel). */

@@ -71,13 +71,6 @@ static bool same_rows(const IrType *a, const IrType *b) {
     return true;
 }
 
-static bool is_output(const IrGraph *g, int i) {
-    for (int k = 0; k < g->nout; k++)
-        if (g->outputs[k] == i)
-            return true;
-    return false;
-}
-
 /* Leaves and members the kernel would have with every kernel in `in` joined. */
 static void measure(const FusePlan *p, const bool *in, int *leaves, int *members) {
     const IrGraph *g = p->g;
@@ -105,7 +98,7 @@ static void measure(const FusePlan *p, const bool *in, int *leaves, int *members
 static bool join(FusePlan *p, int r, bool *in) {
     const IrGraph *g = p->g;
     int mm = product_of(p, r);
-    if (mm < 0 || is_output(g, r))
+    if (mm < 0 || fuse_is_output(g, r))
         return false;
     const IrNode *m = &g->nodes[mm];
     const IrType *pt = &g->nodes[r].type;
