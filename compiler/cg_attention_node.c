@@ -7,7 +7,9 @@
  * Operands (cg_fused.c): q [.., L, D], k [.., S, D] (read as kᵀ), v [.., S, Dv],
  * then the mask [.., L, S] broadcast to the scores when there is one, then a
  * one-element scale computed per call when there is one. Up to two batch
- * dims, each operand broadcast over them as matmul broadcasts.
+ * dims, each operand broadcast over them as matmul broadcasts. q, k and v may
+ * be views of a stored value (heads split out of a projection, FuseView): the
+ * kernel then reads that value with the view's strides, and no copy is made.
  */
 #include "cg_attention.h"
 #include "cg_fused.h"
@@ -37,6 +39,36 @@ static void batch_strides(CgKernel *k, const IrType *t, const IrType *full, LLVM
     }
 }
 
+/* Operand i (q, k, v) read through its view chain: its type, first element
+ * and two batch strides and row stride in the descriptor at f0. */
+static void view_operand(CgKernel *k, int i, int view, const IrType *full, LLVMValueRef desc, int f0) {
+    CgModule *cm = k->cm;
+    LLVMBuilderRef b = k->b;
+    const IrGraph *g = k->fused->g;
+    FuseView v;
+    int src;
+    fuse_view_of(g, view, &v, &src); /* as fuse_attention.c found it */
+    const IrType *t = &g->nodes[view].type;
+    CgShape s = cg_shape(cm, b, k->syms, &g->nodes[src].type);
+    LLVMValueRef dense[ATTN_MAX_RANK], stride[ATTN_MAX_RANK], offset = cg_i64(cm, 0);
+    for (int d = s.rank - 1; d >= 0; d--)
+        dense[d] = d == s.rank - 1 ? cg_i64(cm, 1) : LLVMBuildMul(b, dense[d + 1], s.dim[d + 1], "");
+    for (int d = 0; d < v.rank; d++)
+        stride[d] = LLVMBuildMul(b, cg_i64(cm, v.mult[d]), dense[v.src_dim[d]], "");
+    for (int q = 0; q < v.nterm; q++)
+        offset = LLVMBuildAdd(b, offset, LLVMBuildMul(b, cg_i64(cm, v.term_start[q] * v.term_mult[q]), dense[v.term_dim[q]], ""), "");
+    LLVMValueRef at = LLVMBuildGEP2(b, cm->f32, k->in[i], &offset, 1, "");
+    LLVMBuildStore(b, at, LLVMBuildGEP2(b, cm->i64, desc, (LLVMValueRef[]){cg_i64(cm, f0)}, 1, ""));
+    int nb = full->rank - 2;
+    for (int j = 0; j < 2; j++) {
+        int d = nb - 2 + j, od = d - (full->rank - t->rank);
+        int64_t e;
+        bool bc = d < 0 || od < 0 || (dim_is_const(t->dims[od], &e) && e == 1 && !(dim_is_const(full->dims[d], &e) && e == 1));
+        put(k, desc, f0 + 1 + j, bc ? cg_i64(cm, 0) : stride[od]);
+    }
+    put(k, desc, f0 + 3, stride[t->rank - 2]);
+}
+
 static void attention_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     (void)lo;
     (void)hi;
@@ -45,7 +77,10 @@ static void attention_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     const CgFused *f = k->fused;
     const FuseAttention *a = f->plan->attn[f->root];
     const IrType *o = &f->g->nodes[f->root].type, *scores = &f->g->nodes[a->scores].type;
-    const IrType *qt = k->in_type[0], *kt = k->in_type[1], *vt = k->in_type[2];
+    /* the operands as the products see them (a view's type when read through one) */
+    const IrType *qt = a->view[0] >= 0 ? &f->g->nodes[a->view[0]].type : k->in_type[0];
+    const IrType *kt = a->view[1] >= 0 ? &f->g->nodes[a->view[1]].type : k->in_type[1];
+    const IrType *vt = a->view[2] >= 0 ? &f->g->nodes[a->view[2]].type : k->in_type[2];
     LLVMValueRef desc = LLVMBuildArrayAlloca(b, cm->i64, cg_i64(cm, AF_COUNT), "attention_args");
     int r = o->rank;
     for (int j = 0; j < 2; j++) {
@@ -53,14 +88,18 @@ static void attention_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
         put(k, desc, AF_NB0 + j, d < 0 ? cg_i64(cm, 1) : k->out_shape.dim[d]);
     }
     put(k, desc, AF_L, k->out_shape.dim[r - 2]);
-    put(k, desc, AF_S, k->in_shape[1].dim[kt->rank - 2]);
-    put(k, desc, AF_D, k->in_shape[0].dim[qt->rank - 1]);
+    put(k, desc, AF_S, cg_dim(cm, b, k->syms, kt->dims[kt->rank - 2]));
+    put(k, desc, AF_D, cg_dim(cm, b, k->syms, qt->dims[qt->rank - 1]));
     put(k, desc, AF_DV, k->out_shape.dim[r - 1]);
     const IrType *types[] = {qt, kt, vt};
     const int fields[] = {AF_Q, AF_K, AF_V};
     for (int i = 0; i < 3; i++) {
-        LLVMBuildStore(b, k->in[i], LLVMBuildGEP2(b, cm->i64, desc, (LLVMValueRef[]){cg_i64(cm, fields[i])}, 1, ""));
         const IrType *full = i == 0 ? scores : o; /* q's batch dims as the scores see them; k, v likewise */
+        if (a->view[i] >= 0) {
+            view_operand(k, i, a->view[i], full, desc, fields[i]);
+            continue;
+        }
+        LLVMBuildStore(b, k->in[i], LLVMBuildGEP2(b, cm->i64, desc, (LLVMValueRef[]){cg_i64(cm, fields[i])}, 1, ""));
         batch_strides(k, types[i], full, desc, fields[i] + 1);
         put(k, desc, fields[i] + 3, k->in_shape[i].dim[types[i]->rank - 1]);
     }

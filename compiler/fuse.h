@@ -48,7 +48,32 @@ typedef struct FuseAttention {
     float scale;       /* product of the constant factors applied to q·kᵀ */
     int scale_node;    /* a one-element value computed at run time that also scales q·kᵀ, or -1 */
     bool scale_divides; /* q·kᵀ is divided by scale_node (else multiplied) */
+    /* q, k, v read in place through a chain of views of a stored value (the
+       heads split out of a projection: slice, reshape, permute): view[i] is
+       the operand as the products see it, and q, k, v are then the stored
+       values; -1 when the operand is read as it is */
+    int view[3];
 } FuseAttention;
+
+/* A chain of views (slice with step 1 and a constant start, reshape that
+ * splits dims, permute) from stored node `src` to node `view`, as strides:
+ * view dim d has element stride mult[d] times the dense stride of src's dim
+ * src_dim[d], and the view starts at sum over slices of start times the
+ * stride of the sliced dim. */
+typedef struct FuseView {
+    int rank;
+    int src_dim[ATTN_MAX_RANK];
+    int64_t mult[ATTN_MAX_RANK];
+    int nchain;               /* the chain's nodes, from view back to src's user */
+    int chain[8];
+    int nterm;                /* the slices' starts: start[t] * mult[t] * dense stride of src dim dim[t] */
+    int64_t term_start[8], term_mult[8];
+    int term_dim[8];
+} FuseView;
+/* Whether node `view` of g is such a chain over a value that is not itself
+ * a view; fills *v and *src. The chain's nodes other than `view` must have
+ * one user each (the next node). */
+bool fuse_view_of(const IrGraph *g, int view, FuseView *v, int *src);
 
 typedef struct FusePlan FusePlan;
 struct FusePlan {

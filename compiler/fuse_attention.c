@@ -106,6 +106,123 @@ static bool match_chain(const FusePlan *p, int x, int softmax, FuseAttention *a)
     }
 }
 
+/* ---- q, k, v read through views ---- */
+
+static bool is_view_op(const IrNode *n) {
+    int64_t s;
+    return n->op == OP_PERMUTE || n->op == OP_RESHAPE ||
+           (n->op == OP_SLICE && n->attrs.step == 1 && fuse_slice_start(n, &s));
+}
+
+static int count_users(const IrGraph *g, int i) {
+    int n = 0;
+    for (int u = i + 1; u < g->n; u++)
+        for (int j = 0; j < g->nodes[u].nin; j++)
+            n += g->nodes[u].in[j] == i;
+    return n;
+}
+
+/* The mapping of reshape `nd` from its operand's dims (mapped by *v) to its
+ * own: dims kept, dims of extent 1 dropped or added, a constant dim split
+ * into constant dims; false for anything else (a merge). */
+static bool reshape_view(const IrGraph *g, const IrNode *nd, FuseView *v) {
+    const IrType *in = &g->nodes[nd->in[0]].type, *out = &nd->type;
+    FuseView next = *v;
+    int i = 0, j = 0;
+    int64_t e, w;
+    while (j < out->rank || i < in->rank) {
+        if (i < in->rank && j < out->rank && dim_equal(in->dims[i], out->dims[j])) {
+            next.src_dim[j] = v->src_dim[i];
+            next.mult[j++] = v->mult[i++];
+        } else if (j < out->rank && dim_is_const(out->dims[j], &w) && w == 1) {
+            next.src_dim[j] = 0; /* any stride: one element */
+            next.mult[j++] = 0;
+        } else if (i < in->rank && dim_is_const(in->dims[i], &e) && e == 1) {
+            i++;
+        } else if (i < in->rank && dim_is_const(in->dims[i], &e)) {
+            int end = j;
+            int64_t prod = 1;
+            while (end < out->rank && prod < e && dim_is_const(out->dims[end], &w) && w > 0)
+                prod *= w, end++;
+            if (prod != e || end == j)
+                return false;
+            int64_t inner = 1;
+            for (int q = end - 1; q >= j; q--) {
+                next.src_dim[q] = v->src_dim[i];
+                next.mult[q] = v->mult[i] * inner;
+                dim_is_const(out->dims[q], &w);
+                inner *= w;
+            }
+            i++;
+            j = end;
+        } else
+            return false;
+    }
+    next.rank = out->rank;
+    *v = next;
+    return true;
+}
+
+bool fuse_view_of(const IrGraph *g, int view, FuseView *v, int *src) {
+    int cur = view;
+    v->nchain = v->nterm = 0;
+    while (is_view_op(&g->nodes[cur])) {
+        if (v->nchain == 8 || (cur != view && (count_users(g, cur) != 1 || fuse_is_output(g, cur))))
+            return false;
+        v->chain[v->nchain++] = cur;
+        cur = g->nodes[cur].in[0];
+    }
+    if (!v->nchain)
+        return false;
+    *src = cur;
+    const IrType *st = &g->nodes[cur].type;
+    v->rank = st->rank;
+    for (int d = 0; d < st->rank; d++) {
+        v->src_dim[d] = d;
+        v->mult[d] = 1;
+    }
+    for (int c = v->nchain - 1; c >= 0; c--) {
+        const IrNode *nd = &g->nodes[v->chain[c]];
+        if (nd->op == OP_SLICE) {
+            int64_t start;
+            int axis = (int)nd->attrs.axis;
+            fuse_slice_start(nd, &start);
+            if (v->nterm == 8)
+                return false;
+            v->term_start[v->nterm] = start;
+            v->term_mult[v->nterm] = v->mult[axis];
+            v->term_dim[v->nterm++] = v->src_dim[axis];
+        } else if (nd->op == OP_PERMUTE) {
+            FuseView next = *v;
+            for (int d = 0; d < nd->type.rank; d++) {
+                next.src_dim[d] = v->src_dim[nd->attrs.perm[d]];
+                next.mult[d] = v->mult[nd->attrs.perm[d]];
+            }
+            *v = next;
+        } else if (!reshape_view(g, nd, v))
+            return false;
+    }
+    /* the core reads vectors along the last dim: it must be contiguous */
+    return v->rank >= 1 && v->src_dim[v->rank - 1] == st->rank - 1 && v->mult[v->rank - 1] == 1;
+}
+
+/* Makes operand `op` of attention kernel r (q, k or v) a view read in place
+ * when it is one; returns the node the kernel reads. */
+static int absorb_view(FusePlan *p, int r, int op, int *view) {
+    FuseView v;
+    int src;
+    *view = -1;
+    if (!fuse_view_of(p->g, op, &v, &src) || fuse_user_root(p, op) != r)
+        return op;
+    for (int c = 0; c < v.nchain; c++)
+        if (p->owner[v.chain[c]] >= 0 && p->owner[v.chain[c]] != v.chain[c] && p->owner[v.chain[c]] != r)
+            return op;
+    for (int c = 0; c < v.nchain; c++)
+        p->owner[v.chain[c]] = r;
+    *view = op;
+    return src;
+}
+
 int fuse_attention(FusePlan *p) {
     const IrGraph *g = p->g;
     int moved = 0;
@@ -141,6 +258,10 @@ int fuse_attention(FusePlan *p) {
             }
             cur = n->op == OP_SOFTMAX ? n->in[0] : next;
         }
+        /* the heads split out of a projection are read where they lie */
+        keep->q = absorb_view(p, r, keep->q, &keep->view[0]);
+        keep->k = absorb_view(p, r, keep->k, &keep->view[1]);
+        keep->v = absorb_view(p, r, keep->v, &keep->view[2]);
         p->kind[r] = FK_ATTENTION;
         p->attn[r] = keep;
     }

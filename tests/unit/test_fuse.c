@@ -180,6 +180,19 @@ static void attention_from_the_math(void **state) {
            "attention[matmul mul add softmax matmul]");
 }
 
+static void attention_reads_heads_in_place(void **state) {
+    (void)state; /* q, k, v sliced out of one projection, heads split and moved: views the kernel reads */
+    expect("entry f(x: f32[B, L, 48]) -> (o) {\n  q, k, v = split(x, 3)\n"
+           "  q = permute(reshape(q, [B, L, 2, 8]), [0, 2, 1, 3])\n  k = permute(reshape(k, [B, L, 2, 8]), [0, 2, 1, 3])\n"
+           "  v = permute(reshape(v, [B, L, 2, 8]), [0, 2, 1, 3])\n  return softmax(q @ k.T / 4.0) @ v\n}",
+           "attention[slice slice slice reshape permute reshape permute reshape permute matmul div softmax matmul]");
+    /* a merge of dims is no stride view, and a view read elsewhere too is stored */
+    expect("entry f(x: f32[B, 2, L, 8], y: f32[B, L, 2, 8]) -> (o, p) {\n"
+           "  q = reshape(x, [B, 2 * L, 8])\n  k = permute(y, [0, 2, 1, 3])\n"
+           "  return softmax(q @ reshape(k, [B, 2 * L, 8]).T) @ q, k\n}",
+           "single[permute] attention[matmul softmax matmul]");
+}
+
 static void attention_with_scale_per_call(void **state) {
     (void)state; /* 1/sqrt(D) with D known per call: the scale is a one-element value read by the kernel */
     expect("entry f(q: f32[L, D], k: f32[S, D], v: f32[S, D]) -> (o) {\n"
@@ -330,6 +343,7 @@ int main(void) {
         cmocka_unit_test(scan_body_fused),
         cmocka_unit_test(attention_from_the_math),
         cmocka_unit_test(attention_with_scale_per_call),
+        cmocka_unit_test(attention_reads_heads_in_place),
         cmocka_unit_test(attention_weights_returned_not_fused),
         cmocka_unit_test(weight_slices_are_views),
         cmocka_unit_test(many_operands),
