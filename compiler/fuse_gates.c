@@ -1,8 +1,9 @@
 /*
  * fuse_gates.c — a recurrent step's gate math joins its product: one kernel
  * computes h·W_hhᵀ (+ bias, + the step's input projection) and, in the
- * product's epilogue, the gates and the new state, so the [B, gates·H]
- * pre-activations never leave the cache between the two.
+ * product's epilogue, the gates and the new state: the [B, gates·H]
+ * pre-activations are read back while the core still has them in cache, and
+ * a step is one kernel instead of two (three for an LSTM).
  *
  * An epilogue runs on blocks of the product's columns, while the gates of
  * hidden unit u are columns u, H + u, 2H + u, ... of it. So the weight's
