@@ -69,6 +69,19 @@ static void view_operand(CgKernel *k, int i, int view, const IrType *full, LLVMV
     put(k, desc, f0 + 3, stride[t->rank - 2]);
 }
 
+/* Element strides, in the kernel's output, of the dims of the P·V result:
+ * dense, or through the permute that merges the heads back when that is the
+ * kernel's root (output dim i is P·V's dim perm[i]). */
+static void out_strides(CgKernel *k, const FuseAttention *a, LLVMValueRef *s) {
+    const IrNode *root = &k->fused->g->nodes[k->fused->root];
+    const CgShape *os = &k->out_shape;
+    LLVMValueRef dense[ATTN_MAX_RANK];
+    for (int d = os->rank - 1; d >= 0; d--)
+        dense[d] = d == os->rank - 1 ? cg_i64(k->cm, 1) : LLVMBuildMul(k->b, dense[d + 1], os->dim[d + 1], "");
+    for (int d = 0; d < os->rank; d++)
+        s[k->fused->root == a->pv ? d : root->attrs.perm[d]] = dense[d];
+}
+
 static void attention_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     (void)lo;
     (void)hi;
@@ -76,7 +89,8 @@ static void attention_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     LLVMBuilderRef b = k->b;
     const CgFused *f = k->fused;
     const FuseAttention *a = f->plan->attn[f->root];
-    const IrType *o = &f->g->nodes[f->root].type, *scores = &f->g->nodes[a->scores].type;
+    const IrType *o = &f->g->nodes[a->pv].type, *scores = &f->g->nodes[a->scores].type;
+    CgShape os = cg_shape(cm, b, k->syms, o);
     /* the operands as the products see them (a view's type when read through one) */
     const IrType *qt = a->view[0] >= 0 ? &f->g->nodes[a->view[0]].type : k->in_type[0];
     const IrType *kt = a->view[1] >= 0 ? &f->g->nodes[a->view[1]].type : k->in_type[1];
@@ -85,12 +99,12 @@ static void attention_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     int r = o->rank;
     for (int j = 0; j < 2; j++) {
         int d = r - 4 + j;
-        put(k, desc, AF_NB0 + j, d < 0 ? cg_i64(cm, 1) : k->out_shape.dim[d]);
+        put(k, desc, AF_NB0 + j, d < 0 ? cg_i64(cm, 1) : os.dim[d]);
     }
-    put(k, desc, AF_L, k->out_shape.dim[r - 2]);
+    put(k, desc, AF_L, os.dim[r - 2]);
     put(k, desc, AF_S, cg_dim(cm, b, k->syms, kt->dims[kt->rank - 2]));
     put(k, desc, AF_D, cg_dim(cm, b, k->syms, qt->dims[qt->rank - 1]));
-    put(k, desc, AF_DV, k->out_shape.dim[r - 1]);
+    put(k, desc, AF_DV, os.dim[r - 1]);
     const IrType *types[] = {qt, kt, vt};
     const int fields[] = {AF_Q, AF_K, AF_V};
     for (int i = 0; i < 3; i++) {
@@ -104,8 +118,13 @@ static void attention_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
         put(k, desc, fields[i] + 3, k->in_shape[i].dim[types[i]->rank - 1]);
     }
     LLVMBuildStore(b, k->out, LLVMBuildGEP2(b, cm->i64, desc, (LLVMValueRef[]){cg_i64(cm, AF_O)}, 1, ""));
-    batch_strides(k, o, o, desc, AF_O_S0);
-    put(k, desc, AF_O_RS, k->out_shape.dim[r - 1]);
+    LLVMValueRef ost[ATTN_MAX_RANK];
+    out_strides(k, a, ost);
+    for (int j = 0; j < 2; j++) {
+        int d = r - 4 + j;
+        put(k, desc, AF_O_S0 + j, d < 0 ? cg_i64(cm, 0) : ost[d]);
+    }
+    put(k, desc, AF_O_RS, ost[r - 2]);
     LLVMTypeRef f64 = LLVMDoubleTypeInContext(cm->ctx);
     LLVMValueRef scale = LLVMConstReal(f64, (double)a->scale);
     int next = 3;

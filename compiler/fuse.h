@@ -53,6 +53,10 @@ typedef struct FuseAttention {
        the operand as the products see it, and q, k, v are then the stored
        values; -1 when the operand is read as it is */
     int view[3];
+    /* the P·V matmul; the kernel's root is it, or a permute of its result
+       that keeps the last dim (heads merged back, [.., H, L, Dv] -> [.., L, H, Dv]),
+       which the kernel then writes directly through the output's strides */
+    int pv;
 } FuseAttention;
 
 /* A chain of views (slice with step 1 and a constant start, reshape that

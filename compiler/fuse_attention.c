@@ -223,6 +223,27 @@ static int absorb_view(FusePlan *p, int r, int op, int *view) {
     return src;
 }
 
+/* The permute that merges the heads back when it is the only reader of the
+ * attention's result r and keeps the last dim last (the kernel writes its
+ * layout through the output strides), else r. */
+static int merged_heads(const FusePlan *p, int r) {
+    const IrGraph *g = p->g;
+    if (fuse_is_output(g, r))
+        return r;
+    int user = -1;
+    for (int u = r + 1; u < g->n; u++)
+        for (int j = 0; j < g->nodes[u].nin; j++)
+            if (g->nodes[u].in[j] == r) {
+                if (user >= 0 && user != u)
+                    return r;
+                user = u;
+            }
+    const IrNode *n = user >= 0 ? &g->nodes[user] : NULL;
+    if (!n || n->op != OP_PERMUTE || p->owner[user] != user || n->attrs.perm[n->type.rank - 1] != n->type.rank - 1)
+        return r;
+    return user;
+}
+
 int fuse_attention(FusePlan *p) {
     const IrGraph *g = p->g;
     int moved = 0;
@@ -262,8 +283,14 @@ int fuse_attention(FusePlan *p) {
         keep->q = absorb_view(p, r, keep->q, &keep->view[0]);
         keep->k = absorb_view(p, r, keep->k, &keep->view[1]);
         keep->v = absorb_view(p, r, keep->v, &keep->view[2]);
-        p->kind[r] = FK_ATTENTION;
-        p->attn[r] = keep;
+        keep->pv = r;
+        int root = merged_heads(p, r);
+        if (root != r) {
+            fuse_merge(p, r, root);
+            p->owner[root] = root;
+        }
+        p->kind[root] = FK_ATTENTION;
+        p->attn[root] = keep;
     }
     return moved;
 }

@@ -111,8 +111,9 @@ static const Case cases[] = {
                         "  return y1, y2, y3, y4\n}\n",
      "q:f32:B,2,N,K k:f32:B,2,M,K v:f32:B,2,M,T m:bool:B,1,1,M a:f32:N,M s:f32:B,1,M,K k3:f32:M,K", 0},
     /* heads split out of one projection and read in place by the attention kernel (FuseView):
-       slices at offsets, reshapes that split a dim, permutes; k broadcast over the batch */
-    {"fused_attention_views", "entry f(x: f32[B, N, 24], y: f32[1, M, 16], m: bool[B, 1, 1, M]) -> (y1, y2) {\n"
+       slices at offsets, reshapes that split a dim, permutes; k broadcast over the batch; results
+       written straight into the layout of a permute that merges the heads back */
+    {"fused_attention_views", "entry f(x: f32[B, N, 24], y: f32[1, M, 16], m: bool[B, 1, 1, M]) -> (y1, y2, y3, y4) {\n"
                               "  q = permute(reshape(x[:, :, 0:8], [B, N, 2, 4]), [0, 2, 1, 3])\n"
                               "  k = permute(reshape(x[:, :, 8:16], [B, N, 2, 4]), [0, 2, 1, 3])\n"
                               "  v = permute(reshape(x[:, :, 16:24], [B, N, 4, 2]), [0, 2, 1, 3])\n"
@@ -120,7 +121,10 @@ static const Case cases[] = {
                               "  vy = transpose(reshape(y[:, :, 8:16], [1, M, 2, 4]), 1, 2)\n"
                               "  y1 = softmax(q @ k.T / 2.0) @ permute(reshape(v, [B, 4, N, 2]), [0, 1, 2, 3])[:, 0:2]\n"
                               "  y2 = softmax(masked_fill(q @ ky.T * 0.5, m, -inf)) @ vy\n"
-                              "  return y1, y2\n}\n",
+                              "  w = permute(reshape(x[:, :, 16:24], [B, N, 2, 4]), [0, 2, 1, 3])\n"
+                              "  y3 = reshape(permute(softmax(k @ q.T) @ w, [0, 2, 1, 3]), [B, N, 8])\n"
+                              "  y4 = permute(softmax(ky @ k.T * 0.25) @ w[:, :, :, 0:1], [1, 2, 0, 3])\n"
+                              "  return y1, y2, y3, y4\n}\n",
      "x:f32:B,N,24 y:f32:1,M,16 m:bool:B,1,1,M", 0},
     /* attention whose weights are needed: the softmax runs in the product's epilogue on whole rows */
     {"fused_matmul_softmax", "entry f(q: f32[B, 2, N, K], k: f32[B, 2, M, K], m: bool[B, 1, 1, M], a: f32[N, M],\n"

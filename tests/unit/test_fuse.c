@@ -186,6 +186,12 @@ static void attention_reads_heads_in_place(void **state) {
            "  q = permute(reshape(q, [B, L, 2, 8]), [0, 2, 1, 3])\n  k = permute(reshape(k, [B, L, 2, 8]), [0, 2, 1, 3])\n"
            "  v = permute(reshape(v, [B, L, 2, 8]), [0, 2, 1, 3])\n  return softmax(q @ k.T / 4.0) @ v\n}",
            "attention[slice slice slice reshape permute reshape permute reshape permute matmul div softmax matmul]");
+    /* and the heads merged back: the kernel writes the permute's layout */
+    expect("entry f(x: f32[B, L, 48]) -> (o) {\n  q, k, v = split(x, 3)\n"
+           "  q = permute(reshape(q, [B, L, 2, 8]), [0, 2, 1, 3])\n  k = permute(reshape(k, [B, L, 2, 8]), [0, 2, 1, 3])\n"
+           "  v = permute(reshape(v, [B, L, 2, 8]), [0, 2, 1, 3])\n"
+           "  return reshape(permute(softmax(q @ k.T / 4.0) @ v, [0, 2, 1, 3]), [B, L, 16])\n}",
+           "attention[slice slice slice reshape permute reshape permute reshape permute matmul div softmax matmul permute]");
     /* a merge of dims is no stride view, and a view read elsewhere too is stored */
     expect("entry f(x: f32[B, 2, L, 8], y: f32[B, L, 2, 8]) -> (o, p) {\n"
            "  q = reshape(x, [B, 2 * L, 8])\n  k = permute(y, [0, 2, 1, 3])\n"
