@@ -39,24 +39,22 @@ static void batch_strides(CgKernel *k, const IrType *t, const IrType *full, LLVM
     }
 }
 
-/* Operand i (q, k, v) read through its view chain: its type, first element
- * and two batch strides and row stride in the descriptor at f0. */
-static void view_operand(CgKernel *k, int i, int view, const IrType *full, LLVMValueRef desc, int f0) {
+/* Operand i (q, k, v) read through its view chain (a->views[i]): its first
+ * element, two batch strides and row stride in the descriptor at f0. */
+static void view_operand(CgKernel *k, const FuseAttention *a, int i, const IrType *full, LLVMValueRef desc, int f0) {
     CgModule *cm = k->cm;
     LLVMBuilderRef b = k->b;
-    const IrGraph *g = k->fused->g;
-    FuseView v;
-    int src;
-    fuse_view_of(g, view, &v, &src); /* as fuse_attention.c found it */
-    const IrType *t = &g->nodes[view].type;
-    CgShape s = cg_shape(cm, b, k->syms, &g->nodes[src].type);
+    const FuseView *v = &a->views[i];
+    const IrType *t = &k->fused->g->nodes[a->view[i]].type;
+    CgShape s = cg_shape(cm, b, k->syms, k->in_type[i]); /* the stored value the view reads */
     LLVMValueRef dense[ATTN_MAX_RANK], stride[ATTN_MAX_RANK], offset = cg_i64(cm, 0);
     for (int d = s.rank - 1; d >= 0; d--)
         dense[d] = d == s.rank - 1 ? cg_i64(cm, 1) : LLVMBuildMul(b, dense[d + 1], s.dim[d + 1], "");
-    for (int d = 0; d < v.rank; d++)
-        stride[d] = LLVMBuildMul(b, cg_i64(cm, v.mult[d]), dense[v.src_dim[d]], "");
-    for (int q = 0; q < v.nterm; q++)
-        offset = LLVMBuildAdd(b, offset, LLVMBuildMul(b, cg_i64(cm, v.term_start[q] * v.term_mult[q]), dense[v.term_dim[q]], ""), "");
+    for (int d = 0; d < v->rank; d++)
+        stride[d] = LLVMBuildMul(b, cg_i64(cm, v->mult[d]), dense[v->src_dim[d]], "");
+    for (int q = 0; q < v->nterm; q++)
+        offset = LLVMBuildAdd(b, offset,
+                              LLVMBuildMul(b, cg_i64(cm, v->term_start[q] * v->term_mult[q]), dense[v->term_dim[q]], ""), "");
     LLVMValueRef at = LLVMBuildGEP2(b, cm->f32, k->in[i], &offset, 1, "");
     LLVMBuildStore(b, at, LLVMBuildGEP2(b, cm->i64, desc, (LLVMValueRef[]){cg_i64(cm, f0)}, 1, ""));
     int nb = full->rank - 2;
@@ -110,7 +108,7 @@ static void attention_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     for (int i = 0; i < 3; i++) {
         const IrType *full = i == 0 ? scores : o; /* q's batch dims as the scores see them; k, v likewise */
         if (a->view[i] >= 0) {
-            view_operand(k, i, a->view[i], full, desc, fields[i]);
+            view_operand(k, a, i, full, desc, fields[i]);
             continue;
         }
         LLVMBuildStore(b, k->in[i], LLVMBuildGEP2(b, cm->i64, desc, (LLVMValueRef[]){cg_i64(cm, fields[i])}, 1, ""));

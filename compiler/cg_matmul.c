@@ -347,6 +347,13 @@ static LLVMValueRef pool_threads(Fn *f, LLVMValueRef pool) {
     return LLVMBuildSExt(f->b, t, f->cm->i64, "");
 }
 
+/* The epilogue's group of panels (epi_panels, at least 1) into the context; returns it. */
+static LLVMValueRef set_groups(Fn *f, LLVMValueRef ctx, LLVMValueRef epi_panels) {
+    LLVMValueRef gp = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, epi_panels, k64(f, 1)), k64(f, 1), epi_panels, "");
+    ctx_set(f, ctx, F_GP, gp);
+    return gp;
+}
+
 /* Panels [*j0, *j1) of task t of tn over np panels in groups of gp: whole
  * groups, so that every epilogue rectangle starts at a multiple of gp panels. */
 static void group_range(Fn *f, LLVMValueRef t, LLVMValueRef tn, LLVMValueRef np, LLVMValueRef gp, LLVMValueRef *j0,
@@ -716,7 +723,7 @@ LLVMValueRef cg_gemm_packed(CgModule *cm) {
                  epi = LLVMGetParam(fn, 10), epi_arg = LLVMGetParam(fn, 11), epi_panels = LLVMGetParam(fn, 12);
     trivial_cases(f, M, N, K, C, ldc, epi, epi_arg);
     LLVMValueRef ctx = new_ctx(f, A, Bp, C, M, N, K, a_rs, a_cs, k64(f, s.NR), k64(f, 1), epi, epi_arg);
-    ctx_set(f, ctx, F_GP, LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, epi_panels, k64(f, 1)), k64(f, 1), epi_panels, ""));
+    set_groups(f, ctx, epi_panels);
     ctx_set(f, ctx, F_BUF, LLVMConstNull(cm->ptr));
     ctx_set(f, ctx, F_TBUF, k64(f, 0));
     ctx_set(f, ctx, F_LDC, ldc);
@@ -776,8 +783,7 @@ LLVMValueRef cg_gemm(CgModule *cm) {
     LLVMValueRef ctx = new_ctx(f, A, B, C, M, N, K, a_rs, a_cs, b_rs, b_cs, epi, epi_arg);
     ctx_set(f, ctx, F_LDC, ldc);
     ctx_set(f, ctx, F_MODE, k64(f, 1));
-    LLVMValueRef gp = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, epi_panels, k64(f, 1)), k64(f, 1), epi_panels, "");
-    ctx_set(f, ctx, F_GP, gp);
+    LLVMValueRef gp = set_groups(f, ctx, epi_panels);
     If small;
     /* few rows and contiguous rows of B: stream B as it is, no packing */
     if_begin(f, &small,

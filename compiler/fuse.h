@@ -39,26 +39,6 @@ typedef enum FuseKind {
     FK_MATMUL_SOFTMAX, /* a product whose epilogue is a softmax of its rows (fuse_matmul.c) */
 } FuseKind;
 
-/* What an attention kernel computes: o = softmax(scale · q kᵀ, masked) v. */
-typedef struct FuseAttention {
-    int q, k, v;       /* nodes of the operands ([.., L, D], [.., S, D] read transposed, [.., S, Dv]) */
-    int scores;        /* the q·kᵀ matmul */
-    int mask;          /* node of the mask, or -1 */
-    bool additive;     /* mask is added to the scores (else a bool mask: true → -inf) */
-    float scale;       /* product of the constant factors applied to q·kᵀ */
-    int scale_node;    /* a one-element value computed at run time that also scales q·kᵀ, or -1 */
-    bool scale_divides; /* q·kᵀ is divided by scale_node (else multiplied) */
-    /* q, k, v read in place through a chain of views of a stored value (the
-       heads split out of a projection: slice, reshape, permute): view[i] is
-       the operand as the products see it, and q, k, v are then the stored
-       values; -1 when the operand is read as it is */
-    int view[3];
-    /* the P·V matmul; the kernel's root is it, or a permute of its result
-       that keeps the last dim (heads merged back, [.., H, L, Dv] -> [.., L, H, Dv]),
-       which the kernel then writes directly through the output's strides */
-    int pv;
-} FuseAttention;
-
 /* A chain of views (slice with step 1 and a constant start, reshape that
  * splits dims, permute) from stored node `src` to node `view`, as strides:
  * view dim d has element stride mult[d] times the dense stride of src's dim
@@ -74,10 +54,28 @@ typedef struct FuseView {
     int64_t term_start[8], term_mult[8];
     int term_dim[8];
 } FuseView;
-/* Whether node `view` of g is such a chain over a value that is not itself
- * a view; fills *v and *src. The chain's nodes other than `view` must have
- * one user each (the next node). */
-bool fuse_view_of(const IrGraph *g, int view, FuseView *v, int *src);
+
+
+/* What an attention kernel computes: o = softmax(scale · q kᵀ, masked) v. */
+typedef struct FuseAttention {
+    int q, k, v;       /* nodes of the operands ([.., L, D], [.., S, D] read transposed, [.., S, Dv]) */
+    int scores;        /* the q·kᵀ matmul */
+    int mask;          /* node of the mask, or -1 */
+    bool additive;     /* mask is added to the scores (else a bool mask: true → -inf) */
+    float scale;       /* product of the constant factors applied to q·kᵀ */
+    int scale_node;    /* a one-element value computed at run time that also scales q·kᵀ, or -1 */
+    bool scale_divides; /* q·kᵀ is divided by scale_node (else multiplied) */
+    /* q, k, v read in place through a chain of views of a stored value (the
+       heads split out of a projection: slice, reshape, permute): view[i] is
+       the operand as the products see it, views[i] its strides, and q, k, v
+       are then the stored values; -1 when the operand is read as it is */
+    int view[3];
+    FuseView views[3];
+    /* the P·V matmul; the kernel's root is it, or a permute of its result
+       that keeps the last dim (heads merged back, [.., H, L, Dv] -> [.., L, H, Dv]),
+       which the kernel then writes directly through the output's strides */
+    int pv;
+} FuseAttention;
 
 typedef struct FusePlan FusePlan;
 struct FusePlan {

@@ -163,7 +163,10 @@ static bool reshape_view(const IrGraph *g, const IrNode *nd, FuseView *v) {
     return true;
 }
 
-bool fuse_view_of(const IrGraph *g, int view, FuseView *v, int *src) {
+/* Whether node `view` of g is a chain of views (FuseView) over a value that
+ * is not itself a view; fills *v and *src. The chain's nodes other than
+ * `view` must have one user each (the next node). */
+static bool view_of(const IrGraph *g, int view, FuseView *v, int *src) {
     int cur = view;
     v->nchain = v->nterm = 0;
     while (is_view_op(&g->nodes[cur])) {
@@ -206,20 +209,20 @@ bool fuse_view_of(const IrGraph *g, int view, FuseView *v, int *src) {
     return v->rank >= 1 && v->src_dim[v->rank - 1] == st->rank - 1 && v->mult[v->rank - 1] == 1;
 }
 
-/* Makes operand `op` of attention kernel r (q, k or v) a view read in place
- * when it is one; returns the node the kernel reads. */
-static int absorb_view(FusePlan *p, int r, int op, int *view) {
-    FuseView v;
+/* Makes operand i of attention a (q, k or v: `op`) of kernel r a view read
+ * in place when it is one; returns the node the kernel reads. */
+static int absorb_view(FusePlan *p, int r, FuseAttention *a, int i, int op) {
+    FuseView *v = &a->views[i];
     int src;
-    *view = -1;
-    if (!fuse_view_of(p->g, op, &v, &src) || fuse_user_root(p, op) != r)
+    a->view[i] = -1;
+    if (!view_of(p->g, op, v, &src) || fuse_user_root(p, op) != r)
         return op;
-    for (int c = 0; c < v.nchain; c++)
-        if (p->owner[v.chain[c]] >= 0 && p->owner[v.chain[c]] != v.chain[c] && p->owner[v.chain[c]] != r)
+    for (int c = 0; c < v->nchain; c++)
+        if (p->owner[v->chain[c]] >= 0 && p->owner[v->chain[c]] != v->chain[c] && p->owner[v->chain[c]] != r)
             return op;
-    for (int c = 0; c < v.nchain; c++)
-        p->owner[v.chain[c]] = r;
-    *view = op;
+    for (int c = 0; c < v->nchain; c++)
+        p->owner[v->chain[c]] = r;
+    a->view[i] = op;
     return src;
 }
 
@@ -280,9 +283,9 @@ int fuse_attention(FusePlan *p) {
             cur = n->op == OP_SOFTMAX ? n->in[0] : next;
         }
         /* the heads split out of a projection are read where they lie */
-        keep->q = absorb_view(p, r, keep->q, &keep->view[0]);
-        keep->k = absorb_view(p, r, keep->k, &keep->view[1]);
-        keep->v = absorb_view(p, r, keep->v, &keep->view[2]);
+        keep->q = absorb_view(p, r, keep, 0, keep->q);
+        keep->k = absorb_view(p, r, keep, 1, keep->k);
+        keep->v = absorb_view(p, r, keep, 2, keep->v);
         keep->pv = r;
         int root = merged_heads(p, r);
         if (root != r) {
