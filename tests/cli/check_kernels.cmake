@@ -3,7 +3,8 @@
 # lists the fused gate kernel, `--fused --no-fuse` one kernel per node,
 # `--fused --dot` clusters, and `attnc run --profile` a table with a line per
 # kernel (the fused gate kernel among them); and on a GRU written with one
-# weight per gate, the merged recurrent product.
+# weight per gate, the merged recurrent product; and on a GRU cell whose gate
+# math runs in the recurrent product's epilogue.
 #
 #   cmake -DATTNC=... -DSRC=... -P check_kernels.cmake
 set(F ${SRC}/tests/golden/fixtures/grucell)
@@ -60,4 +61,20 @@ execute_process(COMMAND ${ATTNC} run ${M} --weights ${F}/weights.safetensors --i
 # five kernels: the product over all steps, two bias concatenations, and the two of the step
 if(NOT rc EQUAL 0 OR NOT err MATCHES "profile: 5 kernels")
   message(FATAL_ERROR "per-gate GRU run --profile (${rc}):\n${err}")
+endif()
+
+# The GRU cell with hidden size 32 (golden case grucell_gated): the recurrent
+# product and the gates are one kernel that also stores the product, and the
+# profile has one line for it.
+set(F ${SRC}/tests/golden/fixtures/grucell_gated)
+set(M ${SRC}/models/grucell.attn --set input_size=10 --set hidden_size=32)
+execute_process(COMMAND ${ATTNC} graph ${M} --fused RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "entry forward: 2 kernels for 21 nodes at top level\n"
+   OR NOT out MATCHES "k27 +matmul\\+gates +%8 slice, %9 slice, %10 slice, %11 matmul \\(stored\\), %12 add, ")
+  message(FATAL_ERROR "gated GRU cell: no gate kernel in (${rc}):\n${out}${err}")
+endif()
+execute_process(COMMAND ${ATTNC} run ${M} --weights ${F}/weights.safetensors --inputs ${F}/inputs.safetensors
+                        --profile RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT err MATCHES "profile: 2 kernels" OR NOT err MATCHES "k27 matmul\\+gates: %8 slice")
+  message(FATAL_ERROR "gated GRU cell run --profile (${rc}):\n${err}")
 endif()
