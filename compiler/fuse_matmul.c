@@ -12,7 +12,7 @@
  * through its elementwise prologue (scores scaled and masked, whose
  * probabilities are needed whole: attention that returns its weights): the
  * core then hands the epilogue whole rows, which it normalises in place
- * while they are in cache, and the scores are never written to memory.
+ * while they are in cache: the rows reach memory once, as probabilities.
  */
 #include "fuse.h"
 
