@@ -694,6 +694,24 @@ static LLVMValueRef dims_product(Gen *G, CgKernel *k, const IrType *t, int from,
 
 static void emit_graph(Gen *G, CgKernel *k, const IrGraph *g);
 
+/* Whether carry j of scan sc takes turns with its old state instead of being
+ * copied into it at the end of each step: the new state has a buffer of its
+ * own (not a view, not computed in place, the new state of no other carry)
+ * the size of the carried one. The two buffers then swap roles every step.
+ * Both are free to: every buffer of a scan body lives for the whole of its
+ * outermost scan (cg_plan.c). */
+static bool carry_swaps(const Gen *G, const IrGraph *body, const IrScan *sc, const int *body_in, int j) {
+    int o = body->outputs[sc->nyield + j], in = body_in[sc->nseq + j];
+    int oid = gid(G, body, o);
+    if (body->nodes[o].op == OP_INPUT || body->nodes[o].op == OP_RESHAPE || G->slot[oid] < 0 || G->in_place[oid] ||
+        G->slot[gid(G, body, in)] < 0 || !same_size(&body->nodes[o].type, &body->nodes[in].type))
+        return false;
+    for (int c = 0; c < sc->ncarry; c++)
+        if (c != j && body->outputs[sc->nyield + c] == o)
+            return false;
+    return true;
+}
+
 /* A scan: native loop over its body's kernels. */
 static void emit_scan(Gen *G, CgKernel *k, const IrGraph *g, int si) {
     CgModule *cm = G->cm;
@@ -727,8 +745,24 @@ static void emit_scan(Gen *G, CgKernel *k, const IrGraph *g, int si) {
                     G->ptr[gid(G, g, i)] = stacked[o];
             }
         }
+    /* swapping carries: the buffers of the old and the new state, read at the
+       top of every step */
+    LLVMValueRef state[1024][2] = {{0}};
+    for (int j = 0; j < sc->ncarry && j < 1024; j++)
+        if (carry_swaps(G, body, sc, body_in, j)) {
+            int in = gid(G, body, body_in[sc->nseq + j]), out = gid(G, body, body->outputs[sc->nyield + j]);
+            state[j][0] = cg_entry_alloca(k, cm->ptr);
+            state[j][1] = cg_entry_alloca(k, cm->ptr);
+            LLVMBuildStore(b, G->ptr[in], state[j][0]);
+            LLVMBuildStore(b, G->ptr[out], state[j][1]);
+        }
     CgLoop loop;
     LLVMValueRef step = cg_loop_begin(k, &loop, cg_i64(cm, 0), steps, 1);
+    for (int j = 0; j < sc->ncarry && j < 1024; j++)
+        if (state[j][0]) {
+            G->ptr[gid(G, body, body_in[sc->nseq + j])] = LLVMBuildLoad2(b, cm->ptr, state[j][0], "old_state");
+            G->ptr[gid(G, body, body->outputs[sc->nyield + j])] = LLVMBuildLoad2(b, cm->ptr, state[j][1], "new_state");
+        }
     LLVMValueRef t = sc->reverse ? LLVMBuildSub(b, LLVMBuildSub(b, steps, cg_i64(cm, 1), ""), step, "") : step;
     /* this step of each sequence */
     for (int i = 0; i < sc->nseq; i++) {
@@ -775,7 +809,12 @@ static void emit_scan(Gen *G, CgKernel *k, const IrGraph *g, int si) {
             LLVMValueRef dst = G->ptr[gid(G, body, body_in[sc->nseq + j])];
             LLVMValueRef src = G->ptr[gid(G, body, out_node)];
             LLVMValueRef bytes = bytes_of(G, k, &body->nodes[out_node].type);
-            if (pass == 0 && aliased) {
+            if (j < 1024 && state[j][0]) {
+                if (pass == 1) { /* the new state is the next step's old one */
+                    LLVMBuildStore(b, src, state[j][0]);
+                    LLVMBuildStore(b, dst, state[j][1]);
+                }
+            } else if (pass == 0 && aliased) {
                 if (!saved) /* the stack is given back after the copies, every step */
                     saved = cg_intrinsic(cm, b, "llvm.stacksave", cm->ptr, NULL, 0);
                 tmp[j] = LLVMBuildArrayAlloca(b, cm->i8, bytes, "");
@@ -788,6 +827,9 @@ static void emit_scan(Gen *G, CgKernel *k, const IrGraph *g, int si) {
     if (saved)
         cg_intrinsic(cm, b, "llvm.stackrestore", cm->ptr, &saved, 1);
     cg_loop_end(k, &loop);
+    for (int j = 0; j < sc->ncarry && j < 1024; j++)
+        if (state[j][0])
+            G->ptr[gid(G, body, body_in[sc->nseq + j])] = LLVMBuildLoad2(b, cm->ptr, state[j][0], "final_state");
     /* final carries are read from the body's carried buffers */
     for (int i = 0; i < g->n; i++)
         if (g->nodes[i].op == OP_RESULT && g->nodes[i].in[0] == si && g->nodes[i].attrs.axis >= sc->nyield)

@@ -15,6 +15,19 @@ LLVMValueRef cg_ctx_ptr(CgModule *cm, LLVMBuilderRef b, LLVMValueRef ctx, int sl
     return LLVMBuildLoad2(b, number ? cm->i64 : cm->ptr, p, "");
 }
 
+LLVMValueRef cg_entry_alloca(CgKernel *k, LLVMTypeRef t) {
+    LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(k->fn);
+    LLVMBuilderRef eb = LLVMCreateBuilderInContext(k->cm->ctx);
+    LLVMValueRef first = LLVMGetFirstInstruction(entry);
+    if (first)
+        LLVMPositionBuilderBefore(eb, first);
+    else
+        LLVMPositionBuilderAtEnd(eb, entry);
+    LLVMValueRef v = LLVMBuildAlloca(eb, t, "");
+    LLVMDisposeBuilder(eb);
+    return v;
+}
+
 static LLVMValueRef safe_divisor(CgModule *cm, LLVMBuilderRef b, LLVMValueRef y) {
     return LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLE, y, cg_i64(cm, 0), ""), cg_i64(cm, 1), y, "");
 }

@@ -130,6 +130,10 @@ LLVMValueRef cg_reduce_fmax(CgKernel *k, LLVMValueRef v);
  * from the kernel. The builder continues where cond is false. */
 void cg_fail_if(CgKernel *k, LLVMValueRef cond, LLVMValueRef v0, LLVMValueRef v1, LLVMValueRef v2);
 
+/* A stack variable of type t in the entry block of k's function: one per
+ * call, however often the code that uses it runs. */
+LLVMValueRef cg_entry_alloca(CgKernel *k, LLVMTypeRef t);
+
 /* Loads slot `slot` (CTX_*) of the run context as a pointer or an i64. */
 LLVMValueRef cg_ctx_ptr(CgModule *cm, LLVMBuilderRef b, LLVMValueRef ctx, int slot);
 

@@ -36,15 +36,7 @@ typedef struct Var {
 } Var;
 
 static Var var_new(CgKernel *k, LLVMTypeRef t, LLVMValueRef init) {
-    LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(k->fn);
-    LLVMBuilderRef eb = LLVMCreateBuilderInContext(k->cm->ctx);
-    LLVMValueRef first = LLVMGetFirstInstruction(entry);
-    if (first)
-        LLVMPositionBuilderBefore(eb, first);
-    else
-        LLVMPositionBuilderAtEnd(eb, entry);
-    Var v = {LLVMBuildAlloca(eb, t, "acc"), t};
-    LLVMDisposeBuilder(eb);
+    Var v = {cg_entry_alloca(k, t), t};
     if (init)
         LLVMBuildStore(k->b, init, v.p);
     return v;

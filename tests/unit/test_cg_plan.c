@@ -264,7 +264,7 @@ static void scan_lifetimes(void **state) {
     expect(&N, id[CAP], 4, 11);       /* captured: read until the scan ends */
     expect(&N, id[STEP], 5, 11);      /* body buffers: the whole scan */
     expect(&N, id[S], 5, 11);
-    expect(&N, id[T], 5, 11);
+    expect(&N, id[T], 5, 14);         /* the new carry: may swap with the carried buffer */
     expect(&N, id[CARRY], 5, 14);     /* also the final carry, read by out */
     expect(&N, id[YS], 5, 14);        /* stacked into from the scan's start */
     expect(&N, id[HN], -1, -1);
@@ -342,8 +342,8 @@ static void nested_scan_lifetimes(void **state) {
     expect(&N, ib0 + ic, 3, 12);
     expect(&N, ib0 + in_body, 3, 12);
     expect(&N, ob0 + before, 3, 12);
-    expect(&N, ob0 + after, 3, 12);
-    expect(&N, ob0 + oc, 3, 14); /* the final carry, read by y */
+    expect(&N, ob0 + after, 3, 14); /* the new carry, which may swap with the carried buffer */
+    expect(&N, ob0 + oc, 3, 14);    /* the final carry, read by y */
     expect(&N, y, 14, 15);
     /* inside the outer scan nothing shares */
     int inside[] = {ob0 + oc, ob0 + before, ob0 + after, ib0 + ic, ib0 + in_body};
