@@ -38,7 +38,9 @@ typedef struct Gen {
     bool *bind_concat;       /* CONCATs of weights packed by some product at bind time */
     bool *in_place;          /* new carried states computed in their carried buffer */
     int *kindex;             /* kernel roots: number of the kernel (CgEntryInfo.kernel_names) */
-    int *result_of;          /* SCAN output buffers: global id of the RESULT node owning output i */
+    int *out_of;             /* buffers computed in the caller's output buffer: which output, else -1 */
+    LLVMValueRef *stacked_at; /* gate kernel roots that are per-step outputs: this step's place in the stacked output */
+    const Dim **stacked_steps; /* and the steps of their scan when it runs along axis 1 (CgFused.stacked_steps) */
     int *slot;               /* workspace slot of each node's buffer, or -1 */
     int nslots;
     LLVMValueRef *slot_at;   /* per slot: its size, then its offset, in the function being built */
@@ -374,6 +376,28 @@ static void plan_carries(Gen *G) {
     }
 }
 
+/* Buffers of the entry's outputs that kernels write straight into the
+ * caller's output buffers (G->out_of) instead of the workspace, saving the
+ * copy at the end: every top-level buffer an output is held in (through
+ * reshapes), the first output of it only. A scan's per-step output is held
+ * in its first RESULT's buffer, so other RESULTs of it are copied. */
+static void plan_outputs(Gen *G) {
+    const IrGraph *g = G->e->graph;
+    for (int id = 0; id < G->total; id++)
+        G->out_of[id] = -1;
+    for (int i = 0; i < g->nout; i++) {
+        int root = root_of(g, g->outputs[i]);
+        const IrNode *n = &g->nodes[root];
+        bool first_result = true;
+        for (int j = 0; j < root && n->op == OP_RESULT; j++)
+            first_result &= !(g->nodes[j].op == OP_RESULT && g->nodes[j].in[0] == n->in[0] &&
+                              g->nodes[j].attrs.axis == n->attrs.axis);
+        int id = gid(G, g, root);
+        if (G->out_of[id] < 0 && first_result && owns_buffer(G, g, n, root))
+            G->out_of[id] = i;
+    }
+}
+
 /* Puts every buffer into a slot (G->slot); the key of a size class is the
  * id of its first buffer. Returns 0, or -1 when out of memory. */
 static int plan_slots(Gen *G) {
@@ -382,6 +406,10 @@ static int plan_slots(Gen *G) {
     CgPlanNodes nodes = {.ctx = G, .count = G->total, .id = plan_id, .owns = plan_owns, .member = plan_member};
     int rc = -1;
     if (bufs && type && cg_plan_live(G->e->graph, &nodes, bufs) == 0) {
+        plan_outputs(G);
+        for (int id = 0; id < G->total; id++)
+            if (G->out_of[id] >= 0)
+                bufs[id].start = bufs[id].end = -1; /* not in the workspace */
         for (int k = 0; k < G->ngraphs; k++)
             for (int i = 0; i < G->graphs[k]->n; i++)
                 type[G->base[k] + i] = &G->graphs[k]->nodes[i].type;
@@ -619,6 +647,13 @@ static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
             return;
         }
     }
+    if (G->stacked_at[id] && !(f && f->kind == FK_GATED && f->nleaf < CG_MAX_IN))
+        G->stacked_at[id] = NULL; /* emit_scan copies it instead */
+    if (G->stacked_at[id]) {
+        f->stacked = f->nleaf;
+        f->leaf[f->nleaf++] = CG_LEAF_STACKED;
+        f->stacked_steps = G->stacked_steps[id];
+    }
     int nargs = f ? f->nleaf : n->nin;
     if (!G->kernel[id] && add_kernel_name(G, g, plan, i) != 0) {
         free(f);
@@ -647,7 +682,7 @@ static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
     args[1] = G->ptr[id];
     for (int j = 0; j < nargs; j++) {
         int src = f ? f->leaf[j] : n->in[j];
-        args[2 + j] = src < 0 ? G->ptr[id] : G->ptr[gid(G, g, src)];
+        args[2 + j] = src == CG_LEAF_STACKED ? G->stacked_at[id] : src < 0 ? G->ptr[id] : G->ptr[gid(G, g, src)];
     }
     free(f);
     for (int j = 0; j < nargs + 2; j++)
@@ -708,6 +743,21 @@ static bool carry_swaps(const Gen *G, const IrGraph *body, const IrScan *sc, con
         return false;
     for (int c = 0; c < sc->ncarry; c++)
         if (c != j && body->outputs[sc->nyield + c] == o)
+            return false;
+    return true;
+}
+
+/* Whether per-step output i of scan sc is written to its stacked result by
+ * the gate kernel computing it (CgFused.stacked) rather than copied there
+ * after the step: the first output of the kernel's root [rows, H], stacked
+ * along axis 0 or 1. */
+static bool yield_by_kernel(const Gen *G, const IrGraph *body, const IrScan *sc, int i) {
+    int o = body->outputs[i];
+    const FusePlan *p = fuse_plan_find(G->plan, body);
+    if (!p || p->owner[o] != o || p->kind[o] != FK_GATED || body->nodes[o].type.rank != 2 || sc->axis > 1)
+        return false;
+    for (int j = 0; j < i; j++)
+        if (body->outputs[j] == o)
             return false;
     return true;
 }
@@ -781,16 +831,34 @@ static void emit_scan(Gen *G, CgKernel *k, const IrGraph *g, int si) {
                       LLVMBuildMul(b, t, chunk, ""), dims_product(G, k, st, 0, sc->axis), chunk);
         }
     }
-    emit_graph(G, k, body);
-    /* per-step outputs into their stacked results */
-    for (int i = 0; i < sc->nyield; i++) {
+    /* this step's place in the stacked results: written there by the kernels
+       that can, copied there after the step otherwise */
+    LLVMValueRef chunk[1024] = {0};
+    for (int i = 0; i < sc->nyield && i < 1024; i++) {
         if (!stacked[i])
             continue;
         const IrType *yt = &body->nodes[body->outputs[i]].type;
-        LLVMValueRef chunk = LLVMBuildMul(b, dims_product(G, k, yt, sc->axis, yt->rank),
-                                          cg_i64(cm, (int64_t)attn_dtype_size(yt->dtype)), "");
-        copy_rows(G, k, stacked[i], LLVMBuildMul(b, steps, chunk, ""), LLVMBuildMul(b, t, chunk, ""),
-                  G->ptr[gid(G, body, body->outputs[i])], chunk, cg_i64(cm, 0), dims_product(G, k, yt, 0, sc->axis), chunk);
+        chunk[i] = LLVMBuildMul(b, dims_product(G, k, yt, sc->axis, yt->rank),
+                                cg_i64(cm, (int64_t)attn_dtype_size(yt->dtype)), "");
+        if (yield_by_kernel(G, body, sc, i)) {
+            int oid = gid(G, body, body->outputs[i]);
+            LLVMValueRef off = LLVMBuildMul(b, t, chunk[i], "");
+            G->stacked_at[oid] = LLVMBuildGEP2(b, cm->i8, stacked[i], &off, 1, "");
+            G->stacked_steps[oid] = sc->axis == 1 ? sc->steps : NULL;
+        }
+    }
+    emit_graph(G, k, body);
+    for (int i = 0; i < sc->nyield && i < 1024; i++) {
+        if (!stacked[i])
+            continue;
+        const IrType *yt = &body->nodes[body->outputs[i]].type;
+        int oid = gid(G, body, body->outputs[i]);
+        if (G->stacked_at[oid] && yield_by_kernel(G, body, sc, i)) {
+            G->stacked_at[oid] = NULL;
+            continue;
+        }
+        copy_rows(G, k, stacked[i], LLVMBuildMul(b, steps, chunk[i], ""), LLVMBuildMul(b, t, chunk[i], ""),
+                  G->ptr[oid], chunk[i], cg_i64(cm, 0), dims_product(G, k, yt, 0, sc->axis), chunk[i]);
     }
     /* new carries: values that are themselves carried inputs go through a
        stack copy first, so that a swap of two carries reads the old values */
@@ -902,12 +970,19 @@ static void gen_run(Gen *G) {
     CgKernel k = fn_begin(G, fn, ctx, NULL);
     k.syms = cg_ctx_ptr(cm, k.b, ctx, CTX_SYMS);
     plan_workspace(G, &k, false, cg_ctx_ptr(cm, k.b, ctx, CTX_WORKSPACE), NULL);
-    emit_graph(G, &k, G->e->graph);
     const IrGraph *g = G->e->graph;
     LLVMValueRef outs = cg_ctx_ptr(cm, k.b, ctx, CTX_OUTPUTS);
     for (int i = 0; i < g->nout; i++) {
+        int id = gid(G, g, root_of(g, g->outputs[i]));
+        if (G->out_of[id] == i)
+            G->ptr[id] = load_slot(G, &k, outs, i);
+    }
+    emit_graph(G, &k, g);
+    for (int i = 0; i < g->nout; i++) {
         const IrNode *n = &g->nodes[g->outputs[i]];
-        LLVMBuildMemCpy(k.b, load_slot(G, &k, outs, i), 1, G->ptr[gid(G, g, g->outputs[i])], 1, bytes_of(G, &k, &n->type));
+        if (G->out_of[gid(G, g, root_of(g, g->outputs[i]))] != i)
+            LLVMBuildMemCpy(k.b, load_slot(G, &k, outs, i), 1, G->ptr[gid(G, g, g->outputs[i])], 1,
+                            bytes_of(G, &k, &n->type));
     }
     LLVMBuildRet(k.b, LLVMConstInt(cm->i32, 0, 0));
     LLVMDisposeBuilder(k.b);
@@ -940,9 +1015,12 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
     G.kindex = calloc(n, sizeof *G.kindex);
     G.slot = calloc(n, sizeof *G.slot);
     G.slot_at = calloc(n, sizeof *G.slot_at);
+    G.out_of = calloc(n, sizeof *G.out_of);
+    G.stacked_at = calloc(n, sizeof *G.stacked_at);
+    G.stacked_steps = calloc(n, sizeof *G.stacked_steps);
     int rc = 0;
     /* the kernel graph first: which nodes have buffers depends on it */
-    if (!G.ptr || !G.kernel || !G.site || !G.shape_site || !G.param || !G.bind_concat || !G.in_place || !G.kindex || !G.slot || !G.slot_at ||
+    if (!G.ptr || !G.kernel || !G.site || !G.shape_site || !G.param || !G.bind_concat || !G.in_place || !G.kindex || !G.slot || !G.slot_at || !G.out_of || !G.stacked_at || !G.stacked_steps ||
         !(G.plan = fuse_plan_build(&plan_arena, e->graph, cm->no_fuse ? 0 : 1)) || plan_slots(&G) != 0) {
         *err = cg_msg("error: out of memory");
         rc = -1;
@@ -971,6 +1049,9 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
     free(G.kindex);
     free(G.slot);
     free(G.slot_at);
+    free(G.out_of);
+    free(G.stacked_at);
+    free(G.stacked_steps);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     info->gen_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     return rc;

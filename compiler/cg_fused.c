@@ -87,6 +87,7 @@ bool cg_fused_collect(CgFused *f, const FusePlan *p, int root, const int *sites)
     f->root = root;
     f->kind = p->kind[root];
     f->matmul = -1;
+    f->stacked = -1;
     int count = 0;
     for (int i = 0; i <= root; i++)
         count += p->owner[i] == root;
@@ -423,14 +424,15 @@ static void epilogue(CgKernel *k, LLVMValueRef item, LLVMValueRef r0, LLVMValueR
 
 /* FK_GATED: the expression over rows [r0, r1) and packed product columns
  * [c0, c1) (whole groups of gates * lanes): units [c0, c1) / gates, a vector
- * of lanes units at a time (H is a multiple of lanes); writes the root and
- * the stored members. */
+ * of lanes units at a time (H is a multiple of lanes); writes the root (and
+ * its place in the stacked output) and the stored members. */
 static void gated_epilogue(CgKernel *k, LLVMValueRef r0, LLVMValueRef r1, LLVMValueRef c0, LLVMValueRef c1) {
     CgFused *f = k->fused;
     LLVMBuilderRef b = k->b;
     const IrGraph *g = f->g;
     int lanes = cg_target_lanes(k->cm->target);
     LLVMValueRef gates = c64(k, f->gates), H = c64(k, f->gate_width);
+    LLVMValueRef stacked_rs = f->stacked_steps ? LLVMBuildMul(b, cg_dim(k->cm, b, k->syms, f->stacked_steps), H, "") : H;
     LLVMValueRef val[CG_FUSED_MAX][FUSE_MAX_GATES];
     CgLoop rows, units;
     LLVMValueRef r = cg_loop_begin(k, &rows, r0, r1, 1);
@@ -444,8 +446,12 @@ static void gated_epilogue(CgKernel *k, LLVMValueRef r0, LLVMValueRef r1, LLVMVa
         const IrNode *n = &g->nodes[f->mem[m]];
         if (f->store_leaf[m] >= 0)
             cg_store(k, n->type.dtype, k->in[f->store_leaf[m]], at, val[m][0], lanes);
-        if (f->mem[m] == f->root)
-            cg_store(k, n->type.dtype, k->out, at, val[m][0], lanes);
+        if (f->mem[m] != f->root)
+            continue;
+        cg_store(k, n->type.dtype, k->out, at, val[m][0], lanes);
+        if (f->stacked >= 0)
+            cg_store(k, n->type.dtype, k->in[f->stacked], LLVMBuildAdd(b, LLVMBuildMul(b, r, stacked_rs, ""), u, ""),
+                     val[m][0], lanes);
     }
     cg_loop_end(k, &units);
     cg_loop_end(k, &rows);

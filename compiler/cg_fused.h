@@ -55,12 +55,22 @@ typedef struct CgFused {
     int pick[CG_FUSED_MAX];        /* per member: the gate a gate slice picks, or -1 */
     int store_leaf[CG_FUSED_MAX];  /* per member: leaf of its own buffer when it is stored, or -1 */
     LLVMValueRef product_row;      /* element index of the current row's first product element */
+    /* FK_GATED whose root is also a per-step output of its scan: the root is
+       written to the stacked output too (leaf `stacked`, at this step's first
+       element), rows H apart (scan along axis 0) or steps*H apart (axis 1:
+       `stacked_steps` is the scan's step count), instead of being copied there
+       after the step. -1 / NULL when not. */
+    int stacked;
+    const Dim *stacked_steps;
     int naccess;
     CgAccess access[CG_FUSED_MAX * 3];
     int access_of[CG_FUSED_MAX][3]; /* per member and operand: access index, or -1 when it is a member's value */
     int view_access[CG_FUSED_MAX];  /* per member: the access a view member reads, or -1 */
     LLVMValueRef row_start;         /* reductions: flat index of the current row's first element */
 } CgFused;
+
+/* Leaf value of the stacked output a gate kernel also writes (CgFused.stacked). */
+enum { CG_LEAF_STACKED = -2 };
 
 /* Collects kernel `root` of plan p: members, leaves (in kernel operand order:
  * for a reduction, slot 0 is the fused input and 1.. the root's other

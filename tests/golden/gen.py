@@ -1160,6 +1160,23 @@ def _gru_per_gate_gated():
     return state_items(m), [("input", x), ("h_0", h0)], [("output", out), ("h_n", hn)]
 
 
+@case("lstm_time_major_gated", "tests/golden/models/lstm_time_major.attn", "forward",
+      [("input_size", 8), ("hidden_size", 16)])
+def _lstm_time_major_gated():
+    m = nn.LSTM(8, 16).float().eval()
+    x = torch.randn(5, 7, 8)
+    h0 = torch.randn(1, 7, 16)
+    c0 = torch.randn(1, 7, 16)
+    out, (hn, cn) = m(x, (h0, c0))
+    cells = []
+    h, c = h0, c0
+    for t in range(x.shape[0]):
+        _, (h, c) = m(x[t:t + 1], (h, c))
+        cells.append(c[0])
+    return (state_items(m), [("input", x), ("h_0", h0), ("c_0", c0)],
+            [("output", out), ("h_n", hn), ("c_n", cn), ("cells", torch.stack(cells)), ("output_again", out)])
+
+
 # ---------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------
