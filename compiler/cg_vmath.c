@@ -22,6 +22,7 @@ typedef struct Vm {
     LLVMTypeRef it; /* i32 or <N x i32> */
     unsigned lanes; /* N, or 0 for a scalar */
     bool fma;       /* llvm.fma is a native instruction of the target */
+    bool scalef;    /* <16 x float> on an AVX-512 target: vscalefps scales by 2^n */
 } Vm;
 
 /* The scalar constant c, or a vector of copies of it. */
@@ -87,10 +88,16 @@ static bool target_has_fma(const CgTarget *t) {
     return t->features && (strstr(t->features, "+fma") || strstr(t->features, "+avx512f"));
 }
 
+/* Whether x86 AVX-512F is among the target's features. */
+static bool target_has_avx512(const CgTarget *t) {
+    return t && t->triple && strstr(t->triple, "x86") && t->features && strstr(t->features, "+avx512f");
+}
+
 /* ---- exp -------------------------------------------------------------------
  * x = n*ln2 + r, |r| <= ln2/2, n = round(x/ln2) by the shifter trick;
  * e^r = 1 + r*(1 + r*P(r)) with P of degree 4; e^x = e^r * 2^(n/2) * 2^(n - n/2),
- * two exact scalings so that overflow and gradual underflow round once. */
+ * two exact scalings so that overflow and gradual underflow round once (one
+ * vscalefps, which rounds once too, for 16 lanes of AVX-512). */
 static const float EXP_P[] = {0x1.fffffcp-2f, 0x1.555492p-3f, 0x1.5558bcp-5f, 0x1.1239cap-7f, 0x1.6a4166p-10f};
 #define SHIFTER 0x1.8p23f       /* 1.5 * 2^23: adding it rounds to an integer */
 #define SHIFTER_BITS 0x4b400000 /* its bit pattern */
@@ -109,6 +116,17 @@ static LLVMValueRef body_exp(Vm *v, LLVMValueRef x) {
     LLVMValueRef p = horner(v, r, EXP_P, 5);
     p = fma3(v, p, r, kf(v, 1.0f));
     p = fma3(v, p, r, kf(v, 1.0f));
+    if (v->scalef) { /* the same, in one instruction: p * 2^n, rounded once */
+        LLVMTypeRef i16 = LLVMInt16TypeInContext(v->cm->ctx);
+        LLVMTypeRef types[] = {v->ft, v->ft, v->ft, i16, v->cm->i32};
+        LLVMValueRef args[] = {p, n, p, LLVMConstAllOnes(i16), LLVMConstInt(v->cm->i32, 4, 0) /* current rounding */};
+        const char *name = "llvm.x86.avx512.mask.scalef.ps.512";
+        LLVMValueRef fn = LLVMGetNamedFunction(v->cm->mod, name);
+        LLVMTypeRef fty = LLVMFunctionType(v->ft, types, 5, 0);
+        if (!fn)
+            fn = LLVMAddFunction(v->cm->mod, name, fty);
+        return LLVMBuildCall2(v->b, fty, fn, args, 5, "");
+    }
     LLVMValueRef ni = LLVMBuildSub(v->b, as_int(v, kn), ki(v, SHIFTER_BITS), "");
     LLVMValueRef n1 = LLVMBuildAShr(v->b, ni, ki(v, 1), "");
     LLVMValueRef n2 = LLVMBuildSub(v->b, ni, n1, "");
@@ -237,7 +255,8 @@ static LLVMValueRef vm_call(CgModule *cm, LLVMBuilderRef b, LLVMValueRef x, cons
                 .ft = t,
                 .it = lanes ? LLVMVectorType(cm->i32, lanes) : cm->i32,
                 .lanes = lanes,
-                .fma = target_has_fma(cm->target)};
+                .fma = target_has_fma(cm->target),
+                .scalef = lanes == 16 && target_has_avx512(cm->target)};
         LLVMPositionBuilderAtEnd(v.b, LLVMAppendBasicBlockInContext(cm->ctx, fn, "entry"));
         LLVMBuildRet(v.b, body(&v, LLVMGetParam(fn, 0)));
         LLVMDisposeBuilder(v.b);
