@@ -422,6 +422,45 @@ static void epilogue(CgKernel *k, LLVMValueRef item, LLVMValueRef r0, LLVMValueR
     cg_loop_end(k, &rows);
 }
 
+/* FK_GATED: prefetches what the epilogue reads from memory at the product's
+ * shape (an LSTM's input projection of the step: rows that lie far apart in
+ * the sequence of all steps' projections, which no hardware prefetcher
+ * follows) for rows [r0, r1) and units [u0, u1), one request per cache line,
+ * before the rectangle is computed. Rank-2 expressions only. */
+static void prefetch_wide(CgKernel *k, LLVMValueRef r0, LLVMValueRef r1, LLVMValueRef u0, LLVMValueRef u1) {
+    CgFused *f = k->fused;
+    CgModule *cm = k->cm;
+    LLVMBuilderRef b = k->b;
+    int want[CG_FUSED_MAX * 3], n = 0;
+    for (int a = 0; a < f->naccess; a++) {
+        const CgAccess *x = &f->access[a];
+        if (x->wide && x->leaf >= 0 && x->leaf != f->scratch && !x->inner_bcast && x->dt == ATTN_F32)
+            want[n++] = a;
+    }
+    if (!n || f->shape->rank != 2)
+        return;
+    LLVMTypeRef pt[] = {cm->ptr, cm->i32, cm->i32, cm->i32};
+    LLVMTypeRef fty = LLVMFunctionType(cm->void_t, pt, 4, 0);
+    LLVMValueRef fn = LLVMGetNamedFunction(cm->mod, "llvm.prefetch.p0");
+    if (!fn)
+        fn = LLVMAddFunction(cm->mod, "llvm.prefetch.p0", fty);
+    CgLoop rows, units;
+    LLVMValueRef r = cg_loop_begin(k, &rows, r0, r1, 1);
+    LLVMValueRef u = cg_loop_begin(k, &units, u0, u1, 16); /* 16 floats: a 64-byte line */
+    for (int i = 0; i < n; i++) {
+        const CgAccess *x = &f->access[want[i]];
+        LLVMValueRef row = LLVMBuildAdd(b, x->offset, LLVMBuildMul(b, r, x->stride[0], ""), "");
+        for (int c = 0; c < f->gates; c++) {
+            LLVMValueRef idx = LLVMBuildAdd(b, row, LLVMBuildAdd(b, u, c64(k, c * f->gate_width), ""), "");
+            LLVMValueRef args[] = {LLVMBuildGEP2(b, cm->f32, k->in[x->leaf], &idx, 1, ""), LLVMConstInt(cm->i32, 0, 0),
+                                   LLVMConstInt(cm->i32, 3, 0), LLVMConstInt(cm->i32, 1, 0)};
+            LLVMBuildCall2(b, fty, fn, args, 4, "");
+        }
+    }
+    cg_loop_end(k, &units);
+    cg_loop_end(k, &rows);
+}
+
 /* FK_GATED: the expression over rows [r0, r1) and packed product columns
  * [c0, c1) (whole groups of gates * lanes): units [c0, c1) / gates, a vector
  * of lanes units at a time (H is a multiple of lanes); writes the root (and
@@ -434,6 +473,7 @@ static void gated_epilogue(CgKernel *k, LLVMValueRef r0, LLVMValueRef r1, LLVMVa
     LLVMValueRef gates = c64(k, f->gates), H = c64(k, f->gate_width);
     LLVMValueRef stacked_rs = f->stacked_steps ? LLVMBuildMul(b, cg_dim(k->cm, b, k->syms, f->stacked_steps), H, "") : H;
     LLVMValueRef val[CG_FUSED_MAX][FUSE_MAX_GATES];
+    prefetch_wide(k, r0, r1, LLVMBuildSDiv(b, c0, gates, ""), LLVMBuildSDiv(b, c1, gates, ""));
     CgLoop rows, units;
     LLVMValueRef r = cg_loop_begin(k, &rows, r0, r1, 1);
     cg_fused_row(k, r);
