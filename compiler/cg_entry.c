@@ -1020,7 +1020,8 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
     G.stacked_steps = calloc(n, sizeof *G.stacked_steps);
     int rc = 0;
     /* the kernel graph first: which nodes have buffers depends on it */
-    if (!G.ptr || !G.kernel || !G.site || !G.shape_site || !G.param || !G.bind_concat || !G.in_place || !G.kindex || !G.slot || !G.slot_at || !G.out_of || !G.stacked_at || !G.stacked_steps ||
+    if (!G.ptr || !G.kernel || !G.site || !G.shape_site || !G.param || !G.bind_concat || !G.in_place || !G.kindex ||
+        !G.slot || !G.slot_at || !G.out_of || !G.stacked_at || !G.stacked_steps ||
         !(G.plan = fuse_plan_build(&plan_arena, e->graph, cm->no_fuse ? 0 : 1)) || plan_slots(&G) != 0) {
         *err = cg_msg("error: out of memory");
         rc = -1;
