@@ -81,6 +81,15 @@ static const Case cases[] = {
              "    s = sigmoid(x_t + s) * 0.9\n    yield s * 2.0\n  }\n"
              "  return ys, hn, cn, zs, s\n}\n",
      "x:f32:B,T,N h0:f32:B,N c0:f32:B,N w:f32:N,N", 0},
+    /* a scan inside a scan's body, and carried states that swap buffers with their new values each
+       step (cg_entry.c, carry_swaps), read after the scan that made them */
+    {"scan_nested", "entry f(x: f32[B, T, N], h0: f32[B, N], w: f32[N, N]) -> (ys, hn, zs, q) {\n"
+                    "  ys, hn = scan(x_t in x, h = h0, axis = 1) {\n"
+                    "    us, u = scan(k in x_t, s = h * 0.5, axis = 0) {\n      s = tanh(s * 0.9 + k)\n      yield s\n    }\n"
+                    "    h = tanh(h @ w * 0.1 + u + x_t)\n    yield h\n  }\n"
+                    "  zs, q = scan(y in ys, r = h0, axis = 1, reverse = true) {\n    r = sigmoid(r + y)\n    yield r * 2.0\n  }\n"
+                    "  return ys, hn, zs, q\n}\n",
+     "x:f32:B,T,N h0:f32:B,N w:f32:N,N", 0},
     /* new carried states computed in their carried buffer (cg_entry.c, plan_carries) where the old
        state is read before, or elementwise in the same place, and not where it is read after */
     {"scan_carries", "entry f(x: f32[B, T, N], h0: f32[B, N], s0: f32[B, N], u0: f32[B, N], w: f32[N, N]) -> (ys, hn, sn, un) {\n"
