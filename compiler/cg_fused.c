@@ -439,11 +439,6 @@ static void prefetch_wide(CgKernel *k, LLVMValueRef r0, LLVMValueRef r1, LLVMVal
     }
     if (!n || f->shape->rank != 2)
         return;
-    LLVMTypeRef pt[] = {cm->ptr, cm->i32, cm->i32, cm->i32};
-    LLVMTypeRef fty = LLVMFunctionType(cm->void_t, pt, 4, 0);
-    LLVMValueRef fn = LLVMGetNamedFunction(cm->mod, "llvm.prefetch.p0");
-    if (!fn)
-        fn = LLVMAddFunction(cm->mod, "llvm.prefetch.p0", fty);
     CgLoop rows, units;
     LLVMValueRef r = cg_loop_begin(k, &rows, r0, r1, 1);
     LLVMValueRef u = cg_loop_begin(k, &units, u0, u1, 16); /* 16 floats: a 64-byte line */
@@ -452,9 +447,9 @@ static void prefetch_wide(CgKernel *k, LLVMValueRef r0, LLVMValueRef r1, LLVMVal
         LLVMValueRef row = LLVMBuildAdd(b, x->offset, LLVMBuildMul(b, r, x->stride[0], ""), "");
         for (int c = 0; c < f->gates; c++) {
             LLVMValueRef idx = LLVMBuildAdd(b, row, LLVMBuildAdd(b, u, c64(k, c * f->gate_width), ""), "");
-            LLVMValueRef args[] = {LLVMBuildGEP2(b, cm->f32, k->in[x->leaf], &idx, 1, ""), LLVMConstInt(cm->i32, 0, 0),
-                                   LLVMConstInt(cm->i32, 3, 0), LLVMConstInt(cm->i32, 1, 0)};
-            LLVMBuildCall2(b, fty, fn, args, 4, "");
+            LLVMValueRef args[] = {LLVMBuildGEP2(b, cm->f32, k->in[x->leaf], &idx, 1, ""), /* read, keep, data */
+                                   LLVMConstInt(cm->i32, 0, 0), LLVMConstInt(cm->i32, 3, 0), LLVMConstInt(cm->i32, 1, 0)};
+            cg_intrinsic(cm, b, "llvm.prefetch", cm->ptr, args, 4);
         }
     }
     cg_loop_end(k, &units);

@@ -32,14 +32,8 @@ static void read_value(Live *L, const IrGraph *g, int i, int t) {
         if (out >= scan->scan.nyield) {
             /* a final carry stays in the body's carried buffer, or in the
                buffer of its new state when the two swap every step */
-            const IrGraph *body = scan->body;
-            int o = body->outputs[out];
-            read_value(L, body, ir_body_input(body, scan->scan.nseq + out - scan->scan.nyield), t);
-            if (owns(L, body, o)) {
-                int oid = node_id(L, body, o);
-                if (L->bufs[oid].start >= 0 && L->bufs[oid].end < t)
-                    L->bufs[oid].end = t;
-            }
+            read_value(L, scan->body, ir_body_input(scan->body, scan->scan.nseq + out - scan->scan.nyield), t);
+            read_value(L, scan->body, scan->body->outputs[out], t);
             return;
         }
         for (int k = 0; k < i; k++) /* a per-step output is stacked into its first RESULT's buffer */
