@@ -287,26 +287,26 @@ _rnn_case("lstm_l2_bidir", nn.LSTM, "models/lstm.attn", 5, 7, 2, True, 3, 4)
 _rnn_case("lstm_b1", nn.LSTM, "models/lstm.attn", 5, 7, 1, False, 1, 11)
 
 
-@case("grucell", "models/grucell.attn", "forward",
-      [("input_size", 5), ("hidden_size", 7)])
-def _grucell():
-    m = nn.GRUCell(5, 7).float().eval()
-    x = torch.randn(3, 5)
-    hx = torch.randn(3, 7)
-    h1 = m(x, hx)
-    return state_items(m), [("input", x), ("hx", hx)], [("h_1", h1)]
+def _cell_case(name, cls, input_size, hidden_size, B):
+    """nn.GRUCell or nn.LSTMCell on a batch of B (models/grucell.attn, models/lstmcell.attn)."""
+    model = "models/%s.attn" % ("lstmcell" if cls is nn.LSTMCell else "grucell")
+
+    def build():
+        m = cls(input_size, hidden_size).float().eval()
+        x = torch.randn(B, input_size)
+        hx = torch.randn(B, hidden_size)
+        if cls is nn.LSTMCell:
+            cx = torch.randn(B, hidden_size)
+            h1, c1 = m(x, (hx, cx))
+            return (state_items(m), [("input", x), ("hx", hx), ("cx", cx)],
+                    [("h_1", h1), ("c_1", c1)])
+        return state_items(m), [("input", x), ("hx", hx)], [("h_1", m(x, hx))]
+
+    CASES.append((name, model, "forward", [("input_size", input_size), ("hidden_size", hidden_size)], build))
 
 
-@case("lstmcell", "models/lstmcell.attn", "forward",
-      [("input_size", 5), ("hidden_size", 7)])
-def _lstmcell():
-    m = nn.LSTMCell(5, 7).float().eval()
-    x = torch.randn(3, 5)
-    hx = torch.randn(3, 7)
-    cx = torch.randn(3, 7)
-    h1, c1 = m(x, (hx, cx))
-    return (state_items(m), [("input", x), ("hx", hx), ("cx", cx)],
-            [("h_1", h1), ("c_1", c1)])
+_cell_case("grucell", nn.GRUCell, 5, 7, 3)
+_cell_case("lstmcell", nn.LSTMCell, 5, 7, 3)
 
 
 # ---------------------------------------------------------------------------
@@ -1129,25 +1129,8 @@ _rnn_case("lstm_gated_b9", nn.LSTM, "models/lstm.attn", 8, 16, 1, False, 9, 4)
 _rnn_case("lstm_gated_b20", nn.LSTM, "models/lstm.attn", 20, 48, 1, False, 20, 3)
 
 
-@case("grucell_gated", "models/grucell.attn", "forward",
-      [("input_size", 10), ("hidden_size", 32)])
-def _grucell_gated():
-    m = nn.GRUCell(10, 32).float().eval()
-    x = torch.randn(5, 10)
-    hx = torch.randn(5, 32)
-    return state_items(m), [("input", x), ("hx", hx)], [("h_1", m(x, hx))]
-
-
-@case("lstmcell_gated", "models/lstmcell.attn", "forward",
-      [("input_size", 10), ("hidden_size", 16)])
-def _lstmcell_gated():
-    m = nn.LSTMCell(10, 16).float().eval()
-    x = torch.randn(2, 10)
-    hx = torch.randn(2, 16)
-    cx = torch.randn(2, 16)
-    h1, c1 = m(x, (hx, cx))
-    return (state_items(m), [("input", x), ("hx", hx), ("cx", cx)],
-            [("h_1", h1), ("c_1", c1)])
+_cell_case("grucell_gated", nn.GRUCell, 10, 32, 5)
+_cell_case("lstmcell_gated", nn.LSTMCell, 10, 16, 2)
 
 
 @case("gru_per_gate_gated", "tests/golden/models/gru_per_gate.attn", "forward",
