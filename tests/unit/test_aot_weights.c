@@ -189,7 +189,7 @@ static void expect_errors(const AttnAotTable *t, const char *path, const char *c
 static void missing_key(void **state) {
     (void)state;
     const char *path = write_weights("missing.st", 3, 2, ATTN_I64, false, false);
-    char want[600];
+    char want[4400]; /* path is up to 4200 bytes */
     snprintf(want, sizeof want, "error: weight 'b' is missing from %s", path);
     const char *const w[] = {want};
     expect_errors(&table, path, w, 1);
@@ -198,7 +198,7 @@ static void missing_key(void **state) {
 static void wrong_shape(void **state) {
     (void)state;
     const char *path = write_weights("shape.st", 2, 3, ATTN_I64, true, false);
-    char want[600];
+    char want[4400];
     snprintf(want, sizeof want, "error: weight 'w' in %s has shape [2, 3], but the model declares f32[3, 2]", path);
     const char *const w[] = {want};
     expect_errors(&table, path, w, 1);
