@@ -35,7 +35,6 @@
 #include "attn.h"
 #include "cli_tensors.h"
 
-#define ATTNC_VERSION "0.1.0"
 
 enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2 };
 
@@ -973,7 +972,7 @@ int main(int argc, char **argv)
     if (!strcmp(name, "--help") || !strcmp(name, "-h"))
         return help(0, NULL);
     if (!strcmp(name, "--version")) {
-        printf("attnc " ATTNC_VERSION "\n");
+        printf("attnc: %s\n", attn_version());
         return EXIT_OK;
     }
     if (!strcmp(name, "help"))

@@ -30,6 +30,12 @@
 extern "C" {
 #endif
 
+/* The version of attn these declarations belong to (the build takes its
+ * version from here); attn_version() gives the library's own at run time. */
+#define ATTN_VERSION_MAJOR 0
+#define ATTN_VERSION_MINOR 5
+#define ATTN_VERSION_PATCH 0
+
 #define ATTN_MAX_RANK 8
 
 /* Element types of tensors seen by users and kernels. */
@@ -49,6 +55,15 @@ typedef enum attn_status {
     ATTN_ERR_IO = 4,     /* a file could not be read or written */
     ATTN_ERR_INTERNAL = 5,
 } attn_status;
+
+/* "attn 0.5.0 (LLVM 19.1.7, target x86_64-pc-linux-gnu znver4)": the library's
+ * version, the LLVM it was built with and the host it runs on. Static storage:
+ * valid for the life of the process; computed on the first call (thread-safe). */
+const char *attn_version(void);
+
+/* Short English text of a status: "out of memory" for ATTN_ERR_NOMEM;
+ * "unknown status" for a value that is not an attn_status. Static storage. */
+const char *attn_status_string(attn_status status);
 
 /* A dense row-major tensor. `name` is the entry point's input or output name. */
 typedef struct attn_tensor {
