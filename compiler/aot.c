@@ -479,7 +479,7 @@ static void header_text(Aot *A, StrBuf *b) {
                  " *     %s_free_weights(w);\n */\n",
               id, id, id, id, A->entries[0]->name, id);
     sb_printf(b, "#ifndef %s_AOT_H\n#define %s_AOT_H\n\n", A->ID, A->ID);
-    sb_printf(b, "#include \"attn.h\"\n#include \"compiled.h\"\n#include \"aot_weights.h\"\n\n");
+    sb_printf(b, "#include <attn/attn.h>\n#include <attn/compiled.h>\n#include <attn/aot_weights.h>\n\n");
     sb_printf(b, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
     sb_printf(b, "#define %s_NENTRIES %d\n\n", A->ID, A->n);
     for (int e = 0; e < A->n; e++)

@@ -4,6 +4,7 @@
  * lowering every entry point (lower_*.c) to a graph.
  */
 #include "model.h"
+#include "model_path.h"
 #include "lower.h"
 #include "safetensors.h"
 
@@ -80,21 +81,58 @@ static SrcFile *read_source(Model *m, const char *path, SrcLoc from) {
     return s;
 }
 
+/* The i-th directory `import` searches after the importing file's own: those
+ * added through the API, each of $ATTN_PATH (colon-separated), then the model
+ * library (model_path.h). NULL past the last; buf holds an $ATTN_PATH entry. */
+static const char *search_dir(const Model *m, int i, char *buf, size_t n) {
+    if (i < m->nimport_dirs)
+        return m->import_dirs[i];
+    i -= m->nimport_dirs;
+    for (const char *p = getenv("ATTN_PATH"); p && *p; i--) {
+        size_t len = strcspn(p, ":");
+        if (i == 0) {
+            snprintf(buf, n, "%.*s", (int)len, p);
+            return buf;
+        }
+        p += len + (p[len] == ':');
+    }
+    return i == 0 ? model_std_dir() : NULL;
+}
+
 /* The file an import names: relative to the importing file, then each search dir. */
 static char *resolve_import(Model *m, const SrcFile *from, const char *name) {
-    char buf[PATH_MAX];
+    char buf[PATH_MAX], dir[PATH_MAX];
     const char *slash = strrchr(from->path, '/');
     int dirlen = slash ? (int)(slash - from->path) : 1;
     snprintf(buf, sizeof buf, "%.*s/%s", dirlen, slash ? from->path : ".", name);
     struct stat st;
     if (stat(buf, &st) == 0 && S_ISREG(st.st_mode))
         return arena_strdup(&m->arena, buf);
-    for (int i = -1; i < m->nimport_dirs; i++) {
-        snprintf(buf, sizeof buf, "%s/%s", i < 0 ? ATTN_STDLIB_DIR : m->import_dirs[i], name);
+    const char *d;
+    for (int i = 0; (d = search_dir(m, i, dir, sizeof dir)); i++) {
+        if (!*d)
+            continue;
+        snprintf(buf, sizeof buf, "%s/%s", d, name);
         if (stat(buf, &st) == 0 && S_ISREG(st.st_mode))
             return arena_strdup(&m->arena, buf);
     }
     return NULL;
+}
+
+/* "next to m.attn, in a, in b": where resolve_import looked, for a message. */
+static const char *searched_text(Model *m, const SrcFile *from) {
+    StrBuf b = {0};
+    sb_printf(&b, "next to %s", from->path);
+    char dir[PATH_MAX];
+    const char *d;
+    for (int i = 0; (d = search_dir(m, i, dir, sizeof dir)); i++)
+        if (*d)
+            sb_printf(&b, ", in %s", d);
+    if (!model_std_dir())
+        sb_printf(&b, "; no model library found: set ATTN_PATH");
+    const char *text = arena_strdup(&m->arena, sb_str(&b) ? sb_str(&b) : "");
+    sb_free(&b);
+    return text ? text : "the search path";
 }
 
 /* The files being loaded, innermost first: the chain of imports that led to
@@ -263,8 +301,7 @@ static void load_file(Model *m, SrcFile *src, const ImportFrame *up) {
         }
         char *path = resolve_import(m, src, d->str);
         if (!path) {
-            diag_error(&m->diag, d->loc, "cannot find \"%s\" (searched next to %s and in %s)", d->str, src->path,
-                       ATTN_STDLIB_DIR);
+            diag_error(&m->diag, d->loc, "cannot find \"%s\" (searched %s)", d->str, searched_text(m, src));
             continue;
         }
         if (import_cycle(m, &self, path, d->loc))

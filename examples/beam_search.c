@@ -40,7 +40,7 @@
  * The inputs file is read with the library's safetensors reader
  * (runtime/safetensors.h), which is not part of attn.h.
  */
-#include "attn.h"
+#include <attn/attn.h>
 #include "safetensors.h"
 
 #include <errno.h>

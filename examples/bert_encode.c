@@ -25,7 +25,7 @@
  * 0, or lists the differences and exits with 1. The file is read with the
  * library's safetensors reader (runtime/safetensors.h, not part of attn.h).
  */
-#include "attn.h"
+#include <attn/attn.h>
 #include "safetensors.h"
 
 #include <ctype.h>

@@ -5,7 +5,7 @@
  *
  *     gru_api MODELS_DIR WEIGHTS.safetensors
  */
-#include "attn.h"
+#include <attn/attn.h>
 
 #include <stdio.h>
 #include <stdlib.h>

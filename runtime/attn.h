@@ -30,6 +30,13 @@
 extern "C" {
 #endif
 
+/* Marks the public API: the only symbols the shared library exports. */
+#if defined(ATTN_BUILDING_LIBRARY)
+#define ATTN_API __attribute__((visibility("default")))
+#else
+#define ATTN_API
+#endif
+
 /* The version of attn these declarations belong to (the build takes its
  * version from here); attn_version() gives the library's own at run time. */
 #define ATTN_VERSION_MAJOR 0
@@ -59,11 +66,11 @@ typedef enum attn_status {
 /* "attn 0.5.0 (LLVM 19.1.7, target x86_64-pc-linux-gnu znver4)": the library's
  * version, the LLVM it was built with and the host it runs on. Static storage:
  * valid for the life of the process; computed on the first call (thread-safe). */
-const char *attn_version(void);
+ATTN_API const char *attn_version(void);
 
 /* Short English text of a status: "out of memory" for ATTN_ERR_NOMEM;
  * "unknown status" for a value that is not an attn_status. Static storage. */
-const char *attn_status_string(attn_status status);
+ATTN_API const char *attn_status_string(attn_status status);
 
 /* A dense row-major tensor. `name` is the entry point's input or output name. */
 typedef struct attn_tensor {
@@ -75,12 +82,12 @@ typedef struct attn_tensor {
 } attn_tensor;
 
 /* Size in bytes of one element of `dt`. */
-size_t attn_dtype_size(attn_dtype dt);
+ATTN_API size_t attn_dtype_size(attn_dtype dt);
 /* Printable name of `dt`: "f32", "i32", "i64", "bool". */
-const char *attn_dtype_name(attn_dtype dt);
+ATTN_API const char *attn_dtype_name(attn_dtype dt);
 /* Number of elements of `t` (1 for rank 0, 0 for NULL; -1 when a dim is negative
  * or the product overflows int64). */
-int64_t attn_tensor_numel(const attn_tensor *t);
+ATTN_API int64_t attn_tensor_numel(const attn_tensor *t);
 
 /* Which engine runs a compiled entry point. */
 typedef enum attn_backend {
@@ -115,39 +122,39 @@ typedef struct attn_model attn_model;     /* a loaded, checked model source */
 typedef struct attn_program attn_program; /* one entry point, ready to run */
 
 /* A new empty model; NULL only when out of memory. */
-attn_model *attn_model_new(void);
-void attn_model_free(attn_model *m);
+ATTN_API attn_model *attn_model_new(void);
+ATTN_API void attn_model_free(attn_model *m);
 
 /* Adds a directory searched by `import` (after the importing file's own directory). */
-attn_status attn_model_add_import_path(attn_model *m, const char *dir);
+ATTN_API attn_status attn_model_add_import_path(attn_model *m, const char *dir);
 
 /* Sets hyperparameter `name` to `value` ("512", "1e-5", "true", "gelu"); before load. */
-attn_status attn_model_set(attn_model *m, const char *name, const char *value);
+ATTN_API attn_status attn_model_set(attn_model *m, const char *name, const char *value);
 
 /* Parses and checks the model at `path` (or source text `src` named `name`). */
-attn_status attn_model_load(attn_model *m, const char *path);
-attn_status attn_model_load_source(attn_model *m, const char *name, const char *src);
+ATTN_API attn_status attn_model_load(attn_model *m, const char *path);
+ATTN_API attn_status attn_model_load_source(attn_model *m, const char *name, const char *src);
 
 /* Binds weights from a safetensors file; checks names, shapes, dtypes against the model. */
-attn_status attn_model_bind_weights(attn_model *m, const char *path);
+ATTN_API attn_status attn_model_bind_weights(attn_model *m, const char *path);
 
 /* All diagnostics of the last failing call, "file:line:col: error: ..." with source
  * line and caret, or "" when there were none. Owned by the model. */
-const char *attn_model_errors(const attn_model *m);
+ATTN_API const char *attn_model_errors(const attn_model *m);
 
 /* Text of the graph of entry point `entry` after the optimisation passes:
  * format 0 = the textual IR, 1 = Graphviz DOT; adding 2 prints the kernel
  * graph instead (which nodes each generated kernel computes; with 1, the
  * kernels as DOT clusters), and adding 4 as well shows it without fusion.
  * *out is freed with attn_string_free. */
-attn_status attn_model_graph_text(attn_model *m, const char *entry, int format, char **out);
+ATTN_API attn_status attn_model_graph_text(attn_model *m, const char *entry, int format, char **out);
 
 /* Number of entry points and their names. */
-int attn_model_entry_count(const attn_model *m);
-const char *attn_model_entry_name(const attn_model *m, int i);
+ATTN_API int attn_model_entry_count(const attn_model *m);
+ATTN_API const char *attn_model_entry_name(const attn_model *m, int i);
 
 /* Compiles entry point `entry`. The program stays valid after attn_model_free. */
-attn_status attn_model_compile(attn_model *m, const char *entry,
+ATTN_API attn_status attn_model_compile(attn_model *m, const char *entry,
                                const attn_compile_options *opt, attn_program **out);
 
 /* Options for attn_model_compile_aot; NULL (or all fields zero) means defaults. */
@@ -167,22 +174,22 @@ typedef struct attn_aot_options {
  * ("build/gru" gives gru_load_weights, gru_forward). Every hyperparameter must be
  * set or solved from bound weights; weights need not be bound (the program loads
  * them), but bound ones are checked. */
-attn_status attn_model_compile_aot(attn_model *m, const char *entry, const char *out,
+ATTN_API attn_status attn_model_compile_aot(attn_model *m, const char *entry, const char *out,
                                    const attn_aot_options *opt);
 
 /* Input and output signatures of a compiled entry point. Dims that vary per call are -1. */
-int attn_program_input_count(const attn_program *p);
-int attn_program_output_count(const attn_program *p);
-const char *attn_program_input_name(const attn_program *p, int i);
-const char *attn_program_output_name(const attn_program *p, int i);
+ATTN_API int attn_program_input_count(const attn_program *p);
+ATTN_API int attn_program_output_count(const attn_program *p);
+ATTN_API const char *attn_program_input_name(const attn_program *p, int i);
+ATTN_API const char *attn_program_output_name(const attn_program *p, int i);
 
 /* Runs the program. Inputs are matched by name (order free). On success *outputs is a
  * new array of *noutputs tensors, in the entry's output order, freed with
  * attn_tensors_free. On failure, *error (if non-NULL) gets a message to free with
  * attn_string_free. Safe to call from several threads at once on one program. */
-attn_status attn_program_run(const attn_program *p, const attn_tensor *inputs, int ninputs,
+ATTN_API attn_status attn_program_run(const attn_program *p, const attn_tensor *inputs, int ninputs,
                              attn_tensor **outputs, int *noutputs, char **error);
-void attn_program_free(attn_program *p);
+ATTN_API void attn_program_free(attn_program *p);
 
 /* What a run of a program does on inputs of given shapes, worked out from the
  * shapes alone (the program's generated code computes it; nothing is run or
@@ -200,7 +207,7 @@ typedef struct attn_run_stats {
 /* Fills *stats for a run of p on `inputs`, checked as attn_program_run checks
  * them. JIT backend only: the interpreter gives ATTN_ERR_USAGE. On failure,
  * *error (if non-NULL) gets a message to free with attn_string_free. */
-attn_status attn_program_run_stats(const attn_program *p, const attn_tensor *inputs, int ninputs,
+ATTN_API attn_status attn_program_run_stats(const attn_program *p, const attn_tensor *inputs, int ninputs,
                                    attn_run_stats *stats, char **error);
 
 /* Time per kernel, summed over the runs so far of a program compiled with
@@ -214,10 +221,10 @@ typedef struct attn_kernel_profile {
 /* Sets *out to p's per-kernel table (*n entries, in the order the code first
  * calls them; owned by p, valid until its next run or free). ATTN_ERR_USAGE
  * when p was not compiled with profiling. */
-attn_status attn_program_profile(const attn_program *p, const attn_kernel_profile **out, int *n);
+ATTN_API attn_status attn_program_profile(const attn_program *p, const attn_kernel_profile **out, int *n);
 
-void attn_tensors_free(attn_tensor *ts, int n);
-void attn_string_free(char *s);
+ATTN_API void attn_tensors_free(attn_tensor *ts, int n);
+ATTN_API void attn_string_free(char *s);
 
 /* ---- Heatmaps ------------------------------------------------------------
  * A [rows, cols] matrix of floats (row-major), e.g. the attention weights of
@@ -231,13 +238,13 @@ void attn_string_free(char *s);
  * 256-colour ANSI background (for terminals); without, as a shade character
  * from light to dark, "·░▒▓█". Column labels on top, row labels on the left,
  * then the scale. */
-int attn_heatmap_text(FILE *out, const float *values, int rows, int cols,
+ATTN_API int attn_heatmap_text(FILE *out, const float *values, int rows, int cols,
                       const char *const *row_labels, const char *const *col_labels, bool color);
 
 /* Writes the matrix as an SVG image to `path`: one <rect> per cell (its
  * <title> gives the labels and the value), the labels along both axes (XML
  * escaped), and the colour scale. */
-int attn_heatmap_svg(const char *path, const float *values, int rows, int cols,
+ATTN_API int attn_heatmap_svg(const char *path, const float *values, int rows, int cols,
                      const char *const *row_labels, const char *const *col_labels);
 
 #ifdef __cplusplus

@@ -17,7 +17,7 @@
  *
  * Exit status: 0 success, 1 a missing or bad file, 2 a usage error.
  */
-#include "attn.h"
+#include <attn/attn.h>
 
 #include <errno.h>
 #include <stdio.h>
