@@ -27,3 +27,8 @@ configure_file(cmake/attn.pc.in ${CMAKE_CURRENT_BINARY_DIR}/attn.pc @ONLY)
 configure_file(cmake/attnrt.pc.in ${CMAKE_CURRENT_BINARY_DIR}/attnrt.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/attn.pc ${CMAKE_CURRENT_BINARY_DIR}/attnrt.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# the Python package, where Debian's python3 finds it under a prefix
+# (PREFIX/LIBDIR/python3/dist-packages; add it to PYTHONPATH for other prefixes)
+install(DIRECTORY python/attn DESTINATION ${CMAKE_INSTALL_LIBDIR}/python3/dist-packages
+  FILES_MATCHING PATTERN "*.py" PATTERN "__pycache__" EXCLUDE)

@@ -4,12 +4,13 @@
 #   - the same program built by a CMake project with find_package(attn),
 #   - an AOT consumer: the installed attnc compiles gru.attn, a CMake project
 #     links the object with attn::attnrt only,
+#   - the installed Python package (when -DPYTHON= names a python3 with numpy),
 # each loading a copy of the zoo's gru.attn that has no std/ beside it, so its
 # import must come from the installed model library; all three print the same
 # result. Last, the directories an import searches lie in the moved prefix,
 # none in the source or build tree.
 #
-#   cmake -DBUILD=build -DSRC=repo -DWORK=dir -DCC=cc -P check_install.cmake
+#   cmake -DBUILD=build -DSRC=repo -DWORK=dir -DCC=cc [-DPYTHON=python3] -P check_install.cmake
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
@@ -61,7 +62,17 @@ if(NOT out STREQUAL want)
   message(FATAL_ERROR "AOT consumer printed:\n${out}\nthe JIT one:\n${want}")
 endif()
 
-# 4. where imports are searched: only in the moved prefix
+# 4. Python: the package cmake --install put beside the library finds it
+if(PYTHON)
+  set(ENV{PYTHONPATH} ${libdir}/python3/dist-packages)
+  set(ENV{ATTN_LIBRARY} "")
+  run(${PYTHON} ${SRC}/tests/install/gru_python.py ${WORK}/app ${weights})
+  if(NOT out STREQUAL want)
+    message(FATAL_ERROR "the Python consumer printed:\n${out}\nthe C one:\n${want}")
+  endif()
+endif()
+
+# 5. where imports are searched: only in the moved prefix
 file(WRITE ${WORK}/app/missing.attn "import \"std/none.attn\"\n")
 execute_process(COMMAND ${prefix}/bin/attnc check ${WORK}/app/missing.attn ERROR_VARIABLE err RESULT_VARIABLE rc)
 file(REAL_PATH ${prefix}/share/attn installed_models)

@@ -1,0 +1,92 @@
+"""Finding and declaring the shared library libattn (ctypes)."""
+
+import ctypes
+import ctypes.util
+import os
+
+MAX_RANK = 8
+F32, I32, I64, BOOL = 0, 1, 2, 3
+BACKENDS = {"jit": 0, "interp": 1}
+
+
+class Tensor(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int), ("rank", ctypes.c_int),
+                ("shape", ctypes.c_int64 * MAX_RANK), ("data", ctypes.c_void_p)]
+
+
+class CompileOptions(ctypes.Structure):
+    _fields_ = [("backend", ctypes.c_int), ("threads", ctypes.c_int),
+                ("mcpu", ctypes.c_char_p), ("mattr", ctypes.c_char_p),
+                ("emit_llvm", ctypes.c_char_p), ("emit_asm", ctypes.c_char_p),
+                ("extra_outputs", ctypes.POINTER(ctypes.c_char_p)), ("nextra_outputs", ctypes.c_int),
+                ("no_fuse", ctypes.c_int), ("profile", ctypes.c_int)]
+
+
+def _candidates():
+    """Where libattn may be, most specific first: $ATTN_LIBRARY, next to this
+    package or in the library directory cmake --install put it beside, the
+    build tree this package sits in (python/ beside build/), then the system's
+    library path."""
+    env = os.environ.get("ATTN_LIBRARY")
+    if env:
+        yield env
+        return
+    here = os.path.dirname(os.path.abspath(__file__))
+    yield os.path.join(here, "libattn.so")
+    # installed by cmake --install: PREFIX/LIBDIR/python3/dist-packages/attn
+    yield os.path.join(here, "..", "..", "..", "libattn.so")
+    root = os.path.dirname(os.path.dirname(here))
+    for build in ("build", "build-release"):
+        yield os.path.join(root, build, "libattn.so")
+    found = ctypes.util.find_library("attn")
+    if found:
+        yield found
+
+
+def _load():
+    tried = []
+    for path in _candidates():
+        if os.path.sep in path and not os.path.exists(path):
+            tried.append(path)
+            continue
+        try:
+            return ctypes.CDLL(path)
+        except OSError as e:
+            tried.append(f"{path} ({e})")
+    raise ImportError("attn: cannot find the shared library libattn.so; set ATTN_LIBRARY to its path "
+                      "(tried: " + ", ".join(tried) + ")")
+
+
+lib = _load()
+
+_P = ctypes.c_void_p
+_S = ctypes.c_char_p
+_I = ctypes.c_int
+_SIGS = {
+    "attn_version": (_S, []),
+    "attn_status_string": (_S, [_I]),
+    "attn_model_new": (_P, []),
+    "attn_model_free": (None, [_P]),
+    "attn_model_add_import_path": (_I, [_P, _S]),
+    "attn_model_set": (_I, [_P, _S, _S]),
+    "attn_model_load": (_I, [_P, _S]),
+    "attn_model_load_source": (_I, [_P, _S, _S]),
+    "attn_model_bind_weights": (_I, [_P, _S]),
+    "attn_model_errors": (_S, [_P]),
+    "attn_model_entry_count": (_I, [_P]),
+    "attn_model_entry_name": (_S, [_P, _I]),
+    "attn_model_compile": (_I, [_P, _S, ctypes.POINTER(CompileOptions), ctypes.POINTER(_P)]),
+    "attn_program_input_count": (_I, [_P]),
+    "attn_program_output_count": (_I, [_P]),
+    "attn_program_input_name": (_S, [_P, _I]),
+    "attn_program_output_name": (_S, [_P, _I]),
+    "attn_program_run": (_I, [_P, ctypes.POINTER(Tensor), _I, ctypes.POINTER(ctypes.POINTER(Tensor)),
+                              ctypes.POINTER(_I), ctypes.POINTER(ctypes.c_void_p)]),
+    "attn_program_free": (None, [_P]),
+    "attn_tensors_free": (None, [ctypes.POINTER(Tensor), _I]),
+    "attn_string_free": (None, [ctypes.c_void_p]),
+}
+for _name, (_res, _args) in _SIGS.items():
+    _f = getattr(lib, _name)
+    _f.restype = _res
+    _f.argtypes = _args

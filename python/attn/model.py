@@ -1,0 +1,193 @@
+"""Models and compiled entry points: the C API of attn.h in Python terms."""
+
+import ctypes
+import os
+import tempfile
+from collections.abc import Mapping
+
+import numpy as np
+
+from . import _lib
+from ._lib import lib
+from .safetensors import _as_numpy, save_safetensors
+
+__all__ = ["AttnError", "Model", "Program", "version"]
+
+_TO_ATTN = {np.dtype(np.float32): _lib.F32, np.dtype(np.int32): _lib.I32,
+            np.dtype(np.int64): _lib.I64, np.dtype(np.bool_): _lib.BOOL}
+_FROM_ATTN = {v: k for k, v in _TO_ATTN.items()}
+
+
+class AttnError(Exception):
+    """A failed call: .status is the attn_status name ("input", "usage", "nomem",
+    "io", "internal"), str() the diagnostics ("m.attn:3:5: error: ...")."""
+
+    _NAMES = {1: "input", 2: "usage", 3: "nomem", 4: "io", 5: "internal"}
+
+    def __init__(self, status, message):
+        self.status = self._NAMES.get(status, str(status))
+        self.code = status
+        super().__init__(message.rstrip("\n") or lib.attn_status_string(status).decode())
+
+
+def version():
+    """attn's version, the LLVM it uses and the host target."""
+    return lib.attn_version().decode()
+
+
+def _text(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class Model:
+    """A model source, loaded and checked.
+
+        m = attn.Model("models/gru.attn", hidden_size=512)
+        m.bind("gru.safetensors")          # or a dict of arrays, or a state_dict
+        f = m.compile("forward", threads=2)
+        outs = f(input=x, h_0=h)           # dict of numpy arrays
+
+    Keyword arguments set hyperparameters (as `attnc --set`). `source` gives the
+    model as text instead of a path (`name` is then used in messages).
+    """
+
+    def __init__(self, path=None, *, source=None, name="<source>", import_paths=(), **hyper):
+        if (path is None) == (source is None):
+            raise TypeError("attn.Model: give a path or source=..., not both")
+        self._m = lib.attn_model_new()
+        if not self._m:
+            raise MemoryError("attn_model_new")
+        for d in import_paths:
+            self._check(lib.attn_model_add_import_path(self._m, os.fsencode(d)))
+        for k, v in hyper.items():
+            self._check(lib.attn_model_set(self._m, k.encode(), _text(v).encode()))
+        if source is not None:
+            self._check(lib.attn_model_load_source(self._m, name.encode(), source.encode()))
+        else:
+            self._check(lib.attn_model_load(self._m, os.fsencode(path)))
+
+    def _check(self, status):
+        if status != 0:
+            raise AttnError(status, lib.attn_model_errors(self._m).decode(errors="replace"))
+
+    @property
+    def entries(self):
+        """Names of the model's entry points."""
+        return [lib.attn_model_entry_name(self._m, i).decode() for i in range(lib.attn_model_entry_count(self._m))]
+
+    def bind(self, weights):
+        """Binds weights: a safetensors path, or a mapping of names to numpy
+        arrays or torch tensors (a PyTorch state_dict)."""
+        if isinstance(weights, (str, bytes, os.PathLike)):
+            self._check(lib.attn_model_bind_weights(self._m, os.fsencode(weights)))
+            return self
+        if not isinstance(weights, Mapping):
+            raise TypeError("Model.bind: weights are a safetensors path or a mapping of names to arrays")
+        with tempfile.TemporaryDirectory(prefix="attn-") as d:
+            path = os.path.join(d, "weights.safetensors")
+            save_safetensors(path, {k: _as_numpy(v) for k, v in weights.items()})
+            self._check(lib.attn_model_bind_weights(self._m, os.fsencode(path)))
+        return self
+
+    def compile(self, entry="forward", *, threads=0, backend="jit", extra_outputs=(), no_fuse=False):
+        """Compiles one entry point into a Program (valid after the model is gone)."""
+        if backend not in _lib.BACKENDS:
+            raise ValueError(f"backend must be one of {sorted(_lib.BACKENDS)}")
+        extras = [e.encode() for e in extra_outputs]
+        arr = (ctypes.c_char_p * max(len(extras), 1))(*extras)
+        opt = _lib.CompileOptions(backend=_lib.BACKENDS[backend], threads=int(threads),
+                                  extra_outputs=arr if extras else None, nextra_outputs=len(extras),
+                                  no_fuse=int(bool(no_fuse)))
+        p = ctypes.c_void_p()
+        self._check(lib.attn_model_compile(self._m, entry.encode(), ctypes.byref(opt), ctypes.byref(p)))
+        return Program(p, entry)
+
+    def close(self):
+        if self._m:
+            lib.attn_model_free(self._m)
+            self._m = None
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Program:
+    """One compiled entry point. Call it with the inputs by name; it returns a
+    dict of numpy arrays in the entry's output order. Several Python threads
+    may call one program at once (the GIL is released while it runs)."""
+
+    def __init__(self, handle, entry):
+        self._p = handle
+        self.entry = entry
+        self.inputs = [lib.attn_program_input_name(handle, i).decode()
+                       for i in range(lib.attn_program_input_count(handle))]
+        self.outputs = [lib.attn_program_output_name(handle, i).decode()
+                        for i in range(lib.attn_program_output_count(handle))]
+
+    @staticmethod
+    def _tensor(name, value):
+        a = _as_numpy(value)
+        if a.dtype == np.float64 or a.dtype == np.float16:
+            a = a.astype(np.float32)
+        if a.dtype not in _TO_ATTN:
+            raise TypeError(f"input '{name}': dtype {a.dtype} is not one of float32, int32, int64, bool")
+        if a.ndim > _lib.MAX_RANK:
+            raise ValueError(f"input '{name}': rank {a.ndim} is above {_lib.MAX_RANK}")
+        a = np.asarray(a, order="C")  # no copy when already contiguous (rank 0 stays rank 0)
+        t = _lib.Tensor(name=name.encode(), dtype=_TO_ATTN[a.dtype], rank=a.ndim,
+                        data=a.ctypes.data if a.size else None)
+        for i, d in enumerate(a.shape):
+            t.shape[i] = d
+        return t, a
+
+    def __call__(self, **inputs):
+        return self.run(inputs)
+
+    def run(self, inputs):
+        if not self._p:
+            raise ValueError("the program was freed")
+        pairs = [self._tensor(k, v) for k, v in inputs.items()]
+        arr = (_lib.Tensor * max(len(pairs), 1))(*[t for t, _ in pairs])
+        keep = [a for _, a in pairs]  # the arrays stay alive during the call
+        out = ctypes.POINTER(_lib.Tensor)()
+        nout = ctypes.c_int()
+        err = ctypes.c_void_p()
+        status = lib.attn_program_run(self._p, arr, len(pairs), ctypes.byref(out), ctypes.byref(nout),
+                                      ctypes.byref(err))
+        del keep
+        if status != 0:
+            message = ctypes.string_at(err.value).decode(errors="replace") if err.value else ""
+            lib.attn_string_free(err)
+            raise AttnError(status, message)
+        try:
+            result = {}
+            for i in range(nout.value):
+                t = out[i]
+                shape = tuple(t.shape[d] for d in range(t.rank))
+                dtype = _FROM_ATTN[t.dtype]
+                n = int(np.prod(shape, dtype=np.int64)) if shape else 1
+                if n == 0 or not t.data:
+                    a = np.zeros(shape, dtype=dtype)
+                else:
+                    buf = (ctypes.c_char * (n * dtype.itemsize)).from_address(t.data)
+                    a = np.frombuffer(buf, dtype=dtype).reshape(shape).copy()
+                result[t.name.decode()] = a
+            return result
+        finally:
+            lib.attn_tensors_free(out, nout)
+
+    def close(self):
+        if self._p:
+            lib.attn_program_free(self._p)
+            self._p = None
+
+    def __del__(self):
+        self.close()
