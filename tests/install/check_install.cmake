@@ -72,6 +72,25 @@ if(PYTHON)
   endif()
 endif()
 
+# and `pip install ./python` (from a copy: pip writes into the tree it builds),
+# the library named by ATTN_LIBRARY
+if(PYTHON)
+  execute_process(COMMAND ${PYTHON} -m pip --version RESULT_VARIABLE no_pip OUTPUT_QUIET ERROR_QUIET)
+  if(no_pip)
+    message("python3-pip not found: pip install ./python is not tested")
+  else()
+    file(COPY ${SRC}/python DESTINATION ${WORK}/pip_src PATTERN "__pycache__" EXCLUDE PATTERN "*.egg-info" EXCLUDE)
+    run(${PYTHON} -m pip install --no-build-isolation --no-deps --no-index --quiet --target ${WORK}/pip
+        ${WORK}/pip_src/python)
+    set(ENV{PYTHONPATH} ${WORK}/pip)
+    set(ENV{ATTN_LIBRARY} ${libdir}/libattn.so)
+    run(${PYTHON} ${SRC}/tests/install/gru_python.py ${WORK}/app ${weights})
+    if(NOT out STREQUAL want)
+      message(FATAL_ERROR "the pip-installed Python consumer printed:\n${out}\nthe C one:\n${want}")
+    endif()
+  endif()
+endif()
+
 # 5. where imports are searched: only in the moved prefix
 file(WRITE ${WORK}/app/missing.attn "import \"std/none.attn\"\n")
 execute_process(COMMAND ${prefix}/bin/attnc check ${WORK}/app/missing.attn ERROR_VARIABLE err RESULT_VARIABLE rc)
