@@ -29,16 +29,13 @@ checks that attn's greedy tokens and attention equal PyTorch's.
 
 import argparse
 import datetime
-import json
 import os
 import random
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -219,42 +216,19 @@ class Seq2Seq(nn.Module):
 
 
 # ---------------------------------------------------------------------------
-# safetensors (written by hand: Debian has no safetensors package)
+# safetensors: the Python package's numpy reader and writer (python/attn)
 # ---------------------------------------------------------------------------
 
-_ST = {torch.float32: ("F32", "<f4"), torch.int64: ("I64", "<i8"), torch.bool: ("BOOL", "u1")}
-_NP = {"F32": "<f4", "I64": "<i8", "BOOL": "u1"}
+sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
+from attn.safetensors import load_safetensors, save_safetensors  # noqa: E402
 
 
 def write_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name, t in tensors:
-        t = t.detach().contiguous().cpu()
-        st, npdt = _ST[t.dtype]
-        data = (t.to(torch.uint8) if t.dtype == torch.bool else t).numpy().astype(npdt).tobytes()
-        header[name] = {"dtype": st, "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((-len(h)) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    save_safetensors(path, dict(tensors))
 
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        b, end = e["data_offsets"]
-        a = np.frombuffer(raw[8 + n + b:8 + n + end], dtype=_NP[e["dtype"]]).reshape(e["shape"])
-        out[name] = torch.from_numpy(a.copy())
-    return out
+    return {k: torch.from_numpy(v) for k, v in load_safetensors(path).items()}
 
 
 def write_vocab(path):

@@ -57,8 +57,6 @@ def _load():
                       "(tried: " + ", ".join(tried) + ")")
 
 
-lib = _load()
-
 _P = ctypes.c_void_p
 _S = ctypes.c_char_p
 _I = ctypes.c_int
@@ -86,7 +84,17 @@ _SIGS = {
     "attn_tensors_free": (None, [ctypes.POINTER(Tensor), _I]),
     "attn_string_free": (None, [ctypes.c_void_p]),
 }
-for _name, (_res, _args) in _SIGS.items():
-    _f = getattr(lib, _name)
-    _f.restype = _res
-    _f.argtypes = _args
+
+
+def __getattr__(name):
+    """`lib`, the loaded and declared library, on first use: the package's
+    safetensors functions work without it (PEP 562)."""
+    if name != "lib":
+        raise AttributeError(name)
+    loaded = _load()
+    for fn, (res, args) in _SIGS.items():
+        f = getattr(loaded, fn)
+        f.restype = res
+        f.argtypes = args
+    globals()["lib"] = loaded
+    return loaded

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import _lib
-from ._lib import lib
 from .safetensors import _as_numpy, save_safetensors
 
 __all__ = ["AttnError", "Model", "Program", "version"]
@@ -27,12 +26,12 @@ class AttnError(Exception):
     def __init__(self, status, message):
         self.status = self._NAMES.get(status, str(status))
         self.code = status
-        super().__init__(message.rstrip("\n") or lib.attn_status_string(status).decode())
+        super().__init__(message.rstrip("\n") or _lib.lib.attn_status_string(status).decode())
 
 
 def version():
     """attn's version, the LLVM it uses and the host target."""
-    return lib.attn_version().decode()
+    return _lib.lib.attn_version().decode()
 
 
 def _text(value):
@@ -56,39 +55,39 @@ class Model:
     def __init__(self, path=None, *, source=None, name="<source>", import_paths=(), **hyper):
         if (path is None) == (source is None):
             raise TypeError("attn.Model: give a path or source=..., not both")
-        self._m = lib.attn_model_new()
+        self._m = _lib.lib.attn_model_new()
         if not self._m:
             raise MemoryError("attn_model_new")
         for d in import_paths:
-            self._check(lib.attn_model_add_import_path(self._m, os.fsencode(d)))
+            self._check(_lib.lib.attn_model_add_import_path(self._m, os.fsencode(d)))
         for k, v in hyper.items():
-            self._check(lib.attn_model_set(self._m, k.encode(), _text(v).encode()))
+            self._check(_lib.lib.attn_model_set(self._m, k.encode(), _text(v).encode()))
         if source is not None:
-            self._check(lib.attn_model_load_source(self._m, name.encode(), source.encode()))
+            self._check(_lib.lib.attn_model_load_source(self._m, name.encode(), source.encode()))
         else:
-            self._check(lib.attn_model_load(self._m, os.fsencode(path)))
+            self._check(_lib.lib.attn_model_load(self._m, os.fsencode(path)))
 
     def _check(self, status):
         if status != 0:
-            raise AttnError(status, lib.attn_model_errors(self._m).decode(errors="replace"))
+            raise AttnError(status, _lib.lib.attn_model_errors(self._m).decode(errors="replace"))
 
     @property
     def entries(self):
         """Names of the model's entry points."""
-        return [lib.attn_model_entry_name(self._m, i).decode() for i in range(lib.attn_model_entry_count(self._m))]
+        return [_lib.lib.attn_model_entry_name(self._m, i).decode() for i in range(_lib.lib.attn_model_entry_count(self._m))]
 
     def bind(self, weights):
         """Binds weights: a safetensors path, or a mapping of names to numpy
         arrays or torch tensors (a PyTorch state_dict)."""
         if isinstance(weights, (str, bytes, os.PathLike)):
-            self._check(lib.attn_model_bind_weights(self._m, os.fsencode(weights)))
+            self._check(_lib.lib.attn_model_bind_weights(self._m, os.fsencode(weights)))
             return self
         if not isinstance(weights, Mapping):
             raise TypeError("Model.bind: weights are a safetensors path or a mapping of names to arrays")
         with tempfile.TemporaryDirectory(prefix="attn-") as d:
             path = os.path.join(d, "weights.safetensors")
             save_safetensors(path, {k: _as_numpy(v) for k, v in weights.items()})
-            self._check(lib.attn_model_bind_weights(self._m, os.fsencode(path)))
+            self._check(_lib.lib.attn_model_bind_weights(self._m, os.fsencode(path)))
         return self
 
     def compile(self, entry="forward", *, threads=0, backend="jit", extra_outputs=(), no_fuse=False):
@@ -101,12 +100,12 @@ class Model:
                                   extra_outputs=arr if extras else None, nextra_outputs=len(extras),
                                   no_fuse=int(bool(no_fuse)))
         p = ctypes.c_void_p()
-        self._check(lib.attn_model_compile(self._m, entry.encode(), ctypes.byref(opt), ctypes.byref(p)))
+        self._check(_lib.lib.attn_model_compile(self._m, entry.encode(), ctypes.byref(opt), ctypes.byref(p)))
         return Program(p, entry)
 
     def close(self):
         if self._m:
-            lib.attn_model_free(self._m)
+            _lib.lib.attn_model_free(self._m)
             self._m = None
 
     def __del__(self):
@@ -127,10 +126,10 @@ class Program:
     def __init__(self, handle, entry):
         self._p = handle
         self.entry = entry
-        self.inputs = [lib.attn_program_input_name(handle, i).decode()
-                       for i in range(lib.attn_program_input_count(handle))]
-        self.outputs = [lib.attn_program_output_name(handle, i).decode()
-                        for i in range(lib.attn_program_output_count(handle))]
+        self.inputs = [_lib.lib.attn_program_input_name(handle, i).decode()
+                       for i in range(_lib.lib.attn_program_input_count(handle))]
+        self.outputs = [_lib.lib.attn_program_output_name(handle, i).decode()
+                        for i in range(_lib.lib.attn_program_output_count(handle))]
 
     @staticmethod
     def _tensor(name, value):
@@ -160,12 +159,12 @@ class Program:
         out = ctypes.POINTER(_lib.Tensor)()
         nout = ctypes.c_int()
         err = ctypes.c_void_p()
-        status = lib.attn_program_run(self._p, arr, len(pairs), ctypes.byref(out), ctypes.byref(nout),
+        status = _lib.lib.attn_program_run(self._p, arr, len(pairs), ctypes.byref(out), ctypes.byref(nout),
                                       ctypes.byref(err))
         del keep
         if status != 0:
             message = ctypes.string_at(err.value).decode(errors="replace") if err.value else ""
-            lib.attn_string_free(err)
+            _lib.lib.attn_string_free(err)
             raise AttnError(status, message)
         try:
             result = {}
@@ -182,11 +181,11 @@ class Program:
                 result[t.name.decode()] = a
             return result
         finally:
-            lib.attn_tensors_free(out, nout)
+            _lib.lib.attn_tensors_free(out, nout)
 
     def close(self):
         if self._p:
-            lib.attn_program_free(self._p)
+            _lib.lib.attn_program_free(self._p)
             self._p = None
 
     def __del__(self):

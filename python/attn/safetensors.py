@@ -79,7 +79,7 @@ def load_safetensors(path):
     except ValueError as e:
         raise ValueError(f"{path}: header is not JSON: {e}") from None
     data = memoryview(raw)[8 + n:]
-    out = {}
+    out, ranges = {}, []
     for name, info in header.items():
         if name == "__metadata__":
             continue
@@ -91,5 +91,16 @@ def load_safetensors(path):
         count = int(np.prod(shape, dtype=np.int64))
         if not 0 <= begin <= end <= len(data) or end - begin != count * np.dtype(dtype).itemsize:
             raise ValueError(f"{path}: tensor '{name}' has data_offsets that do not match its shape")
-        out[name] = np.frombuffer(data[begin:end], dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape).copy()
+        a = np.frombuffer(data[begin:end], dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
+        if dtype is np.bool_ and a.size and a.view(np.uint8).max() > 1:
+            raise ValueError(f"{path}: tensor '{name}' has BOOL bytes other than 0 and 1")
+        out[name] = a.astype(a.dtype.newbyteorder("="))  # a copy in native order
+        ranges.append((begin, end))
+    end = 0
+    for begin, stop in sorted(ranges):
+        if begin != end:
+            raise ValueError(f"{path}: the tensors' data_offsets leave a gap or overlap at byte {begin}")
+        end = stop
+    if end != len(data):
+        raise ValueError(f"{path}: {len(data) - end} bytes after the last tensor")
     return out

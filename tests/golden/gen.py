@@ -18,14 +18,11 @@ length N, N bytes of JSON padded with spaces to a multiple of 8, then the raw
 little-endian row-major tensor data, contiguous, in header order.
 """
 
-import json
 import math
 import os
 import shutil
-import struct
 import sys
 
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -36,106 +33,22 @@ MANIFEST = os.path.join(HERE, "cases.txt")
 MAX_FILE_BYTES = 64 * 1024
 
 # ---------------------------------------------------------------------------
-# safetensors writer / reader
+# safetensors: the Python package's numpy reader and writer (python/attn)
 # ---------------------------------------------------------------------------
 
-_TORCH_TO_ST = {
-    torch.float32: ("F32", "<f4"),
-    torch.float64: ("F64", "<f8"),
-    torch.float16: ("F16", "<f2"),
-    torch.int64: ("I64", "<i8"),
-    torch.int32: ("I32", "<i4"),
-    torch.int16: ("I16", "<i2"),
-    torch.int8: ("I8", "i1"),
-    torch.uint8: ("U8", "u1"),
-    torch.bool: ("BOOL", "u1"),
-}
-
-_ST_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4,
-                "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+from attn.safetensors import load_safetensors, save_safetensors  # noqa: E402
 
 
 def write_safetensors(path, tensors):
     """tensors: list of (name, tensor) in the order they are stored."""
-    header = {}
-    blobs = []
-    offset = 0
-    for name, t in tensors:
-        t = t.detach().contiguous().cpu()
-        if t.dtype not in _TORCH_TO_ST:
-            raise TypeError("unsupported dtype %s for %s" % (t.dtype, name))
-        st, npdt = _TORCH_TO_ST[t.dtype]
-        if t.dtype == torch.bool:
-            data = t.to(torch.uint8).numpy().astype(npdt).tobytes()
-        else:
-            data = t.numpy().astype(npdt).tobytes()
-        assert len(data) == t.numel() * _ST_ITEMSIZE[st]
-        header[name] = {"dtype": st, "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    hjson = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    hjson += b" " * ((-len(hjson)) % 8)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hjson)))
-        f.write(hjson)
-        for b in blobs:
-            f.write(b)
+    save_safetensors(path, dict(tensors))
 
 
 def read_safetensors(path):
-    """Parse and validate a safetensors file; return {name: tensor} (ordered)."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 8:
-        raise ValueError("%s: too short" % path)
-    (n,) = struct.unpack("<Q", raw[:8])
-    if n % 8 != 0:
-        raise ValueError("%s: header length %d not a multiple of 8" % (path, n))
-    if 8 + n > len(raw):
-        raise ValueError("%s: header runs past end of file" % path)
-    hbytes = raw[8:8 + n]
-    if hbytes[:1] != b"{":
-        raise ValueError("%s: header does not start with '{'" % path)
-    header = json.loads(hbytes.decode("utf-8"))
-    data = raw[8 + n:]
-    out = {}
-    expect = 0
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        if set(e) != {"dtype", "shape", "data_offsets"}:
-            raise ValueError("%s/%s: bad entry keys %s" % (path, name, sorted(e)))
-        st = e["dtype"]
-        if st not in _ST_ITEMSIZE:
-            raise ValueError("%s/%s: unknown dtype %s" % (path, name, st))
-        b, end = e["data_offsets"]
-        if b != expect:
-            raise ValueError("%s/%s: not contiguous (%d != %d)" % (path, name, b, expect))
-        numel = 1
-        for d in e["shape"]:
-            if not isinstance(d, int) or d < 0:
-                raise ValueError("%s/%s: bad shape" % (path, name))
-            numel *= d
-        if end - b != numel * _ST_ITEMSIZE[st]:
-            raise ValueError("%s/%s: size mismatch" % (path, name))
-        expect = end
-        chunk = data[b:end]
-        npdt = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8",
-                "I32": "<i4", "I16": "<i2", "I8": "i1", "U8": "u1",
-                "BOOL": "u1"}[st]
-        arr = np.frombuffer(chunk, dtype=npdt).reshape(e["shape"]).copy()
-        if st == "BOOL":
-            if arr.size and arr.max() > 1:
-                raise ValueError("%s/%s: BOOL byte not 0/1" % (path, name))
-            t = torch.from_numpy(arr.astype(np.bool_))
-        else:
-            t = torch.from_numpy(arr.astype(arr.dtype.newbyteorder("=")))
-        out[name] = t
-    if expect != len(data):
-        raise ValueError("%s: %d trailing bytes" % (path, len(data) - expect))
-    return out
+    """The file's tensors as torch tensors, in file order (the reader checks
+    dtypes, offsets that tile the data, BOOL bytes)."""
+    return {k: torch.from_numpy(v) for k, v in load_safetensors(path).items()}
 
 
 # ---------------------------------------------------------------------------
@@ -1224,6 +1137,7 @@ def generate():
             assert t.dtype in (torch.float32, torch.int64), name
             assert torch.isfinite(t).all(), name
         d = os.path.join(FIXTURES, name)
+        os.makedirs(d, exist_ok=True)
         write_safetensors(os.path.join(d, "weights.safetensors"), weights)
         write_safetensors(os.path.join(d, "inputs.safetensors"), inputs)
         write_safetensors(os.path.join(d, "expected.safetensors"), outputs)
