@@ -10,7 +10,7 @@ def test_readme_python_example(monkeypatch):
     with open(os.path.join(REPO, "README.md")) as f:
         readme = f.read()
     section = readme.split("## Use it from Python", 1)[1].split("\n## ", 1)[0]
-    code = "\n".join(line[4:] for line in re.search(r"\n((?:    .*\n|\n)+)", section).group(1).splitlines())
+    code = "\n".join(line[4:] for line in re.search(r"\n((?:    .*\n)(?:    .*\n|\n)*)", section).group(1).splitlines())
     monkeypatch.chdir(REPO)
     scope = {}
     exec(compile(code, "README.md", "exec"), scope)
