@@ -143,6 +143,34 @@ static int dim_site(Gen *G, const IrNode *n, const char *prefix, const Dim *d, c
     return add_site(G, n, msg);
 }
 
+/* Two sites per dim of t, at node n: "dim B*T has no valid value in this
+ * call", "dim T-5 is -1 in this call; a dim must not be negative". Returns
+ * the first, or -1 for rank 0. */
+static int dims_sites(Gen *G, const IrNode *n, const IrType *t) {
+    int first = -1;
+    for (int d = 0; d < t->rank; d++) {
+        int s = dim_site(G, n, "dim ", t->dims[d], " has no valid value in this call");
+        dim_site(G, n, "dim ", t->dims[d], " is %lld in this call; a dim must not be negative");
+        first = first < 0 ? s : first;
+    }
+    return first;
+}
+
+/* Sites of the checks of a scan's per-step outputs, made at the scan before
+ * its body runs, as the interpreter does: dims_sites of each, one after
+ * another; -1 when all are constant. */
+static int scan_sites(Gen *G, const IrNode *n) {
+    bool symbolic = false;
+    for (int i = 0; i < n->scan.nyield; i++)
+        symbolic |= type_symbolic(&n->body->nodes[n->body->outputs[i]].type);
+    int first = -1;
+    for (int i = 0; symbolic && i < n->scan.nyield; i++) {
+        int s = dims_sites(G, n, &n->body->nodes[n->body->outputs[i]].type);
+        first = first < 0 ? s : first;
+    }
+    return first;
+}
+
 /* Sites of the per-call checks of n's shape, the interpreter's messages: two
  * per dim ("dim B*T has no valid value in this call", "dim T-5 is -1 in this
  * call; a dim must not be negative"), one for the size, and for a slice whose
@@ -160,12 +188,7 @@ static int shape_sites(Gen *G, const IrNode *n) {
     }
     if (known && !over && numel <= ((int64_t)1 << 38) && !start)
         return -1;
-    int first = -1;
-    for (int d = 0; d < t->rank; d++) {
-        int s = dim_site(G, n, "dim ", t->dims[d], " has no valid value in this call");
-        dim_site(G, n, "dim ", t->dims[d], " is %lld in this call; a dim must not be negative");
-        first = first < 0 ? s : first;
-    }
+    int first = dims_sites(G, n, t);
     if (known) { /* constant and too large: the interpreter's text, with the numbers */
         size_t k = (size_t)snprintf(ty, sizeof ty, "[");
         for (int d = 0; d < t->rank && k < sizeof ty; d++) {
@@ -190,7 +213,9 @@ static void number_nodes(Gen *G) {
             const IrNode *n = &g->nodes[i];
             int id = G->base[k] + i;
             G->site[id] = G->shape_site[id] = G->param[id] = -1;
-            if (n->op != OP_INPUT && n->op != OP_SCAN)
+            if (n->op == OP_SCAN)
+                G->shape_site[id] = scan_sites(G, n);
+            else if (n->op != OP_INPUT)
                 G->shape_site[id] = shape_sites(G, n);
             if (n->op == OP_PARAM)
                 G->param[id] = add_param(G, (CgParam){.node = n});
@@ -300,23 +325,34 @@ static void fail_shape(Gen *G, CgKernel *k, LLVMValueRef bad, int site, LLVMValu
     LLVMPositionBuilderAtEnd(k->b, ok);
 }
 
-/* The per-call checks of n's dims (sites from shape_sites), in the
- * interpreter's order: each dim valid and not negative, the size, a slice's start. */
+/* Checks each dim of t per call (sites from dims_sites): that it has a valid
+ * value, then that it is not negative. Returns the element count as a double;
+ * ORs into *over whether the count passes int64 on the way (before a zero dim). */
+static LLVMValueRef check_dims(Gen *G, CgKernel *k, const IrType *t, int first_site, LLVMValueRef *over) {
+    CgModule *cm = G->cm;
+    LLVMBuilderRef b = k->b;
+    LLVMTypeRef f64 = LLVMDoubleTypeInContext(cm->ctx);
+    LLVMValueRef numel = LLVMConstReal(f64, 1.0);
+    for (int d = 0; d < t->rank; d++) {
+        LLVMValueRef bad = LLVMConstInt(LLVMInt1TypeInContext(cm->ctx), 0, 0);
+        LLVMValueRef dim = cg_dim_checked(cm, b, k->syms, t->dims[d], &bad);
+        if (dim_computed(t->dims[d]))
+            fail_shape(G, k, bad, first_site + 2 * d, cg_i64(cm, 0));
+        fail_shape(G, k, LLVMBuildICmp(b, LLVMIntSLT, dim, cg_i64(cm, 0), ""), first_site + 2 * d + 1, dim);
+        numel = LLVMBuildFMul(b, numel, LLVMBuildSIToFP(b, dim, f64, ""), "");
+        *over = LLVMBuildOr(b, *over, LLVMBuildFCmp(b, LLVMRealOGT, numel, LLVMConstReal(f64, 9.0e18), ""), "");
+    }
+    return numel;
+}
+
+/* The per-call checks of n's shape (sites from shape_sites), in the
+ * interpreter's order: its dims, its size, a slice's start. */
 static void check_shape(Gen *G, CgKernel *k, const IrNode *n, int first_site) {
     CgModule *cm = G->cm;
     LLVMBuilderRef b = k->b;
     LLVMTypeRef f64 = LLVMDoubleTypeInContext(cm->ctx);
-    LLVMValueRef no = LLVMConstInt(LLVMInt1TypeInContext(cm->ctx), 0, 0);
-    LLVMValueRef numel = LLVMConstReal(f64, 1.0), lim = LLVMConstReal(f64, 9.0e18), over = no;
-    for (int d = 0; d < n->type.rank; d++) {
-        LLVMValueRef bad = no, dim = cg_dim_checked(cm, b, k->syms, n->type.dims[d], &bad);
-        if (dim_computed(n->type.dims[d]))
-            fail_shape(G, k, bad, first_site + 2 * d, cg_i64(cm, 0));
-        fail_shape(G, k, LLVMBuildICmp(b, LLVMIntSLT, dim, cg_i64(cm, 0), ""), first_site + 2 * d + 1, dim);
-        numel = LLVMBuildFMul(b, numel, LLVMBuildSIToFP(b, dim, f64, ""), "");
-        /* a count past int64 before a zero dim is too large too, as for the interpreter */
-        over = LLVMBuildOr(b, over, LLVMBuildFCmp(b, LLVMRealOGT, numel, lim, ""), "");
-    }
+    LLVMValueRef no = LLVMConstInt(LLVMInt1TypeInContext(cm->ctx), 0, 0), over = no;
+    LLVMValueRef numel = check_dims(G, k, &n->type, first_site, &over), lim = LLVMConstReal(f64, 9.0e18);
     /* the element count, clamped into i64, is the message's number */
     LLVMValueRef clamped = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, numel, lim, ""), lim, numel, "");
     LLVMValueRef huge = LLVMBuildFCmp(b, LLVMRealOGT, numel, LLVMConstReal(f64, (double)((int64_t)1 << 38)), "");
@@ -326,6 +362,16 @@ static void check_shape(Gen *G, CgKernel *k, const IrNode *n, int first_site) {
         LLVMValueRef bad = no;
         cg_dim_checked(cm, b, k->syms, n->start, &bad);
         fail_shape(G, k, bad, size_site + 1, cg_i64(cm, 0));
+    }
+}
+
+/* The checks of a scan's per-step outputs (sites from scan_sites). */
+static void check_scan(Gen *G, CgKernel *k, const IrNode *n, int first_site) {
+    LLVMValueRef over = LLVMConstInt(LLVMInt1TypeInContext(G->cm->ctx), 0, 0);
+    for (int i = 0; i < n->scan.nyield; i++) {
+        const IrType *t = &n->body->nodes[n->body->outputs[i]].type;
+        check_dims(G, k, t, first_site, &over);
+        first_site += 2 * t->rank;
     }
 }
 
@@ -472,7 +518,9 @@ static void size_slots(Gen *G, CgKernel *k, const IrGraph *g, bool check, LLVMVa
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         int id = gid(G, g, i);
-        if (check && G->shape_site[id] >= 0)
+        if (check && G->shape_site[id] >= 0 && n->op == OP_SCAN)
+            check_scan(G, k, n, G->shape_site[id]);
+        else if (check && G->shape_site[id] >= 0)
             check_shape(G, k, n, G->shape_site[id]);
         if (n->op == OP_SCAN) {
             size_slots(G, k, n->body, check, separate);
