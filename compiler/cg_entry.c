@@ -124,28 +124,71 @@ static int add_param(Gen *G, CgParam p) {
     return G->info->nparams++;
 }
 
-/* Sites of the per-call checks of n's shape: one per dim ("dim T-5 is -1 in this
- * call") and one for the size, the interpreter's messages; -1 when nothing can
- * go wrong (constant dims of a reasonable size). */
+/* Whether d is computed per call with arithmetic that may have no valid value. */
+static bool dim_computed(const Dim *d) { return d && d->kind != DIM_CONST && d->kind != DIM_SYM; }
+
+/* A site whose message names dim d: PREFIX "dim TEXT" SUFFIX ('%' in TEXT
+ * doubled: the message is a format). */
+static int dim_site(Gen *G, const IrNode *n, const char *prefix, const Dim *d, const char *suffix) {
+    char text[256], quoted[512], msg[640];
+    dim_format(d, text, sizeof text);
+    size_t k = 0;
+    for (const char *c = text; *c && k + 2 < sizeof quoted; c++) {
+        if (*c == '%')
+            quoted[k++] = '%';
+        quoted[k++] = *c;
+    }
+    quoted[k] = '\0';
+    snprintf(msg, sizeof msg, "%s%s%s", prefix, quoted, suffix);
+    return add_site(G, n, msg);
+}
+
+/* Two sites per dim of t, at node n: "dim B*T has no valid value in this
+ * call", "dim T-5 is -1 in this call; a dim must not be negative". Returns
+ * the first, or -1 for rank 0. */
+static int dims_sites(Gen *G, const IrNode *n, const IrType *t) {
+    int first = -1;
+    for (int d = 0; d < t->rank; d++) {
+        int s = dim_site(G, n, "dim ", t->dims[d], " has no valid value in this call");
+        dim_site(G, n, "dim ", t->dims[d], " is %lld in this call; a dim must not be negative");
+        first = first < 0 ? s : first;
+    }
+    return first;
+}
+
+/* Sites of the checks of a scan's per-step outputs, made at the scan before
+ * its body runs, as the interpreter does: dims_sites of each, one after
+ * another; -1 when all are constant. */
+static int scan_sites(Gen *G, const IrNode *n) {
+    bool symbolic = false;
+    for (int i = 0; i < n->scan.nyield; i++)
+        symbolic |= type_symbolic(&n->body->nodes[n->body->outputs[i]].type);
+    int first = -1;
+    for (int i = 0; symbolic && i < n->scan.nyield; i++) {
+        int s = dims_sites(G, n, &n->body->nodes[n->body->outputs[i]].type);
+        first = first < 0 ? s : first;
+    }
+    return first;
+}
+
+/* Sites of the per-call checks of n's shape, the interpreter's messages: two
+ * per dim ("dim B*T has no valid value in this call", "dim T-5 is -1 in this
+ * call; a dim must not be negative"), one for the size, and for a slice whose
+ * start is computed per call one for the start; -1 when nothing can go wrong
+ * (constant dims of a reasonable size). */
 static int shape_sites(Gen *G, const IrNode *n) {
     const IrType *t = &n->type;
     char ty[256], msg[512];
     int64_t numel = 1, v;
-    bool known = true, over = false;
+    bool known = true, over = false, start = n->op == OP_SLICE && dim_computed(n->start);
     for (int d = 0; d < t->rank; d++) {
         known &= dim_is_const(t->dims[d], &v);
         if (known)
             over |= __builtin_mul_overflow(numel, v, &numel);
     }
-    if (known && !over && numel <= ((int64_t)1 << 38))
+    if (known && !over && numel <= ((int64_t)1 << 38) && !start)
         return -1;
-    int first = -1;
-    for (int d = 0; d < t->rank; d++) {
-        dim_format(t->dims[d], ty, sizeof ty);
-        snprintf(msg, sizeof msg, "dim %s is %%lld in this call; a dim must not be negative", ty);
-        int s = add_site(G, n, msg);
-        first = first < 0 ? s : first;
-    }
+    int first = dims_sites(G, n, t);
     if (known) { /* constant and too large: the interpreter's text, with the numbers */
         size_t k = (size_t)snprintf(ty, sizeof ty, "[");
         for (int d = 0; d < t->rank && k < sizeof ty; d++) {
@@ -158,6 +201,8 @@ static int shape_sites(Gen *G, const IrNode *n) {
         ir_type_format(t, ty, sizeof ty);
     snprintf(msg, sizeof msg, "a tensor of shape %s is too large%s", ty, known ? "" : " in this call (%lld elements)");
     int s = add_site(G, n, msg);
+    if (start)
+        add_site(G, n, "slice start has no value");
     return first < 0 ? s : first;
 }
 
@@ -168,7 +213,9 @@ static void number_nodes(Gen *G) {
             const IrNode *n = &g->nodes[i];
             int id = G->base[k] + i;
             G->site[id] = G->shape_site[id] = G->param[id] = -1;
-            if (n->op != OP_INPUT && n->op != OP_SCAN)
+            if (n->op == OP_SCAN)
+                G->shape_site[id] = scan_sites(G, n);
+            else if (n->op != OP_INPUT)
                 G->shape_site[id] = shape_sites(G, n);
             if (n->op == OP_PARAM)
                 G->param[id] = add_param(G, (CgParam){.node = n});
@@ -278,22 +325,54 @@ static void fail_shape(Gen *G, CgKernel *k, LLVMValueRef bad, int site, LLVMValu
     LLVMPositionBuilderAtEnd(k->b, ok);
 }
 
-/* The per-call checks of n's dims (sites from shape_sites). */
+/* Checks each dim of t per call (sites from dims_sites): that it has a valid
+ * value, then that it is not negative. Returns the element count as a double;
+ * ORs into *over whether the count passes int64 on the way (before a zero dim). */
+static LLVMValueRef check_dims(Gen *G, CgKernel *k, const IrType *t, int first_site, LLVMValueRef *over) {
+    CgModule *cm = G->cm;
+    LLVMBuilderRef b = k->b;
+    LLVMTypeRef f64 = LLVMDoubleTypeInContext(cm->ctx);
+    LLVMValueRef numel = LLVMConstReal(f64, 1.0);
+    for (int d = 0; d < t->rank; d++) {
+        LLVMValueRef bad = LLVMConstInt(LLVMInt1TypeInContext(cm->ctx), 0, 0);
+        LLVMValueRef dim = cg_dim_checked(cm, b, k->syms, t->dims[d], &bad);
+        if (dim_computed(t->dims[d]))
+            fail_shape(G, k, bad, first_site + 2 * d, cg_i64(cm, 0));
+        fail_shape(G, k, LLVMBuildICmp(b, LLVMIntSLT, dim, cg_i64(cm, 0), ""), first_site + 2 * d + 1, dim);
+        numel = LLVMBuildFMul(b, numel, LLVMBuildSIToFP(b, dim, f64, ""), "");
+        *over = LLVMBuildOr(b, *over, LLVMBuildFCmp(b, LLVMRealOGT, numel, LLVMConstReal(f64, 9.0e18), ""), "");
+    }
+    return numel;
+}
+
+/* The per-call checks of n's shape (sites from shape_sites), in the
+ * interpreter's order: its dims, its size, a slice's start. */
 static void check_shape(Gen *G, CgKernel *k, const IrNode *n, int first_site) {
     CgModule *cm = G->cm;
     LLVMBuilderRef b = k->b;
     LLVMTypeRef f64 = LLVMDoubleTypeInContext(cm->ctx);
-    CgShape s = cg_shape(cm, b, k->syms, &n->type);
-    LLVMValueRef numel = LLVMConstReal(f64, 1.0);
-    for (int d = 0; d < s.rank; d++) {
-        fail_shape(G, k, LLVMBuildICmp(b, LLVMIntSLT, s.dim[d], cg_i64(cm, 0), ""), first_site + d, s.dim[d]);
-        numel = LLVMBuildFMul(b, numel, LLVMBuildSIToFP(b, s.dim[d], f64, ""), "");
-    }
+    LLVMValueRef no = LLVMConstInt(LLVMInt1TypeInContext(cm->ctx), 0, 0), over = no;
+    LLVMValueRef numel = check_dims(G, k, &n->type, first_site, &over), lim = LLVMConstReal(f64, 9.0e18);
     /* the element count, clamped into i64, is the message's number */
-    LLVMValueRef lim = LLVMConstReal(f64, 9.0e18);
     LLVMValueRef clamped = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, numel, lim, ""), lim, numel, "");
     LLVMValueRef huge = LLVMBuildFCmp(b, LLVMRealOGT, numel, LLVMConstReal(f64, (double)((int64_t)1 << 38)), "");
-    fail_shape(G, k, huge, first_site + s.rank, LLVMBuildFPToSI(b, clamped, cm->i64, ""));
+    int size_site = first_site + 2 * n->type.rank;
+    fail_shape(G, k, LLVMBuildOr(b, huge, over, ""), size_site, LLVMBuildFPToSI(b, clamped, cm->i64, ""));
+    if (n->op == OP_SLICE && dim_computed(n->start)) {
+        LLVMValueRef bad = no;
+        cg_dim_checked(cm, b, k->syms, n->start, &bad);
+        fail_shape(G, k, bad, size_site + 1, cg_i64(cm, 0));
+    }
+}
+
+/* The checks of a scan's per-step outputs (sites from scan_sites). */
+static void check_scan(Gen *G, CgKernel *k, const IrNode *n, int first_site) {
+    LLVMValueRef over = LLVMConstInt(LLVMInt1TypeInContext(G->cm->ctx), 0, 0);
+    for (int i = 0; i < n->scan.nyield; i++) {
+        const IrType *t = &n->body->nodes[n->body->outputs[i]].type;
+        check_dims(G, k, t, first_site, &over);
+        first_site += 2 * t->rank;
+    }
 }
 
 /* ---- the workspace: slots shared by buffers whose lifetimes don't overlap ---- */
@@ -439,7 +518,9 @@ static void size_slots(Gen *G, CgKernel *k, const IrGraph *g, bool check, LLVMVa
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         int id = gid(G, g, i);
-        if (check && G->shape_site[id] >= 0)
+        if (check && G->shape_site[id] >= 0 && n->op == OP_SCAN)
+            check_scan(G, k, n, G->shape_site[id]);
+        else if (check && G->shape_site[id] >= 0)
             check_shape(G, k, n, G->shape_site[id]);
         if (n->op == OP_SCAN) {
             size_slots(G, k, n->body, check, separate);
@@ -571,10 +652,13 @@ static void gen_dims(Gen *G, bool inputs) {
                     n = &g->nodes[i];
         } else
             n = &g->nodes[g->outputs[t]];
-        CgShape s = cg_shape(cm, k.b, k.syms, &n->type);
-        for (int d = 0; d < s.rank; d++) {
+        for (int d = 0; d < n->type.rank; d++) {
+            /* -1, which no input has, for a dim with no valid value in this call */
+            LLVMValueRef bad = LLVMConstInt(LLVMInt1TypeInContext(cm->ctx), 0, 0);
+            LLVMValueRef dim = cg_dim_checked(cm, k.b, k.syms, n->type.dims[d], &bad);
             LLVMValueRef idx = cg_i64(cm, t * ATTN_MAX_RANK + d);
-            LLVMBuildStore(k.b, s.dim[d], LLVMBuildGEP2(k.b, cm->i64, LLVMGetParam(fn, 2), &idx, 1, ""));
+            LLVMBuildStore(k.b, LLVMBuildSelect(k.b, bad, cg_i64(cm, -1), dim, ""),
+                           LLVMBuildGEP2(k.b, cm->i64, LLVMGetParam(fn, 2), &idx, 1, ""));
         }
     }
     LLVMBuildRet(k.b, LLVMConstInt(cm->i32, 0, 0));

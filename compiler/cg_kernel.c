@@ -32,6 +32,16 @@ static LLVMValueRef safe_divisor(CgModule *cm, LLVMBuilderRef b, LLVMValueRef y)
     return LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLE, y, cg_i64(cm, 0), ""), cg_i64(cm, 1), y, "");
 }
 
+/* Floor division or modulo (DIM_DIV, DIM_MOD) of x by a positive divisor y;
+ * a divisor <= 0 (possible only for a symbol) divides by 1 instead of trapping. */
+static LLVMValueRef floor_divmod(CgModule *cm, LLVMBuilderRef b, DimKind kind, LLVMValueRef x, LLVMValueRef y) {
+    y = safe_divisor(cm, b, y);
+    LLVMValueRef r = LLVMBuildSRem(b, x, y, ""), neg = LLVMBuildICmp(b, LLVMIntSLT, r, cg_i64(cm, 0), "");
+    if (kind == DIM_MOD)
+        return LLVMBuildSelect(b, neg, LLVMBuildAdd(b, r, y, ""), r, "");
+    return LLVMBuildSub(b, LLVMBuildSDiv(b, x, y, ""), LLVMBuildZExt(b, neg, cm->i64, ""), "");
+}
+
 LLVMValueRef cg_dim(CgModule *cm, LLVMBuilderRef b, LLVMValueRef syms, const Dim *d) {
     switch (d->kind) {
     case DIM_CONST:
@@ -44,22 +54,35 @@ LLVMValueRef cg_dim(CgModule *cm, LLVMBuilderRef b, LLVMValueRef syms, const Dim
         return LLVMBuildAdd(b, cg_dim(cm, b, syms, d->a), cg_dim(cm, b, syms, d->b), "");
     case DIM_MUL:
         return LLVMBuildMul(b, cg_dim(cm, b, syms, d->a), cg_dim(cm, b, syms, d->b), "");
-    case DIM_DIV: {
-        /* floor division by a positive divisor (a zero divisor, possible only
-           for a symbol, divides by 1 instead of trapping) */
-        LLVMValueRef x = cg_dim(cm, b, syms, d->a), y = safe_divisor(cm, b, cg_dim(cm, b, syms, d->b));
-        LLVMValueRef q = LLVMBuildSDiv(b, x, y, ""), r = LLVMBuildSRem(b, x, y, "");
-        LLVMValueRef adjust = LLVMBuildICmp(b, LLVMIntSLT, r, cg_i64(cm, 0), "");
-        return LLVMBuildSub(b, q, LLVMBuildZExt(b, adjust, cm->i64, ""), "");
-    }
-    case DIM_MOD: {
-        LLVMValueRef x = cg_dim(cm, b, syms, d->a), y = safe_divisor(cm, b, cg_dim(cm, b, syms, d->b));
-        LLVMValueRef r = LLVMBuildSRem(b, x, y, "");
-        LLVMValueRef neg = LLVMBuildICmp(b, LLVMIntSLT, r, cg_i64(cm, 0), "");
-        return LLVMBuildSelect(b, neg, LLVMBuildAdd(b, r, y, ""), r, "");
-    }
+    case DIM_DIV:
+    case DIM_MOD:
+        return floor_divmod(cm, b, d->kind, cg_dim(cm, b, syms, d->a), cg_dim(cm, b, syms, d->b));
     }
     return cg_i64(cm, 0);
+}
+
+/* x + y or x * y through llvm.s{add,mul}.with.overflow; ORs the overflow bit into *bad. */
+static LLVMValueRef with_overflow(CgModule *cm, LLVMBuilderRef b, const char *intrinsic, LLVMValueRef x, LLVMValueRef y,
+                                  LLVMValueRef *bad) {
+    LLVMValueRef args[2] = {x, y};
+    LLVMValueRef r = cg_intrinsic(cm, b, intrinsic, cm->i64, args, 2);
+    *bad = LLVMBuildOr(b, *bad, LLVMBuildExtractValue(b, r, 1, ""), "");
+    return LLVMBuildExtractValue(b, r, 0, "");
+}
+
+LLVMValueRef cg_dim_checked(CgModule *cm, LLVMBuilderRef b, LLVMValueRef syms, const Dim *d, LLVMValueRef *bad) {
+    if (d->kind == DIM_CONST || d->kind == DIM_SYM)
+        return cg_dim(cm, b, syms, d);
+    LLVMValueRef x = cg_dim_checked(cm, b, syms, d->a, bad), y = cg_dim_checked(cm, b, syms, d->b, bad);
+    switch (d->kind) {
+    case DIM_ADD:
+        return with_overflow(cm, b, "llvm.sadd.with.overflow", x, y, bad);
+    case DIM_MUL:
+        return with_overflow(cm, b, "llvm.smul.with.overflow", x, y, bad);
+    default: /* DIM_DIV, DIM_MOD: the divisor must be positive */
+        *bad = LLVMBuildOr(b, *bad, LLVMBuildICmp(b, LLVMIntSLE, y, cg_i64(cm, 0), ""), "");
+        return floor_divmod(cm, b, d->kind, x, y);
+    }
 }
 
 CgShape cg_shape(CgModule *cm, LLVMBuilderRef b, LLVMValueRef syms, const IrType *t) {

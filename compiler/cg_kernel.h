@@ -88,6 +88,11 @@ LLVMValueRef cg_elementwise_apply(CgKernel *k, const IrNode *n, const attn_dtype
 
 /* The i64 value of dim d (constants fold; symbols load from syms). */
 LLVMValueRef cg_dim(CgModule *cm, LLVMBuilderRef b, LLVMValueRef syms, const Dim *d);
+/* cg_dim computed as the interpreter's dim_eval does: ORs into the i1 *bad
+ * whether d has no valid value (an overflow of int64, a divisor <= 0). The
+ * per-call checks (PREFIX_workspace) use it once per call, so that cg_dim
+ * elsewhere never wraps. */
+LLVMValueRef cg_dim_checked(CgModule *cm, LLVMBuilderRef b, LLVMValueRef syms, const Dim *d, LLVMValueRef *bad);
 /* The shape of type t. */
 CgShape cg_shape(CgModule *cm, LLVMBuilderRef b, LLVMValueRef syms, const IrType *t);
 /* Product of dims [from, to) of s. */

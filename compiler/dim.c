@@ -2,34 +2,40 @@
  * dim.c — building, comparing and evaluating symbolic dims. See dim.h.
  */
 #include "dim.h"
+#include "attn_limits.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static const Dim *make(Arena *ar, DimKind k, const Dim *a, const Dim *b) {
+static const Dim *fail(DimFault *fault, DimFault why) {
+    *fault = why;
+    return NULL;
+}
+
+static const Dim *make(Arena *ar, DimKind k, const Dim *a, const Dim *b, DimFault *fault) {
+    int depth = 1 + (a->depth > b->depth ? a->depth : b->depth), terms = 1 + a->terms + b->terms;
+    if (depth > ATTN_LIMIT_DIM_DEPTH)
+        return fail(fault, DIM_FAULT_DEPTH);
+    if (terms > ATTN_LIMIT_DIM_TERMS)
+        return fail(fault, DIM_FAULT_TERMS);
     Dim *d = arena_alloc(ar, sizeof(Dim));
     if (!d)
-        return NULL;
-    d->kind = k;
-    d->a = a;
-    d->b = b;
+        return fail(fault, DIM_FAULT_NOMEM);
+    *d = (Dim){.kind = k, .a = a, .b = b, .depth = depth, .terms = terms};
     return d;
 }
 
 const Dim *dim_const(Arena *ar, int64_t v) {
     Dim *d = arena_alloc(ar, sizeof(Dim));
     if (d)
-        d->value = v;
+        *d = (Dim){.kind = DIM_CONST, .value = v, .depth = 1, .terms = 1};
     return d;
 }
 
 const Dim *dim_sym(Arena *ar, int sym, const char *name) {
     Dim *d = arena_alloc(ar, sizeof(Dim));
-    if (d) {
-        d->kind = DIM_SYM;
-        d->sym = sym;
-        d->name = name;
-    }
+    if (d)
+        *d = (Dim){.kind = DIM_SYM, .sym = sym, .name = name, .depth = 1, .terms = 1};
     return d;
 }
 
@@ -43,70 +49,103 @@ bool dim_is_const(const Dim *d, int64_t *v) {
 
 static bool is(const Dim *d, int64_t v) { return d->kind == DIM_CONST && d->value == v; }
 
-const Dim *dim_add(Arena *ar, const Dim *a, const Dim *b) {
+static const Dim *constant(Arena *ar, int64_t v, DimFault *fault) {
+    const Dim *d = dim_const(ar, v);
+    return d ? d : fail(fault, DIM_FAULT_NOMEM);
+}
+
+static const Dim *add(Arena *ar, const Dim *a, const Dim *b, DimFault *fault) {
     int64_t x, y, r;
-    if (!a || !b)
-        return NULL;
     if (dim_is_const(a, &x) && dim_is_const(b, &y))
-        return __builtin_add_overflow(x, y, &r) ? NULL : dim_const(ar, r);
+        return __builtin_add_overflow(x, y, &r) ? fail(fault, DIM_FAULT_OVERFLOW) : constant(ar, r, fault);
     if (is(a, 0))
         return b;
     if (is(b, 0))
         return a;
     if (a->kind == DIM_CONST) /* constants on the right: T+1 == 1+T */
-        return make(ar, DIM_ADD, b, a);
+        return make(ar, DIM_ADD, b, a, fault);
     /* (T + c1) + c2 == T + (c1 + c2) */
-    if (b->kind == DIM_CONST && a->kind == DIM_ADD && a->b->kind == DIM_CONST)
-        return dim_add(ar, a->a, dim_add(ar, a->b, b));
-    return make(ar, DIM_ADD, a, b);
+    if (b->kind == DIM_CONST && a->kind == DIM_ADD && a->b->kind == DIM_CONST) {
+        const Dim *c = add(ar, a->b, b, fault);
+        return c ? add(ar, a->a, c, fault) : NULL;
+    }
+    return make(ar, DIM_ADD, a, b, fault);
 }
 
-const Dim *dim_mul(Arena *ar, const Dim *a, const Dim *b) {
+static const Dim *mul(Arena *ar, const Dim *a, const Dim *b, DimFault *fault) {
     int64_t x, y, r;
-    if (!a || !b)
-        return NULL;
     if (dim_is_const(a, &x) && dim_is_const(b, &y))
-        return __builtin_mul_overflow(x, y, &r) ? NULL : dim_const(ar, r);
+        return __builtin_mul_overflow(x, y, &r) ? fail(fault, DIM_FAULT_OVERFLOW) : constant(ar, r, fault);
     if (is(a, 1))
         return b;
     if (is(b, 1))
         return a;
     if (is(a, 0) || is(b, 0))
-        return dim_const(ar, 0);
+        return constant(ar, 0, fault);
     if (a->kind == DIM_CONST)
-        return make(ar, DIM_MUL, b, a);
-    return make(ar, DIM_MUL, a, b);
+        return make(ar, DIM_MUL, b, a, fault);
+    return make(ar, DIM_MUL, a, b, fault);
 }
 
-const Dim *dim_sub(Arena *ar, const Dim *a, const Dim *b) {
-    if (!a || !b)
-        return NULL;
+static const Dim *sub(Arena *ar, const Dim *a, const Dim *b, DimFault *fault) {
+    int64_t x, y, r;
+    if (dim_is_const(a, &x) && dim_is_const(b, &y))
+        return __builtin_sub_overflow(x, y, &r) ? fail(fault, DIM_FAULT_OVERFLOW) : constant(ar, r, fault);
     if (dim_equal(a, b))
-        return dim_const(ar, 0);
-    return dim_add(ar, a, dim_mul(ar, b, dim_const(ar, -1)));
+        return constant(ar, 0, fault);
+    const Dim *minus_one = constant(ar, -1, fault), *neg = minus_one ? mul(ar, b, minus_one, fault) : NULL;
+    return neg ? add(ar, a, neg, fault) : NULL;
 }
 
-static const Dim *divmod(Arena *ar, DimKind k, const Dim *a, const Dim *b) {
+static const Dim *divmod(Arena *ar, DimKind k, const Dim *a, const Dim *b, DimFault *fault) {
     int64_t x, y;
-    if (!a || !b)
-        return NULL;
     if (dim_is_const(b, &y) && y <= 0)
-        return NULL;
+        return fail(fault, DIM_FAULT_DIVISOR);
     if (dim_is_const(a, &x) && dim_is_const(b, &y)) {
-        int64_t q = x / y, m = x % y;
+        int64_t q = x / y, m = x % y; /* y > 0: neither overflows */
         if (m < 0) { /* floor semantics */
             q--;
             m += y;
         }
-        return dim_const(ar, k == DIM_DIV ? q : m);
+        return constant(ar, k == DIM_DIV ? q : m, fault);
     }
     if (k == DIM_DIV && is(b, 1))
         return a;
-    return make(ar, k, a, b);
+    return make(ar, k, a, b, fault);
 }
 
-const Dim *dim_div(Arena *ar, const Dim *a, const Dim *b) { return divmod(ar, DIM_DIV, a, b); }
-const Dim *dim_mod(Arena *ar, const Dim *a, const Dim *b) { return divmod(ar, DIM_MOD, a, b); }
+const Dim *dim_op(Arena *ar, DimOp op, const Dim *a, const Dim *b, DimFault *fault) {
+    *fault = DIM_FAULT_NONE;
+    switch (op) {
+    case DIM_OP_ADD: return add(ar, a, b, fault);
+    case DIM_OP_SUB: return sub(ar, a, b, fault);
+    case DIM_OP_MUL: return mul(ar, a, b, fault);
+    case DIM_OP_DIV: return divmod(ar, DIM_DIV, a, b, fault);
+    case DIM_OP_MOD: return divmod(ar, DIM_MOD, a, b, fault);
+    }
+    return fail(fault, DIM_FAULT_OVERFLOW);
+}
+
+const char *dim_op_text(DimOp op) {
+    static const char *const text[] = {[DIM_OP_ADD] = "+", [DIM_OP_SUB] = "-", [DIM_OP_MUL] = "*",
+                                       [DIM_OP_DIV] = "//", [DIM_OP_MOD] = "%"};
+    return text[op];
+}
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+const char *dim_fault_text(DimFault f) {
+    switch (f) {
+    case DIM_FAULT_NONE: return "is valid";
+    case DIM_FAULT_OVERFLOW: return "overflows int64";
+    case DIM_FAULT_DIVISOR: return "divides by a number that is not positive";
+    case DIM_FAULT_DEPTH: return "nests deeper than ATTN_LIMIT_DIM_DEPTH (" STR(ATTN_LIMIT_DIM_DEPTH) ")";
+    case DIM_FAULT_TERMS: return "has more than ATTN_LIMIT_DIM_TERMS (" STR(ATTN_LIMIT_DIM_TERMS) ") terms";
+    case DIM_FAULT_NOMEM: return "runs out of memory";
+    }
+    return "?";
+}
 
 bool dim_equal(const Dim *a, const Dim *b) {
     if (a == b)

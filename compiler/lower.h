@@ -112,6 +112,9 @@ Val lower_expr(Lower *L, const Ast *e);
 bool val_to_int(Lower *L, Val v, const Ast *at, int64_t *out);
 bool val_to_dim(Lower *L, Val v, const Ast *at, const Dim **out);
 bool val_to_bool(Lower *L, Val v, const Ast *at, bool *out);
+/* a OP b as a dim; NULL after an error at loc that names `what`, the
+ * expression and why it has no dim (overflow, a limit of dim expressions). */
+const Dim *lower_dim_op(Lower *L, DimOp op, const Dim *a, const Dim *b, SrcLoc loc, const char *what);
 const char *val_describe(Lower *L, Val v);
 bool lower_type(Lower *L, const Ast *type, IrType *out, bool bind_names, Frame *binds);
 bool check_tensor_type(Lower *L, Val v, const Ast *type, const char *what, const Ast *at);

@@ -252,11 +252,16 @@ static Val b_split(Lower *L, const Ast *call, Args *a) {
         }
         /* symbolic extents split when a constant factor divides: 3*H into H, H, H */
         if (extent->kind == DIM_MUL && extent->b->kind == DIM_CONST && extent->b->value % n == 0) {
-            const Dim *piece = dim_mul(L->ar, extent->a, dim_const(L->ar, extent->b->value / n));
+            const Dim *piece = lower_dim_op(L, DIM_OP_MUL, extent->a, dim_const(L->ar, extent->b->value / n), call->loc,
+                                            "split: piece");
             Val out = tuple(L, (int)n);
-            for (int i = 0; i < n; i++)
-                out.items[i] = tensor_val(L, lower_slice(L, x, (int)axis, dim_mul(L->ar, piece, dim_const(L->ar, i)),
-                                                         piece, 1, call->loc));
+            for (int i = 0; i < n; i++) {
+                const Dim *start = piece ? lower_dim_op(L, DIM_OP_MUL, piece, dim_const(L->ar, i), call->loc,
+                                                        "split: start of a piece") : NULL;
+                if (!start)
+                    return err_val();
+                out.items[i] = tensor_val(L, lower_slice(L, x, (int)axis, start, piece, 1, call->loc));
+            }
             return out;
         }
         if (!dim_is_const(extent, &total) || total % n) {
@@ -435,6 +440,7 @@ static bool shape_list(Lower *L, Val list, const Ast *at, const IrType *x, const
     }
     int infer = -1;
     const Dim *known = dim_const(L->ar, 1);
+    DimFault fault;
     for (int i = 0; i < list.n; i++) {
         if (x && list.items[i].k == V_INT && list.items[i].i == -1 && infer < 0) {
             infer = i;
@@ -442,13 +448,13 @@ static bool shape_list(Lower *L, Val list, const Ast *at, const IrType *x, const
         }
         if (!val_to_dim(L, list.items[i], at, &dims[i]))
             return false;
-        known = dim_mul(L->ar, known, dims[i]);
+        known = known ? dim_op(L->ar, DIM_OP_MUL, known, dims[i], &fault) : NULL;
     }
     *rank = list.n;
-    if (infer >= 0) {
+    if (infer >= 0) { /* counts that are no dims cannot be inferred from */
         const Dim *all = dim_const(L->ar, 1);
-        for (int i = 0; i < x->rank; i++)
-            all = dim_mul(L->ar, all, x->dims[i]);
+        for (int i = 0; i < x->rank && all; i++)
+            all = dim_op(L->ar, DIM_OP_MUL, all, x->dims[i], &fault);
         int64_t va, vk;
         if (!all || !known || !dim_is_const(all, &va) || !dim_is_const(known, &vk) || vk == 0 || va % vk) {
             diag_error(L->diag, at->loc, "reshape: cannot infer the -1 dim of %s; give every dim", type_text(L, x));

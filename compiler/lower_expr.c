@@ -217,6 +217,10 @@ static Val scalar_arith(Lower *L, int op, Val a, Val b, const Ast *e) {
             diag_error(L->diag, e->loc, "division by zero");
             return err_val();
         }
+        if (ints && a.i == INT64_MIN && b.i == -1) {
+            diag_error(L->diag, e->loc, "integer overflow: %lld / -1 is outside int64", (long long)a.i);
+            return err_val();
+        }
         if (ints && a.i % b.i == 0)
             return int_val(a.i / b.i); /* exact: keeps dims integral */
         return float_val(x / y);
@@ -227,13 +231,16 @@ static Val scalar_arith(Lower *L, int op, Val a, Val b, const Ast *e) {
             return err_val();
         }
         if (ints) {
-            const Dim *q = op == BINOP_FLOORDIV ? dim_div(L->ar, dim_const(L->ar, a.i), dim_const(L->ar, b.i > 0 ? b.i : 1))
-                                                : dim_mod(L->ar, dim_const(L->ar, a.i), dim_const(L->ar, b.i > 0 ? b.i : 1));
             if (b.i < 0) {
                 diag_error(L->diag, e->loc, "integer division by a negative number");
                 return err_val();
             }
-            return int_val(q->value);
+            int64_t q = a.i / b.i, m = a.i % b.i; /* b.i > 0: neither overflows */
+            if (m < 0) { /* floor semantics */
+                q--;
+                m += b.i;
+            }
+            return int_val(op == BINOP_FLOORDIV ? q : m);
         }
         return float_val(op == BINOP_FLOORDIV ? floor(x / y) : x - y * floor(x / y));
     case BINOP_POW:
@@ -252,16 +259,37 @@ static Val scalar_arith(Lower *L, int op, Val a, Val b, const Ast *e) {
     }
 }
 
+/* Text of a dim as an operand: "(T+1)" for a sum, so that "(T+1) * 4" reads right. */
+static void operand_text(const Dim *d, char *buf, size_t n) {
+    char text[112];
+    dim_format(d, text, sizeof text);
+    if (strlen(text) == sizeof text - 1) /* cut short */
+        memcpy(text + sizeof text - 4, "...", 4);
+    snprintf(buf, n, d && d->kind == DIM_ADD ? "(%s)" : "%s", text);
+}
+
+const Dim *lower_dim_op(Lower *L, DimOp op, const Dim *a, const Dim *b, SrcLoc loc, const char *what) {
+    DimFault fault = DIM_FAULT_NOMEM; /* a missing operand: its arena ran out */
+    const Dim *r = a && b ? dim_op(L->ar, op, a, b, &fault) : NULL;
+    if (r)
+        return r;
+    char x[128], y[128];
+    operand_text(a, x, sizeof x);
+    operand_text(b, y, sizeof y);
+    diag_error(L->diag, loc, "%s: %s %s %s %s", what, x, dim_op_text(op), y, dim_fault_text(fault));
+    return NULL;
+}
+
 static Val dim_arith(Lower *L, int op, Val a, Val b, const Ast *e) {
     const Dim *x = a.k == V_DIM ? a.d : dim_const(L->ar, a.i), *y = b.k == V_DIM ? b.d : dim_const(L->ar, b.i);
-    const Dim *r = NULL;
+    DimOp dop;
     switch (op) {
-    case BINOP_ADD: r = dim_add(L->ar, x, y); break;
-    case BINOP_SUB: r = dim_sub(L->ar, x, y); break;
-    case BINOP_MUL: r = dim_mul(L->ar, x, y); break;
+    case BINOP_ADD: dop = DIM_OP_ADD; break;
+    case BINOP_SUB: dop = DIM_OP_SUB; break;
+    case BINOP_MUL: dop = DIM_OP_MUL; break;
     case BINOP_DIV:
-    case BINOP_FLOORDIV: r = dim_div(L->ar, x, y); break;
-    case BINOP_MOD: r = dim_mod(L->ar, x, y); break;
+    case BINOP_FLOORDIV: dop = DIM_OP_DIV; break;
+    case BINOP_MOD: dop = DIM_OP_MOD; break;
     case BINOP_EQ:
     case BINOP_NE:
         if (dim_equal(x, y))
@@ -273,11 +301,8 @@ static Val dim_arith(Lower *L, int op, Val a, Val b, const Ast *e) {
                    binop_text(op), val_describe(L, a), val_describe(L, b));
         return err_val();
     }
-    if (!r) {
-        diag_error(L->diag, e->loc, "dim arithmetic overflows or divides by zero");
-        return err_val();
-    }
-    return dim_val(r);
+    const Dim *r = lower_dim_op(L, dop, x, y, e->loc, "dim arithmetic");
+    return r ? dim_val(r) : err_val();
 }
 
 static const OpKind binop_ops[] = {
@@ -341,8 +366,10 @@ static Val unop(Lower *L, const Ast *e) {
     }
     if (a.k == V_FLOAT)
         return float_val(-a.f);
-    if (a.k == V_DIM)
-        return dim_val(dim_mul(L->ar, a.d, dim_const(L->ar, -1)));
+    if (a.k == V_DIM) {
+        const Dim *r = lower_dim_op(L, DIM_OP_MUL, a.d, dim_const(L->ar, -1), e->loc, "negation");
+        return r ? dim_val(r) : err_val();
+    }
     diag_error(L->diag, e->loc, "cannot negate %s", val_describe(L, a));
     return err_val();
 }

@@ -148,11 +148,13 @@ Val lower_matmul(Lower *L, Val a, Val b, const Ast *at) {
     return tensor_val(L, add_node(L, OP_MATMUL, in, 2, at->loc, &attrs));
 }
 
-/* Product of dims, or NULL on overflow. */
-static const Dim *dims_product(Arena *ar, const Dim *const *dims, int n) {
+/* Product of dims, or NULL when it is no dim (after an error at loc when L). */
+static const Dim *dims_product(Lower *L, Arena *ar, const Dim *const *dims, int n, SrcLoc loc) {
     const Dim *p = dim_const(ar, 1);
+    DimFault fault;
     for (int i = 0; i < n && p; i++)
-        p = dim_mul(ar, p, dims[i]);
+        p = L ? lower_dim_op(L, DIM_OP_MUL, p, dims[i], loc, "reshape: element count")
+              : dim_op(ar, DIM_OP_MUL, p, dims[i], &fault);
     return p;
 }
 
@@ -160,9 +162,13 @@ int lower_reshape(Lower *L, int x, const Dim **dims, int rank, SrcLoc loc) {
     if (x < 0)
         return -1;
     const IrType *t = &L->g->nodes[x].type;
-    const Dim *want = dims_product(L->ar, dims, rank), *have = dims_product(L->ar, t->dims, t->rank);
+    const Dim *want = dims_product(L, L->ar, dims, rank, loc);
+    if (!want)
+        return -1;
+    /* the operand's count when it is a dim: else it is checked per call */
+    const Dim *have = dims_product(NULL, L->ar, t->dims, t->rank, loc);
     int64_t w, h;
-    if (!want || (dim_is_const(want, &w) && dim_is_const(have, &h) && w != h)) {
+    if (dim_is_const(want, &w) && dim_is_const(have, &h) && w != h) {
         IrType nt = {.dtype = t->dtype, .rank = rank};
         memcpy(nt.dims, dims, sizeof(Dim *) * (size_t)rank);
         diag_error(L->diag, loc, "reshape: %s has a different number of elements than %s", type_text(L, t),
@@ -204,10 +210,7 @@ static const Dim *norm_index(Lower *L, Val v, const Dim *dim, bool is_end, const
                        (long long)n);
             return NULL;
         }
-        d = dim_add(L->ar, dim, dim_const(L->ar, v.i));
-        if (!d)
-            diag_error(L->diag, at->loc, "index %lld is out of range", (long long)v.i);
-        return d;
+        return lower_dim_op(L, DIM_OP_ADD, dim, dim_const(L->ar, v.i), at->loc, "index");
     }
     if (!val_to_dim(L, v, at, &d))
         return NULL;
@@ -244,10 +247,16 @@ static int index_axis(Lower *L, int x, int axis, const Ast *item, bool *drop) {
     int64_t si, ei;
     if (dim_is_const(s, &si) && dim_is_const(e, &ei) && ei < si)
         e = s; /* empty, like Python */
-    const Dim *len = dim_div(L->ar, dim_add(L->ar, dim_sub(L->ar, e, s), dim_const(L->ar, step - 1)), dim_const(L->ar, step));
     if (!item->a && !item->b && step == 1)
         return x;
-    return lower_slice(L, x, axis, s, len, step, item->loc);
+    /* ceil((e - s) / step) as (e - s - 1) // step + 1: no step-sized term that could overflow */
+    const Dim *len = lower_dim_op(L, DIM_OP_SUB, e, s, item->loc, "slice length");
+    if (len && step > 1) {
+        len = lower_dim_op(L, DIM_OP_SUB, len, dim_const(L->ar, 1), item->loc, "slice length");
+        len = len ? lower_dim_op(L, DIM_OP_DIV, len, dim_const(L->ar, step), item->loc, "slice length") : NULL;
+        len = len ? lower_dim_op(L, DIM_OP_ADD, len, dim_const(L->ar, 1), item->loc, "slice length") : NULL;
+    }
+    return len ? lower_slice(L, x, axis, s, len, step, item->loc) : -1;
 }
 
 Val lower_index(Lower *L, Val xv, const Ast *e) {

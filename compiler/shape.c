@@ -285,7 +285,17 @@ static bool concat(Arena *ar, IrGraph *g, IrNode *n, Diag *diag) {
         for (int d = 0; d < a->rank; d++)
             if (d != n->attrs.axis && !same_dim(n, "concat", a, d, b, d, diag))
                 return false;
-        t.dims[n->attrs.axis] = dim_add(ar, t.dims[n->attrs.axis], b->dims[n->attrs.axis]);
+        DimFault fault;
+        const Dim *sum = dim_op(ar, DIM_OP_ADD, t.dims[n->attrs.axis], b->dims[n->attrs.axis], &fault);
+        if (!sum) {
+            char da[64], db[64];
+            fmt_dim(t.dims[n->attrs.axis], da, sizeof da);
+            fmt_dim(b->dims[n->attrs.axis], db, sizeof db);
+            diag_error(diag, n->loc, "concat: the extent of axis %lld up to operand %d, %s + %s, %s",
+                       (long long)n->attrs.axis, i + 1, da, db, dim_fault_text(fault));
+            return false;
+        }
+        t.dims[n->attrs.axis] = sum;
     }
     n->type = t;
     return true;

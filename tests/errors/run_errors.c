@@ -224,6 +224,14 @@ static int gen_inputs(const char *dir)
     rc |= ts_write(&s, dir, "inputs_const_dim.safetensors");
     ts_free(&s);
 
+    /* B = T = 2^32 at no cost (empty tensors): B*T overflows int64 */
+    ts_put(&s, "x", ATTN_F32, 2, (int64_t[]){(int64_t)1 << 32, 0});
+    ts_put(&s, "y", ATTN_F32, 2, (int64_t[]){(int64_t)1 << 32, 0});
+    rc |= ts_write(&s, dir, "huge_B_T.safetensors");
+    ts_put(&s, "z", ATTN_F32, 2, (int64_t[]){0, 0});
+    rc |= ts_write(&s, dir, "huge_B_T_z.safetensors");
+    ts_free(&s);
+
     /* x f32[2, 4] for the small models of the cases */
     ts_put(&s, "x", ATTN_F32, 2, (int64_t[]){2, 4});
     rc |= ts_write(&s, dir, "x_2x4.safetensors");

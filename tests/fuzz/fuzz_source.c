@@ -23,6 +23,11 @@
 #include "attn.h"
 #include "fuzz_util.h"
 
+/* fuzz_source_jit.c defines it as ATTN_BACKEND_JIT */
+#ifndef FUZZ_SOURCE_BACKEND
+#define FUZZ_SOURCE_BACKEND ATTN_BACKEND_INTERP
+#endif
+
 #define MAX_SETTINGS 8
 #define MAX_ELEMENTS ((int64_t)1 << 14)
 #define MAX_WORK ((int64_t)1 << 22)
@@ -311,9 +316,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 attn_string_free(text);
             }
             attn_program *p = NULL;
-            /* the interpreter: a JIT compile per input would cut the executions a
-               hundredfold; the compiled path is fuzzed by fuzz_inputs */
-            attn_compile_options opt = {.backend = ATTN_BACKEND_INTERP};
+            /* the interpreter here: a JIT compile per input cuts the executions a
+               hundredfold, so the JIT has a target of its own (fuzz_source_jit) */
+            attn_compile_options opt = {.backend = FUZZ_SOURCE_BACKEND, .threads = 1};
             if (attn_model_compile(m, entry, &opt, &p) == ATTN_OK) {
                 char *text = NULL;
                 if (!p || attn_program_output_count(p) < 1 || attn_model_graph_text(m, entry, 0, &text) != ATTN_OK)
