@@ -214,8 +214,8 @@ static bool write_all(int fd, const void *p, size_t n) {
 static void store(int dir, const char *name, const char *key, LLVMMemoryBufferRef obj) {
     const void *payload = LLVMGetBufferStart(obj);
     size_t n = LLVMGetBufferSize(obj), klen = strlen(key);
-    if (n > ATTN_LIMIT_CACHE_ENTRY_BYTES - sizeof(EntryHeader) - klen)
-        return;
+    if (sizeof(EntryHeader) + klen + n > ATTN_LIMIT_CACHE_ENTRY_BYTES)
+        return; /* it would not be read back */
     EntryHeader h = {.version = ENTRY_VERSION, .key_len = (uint32_t)klen, .payload_len = n,
                      .payload_hash = hash_bytes(FNV_OFFSET, payload, n)};
     memcpy(h.magic, ENTRY_MAGIC, sizeof h.magic);
