@@ -628,7 +628,7 @@ int aot_compile(const IrEntry *const *entries, int n, const AotOptions *o, char 
     upper(A.id, A.ID, sizeof A.ID);
     if (check_names(&A, err) != 0)
         return -1;
-    if (cg_target_init(&A.target, o->mcpu, o->mattr, err) != 0)
+    if (cg_target_init_aot(&A.target, o->mcpu, o->mattr, err) != 0)
         return -1;
     A.info = calloc((size_t)n, sizeof *A.info);
     A.ins = calloc((size_t)n, sizeof *A.ins);

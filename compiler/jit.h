@@ -7,7 +7,9 @@
  * (--mcpu/--mattr, or ATTN_MCPU/ATTN_MATTR in the environment): a CPU name
  * alone lets LLVM assume every feature of that CPU model, which breaks on
  * virtual machines that hide some of them. Every function reports failure by
- * returning non-zero (or NULL) with a malloc'd message in *err; nothing aborts.
+ * returning non-zero (or NULL) with a malloc'd message in *err; nothing aborts:
+ * LLVM's fatal errors inside optimisation, code generation and JIT linking
+ * come back as "internal error: LLVM failed: ..." (jit.c, docs/CODEGEN.md).
  */
 #ifndef ATTN_JIT_H
 #define ATTN_JIT_H
@@ -25,9 +27,16 @@ typedef struct CgTarget {
     int vec_bits;   /* widest vector register for fp32 arithmetic: 512, 256 or 128 */
 } CgTarget;
 
-/* Fills t from the host, with mcpu/mattr (or the environment) overriding the
- * CPU name and the feature string when non-NULL/non-empty. */
+/* Fills t for code that runs on this machine (the JIT): the host's CPU and
+ * features, with mcpu/mattr (or ATTN_MCPU/ATTN_MATTR) overriding them when
+ * non-NULL/non-empty. Refused with an error: a CPU or feature name LLVM does
+ * not know, a feature this machine's CPU lacks, a feature that breaks the
+ * calling convention (+soft-float, -64bit-mode, -sse2...). Whatever CPU is
+ * named, every feature the host lacks stays disabled. */
 int cg_target_init(CgTarget *t, const char *mcpu, const char *mattr, char **err);
+/* The same for code that runs elsewhere (AOT): any CPU and feature LLVM
+ * knows, except those breaking the calling convention. */
+int cg_target_init_aot(CgTarget *t, const char *mcpu, const char *mattr, char **err);
 void cg_target_free(CgTarget *t);
 /* Floats per vector register (vec_bits / 32). */
 int cg_target_lanes(const CgTarget *t);
@@ -45,6 +54,8 @@ int cg_optimize_kernels(LLVMModuleRef m, const CgTarget *t, char **err);
 /* Writes the module as an object file, assembly, or textual IR (kind 0 = object,
  * 1 = assembly, 2 = LLVM IR) to path. */
 int cg_emit_file(LLVMModuleRef m, const CgTarget *t, int kind, const char *path, char **err);
+/* The module (optimised) as an object file in memory; NULL on error. */
+LLVMMemoryBufferRef cg_emit_object(LLVMModuleRef m, const CgTarget *t, char **err);
 
 /* An in-process JIT holding the code of one program. */
 typedef struct Jit Jit;
@@ -61,7 +72,8 @@ int jit_add_object(Jit *j, LLVMMemoryBufferRef obj, char **err);
 /* Defines `name` in the JIT as the function at `address` (code shared between
  * programs, such as the matmul core). */
 int jit_define(Jit *j, const char *name, void *address, char **err);
-/* Address of a function of an added module; NULL with *err on failure. */
+/* Address of a function of an added module, compiled and linked now; NULL
+ * with *err on failure (after a fatal LLVM error, j is left unusable). */
 void *jit_lookup(Jit *j, const char *name, char **err);
 void jit_free(Jit *j);
 

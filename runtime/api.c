@@ -236,10 +236,11 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
             const char *text = err ? err : "out of memory";
             if (strncmp(text, "error: ", 7) == 0)
                 text += 7; /* the diagnostic adds its own */
+            attn_status st = strncmp(text, "internal error", 14) == 0 ? ATTN_ERR_INTERNAL : ATTN_ERR_INPUT;
             diag_error(&m->diag, (SrcLoc){0}, "%s", text);
             free(err);
             free(p);
-            return ATTN_ERR_INPUT;
+            return st;
         }
     }
     Core *c = (Core *)m;
@@ -287,7 +288,9 @@ attn_status attn_model_compile_aot(attn_model *h, const char *entry, const char 
     if (rc == 0)
         return ATTN_OK;
     const char *text = err ? err : "out of memory";
-    attn_status st = strstr(text, "cannot write") ? ATTN_ERR_IO : ATTN_ERR_INPUT;
+    attn_status st = strncmp(text, "internal error", 14) == 0 ? ATTN_ERR_INTERNAL
+                     : strstr(text, "cannot write")             ? ATTN_ERR_IO
+                                                                : ATTN_ERR_INPUT;
     if (strncmp(text, "error: ", 7) == 0)
         text += 7; /* the diagnostic adds its own */
     diag_error(&m->diag, (SrcLoc){0}, "%s", text);

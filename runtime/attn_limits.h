@@ -41,6 +41,9 @@
 #define ATTN_BUDGET_LOWER_STEPS 2000000     /* compile-time work of lowering: loop iterations,
                                                expressions and nodes, all entries together */
 
+/* ---- The cores' object cache (compiler/jit_cache.c) --------------------- */
+#define ATTN_LIMIT_CACHE_ENTRY_BYTES (16 << 20) /* one cache entry, header included (objects are ~20-100 KB) */
+
 /* ---- Weights files ----------------------------------------------------- */
 #define ATTN_LIMIT_ST_HEADER_BYTES ((unsigned long long)100 * 1000 * 1000) /* safetensors JSON header */
 

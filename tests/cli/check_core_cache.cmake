@@ -1,9 +1,10 @@
 # check_core_cache.cmake — the on-disk cache of the cores' machine code
 # (compiler/jit_cache.h), on the encoder layer of golden case enc_relu_post
 # (it uses both the matmul and the attention core): a first run fills an empty
-# cache directory with one object per core, a second run reads them and gives
-# the same outputs, a run over truncated (corrupt) objects still gives the same
+# cache directory with one entry per core, a second run reads them and gives
+# the same outputs, a run over truncated (corrupt) entries still gives the same
 # outputs and rewrites them, and ATTN_CACHE_DIR set but empty writes nothing.
+# The attacks on the cache are tests/unit/test_jit_cache.c.
 #
 #   cmake -DATTNC=... -DSRC=... -DWORK=... -P check_core_cache.cmake
 set(F ${SRC}/tests/golden/fixtures/enc_relu_post)
@@ -30,12 +31,12 @@ function(expect_same a b)
 endfunction()
 
 run_with(${DIR} ${WORK}/first.safetensors)
-file(GLOB objects ${DIR}/core-*.o)
+file(GLOB objects ${DIR}/core-*.entry)
 list(LENGTH objects n)
 if(NOT n EQUAL 2)
   message(FATAL_ERROR "expected the two cores' objects in ${DIR}, found: ${objects}")
 endif()
-file(GLOB leftovers ${DIR}/*.tmp)
+file(GLOB leftovers ${DIR}/tmp-*)
 if(leftovers)
   message(FATAL_ERROR "temporary files left in the cache: ${leftovers}")
 endif()

@@ -43,7 +43,9 @@ static void test_override_target(void **state) {
     cg_target_free(&t);
     setenv("ATTN_MATTR", "+avx2", 1);
     assert_int_equal(cg_target_init(&t, NULL, NULL, &err), 0);
-    assert_string_equal(t.features, "+avx2");
+    /* what the host lacks is disabled first (test_jit_target.c), then +avx2 */
+    size_t n = strlen(t.features);
+    assert_true(n >= 5 && strcmp(t.features + n - 5, "+avx2") == 0);
     assert_int_equal(t.vec_bits, 256);
     unsetenv("ATTN_MATTR");
     cg_target_free(&t);
