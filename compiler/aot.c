@@ -571,7 +571,7 @@ static int generate(Aot *A, LLVMContextRef ctx, char **err) {
         snprintf(prefix, sizeof prefix, "%s_%s", A->id, A->entries[e]->name);
         if (cg_entry_generate(&cm, A->entries[e], prefix, &A->info[e], err) != 0)
             goto done;
-        if (cg_signature(A->entries[e], &A->arena, &A->ins[e], &A->outs[e]) != 0) {
+        if (ir_signature(A->entries[e], &A->arena, &A->ins[e], &A->outs[e]) != 0) {
             *err = cg_msg("error: out of memory");
             goto done;
         }
