@@ -154,19 +154,16 @@ static void outputs_257_refused(void **state) {
 
 static void scan_hoisting_within_capture_limit(void **state) {
     (void)state;
+    /* each product is invariant: hoisted, every one would be a capture */
     enum { N = ATTN_LIMIT_SCAN_CAPTURES + 16 };
     Text t = {0};
-    add(&t, "entry f(xs: f32[2, T, 1], x: f32[2, %d], h0: f32[2, 1]) -> h_n {\n"
+    add(&t, "entry f(xs: f32[2, T, 1], x: f32[2, 1], h0: f32[2, 1]) -> h_n {\n"
             "  ys, h_n = scan(x_t in xs, h = h0) {\n"
-            "    for i in 0..%d {\n      h = h + x[:, i:i+1] * 0.001\n    }\n"
-            "    yield h + x_t\n  }\n  return h_n\n}\n", N, N);
-    static float xs[6], x[2 * N], h0[2] = {1, -1};
-    for (int i = 0; i < 6; i++)
-        xs[i] = (float)i * 0.5f;
-    for (int i = 0; i < 2 * N; i++)
-        x[i] = (float)(i % 13) / 13.0f;
+            "    for i in 0..%d {\n      h = h + x * (i * 0.001)\n    }\n"
+            "    yield h + x_t\n  }\n  return h_n\n}\n", N);
+    float xs[6] = {0, 0.5f, 1, 1.5f, 2, 2.5f}, x[2] = {0.3f, -0.2f}, h0[2] = {1, 2};
     attn_tensor in[3] = {{.name = "xs", .dtype = ATTN_F32, .rank = 3, .shape = {2, 3, 1}, .data = xs},
-                         {.name = "x", .dtype = ATTN_F32, .rank = 2, .shape = {2, N}, .data = x},
+                         {.name = "x", .dtype = ATTN_F32, .rank = 2, .shape = {2, 1}, .data = x},
                          {.name = "h0", .dtype = ATTN_F32, .rank = 2, .shape = {2, 1}, .data = h0}};
     float result[2][2];
     for (int b = 0; b < 2; b++) {
@@ -184,7 +181,7 @@ static void scan_hoisting_within_capture_limit(void **state) {
         attn_program_free(p);
     }
     for (int k = 0; k < 2; k++)
-        assert_float_equal(result[0][k], result[1][k], 1e-4);
+        assert_float_equal(result[0][k], result[1][k], 1e-3 * (1 + (result[1][k] < 0 ? -result[1][k] : result[1][k])));
     free(t.s);
 }
 
