@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A growing source text. */
 typedef struct {
@@ -87,6 +88,34 @@ static void percent_name_in_run_error(void **state) {
         attn_string_free(err);
         attn_program_free(p);
     }
+}
+
+/* An AOT header carries the same site texts: '%' of the name doubled, for the
+ * runner's expansion (compiled_site_message), never a printf format. */
+static void percent_name_in_aot_header(void **state) {
+    (void)state;
+    char dir[] = "/tmp/attn_run_limits_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char out[64], header[80];
+    snprintf(out, sizeof out, "%s/m", dir);
+    snprintf(header, sizeof header, "%s/m.h", dir);
+    attn_model *m = attn_model_new();
+    assert_int_equal(attn_model_load_source(m, "m_%n%lld.attn",
+                                            "entry f(x: f32[B, T]) -> y {\n  return reshape(x, [B, 3])\n}\n"),
+                     ATTN_OK);
+    assert_int_equal(attn_model_compile_aot(m, "f", out, NULL), ATTN_OK);
+    attn_model_free(m);
+    FILE *f = fopen(header, "r");
+    assert_non_null(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    assert_non_null(strstr(text, "\"m_%%n%%lld.attn:2:10: error: reshape of %lld elements into %lld\""));
+    remove(header);
+    snprintf(header, sizeof header, "%s/m.o", dir);
+    remove(header);
+    rmdir(dir);
 }
 
 /* ---- many outputs ------------------------------------------------------ */
@@ -313,6 +342,7 @@ static void compiled_site_message(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(percent_name_in_run_error),
+        cmocka_unit_test(percent_name_in_aot_header),
         cmocka_unit_test(outputs_65_and_256),
         cmocka_unit_test(outputs_257_refused),
         cmocka_unit_test(scan_hoisting_within_capture_limit),
