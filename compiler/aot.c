@@ -17,6 +17,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -515,31 +516,159 @@ static void internalize(const Aot *A, LLVMModuleRef mod) {
             LLVMSetLinkage(g, LLVMInternalLinkage);
 }
 
-/* Two entries whose C names clash (entry "f" and entry "f_run" both give
- * NAME_f_run), or an entry named like the header's own functions. */
-static int check_names(const Aot *A, char **err) {
-    static const char *const reserved[] = {"load_weights", "free_weights", "weight_table", "weights", "packed",
-                                           "entries"};
-    static const char *const suffixes[] = {"", "_workspace", "_input_dims", "_output_dims", "_run", "_inputs",
-                                           "_outputs", "_sites", "_compiled", "_slots"};
+/* ---- names ------------------------------------------------------------- */
+
+/* A C name the header or the object defines, and what defines it. */
+typedef struct AotName {
+    char *name;
+    const char *owner; /* an entry's name, or NULL for the header's own names */
+} AotName;
+
+typedef struct AotNames {
+    AotName *v;
+    int n, cap;
+    bool failed;
+} AotNames;
+
+__attribute__((format(printf, 3, 4)))
+static void name_add(AotNames *ns, const char *owner, const char *fmt, ...) {
+    if (ns->failed)
+        return;
+    if (ns->n == ns->cap) {
+        int cap = ns->cap ? 2 * ns->cap : 256;
+        AotName *v = realloc(ns->v, sizeof *v * (size_t)cap);
+        if (!v) {
+            ns->failed = true;
+            return;
+        }
+        ns->v = v;
+        ns->cap = cap;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    char buf[4 * NAME_LEN];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (!(ns->v[ns->n].name = strdup(buf))) {
+        ns->failed = true;
+        return;
+    }
+    ns->v[ns->n++].owner = owner;
+}
+
+static void names_free(AotNames *ns) {
+    for (int i = 0; i < ns->n; i++)
+        free(ns->v[i].name);
+    free(ns->v);
+}
+
+/* The macros of input or output i ("IN0") of entry EP. */
+static void tensor_names(AotNames *ns, const char *owner, const char *EP, const char *which, int i, int rank) {
+    static const char *const fields[] = {"NAME", "DTYPE", "RANK", "DIMS", "DIM_NAMES"};
+    for (size_t f = 0; f < sizeof fields / sizeof *fields; f++)
+        name_add(ns, owner, "%s_%s%d_%s", EP, which, i, fields[f]);
+    for (int d = 0; d < rank; d++)
+        name_add(ns, owner, "%s_%s%d_DIM%d", EP, which, i, d);
+}
+
+/* Every name the header and the object define (entry_section, weight_table,
+ * functions, header_text, exported). */
+static void collect_names(const Aot *A, AotNames *ns) {
+    static const char *const entry_suffixes[] = {"", "_workspace", "_input_dims", "_output_dims", "_run", "_inputs",
+                                                 "_outputs", "_sites", "_compiled", "_slots"};
+    static const char *const entry_macros[] = {"NINPUTS", "NOUTPUTS", "NSYMS", "SYM_NAMES"};
+    static const char *const model_names[] = {"load_weights", "free_weights", "weight_table", "weights", "packed",
+                                              "entries"};
+    static const char *const model_macros[] = {"NENTRIES", "NWEIGHTS", "AOT_H"};
+    for (size_t k = 0; k < sizeof model_names / sizeof *model_names; k++)
+        name_add(ns, NULL, "%s_%s", A->id, model_names[k]);
+    for (int j = 0; j < A->npacked; j++)
+        name_add(ns, NULL, "%s_packed%d_parts", A->id, j);
+    for (size_t k = 0; k < sizeof model_macros / sizeof *model_macros; k++)
+        name_add(ns, NULL, "%s_%s", A->ID, model_macros[k]);
     for (int e = 0; e < A->n; e++) {
-        for (size_t r = 0; r < sizeof reserved / sizeof *reserved; r++)
-            if (strcmp(A->entries[e]->name, reserved[r]) == 0) {
-                *err = cg_msg("error: entry point '%s' would clash with the header's %s_%s", reserved[r], A->id,
-                              reserved[r]);
-                return -1;
-            }
-        for (int f = 0; f < A->n; f++)
-            for (size_t s = 1; f != e && s < sizeof suffixes / sizeof *suffixes; s++) {
-                char name[2 * NAME_LEN];
-                snprintf(name, sizeof name, "%s%s", A->entries[e]->name, suffixes[s]);
-                if (strcmp(name, A->entries[f]->name) == 0) {
-                    *err = cg_msg("error: entry points '%s' and '%s' would give clashing C names (%s_%s); "
-                                  "compile them into separate objects (--entry)",
-                                  A->entries[e]->name, A->entries[f]->name, A->id, name);
-                    return -1;
-                }
-            }
+        const IrEntry *en = A->entries[e];
+        char ep[2 * NAME_LEN], EP[2 * NAME_LEN];
+        snprintf(ep, sizeof ep, "%s_%s", A->id, en->name);
+        upper(ep, EP, sizeof EP);
+        for (size_t k = 0; k < sizeof entry_suffixes / sizeof *entry_suffixes; k++)
+            name_add(ns, en->name, "%s%s", ep, entry_suffixes[k]);
+        for (size_t k = 0; k < sizeof entry_macros / sizeof *entry_macros; k++)
+            name_add(ns, en->name, "%s_%s", EP, entry_macros[k]);
+        for (int i = 0; i < en->graph->ninputs; i++)
+            tensor_names(ns, en->name, EP, "IN", i, A->ins[e][i].rank);
+        for (int i = 0; i < en->graph->nout; i++)
+            tensor_names(ns, en->name, EP, "OUT", i, A->outs[e][i].rank);
+    }
+}
+
+static int by_name(const void *a, const void *b) {
+    return strcmp(((const AotName *)a)->name, ((const AotName *)b)->name);
+}
+
+/* Names the header and object must not define: the types of the headers it
+ * includes that a prefix and an entry could spell ("-o int64" with entry "t"). */
+static bool taken_by_c(const char *name) {
+    static const char *const taken[] = {"int8_t", "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t", "uint32_t",
+                                        "uint64_t", "intptr_t", "uintptr_t", "intmax_t", "uintmax_t", "size_t",
+                                        "ptrdiff_t", "wchar_t"};
+    for (size_t k = 0; k < sizeof taken / sizeof *taken; k++)
+        if (strcmp(name, taken[k]) == 0)
+            return true;
+    return false;
+}
+
+/* Two entries that would define one C name (entries "f" and "f_run" both
+ * give NAME_f_run; "f" and "F" both give the macros NAME_F_...), or an entry
+ * that would define one of the header's own names or a C type's. */
+static int check_names(const Aot *A, char **err) {
+    AotNames ns = {0};
+    collect_names(A, &ns);
+    int rc = ns.failed ? -1 : 0;
+    if (rc != 0)
+        *err = cg_msg("error: out of memory");
+    else
+        qsort(ns.v, (size_t)ns.n, sizeof *ns.v, by_name);
+    for (int i = 0; rc == 0 && i < ns.n; i++) {
+        const AotName *a = &ns.v[i], *b = i + 1 < ns.n ? &ns.v[i + 1] : NULL;
+        if (b && strcmp(a->name, b->name) == 0 && a->owner != b->owner) {
+            const AotName *entry = a->owner ? a : b, *other = a->owner ? b : a;
+            if (other->owner)
+                *err = cg_msg("error: entry points '%s' and '%s' would both define %s in the header; "
+                              "compile them into separate objects (--entry)", entry->owner, other->owner, a->name);
+            else
+                *err = cg_msg("error: entry point '%s' would define %s, one of the header's own names; "
+                              "choose another -o NAME or compile the entry on its own", entry->owner, a->name);
+            rc = -1;
+        } else if (taken_by_c(a->name)) {
+            *err = cg_msg("error: the header would define %s, a C type's name; choose another -o NAME", a->name);
+            rc = -1;
+        }
+    }
+    names_free(&ns);
+    return rc;
+}
+
+/* The -o NAME of an object: a base name for the files that gives a C name
+ * (A->id) which is not reserved: not the runtime's "attn" prefix (attn.h,
+ * compiled.h), not a C implementation's (a leading "__" or "_X"). */
+static int check_out(const Aot *A, char **err) {
+    const char *base = strrchr(A->o->out, '/');
+    base = base ? base + 1 : A->o->out;
+    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+        *err = cg_msg("error: -o %s names no file: give a NAME for NAME.o and NAME.h, such as -o %sgru", A->o->out,
+                      A->o->out);
+        return -1;
+    }
+    if (strncmp(A->ID, "ATTN", 4) == 0 && (A->ID[4] == '\0' || A->ID[4] == '_')) {
+        *err = cg_msg("error: -o %s gives the C prefix %s, which the runtime's own names use (attn.h); "
+                      "choose another NAME", A->o->out, A->id);
+        return -1;
+    }
+    if (A->id[0] == '_' && (A->id[1] == '_' || isupper((unsigned char)A->id[1]))) {
+        *err = cg_msg("error: -o %s gives the C prefix %s, an identifier reserved to the C implementation; "
+                      "choose another NAME", A->o->out, A->id);
+        return -1;
     }
     return 0;
 }
@@ -571,12 +700,12 @@ static int generate(Aot *A, LLVMContextRef ctx, char **err) {
         snprintf(prefix, sizeof prefix, "%s_%s", A->id, A->entries[e]->name);
         if (cg_entry_generate(&cm, A->entries[e], prefix, &A->info[e], err) != 0)
             goto done;
-        if (cg_signature(A->entries[e], &A->arena, &A->ins[e], &A->outs[e]) != 0) {
+        if (ir_signature(A->entries[e], &A->arena, &A->ins[e], &A->outs[e]) != 0) {
             *err = cg_msg("error: out of memory");
             goto done;
         }
     }
-    if (plan_weights(A, err) != 0)
+    if (plan_weights(A, err) != 0 || check_names(A, err) != 0)
         goto done;
     internalize(A, cm.mod);
     if (cg_optimize(cm.mod, &A->target, err) != 0)
@@ -626,7 +755,7 @@ int aot_compile(const IrEntry *const *entries, int n, const AotOptions *o, char 
     Aot A = {.o = o, .entries = entries, .n = n};
     aot_c_name(o->out, A.id, sizeof A.id);
     upper(A.id, A.ID, sizeof A.ID);
-    if (check_names(&A, err) != 0)
+    if (check_out(&A, err) != 0)
         return -1;
     if (cg_target_init_aot(&A.target, o->mcpu, o->mattr, err) != 0)
         return -1;

@@ -222,6 +222,7 @@ static void print_top_help(void)
 }
 
 /* Reports a usage error of command c (NULL: of attnc itself); returns EXIT_USAGE. */
+__attribute__((format(printf, 2, 3)))
 static int usage_error(const Command *c, const char *fmt, ...)
 {
     va_list ap;

@@ -85,17 +85,33 @@ static int count_graphs(const IrGraph *g) {
     return n;
 }
 
-/* "file:line:col: " of a node. */
-static void loc_text(const IrNode *n, char *buf, size_t len) {
-    if (n->loc.file)
-        snprintf(buf, len, "%s:%d:%d: ", n->loc.file->path, n->loc.line, n->loc.col);
-    else
-        buf[0] = '\0';
+/* src into dst with every '%' doubled: the text of a site (see add_site). */
+static void site_escape(const char *src, char *dst, size_t len) {
+    size_t k = 0;
+    for (; *src && k + 2 < len; src++) {
+        if (*src == '%')
+            dst[k++] = '%';
+        dst[k++] = *src;
+    }
+    dst[k] = '\0';
 }
 
-/* Adds an error site "LOC: error: MSG" (MSG keeps its %lld). */
+/* "file:line:col: " of a node, escaped for a site. */
+static void loc_text(const IrNode *n, char *buf, size_t len) {
+    char loc[1024];
+    if (n->loc.file)
+        snprintf(loc, sizeof loc, "%s:%d:%d: ", n->loc.file->path, n->loc.line, n->loc.col);
+    else
+        loc[0] = '\0';
+    site_escape(loc, buf, len);
+}
+
+/* Adds an error site "LOC: error: MSG". MSG keeps its "%lld" for the numbers
+ * the code reports; any other '%' of a site is doubled, the source path's
+ * included: the runner expands a site itself (compiled_run.c site_message),
+ * never as a printf format. */
 static int add_site(Gen *G, const IrNode *n, const char *msg) {
-    char loc[512];
+    char loc[2048];
     loc_text(n, loc, sizeof loc);
     char **s = realloc(G->info->sites, sizeof(char *) * (size_t)(G->info->nsites + 1));
     if (!s)
@@ -128,17 +144,11 @@ static int add_param(Gen *G, CgParam p) {
 static bool dim_computed(const Dim *d) { return d && d->kind != DIM_CONST && d->kind != DIM_SYM; }
 
 /* A site whose message names dim d: PREFIX "dim TEXT" SUFFIX ('%' in TEXT
- * doubled: the message is a format). */
+ * doubled, see add_site). */
 static int dim_site(Gen *G, const IrNode *n, const char *prefix, const Dim *d, const char *suffix) {
     char text[256], quoted[512], msg[640];
     dim_format(d, text, sizeof text);
-    size_t k = 0;
-    for (const char *c = text; *c && k + 2 < sizeof quoted; c++) {
-        if (*c == '%')
-            quoted[k++] = '%';
-        quoted[k++] = *c;
-    }
-    quoted[k] = '\0';
+    site_escape(text, quoted, sizeof quoted);
     snprintf(msg, sizeof msg, "%s%s%s", prefix, quoted, suffix);
     return add_site(G, n, msg);
 }
@@ -197,8 +207,11 @@ static int shape_sites(Gen *G, const IrNode *n) {
         }
         if (k < sizeof ty)
             snprintf(ty + k, sizeof ty - k, "]");
-    } else
-        ir_type_format(t, ty, sizeof ty);
+    } else {
+        char type[256];
+        ir_type_format(t, type, sizeof type);
+        site_escape(type, ty, sizeof ty);
+    }
     snprintf(msg, sizeof msg, "a tensor of shape %s is too large%s", ty, known ? "" : " in this call (%lld elements)");
     int s = add_site(G, n, msg);
     if (start)
@@ -846,19 +859,61 @@ static bool yield_by_kernel(const Gen *G, const IrGraph *body, const IrScan *sc,
     return true;
 }
 
+/* What emit_scan keeps per body input, per-step output and carry, sized by
+ * the scan's counts. */
+typedef struct ScanArrays {
+    int *body_in;               /* per body input: its node in the body */
+    LLVMValueRef *stacked;      /* per-step outputs: the buffer of the RESULT nodes taking them */
+    LLVMValueRef *chunk;        /* per-step outputs: bytes of one step */
+    LLVMValueRef (*state)[2];   /* carries that swap: where the old and the new state's buffers are */
+    LLVMValueRef *tmp;          /* carries that are other carries' old values: their stack copy */
+} ScanArrays;
+
+static void scan_arrays_free(ScanArrays *a) {
+    free(a->body_in);
+    free(a->stacked);
+    free(a->chunk);
+    free(a->state);
+    free(a->tmp);
+}
+
+static bool scan_arrays_alloc(ScanArrays *a, const IrScan *sc) {
+    size_t nin = (size_t)(sc->nseq + sc->ncarry + sc->ncapture) + 1, nyield = (size_t)sc->nyield + 1,
+           ncarry = (size_t)sc->ncarry + 1;
+    *a = (ScanArrays){calloc(nin, sizeof *a->body_in), calloc(nyield, sizeof *a->stacked),
+                      calloc(nyield, sizeof *a->chunk), calloc(ncarry, sizeof *a->state), calloc(ncarry, sizeof *a->tmp)};
+    if (a->body_in && a->stacked && a->chunk && a->state && a->tmp)
+        return true;
+    scan_arrays_free(a);
+    return false;
+}
+
+static void emit_scan_with(Gen *G, CgKernel *k, const IrGraph *g, int si, ScanArrays *A);
+
 /* A scan: native loop over its body's kernels. */
 static void emit_scan(Gen *G, CgKernel *k, const IrGraph *g, int si) {
+    ScanArrays A;
+    if (!scan_arrays_alloc(&A, &g->nodes[si].scan)) {
+        if (!G->err)
+            G->err = cg_msg("error: out of memory");
+        return;
+    }
+    emit_scan_with(G, k, g, si, &A);
+    scan_arrays_free(&A);
+}
+
+static void emit_scan_with(Gen *G, CgKernel *k, const IrGraph *g, int si, ScanArrays *A) {
     CgModule *cm = G->cm;
     LLVMBuilderRef b = k->b;
     const IrNode *scan = &g->nodes[si];
     const IrScan *sc = &scan->scan;
     const IrGraph *body = scan->body;
     LLVMValueRef steps = cg_dim(cm, b, k->syms, sc->steps);
-    int body_in[1024];
-    for (int i = 0; i < body->n; i++)
-        if (body->nodes[i].op == OP_INPUT && body->nodes[i].index < 1024)
-            body_in[body->nodes[i].index] = i;
     int nin = sc->nseq + sc->ncarry + sc->ncapture;
+    int *body_in = A->body_in;
+    for (int i = 0; i < body->n; i++)
+        if (body->nodes[i].op == OP_INPUT && body->nodes[i].index < nin)
+            body_in[body->nodes[i].index] = i;
     /* carries start as copies of their initial values; captures alias */
     for (int j = sc->nseq; j < nin; j++) {
         int inner = gid(G, body, body_in[j]), outer = gid(G, g, scan->in[j]);
@@ -868,11 +923,11 @@ static void emit_scan(Gen *G, CgKernel *k, const IrGraph *g, int si) {
             G->ptr[inner] = G->ptr[outer];
     }
     /* stacked outputs: the buffer of the RESULT nodes taking them */
-    LLVMValueRef stacked[1024] = {0};
+    LLVMValueRef *stacked = A->stacked;
     for (int i = 0; i < g->n; i++)
         if (g->nodes[i].op == OP_RESULT && g->nodes[i].in[0] == si) {
             int o = (int)g->nodes[i].attrs.axis;
-            if (o < sc->nyield && o < 1024) {
+            if (o < sc->nyield) {
                 if (!stacked[o])
                     stacked[o] = G->ptr[gid(G, g, i)];
                 else
@@ -881,8 +936,8 @@ static void emit_scan(Gen *G, CgKernel *k, const IrGraph *g, int si) {
         }
     /* swapping carries: the buffers of the old and the new state, read at the
        top of every step */
-    LLVMValueRef state[1024][2] = {{0}};
-    for (int j = 0; j < sc->ncarry && j < 1024; j++)
+    LLVMValueRef (*state)[2] = A->state;
+    for (int j = 0; j < sc->ncarry; j++)
         if (carry_swaps(G, body, sc, body_in, j)) {
             int in = gid(G, body, body_in[sc->nseq + j]), out = gid(G, body, body->outputs[sc->nyield + j]);
             state[j][0] = cg_entry_alloca(k, cm->ptr);
@@ -892,7 +947,7 @@ static void emit_scan(Gen *G, CgKernel *k, const IrGraph *g, int si) {
         }
     CgLoop loop;
     LLVMValueRef step = cg_loop_begin(k, &loop, cg_i64(cm, 0), steps, 1);
-    for (int j = 0; j < sc->ncarry && j < 1024; j++)
+    for (int j = 0; j < sc->ncarry; j++)
         if (state[j][0]) {
             G->ptr[gid(G, body, body_in[sc->nseq + j])] = LLVMBuildLoad2(b, cm->ptr, state[j][0], "old_state");
             G->ptr[gid(G, body, body->outputs[sc->nyield + j])] = LLVMBuildLoad2(b, cm->ptr, state[j][1], "new_state");
@@ -917,8 +972,8 @@ static void emit_scan(Gen *G, CgKernel *k, const IrGraph *g, int si) {
     }
     /* this step's place in the stacked results: written there by the kernels
        that can, copied there after the step otherwise */
-    LLVMValueRef chunk[1024] = {0};
-    for (int i = 0; i < sc->nyield && i < 1024; i++) {
+    LLVMValueRef *chunk = A->chunk;
+    for (int i = 0; i < sc->nyield; i++) {
         if (!stacked[i])
             continue;
         const IrType *yt = &body->nodes[body->outputs[i]].type;
@@ -932,7 +987,7 @@ static void emit_scan(Gen *G, CgKernel *k, const IrGraph *g, int si) {
         }
     }
     emit_graph(G, k, body);
-    for (int i = 0; i < sc->nyield && i < 1024; i++) {
+    for (int i = 0; i < sc->nyield; i++) {
         if (!stacked[i])
             continue;
         const IrType *yt = &body->nodes[body->outputs[i]].type;
@@ -946,7 +1001,7 @@ static void emit_scan(Gen *G, CgKernel *k, const IrGraph *g, int si) {
     }
     /* new carries: values that are themselves carried inputs go through a
        stack copy first, so that a swap of two carries reads the old values */
-    LLVMValueRef tmp[1024] = {0}, saved = NULL;
+    LLVMValueRef *tmp = A->tmp, saved = NULL;
     for (int pass = 0; pass < 3; pass++)
         for (int j = 0; j < sc->ncarry; j++) {
             int out_node = body->outputs[sc->nyield + j];
@@ -961,7 +1016,7 @@ static void emit_scan(Gen *G, CgKernel *k, const IrGraph *g, int si) {
             LLVMValueRef dst = G->ptr[gid(G, body, body_in[sc->nseq + j])];
             LLVMValueRef src = G->ptr[gid(G, body, out_node)];
             LLVMValueRef bytes = bytes_of(G, k, &body->nodes[out_node].type);
-            if (j < 1024 && state[j][0]) {
+            if (state[j][0]) {
                 if (pass == 1) { /* the new state is the next step's old one */
                     LLVMBuildStore(b, src, state[j][0]);
                     LLVMBuildStore(b, dst, state[j][1]);
@@ -979,7 +1034,7 @@ static void emit_scan(Gen *G, CgKernel *k, const IrGraph *g, int si) {
     if (saved)
         cg_intrinsic(cm, b, "llvm.stackrestore", cm->ptr, &saved, 1);
     cg_loop_end(k, &loop);
-    for (int j = 0; j < sc->ncarry && j < 1024; j++)
+    for (int j = 0; j < sc->ncarry; j++)
         if (state[j][0])
             G->ptr[gid(G, body, body_in[sc->nseq + j])] = LLVMBuildLoad2(b, cm->ptr, state[j][0], "final_state");
     /* final carries are read from the body's carried buffers */

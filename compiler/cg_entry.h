@@ -23,6 +23,7 @@
 #include "cg.h"
 #include "compiled.h"
 #include "ir.h"
+#include "ir_signature.h"
 #include "weight_pack.h"
 
 
@@ -40,8 +41,5 @@ typedef struct CgEntryInfo {
 /* Generates entry e into cm with names PREFIX_... Returns 0, or -1 with *err. */
 int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntryInfo *info, char **err);
 void cg_entry_info_free(CgEntryInfo *info);
-
-/* The entry's inputs and outputs as runtime signatures, allocated in ar. */
-int cg_signature(const IrEntry *e, Arena *ar, AttnSigTensor **ins, AttnSigTensor **outs);
 
 #endif

@@ -64,6 +64,7 @@ static void print_caret(StrBuf *b, SrcLoc loc) {
     sb_printf(b, "^\n");
 }
 
+__attribute__((format(printf, 4, 0)))
 static void report(Diag *d, SrcLoc loc, const char *kind, const char *fmt, va_list ap) {
     StrBuf b = {d->text, d->len, d->cap};
     if (loc.file)

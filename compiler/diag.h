@@ -43,7 +43,7 @@ typedef struct Diag {
 #define DIAG_MAX_ERRORS 50
 
 void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void diag_verror(Diag *d, SrcLoc loc, const char *fmt, va_list ap);
+void diag_verror(Diag *d, SrcLoc loc, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 /* A note attached to the previous error ("note: dim H was bound here"). */
 void diag_note(Diag *d, SrcLoc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void diag_clear(Diag *d);
@@ -62,7 +62,7 @@ typedef struct StrBuf {
 } StrBuf;
 
 void sb_printf(StrBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sb_vprintf(StrBuf *b, const char *fmt, va_list ap);
+void sb_vprintf(StrBuf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 const char *sb_str(const StrBuf *b);
 void sb_free(StrBuf *b);
 

@@ -242,7 +242,7 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
         *err = cg_msg("error: out of memory");
         goto fail;
     }
-    if (cg_signature(e, &p->arena, &ins, &outs) != 0) {
+    if (ir_signature(e, &p->arena, &ins, &outs) != 0) {
         *err = cg_msg("error: out of memory");
         goto fail;
     }

@@ -4,6 +4,7 @@
  * weights against the parameters the entries declare.
  */
 #include "lower.h"
+#include "attn_limits.h"
 #include "safetensors.h"
 
 #include <stdio.h>
@@ -33,6 +34,12 @@ static bool lower_entry(Lower *L, const Ast *e, IrEntry *out) {
     L->returned = false;
     L->ret = (Val){.k = V_NONE};
     bool ok = true;
+    if (e->list.n > ATTN_LIMIT_INPUTS) { /* both runners bind inputs into arrays of this size */
+        diag_error(L->diag, e->list.items[ATTN_LIMIT_INPUTS]->loc,
+                   "entry '%s' has %d inputs, more than the limit of %d (ATTN_LIMIT_INPUTS)", e->str, e->list.n,
+                   ATTN_LIMIT_INPUTS);
+        return false;
+    }
     for (int i = 0; i < e->list.n; i++) {
         const Ast *a = e->list.items[i];
         IrType t;
@@ -46,9 +53,15 @@ static bool lower_entry(Lower *L, const Ast *e, IrEntry *out) {
             ok = false;
             continue;
         }
+        int syms_before = L->nsyms;
         if (!lower_type(L, a->type, &t, true, NULL)) {
             ok = false;
             continue;
+        }
+        if (L->nsyms > ATTN_LIMIT_CALL_SYMS && syms_before <= ATTN_LIMIT_CALL_SYMS) {
+            diag_error(L->diag, a->type->loc, "entry '%s' has more than %d per-call dims (ATTN_LIMIT_CALL_SYMS)", e->str,
+                       ATTN_LIMIT_CALL_SYMS);
+            ok = false;
         }
         int id = ir_add(L->ar, L->g, OP_INPUT, NULL, 0, a->loc);
         L->g->nodes[id].type = t;
@@ -86,10 +99,11 @@ static bool lower_entry(Lower *L, const Ast *e, IrEntry *out) {
                    n == 1 ? "" : "s", nout, nout == 1 ? "" : "s", output_list);
         return false;
     }
-    int outs[256];
+    int outs[ATTN_LIMIT_OUTPUTS];
     const char **names = arena_alloc(L->ar, sizeof(char *) * (size_t)(nout + L->nexports + 1));
-    if (nout + L->nexports > 256) {
-        diag_error(L->diag, e->loc, "entry '%s' has more than 256 outputs", e->str);
+    if (nout + L->nexports > ATTN_LIMIT_OUTPUTS) {
+        diag_error(L->diag, e->loc, "entry '%s' has %d outputs, more than the limit of %d (ATTN_LIMIT_OUTPUTS)", e->str,
+                   nout + L->nexports, ATTN_LIMIT_OUTPUTS);
         return false;
     }
     for (int i = 0; i < nout; i++) {

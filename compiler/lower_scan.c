@@ -14,6 +14,7 @@
  * states. Outer values the body reads are captured as extra body inputs.
  */
 #include "lower.h"
+#include "attn_limits.h"
 
 #include <string.h>
 
@@ -118,6 +119,11 @@ Val lower_scan(Lower *L, const Ast *e) {
     lower_block(L, &e->body);
 
     bool ok = L->diag->errors == errors_before; /* else the result would only repeat them */
+    if (ok && sc.ncaptures > ATTN_LIMIT_SCAN_CAPTURES) {
+        diag_error(L->diag, e->loc, "scan body captures %d values from outside, more than the limit of %d "
+                   "(ATTN_LIMIT_SCAN_CAPTURES)", sc.ncaptures, ATTN_LIMIT_SCAN_CAPTURES);
+        ok = false;
+    }
     if (ok && sc.nyields + h.ncarry == 0) {
         diag_error(L->diag, e->loc, "scan gives nothing: its body neither yields nor carries a state");
         ok = false;

@@ -25,6 +25,7 @@
  * depends on move.
  */
 #include "ir.h"
+#include "attn_limits.h"
 
 #include <stdlib.h>
 
@@ -115,11 +116,18 @@ static bool mark(const IrNode *scan, Marks *m) {
     return true;
 }
 
-/* Hoists the invariant work of scan *si of g; updates *si and returns the number of nodes hoisted. */
+/* Hoists the invariant work of scan *si of g; updates *si and returns the
+ * number of nodes hoisted. Each value of the frontier becomes a capture: no
+ * hoisting that would take the scan past ATTN_LIMIT_SCAN_CAPTURES. */
 static int hoist(Arena *ar, IrGraph *g, int *si, Marks *m) {
     if (!mark(&g->nodes[*si], m))
         return 0;
     const IrGraph *body = g->nodes[*si].body;
+    int captures = g->nodes[*si].scan.ncapture;
+    for (int j = 0; j < body->n; j++)
+        captures += m->frontier[j];
+    if (captures > ATTN_LIMIT_SCAN_CAPTURES)
+        return 0;
     int hoisted = 0;
     for (int j = 0; j < body->n; j++)
         hoisted += m->take[j] && !is_value_source(&body->nodes[j]);

@@ -64,7 +64,8 @@ typedef struct AttnCompiled {
     const AttnSigTensor *outputs;
     int nsyms;
     int nsites;
-    const char *const *sites;            /* printf formats with up to three %lld */
+    const char *const *sites;            /* messages with up to three "%lld" for numbers and "%%" for '%';
+                                            expanded by the runner, never used as a printf format */
     int64_t (*workspace)(const int64_t *syms, int64_t *count);
     AttnDimsFn input_dims, output_dims;
     int32_t (*run)(AttnRunCtx *ctx);
@@ -77,7 +78,12 @@ typedef void (*AttnStatsFn)(const int64_t *syms, int64_t *out);
 
 /* Checks inputs against sig (names, duplicates, dtypes, ranks, dims, sizes,
  * data), binds syms (nsyms of them, set to -1 first) and sets bound[i] to the
- * tensor of input i. Returns 0, or -1 with a malloc'd message in *err. */
+ * tensor of input i; dims(dims_self, syms, out) gives the dims each input must
+ * have once every symbol is bound. Both engines bind their inputs here, so
+ * they accept the same inputs with the same messages. Refuses more than
+ * ATTN_LIMIT_INPUTS inputs or ATTN_LIMIT_CALL_SYMS symbols before writing
+ * anything (syms and bound need room for nsyms and nsig entries).
+ * Returns 0, or -1 with a malloc'd message in *err. */
 int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int nsyms, AttnDimsFn dims,
                      const void *dims_self, const attn_tensor *inputs, int ninputs, int64_t *syms,
                      const attn_tensor **bound, char **err);

@@ -4,31 +4,23 @@
  * interpreter, so that a user sees the same text whichever backend runs.
  */
 #include "compiled.h"
+#include "attn_limits.h"
 #include "text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAX_SYMS = 64, MAX_BYTES_SHIFT = 40 };
-
-
 /* Size in bytes of t, or false when it is not representable / over the limit. */
 static bool tensor_bytes(const attn_tensor *t, size_t *bytes) {
     int64_t numel = attn_tensor_numel(t);
     return numel >= 0 && !__builtin_mul_overflow((size_t)numel, attn_dtype_size(t->dtype), bytes) &&
-           *bytes <= ((size_t)1 << MAX_BYTES_SHIFT);
+           *bytes <= ((size_t)1 << ATTN_LIMIT_TENSOR_BYTES_SHIFT);
 }
 
-int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int nsyms, AttnDimsFn dims,
-                     const void *dims_self, const attn_tensor *inputs, int ninputs, int64_t *syms,
-                     const attn_tensor **bound, char **err) {
-    if (nsyms > MAX_SYMS) {
-        *err = attn_format("error: entry %s has more than %d per-call dims", entry, MAX_SYMS);
-        return -1;
-    }
-    for (int i = 0; i < nsyms; i++)
-        syms[i] = -1;
+/* Names, duplicates: every given input is one the entry declares, once. */
+static int check_names(const char *entry, const AttnSigTensor *sig, int nsig, const attn_tensor *inputs, int ninputs,
+                       char **err) {
     for (int i = 0; i < ninputs; i++) {
         bool known = false;
         for (int k = 0; k < nsig && !known; k++)
@@ -43,8 +35,60 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
                 return -1;
             }
     }
-    const char *sym_src[MAX_SYMS] = {0};
-    int sym_axis[MAX_SYMS] = {0};
+    return 0;
+}
+
+/* Checks dims, size and data of input s given as t, whose dims the entry
+ * wants to be want[0..rank) (sym_src/sym_axis: which input bound each symbol). */
+static int check_dims(const AttnSigTensor *s, const attn_tensor *t, const int64_t *want, int nsyms,
+                      const char *const *sym_src, const int *sym_axis, char **err) {
+    for (int d = 0; d < t->rank; d++) {
+        int64_t w = want[d];
+        if (w == t->shape[d])
+            continue;
+        int sym = s->sym[d];
+        if (sym >= 0 && sym < nsyms && sym_src[sym])
+            *err = attn_format("error: input '%s' (%s) has %lld at dim %d, but %s was bound to %lld by dim %d of input '%s'",
+                               s->name, s->type_text, (long long)t->shape[d], d, s->dim_text[d], (long long)w,
+                               sym_axis[sym], sym_src[sym]);
+        else
+            *err = attn_format("error: input '%s' (%s) has %lld at dim %d, expected %s", s->name, s->type_text,
+                               (long long)t->shape[d], d, s->dim_text[d]);
+        return -1;
+    }
+    size_t bytes;
+    if (!tensor_bytes(t, &bytes)) {
+        char sh[256];
+        *err = attn_format("error: input '%s' of shape %s is too large", s->name, attn_shape_text(t, sh, sizeof sh));
+        return -1;
+    }
+    if (bytes > 0 && !t->data) {
+        *err = attn_format("error: input '%s' has no data", s->name);
+        return -1;
+    }
+    return 0;
+}
+
+int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int nsyms, AttnDimsFn dims,
+                     const void *dims_self, const attn_tensor *inputs, int ninputs, int64_t *syms,
+                     const attn_tensor **bound, char **err) {
+    /* the compiler refuses more; these guard the arrays below against a hand-made signature */
+    if (nsig > ATTN_LIMIT_INPUTS) {
+        *err = attn_format("error: entry %s has %d inputs, more than the limit of %d (ATTN_LIMIT_INPUTS)", entry, nsig,
+                           ATTN_LIMIT_INPUTS);
+        return -1;
+    }
+    if (nsyms > ATTN_LIMIT_CALL_SYMS) {
+        *err = attn_format("error: entry %s has %d per-call dims, more than the limit of %d (ATTN_LIMIT_CALL_SYMS)",
+                           entry, nsyms, ATTN_LIMIT_CALL_SYMS);
+        return -1;
+    }
+    for (int i = 0; i < nsyms; i++)
+        syms[i] = -1;
+    if (check_names(entry, sig, nsig, inputs, ninputs, err) != 0)
+        return -1;
+    const char *sym_src[ATTN_LIMIT_CALL_SYMS] = {0};
+    int sym_axis[ATTN_LIMIT_CALL_SYMS] = {0};
     for (int k = 0; k < nsig; k++) {
         const AttnSigTensor *s = &sig[k];
         const attn_tensor *t = NULL;
@@ -57,8 +101,8 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
         }
         if (t->dtype != s->dtype || t->rank != s->rank) {
             char sh[256];
-            *err = attn_format("error: input '%s' must be %s, got %s%s", s->name, s->type_text, attn_dtype_name(t->dtype),
-                       attn_shape_text(t, sh, sizeof sh));
+            *err = attn_format("error: input '%s' must be %s, got %s%s", s->name, s->type_text,
+                               attn_dtype_name(t->dtype), attn_shape_text(t, sh, sizeof sh));
             return -1;
         }
         for (int d = 0; d < t->rank; d++) {
@@ -75,59 +119,50 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
         }
         bound[k] = t;
     }
-    int64_t want[ATTN_MAX_RANK * 64];
-    if (nsig > 64) {
-        *err = attn_format("error: entry %s has more than 64 inputs", entry);
-        return -1;
-    }
+    /* every symbol is bound now: the dims each input must have */
+    int64_t want[ATTN_MAX_RANK * ATTN_LIMIT_INPUTS];
     dims(dims_self, syms, want);
-    for (int k = 0; k < nsig; k++) {
-        const AttnSigTensor *s = &sig[k];
-        const attn_tensor *t = bound[k];
-        for (int d = 0; d < t->rank; d++) {
-            int64_t w = want[k * ATTN_MAX_RANK + d];
-            if (w == t->shape[d])
-                continue;
-            int sym = s->sym[d];
-            if (sym >= 0 && sym < nsyms && sym_src[sym])
-                *err = attn_format("error: input '%s' (%s) has %lld at dim %d, but %s was bound to %lld by dim %d of input '%s'",
-                           s->name, s->type_text, (long long)t->shape[d], d, s->dim_text[d], (long long)w, sym_axis[sym],
-                           sym_src[sym]);
-            else
-                *err = attn_format("error: input '%s' (%s) has %lld at dim %d, expected %s", s->name, s->type_text,
-                           (long long)t->shape[d], d, s->dim_text[d]);
+    for (int k = 0; k < nsig; k++)
+        if (check_dims(&sig[k], bound[k], &want[k * ATTN_MAX_RANK], nsyms, sym_src, sym_axis, err) != 0)
             return -1;
-        }
-        size_t bytes;
-        if (!tensor_bytes(t, &bytes)) {
-            char sh[256];
-            *err = attn_format("error: input '%s' of shape %s is too large", s->name, attn_shape_text(t, sh, sizeof sh));
-            return -1;
-        }
-        if (bytes > 0 && !t->data) {
-            *err = attn_format("error: input '%s' has no data", s->name);
-            return -1;
-        }
-    }
     return 0;
 }
 
-/* The message of error site `site` with the numbers of ctx->err. */
+/* The message of error site `site` with the numbers of ctx->err. A site's text
+ * is the source location and message with up to three "%lld" for the numbers
+ * and "%%" for a '%' of its own (cg_entry.c add_site); it is expanded here and
+ * never handed to a printf-style formatter, since a path may hold any byte. */
 static char *site_message(const AttnCompiled *c, int64_t site, const int64_t *v) {
     if (site < 0 || site >= c->nsites)
         return attn_format("internal error: compiled code of entry %s failed at unknown site %lld", c->entry, (long long)site);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-    return attn_format(c->sites[site], (long long)v[0], (long long)v[1], (long long)v[2]);
-#pragma GCC diagnostic pop
+    const char *text = c->sites[site];
+    size_t cap = strlen(text) + 3 * 24 + 1; /* each number takes at most 20 characters more than its "%lld" */
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    size_t k = 0;
+    int used = 0;
+    for (const char *p = text; *p;) {
+        if (p[0] == '%' && p[1] == '%') {
+            out[k++] = '%';
+            p += 2;
+        } else if (strncmp(p, "%lld", 4) == 0 && used < 3) {
+            k += (size_t)snprintf(out + k, cap - k, "%lld", (long long)v[used++]);
+            p += 4;
+        } else
+            out[k++] = *p++;
+    }
+    out[k] = '\0';
+    return out;
 }
 
 /* Binds the inputs to syms and bound, and checks the per-call dims: returns
  * the bytes of workspace, or -1 with a message in *err. */
 static int64_t bind_call(const AttnCompiled *c, const attn_tensor *inputs, int ninputs, int64_t *syms,
                          const attn_tensor **bound, char **err) {
-    if (c->noutputs > 64) {
-        *err = attn_format("error: entry %s has more than 64 outputs", c->entry);
+    if (c->noutputs > ATTN_LIMIT_OUTPUTS) { /* the compiler refuses more */
+        *err = attn_format("error: entry %s has %d outputs, more than the limit of %d (ATTN_LIMIT_OUTPUTS)", c->entry,
+                           c->noutputs, ATTN_LIMIT_OUTPUTS);
         return -1;
     }
     if (attn_bind_inputs(c->entry, c->inputs, c->ninputs, c->nsyms, c->input_dims, NULL, inputs, ninputs, syms, bound,
@@ -146,8 +181,8 @@ static int64_t bind_call(const AttnCompiled *c, const attn_tensor *inputs, int n
 attn_status attn_compiled_stats(const AttnCompiled *c, AttnStatsFn fn, const attn_tensor *inputs, int ninputs,
                                 attn_run_stats *stats, char **error) {
     char *err = NULL;
-    int64_t syms[MAX_SYMS], v[ATTN_NSTATS];
-    const attn_tensor *bound[64];
+    int64_t syms[ATTN_LIMIT_CALL_SYMS], v[ATTN_NSTATS];
+    const attn_tensor *bound[ATTN_LIMIT_INPUTS];
     attn_status st = ATTN_ERR_INPUT;
     if (bind_call(c, inputs, ninputs, syms, bound, &err) >= 0) {
         fn(syms, v);
@@ -201,59 +236,74 @@ void attn_workspace_cache_free(AttnWorkspaceCache *cache) {
         free(__atomic_exchange_n(&cache->block, NULL, __ATOMIC_ACQ_REL));
 }
 
+/* What a run allocates besides the workspace, sized by the entry's outputs. */
+typedef struct RunOutputs {
+    attn_tensor *tensors;   /* the caller's, on success */
+    void **data;            /* each output's buffer, as the code receives them */
+    int64_t *dims;          /* ATTN_MAX_RANK per output, as output_dims writes them */
+} RunOutputs;
+
+static void run_outputs_free(RunOutputs *o, int n) {
+    if (o->tensors)
+        attn_tensors_free(o->tensors, n);
+    free(o->data);
+    free(o->dims);
+}
+
 attn_status attn_compiled_run_with(const AttnCompiled *c, void *const *params, AttnPool *pool, int64_t *profile,
                                    AttnWorkspaceCache *cache, const attn_tensor *inputs, int ninputs,
                                    attn_tensor **outputs, int *noutputs, char **error) {
     char *err = NULL;
-    int64_t syms[MAX_SYMS];
-    const attn_tensor *bound[64];
-    void *in_data[64], *out_data[64];
-    attn_tensor *out = NULL;
+    int64_t syms[ATTN_LIMIT_CALL_SYMS];
+    const attn_tensor *bound[ATTN_LIMIT_INPUTS];
+    void *in_data[ATTN_LIMIT_INPUTS + 1];
+    RunOutputs out = {0};
     void *ws = NULL;
     attn_status st = ATTN_ERR_INPUT;
-    int64_t ws_bytes = bind_call(c, inputs, ninputs, syms, bound, &err);
+    int64_t ws_bytes = bind_call(c, inputs, ninputs, syms, bound, &err); /* checks the counts against the limits */
     if (ws_bytes < 0)
         goto done;
     for (int i = 0; i < c->ninputs; i++)
         in_data[i] = bound[i]->data;
-    int64_t dims[ATTN_MAX_RANK * 64];
-    c->output_dims(NULL, syms, dims);
-    out = calloc((size_t)c->noutputs + 1, sizeof *out);
+    size_t nout = (size_t)c->noutputs + 1;
+    out.tensors = calloc(nout, sizeof *out.tensors);
+    out.data = calloc(nout, sizeof *out.data);
+    out.dims = calloc(nout * ATTN_MAX_RANK, sizeof *out.dims);
     void *block = workspace_take(cache, (size_t)ws_bytes);
     ws = block ? (char *)block + WS_HEADER : NULL;
-    if (!out || !ws) {
+    if (!out.tensors || !out.data || !out.dims || !ws) {
         err = attn_format("error: out of memory allocating %lld bytes of workspace", (long long)ws_bytes);
         st = ATTN_ERR_NOMEM;
         goto done;
     }
+    c->output_dims(NULL, syms, out.dims);
     for (int i = 0; i < c->noutputs; i++) {
-        attn_tensor *o = &out[i];
+        attn_tensor *o = &out.tensors[i];
         o->name = c->outputs[i].name;
         o->dtype = c->outputs[i].dtype;
         o->rank = c->outputs[i].rank;
-        memcpy(o->shape, &dims[i * ATTN_MAX_RANK], sizeof(int64_t) * (size_t)o->rank);
+        memcpy(o->shape, &out.dims[i * ATTN_MAX_RANK], sizeof(int64_t) * (size_t)o->rank);
         size_t bytes;
         if (!tensor_bytes(o, &bytes) || !(o->data = malloc(bytes ? bytes : 1))) {
             err = attn_format("error: out of memory allocating output '%s'", o->name);
             st = ATTN_ERR_NOMEM;
             goto done;
         }
-        out_data[i] = o->data;
+        out.data[i] = o->data;
     }
-    AttnRunCtx ctx = {.params = params, .syms = syms, .inputs = in_data, .outputs = out_data, .workspace = ws, .pool = pool,
-                      .profile = profile};
+    AttnRunCtx ctx = {.params = params, .syms = syms, .inputs = in_data, .outputs = out.data, .workspace = ws,
+                      .pool = pool, .profile = profile};
     int32_t rc = c->run(&ctx);
     if (rc != 0) {
         err = site_message(c, rc - 1, ctx.err);
         goto done;
     }
-    *outputs = out;
+    *outputs = out.tensors;
     *noutputs = c->noutputs;
-    out = NULL;
+    out.tensors = NULL;
     st = ATTN_OK;
 done:
-    if (out)
-        attn_tensors_free(out, c->noutputs);
+    run_outputs_free(&out, c->noutputs);
     workspace_give(cache, ws ? (char *)ws - WS_HEADER : NULL);
     if (error)
         *error = err;

@@ -9,6 +9,8 @@
  * call are bound once from the inputs' shapes and evaluated for every node.
  */
 #include "interp.h"
+#include "attn_limits.h"
+#include "ir_signature.h"
 #include "text.h"
 #include "kernels.h"
 
@@ -31,6 +33,7 @@ typedef struct Slot {
     attn_tensor *multi; int nmulti; /* SCAN: its outputs, taken by RESULTs */
 } Slot;
 
+__attribute__((format(printf, 2, 3)))
 static void fail(Exec *x, const char *fmt, ...) {
     if (x->error)
         return;
@@ -55,7 +58,7 @@ static bool alloc_tensor(Exec *x, attn_tensor *t, const IrNode *n) {
     for (int d = 0; d < t->rank; d++)
         over |= t->shape[d] < 0 || __builtin_mul_overflow(numel, t->shape[d], &numel);
     size_t bytes;
-    if (over || __builtin_mul_overflow((size_t)numel, attn_dtype_size(t->dtype), &bytes) || bytes > ((size_t)1 << 40)) {
+    if (over || __builtin_mul_overflow((size_t)numel, attn_dtype_size(t->dtype), &bytes) || bytes > ((size_t)1 << ATTN_LIMIT_TENSOR_BYTES_SHIFT)) {
         char b[256], s[256];
         fail(x, "%serror: a tensor of shape %s is too large", where(n, b, sizeof b), attn_shape_text(t, s, sizeof s));
         return false;
@@ -307,110 +310,53 @@ static int run_graph(Exec *x, const IrGraph *g, const attn_tensor *in, attn_tens
     return ok ? 0 : -1;
 }
 
-/* Binds the entry's symbols from the inputs' shapes, checking every input. */
-static bool bind_inputs(Exec *x, const IrGraph *g, const attn_tensor *inputs, int ninputs, const attn_tensor **bound) {
-    const char **by[64] = {0};
-    const char *sym_src[64] = {0};
-    int sym_axis[64] = {0};
-    (void)by;
-    for (int i = 0; i < ninputs; i++) {
-        bool known = false;
-        for (int k = 0; k < g->n && !known; k++)
-            known = g->nodes[k].op == OP_INPUT && inputs[i].name && strcmp(g->nodes[k].name, inputs[i].name) == 0;
-        if (!known) {
-            fail(x, "error: entry %s has no input named '%s'", x->e->name, inputs[i].name ? inputs[i].name : "(null)");
-            return false;
-        }
-        for (int j = 0; j < i; j++)
-            if (strcmp(inputs[j].name, inputs[i].name) == 0) {
-                fail(x, "error: input '%s' is given twice", inputs[i].name);
-                return false;
-            }
-    }
+/* AttnDimsFn of the interpreter: the dims of entry `self`'s inputs under
+ * syms, -1 where a dim has no value (which no input matches). */
+static int32_t input_dims(const void *self, const int64_t *syms, int64_t *dims) {
+    const IrEntry *e = self;
+    const IrGraph *g = e->graph;
     for (int k = 0; k < g->n; k++) {
         const IrNode *n = &g->nodes[k];
-        if (n->op != OP_INPUT)
-            continue;
-        const attn_tensor *t = NULL;
-        for (int i = 0; i < ninputs; i++)
-            if (inputs[i].name && strcmp(inputs[i].name, n->name) == 0)
-                t = &inputs[i];
-        if (!t) {
-            fail(x, "error: input '%s' of entry %s is missing", n->name, x->e->name);
-            return false;
-        }
-        char ty[256];
-        ir_type_format(&n->type, ty, sizeof ty);
-        if (t->dtype != n->type.dtype || t->rank != n->type.rank) {
-            char s[256];
-            fail(x, "error: input '%s' must be %s, got %s%s", n->name, ty, attn_dtype_name(t->dtype),
-                 attn_shape_text(t, s, sizeof s));
-            return false;
-        }
-        for (int d = 0; d < t->rank; d++) {
-            const Dim *dim = n->type.dims[d];
-            int64_t want;
-            if (t->shape[d] < 0) {
-                fail(x, "error: input '%s' has a negative dim %d", n->name, d);
-                return false;
-            }
-            if (dim->kind == DIM_SYM && dim->sym < 64 && x->syms[dim->sym] < 0) {
-                x->syms[dim->sym] = t->shape[d];
-                sym_src[dim->sym] = n->name;
-                sym_axis[dim->sym] = d;
-                continue;
-            }
-            if (!dim_eval(dim, x->syms, x->e->nsyms, &want) || want != t->shape[d]) {
-                char ds[64];
-                dim_format(dim, ds, sizeof ds);
-                if (dim->kind == DIM_SYM && sym_src[dim->sym])
-                    fail(x, "error: input '%s' (%s) has %lld at dim %d, but %s was bound to %lld by dim %d of input '%s'",
-                         n->name, ty, (long long)t->shape[d], d, ds, (long long)want, sym_axis[dim->sym], sym_src[dim->sym]);
-                else
-                    fail(x, "error: input '%s' (%s) has %lld at dim %d, expected %s", n->name, ty,
-                         (long long)t->shape[d], d, ds);
-                return false;
-            }
-        }
-        /* the kernels trust shape × dtype size; it must at least be representable */
-        int64_t numel = attn_tensor_numel(t);
-        size_t bytes;
-        if (numel < 0 || __builtin_mul_overflow((size_t)numel, attn_dtype_size(t->dtype), &bytes) ||
-            bytes > ((size_t)1 << 40)) {
-            char s[256];
-            fail(x, "error: input '%s' of shape %s is too large", n->name, attn_shape_text(t, s, sizeof s));
-            return false;
-        }
-        if (numel > 0 && !t->data) {
-            fail(x, "error: input '%s' has no data", n->name);
-            return false;
-        }
-        bound[n->index] = t;
+        for (int d = 0; n->op == OP_INPUT && d < n->type.rank; d++)
+            if (!dim_eval(n->type.dims[d], syms, e->nsyms, &dims[n->index * ATTN_MAX_RANK + d]))
+                dims[n->index * ATTN_MAX_RANK + d] = -1;
     }
-    return true;
+    return 0;
+}
+
+/* Checks the inputs and binds the entry's symbols from their shapes with the
+ * runner of compiled code (attn_bind_inputs): one implementation, one set of
+ * messages and limits for both engines. */
+static bool bind_inputs(Exec *x, const attn_tensor *inputs, int ninputs, const attn_tensor **bound) {
+    Arena ar = {0};
+    AttnSigTensor *sig, *outs;
+    bool ok = false;
+    if (ir_signature(x->e, &ar, &sig, &outs) != 0)
+        fail(x, "error: out of memory");
+    else
+        ok = attn_bind_inputs(x->e->name, sig, x->e->graph->ninputs, x->e->nsyms, input_dims, x->e, inputs, ninputs,
+                              x->syms, bound, &x->error) == 0;
+    arena_free(&ar);
+    return ok;
 }
 
 int interp_run(const IrEntry *e, const attn_tensor *inputs, int ninputs, attn_tensor **outputs, int *noutputs,
                char **error) {
     const IrGraph *g = e->graph;
     Exec x = {.e = e};
-    int64_t syms[64];
-    for (int i = 0; i < 64; i++)
-        syms[i] = -1;
-    x.syms = syms;
+    x.syms = calloc((size_t)e->nsyms + 1, sizeof *x.syms);
     const attn_tensor **bound = calloc((size_t)g->ninputs + 1, sizeof *bound);
     attn_tensor *in = calloc((size_t)g->ninputs + 1, sizeof *in);
     attn_tensor *out = calloc((size_t)g->nout + 1, sizeof *out);
     int rc = -1;
-    if (!bound || !in || !out)
+    if (!x.syms || !bound || !in || !out)
         fail(&x, "error: out of memory");
-    else if (e->nsyms > 64)
-        fail(&x, "error: entry %s has more than 64 per-call dims", e->name);
-    else if (bind_inputs(&x, g, inputs, ninputs, bound)) {
+    else if (bind_inputs(&x, inputs, ninputs, bound)) {
         for (int i = 0; i < g->ninputs; i++)
             in[i] = *bound[i];
         rc = run_graph(&x, g, in, out);
     }
+    free(x.syms);
     free(bound);
     free(in);
     if (rc == 0) {

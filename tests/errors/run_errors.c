@@ -239,14 +239,38 @@ static int gen_inputs(const char *dir)
     return rc;
 }
 
-/* Sources that cannot be committed as text. */
+/* "entry forward(x0: f32[B, 4], ...) -> (y0, ...)" with `nin` inputs and
+ * `nout` outputs, each output x0 + its number, written to dir/file. */
+static int gen_wide_entry(const char *dir, const char *file, int nin, int nout)
+{
+    char text[16384];
+    size_t k = (size_t)snprintf(text, sizeof text, "entry forward(");
+    for (int i = 0; i < nin && k < sizeof text; i++)
+        k += (size_t)snprintf(text + k, sizeof text - k, "%sx%d: f32[B, 4]", i ? ", " : "", i);
+    for (int i = 0; i < nout && k < sizeof text; i++)
+        k += (size_t)snprintf(text + k, sizeof text - k, "%sy%d", i ? ", " : ") -> (", i);
+    for (int i = 0; i < nout && k < sizeof text; i++)
+        k += (size_t)snprintf(text + k, sizeof text - k, "%sx0 + %d.0", i ? ", " : ") {\n  return ", i);
+    if (k < sizeof text)
+        k += (size_t)snprintf(text + k, sizeof text - k, "\n}\n");
+    if (k >= sizeof text) {
+        fprintf(stderr, "error_table: %s does not fit\n", file);
+        return -1;
+    }
+    return write_file(dir, file, text, k);
+}
+
+/* Sources that cannot be committed as text (or only as unreadable lines). */
 static int gen_sources(const char *dir)
 {
     static const char nul[] = "# a source with a NUL byte in line 3\n"
                               "entry forward(x: f32[B, 4]) -> y {\n"
                               "  return x\0 + 1\n"
                               "}\n";
-    return write_file(dir, "nul_byte.attn", nul, sizeof nul - 1);
+    int rc = write_file(dir, "nul_byte.attn", nul, sizeof nul - 1);
+    rc |= gen_wide_entry(dir, "inputs_65.attn", 65, 1);   /* ATTN_LIMIT_INPUTS + 1 */
+    rc |= gen_wide_entry(dir, "outputs_257.attn", 1, 257); /* ATTN_LIMIT_OUTPUTS + 1 */
+    return rc;
 }
 
 static int gen_files(const char *dir)

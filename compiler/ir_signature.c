@@ -1,8 +1,8 @@
 /*
- * cg_signature.c — the inputs and outputs of an entry as runtime signatures
- * (runtime/compiled.h), for the JIT runner and the AOT header.
+ * ir_signature.c — the inputs and outputs of an entry as runtime signatures
+ * (see ir_signature.h).
  */
-#include "cg_entry.h"
+#include "ir_signature.h"
 
 static void describe(Arena *ar, const IrNode *n, const char *name, AttnSigTensor *s) {
     char buf[256];
@@ -19,7 +19,7 @@ static void describe(Arena *ar, const IrNode *n, const char *name, AttnSigTensor
     }
 }
 
-int cg_signature(const IrEntry *e, Arena *ar, AttnSigTensor **ins, AttnSigTensor **outs) {
+int ir_signature(const IrEntry *e, Arena *ar, AttnSigTensor **ins, AttnSigTensor **outs) {
     const IrGraph *g = e->graph;
     *ins = arena_alloc(ar, sizeof(AttnSigTensor) * (size_t)(g->ninputs + 1));
     *outs = arena_alloc(ar, sizeof(AttnSigTensor) * (size_t)(g->nout + 1));
