@@ -2,12 +2,12 @@
  * model_path.c — where `import` finds the model library when the importing
  * file's own directory does not have the file (model_path.h).
  *
- * An installed attn keeps its models in DATADIR/attn (share/attn: the zoo and
- * std/). The library and attnc find that directory relative to the file that
- * holds their code (libattn.so in LIBDIR, attnc in BINDIR, a program linked
- * with the static library anywhere), so an installation can be moved; the
- * build tree has the same layout (build/share/attn links to models/). No
- * source-tree path is compiled in.
+ * An installed attn keeps its models in share/attn (the zoo and std/). The
+ * library and attnc find that directory from the file that holds their code
+ * (libattn.so in lib/, attnc in bin/): the nearest share/attn at or a few
+ * levels above its directory, so an installation can be moved. The build tree
+ * has the same layout (build/share/attn links to models/). No source-tree
+ * path is compiled in; the configured installation's is the last resort.
  */
 #define _GNU_SOURCE /* dladdr */
 #include "model_path.h"
@@ -48,24 +48,29 @@ static bool code_dir(char dir[PATH_MAX]) {
     return true;
 }
 
-/* The first candidate that is a directory holding std/ (the library of layers). */
+/* How many directories above the code's own the search for share/attn goes:
+ * enough for LIBDIR/ARCH (lib/x86_64-linux-gnu) and for the build tree's
+ * tests/fuzz/. */
+enum { MAX_LEVELS_UP = 3 };
+
+/* The nearest DIR/share/attn holding std/ (the library of layers), DIR being
+ * the code's directory or one above it; else the configured installation. */
 static void find_std_dir(void) {
-    char dir[PATH_MAX], cand[PATH_MAX + 64], std[PATH_MAX + 80];
-    const char *rel[] = {ATTN_MODELS_FROM_LIBDIR, ATTN_MODELS_FROM_BINDIR, "share/attn"};
-    bool have_dir = code_dir(dir);
-    for (size_t i = 0; i < sizeof rel / sizeof rel[0] + 1; i++) {
-        if (i < sizeof rel / sizeof rel[0]) {
-            if (!have_dir)
-                continue;
-            snprintf(cand, sizeof cand, "%s/%s", dir, rel[i]);
-        } else {
-            snprintf(cand, sizeof cand, "%s", ATTN_MODELS_INSTALLED); /* the configured prefix */
+    char dir[PATH_MAX], cand[PATH_MAX + 32], std[PATH_MAX + 48];
+    if (code_dir(dir))
+        for (int up = 0; up <= MAX_LEVELS_UP; up++) {
+            snprintf(cand, sizeof cand, "%s/share/attn", dir);
+            snprintf(std, sizeof std, "%s/std", cand);
+            if (is_dir(std) && realpath(cand, std_dir))
+                return;
+            char *slash = strrchr(dir, '/');
+            if (!slash || slash == dir)
+                break;
+            *slash = '\0';
         }
-        snprintf(std, sizeof std, "%s/std", cand);
-        if (is_dir(std) && realpath(cand, std_dir))
-            return;
-    }
-    std_dir[0] = '\0';
+    snprintf(std, sizeof std, "%s/std", ATTN_MODELS_INSTALLED);
+    if (!is_dir(std) || !realpath(ATTN_MODELS_INSTALLED, std_dir))
+        std_dir[0] = '\0';
 }
 
 const char *model_std_dir(void) {
