@@ -33,6 +33,11 @@ static bool lower_entry(Lower *L, const Ast *e, IrEntry *out) {
     L->returned = false;
     L->ret = (Val){.k = V_NONE};
     bool ok = true;
+    if (e->list.n > ATTN_LIMIT_INPUTS) {
+        diag_error(L->diag, e->list.items[ATTN_LIMIT_INPUTS]->loc, "entry '%s' has more than %d inputs (ATTN_LIMIT_INPUTS)",
+                   e->str, ATTN_LIMIT_INPUTS);
+        return false;
+    }
     for (int i = 0; i < e->list.n; i++) {
         const Ast *a = e->list.items[i];
         IrType t;
@@ -86,10 +91,10 @@ static bool lower_entry(Lower *L, const Ast *e, IrEntry *out) {
                    n == 1 ? "" : "s", nout, nout == 1 ? "" : "s", output_list);
         return false;
     }
-    int outs[256];
+    int outs[ATTN_LIMIT_OUTPUTS];
     const char **names = arena_alloc(L->ar, sizeof(char *) * (size_t)(nout + L->nexports + 1));
-    if (nout + L->nexports > 256) {
-        diag_error(L->diag, e->loc, "entry '%s' has more than 256 outputs", e->str);
+    if (nout + L->nexports > ATTN_LIMIT_OUTPUTS) {
+        diag_error(L->diag, e->loc, "entry '%s' has more than %d outputs (ATTN_LIMIT_OUTPUTS)", e->str, ATTN_LIMIT_OUTPUTS);
         return false;
     }
     for (int i = 0; i < nout; i++) {
@@ -139,6 +144,7 @@ static void collect_params(Model *m, const Lower *L) {
 /* One lowering of every entry (or only entry `only`, keeping the others'
  * graphs); returns the number of hyperparameters solved. */
 static int lower_all(Model *m, bool final, bool solve, Diag *diag, const char *only) {
+    LowerBudget budget = {0};
     IrEntry *ir = arena_alloc(&m->arena, sizeof(IrEntry) * (size_t)(m->nentries + 1));
     int solved = 0;
     if (!only)
@@ -148,14 +154,14 @@ static int lower_all(Model *m, bool final, bool solve, Diag *diag, const char *o
             ir[i] = m->ir[i];
             continue;
         }
-        Lower L = {.m = m, .ar = &m->arena, .diag = diag, .final = final, .solve = solve};
+        Lower L = {.m = m, .ar = &m->arena, .diag = diag, .final = final, .solve = solve, .budget = &budget};
         if (only) { /* extra outputs apply to the entry being compiled */
             L.export_names = m->export_names;
             L.nexports = m->nexports;
             L.exports = arena_alloc(&m->arena, sizeof(Val) * (size_t)(m->nexports + 1));
         }
         int before = diag->errors;
-        if (!lower_entry(&L, m->entries[i], &ir[i]) && diag->errors == before) /* never fail silently */
+        if (!lower_entry(&L, m->entries[i], &ir[i]) && diag->errors == before && !budget.over) /* never fail silently */
             diag_error(diag, m->entries[i]->loc, "entry '%s' cannot be compiled, for a reason the compiler failed to report",
                        m->entries[i]->str);
         if (ir[i].graph)

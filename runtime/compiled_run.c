@@ -3,6 +3,7 @@
  * for native code (see compiled.h). The messages are those of the
  * interpreter, so that a user sees the same text whichever backend runs.
  */
+#include "attn_limits.h"
 #include "compiled.h"
 #include "text.h"
 
@@ -10,21 +11,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAX_SYMS = 64, MAX_BYTES_SHIFT = 40 };
 
 
 /* Size in bytes of t, or false when it is not representable / over the limit. */
 static bool tensor_bytes(const attn_tensor *t, size_t *bytes) {
     int64_t numel = attn_tensor_numel(t);
     return numel >= 0 && !__builtin_mul_overflow((size_t)numel, attn_dtype_size(t->dtype), bytes) &&
-           *bytes <= ((size_t)1 << MAX_BYTES_SHIFT);
+           *bytes <= ((size_t)1 << ATTN_LIMIT_TENSOR_BYTES_SHIFT);
 }
 
 int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int nsyms, AttnDimsFn dims,
                      const void *dims_self, const attn_tensor *inputs, int ninputs, int64_t *syms,
                      const attn_tensor **bound, char **err) {
-    if (nsyms > MAX_SYMS) {
-        *err = attn_format("error: entry %s has more than %d per-call dims", entry, MAX_SYMS);
+    if (nsyms > ATTN_LIMIT_CALL_SYMS) {
+        *err = attn_format("error: entry %s has more than %d per-call dims", entry, ATTN_LIMIT_CALL_SYMS);
         return -1;
     }
     for (int i = 0; i < nsyms; i++)
@@ -43,8 +43,8 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
                 return -1;
             }
     }
-    const char *sym_src[MAX_SYMS] = {0};
-    int sym_axis[MAX_SYMS] = {0};
+    const char *sym_src[ATTN_LIMIT_CALL_SYMS] = {0};
+    int sym_axis[ATTN_LIMIT_CALL_SYMS] = {0};
     for (int k = 0; k < nsig; k++) {
         const AttnSigTensor *s = &sig[k];
         const attn_tensor *t = NULL;
@@ -146,7 +146,7 @@ static int64_t bind_call(const AttnCompiled *c, const attn_tensor *inputs, int n
 attn_status attn_compiled_stats(const AttnCompiled *c, AttnStatsFn fn, const attn_tensor *inputs, int ninputs,
                                 attn_run_stats *stats, char **error) {
     char *err = NULL;
-    int64_t syms[MAX_SYMS], v[ATTN_NSTATS];
+    int64_t syms[ATTN_LIMIT_CALL_SYMS], v[ATTN_NSTATS];
     const attn_tensor *bound[64];
     attn_status st = ATTN_ERR_INPUT;
     if (bind_call(c, inputs, ninputs, syms, bound, &err) >= 0) {
@@ -205,7 +205,7 @@ attn_status attn_compiled_run_with(const AttnCompiled *c, void *const *params, A
                                    AttnWorkspaceCache *cache, const attn_tensor *inputs, int ninputs,
                                    attn_tensor **outputs, int *noutputs, char **error) {
     char *err = NULL;
-    int64_t syms[MAX_SYMS];
+    int64_t syms[ATTN_LIMIT_CALL_SYMS];
     const attn_tensor *bound[64];
     void *in_data[64], *out_data[64];
     attn_tensor *out = NULL;

@@ -466,9 +466,9 @@ static int read_header(Ctx *c, StFile *f)
         n = n << 8 | p[i];
     if (n > f->mapsize - 8)
         return FAIL(c, "header length %" PRIu64 " exceeds file size %zu less the 8-byte length field", n, f->mapsize);
-    if (n > ST_MAX_HEADER_BYTES)
-        return FAIL(c, "header length %" PRIu64 " exceeds the limit of %" PRIu64 " bytes", n,
-                    ST_MAX_HEADER_BYTES);
+    if (n > ATTN_LIMIT_ST_HEADER_BYTES)
+        return FAIL(c, "header length %" PRIu64 " exceeds the limit of %llu bytes (ATTN_LIMIT_ST_HEADER_BYTES)", n,
+                    ATTN_LIMIT_ST_HEADER_BYTES);
     c->data = p + 8 + n;
     c->datasize = f->mapsize - 8 - n;
     if (check_header_bytes(c, p + 8, (size_t)n))

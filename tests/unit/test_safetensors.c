@@ -325,7 +325,7 @@ static void test_header_length(void **state)
 
 static void test_header_limit(void **state)
 {
-    uint64_t n = ST_MAX_HEADER_BYTES + 1;
+    uint64_t n = ATTN_LIMIT_ST_HEADER_BYTES + 1;
     assert_int_equal(stf_write_raw(stf_at("huge.safetensors"), n, "{", 1, NULL, 0), 0);
     assert_int_equal(truncate(stf_path, (off_t)(8 + n + 8)), 0); /* sparse: costs no disk */
     expect_refused_path(stf_path, "header length 100000001 exceeds the limit of 100000000 bytes");
