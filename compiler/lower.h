@@ -101,7 +101,7 @@ typedef struct Lower {
     const char **syms; int nsyms, capsyms; /* per-call symbols of the entry */
     ParamDecl *params; int nparams, capparams; /* params seen in this entry */
     LowerBudget *budget;    /* the model's lowering budget, shared by its entries */
-    const char **export_names; int nexports; /* intermediates asked for as extra outputs */
+    const char *const *export_names; int nexports; /* intermediates asked for as extra outputs */
     Val *exports;           /* their last assigned values (V_NONE until assigned) */
 } Lower;
 

@@ -40,6 +40,14 @@ typedef struct Setting {
     const char *name, *value;
 } Setting;
 
+/* How the graph of an entry was lowered: a final lowering asked for again
+ * (the same entry compiled again) is reused, so recompiling never grows the model. */
+typedef struct LoweredAs {
+    bool final;          /* a final lowering, without errors */
+    bool weights_later;  /* ... for ahead-of-time compilation */
+    const char **exports; int nexports; /* ... with these extra outputs */
+} LoweredAs;
+
 typedef struct Model {
     Arena arena;         /* AST, graphs, strings */
     Diag diag;           /* diagnostics of the last call */
@@ -58,7 +66,10 @@ typedef struct Model {
     ParamDecl *params; int nparams;             /* union over entries */
     /* graphs of the entries, after the last successful lowering */
     IrEntry *ir; int nir;
-    const char **export_names; int nexports;    /* extra outputs of the entry being compiled */
+    LoweredAs *ir_as;                           /* how each of ir was lowered */
+    bool hypers_solved;                         /* hyperparameters were solved from the bound weights */
+    const char *const *export_names; int nexports; /* extra outputs of the entry being compiled (the
+                                                   caller's; copied when a lowering keeps them) */
     bool loaded;         /* load succeeded */
     bool weights_later;  /* a final lowering may leave params unbound (ahead-of-time
                             compilation: the program loads its weights when it runs) */

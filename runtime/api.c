@@ -209,13 +209,10 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     if (opt && (opt->nextra_outputs < 0 || (opt->nextra_outputs > 0 && !opt->extra_outputs)))
         return usage(m, "attn_model_compile: extra_outputs is NULL or nextra_outputs is negative");
     int nextra = opt ? opt->nextra_outputs : 0;
-    const char **names = arena_alloc(&m->arena, sizeof(char *) * (size_t)(nextra + 1));
-    for (int i = 0; i < nextra; i++) {
+    for (int i = 0; i < nextra; i++)
         if (!opt->extra_outputs[i])
             return usage(m, "attn_model_compile: an extra output name is NULL");
-        names[i] = arena_strdup(&m->arena, opt->extra_outputs[i]); /* the graph keeps the names */
-    }
-    m->export_names = names;
+    m->export_names = nextra ? opt->extra_outputs : NULL; /* copied by the lowering that keeps them */
     m->nexports = nextra;
     int lowered = model_lower(m, true, entry);
     m->export_names = NULL;
