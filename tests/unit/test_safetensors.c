@@ -371,6 +371,23 @@ static void test_bad_entries(void **state)
                    x, 4, "\"a\": rank 9 exceeds the maximum 8");
 }
 
+/* Arrays and nesting are bounded before the JSON tree is built: a header of
+ * one huge shape array costs its bytes, not a tree node per item. */
+static void test_header_json_bounded(void **state)
+{
+    (void)state;
+    float x = 0;
+    expect_refused("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}",
+                   &x, 4, "header has a JSON array of more than 16 items at byte 60 (ATTN_LIMIT_ST_JSON_ARRAY)");
+    expect_refused("{\"a\":{\"dtype\":\"F32\",\"shape\":[[[1]]],\"data_offsets\":[0,4]}}", &x, 4,
+                   "header nests JSON more than 4 deep at byte 30 (ATTN_LIMIT_ST_JSON_DEPTH)");
+    /* brackets and commas inside strings are text */
+    StFile *f = open_json("{\"__metadata__\":{\"n\":\"[[[[,,,,,,,,,,,,,,,,,,,,\\\"]]\"},"
+                          "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", &x, 4);
+    assert_non_null(f);
+    st_close(f);
+}
+
 static void test_bad_dims(void **state)
 {
     float x[4] = {0};
@@ -445,7 +462,9 @@ int main(void)
         cmocka_unit_test(test_rank0_and_empty), cmocka_unit_test(test_header_length),
         cmocka_unit_test(test_header_limit),   cmocka_unit_test(test_bad_header_text),
         cmocka_unit_test(test_duplicate_keys), cmocka_unit_test(test_bad_entries),
-        cmocka_unit_test(test_bad_dims),       cmocka_unit_test(test_bad_offsets),
+        cmocka_unit_test(test_bad_dims),
+        cmocka_unit_test(test_header_json_bounded),
+        cmocka_unit_test(test_bad_offsets),
         cmocka_unit_test(test_truncated),      cmocka_unit_test(test_not_a_file),
     };
     return cmocka_run_group_tests(tests, stf_group_setup, stf_group_teardown);
