@@ -248,11 +248,22 @@ static void free_weights(Model *m) {
     for (int i = 0; i < m->nweights; i++)
         free(m->weights[i].t.data);
     free(m->weights);
+    st_close(m->weights_file);
+    m->weights_file = NULL;
     m->weights = NULL;
     m->nweights = 0;
     m->weights_path = NULL;
 }
 
+bool model_weight_load(Model *m, const Weight *w, char *err, size_t errlen) {
+    if (w->t.data)
+        return true;
+    Weight *own = &m->weights[w - m->weights];
+    return st_convert(own->src, own->t.dtype, &own->t.data, err, errlen) == 0;
+}
+
+/* Opens the file and records its tensors' names, dtypes and shapes; the
+ * lowering that checks them against the params converts the wanted ones. */
 int model_bind_weights(Model *m, const char *path) {
     char err[512];
     free_weights(m);
@@ -276,13 +287,10 @@ int model_bind_weights(Model *m, const char *path) {
         w->t.dtype = weight_dtype(t->dtype);
         w->t.rank = t->rank;
         memcpy(w->t.shape, t->shape, sizeof t->shape);
-        if (st_convert(t, w->t.dtype, &w->t.data, err, sizeof err) != 0) {
-            diag_error(&m->diag, (SrcLoc){0}, "%s: %s", path, err);
-            continue;
-        }
+        w->src = t;
         m->nweights++;
     }
-    st_close(f);
+    m->weights_file = f;
     m->weights_path = arena_strdup(&m->arena, path);
     if (m->diag.errors)
         return -1;

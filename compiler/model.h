@@ -28,11 +28,13 @@ typedef struct ParamDecl {
     SrcLoc loc;          /* the param statement */
 } ParamDecl;
 
-/* A weight of the bound file, converted to the dtype its param declares. */
+/* A weight of the bound file. Its data is converted to the dtype attn reads
+ * it as only once a param of that name, dtype and shape wants it, so a file's
+ * unexpected or mismatched tensors cost nothing. */
 typedef struct Weight {
     const char *key;     /* full key */
-    attn_tensor t;       /* converted data (owned) */
-    bool used;           /* declared by some entry */
+    attn_tensor t;       /* dtype and shape; data (owned) NULL until wanted */
+    const struct StTensor *src; /* the tensor in the bound file */
 } Weight;
 
 /* A hyperparameter value given before the model was loaded. */
@@ -62,6 +64,7 @@ typedef struct Model {
     Hyper *hypers; int nhypers;
     /* weights */
     const char *weights_path;                   /* bound file, or NULL */
+    struct StFile *weights_file;                /* ... open while the model lives */
     Weight *weights; int nweights;
     ParamDecl *params; int nparams;             /* union over entries */
     /* graphs of the entries, after the last successful lowering */
@@ -86,6 +89,8 @@ int model_lower(Model *m, bool final, const char *only);
 /* Binds a safetensors file; checks it against the params the entries declare. */
 int model_bind_weights(Model *m, const char *path);
 const Weight *model_weight(const Model *m, const char *key);
+/* Converts w's data when it has none yet; false with a message in err. */
+bool model_weight_load(Model *m, const Weight *w, char *err, size_t errlen);
 const IrEntry *model_entry(const Model *m, const char *name);
 void model_free(Model *m);
 
