@@ -54,11 +54,14 @@
 #define ATTN_BUDGET_LOWER_STEPS 2000000     /* loop iterations, expressions and nodes */
 #define ATTN_BUDGET_NODES 100000            /* graph nodes made by one lowering */
 #define ATTN_BUDGET_MODEL_BYTES ((unsigned long long)256 << 20) /* bytes of the model's arena */
-/* Code generation of one entry: the nodes left after the graph passes, each
- * weighted by the scans it sits in (a scan body is compiled as its own loop
- * nest, so scans multiply LLVM's work), may not exceed this; beyond it the JIT
- * and AOT compilers refuse the entry instead of taking minutes. */
-#define ATTN_BUDGET_CODEGEN 20000
+/* Code generation of one entry: the nodes left after the graph passes, every
+ * scan counted ATTN_CODEGEN_SCAN_WEIGHT more (each is a loop nest of its own:
+ * about 35 ms of LLVM's time against 3.5 ms for a node, and growing faster
+ * than linearly), may not exceed this; beyond it the JIT and AOT compilers
+ * refuse the entry (the interpreter backend still runs it) instead of taking
+ * minutes. At the budget a compile takes about 15-20 s. */
+#define ATTN_BUDGET_CODEGEN 5000
+#define ATTN_CODEGEN_SCAN_WEIGHT 20
 
 /* ---- Weights files ----------------------------------------------------- */
 #define ATTN_LIMIT_ST_HEADER_BYTES ((unsigned long long)100 * 1000 * 1000) /* safetensors JSON header */
