@@ -8,6 +8,7 @@
  * per-step outputs are copied into the stacked results. Dims that vary per
  * call are bound once from the inputs' shapes and evaluated for every node.
  */
+#include "attn_limits.h"
 #include "interp.h"
 #include "text.h"
 #include "kernels.h"
@@ -55,7 +56,7 @@ static bool alloc_tensor(Exec *x, attn_tensor *t, const IrNode *n) {
     for (int d = 0; d < t->rank; d++)
         over |= t->shape[d] < 0 || __builtin_mul_overflow(numel, t->shape[d], &numel);
     size_t bytes;
-    if (over || __builtin_mul_overflow((size_t)numel, attn_dtype_size(t->dtype), &bytes) || bytes > ((size_t)1 << 40)) {
+    if (over || __builtin_mul_overflow((size_t)numel, attn_dtype_size(t->dtype), &bytes) || bytes > ((size_t)1 << ATTN_LIMIT_TENSOR_BYTES_SHIFT)) {
         char b[256], s[256];
         fail(x, "%serror: a tensor of shape %s is too large", where(n, b, sizeof b), attn_shape_text(t, s, sizeof s));
         return false;
@@ -309,9 +310,9 @@ static int run_graph(Exec *x, const IrGraph *g, const attn_tensor *in, attn_tens
 
 /* Binds the entry's symbols from the inputs' shapes, checking every input. */
 static bool bind_inputs(Exec *x, const IrGraph *g, const attn_tensor *inputs, int ninputs, const attn_tensor **bound) {
-    const char **by[64] = {0};
-    const char *sym_src[64] = {0};
-    int sym_axis[64] = {0};
+    const char **by[ATTN_LIMIT_CALL_SYMS] = {0};
+    const char *sym_src[ATTN_LIMIT_CALL_SYMS] = {0};
+    int sym_axis[ATTN_LIMIT_CALL_SYMS] = {0};
     (void)by;
     for (int i = 0; i < ninputs; i++) {
         bool known = false;
@@ -354,7 +355,7 @@ static bool bind_inputs(Exec *x, const IrGraph *g, const attn_tensor *inputs, in
                 fail(x, "error: input '%s' has a negative dim %d", n->name, d);
                 return false;
             }
-            if (dim->kind == DIM_SYM && dim->sym < 64 && x->syms[dim->sym] < 0) {
+            if (dim->kind == DIM_SYM && dim->sym < ATTN_LIMIT_CALL_SYMS && x->syms[dim->sym] < 0) {
                 x->syms[dim->sym] = t->shape[d];
                 sym_src[dim->sym] = n->name;
                 sym_axis[dim->sym] = d;
@@ -376,7 +377,7 @@ static bool bind_inputs(Exec *x, const IrGraph *g, const attn_tensor *inputs, in
         int64_t numel = attn_tensor_numel(t);
         size_t bytes;
         if (numel < 0 || __builtin_mul_overflow((size_t)numel, attn_dtype_size(t->dtype), &bytes) ||
-            bytes > ((size_t)1 << 40)) {
+            bytes > ((size_t)1 << ATTN_LIMIT_TENSOR_BYTES_SHIFT)) {
             char s[256];
             fail(x, "error: input '%s' of shape %s is too large", n->name, attn_shape_text(t, s, sizeof s));
             return false;
@@ -394,8 +395,8 @@ int interp_run(const IrEntry *e, const attn_tensor *inputs, int ninputs, attn_te
                char **error) {
     const IrGraph *g = e->graph;
     Exec x = {.e = e};
-    int64_t syms[64];
-    for (int i = 0; i < 64; i++)
+    int64_t syms[ATTN_LIMIT_CALL_SYMS];
+    for (int i = 0; i < ATTN_LIMIT_CALL_SYMS; i++)
         syms[i] = -1;
     x.syms = syms;
     const attn_tensor **bound = calloc((size_t)g->ninputs + 1, sizeof *bound);
@@ -404,8 +405,8 @@ int interp_run(const IrEntry *e, const attn_tensor *inputs, int ninputs, attn_te
     int rc = -1;
     if (!bound || !in || !out)
         fail(&x, "error: out of memory");
-    else if (e->nsyms > 64)
-        fail(&x, "error: entry %s has more than 64 per-call dims", e->name);
+    else if (e->nsyms > ATTN_LIMIT_CALL_SYMS)
+        fail(&x, "error: entry %s has more than %d per-call dims", e->name, ATTN_LIMIT_CALL_SYMS);
     else if (bind_inputs(&x, g, inputs, ninputs, bound)) {
         for (int i = 0; i < g->ninputs; i++)
             in[i] = *bound[i];
