@@ -36,6 +36,7 @@ void *arena_alloc(Arena *a, size_t n) {
         b->used = 0;
         b->cap = cap;
         a->head = b;
+        a->bytes += sizeof(ArenaBlock) + cap;
     }
     void *p = (char *)b->data + b->used;
     b->used += n;
@@ -75,4 +76,5 @@ void arena_free(Arena *a) {
     }
     a->head = NULL;
     a->failed = false;
+    a->bytes = 0;
 }

@@ -16,6 +16,7 @@ typedef struct ArenaBlock ArenaBlock;
 typedef struct Arena {
     ArenaBlock *head; /* newest block; older blocks follow */
     bool failed;      /* an allocation failed (the result was NULL) */
+    size_t bytes;     /* bytes of all blocks: what the arena holds */
 } Arena;
 
 /* Zeroed memory of n bytes, aligned for any type; NULL (and failed set) when out of memory. */

@@ -10,6 +10,7 @@
 #define ATTN_AST_H
 
 #include "arena.h"
+#include "attn_limits.h"
 #include "diag.h"
 
 #include <stdint.h>
@@ -98,10 +99,5 @@ const char *binop_text(int op);
 /* Parses src into *out. Syntax errors go to diag (several per file where the
  * parser can recover); returns 0 when there were none. */
 int parse_file(Arena *ar, const SrcFile *src, Diag *diag, AstFile *out);
-
-/* Limits on hostile sources, checked with a clear message. */
-#define ATTN_MAX_NESTING 200       /* parenthesis/block nesting depth */
-#define ATTN_MAX_IDENT 256         /* identifier length */
-#define ATTN_MAX_SOURCE (16 << 20) /* bytes in one source file */
 
 #endif

@@ -16,7 +16,7 @@
 #include "cg_kernel.h"
 #include "fuse.h"
 
-enum { CG_FUSED_MAX = 80 };
+enum { CG_FUSED_MAX = ATTN_LIMIT_FUSE_MEMBERS };
 
 /* One place the expression reads memory: a leaf, seen through a view member
  * or directly by a member (broadcast to the expression's shape). */

@@ -18,10 +18,11 @@
 #ifndef ATTN_CG_KERNEL_H
 #define ATTN_CG_KERNEL_H
 
+#include "attn_limits.h"
 #include "cg.h"
 #include "ir.h"
 
-enum { CG_MAX_IN = 64 };
+enum { CG_MAX_IN = ATTN_LIMIT_KERNEL_ARGS };
 
 /* Slots of the run context (runtime/compiled.h AttnRunCtx), 8 bytes each. */
 enum { CTX_PARAMS, CTX_SYMS, CTX_INPUTS, CTX_OUTPUTS, CTX_WORKSPACE, CTX_POOL, CTX_ERR0, CTX_ERR1, CTX_ERR2, CTX_PROFILE };

@@ -25,6 +25,7 @@
 #ifndef ATTN_FUSE_H
 #define ATTN_FUSE_H
 
+#include "attn_limits.h"
 #include "ir.h"
 
 /* What a kernel is, from its root and members. */
@@ -130,7 +131,7 @@ bool fuse_is_output(const IrGraph *g, int i);    /* an output of graph g (a body
 int fuse_user_root(const FusePlan *p, int i);
 /* Operands a kernel may read (its leaves): code generation passes each as an
  * argument (cg_kernel.h CG_MAX_IN), with room kept for a reduction's own. */
-enum { FUSE_MAX_LEAVES = 48 };
+enum { FUSE_MAX_LEAVES = ATTN_LIMIT_FUSE_LEAVES };
 /* The leaves kernel `root` would have if the nodes of kernel `join` (or node
  * `join` alone when it is not a root) were in it. */
 int fuse_leaf_count(const FusePlan *p, int root, int join);

@@ -15,7 +15,7 @@
 
 /* Elementwise kernels grow only to this many nodes: the expression is
  * emitted as straight-line code, twice (vector loop and scalar tail). */
-enum { MAX_MEMBERS = 64 };
+enum { MAX_MEMBERS = ATTN_LIMIT_FUSE_GROUP };
 
 static int count_members(const FusePlan *p, int root) {
     int n = 0;

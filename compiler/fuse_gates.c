@@ -30,7 +30,7 @@
 
 #include <stdlib.h>
 
-enum { MAX_MEMBERS = 64 };
+enum { MAX_MEMBERS = ATTN_LIMIT_FUSE_GROUP };
 
 /* The matmul of kernel r: r itself or a member (a product with its
  * epilogue); -1 for other kernels. */

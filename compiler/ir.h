@@ -101,6 +101,9 @@ int pass_scan_prune(Arena *ar, IrGraph *g);     /* drops and merges scan inputs 
 int pass_merge_matmuls(Arena *ar, IrGraph *g);
 /* Runs the standard pipeline (fold, CSE, DCE, the scan passes) to a fixed point over g and its bodies. */
 void pass_run_all(Arena *ar, IrGraph *g);
+/* What generating native code for g costs, against ATTN_BUDGET_CODEGEN: its
+ * nodes and its scans' bodies', each scan weighing ATTN_CODEGEN_SCAN_WEIGHT more. */
+long ir_codegen_cost(const IrGraph *g);
 
 /* Editing a scan (ir_scan_edit.c). ir_scan_copy_out copies the body nodes of
  * scan si of g marked in take[] (in body order) into g just before the scan and

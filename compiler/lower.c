@@ -150,48 +150,84 @@ static void collect_params(Model *m, const Lower *L) {
     }
 }
 
+/* Whether entry i's graph is a final lowering for the extra outputs now asked for. */
+static bool lowered_already(const Model *m, int i) {
+    const LoweredAs *as = m->ir_as ? &m->ir_as[i] : NULL;
+    if (!as || !as->final || as->weights_later != m->weights_later || as->nexports != m->nexports)
+        return false;
+    for (int k = 0; k < m->nexports; k++)
+        if (strcmp(as->exports[k], m->export_names[k]) != 0)
+            return false;
+    return true;
+}
+
+/* The extra outputs asked for, copied into the model (its graph keeps the names). */
+static const char **copy_exports(Model *m) {
+    const char **names = arena_alloc(&m->arena, sizeof(char *) * (size_t)(m->nexports + 1));
+    for (int k = 0; names && k < m->nexports; k++)
+        names[k] = arena_strdup(&m->arena, m->export_names[k]);
+    return names;
+}
+
 /* One lowering of every entry (or only entry `only`, keeping the others'
  * graphs); returns the number of hyperparameters solved. */
 static int lower_all(Model *m, bool final, bool solve, Diag *diag, const char *only) {
+    LowerBudget budget = {0};
     IrEntry *ir = arena_alloc(&m->arena, sizeof(IrEntry) * (size_t)(m->nentries + 1));
+    LoweredAs *as = arena_alloc(&m->arena, sizeof(LoweredAs) * (size_t)(m->nentries + 1));
+    if (!ir || !as) {
+        diag_error(diag, (SrcLoc){0}, "out of memory lowering %s", m->path);
+        return 0;
+    }
     int solved = 0;
     if (!only)
         m->nparams = 0;
     for (int i = 0; i < m->nentries; i++) {
         if (only && strcmp(m->entries[i]->str, only) != 0) {
             ir[i] = m->ir[i];
+            as[i] = m->ir_as[i];
             continue;
         }
-        Lower L = {.m = m, .ar = &m->arena, .diag = diag, .final = final, .solve = solve};
+        Lower L = {.m = m, .ar = &m->arena, .diag = diag, .final = final, .solve = solve, .budget = &budget};
         if (only) { /* extra outputs apply to the entry being compiled */
-            L.export_names = m->export_names;
-            L.nexports = m->nexports;
+            L.export_names = as[i].exports = copy_exports(m);
+            L.nexports = as[i].nexports = m->nexports;
             L.exports = arena_alloc(&m->arena, sizeof(Val) * (size_t)(m->nexports + 1));
         }
         int before = diag->errors;
-        if (!lower_entry(&L, m->entries[i], &ir[i]) && diag->errors == before) /* never fail silently */
+        bool ok = lower_entry(&L, m->entries[i], &ir[i]);
+        if (!ok && diag->errors == before && !budget.over) /* never fail silently */
             diag_error(diag, m->entries[i]->loc, "entry '%s' cannot be compiled, for a reason the compiler failed to report",
                        m->entries[i]->str);
+        as[i].final = final && ok && diag->errors == before;
+        as[i].weights_later = m->weights_later;
         if (ir[i].graph)
             pass_run_all(&m->arena, ir[i].graph);
         collect_params(m, &L);
         solved += L.solved;
     }
     m->ir = ir;
+    m->ir_as = as;
     m->nir = m->nentries;
     return solved;
 }
 
 int model_lower(Model *m, bool final, const char *only) {
     int before = m->diag.errors;
-    /* hyperparameters solved from weights need another pass to take effect */
-    for (int round = 0; m->weights_path && round < 4; round++) {
+    if (only && final)
+        for (int i = 0; i < m->nir; i++)
+            if (strcmp(m->ir[i].name, only) == 0 && lowered_already(m, i))
+                return 0; /* compiled again: the graph is the same */
+    /* hyperparameters solved from weights need another pass to take effect;
+     * they stay solved (weights are bound once) */
+    for (int round = 0; m->weights_path && !m->hypers_solved && round < 4; round++) {
         Diag scratch = {0};
         int solved = lower_all(m, false, true, &scratch, NULL);
         diag_free(&scratch);
         if (!solved)
             break;
     }
+    m->hypers_solved = m->weights_path != NULL;
     lower_all(m, final, false, &m->diag, only);
     int unexpected = 0;
     if (m->weights_path && !only && m->diag.errors == before)
@@ -221,11 +257,22 @@ static void free_weights(Model *m) {
     for (int i = 0; i < m->nweights; i++)
         free(m->weights[i].t.data);
     free(m->weights);
+    st_close(m->weights_file);
+    m->weights_file = NULL;
     m->weights = NULL;
     m->nweights = 0;
     m->weights_path = NULL;
 }
 
+bool model_weight_load(Model *m, const Weight *w, char *err, size_t errlen) {
+    if (w->t.data)
+        return true;
+    Weight *own = &m->weights[w - m->weights];
+    return st_convert(own->src, own->t.dtype, &own->t.data, err, errlen) == 0;
+}
+
+/* Opens the file and records its tensors' names, dtypes and shapes; the
+ * lowering that checks them against the params converts the wanted ones. */
 int model_bind_weights(Model *m, const char *path) {
     char err[512];
     free_weights(m);
@@ -249,13 +296,10 @@ int model_bind_weights(Model *m, const char *path) {
         w->t.dtype = weight_dtype(t->dtype);
         w->t.rank = t->rank;
         memcpy(w->t.shape, t->shape, sizeof t->shape);
-        if (st_convert(t, w->t.dtype, &w->t.data, err, sizeof err) != 0) {
-            diag_error(&m->diag, (SrcLoc){0}, "%s: %s", path, err);
-            continue;
-        }
+        w->src = t;
         m->nweights++;
     }
-    st_close(f);
+    m->weights_file = f;
     m->weights_path = arena_strdup(&m->arena, path);
     if (m->diag.errors)
         return -1;

@@ -71,6 +71,14 @@ typedef struct ScanCtx {
     struct ScanCtx *parent;
 } ScanCtx;
 
+/* Work and nodes of one lowering of a model, all entries together, against
+ * the budgets of attn_limits.h. */
+typedef struct LowerBudget {
+    long steps;             /* loop iterations, expressions and nodes */
+    long nodes;             /* graph nodes made */
+    bool over;              /* a budget ran out (reported once) */
+} LowerBudget;
+
 typedef struct Lower {
     Model *m;
     Arena *ar;
@@ -92,16 +100,16 @@ typedef struct Lower {
     SrcLoc last_note;       /* where the last "in this call" note pointed */
     const char **syms; int nsyms, capsyms; /* per-call symbols of the entry */
     ParamDecl *params; int nparams, capparams; /* params seen in this entry */
-    long steps;             /* work done (loop iterations + nodes): guards against hangs */
-    const char **export_names; int nexports; /* intermediates asked for as extra outputs */
+    LowerBudget *budget;    /* the model's lowering budget, shared by its entries */
+    const char *const *export_names; int nexports; /* intermediates asked for as extra outputs */
     Val *exports;           /* their last assigned values (V_NONE until assigned) */
 } Lower;
 
-#define LOWER_MAX_CALL_DEPTH 64
-#define LOWER_MAX_STEPS 2000000
-
-/* Counts one step of work; false (reporting it once) past LOWER_MAX_STEPS. */
+/* Counts one step of work; false (reporting it once) past the model's lowering
+ * budgets (attn_limits.h: steps, nodes and memory). */
 bool lower_step(Lower *L, SrcLoc at);
+/* Counts a new graph node (one step too) against the node budget. */
+bool lower_node_step(Lower *L, SrcLoc at);
 
 /* lower_stmt.c */
 void lower_block(Lower *L, const AstList *body);
@@ -121,6 +129,7 @@ bool check_tensor_type(Lower *L, Val v, const Ast *type, const char *what, const
 Val tensor_val(Lower *L, int node);
 int use(Lower *L, Val v);
 Val err_val(void);
+Val string_concat(Lower *L, const char *sa, const char *sb, SrcLoc at);
 /* lower_builtin.c */
 Val lower_builtin(Lower *L, const Ast *call);
 Val lower_binop_tensor(Lower *L, OpKind op, Val a, Val b, const Ast *at);

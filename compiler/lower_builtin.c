@@ -18,7 +18,7 @@ int lower_slice(Lower *L, int x, int axis, const Dim *start, const Dim *len, int
 
 /* Arguments of a call: positional values, then named ones. */
 typedef struct Args {
-    Val pos[64]; const Ast *pos_at[64]; int npos;
+    Val pos[ATTN_LIMIT_OPERANDS]; const Ast *pos_at[ATTN_LIMIT_OPERANDS]; int npos;
     const char *kw[8]; Val kwv[8]; const Ast *kw_at[8]; int nkw;
 } Args;
 
@@ -36,8 +36,8 @@ static bool eval_args(Lower *L, const Ast *call, Args *a) {
             if ((a->kwv[a->nkw++] = lower_expr(L, arg->a)).k == V_ERR)
                 return false;
         } else {
-            if (a->npos == 64) {
-                diag_error(L->diag, arg->loc, "too many arguments");
+            if (a->npos == ATTN_LIMIT_OPERANDS) {
+                diag_error(L->diag, arg->loc, "more than %d arguments (ATTN_LIMIT_OPERANDS)", ATTN_LIMIT_OPERANDS);
                 return false;
             }
             a->pos_at[a->npos] = arg;
@@ -154,7 +154,7 @@ static Val call_op(Lower *L, OpKind op, const Ast *call) {
                  : op == OP_SQRT ? sqrt(x) : fabs(x);
         return (Val){.k = V_FLOAT, .f = r};
     }
-    int in[64];
+    int in[ATTN_LIMIT_OPERANDS];
     Val tv[3];
     for (int i = 0; i < ntensor; i++) {
         if (info->cls == OC_BINARY || info->cls == OC_TERNARY) {
@@ -227,12 +227,13 @@ static Val b_split(Lower *L, const Ast *call, Args *a) {
     }
     int x = use(L, a->pos[0]);
     const Dim *extent = L->g->nodes[x].type.dims[axis];
-    int64_t n, sizes[64], total;
+    int64_t n, sizes[ATTN_LIMIT_SPLIT_PIECES], total;
     Val s = a->pos[1];
     if (s.k == V_TUPLE) {
         n = s.n;
-        if (n < 1 || n > 64) {
-            diag_error(L->diag, a->pos_at[1]->loc, "split into %lld pieces: 1 to 64 allowed", (long long)n);
+        if (n < 1 || n > ATTN_LIMIT_SPLIT_PIECES) {
+            diag_error(L->diag, a->pos_at[1]->loc, "split into %lld pieces: 1 to %d allowed (ATTN_LIMIT_SPLIT_PIECES)",
+                       (long long)n, ATTN_LIMIT_SPLIT_PIECES);
             return err_val();
         }
         for (int i = 0; i < n; i++) {
@@ -246,8 +247,9 @@ static Val b_split(Lower *L, const Ast *call, Args *a) {
     } else {
         if (!val_to_int(L, s, a->pos_at[1], &n))
             return err_val();
-        if (n < 1 || n > 64) {
-            diag_error(L->diag, a->pos_at[1]->loc, "split into %lld pieces: 1 to 64 allowed", (long long)n);
+        if (n < 1 || n > ATTN_LIMIT_SPLIT_PIECES) {
+            diag_error(L->diag, a->pos_at[1]->loc, "split into %lld pieces: 1 to %d allowed (ATTN_LIMIT_SPLIT_PIECES)",
+                       (long long)n, ATTN_LIMIT_SPLIT_PIECES);
             return err_val();
         }
         /* symbolic extents split when a constant factor divides: 3*H into H, H, H */

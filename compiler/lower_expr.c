@@ -339,11 +339,29 @@ static Val binop(Lower *L, const Ast *e) {
         const char *sa = a.k == V_STR ? a.s : a.k == V_INT ? (snprintf(x, sizeof x, "%lld", (long long)a.i), x) : NULL;
         const char *sb = b.k == V_STR ? b.s : b.k == V_INT ? (snprintf(y, sizeof y, "%lld", (long long)b.i), y) : NULL;
         if (sa && sb)
-            return (Val){.k = V_STR, .s = arena_printf(L->ar, "%s%s", sa, sb)};
+            return string_concat(L, sa, sb, e->loc);
     }
     diag_error(L->diag, e->loc, "operator %s is not defined on %s and %s", binop_text(e->op), val_describe(L, a),
                val_describe(L, b));
     return err_val();
+}
+
+/* sa followed by sb, a string value no longer than ATTN_LIMIT_STRING_BYTES. */
+Val string_concat(Lower *L, const char *sa, const char *sb, SrcLoc at) {
+    size_t na = strlen(sa), nb = strlen(sb);
+    if (na + nb > ATTN_LIMIT_STRING_BYTES) {
+        diag_error(L->diag, at, "string of %zu bytes exceeds the limit of %d (ATTN_LIMIT_STRING_BYTES)", na + nb,
+                   ATTN_LIMIT_STRING_BYTES);
+        return err_val();
+    }
+    char *s = arena_alloc(L->ar, na + nb + 1);
+    if (!s) {
+        diag_error(L->diag, at, "out of memory building a string of %zu bytes", na + nb);
+        return err_val();
+    }
+    memcpy(s, sa, na);
+    memcpy(s + na, sb, nb);
+    return (Val){.k = V_STR, .s = s};
 }
 
 static Val unop(Lower *L, const Ast *e) {
@@ -432,16 +450,45 @@ static Val list(Lower *L, const Ast *e) {
     return tup;
 }
 
-bool lower_step(Lower *L, SrcLoc at) {
-    if (++L->steps <= LOWER_MAX_STEPS)
-        return true;
-    if (L->steps == LOWER_MAX_STEPS + 1) {
+/* Reports a budget running out, once per lowering: at the loop running when
+ * there is one (the loop is what to change), else at the expression. */
+static bool over_budget(Lower *L, SrcLoc at, const char *what) {
+    if (!L->budget->over) {
+        L->budget->over = true;
         if (L->loop)
-            diag_error(L->diag, L->loop->loc, "loop runs too long at compile time (more than %d steps)", LOWER_MAX_STEPS);
+            diag_error(L->diag, L->loop->loc, "loop runs too long at compile time (%s)", what);
         else
-            diag_error(L->diag, at, "the model is too large to lower (more than %d steps)", LOWER_MAX_STEPS);
+            diag_error(L->diag, at, "the model is too large to lower (%s)", what);
     }
     return false;
+}
+
+bool lower_step(Lower *L, SrcLoc at) {
+    LowerBudget *b = L->budget;
+    if (b->over)
+        return false;
+    char what[128];
+    if (++b->steps > ATTN_BUDGET_LOWER_STEPS) {
+        snprintf(what, sizeof what, "more than %d steps, ATTN_BUDGET_LOWER_STEPS, all entries together",
+                 ATTN_BUDGET_LOWER_STEPS);
+        return over_budget(L, at, what);
+    }
+    if (L->ar->bytes > ATTN_BUDGET_MODEL_BYTES) {
+        snprintf(what, sizeof what, "the model needs more than %llu MiB, ATTN_BUDGET_MODEL_BYTES",
+                 ATTN_BUDGET_MODEL_BYTES >> 20);
+        return over_budget(L, at, what);
+    }
+    return true;
+}
+
+bool lower_node_step(Lower *L, SrcLoc at) {
+    if (!lower_step(L, at))
+        return false;
+    if (++L->budget->nodes <= ATTN_BUDGET_NODES)
+        return true;
+    char what[128];
+    snprintf(what, sizeof what, "more than %d graph nodes, ATTN_BUDGET_NODES, all entries together", ATTN_BUDGET_NODES);
+    return over_budget(L, at, what);
 }
 
 Val lower_expr(Lower *L, const Ast *e) {

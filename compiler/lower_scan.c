@@ -19,8 +19,8 @@
 #include <string.h>
 
 typedef struct ScanHead {
-    const Ast *seq[16]; Val seqv[16]; int nseq;
-    const Ast *carry[64]; Val carryv[64]; int ncarry;
+    const Ast *seq[ATTN_LIMIT_SCAN_SEQS]; Val seqv[ATTN_LIMIT_SCAN_SEQS]; int nseq;
+    const Ast *carry[ATTN_LIMIT_SCAN_CARRIES]; Val carryv[ATTN_LIMIT_SCAN_CARRIES]; int ncarry;
     int64_t axis; bool reverse;
 } ScanHead;
 
@@ -32,9 +32,13 @@ static bool scan_head(Lower *L, const Ast *e, ScanHead *h) {
         if (v.k == V_ERR)
             return false;
         if (it->kind == A_SCANSEQ) {
-            if (h->nseq == 16 || v.k != V_TENSOR) {
-                diag_error(L->diag, it->loc, v.k != V_TENSOR ? "scan steps over a tensor, got %s" : "too many sequences%s",
-                           v.k != V_TENSOR ? val_describe(L, v) : "");
+            if (v.k != V_TENSOR) {
+                diag_error(L->diag, it->loc, "scan steps over a tensor, got %s", val_describe(L, v));
+                return false;
+            }
+            if (h->nseq == ATTN_LIMIT_SCAN_SEQS) {
+                diag_error(L->diag, it->loc, "scan over more than %d sequences (ATTN_LIMIT_SCAN_SEQS)",
+                           ATTN_LIMIT_SCAN_SEQS);
                 return false;
             }
             h->seq[h->nseq] = it;
@@ -46,9 +50,13 @@ static bool scan_head(Lower *L, const Ast *e, ScanHead *h) {
             if (!val_to_bool(L, v, it->a, &h->reverse))
                 return false;
         } else {
-            if (h->ncarry == 64 || v.k != V_TENSOR) {
-                diag_error(L->diag, it->loc, v.k != V_TENSOR ? "a carried state must be a tensor, got %s" : "too many states%s",
-                           v.k != V_TENSOR ? val_describe(L, v) : "");
+            if (v.k != V_TENSOR) {
+                diag_error(L->diag, it->loc, "a carried state must be a tensor, got %s", val_describe(L, v));
+                return false;
+            }
+            if (h->ncarry == ATTN_LIMIT_SCAN_CARRIES) {
+                diag_error(L->diag, it->loc, "scan carries more than %d states (ATTN_LIMIT_SCAN_CARRIES)",
+                           ATTN_LIMIT_SCAN_CARRIES);
                 return false;
             }
             h->carry[h->ncarry] = it;
@@ -74,7 +82,7 @@ Val lower_scan(Lower *L, const Ast *e) {
     ScanHead h;
     if (!scan_head(L, e, &h))
         return err_val();
-    int outer_in[16 + 64];
+    int outer_in[ATTN_LIMIT_SCAN_SEQS + ATTN_LIMIT_SCAN_CARRIES];
     const IrType *t0 = &h.seqv[0].g->nodes[h.seqv[0].node].type;
     int64_t axis = h.axis;
     if (axis < 0)

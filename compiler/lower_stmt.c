@@ -167,6 +167,11 @@ static void declare_param(Lower *L, const Ast *s) {
         w = NULL;
     else if (!w && L->final && !L->m->weights_later)
         diag_error(L->diag, s->loc, "weight '%s' is not bound (give a weights file)", key);
+    char err[512];
+    if (w && !model_weight_load(L->m, w, err, sizeof err)) {
+        diag_error(L->diag, s->loc, "%s: %s", L->m->weights_path, err);
+        w = NULL;
+    }
     /* weights live in the top-level graph; scan bodies capture them */
     IrGraph *g = L->g;
     ScanCtx *sc = L->scan;
@@ -208,7 +213,10 @@ static void scope_stmt(Lower *L, const Ast *s) {
         return;
     }
     const char *saved = L->prefix;
-    L->prefix = arena_printf(L->ar, "%s%s.", saved ? saved : "", piece);
+    Val prefix = string_concat(L, saved ? saved : "", piece, s->a->loc);
+    if (prefix.k == V_ERR || (prefix = string_concat(L, prefix.s, ".", s->a->loc)).k == V_ERR)
+        return;
+    L->prefix = prefix.s;
     lower_block(L, &s->body);
     L->prefix = saved;
 }
@@ -314,8 +322,8 @@ static bool bind_args(Lower *L, const Ast *def, const Ast *call, Val *vals) {
 }
 
 Val lower_call_def(Lower *L, const Ast *def, const Ast *call) {
-    if (L->call_depth >= LOWER_MAX_CALL_DEPTH) {
-        diag_error(L->diag, call->loc, "calls nested more than %d deep (is %s recursive?)", LOWER_MAX_CALL_DEPTH, def->str);
+    if (L->call_depth >= ATTN_LIMIT_CALL_DEPTH) {
+        diag_error(L->diag, call->loc, "calls nested more than %d deep (is %s recursive?)", ATTN_LIMIT_CALL_DEPTH, def->str);
         return err_val();
     }
     Val *vals = arena_alloc(L->ar, sizeof(Val) * (size_t)(def->list.n + 1));

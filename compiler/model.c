@@ -16,9 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define MAX_IMPORT_DEPTH 32
-#define MAX_FILES 256
-
 const Hyper *find_hyper(const Model *m, const char *name) {
     for (int i = 0; i < m->nhypers; i++)
         if (strcmp(m->hypers[i].name, name) == 0)
@@ -65,10 +62,10 @@ static SrcFile *read_source(Model *m, const char *path, SrcLoc from) {
                    errno == 0 || (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) ? "not a regular file" : strerror(errno));
         return NULL;
     }
-    if (st.st_size > ATTN_MAX_SOURCE) {
+    if (st.st_size > ATTN_LIMIT_SOURCE_BYTES) {
         fclose(f);
         diag_error(&m->diag, from, "%s is %lld bytes; the limit for a source file is %d", path, (long long)st.st_size,
-                   ATTN_MAX_SOURCE);
+                   ATTN_LIMIT_SOURCE_BYTES);
         return NULL;
     }
     SrcFile *s = arena_alloc(&m->arena, sizeof *s);
@@ -161,9 +158,9 @@ static bool import_cycle(Model *m, const ImportFrame *at, const char *path, SrcL
         start = start->up;
     if (!start)
         return false;
-    const ImportFrame *chain[MAX_IMPORT_DEPTH + 2];
+    const ImportFrame *chain[ATTN_LIMIT_IMPORT_DEPTH + 2];
     int n = 0;
-    for (const ImportFrame *f = at; n < MAX_IMPORT_DEPTH + 2; f = f->up) {
+    for (const ImportFrame *f = at; n < ATTN_LIMIT_IMPORT_DEPTH + 2; f = f->up) {
         chain[n++] = f;
         if (f == start)
             break;
@@ -290,8 +287,8 @@ static void load_file(Model *m, SrcFile *src, const ImportFrame *up) {
             add_decl(m, d, main_file);
             continue;
         }
-        if (depth >= MAX_IMPORT_DEPTH || nfiles(m) >= MAX_FILES) {
-            diag_error(&m->diag, d->loc, "imports nested deeper than %d or more than %d files", MAX_IMPORT_DEPTH, MAX_FILES);
+        if (depth >= ATTN_LIMIT_IMPORT_DEPTH || nfiles(m) >= ATTN_LIMIT_FILES) {
+            diag_error(&m->diag, d->loc, "imports nested deeper than %d or more than %d files", ATTN_LIMIT_IMPORT_DEPTH, ATTN_LIMIT_FILES);
             continue;
         }
         if (strstr(d->str, "..") || d->str[0] == '/') {

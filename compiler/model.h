@@ -28,17 +28,27 @@ typedef struct ParamDecl {
     SrcLoc loc;          /* the param statement */
 } ParamDecl;
 
-/* A weight of the bound file, converted to the dtype its param declares. */
+/* A weight of the bound file. Its data is converted to the dtype attn reads
+ * it as only once a param of that name, dtype and shape wants it, so a file's
+ * unexpected or mismatched tensors cost nothing. */
 typedef struct Weight {
     const char *key;     /* full key */
-    attn_tensor t;       /* converted data (owned) */
-    bool used;           /* declared by some entry */
+    attn_tensor t;       /* dtype and shape; data (owned) NULL until wanted */
+    const struct StTensor *src; /* the tensor in the bound file */
 } Weight;
 
 /* A hyperparameter value given before the model was loaded. */
 typedef struct Setting {
     const char *name, *value;
 } Setting;
+
+/* How the graph of an entry was lowered: a final lowering asked for again
+ * (the same entry compiled again) is reused, so recompiling never grows the model. */
+typedef struct LoweredAs {
+    bool final;          /* a final lowering, without errors */
+    bool weights_later;  /* ... for ahead-of-time compilation */
+    const char **exports; int nexports; /* ... with these extra outputs */
+} LoweredAs;
 
 typedef struct Model {
     Arena arena;         /* AST, graphs, strings */
@@ -54,11 +64,15 @@ typedef struct Model {
     Hyper *hypers; int nhypers;
     /* weights */
     const char *weights_path;                   /* bound file, or NULL */
+    struct StFile *weights_file;                /* ... open while the model lives */
     Weight *weights; int nweights;
     ParamDecl *params; int nparams;             /* union over entries */
     /* graphs of the entries, after the last successful lowering */
     IrEntry *ir; int nir;
-    const char **export_names; int nexports;    /* extra outputs of the entry being compiled */
+    LoweredAs *ir_as;                           /* how each of ir was lowered */
+    bool hypers_solved;                         /* hyperparameters were solved from the bound weights */
+    const char *const *export_names; int nexports; /* extra outputs of the entry being compiled (the
+                                                   caller's; copied when a lowering keeps them) */
     bool loaded;         /* load succeeded */
     bool weights_later;  /* a final lowering may leave params unbound (ahead-of-time
                             compilation: the program loads its weights when it runs) */
@@ -75,6 +89,8 @@ int model_lower(Model *m, bool final, const char *only);
 /* Binds a safetensors file; checks it against the params the entries declare. */
 int model_bind_weights(Model *m, const char *path);
 const Weight *model_weight(const Model *m, const char *key);
+/* Converts w's data when it has none yet; false with a message in err. */
+bool model_weight_load(Model *m, const Weight *w, char *err, size_t errlen);
 const IrEntry *model_entry(const Model *m, const char *name);
 void model_free(Model *m);
 

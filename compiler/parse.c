@@ -40,11 +40,11 @@ const char *binop_text(int op) {
 
 static int list_depth(const AstList *l, int depth, Ast **deepest);
 
-/* Depth of the tree under n, counting no further than ATTN_MAX_NESTING + 1. */
+/* Depth of the tree under n, counting no further than ATTN_LIMIT_NESTING + 1. */
 static int node_depth(Ast *n, int depth, Ast **deepest) {
     if (!n)
         return depth;
-    if (depth > ATTN_MAX_NESTING) {
+    if (depth > ATTN_LIMIT_NESTING) {
         if (!*deepest)
             *deepest = n;
         return depth;
@@ -75,9 +75,9 @@ static int list_depth(const AstList *l, int depth, Ast **deepest) {
 int parse_file(Arena *ar, const SrcFile *src, Diag *diag, AstFile *out) {
     int before = diag->errors;
     *out = (AstFile){.src = src};
-    if (src->len > ATTN_MAX_SOURCE) {
+    if (src->len > ATTN_LIMIT_SOURCE_BYTES) {
         diag_error(diag, (SrcLoc){src, 1, 1}, "source file is %zu bytes; the limit is %d",
-                   src->len, ATTN_MAX_SOURCE);
+                   src->len, ATTN_LIMIT_SOURCE_BYTES);
         return -1;
     }
     if (memchr(src->text, '\0', src->len)) {
@@ -105,6 +105,6 @@ int parse_file(Arena *ar, const SrcFile *src, Diag *diag, AstFile *out) {
         node_depth(out->decls.items[i], 0, &deepest);
     if (deepest)
         diag_error(diag, deepest->loc, "expressions or blocks nested more than %d deep",
-                   ATTN_MAX_NESTING);
+                   ATTN_LIMIT_NESTING);
     return diag->errors > before ? -1 : 0;
 }

@@ -29,7 +29,7 @@ struct LexState {
                            errors it causes on that line are not reported */
     bool stopped;       /* nesting went past the limit: the rest is not read */
     int nesting;        /* entries of open[] */
-    struct OpenBracket open[ATTN_MAX_NESTING]; /* brackets open, innermost last */
+    struct OpenBracket open[ATTN_LIMIT_NESTING]; /* brackets open, innermost last */
     AstFile *out;       /* the result */
 };
 

@@ -14,6 +14,7 @@
  * body (never back), so a fixed point comes quickly; the round cap only guards
  * against a pass that keeps reporting changes.
  */
+#include "attn_limits.h"
 #include "ir.h"
 
 #define PASS_MAX_ROUNDS 10
@@ -30,4 +31,12 @@ void pass_run_all(Arena *ar, IrGraph *g) {
         if (changed == 0)
             return;
     }
+}
+
+long ir_codegen_cost(const IrGraph *g) {
+    long cost = g->n;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].op == OP_SCAN)
+            cost += ATTN_CODEGEN_SCAN_WEIGHT + ir_codegen_cost(g->nodes[i].body);
+    return cost;
 }

@@ -191,6 +191,16 @@ attn_status attn_model_graph_text(attn_model *h, const char *entry, int format, 
     return *out ? ATTN_OK : ATTN_ERR_NOMEM;
 }
 
+/* Refuses an entry whose native code would take too long to generate. */
+static bool within_codegen_budget(Model *m, const IrEntry *e) {
+    long cost = ir_codegen_cost(e->graph);
+    if (cost <= ATTN_BUDGET_CODEGEN)
+        return true;
+    diag_error(&m->diag, e->loc, "entry '%s' is too large to compile to native code: %ld nodes and scans, "
+               "ATTN_BUDGET_CODEGEN is %d (the interpreter backend runs it)", e->name, cost, ATTN_BUDGET_CODEGEN);
+    return false;
+}
+
 attn_status attn_model_compile(attn_model *h, const char *entry, const attn_compile_options *opt, attn_program **out) {
     if (!h || !out)
         return ATTN_ERR_USAGE;
@@ -209,18 +219,17 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     if (opt && (opt->nextra_outputs < 0 || (opt->nextra_outputs > 0 && !opt->extra_outputs)))
         return usage(m, "attn_model_compile: extra_outputs is NULL or nextra_outputs is negative");
     int nextra = opt ? opt->nextra_outputs : 0;
-    const char **names = arena_alloc(&m->arena, sizeof(char *) * (size_t)(nextra + 1));
-    for (int i = 0; i < nextra; i++) {
+    for (int i = 0; i < nextra; i++)
         if (!opt->extra_outputs[i])
             return usage(m, "attn_model_compile: an extra output name is NULL");
-        names[i] = arena_strdup(&m->arena, opt->extra_outputs[i]); /* the graph keeps the names */
-    }
-    m->export_names = names;
+    m->export_names = nextra ? opt->extra_outputs : NULL; /* copied by the lowering that keeps them */
     m->nexports = nextra;
     int lowered = model_lower(m, true, entry);
     m->export_names = NULL;
     m->nexports = 0;
     if (lowered != 0)
+        return ATTN_ERR_INPUT;
+    if (backend == ATTN_BACKEND_JIT && !within_codegen_budget(m, model_entry(m, entry)))
         return ATTN_ERR_INPUT;
     attn_program *p = calloc(1, sizeof *p);
     if (!p)
@@ -279,6 +288,11 @@ attn_status attn_model_compile_aot(attn_model *h, const char *entry, const char 
     for (int i = 0; i < m->nentries; i++)
         if (!entry || strcmp(m->entries[i]->str, entry) == 0)
             es[n++] = model_entry(m, m->entries[i]->str);
+    for (int i = 0; i < n; i++)
+        if (!within_codegen_budget(m, es[i])) {
+            free(es);
+            return ATTN_ERR_INPUT;
+        }
     AotOptions ao = {.out = out, .model_path = m->path, .all_entries = entry == NULL};
     if (opt)
         ao.mcpu = opt->mcpu, ao.mattr = opt->mattr, ao.emit_llvm = opt->emit_llvm, ao.emit_asm = opt->emit_asm, ao.no_fuse = opt->no_fuse != 0;

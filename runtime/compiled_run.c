@@ -3,8 +3,8 @@
  * for native code (see compiled.h). The messages are those of the
  * interpreter, so that a user sees the same text whichever backend runs.
  */
-#include "compiled.h"
 #include "attn_limits.h"
+#include "compiled.h"
 #include "text.h"
 
 #include <stdio.h>

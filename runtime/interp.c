@@ -8,8 +8,8 @@
  * per-step outputs are copied into the stacked results. Dims that vary per
  * call are bound once from the inputs' shapes and evaluated for every node.
  */
-#include "interp.h"
 #include "attn_limits.h"
+#include "interp.h"
 #include "ir_signature.h"
 #include "text.h"
 #include "kernels.h"
@@ -265,8 +265,8 @@ static bool run_node(Exec *x, const IrGraph *g, int i, Slot *s, const attn_tenso
     default:
         break;
     }
-    attn_tensor ops[64];
-    for (int k = 0; k < n->nin && k < 64; k++)
+    attn_tensor ops[ATTN_LIMIT_OPERANDS]; /* lowering bounds every kernel op's operands by this */
+    for (int k = 0; k < n->nin && k < ATTN_LIMIT_OPERANDS; k++)
         ops[k] = s[n->in[k]].t;
     OpAttrs attrs = n->attrs;
     if (!concrete(x, n, &n->type, &self->t) || !check_node(x, n, s, &self->t, &attrs) || !alloc_tensor(x, &self->t, n))

@@ -160,6 +160,41 @@ static int check_header_bytes(const Ctx *c, const unsigned char *h, size_t n)
     return 0;
 }
 
+/* Bounds what parsing the header may build before cJSON builds it: nesting
+ * and array lengths, so that a tree costs a small multiple of the header's
+ * bytes (a valid header nests an array in an object in the root object, and
+ * its arrays are shapes and offsets). Strings are skipped; syntax is left to
+ * the parser. */
+static int check_header_shape(const Ctx *c, const unsigned char *h, size_t n)
+{
+    int depth = 0;
+    uint64_t items[ATTN_LIMIT_ST_JSON_DEPTH + 1] = {0}; /* items of each open array so far; 0 for objects */
+    bool array[ATTN_LIMIT_ST_JSON_DEPTH + 1] = {0};
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = h[i];
+        if (ch == '"') {
+            for (i++; i < n && h[i] != '"'; i++)
+                i += h[i] == '\\';
+        } else if (ch == '[' || ch == '{') {
+            if (depth > 0 && array[depth] && items[depth] == 0)
+                items[depth] = 1;
+            if (++depth > ATTN_LIMIT_ST_JSON_DEPTH)
+                return FAIL(c, "header nests JSON more than %d deep at byte %zu (ATTN_LIMIT_ST_JSON_DEPTH)",
+                            ATTN_LIMIT_ST_JSON_DEPTH, i);
+            array[depth] = ch == '[';
+            items[depth] = 0;
+        } else if (ch == ']' || ch == '}') {
+            depth -= depth > 0;
+        } else if (depth > 0 && array[depth] && (ch == ',' || (items[depth] == 0 && ch > ' '))) {
+            /* the first item's first byte and each comma start an item */
+            if (++items[depth] > ATTN_LIMIT_ST_JSON_ARRAY)
+                return FAIL(c, "header has a JSON array of more than %d items at byte %zu (ATTN_LIMIT_ST_JSON_ARRAY)",
+                            ATTN_LIMIT_ST_JSON_ARRAY, i);
+        }
+    }
+    return 0;
+}
+
 /* Parses the n header bytes at h; NULL (and a message) unless they are a JSON object. */
 static cJSON *parse_header(const Ctx *c, const unsigned char *h, size_t n)
 {
@@ -466,12 +501,12 @@ static int read_header(Ctx *c, StFile *f)
         n = n << 8 | p[i];
     if (n > f->mapsize - 8)
         return FAIL(c, "header length %" PRIu64 " exceeds file size %zu less the 8-byte length field", n, f->mapsize);
-    if (n > ST_MAX_HEADER_BYTES)
-        return FAIL(c, "header length %" PRIu64 " exceeds the limit of %" PRIu64 " bytes", n,
-                    ST_MAX_HEADER_BYTES);
+    if (n > ATTN_LIMIT_ST_HEADER_BYTES)
+        return FAIL(c, "header length %" PRIu64 " exceeds the limit of %llu bytes (ATTN_LIMIT_ST_HEADER_BYTES)", n,
+                    ATTN_LIMIT_ST_HEADER_BYTES);
     c->data = p + 8 + n;
     c->datasize = f->mapsize - 8 - n;
-    if (check_header_bytes(c, p + 8, (size_t)n))
+    if (check_header_bytes(c, p + 8, (size_t)n) || check_header_shape(c, p + 8, (size_t)n))
         return -1;
     cJSON *root = parse_header(c, p + 8, (size_t)n);
     if (!root)

@@ -15,9 +15,8 @@
 #include <stdint.h>
 
 #include "attn.h"
+#include "attn_limits.h"
 
-/* Largest header the reader accepts, as in the reference implementation. */
-#define ST_MAX_HEADER_BYTES ((uint64_t)100 * 1000 * 1000)
 
 /* Element types a safetensors file may declare. */
 typedef enum {

@@ -148,6 +148,28 @@ static int write_file(const char *dir, const char *file, const void *text, size_
     return fclose(f);
 }
 
+/* A weights file declaring one U8 tensor "big" of 2^28 elements whose data
+ * is a hole (the file is sparse): binding must refuse it as unexpected without
+ * reading or widening it (to i64 that would be 2 GiB). */
+static int write_sparse_weights(const char *dir, const char *file)
+{
+    static const char header[] = "{\"big\":{\"dtype\":\"U8\",\"shape\":[268435456],\"data_offsets\":[0,268435456]}}";
+    const uint64_t n = sizeof header - 1;
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++)
+        len[i] = (unsigned char)(n >> (8 * i));
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    FILE *f = fopen(path, "wb");
+    int rc = !f || fwrite(len, 1, 8, f) != 8 || fwrite(header, 1, n, f) != n ||
+             ftruncate(fileno(f), (off_t)(8 + n + ((uint64_t)1 << 28))) != 0;
+    if ((f && fclose(f) != 0) || rc) {
+        fprintf(stderr, "error_table: cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 /* Weights of models/mha.attn (embed_dim=8, num_heads=2), each with one fault. */
 static int gen_weights(const char *dir)
 {
@@ -182,6 +204,7 @@ static int gen_weights(const char *dir)
     /* a header that is not JSON */
     static const char notjson[] = "\x08\0\0\0\0\0\0\0{\"a\":!!}";
     rc |= write_file(dir, "weights_notjson.safetensors", notjson, sizeof notjson - 1);
+    rc |= write_sparse_weights(dir, "weights_sparse_unexpected.safetensors");
     return rc;
 }
 

@@ -325,7 +325,7 @@ static void test_header_length(void **state)
 
 static void test_header_limit(void **state)
 {
-    uint64_t n = ST_MAX_HEADER_BYTES + 1;
+    uint64_t n = ATTN_LIMIT_ST_HEADER_BYTES + 1;
     assert_int_equal(stf_write_raw(stf_at("huge.safetensors"), n, "{", 1, NULL, 0), 0);
     assert_int_equal(truncate(stf_path, (off_t)(8 + n + 8)), 0); /* sparse: costs no disk */
     expect_refused_path(stf_path, "header length 100000001 exceeds the limit of 100000000 bytes");
@@ -369,6 +369,23 @@ static void test_bad_entries(void **state)
                    "data_offsets is not an array [begin, end]");
     expect_refused("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}",
                    x, 4, "\"a\": rank 9 exceeds the maximum 8");
+}
+
+/* Arrays and nesting are bounded before the JSON tree is built: a header of
+ * one huge shape array costs its bytes, not a tree node per item. */
+static void test_header_json_bounded(void **state)
+{
+    (void)state;
+    float x = 0;
+    expect_refused("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}",
+                   &x, 4, "header has a JSON array of more than 16 items at byte 60 (ATTN_LIMIT_ST_JSON_ARRAY)");
+    expect_refused("{\"a\":{\"dtype\":\"F32\",\"shape\":[[[1]]],\"data_offsets\":[0,4]}}", &x, 4,
+                   "header nests JSON more than 4 deep at byte 30 (ATTN_LIMIT_ST_JSON_DEPTH)");
+    /* brackets and commas inside strings are text */
+    StFile *f = open_json("{\"__metadata__\":{\"n\":\"[[[[,,,,,,,,,,,,,,,,,,,,\\\"]]\"},"
+                          "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", &x, 4);
+    assert_non_null(f);
+    st_close(f);
 }
 
 static void test_bad_dims(void **state)
@@ -445,7 +462,9 @@ int main(void)
         cmocka_unit_test(test_rank0_and_empty), cmocka_unit_test(test_header_length),
         cmocka_unit_test(test_header_limit),   cmocka_unit_test(test_bad_header_text),
         cmocka_unit_test(test_duplicate_keys), cmocka_unit_test(test_bad_entries),
-        cmocka_unit_test(test_bad_dims),       cmocka_unit_test(test_bad_offsets),
+        cmocka_unit_test(test_bad_dims),
+        cmocka_unit_test(test_header_json_bounded),
+        cmocka_unit_test(test_bad_offsets),
         cmocka_unit_test(test_truncated),      cmocka_unit_test(test_not_a_file),
     };
     return cmocka_run_group_tests(tests, stf_group_setup, stf_group_teardown);
