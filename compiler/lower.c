@@ -217,14 +217,14 @@ int model_bind_weights(Model *m, const char *path) {
     free_weights(m);
     StFile *f = st_open(path, err, sizeof err);
     if (!f) {
-        diag_error(&m->diag, (SrcLoc){0}, "%s", err);
+        diag_message(&m->diag, err);
         return -1;
     }
     int n = st_count(f);
     m->weights = calloc((size_t)(n ? n : 1), sizeof(Weight));
     if (!m->weights) {
         st_close(f);
-        diag_error(&m->diag, (SrcLoc){0}, "%s: out of memory", path);
+        diag_nomem(&m->diag, "for the weights");
         return -1;
     }
     for (int i = 0; i < n; i++) {
@@ -235,15 +235,17 @@ int model_bind_weights(Model *m, const char *path) {
         w->t.dtype = weight_dtype(t->dtype);
         w->t.rank = t->rank;
         memcpy(w->t.shape, t->shape, sizeof t->shape);
-        if (st_convert(t, w->t.dtype, &w->t.data, err, sizeof err) != 0) {
-            diag_error(&m->diag, (SrcLoc){0}, "%s: %s", path, err);
+        if (!w->key || st_convert(t, w->t.dtype, &w->t.data, err, sizeof err) != 0) {
+            char msg[sizeof err + 4096];
+            snprintf(msg, sizeof msg, "%s: %s", path, w->key ? err : "out of memory");
+            diag_message(&m->diag, msg);
             continue;
         }
         m->nweights++;
     }
     st_close(f);
     m->weights_path = arena_strdup(&m->arena, path);
-    if (m->diag.errors)
+    if (m->diag.errors || m->arena.failed)
         return -1;
     return model_lower(m, false, NULL);
 }

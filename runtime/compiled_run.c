@@ -156,7 +156,8 @@ attn_status attn_compiled_stats(const AttnCompiled *c, AttnStatsFn fn, const att
                                   .workspace_bytes_no_reuse = v[ATTN_STAT_WORKSPACE_SEPARATE],
                                   .bytes_moved = v[ATTN_STAT_BYTES_MOVED]};
         st = ATTN_OK;
-    }
+    } else
+        st = attn_message_status(err);
     if (error)
         *error = err;
     else
@@ -252,6 +253,8 @@ attn_status attn_compiled_run_with(const AttnCompiled *c, void *const *params, A
     out = NULL;
     st = ATTN_OK;
 done:
+    if (st != ATTN_OK)
+        st = attn_message_status(err);
     if (out)
         attn_tensors_free(out, c->noutputs);
     workspace_give(cache, ws ? (char *)ws - WS_HEADER : NULL);
