@@ -13,7 +13,8 @@
  * succeed; and under AddressSanitizer nothing may leak.
  *
  * ATTN_ALLOC_STRIDE=K tests every Kth N only (default 1: every N);
- * ATTN_ALLOC_FIRST=N starts at N (to reproduce one failure under a debugger).
+ * ATTN_ALLOC_FIRST=N starts at N (to reproduce one failure under a debugger),
+ * ATTN_ALLOC_VERBOSE=1 prints each N.
  */
 #include "attn.h"
 #include "safetensors.h"
@@ -159,17 +160,22 @@ static bool pass(attn_backend backend, long n) {
     attn_tensor *out = NULL;
     int nout = 0;
     char *error = NULL;
-    for (size_t i = 0; i < sizeof sets / sizeof *sets; i++)
-        if (!step_ok(attn_model_set(m, sets[i][0], sets[i][1]), "attn_model_set", n, attn_model_errors(m)))
-            goto out;
-    if (!step_ok(attn_model_load(m, "models/gru.attn"), "attn_model_load", n, attn_model_errors(m)) ||
-        !step_ok(attn_model_bind_weights(m, CASE_DIR "weights.safetensors"), "attn_model_bind_weights", n,
-                 attn_model_errors(m)))
+    attn_status st = ATTN_OK;
+    for (size_t i = 0; i < sizeof sets / sizeof *sets && st == ATTN_OK; i++)
+        st = attn_model_set(m, sets[i][0], sets[i][1]);
+    if (!step_ok(st, "attn_model_set", n, attn_model_errors(m)))
+        goto out;
+    st = attn_model_load(m, "models/gru.attn");
+    if (!step_ok(st, "attn_model_load", n, attn_model_errors(m)))
+        goto out;
+    st = attn_model_bind_weights(m, CASE_DIR "weights.safetensors");
+    if (!step_ok(st, "attn_model_bind_weights", n, attn_model_errors(m)))
         goto out;
     attn_compile_options opt = {.backend = backend, .threads = 1};
-    if (!step_ok(attn_model_compile(m, "forward", &opt, &p), "attn_model_compile", n, attn_model_errors(m)))
+    st = attn_model_compile(m, "forward", &opt, &p);
+    if (!step_ok(st, "attn_model_compile", n, attn_model_errors(m)))
         goto out;
-    attn_status st = attn_program_run(p, inputs.t, inputs.n, &out, &nout, &error);
+    st = attn_program_run(p, inputs.t, inputs.n, &out, &nout, &error);
     if (!step_ok(st, "attn_program_run", n, error))
         goto out;
     disarm();
@@ -189,7 +195,10 @@ static void fail_each_allocation(attn_backend backend) {
     long stride = s && atol(s) > 0 ? atol(s) : 1;
     const char *first = getenv("ATTN_ALLOC_FIRST");
     long n = first && atol(first) > 0 ? atol(first) : 1, failures = 0;
+    bool verbose = getenv("ATTN_ALLOC_VERBOSE") != NULL;
     for (;; n += stride) {
+        if (verbose)
+            fprintf(stderr, "allocation %ld fails\n", n);
         bool done = pass(backend, n);
         bool met = atomic_load(&failed_once);
         if (done && !met)
