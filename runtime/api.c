@@ -199,6 +199,8 @@ attn_status attn_model_graph_text(attn_model *h, const char *entry, int format, 
     if (!m->loaded)
         return usage(m, "attn_model_graph_text: load the model first");
     diag_clear(&m->diag);
+    if (m->arena.failed) /* its graphs are not whole */
+        return failure(m);
     const IrEntry *e = find_entry(m, entry);
     if (!e)
         return ATTN_ERR_USAGE;
@@ -233,6 +235,8 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     if (!m->loaded)
         return usage(m, "attn_model_compile: load the model first");
     diag_clear(&m->diag);
+    if (m->arena.failed) /* its graphs are not whole */
+        return failure(m);
     attn_backend backend = opt ? opt->backend : ATTN_BACKEND_JIT;
     if (backend != ATTN_BACKEND_JIT && backend != ATTN_BACKEND_INTERP)
         return usage(m, "attn_model_compile: unknown backend");
@@ -292,6 +296,8 @@ attn_status attn_model_compile_aot(attn_model *h, const char *entry, const char 
     if (!m->loaded)
         return usage(m, "attn_model_compile_aot: load the model first");
     diag_clear(&m->diag);
+    if (m->arena.failed) /* its graphs are not whole */
+        return failure(m);
     if (entry && !find_entry(m, entry))
         return ATTN_ERR_USAGE;
     if (m->nentries == 0) {
