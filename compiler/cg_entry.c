@@ -683,7 +683,7 @@ static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
             int param = f->matmul >= 0 ? G->param[gid(G, g, f->matmul)] : -1;
             if (f->kind == FK_GATED && param < 0) { /* fuse_gates.c only takes products of packed weights */
                 free(f);
-                G->err = cg_msg("error: internal: gate kernel of node %%%d has no packed weight", i);
+                G->err = cg_msg(ATTN_MSG_INTERNAL "gate kernel of node %%%d has no packed weight", i);
                 return;
             }
             G->kernel[id] = cg_build_fused_kernel(cm, f, name, G->site[id], param);

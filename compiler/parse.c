@@ -7,6 +7,7 @@
 #include "parser.h"
 #include "lexer.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Stands in for the nodes the parser makes after an allocation failed: its
@@ -76,18 +77,20 @@ static int list_depth(const AstList *l, int depth, Ast **deepest) {
     return m;
 }
 
-/* Points the scanner at src's text: NULL when out of memory. Every
- * allocation that can fail comes before the buffer that would leak, so a
- * fatal error of the scanner (st->fatal) leaves nothing behind. */
+/* Points the scanner at src's text: NULL when out of memory. The buffer
+ * state is the scanner's first allocation here; when the buffer stack cannot
+ * be allocated after it (a fatal error, st->fatal), it is freed. */
 static YY_BUFFER_STATE scan_text(struct LexState *st, yyscan_t scanner) {
     size_t n = st->src->len;
     char *text = arena_alloc(st->arena, n + 2); /* flex wants two NULs at the end */
-    if (!text || setjmp(st->fatal))
+    if (!text)
         return NULL;
     memcpy(text, st->src->text, n);
-    /* the buffer stack, with room for the buffer: switching to it allocates nothing */
-    attn_yypush_buffer_state(NULL, scanner);
-    attn_yypush_buffer_state(NULL, scanner);
+    st->first_alloc = NULL;
+    if (setjmp(st->fatal)) {
+        free(st->first_alloc);
+        return NULL;
+    }
     return attn_yy_scan_buffer(text, n + 2, scanner);
 }
 

@@ -33,6 +33,7 @@ struct LexState {
     struct OpenBracket open[ATTN_MAX_NESTING]; /* brackets open, innermost last */
     AstFile *out;       /* the result */
     jmp_buf fatal;      /* where the scanner's fatal errors (failed allocations) go */
+    void *first_alloc;  /* the scanner's first allocation since it was cleared (lexer.l) */
 };
 
 #endif
