@@ -3,7 +3,10 @@
  *
  * The front end allocates many small objects (tokens' strings, AST nodes, graph
  * nodes, dims) that all die together: an arena hands them out and frees them at
- * once. An allocation failure is reported through arena->failed, never by exiting.
+ * once. An allocation failure returns NULL and sets arena->failed, which stays
+ * set until arena_free: code that cannot go on without the memory stops or
+ * writes only into memory it owns, and the phase boundary (runtime/api.c)
+ * reports the flag as ATTN_ERR_NOMEM (docs/ARCHITECTURE.md, section 4).
  */
 #ifndef ATTN_ARENA_H
 #define ATTN_ARENA_H

@@ -13,6 +13,7 @@
 #include "cg_entry.h"
 #include "cg_fused.h"
 #include "cg_plan.h"
+#include "text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +107,12 @@ static void loc_text(const IrNode *n, char *buf, size_t len) {
     site_escape(loc, buf, len);
 }
 
+/* Records a failed allocation (the first error stays). */
+static void out_of_memory(Gen *G) {
+    if (!G->err)
+        G->err = cg_msg(ATTN_MSG_NOMEM);
+}
+
 /* Adds an error site "LOC: error: MSG". MSG keeps its "%lld" for the numbers
  * the code reports; any other '%' of a site is doubled, the source path's
  * included: the runner expands a site itself (compiled_run.c site_message),
@@ -114,10 +121,13 @@ static int add_site(Gen *G, const IrNode *n, const char *msg) {
     char loc[2048];
     loc_text(n, loc, sizeof loc);
     char **s = realloc(G->info->sites, sizeof(char *) * (size_t)(G->info->nsites + 1));
-    if (!s)
+    if (!s || !(s[G->info->nsites] = cg_msg("%serror: %s", loc, msg))) {
+        if (s)
+            G->info->sites = s;
+        out_of_memory(G);
         return -1;
+    }
     G->info->sites = s;
-    s[G->info->nsites] = cg_msg("%serror: %s", loc, msg);
     return G->info->nsites++;
 }
 
@@ -133,8 +143,10 @@ static bool type_symbolic(const IrType *t) {
 
 static int add_param(Gen *G, CgParam p) {
     CgParam *ps = realloc(G->info->params, sizeof(CgParam) * (size_t)(G->info->nparams + 1));
-    if (!ps)
+    if (!ps) {
+        out_of_memory(G);
         return -1;
+    }
     G->info->params = ps;
     ps[G->info->nparams] = p;
     return G->info->nparams++;
@@ -736,11 +748,14 @@ static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
         bool ok = sites && f;
         for (int j = 0; ok && j < g->n; j++)
             sites[j] = G->site[gid(G, g, j)];
-        ok = ok && cg_fused_collect(f, plan, i, sites);
+        bool collected = ok && cg_fused_collect(f, plan, i, sites);
         free(sites);
-        if (!ok) {
+        if (!collected) {
             free(f);
-            G->err = cg_msg("error: kernel of node %%%d (%s) has too many operands", i, op_name(n->op));
+            if (!ok)
+                out_of_memory(G);
+            else if (!G->err)
+                G->err = cg_msg("error: kernel of node %%%d (%s) has too many operands", i, op_name(n->op));
             return;
         }
     }
@@ -754,7 +769,7 @@ static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
     int nargs = f ? f->nleaf : n->nin;
     if (!G->kernel[id] && add_kernel_name(G, g, plan, i) != 0) {
         free(f);
-        G->err = cg_msg("error: out of memory");
+        out_of_memory(G);
         return;
     }
     if (!G->kernel[id]) {
@@ -765,7 +780,7 @@ static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
             int param = f->matmul >= 0 ? G->param[gid(G, g, f->matmul)] : -1;
             if (f->kind == FK_GATED && param < 0) { /* fuse_gates.c only takes products of packed weights */
                 free(f);
-                G->err = cg_msg("error: internal: gate kernel of node %%%d has no packed weight", i);
+                G->err = cg_msg(ATTN_MSG_INTERNAL "gate kernel of node %%%d has no packed weight", i);
                 return;
             }
             G->kernel[id] = cg_build_fused_kernel(cm, f, name, G->site[id], param);
@@ -1166,11 +1181,13 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
         rc = -1;
     } else {
         number_nodes(&G);
-        gen_workspace(&G);
-        gen_stats(&G);
-        gen_dims(&G, true);
-        gen_dims(&G, false);
-        gen_run(&G);
+        if (!G.err) {
+            gen_workspace(&G);
+            gen_stats(&G);
+            gen_dims(&G, true);
+            gen_dims(&G, false);
+            gen_run(&G);
+        }
         if (G.err) {
             *err = G.err;
             rc = -1;
