@@ -1132,7 +1132,7 @@ static void gen_run(Gen *G) {
             G->ptr[id] = load_slot(G, &k, outs, i);
     }
     emit_graph(G, &k, g);
-    for (int i = 0; i < g->nout; i++) {
+    for (int i = 0; i < g->nout && !G->err; i++) { /* after an error the values may be missing */
         const IrNode *n = &g->nodes[g->outputs[i]];
         if (G->out_of[gid(G, g, root_of(g, g->outputs[i]))] != i)
             LLVMBuildMemCpy(k.b, load_slot(G, &k, outs, i), 1, G->ptr[gid(G, g, g->outputs[i])], 1,

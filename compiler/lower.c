@@ -101,6 +101,8 @@ static bool lower_entry(Lower *L, const Ast *e, IrEntry *out) {
     }
     int outs[ATTN_LIMIT_OUTPUTS];
     const char **names = arena_alloc(L->ar, sizeof(char *) * (size_t)(nout + L->nexports + 1));
+    if (!names)
+        return false; /* out of memory: the arena says so */
     if (nout + L->nexports > ATTN_LIMIT_OUTPUTS) {
         diag_error(L->diag, e->loc, "entry '%s' has %d outputs, more than the limit of %d (ATTN_LIMIT_OUTPUTS)", e->str,
                    nout + L->nexports, ATTN_LIMIT_OUTPUTS);
@@ -143,6 +145,8 @@ static void collect_params(Model *m, const Lower *L) {
         if (seen)
             continue;
         ParamDecl *p = arena_alloc(&m->arena, sizeof(ParamDecl) * (size_t)(m->nparams + 1));
+        if (!p)
+            return;
         if (m->nparams)
             memcpy(p, m->params, sizeof(ParamDecl) * (size_t)m->nparams);
         p[m->nparams++] = L->params[i];
@@ -193,10 +197,12 @@ static int lower_all(Model *m, bool final, bool solve, Diag *diag, const char *o
             L.export_names = as[i].exports = copy_exports(m);
             L.nexports = as[i].nexports = m->nexports;
             L.exports = arena_alloc(&m->arena, sizeof(Val) * (size_t)(m->nexports + 1));
+            if (!L.exports)
+                break;
         }
         int before = diag->errors;
         bool ok = lower_entry(&L, m->entries[i], &ir[i]);
-        if (!ok && diag->errors == before && !budget.over) /* never fail silently */
+        if (!ok && diag->errors == before && !budget.over && !m->arena.failed) /* never fail silently */
             diag_error(diag, m->entries[i]->loc, "entry '%s' cannot be compiled, for a reason the compiler failed to report",
                        m->entries[i]->str);
         as[i].final = final && ok && diag->errors == before;

@@ -211,8 +211,10 @@ static Val call_op(Lower *L, OpKind op, const Ast *call) {
 
 /* ---- sugar ---- */
 
+/* A tuple of n items to fill, or an error value when out of memory. */
 static Val tuple(Lower *L, int n) {
-    return (Val){.k = V_TUPLE, .n = n, .items = arena_alloc(L->ar, sizeof(Val) * (size_t)(n + 1))};
+    Val *items = arena_alloc(L->ar, sizeof(Val) * (size_t)(n + 1));
+    return items ? (Val){.k = V_TUPLE, .n = n, .items = items} : err_val();
 }
 
 /* split(x, n | [sizes], axis=-1): equal pieces or the given sizes along axis. */

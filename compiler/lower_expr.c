@@ -85,6 +85,8 @@ int use(Lower *L, Val v) {
     inner->nodes[id].index = sc->first_capture_index + sc->ncaptures;
     inner->ninputs++;
     Capture *c = arena_alloc(L->ar, sizeof *c);
+    if (!c)
+        return id; /* out of memory: the graph is dropped, the node exists */
     *c = (Capture){inner->parent, outer, id, NULL};
     Capture **tail = &sc->captures;
     while (*tail)
@@ -415,6 +417,8 @@ static Val field(Lower *L, const Ast *e) {
     }
     if (strcmp(e->str, "shape") == 0) {
         Val tup = {.k = V_TUPLE, .n = t->rank, .items = arena_alloc(L->ar, sizeof(Val) * (size_t)(t->rank + 1))};
+        if (!tup.items)
+            return err_val();
         for (int i = 0; i < t->rank; i++)
             tup.items[i] = dim_val(t->dims[i]);
         return tup;
@@ -442,6 +446,8 @@ static Val index_tuple(Lower *L, Val tup, const Ast *e) {
 
 static Val list(Lower *L, const Ast *e) {
     Val tup = {.k = V_TUPLE, .n = e->list.n, .items = arena_alloc(L->ar, sizeof(Val) * (size_t)(e->list.n + 1))};
+    if (!tup.items)
+        return err_val();
     for (int i = 0; i < e->list.n; i++) {
         tup.items[i] = lower_expr(L, e->list.items[i]);
         if (tup.items[i].k == V_ERR)
@@ -565,6 +571,8 @@ bool lower_type(Lower *L, const Ast *type, IrType *out, bool bind_names, Frame *
             if (L->nsyms == L->capsyms) {
                 L->capsyms = L->capsyms ? 2 * L->capsyms : 8;
                 const char **s = arena_alloc(L->ar, sizeof(char *) * (size_t)L->capsyms);
+                if (!s)
+                    return false; /* out of memory: the arena says so */
                 if (L->nsyms)
                     memcpy(s, L->syms, sizeof(char *) * (size_t)L->nsyms);
                 L->syms = s;

@@ -29,8 +29,11 @@ int add_node(Lower *L, OpKind op, const int *in, int nin, SrcLoc loc, const OpAt
 
 int const_scalar(Lower *L, attn_dtype dt, double v, SrcLoc loc) {
     attn_tensor *t = arena_alloc(L->ar, sizeof *t);
+    void *data = arena_alloc(L->ar, 8);
+    if (!t || !data)
+        return -1;
     t->dtype = dt;
-    t->data = arena_alloc(L->ar, 8);
+    t->data = data;
     switch (dt) {
     case ATTN_F32: *(float *)t->data = (float)v; break;
     case ATTN_I32: *(int32_t *)t->data = (int32_t)v; break;

@@ -138,6 +138,7 @@ Val lower_scan(Lower *L, const Ast *e) {
     }
     int nout = sc.nyields + h.ncarry;
     int *outs = arena_alloc(L->ar, sizeof(int) * (size_t)(nout + 1));
+    ok = ok && outs;
     for (int i = 0; i < sc.nyields && ok; i++) {
         if (sc.yields[i].k != V_TENSOR) {
             if (sc.yields[i].k != V_ERR)
@@ -179,6 +180,8 @@ Val lower_scan(Lower *L, const Ast *e) {
 
     int nin = h.nseq + h.ncarry + sc.ncaptures;
     int *in = arena_alloc(L->ar, sizeof(int) * (size_t)nin);
+    if (!in)
+        return err_val();
     memcpy(in, outer_in, sizeof(int) * (size_t)(h.nseq + h.ncarry));
     int k = h.nseq + h.ncarry;
     for (Capture *c = sc.captures; c; c = c->next)
@@ -188,6 +191,8 @@ Val lower_scan(Lower *L, const Ast *e) {
     n->body = body;
     n->scan = (IrScan){h.nseq, h.ncarry, sc.ncaptures, sc.nyields, (int)axis, h.reverse, steps};
     Val result = {.k = V_TUPLE, .n = nout, .items = arena_alloc(L->ar, sizeof(Val) * (size_t)(nout + 1))};
+    if (!result.items)
+        return err_val();
     for (int i = 0; i < nout; i++) {
         IrType t = body->nodes[outs[i]].type;
         if (i < sc.nyields) { /* stacked along the axis */

@@ -20,6 +20,8 @@ void frame_set(Lower *L, const char *name, Val v) {
             return;
         }
     Binding *b = arena_alloc(L->ar, sizeof *b);
+    if (!b)
+        return; /* out of memory: the arena says so */
     *b = (Binding){name, v, L->frame->vars};
     L->frame->vars = b;
 }
@@ -148,6 +150,8 @@ static void declare_param(Lower *L, const Ast *s) {
     if (L->nparams == L->capparams) {
         L->capparams = L->capparams ? 2 * L->capparams : 16;
         ParamDecl *p = arena_alloc(L->ar, sizeof(ParamDecl) * (size_t)L->capparams);
+        if (!p)
+            return;
         if (L->nparams)
             memcpy(p, L->params, sizeof(ParamDecl) * (size_t)L->nparams);
         L->params = p;
@@ -225,6 +229,8 @@ static Val tuple_of(Lower *L, const AstList *exprs) {
     if (exprs->n == 1)
         return lower_expr(L, exprs->items[0]);
     Val t = {.k = V_TUPLE, .n = exprs->n, .items = arena_alloc(L->ar, sizeof(Val) * (size_t)exprs->n)};
+    if (!t.items)
+        return err_val();
     for (int i = 0; i < exprs->n; i++)
         t.items[i] = lower_expr(L, exprs->items[i]);
     return t;
@@ -271,6 +277,10 @@ static void stmt(Lower *L, const Ast *s) {
         L->scan->yielded = true;
         L->scan->nyields = s->list.n;
         L->scan->yields = arena_alloc(L->ar, sizeof(Val) * (size_t)s->list.n);
+        if (!L->scan->yields) {
+            L->scan->nyields = 0;
+            break;
+        }
         for (int i = 0; i < s->list.n; i++)
             L->scan->yields[i] = lower_expr(L, s->list.items[i]);
         break;
@@ -288,6 +298,8 @@ void lower_block(Lower *L, const AstList *body) {
 static bool bind_args(Lower *L, const Ast *def, const Ast *call, Val *vals) {
     int nparams = def->list.n;
     bool *given = arena_alloc(L->ar, (size_t)nparams + 1);
+    if (!given || !vals)
+        return false;
     int pos = 0;
     for (int i = 0; i < call->list.n; i++) {
         const Ast *a = call->list.items[i];
