@@ -9,7 +9,7 @@
 #ifndef ATTN_CG_H
 #define ATTN_CG_H
 
-#include "jit.h"
+#include "cg_target.h"
 
 #include <llvm-c/Core.h>
 

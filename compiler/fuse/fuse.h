@@ -146,7 +146,7 @@ const char *fuse_kind_name(FuseKind k);
  * `attnc graph --fused`. */
 void fuse_print(const FusePlan *p, const IrEntry *e, StrBuf *out);
 /* Graphviz DOT of the graph with each fused kernel's nodes as a cluster
- * (ir_print.c; plan NULL: no clusters). */
+ * (plan NULL: no clusters). */
 void ir_print_dot_kernels(const IrEntry *e, const FusePlan *plan, StrBuf *out);
 
 #endif

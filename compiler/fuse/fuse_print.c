@@ -83,3 +83,12 @@ void fuse_print(const FusePlan *p, const IrEntry *e, StrBuf *out) {
     sb_printf(out, "entry %s: %d kernels for %d nodes at top level\n", e->name ? e->name : "?", kernels, nodes);
     print_plan(p, out, 2);
 }
+
+static int plan_owner(const void *plan, int i) { return ((const FusePlan *)plan)->owner[i]; }
+
+static const void *plan_body(const void *plan, int i) { return ((const FusePlan *)plan)->body[i]; }
+
+void ir_print_dot_kernels(const IrEntry *e, const FusePlan *plan, StrBuf *out) {
+    static const IrDotGroups kernels = {plan_owner, plan_body};
+    ir_print_dot_grouped(e, &kernels, plan, out);
+}

@@ -86,6 +86,14 @@ void ir_open_slots(Arena *ar, IrGraph *g, int pos, int count);
 /* Textual and Graphviz dumps of an entry's graph. */
 void ir_print(const IrEntry *e, StrBuf *out);
 void ir_print_dot(const IrEntry *e, StrBuf *out);
+/* Groups of nodes that ir_print_dot_grouped draws as clusters (fusion's
+ * kernels, for one): owner(ctx, i) is the node representing node i's group,
+ * or -1; body(ctx, i) the ctx of scan node i's body (NULL: no groups there). */
+typedef struct IrDotGroups {
+    int (*owner)(const void *ctx, int node);
+    const void *(*body)(const void *ctx, int node);
+} IrDotGroups;
+void ir_print_dot_grouped(const IrEntry *e, const IrDotGroups *groups, const void *ctx, StrBuf *out);
 /* Writes "f32[B, T, 96]" into buf. */
 void ir_type_format(const IrType *t, char *buf, size_t n);
 

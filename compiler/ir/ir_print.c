@@ -17,7 +17,6 @@
  * looking at the structure rather than the details.
  */
 #include "ir.h"
-#include "fuse.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -306,59 +305,68 @@ static void dot_outputs(StrBuf *b, const IrGraph *g, int gid, const IrNode *scan
     }
 }
 
-static void dot_graph(StrBuf *b, const IrGraph *g, const FusePlan *plan, int gid, const IrNode *scan, int indent,
+/* The grouping of one graph's nodes (fn over ctx), or none (ctx NULL). */
+typedef struct DotGroups {
+    const IrDotGroups *fn;
+    const void *ctx;
+} DotGroups;
+
+static void dot_graph(StrBuf *b, const IrGraph *g, DotGroups gr, int gid, const IrNode *scan, int indent,
                       int *next_gid);
 
 /* A scan's body as a cluster labelled with the scan it belongs to. */
-static void dot_body(StrBuf *b, const IrGraph *g, const FusePlan *plan, int i, int indent, int *next_gid) {
+static void dot_body(StrBuf *b, const IrGraph *g, DotGroups gr, int i, int indent, int *next_gid) {
     const IrNode *n = &g->nodes[i];
     int body_gid = (*next_gid)++;
     sb_printf(b, "%*ssubgraph cluster_%d {\n%*slabel=\"scan %%%d body\";\n", indent, "", body_gid,
               indent + 2, "", i);
-    dot_graph(b, n->body, plan ? plan->body[i] : NULL, body_gid, n, indent + 2, next_gid);
+    DotGroups body = {gr.fn, gr.ctx ? gr.fn->body(gr.ctx, i) : NULL};
+    dot_graph(b, n->body, body, body_gid, n, indent + 2, next_gid);
     sb_printf(b, "%*s}\n", indent, "");
 }
 
-/* Whether node i is in a kernel of more than one node of plan. */
-static bool in_cluster(const FusePlan *plan, int i) {
-    if (!plan || plan->owner[i] < 0)
+static int dot_owner(DotGroups gr, int i) { return gr.ctx ? gr.fn->owner(gr.ctx, i) : -1; }
+
+/* Whether node i is in a group of more than one node. */
+static bool in_cluster(DotGroups gr, const IrGraph *g, int i) {
+    int r = dot_owner(gr, i);
+    if (r < 0)
         return false;
-    int r = plan->owner[i];
-    for (int j = 0; j < plan->g->n; j++)
-        if (j != r && plan->owner[j] == r)
+    for (int j = 0; j < g->n; j++)
+        if (j != r && dot_owner(gr, j) == r)
             return true;
     return false;
 }
 
-static void dot_graph(StrBuf *b, const IrGraph *g, const FusePlan *plan, int gid, const IrNode *scan, int indent,
+static void dot_graph(StrBuf *b, const IrGraph *g, DotGroups gr, int gid, const IrNode *scan, int indent,
                       int *next_gid) {
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
-        if (!in_cluster(plan, i))
+        if (!in_cluster(gr, g, i))
             dot_node(b, g, gid, i, indent);
-        else if (plan->owner[i] == i) { /* a fused kernel: its nodes as one cluster */
+        else if (dot_owner(gr, i) == i) { /* a group (a fused kernel): its nodes as one cluster */
             sb_printf(b, "%*ssubgraph cluster_k%d_%d {\n%*slabel=\"kernel %%%d\"; style=filled; fillcolor=\"#eef4ff\";\n",
                       indent, "", gid, i, indent + 2, "", i);
             for (int j = 0; j <= i; j++)
-                if (plan->owner[j] == i)
+                if (dot_owner(gr, j) == i)
                     dot_node(b, g, gid, j, indent + 2);
             sb_printf(b, "%*s}\n", indent, "");
         }
         for (int k = 0; k < n->nin; k++)
             sb_printf(b, "%*sg%d_%d -> g%d_%d;\n", indent, "", gid, n->in[k], gid, i);
         if (n->op == OP_SCAN && n->body)
-            dot_body(b, g, plan, i, indent, next_gid);
+            dot_body(b, g, gr, i, indent, next_gid);
     }
     dot_outputs(b, g, gid, scan, indent);
 }
 
-void ir_print_dot_kernels(const IrEntry *e, const FusePlan *plan, StrBuf *out) {
+void ir_print_dot_grouped(const IrEntry *e, const IrDotGroups *groups, const void *ctx, StrBuf *out) {
     int next_gid = 1;
     sb_printf(out, "digraph \"");
     put_escaped(out, e->name ? e->name : "?");
     sb_printf(out, "\" {\n  node [shape=box, fontname=\"monospace\"];\n");
-    dot_graph(out, e->graph, plan, 0, NULL, 2, &next_gid);
+    dot_graph(out, e->graph, (DotGroups){groups, groups ? ctx : NULL}, 0, NULL, 2, &next_gid);
     sb_printf(out, "}\n");
 }
 
-void ir_print_dot(const IrEntry *e, StrBuf *out) { ir_print_dot_kernels(e, NULL, out); }
+void ir_print_dot(const IrEntry *e, StrBuf *out) { ir_print_dot_grouped(e, NULL, NULL, out); }

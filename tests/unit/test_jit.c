@@ -12,6 +12,7 @@
 
 #include "cg.h"
 #include "threadpool.h"
+#include "jit.h"
 
 #include <stdatomic.h>
 #include <stdio.h>

@@ -15,6 +15,7 @@
 #include "attn_limits.h"
 #include "cg.h"
 #include "jit_cache.h"
+#include "jit.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "cg.h"
+#include "jit.h"
 
 #include <stdio.h>
 #include <stdlib.h>

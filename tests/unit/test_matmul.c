@@ -16,6 +16,7 @@
 #include "cg_matmul.h"
 #include "pack.h"
 #include "threadpool.h"
+#include "jit.h"
 
 #include <math.h>
 #include <pthread.h>

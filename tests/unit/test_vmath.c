@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "cg_vmath.h"
+#include "jit.h"
 
 #include <float.h>
 #include <math.h>
