@@ -36,6 +36,13 @@ extern "C" {
 #else
 #define ATTN_API
 #endif
+/* Marks what compiled code and the headers of AOT objects call in the runtime
+ * library: global in libattnrt.a; hidden in libattn like every internal. */
+#if defined(ATTN_BUILDING_RUNTIME)
+#define ATTN_RT_API __attribute__((visibility("default")))
+#else
+#define ATTN_RT_API
+#endif
 
 /* The version of attn these declarations belong to (the build takes its
  * version from here); attn_version() gives the library's own at run time. */

@@ -84,18 +84,19 @@ typedef struct AttnAotWeights AttnAotWeights;
  * arguments) and, when error is non-NULL, a message with one line per
  * problem ("error: weight 'bias_ih_l0' in w.safetensors has shape [48], but
  * the model declares f32[96]"), to free with attn_string_free. */
-attn_status attn_aot_weights_load(const AttnAotTable *t, const char *path, AttnAotWeights **out, char **error);
+ATTN_RT_API attn_status attn_aot_weights_load(const AttnAotTable *t, const char *path, AttnAotWeights **out,
+                                              char **error);
 /* Frees w (NULL is allowed). */
-void attn_aot_weights_free(AttnAotWeights *w);
+ATTN_RT_API void attn_aot_weights_free(AttnAotWeights *w);
 
 /* Runs compiled entry c, entry number `entry` of table t, with weights w
  * (loaded for t) and thread pool `pool` (NULL: on the calling thread). Like
  * attn_program_run: inputs matched by name and checked as by the interpreter;
  * on success *outputs gets *noutputs new tensors (attn_tensors_free); on
  * failure *error (if non-NULL) gets a message (attn_string_free). */
-attn_status attn_aot_run(const AttnCompiled *c, const AttnAotTable *t, int entry, const AttnAotWeights *w,
-                         AttnPool *pool, const attn_tensor *inputs, int ninputs, attn_tensor **outputs,
-                         int *noutputs, char **error);
+ATTN_RT_API attn_status attn_aot_run(const AttnCompiled *c, const AttnAotTable *t, int entry, const AttnAotWeights *w,
+                                     AttnPool *pool, const attn_tensor *inputs, int ninputs, attn_tensor **outputs,
+                                     int *noutputs, char **error);
 
 #ifdef __cplusplus
 }

@@ -84,14 +84,15 @@ typedef void (*AttnStatsFn)(const int64_t *syms, int64_t *out);
  * ATTN_LIMIT_INPUTS inputs or ATTN_LIMIT_CALL_SYMS symbols before writing
  * anything (syms and bound need room for nsyms and nsig entries).
  * Returns 0, or -1 with a malloc'd message in *err. */
-int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int nsyms, AttnDimsFn dims,
-                     const void *dims_self, const attn_tensor *inputs, int ninputs, int64_t *syms,
-                     const attn_tensor **bound, char **err);
+ATTN_RT_API int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int nsyms, AttnDimsFn dims,
+                                 const void *dims_self, const attn_tensor *inputs, int ninputs, int64_t *syms,
+                                 const attn_tensor **bound, char **err);
 
 /* Runs c on inputs with weights `params` and thread pool `pool` (may be NULL).
  * On success *outputs gets new tensors (free with attn_tensors_free). */
-attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPool *pool, const attn_tensor *inputs,
-                              int ninputs, attn_tensor **outputs, int *noutputs, char **error);
+ATTN_RT_API attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPool *pool,
+                                          const attn_tensor *inputs, int ninputs, attn_tensor **outputs, int *noutputs,
+                                          char **error);
 /* A workspace kept between the runs of one program. Fresh memory costs a
  * page fault per 4 KiB page on first touch, every run: for a transformer
  * layer that was more time than its matmuls. A run takes the cached block
@@ -100,18 +101,18 @@ attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPo
 typedef struct AttnWorkspaceCache {
     void *block;  /* a cached block (accessed atomically): its capacity at byte 0, the workspace from byte 64 */
 } AttnWorkspaceCache;
-void attn_workspace_cache_free(AttnWorkspaceCache *cache);
+ATTN_RT_API void attn_workspace_cache_free(AttnWorkspaceCache *cache);
 
 /* The same with the per-kernel counters of profiled code (AttnRunCtx.profile,
  * or NULL) and a workspace cache (or NULL). */
-attn_status attn_compiled_run_with(const AttnCompiled *c, void *const *params, AttnPool *pool, int64_t *profile,
-                                   AttnWorkspaceCache *cache, const attn_tensor *inputs, int ninputs,
-                                   attn_tensor **outputs, int *noutputs, char **error);
+ATTN_RT_API attn_status attn_compiled_run_with(const AttnCompiled *c, void *const *params, AttnPool *pool,
+                                               int64_t *profile, AttnWorkspaceCache *cache, const attn_tensor *inputs,
+                                               int ninputs, attn_tensor **outputs, int *noutputs, char **error);
 
 /* Fills *stats for a run of c on inputs (checked as attn_compiled_run checks
  * them) from their dims alone with c's stats function fn, without running. */
-attn_status attn_compiled_stats(const AttnCompiled *c, AttnStatsFn fn, const attn_tensor *inputs, int ninputs,
-                                attn_run_stats *stats, char **error);
+ATTN_RT_API attn_status attn_compiled_stats(const AttnCompiled *c, AttnStatsFn fn, const attn_tensor *inputs,
+                                            int ninputs, attn_run_stats *stats, char **error);
 
 #ifdef __cplusplus
 }

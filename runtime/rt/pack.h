@@ -14,6 +14,8 @@
 #ifndef ATTN_PACK_H
 #define ATTN_PACK_H
 
+#include "attn.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,8 +54,8 @@ int attn_pack_gate_panels(int lanes, int gates);
 
 /* 64-byte aligned scratch memory for generated code (NULL when out of memory
  * or bytes <= 0), and its release (NULL is allowed). */
-void *attn_rt_aligned_alloc(int64_t bytes);
-void attn_rt_aligned_free(void *p);
+ATTN_RT_API void *attn_rt_aligned_alloc(int64_t bytes);
+ATTN_RT_API void attn_rt_aligned_free(void *p);
 
 #ifdef __cplusplus
 }

@@ -10,12 +10,14 @@
 #ifndef ATTN_PROFILE_H
 #define ATTN_PROFILE_H
 
+#include "attn.h"
+
 #include <stdint.h>
 
 /* A monotonic clock, in nanoseconds. */
-int64_t attn_rt_clock_ns(void);
+ATTN_RT_API int64_t attn_rt_clock_ns(void);
 /* counters[2k] += ns, counters[2k+1] += 1, atomically (runs may overlap);
  * nothing when counters is NULL. */
-void attn_rt_profile_add(int64_t *counters, int64_t k, int64_t ns);
+ATTN_RT_API void attn_rt_profile_add(int64_t *counters, int64_t k, int64_t ns);
 
 #endif

@@ -11,6 +11,8 @@
 #ifndef ATTN_THREADPOOL_H
 #define ATTN_THREADPOOL_H
 
+#include "attn.h"
+
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -22,13 +24,13 @@ typedef struct AttnPool AttnPool;
 /* A pool running loops on `threads` threads in all (the caller plus threads-1
  * workers); threads <= 0 means the number of online cores. NULL when out of
  * memory or threads cannot be started. */
-AttnPool *attn_pool_new(int threads);
-void attn_pool_free(AttnPool *p);
+ATTN_RT_API AttnPool *attn_pool_new(int threads);
+ATTN_RT_API void attn_pool_free(AttnPool *p);
 /* Threads a loop runs on (1 for a NULL pool). */
-int attn_pool_threads(const AttnPool *p);
+ATTN_RT_API int attn_pool_threads(const AttnPool *p);
 
 /* Runs fn(ctx, i) for i in [0, n); a NULL pool runs them in order on the caller. */
-void attn_rt_parallel_for(AttnPool *p, int64_t n, void (*fn)(void *ctx, int64_t i), void *ctx);
+ATTN_RT_API void attn_rt_parallel_for(AttnPool *p, int64_t n, void (*fn)(void *ctx, int64_t i), void *ctx);
 
 #ifdef __cplusplus
 }
