@@ -21,8 +21,8 @@ typedef struct CgModule {
     LLVMTypeRef f32, i1, i8, i32, i64, ptr, void_t; /* common types in ctx */
     bool core_external; /* the matmul core is compiled once per process and linked by
                            address (JIT): declare its functions instead of emitting them */
-    bool no_fuse;       /* every node its own kernel (-O0 / --no-fuse; compiler/fuse.h) */
-    bool profile;       /* time every kernel call (runtime/profile.h) */
+    bool no_fuse;       /* every node its own kernel (-O0 / --no-fuse; compiler/fuse/fuse.h) */
+    bool profile;       /* time every kernel call (runtime/rt/profile.h) */
 } CgModule;
 
 /* A module named `name` in ctx for target t. */

@@ -1,6 +1,6 @@
 /*
  * cg_attention_node.c — code generation of a fused attention kernel
- * (compiler/fuse_attention.c): fills the attention core's descriptor
+ * (compiler/fuse/fuse_attention.c): fills the attention core's descriptor
  * (cg_attention.h) from the operands' shapes and calls it once; the core
  * tiles queries and keys and spreads the work over the pool itself.
  *

@@ -1,6 +1,6 @@
 /*
  * cg_entry.h — code generation for one entry point: its kernels and the
- * functions a runner calls (runtime/compiled.h), all named PREFIX_...:
+ * functions a runner calls (runtime/rt/compiled.h), all named PREFIX_...:
  *
  *   i64 PREFIX_workspace(const i64 *syms, i64 *count)  bytes of workspace, or
  *                                          -(site+1) with the failing element count in *count
@@ -15,7 +15,7 @@
  * cg_plan.h), calls the kernels in graph order, runs each scan as a native
  * loop over its body's kernels, and copies the results to the outputs.
  * Weights are read through ctx->params; a matmul whose right operand is a
- * 2-D weight reads a packed copy (runtime/pack.h) made when weights are bound.
+ * 2-D weight reads a packed copy (runtime/rt/pack.h) made when weights are bound.
  */
 #ifndef ATTN_CG_ENTRY_H
 #define ATTN_CG_ENTRY_H

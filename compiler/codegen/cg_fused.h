@@ -1,5 +1,5 @@
 /*
- * cg_fused.h — code generation of fused kernels (compiler/fuse.h).
+ * cg_fused.h — code generation of fused kernels (compiler/fuse/fuse.h).
  *
  * A fused kernel stores one value, its root's, and computes its other
  * members in registers. What it reads from memory are its leaves: values of

@@ -8,7 +8,7 @@
  *    row, MR broadcasts of A, MR*NV fused multiply-adds. One kernel per
  *    (rows, vectors) pair so that edge tiles compute only what they need;
  *    edge columns are stored with masks, never touching C out of bounds.
- *  - blocking: B is packed in panels of NR columns (runtime/pack.h), A in
+ *  - blocking: B is packed in panels of NR columns (runtime/rt/pack.h), A in
  *    panels of MR rows for one KC block at a time (a small per-task stack
  *    buffer that stays in L1 while the KC x NC block of B streams from L2).
  *  - small M (<= SMALL_M rows, e.g. one step of a recurrent network): no A

@@ -51,7 +51,7 @@
  * see attn_gemm_packed for groups in between. */
 LLVMValueRef cg_gemm(CgModule *cm);
 
-/* Same product with B pre-packed by attn_pack_b (runtime/pack.h) for this target's lane count,
+/* Same product with B pre-packed by attn_pack_b (runtime/rt/pack.h) for this target's lane count,
  * and the same epilogue contract:
  *   void attn_gemm_packed(i64 M, i64 N, i64 K, ptr A, i64 a_rs, i64 a_cs, ptr Bp, ptr C, i64 ldc, ptr pool,
  *                         ptr epi, ptr epi_arg, i64 epi_panels)

@@ -15,7 +15,7 @@
 #define CG_PARAM_MAX_PARTS 16
 
 /* One slot of a run's weights (ctx->params): a bound weight as it is, or a
- * copy packed for attn_gemm_packed (runtime/pack.h). */
+ * copy packed for attn_gemm_packed (runtime/rt/pack.h). */
 typedef struct CgParam {
     const IrNode *node;  /* the PARAM node whose weight it holds (with parts: the first part's) */
     bool packed;         /* packed for attn_gemm_packed: B of k×n with strides rs, cs */

@@ -1,6 +1,6 @@
 /*
  * ir_signature.h — the inputs and outputs of an entry as runtime signatures
- * (runtime/compiled.h): what the JIT runner and AOT headers check inputs
+ * (runtime/rt/compiled.h): what the JIT runner and AOT headers check inputs
  * against, and what the interpreter binds its inputs with, so that both
  * engines check them with one implementation (attn_bind_inputs).
  */

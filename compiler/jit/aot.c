@@ -358,7 +358,7 @@ static void weight_table(Aot *A, StrBuf *b) {
     }
     if (!A->nweights)
         sb_printf(b, " *   (none)\n");
-    sb_printf(b, " * Matmuls read %d of them packed for %d floats per vector (runtime/pack.h).\n */\n",
+    sb_printf(b, " * Matmuls read %d of them packed for %d floats per vector (runtime/rt/pack.h).\n */\n",
               A->npacked, cg_target_lanes(&A->target));
     sb_printf(b, "#define %s_NWEIGHTS %d\n", A->ID, A->nweights);
     if (A->nweights) {

@@ -6,7 +6,7 @@
  * NAME_E_input_dims, NAME_E_output_dims and NAME_E_run of cg_entry.h; every
  * other function and constant is internal, so objects of several models link
  * into one program. The header describes them to the runtime library
- * (runtime/compiled.h, runtime/aot_weights.h): a descriptor per entry, the
+ * (runtime/rt/compiled.h, runtime/rt/aot_weights.h): a descriptor per entry, the
  * weight table with the packing of the object's target, constants for the
  * inputs and outputs, and inline functions to load the weights and run.
  */
@@ -24,7 +24,7 @@ typedef struct AotOptions {
     const char *mcpu, *mattr; /* target overrides (NULL: the host's, or ATTN_MCPU/ATTN_MATTR) */
     const char *emit_llvm;    /* also write the optimised module's IR here, when non-NULL */
     const char *emit_asm;     /* also write its assembly here, when non-NULL */
-    bool no_fuse;             /* every node its own kernel (compiler/fuse.h) */
+    bool no_fuse;             /* every node its own kernel (compiler/fuse/fuse.h) */
 } AotOptions;
 
 /* The C identifier of output path `out`: its base name with every character

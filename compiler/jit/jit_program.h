@@ -14,8 +14,8 @@ typedef struct JitOptions {
     int threads;                /* 0 = every core */
     const char *emit_llvm;      /* write the optimised module's IR here, when non-NULL */
     const char *emit_asm;       /* write its assembly here, when non-NULL */
-    bool no_fuse;               /* every node its own kernel (compiler/fuse.h) */
-    bool profile;               /* time every kernel call (runtime/profile.h) */
+    bool no_fuse;               /* every node its own kernel (compiler/fuse/fuse.h) */
+    bool profile;               /* time every kernel call (runtime/rt/profile.h) */
 } JitOptions;
 
 typedef struct JitProgram JitProgram;

@@ -13,8 +13,8 @@
  *
  * The concatenation depends on weights only: pass_scan_invariant moves it out
  * of a loop body, the JIT and AOT objects pack it once when weights are bound
- * (cg_entry.c, runtime/aot_weights.c), and the interpreter computes it per call. Elementwise users
- * read the slices in place (compiler/fuse_elementwise.c), so a GRU step is
+ * (cg_entry.c, runtime/rt/aot_weights.c), and the interpreter computes it per call. Elementwise users
+ * read the slices in place (compiler/fuse/fuse_elementwise.c), so a GRU step is
  * one product and one kernel of gate math, whichever way its weights are
  * written. Concatenations of adjacent slices of one weight (in_proj_weight's
  * q, k and v rows) are packed straight from that weight.

@@ -66,7 +66,7 @@
 #define ATTN_BUDGET_CODEGEN 4000
 #define ATTN_CODEGEN_SCAN_WEIGHT 20
 
-/* ---- The cores' object cache (compiler/jit_cache.c) --------------------- */
+/* ---- The cores' object cache (compiler/jit/jit_cache.c) --------------------- */
 #define ATTN_LIMIT_CACHE_ENTRY_BYTES (16 << 20) /* one cache entry, header included (objects are ~20-100 KB) */
 
 /* ---- Weights files ----------------------------------------------------- */

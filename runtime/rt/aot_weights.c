@@ -1,7 +1,7 @@
 /*
  * aot_weights.c — loading the weights of an ahead-of-time compiled object
  * and running its entry points (see aot_weights.h). The checks and their
- * messages are those of binding weights to a model (compiler/lower.c).
+ * messages are those of binding weights to a model (compiler/lower/lower.c).
  */
 #include "aot_weights.h"
 #include "pack.h"
@@ -54,7 +54,7 @@ static char *dup_text(const char *s) {
     return d;
 }
 
-/* The dtype a model gives a file's tensor of dtype d (as compiler/lower.c). */
+/* The dtype a model gives a file's tensor of dtype d (as compiler/lower/lower.c). */
 static attn_dtype file_dtype(StDtype d, attn_dtype declared) {
     switch (d) {
     case ST_F16: case ST_BF16: case ST_F32: case ST_F64: return ATTN_F32;

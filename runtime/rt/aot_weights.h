@@ -7,7 +7,7 @@
  * holds a weight table (AttnAotTable) listing every weight the compiled entry
  * points read: its safetensors key, dtype and shape, and the packed copies
  * the object's matmuls read (laid out for the vector width of the target the
- * object was compiled for, runtime/pack.h). attn_aot_weights_load reads a
+ * object was compiled for, runtime/rt/pack.h). attn_aot_weights_load reads a
  * safetensors file against that table with the same checks as binding
  * weights to a model (every key present, dtype and shape as declared, no
  * unexpected keys), converts F16/BF16/F64 to f32 and makes the packed copies.
@@ -40,7 +40,7 @@ typedef struct AttnAotPart {
     int64_t n;                    /* its columns of B */
 } AttnAotPart;
 
-/* A copy of a 2-D f32 weight packed for the generated matmul (runtime/pack.h). */
+/* A copy of a 2-D f32 weight packed for the generated matmul (runtime/rt/pack.h). */
 typedef struct AttnAotPacked {
     int weight;                   /* index into the table's weights */
     int64_t k, n, rs, cs;         /* B is k×n with element (p, j) at data[offset + p*rs + j*cs] */

@@ -5,7 +5,7 @@
  *
  * A compiled entry is its signature (inputs with the per-call symbols their
  * dims bind, outputs), its error sites (messages with the source location,
- * three numbers each) and four generated functions (compiler/cg_entry.h);
+ * three numbers each) and four generated functions (compiler/codegen/cg_entry.h);
  * in-process programs also use a fifth, which computes run statistics.
  * attn_compiled_run checks the inputs exactly like the interpreter, sizes and
  * allocates the workspace and the outputs, runs the code and turns a failing

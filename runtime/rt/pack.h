@@ -1,6 +1,6 @@
 /*
  * pack.h — the packed layout of a matmul's right operand (a weight), shared
- * by the generated attn_gemm_packed (compiler/cg_matmul.c) and by programs
+ * by the generated attn_gemm_packed (compiler/codegen/cg_matmul.c) and by programs
  * that pack their weights when they are bound. Plain C, no LLVM.
  *
  * Layout for a target with `lanes` floats per vector: the N columns are cut
