@@ -16,6 +16,7 @@
  */
 #include "cg_attention.h"
 #include "threadpool.h"
+#include "jit.h"
 
 #include <math.h>
 #include <stdio.h>

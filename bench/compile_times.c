@@ -3,7 +3,7 @@
  * golden manifests (tests/golden/cases*.txt), with the fixtures' weights.
  *
  * The matmul core is made once per process and target and shared by all
- * programs (compiled, or loaded from the object cache of compiler/jit_cache.h;
+ * programs (compiled, or loaded from the object cache of compiler/jit/jit_cache.h;
  * run with ATTN_CACHE_DIR= set empty to compile it); the first compile below
  * (a one-op model) measures it alone, and each model's time is then the
  * median of several compiles of its entry.
@@ -80,7 +80,7 @@ int main(int argc, char **argv) {
     double t0 = now_ms();
     attn_model_compile(m, "f", NULL, &p);
     printf("matmul core + first program (once per process; the core comes from the object cache when it is\n"
-           "there, compiler/jit_cache.h; ATTN_CACHE_DIR= compiles it): %.1f ms\n\n",
+           "there, compiler/jit/jit_cache.h; ATTN_CACHE_DIR= compiles it): %.1f ms\n\n",
            now_ms() - t0);
     attn_program_free(p);
     attn_model_free(m);

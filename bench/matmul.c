@@ -14,6 +14,7 @@
 #include "cg_matmul.h"
 #include "pack.h"
 #include "threadpool.h"
+#include "jit.h"
 
 #include <cblas.h>
 #include <math.h>

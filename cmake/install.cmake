@@ -9,7 +9,7 @@ install(TARGETS attn_shared attn attnrt EXPORT attnTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS attnc RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # the public headers: the API (attn.h, attn_limits.h) and what AOT headers include
-install(FILES runtime/attn.h runtime/attn_limits.h runtime/compiled.h runtime/threadpool.h runtime/aot_weights.h
+install(FILES ${ATTN_PUBLIC_HEADERS}
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/attn)
 # the model zoo and the std library it imports
 install(DIRECTORY models/ DESTINATION ${ATTN_INSTALL_MODELDIR} FILES_MATCHING PATTERN "*.attn")

@@ -38,7 +38,7 @@
  * runs one date at a time), give one --text per run.
  *
  * The inputs file is read with the library's safetensors reader
- * (runtime/safetensors.h), which is not part of attn.h.
+ * (runtime/rt/safetensors.h), which is not part of attn.h.
  */
 #include <attn/attn.h>
 #include "safetensors.h"

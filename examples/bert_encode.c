@@ -23,7 +23,7 @@
  * safetensors file (e.g. PyTorch's outputs for the same ids) at
  * |got - want| <= 1e-5 + 1e-5·|want|, prints "matches PyTorch" and exits with
  * 0, or lists the differences and exits with 1. The file is read with the
- * library's safetensors reader (runtime/safetensors.h, not part of attn.h).
+ * library's safetensors reader (runtime/rt/safetensors.h, not part of attn.h).
  */
 #include <attn/attn.h>
 #include "safetensors.h"

@@ -1,5 +1,5 @@
 # check_core_cache.cmake — the on-disk cache of the cores' machine code
-# (compiler/jit_cache.h), on the encoder layer of golden case enc_relu_post
+# (compiler/jit/jit_cache.h), on the encoder layer of golden case enc_relu_post
 # (it uses both the matmul and the attention core): a first run fills an empty
 # cache directory with one entry per core, a second run reads them and gives
 # the same outputs, a run over truncated (corrupt) entries still gives the same

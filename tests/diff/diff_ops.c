@@ -100,7 +100,7 @@ static const Case cases[] = {
                      "    h = hn\n    u = un\n    yield h + s + g\n  }\n"
                      "  return ys, hn, sn, un\n}\n",
      "x:f32:B,T,N h0:f32:B,N s0:f32:B,N u0:f32:B,N w:f32:N,N", 0},
-    /* products sharing their left operand merged into one (compiler/pass_merge_matmuls.c): the
+    /* products sharing their left operand merged into one (compiler/opt/pass_merge_matmuls.c): the
        weights are captured inputs, concatenated by a kernel once per call, the biases too */
     {"merged_products", "entry f(x: f32[B, T, 6], h0: f32[B, 5], wr: f32[5, 5], wz: f32[5, 5], wn: f32[5, 5],\n"
                         "        ur: f32[5, 6], uz: f32[5, 6], br: f32[5], bz: f32[5]) -> (ys, hn) {\n"

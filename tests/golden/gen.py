@@ -1030,7 +1030,7 @@ def _shared_operand_products():
 # ---------------------------------------------------------------------------
 # recurrent layers whose hidden size is a multiple of 16: the JIT and AOT
 # objects compute their gates in the recurrent product's epilogue
-# (compiler/fuse_gates.c); batch 1..4 runs the product's small-M path,
+# (compiler/fuse/fuse_gates.c); batch 1..4 runs the product's small-M path,
 # larger batches its main path; H = 16 gives an LSTM 64 columns per group,
 # more than one panel
 # ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 /*
  * test_aot_weights.c — loading the weights of an ahead-of-time compiled
- * object (runtime/aot_weights.h) against a hand-written weight table: the
+ * object (runtime/rt/aot_weights.h) against a hand-written weight table: the
  * slots an entry's code receives (plain weights, packed copies), and the
  * errors for missing keys, wrong shapes and dtypes, unexpected keys, bad
  * files and misuse.

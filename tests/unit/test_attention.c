@@ -1,5 +1,5 @@
 /*
- * test_attention.c — the generated attention core (compiler/cg_attention.c)
+ * test_attention.c — the generated attention core (compiler/codegen/cg_attention.c)
  * against a straightforward reference accumulating in double: query and key
  * counts around the tile sizes, head sizes around the vector width, batch
  * dims with permuted, padded and broadcast layouts, no mask, bool and
@@ -18,6 +18,7 @@
 
 #include "cg_attention.h"
 #include "threadpool.h"
+#include "jit.h"
 
 #include <math.h>
 #include <stdio.h>

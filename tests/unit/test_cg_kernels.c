@@ -20,6 +20,7 @@
 #include "kernels.h"
 #include "lower.h"
 #include "threadpool.h"
+#include "jit.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * test_cg_plan.c — unit tests of the workspace plan (compiler/cg_plan.h):
+ * test_cg_plan.c — unit tests of the workspace plan (compiler/codegen/cg_plan.h):
  * live intervals over straight-line graphs, scans (carries, captures,
  * sequences, stacked and final results, nested bodies) and aliases
  * (reshapes, values computed in their reader's kernel), and the slots made

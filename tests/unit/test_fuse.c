@@ -1,5 +1,5 @@
 /*
- * test_fuse.c — unit tests of the fusion passes (compiler/fuse.h): which
+ * test_fuse.c — unit tests of the fusion passes (compiler/fuse/fuse.h): which
  * nodes of small graphs end up in one kernel.
  *
  * Each case compiles a one-entry model and compares the kernel graph with

@@ -1,6 +1,6 @@
 /*
  * test_heatmap.c — unit tests of the heatmaps: attn_heatmap_text and
- * attn_heatmap_svg (runtime/heatmap.c).
+ * attn_heatmap_svg (runtime/api/heatmap.c).
  *
  * The terminal output is captured with open_memstream and checked cell by
  * cell: every row line holds its label and rows × cols cells of the expected

@@ -1,5 +1,5 @@
 /*
- * test_jit.c — the LLVM plumbing (compiler/jit.c) and the thread pool:
+ * test_jit.c — the LLVM plumbing (compiler/codegen/cg_target.c, compiler/jit/jit.c) and the thread pool:
  * target selection and overrides, JIT code calling the runtime through
  * absolute symbols, LLVM failures reported as messages, file emission.
  */
@@ -12,6 +12,7 @@
 
 #include "cg.h"
 #include "threadpool.h"
+#include "jit.h"
 
 #include <stdatomic.h>
 #include <stdio.h>

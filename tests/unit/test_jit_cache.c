@@ -1,5 +1,5 @@
 /*
- * test_jit_cache.c — the cores' object cache (compiler/jit_cache.c) under
+ * test_jit_cache.c — the cores' object cache (compiler/jit/jit_cache.c) under
  * attack: each test plants what an attacker or a damaged disk could leave in
  * the cache directory and checks that the planted file's target is untouched,
  * nothing hangs (alarm), the code run is correct, and a bad entry is
@@ -15,6 +15,7 @@
 #include "attn_limits.h"
 #include "cg.h"
 #include "jit_cache.h"
+#include "jit.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /*
- * test_jit_target.c — target options (compiler/jit.c): what the JIT refuses
+ * test_jit_target.c — target options (compiler/codegen/cg_target.c): what the JIT refuses
  * because this machine cannot run it or LLVM cannot build it, what AOT
  * allows, and LLVM's fatal errors coming back as internal errors instead of
  * ending the process.
@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "cg.h"
+#include "jit.h"
 
 #include <stdio.h>
 #include <stdlib.h>

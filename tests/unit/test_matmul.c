@@ -1,6 +1,6 @@
 /*
- * test_matmul.c — the generated GEMM (compiler/cg_matmul.c) and the B packing
- * (runtime/pack.c) against a double-accumulating reference: odd and prime
+ * test_matmul.c — the generated GEMM (compiler/codegen/cg_matmul.c) and the B packing
+ * (runtime/rt/pack.c) against a double-accumulating reference: odd and prime
  * sizes around the vector width, transposed and padded strides, ldc > N,
  * K == 0, M or N == 0, packed and unpacked B, no pool and pools of 1 and 2
  * threads, on the host target and on 8- and 4-lane targets; and the epilogue
@@ -16,6 +16,7 @@
 #include "cg_matmul.h"
 #include "pack.h"
 #include "threadpool.h"
+#include "jit.h"
 
 #include <math.h>
 #include <pthread.h>

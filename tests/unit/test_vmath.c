@@ -1,5 +1,5 @@
 /*
- * test_vmath.c — the vectorizable math functions of compiler/cg_vmath.c
+ * test_vmath.c — the vectorizable math functions of compiler/codegen/cg_vmath.c
  * against double-precision libm: JIT code applies each function with a
  * <16 x float> loop and a scalar remainder to 2.4 to 3.2 million inputs per function
  * (uniform steps over the interesting range, every 1000th float of the
@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "cg_vmath.h"
+#include "jit.h"
 
 #include <float.h>
 #include <math.h>

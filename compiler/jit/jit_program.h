@@ -1,0 +1,37 @@
+/*
+ * jit_program.h — an entry point compiled in process: generate the module,
+ * optimise it for the target, hand it to the LLJIT, look up its functions,
+ * pack the weights the matmuls read packed, and run it.
+ */
+#ifndef ATTN_JIT_PROGRAM_H
+#define ATTN_JIT_PROGRAM_H
+
+#include "compiled.h"
+#include "ir.h"
+
+typedef struct JitOptions {
+    const char *mcpu, *mattr;   /* target overrides (NULL: host, or ATTN_MCPU/ATTN_MATTR) */
+    int threads;                /* 0 = every core */
+    const char *emit_llvm;      /* write the optimised module's IR here, when non-NULL */
+    const char *emit_asm;       /* write its assembly here, when non-NULL */
+    bool no_fuse;               /* every node its own kernel (compiler/fuse/fuse.h) */
+    bool profile;               /* time every kernel call (runtime/rt/profile.h) */
+} JitOptions;
+
+typedef struct JitProgram JitProgram;
+
+/* Compiles entry e (whose PARAM nodes hold bound weights, or NULL when unbound).
+ * NULL with a malloc'd message in *err on failure. */
+JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err);
+attn_status jit_program_run(JitProgram *p, const attn_tensor *inputs, int ninputs, attn_tensor **outputs,
+                            int *noutputs, char **error);
+/* What a run on inputs of these shapes does (attn_program_run_stats). */
+attn_status jit_program_stats(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_run_stats *stats,
+                              char **error);
+/* Milliseconds spent generating IR, optimising and producing machine code. */
+double jit_program_compile_ms(const JitProgram *p);
+/* The per-kernel times of a program compiled with profiling (NULL otherwise). */
+const attn_kernel_profile *jit_program_profile(JitProgram *p, int *n);
+void jit_program_free(JitProgram *p);
+
+#endif

@@ -1,0 +1,260 @@
+/*
+ * attn.h — the public C API of attn.
+ *
+ * A model is an .attn source file. The calls follow its life:
+ *
+ *     attn_model *m = attn_model_new();
+ *     attn_model_set(m, "input_size", "16");          // hyperparameters (--set)
+ *     if (attn_model_load(m, "models/gru.attn") ||    // parse + check
+ *         attn_model_bind_weights(m, "gru.safetensors"))
+ *         fprintf(stderr, "%s", attn_model_errors(m)); // file:line:col: error: ...
+ *     attn_program *p;
+ *     attn_model_compile(m, "forward", NULL, &p);      // one entry point
+ *     attn_tensor in[2] = {...}, *out; int nout;
+ *     attn_program_run(p, in, 2, &out, &nout, &err);   // any number of times
+ *     attn_tensors_free(out, nout);
+ *     attn_program_free(p); attn_model_free(m);
+ *
+ * Every call reports failure by a non-zero status and a message; the library
+ * never exits the host process. Tensors are dense, row-major, batch first.
+ */
+#ifndef ATTN_H
+#define ATTN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Marks the public API: the only symbols the shared library exports. */
+#if defined(ATTN_BUILDING_LIBRARY)
+#define ATTN_API __attribute__((visibility("default")))
+#else
+#define ATTN_API
+#endif
+/* Marks what compiled code and the headers of AOT objects call in the runtime
+ * library: global in libattnrt.a; hidden in libattn like every internal. */
+#if defined(ATTN_BUILDING_RUNTIME)
+#define ATTN_RT_API __attribute__((visibility("default")))
+#else
+#define ATTN_RT_API
+#endif
+
+/* The version of attn these declarations belong to (the build takes its
+ * version from here); attn_version() gives the library's own at run time. */
+#define ATTN_VERSION_MAJOR 0
+#define ATTN_VERSION_MINOR 5
+#define ATTN_VERSION_PATCH 0
+
+#define ATTN_MAX_RANK 8
+
+/* Element types of tensors seen by users and kernels. */
+typedef enum attn_dtype {
+    ATTN_F32,  /* 32-bit IEEE float: activations and weights */
+    ATTN_I32,  /* 32-bit signed integer: token ids */
+    ATTN_I64,  /* 64-bit signed integer: token ids, argmax results */
+    ATTN_BOOL, /* one byte, 0 or 1: masks */
+} attn_dtype;
+
+/* Status codes returned by every fallible call. */
+typedef enum attn_status {
+    ATTN_OK = 0,
+    ATTN_ERR_INPUT = 1,  /* the user's source, weights, shapes or inputs are wrong */
+    ATTN_ERR_USAGE = 2,  /* API misuse: NULL handle, unknown entry, wrong order */
+    ATTN_ERR_NOMEM = 3,  /* an allocation failed or a size limit was exceeded */
+    ATTN_ERR_IO = 4,     /* a file could not be read or written */
+    ATTN_ERR_INTERNAL = 5,
+} attn_status;
+
+/* "attn 0.5.0 (LLVM 19.1.7, target x86_64-pc-linux-gnu znver4)": the library's
+ * version, the LLVM it was built with and the host it runs on. Static storage:
+ * valid for the life of the process; computed on the first call (thread-safe). */
+ATTN_API const char *attn_version(void);
+
+/* Short English text of a status: "out of memory" for ATTN_ERR_NOMEM;
+ * "unknown status" for a value that is not an attn_status. Static storage. */
+ATTN_API const char *attn_status_string(attn_status status);
+
+/* A dense row-major tensor. `name` is the entry point's input or output name. */
+typedef struct attn_tensor {
+    const char *name;              /* input/output name (not owned by the tensor) */
+    attn_dtype dtype;              /* element type */
+    int rank;                      /* number of dims, 0..ATTN_MAX_RANK */
+    int64_t shape[ATTN_MAX_RANK];  /* extent of each dim */
+    void *data;                    /* elements, shape product × dtype size bytes */
+} attn_tensor;
+
+/* Size in bytes of one element of `dt`. */
+ATTN_API size_t attn_dtype_size(attn_dtype dt);
+/* Printable name of `dt`: "f32", "i32", "i64", "bool". */
+ATTN_API const char *attn_dtype_name(attn_dtype dt);
+/* Number of elements of `t` (1 for rank 0, 0 for NULL; -1 when a dim is negative
+ * or the product overflows int64). */
+ATTN_API int64_t attn_tensor_numel(const attn_tensor *t);
+
+/* Which engine runs a compiled entry point. */
+typedef enum attn_backend {
+    ATTN_BACKEND_JIT,    /* LLVM native code for this CPU (the default) */
+    ATTN_BACKEND_INTERP, /* reference interpreter: plain C kernels */
+} attn_backend;
+
+/* Options for attn_model_compile; NULL (or all fields zero) means defaults. */
+typedef struct attn_compile_options {
+    attn_backend backend; /* default ATTN_BACKEND_JIT */
+    int threads;          /* threads a run may use; 0 = number of cores */
+    /* JIT target: LLVM CPU name and feature string ("znver4", "+avx2,+fma");
+     * NULL = the host's, or the environment's ATTN_MCPU / ATTN_MATTR. */
+    const char *mcpu, *mattr;
+    /* JIT: write the optimised LLVM IR / the assembly of the entry here (NULL = don't). */
+    const char *emit_llvm, *emit_asm;
+    /* Intermediate tensors to return after the entry's own outputs, by the name of
+     * the variable they were assigned to: "weights" (the last assignment of any
+     * variable so named) or "self_attn/weights" (one assigned under that weight
+     * scope, e.g. inside `scope "self_attn" { ... }`). */
+    const char *const *extra_outputs;
+    int nextra_outputs;
+    /* JIT: 1 = no operator fusion, every graph node its own kernel (for
+     * comparing and debugging; results are the same). */
+    int no_fuse;
+    /* JIT: 1 = time every kernel call (attn_program_profile); costs two clock
+     * reads per call. */
+    int profile;
+} attn_compile_options;
+
+typedef struct attn_model attn_model;     /* a loaded, checked model source */
+typedef struct attn_program attn_program; /* one entry point, ready to run */
+
+/* A new empty model; NULL only when out of memory. */
+ATTN_API attn_model *attn_model_new(void);
+ATTN_API void attn_model_free(attn_model *m);
+
+/* Adds a directory searched by `import` (after the importing file's own directory). */
+ATTN_API attn_status attn_model_add_import_path(attn_model *m, const char *dir);
+
+/* Sets hyperparameter `name` to `value` ("512", "1e-5", "true", "gelu"); before load. */
+ATTN_API attn_status attn_model_set(attn_model *m, const char *name, const char *value);
+
+/* Parses and checks the model at `path` (or source text `src` named `name`). */
+ATTN_API attn_status attn_model_load(attn_model *m, const char *path);
+ATTN_API attn_status attn_model_load_source(attn_model *m, const char *name, const char *src);
+
+/* Binds weights from a safetensors file; checks names, shapes, dtypes against the model. */
+ATTN_API attn_status attn_model_bind_weights(attn_model *m, const char *path);
+
+/* All diagnostics of the last failing call, "file:line:col: error: ..." with source
+ * line and caret, or "" when there were none. Owned by the model. */
+ATTN_API const char *attn_model_errors(const attn_model *m);
+
+/* Text of the graph of entry point `entry` after the optimisation passes:
+ * format 0 = the textual IR, 1 = Graphviz DOT; adding 2 prints the kernel
+ * graph instead (which nodes each generated kernel computes; with 1, the
+ * kernels as DOT clusters), and adding 4 as well shows it without fusion.
+ * *out is freed with attn_string_free. */
+ATTN_API attn_status attn_model_graph_text(attn_model *m, const char *entry, int format, char **out);
+
+/* Number of entry points and their names. */
+ATTN_API int attn_model_entry_count(const attn_model *m);
+ATTN_API const char *attn_model_entry_name(const attn_model *m, int i);
+
+/* Compiles entry point `entry`. The program stays valid after attn_model_free. */
+ATTN_API attn_status attn_model_compile(attn_model *m, const char *entry,
+                               const attn_compile_options *opt, attn_program **out);
+
+/* Options for attn_model_compile_aot; NULL (or all fields zero) means defaults. */
+typedef struct attn_aot_options {
+    /* target: LLVM CPU name and feature string, as for the JIT (NULL = the host's,
+     * or ATTN_MCPU / ATTN_MATTR); the object runs on CPUs that have them */
+    const char *mcpu, *mattr;
+    /* also write the optimised LLVM IR / the assembly here (NULL = don't) */
+    const char *emit_llvm, *emit_asm;
+    /* 1 = no operator fusion (as attn_compile_options.no_fuse) */
+    int no_fuse;
+} attn_aot_options;
+
+/* Compiles entry point `entry` (NULL: every entry point) ahead of time into the
+ * object file OUT.o and the C header OUT.h, which need no LLVM, only the runtime
+ * library libattnrt (docs/AOT.md); the base name of `out` names the C symbols
+ * ("build/gru" gives gru_load_weights, gru_forward). Every hyperparameter must be
+ * set or solved from bound weights; weights need not be bound (the program loads
+ * them), but bound ones are checked. */
+ATTN_API attn_status attn_model_compile_aot(attn_model *m, const char *entry, const char *out,
+                                   const attn_aot_options *opt);
+
+/* Input and output signatures of a compiled entry point. Dims that vary per call are -1. */
+ATTN_API int attn_program_input_count(const attn_program *p);
+ATTN_API int attn_program_output_count(const attn_program *p);
+ATTN_API const char *attn_program_input_name(const attn_program *p, int i);
+ATTN_API const char *attn_program_output_name(const attn_program *p, int i);
+
+/* Runs the program. Inputs are matched by name (order free). On success *outputs is a
+ * new array of *noutputs tensors, in the entry's output order, freed with
+ * attn_tensors_free. On failure, *error (if non-NULL) gets a message to free with
+ * attn_string_free. Safe to call from several threads at once on one program. */
+ATTN_API attn_status attn_program_run(const attn_program *p, const attn_tensor *inputs, int ninputs,
+                             attn_tensor **outputs, int *noutputs, char **error);
+ATTN_API void attn_program_free(attn_program *p);
+
+/* What a run of a program does on inputs of given shapes, worked out from the
+ * shapes alone (the program's generated code computes it; nothing is run or
+ * measured). Byte counts are for this call's dims. */
+typedef struct attn_run_stats {
+    int64_t kernels;                  /* kernels in the compiled code */
+    int64_t kernel_calls;             /* kernel calls of the run (a scan body's kernels once per step) */
+    int64_t workspace_bytes;          /* the run's workspace: intermediate values, where values whose
+                                         lifetimes don't overlap share memory (its peak) */
+    int64_t workspace_bytes_no_reuse; /* the same with a buffer of its own for every value */
+    int64_t bytes_moved;              /* over all kernel calls: bytes read from their operands and
+                                         written to their outputs (scan copies not counted) */
+} attn_run_stats;
+
+/* Fills *stats for a run of p on `inputs`, checked as attn_program_run checks
+ * them. JIT backend only: the interpreter gives ATTN_ERR_USAGE. On failure,
+ * *error (if non-NULL) gets a message to free with attn_string_free. */
+ATTN_API attn_status attn_program_run_stats(const attn_program *p, const attn_tensor *inputs, int ninputs,
+                                   attn_run_stats *stats, char **error);
+
+/* Time per kernel, summed over the runs so far of a program compiled with
+ * attn_compile_options.profile = 1 (JIT only). */
+typedef struct attn_kernel_profile {
+    const char *name; /* "k29 attention: %23 matmul, %25 div, %27 where, %28 softmax, %29 matmul" */
+    int64_t calls;    /* calls of the kernel (a scan body's kernels once per step) */
+    double ms;        /* their total time */
+} attn_kernel_profile;
+
+/* Sets *out to p's per-kernel table (*n entries, in the order the code first
+ * calls them; owned by p, valid until its next run or free). ATTN_ERR_USAGE
+ * when p was not compiled with profiling. */
+ATTN_API attn_status attn_program_profile(const attn_program *p, const attn_kernel_profile **out, int *n);
+
+ATTN_API void attn_tensors_free(attn_tensor *ts, int n);
+ATTN_API void attn_string_free(char *s);
+
+/* ---- Heatmaps ------------------------------------------------------------
+ * A [rows, cols] matrix of floats (row-major), e.g. the attention weights of
+ * one batch item, drawn with a label per row and per column (UTF-8; NULL
+ * arrays mean the indices 0, 1, ...). Values are scaled from the smallest
+ * (or 0 when all are positive) to the largest finite value. Both return 0, or
+ * -1 with errno set: EINVAL for a NULL pointer or an empty matrix, else the
+ * error of the failed open or write. */
+
+/* Prints the matrix to `out`, each cell two columns wide: with `color`, on a
+ * 256-colour ANSI background (for terminals); without, as a shade character
+ * from light to dark, "·░▒▓█". Column labels on top, row labels on the left,
+ * then the scale. */
+ATTN_API int attn_heatmap_text(FILE *out, const float *values, int rows, int cols,
+                      const char *const *row_labels, const char *const *col_labels, bool color);
+
+/* Writes the matrix as an SVG image to `path`: one <rect> per cell (its
+ * <title> gives the labels and the value), the labels along both axes (XML
+ * escaped), and the colour scale. */
+ATTN_API int attn_heatmap_svg(const char *path, const float *values, int rows, int cols,
+                     const char *const *row_labels, const char *const *col_labels);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
