@@ -1,0 +1,1 @@
+/work/main/runtime/include/attn_limits.h

@@ -1,0 +1,1 @@
+/work/main/runtime/rt/compiled.h
