@@ -129,3 +129,12 @@ void ku_store_real(void *data, attn_dtype dt, int64_t i, double v)
     case ATTN_BOOL: ((uint8_t *)data)[i] = v != 0; break;
     }
 }
+
+void ku_map_scalar(const attn_tensor *x, attn_tensor *out, double (*fn)(double))
+{
+    const float *src = x->data;
+    float *dst = out->data;
+    int64_t n = attn_tensor_numel(out);
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = (float)fn(src[i]);
+}

@@ -65,6 +65,10 @@ void ku_store_int(void *data, attn_dtype dt, int64_t i, int64_t v);
 /* Stores real v: integers truncate toward zero and saturate (NaN is 0), bool is v != 0. */
 void ku_store_real(void *data, attn_dtype dt, int64_t i, double v);
 
+/* out = fn(x) on every element of f32 tensors of the same shape, each
+ * computed in double and rounded to float. */
+void ku_map_scalar(const attn_tensor *x, attn_tensor *out, double (*fn)(double));
+
 /* Copies one element of `size` bytes; fixed sizes let the compiler inline it. */
 static inline void ku_copy_element(void *dst, const void *src, size_t size)
 {

@@ -1,5 +1,7 @@
 /*
- * kernels.h — reference C kernels, one per op of ops.def.
+ * kernels.h — reference C kernels of the ops of ops.def that have one (the
+ * unary float ops defined by their scalar function alone have none: op_run
+ * maps the function).
  *
  * Plain, obviously-correct loops: the interpreter runs them and the JIT is
  * checked against them. Shapes, dtypes and index ranges were checked before a
@@ -13,13 +15,6 @@
 void kern_arange(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
 void kern_full(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
 void kern_neg(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
-void kern_tanh(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
-void kern_sigmoid(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
-void kern_relu(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
-void kern_gelu(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
-void kern_exp(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
-void kern_log(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
-void kern_sqrt(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
 void kern_abs(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
 void kern_not(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
 void kern_cast(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
@@ -42,6 +37,7 @@ void kern_where(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tenso
 void kern_sum(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
 void kern_mean(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
 void kern_max(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
+void kern_min(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
 void kern_argmax(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
 void kern_softmax(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
 void kern_layer_norm(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);

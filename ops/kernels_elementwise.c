@@ -1,7 +1,8 @@
 /*
  * kernels_elementwise.c — reference kernels that compute each output element
  * from the elements at the same (broadcast) index: sources (arange, full),
- * unary math, casts, binary arithmetic, comparisons, logic, where and expand.
+ * negation, absolute value and not (the other unary math is the scalar
+ * functions of op_table.c, mapped by ku_map_scalar), casts, binary arithmetic, comparisons, logic, where and expand.
  *
  * Float math is float32 throughout, as PyTorch computes it. Integer arithmetic
  * runs in int64 with wrap-around and is narrowed on store; bool operands load
@@ -12,7 +13,6 @@
 
 #include <math.h>
 
-typedef float (*RealUnary)(float);
 typedef int64_t (*IntUnary)(int64_t);
 typedef float (*RealBinary)(float, float);
 typedef int64_t (*IntBinary)(int64_t, int64_t);
@@ -36,83 +36,36 @@ void kern_full(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor
 
 /* ---- one operand ---- */
 
-/* out = f(x) elementwise: real_fn on f32, int_fn on integers and bool. */
-static void unary_apply(const attn_tensor *x, attn_tensor *out, RealUnary real_fn,
-                        IntUnary int_fn)
+/* out = f(x) elementwise: the op's scalar function (ops.def) on f32, computed
+ * in double and rounded, int_fn on integers and bool. */
+static void unary_apply(const attn_tensor *x, attn_tensor *out, OpKind op, IntUnary int_fn)
 {
     int64_t n = attn_tensor_numel(out);
     if (out->dtype == ATTN_F32) {
-        const float *src = x->data;
-        float *dst = out->data;
-        for (int64_t i = 0; i < n; i++)
-            dst[i] = real_fn(src[i]);
+        ku_map_scalar(x, out, op_info[op].scalar);
         return;
     }
     for (int64_t i = 0; i < n; i++)
         ku_store_int(out->data, out->dtype, i, int_fn(ku_load_int(x->data, x->dtype, i)));
 }
 
-static float neg_real(float x) { return -x; }
 static int64_t neg_int(int64_t x) { return (int64_t)(0 - (uint64_t)x); }
-static float tanh_real(float x) { return tanhf(x); }
-static float sigmoid_real(float x) { return 1.0f / (1.0f + expf(-x)); }
-static float relu_real(float x) { return x < 0.0f ? 0.0f : x; }
-static float gelu_real(float x) { return x * 0.5f * (1.0f + erff(x * (float)M_SQRT1_2)); }
-static float exp_real(float x) { return expf(x); }
-static float log_real(float x) { return logf(x); }
-static float sqrt_real(float x) { return sqrtf(x); }
-static float abs_real(float x) { return fabsf(x); }
 static int64_t abs_int(int64_t x) { return x < 0 ? neg_int(x) : x; }
 static int64_t not_int(int64_t x) { return !x; }
 
 void kern_neg(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out)
 {
-    unary_apply(&in[0], out, neg_real, neg_int);
-}
-
-void kern_tanh(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out)
-{
-    unary_apply(&in[0], out, tanh_real, NULL);
-}
-
-void kern_sigmoid(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out)
-{
-    unary_apply(&in[0], out, sigmoid_real, NULL);
-}
-
-void kern_relu(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out)
-{
-    unary_apply(&in[0], out, relu_real, NULL);
-}
-
-void kern_gelu(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out)
-{
-    unary_apply(&in[0], out, gelu_real, NULL);
-}
-
-void kern_exp(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out)
-{
-    unary_apply(&in[0], out, exp_real, NULL);
-}
-
-void kern_log(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out)
-{
-    unary_apply(&in[0], out, log_real, NULL);
-}
-
-void kern_sqrt(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out)
-{
-    unary_apply(&in[0], out, sqrt_real, NULL);
+    unary_apply(&in[0], out, OP_NEG, neg_int);
 }
 
 void kern_abs(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out)
 {
-    unary_apply(&in[0], out, abs_real, abs_int);
+    unary_apply(&in[0], out, OP_ABS, abs_int);
 }
 
 void kern_not(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out)
 {
-    unary_apply(&in[0], out, NULL, not_int);
+    unary_apply(&in[0], out, OP_NOT, not_int);
 }
 
 void kern_cast(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out)

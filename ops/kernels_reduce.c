@@ -1,12 +1,12 @@
 /*
  * kernels_reduce.c — reference kernels that work along one axis: the
- * reductions sum, mean, max and argmax, and the normalisations softmax and
+ * reductions sum, mean, max, min and argmax, and the normalisations softmax and
  * layer norm.
  *
  * The input is viewed as [outer, len, inner] around the axis (AxisSplit); each
  * of the outer*inner rows is len elements `inner` apart, and row r of a
  * reduction writes output element r whether or not the axis is kept. Sums
- * accumulate in double and store float; max and argmax propagate NaN like
+ * accumulate in double and store float; max, min and argmax propagate NaN like
  * PyTorch.
  */
 #include "kernels.h"
@@ -44,6 +44,20 @@ static float max_row(const float *x, int64_t first, int64_t len, int64_t stride)
             max = v;
     }
     return max;
+}
+
+/* Smallest element of the row; NaN if any element is NaN, +inf if the row is empty. */
+static float min_row(const float *x, int64_t first, int64_t len, int64_t stride)
+{
+    float min = INFINITY;
+    for (int64_t k = 0; k < len; k++) {
+        float v = x[first + k * stride];
+        if (isnan(v))
+            return v;
+        if (v < min)
+            min = v;
+    }
+    return min;
 }
 
 /* Position of the first maximum of the row, a NaN counting as the maximum. */
@@ -88,6 +102,14 @@ void kern_max(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor 
     float *y = out->data;
     for (int64_t r = 0; r < s.outer * s.inner; r++)
         y[r] = max_row(in[0].data, ku_row_start(&s, r), s.len, s.inner);
+}
+
+void kern_min(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out)
+{
+    AxisSplit s = ku_split_axis(&in[0], attrs->axis);
+    float *y = out->data;
+    for (int64_t r = 0; r < s.outer * s.inner; r++)
+        y[r] = min_row(in[0].data, ku_row_start(&s, r), s.len, s.inner);
 }
 
 void kern_argmax(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out)

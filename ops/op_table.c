@@ -1,23 +1,64 @@
 /*
- * op_table.c — the static op table built from ops.def, lower-case op names for
- * dumps, and lookup of builtins by their source name.
+ * op_table.c — the static op table built from ops.def, the scalar functions
+ * that define the unary float ops, running an op (op_run), lower-case op
+ * names for dumps, and lookup of builtins by their source name.
  */
+#include "kernel_util.h"
 #include "kernels.h"
 
 #include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <string.h>
 
+/* ---- the unary float ops, one float at a time (ops.def's scalar column) ----
+ * The interpreter and constant folding map these over f32 tensors (in double,
+ * rounded to float); the compile-time evaluator calls them on numbers. Each
+ * follows PyTorch's definition; NaN goes through unchanged. */
+
+static double scalar_neg(double x) { return -x; }
+static double scalar_tanh(double x) { return tanh(x); }
+static double scalar_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+static double scalar_relu(double x) { return x < 0.0 ? 0.0 : x; }
+static double scalar_gelu(double x) { return 0.5 * x * (1.0 + erf(x * M_SQRT1_2)); }
+/* nn.GELU(approximate="tanh"): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+static double scalar_gelu_tanh(double x)
+{
+    return 0.5 * x * (1.0 + tanh(M_2_SQRTPI * M_SQRT1_2 * (x + 0.044715 * x * x * x)));
+}
+static double scalar_exp(double x) { return exp(x); }
+static double scalar_log(double x) { return log(x); }
+static double scalar_sqrt(double x) { return sqrt(x); }
+static double scalar_rsqrt(double x) { return 1.0 / sqrt(x); }
+static double scalar_abs(double x) { return fabs(x); }
+/* nn.Softplus() (beta 1, threshold 20): x itself above the threshold. */
+static double scalar_softplus(double x) { return x > 20.0 ? x : log1p(exp(x)); }
+static double scalar_sin(double x) { return sin(x); }
+static double scalar_cos(double x) { return cos(x); }
+static double scalar_erf(double x) { return erf(x); }
+
 const OpInfo op_info[OP_COUNT] = {
-#define OP(id, builtin, cls, min_in, max_in, attrs, kernel) \
-    [OP_##id] = {#id, builtin, cls, min_in, max_in, attrs, kernel},
+#define OP(id, builtin, cls, min_in, max_in, attrs, kernel, cost, fold, scalar, emit) \
+    [OP_##id] = {#id, builtin, cls, min_in, max_in, attrs, kernel, cost, fold, scalar},
 #include "ops.def"
 #undef OP
 };
 
+void op_run(OpKind k, const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out)
+{
+    const OpInfo *info = &op_info[k];
+    if (info->kernel)
+        info->kernel(attrs, in, nin, out);
+    else if (info->scalar && nin == 1 && out->dtype == ATTN_F32)
+        ku_map_scalar(&in[0], out, info->scalar);
+    else
+        abort(); /* sources and control flow are run by their caller, never here */
+}
+
 /* Room for every op id with its terminator, back to back. */
-#define OP(id, builtin, cls, min_in, max_in, attrs, kernel) #id "\0"
+#define OP(id, builtin, cls, min_in, max_in, attrs, kernel, cost, fold, scalar, emit) #id "\0"
 static char lower_store[sizeof(
 #include "ops.def"
 )];

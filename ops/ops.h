@@ -13,7 +13,7 @@
 #include <stdbool.h>
 
 typedef enum OpKind {
-#define OP(id, builtin, cls, min_in, max_in, attrs, kernel) OP_##id,
+#define OP(id, builtin, cls, min_in, max_in, attrs, kernel, cost, fold, scalar, emit) OP_##id,
 #include "ops.def"
 #undef OP
     OP_COUNT
@@ -34,6 +34,19 @@ typedef enum OpClass {
     OC_GATHER,  /* embedding lookup */
     OC_CONTROL, /* nested subgraph */
 } OpClass;
+
+/* What one output element of an op costs (see ops.def). */
+typedef enum OpCost {
+    COST_PLAIN, /* arithmetic, comparisons, selects, copies */
+    COST_MATH,  /* an exp/log-class function per element */
+} OpCost;
+
+/* How constant folding treats an op (see ops.def). */
+typedef enum OpFold {
+    FOLD_NEVER,  /* the node keeps its op: values bound or computed per call, or control flow */
+    FOLD_KERNEL, /* constant operands: op_run computes the value at compile time */
+    FOLD_IDS,    /* as FOLD_KERNEL when every id indexes the table (GATHER) */
+} OpFold;
 
 /* Concrete attributes of one op instance; unused fields are zero. */
 typedef struct OpAttrs {
@@ -56,7 +69,10 @@ typedef struct OpInfo {
     OpClass cls;         /* shape/fusion class */
     int min_in, max_in;  /* operand count bounds */
     const char *attrs;   /* accepted named attributes with defaults */
-    OpKernel kernel;     /* reference kernel, or NULL */
+    OpKernel kernel;     /* reference kernel, or NULL (see ops.def) */
+    OpCost cost;         /* cost of one output element */
+    OpFold fold;         /* constant folding */
+    double (*scalar)(double); /* the op on one float, or NULL */
 } OpInfo;
 
 extern const OpInfo op_info[OP_COUNT];
@@ -65,5 +81,9 @@ extern const OpInfo op_info[OP_COUNT];
 const char *op_name(OpKind k);
 /* Looks up a builtin by its source name; returns OP_COUNT when there is none. */
 OpKind op_by_builtin(const char *name);
+/* Runs op k on in[0..nin) into out (allocated, shape set): its kernel, or its
+ * scalar function over the elements of an f32 tensor. The interpreter and
+ * constant folding both run ops through here. */
+void op_run(OpKind k, const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out);
 
 #endif

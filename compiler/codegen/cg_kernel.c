@@ -272,9 +272,7 @@ static void kernel_begin(CgKernel *k, LLVMValueRef fn, LLVMValueRef ctx, int ptr
  * which a kernel stays on one thread. */
 enum { PARALLEL_MIN_ELEMS = 1 << 15, CHUNK_ELEMS = 1 << 13, MAX_CHUNKS = 256 };
 
-static bool transcendental(OpKind op) {
-    return op == OP_TANH || op == OP_SIGMOID || op == OP_EXP || op == OP_LOG || op == OP_GELU || op == OP_POW;
-}
+static bool transcendental(OpKind op) { return op_info[op].cost == COST_MATH; }
 
 /* Relative cost of one output element: 1 for plain arithmetic and copies,
  * and about 3 more for each exp/log-based function computed per element

@@ -79,9 +79,11 @@ extern const CgEmitter cg_emit_slice;
 extern const CgEmitter cg_emit_concat;
 extern const CgEmitter cg_emit_gather;
 
+/* Whether op has an elementwise emitter (ops.def's emit column). */
+bool cg_elementwise_handles(OpKind op);
 /* The value(s) elementwise node n computes from operand values x (compute
  * types of operand dtypes in_dt), `lanes` wide; `flat` is the output index
- * (ARANGE only). Semantics of ops/kernels_elementwise.c. */
+ * (ARANGE only). Semantics of the op's reference (ops/op_run). */
 LLVMValueRef cg_elementwise_apply(CgKernel *k, const IrNode *n, const attn_dtype *in_dt, LLVMValueRef *x,
                                   LLVMValueRef flat, int lanes);
 

@@ -4,13 +4,9 @@
 #include "cg_kernel.h"
 
 const CgEmitter *cg_emitter(const IrNode *n) {
-    switch (op_info[n->op].cls) {
-    case OC_UNARY:
-    case OC_BINARY:
-    case OC_COMPARE:
-    case OC_LOGIC:
-    case OC_TERNARY:
+    if (cg_elementwise_handles(n->op)) /* ops.def names an element emitter */
         return &cg_emit_elementwise;
+    switch (op_info[n->op].cls) {
     case OC_REDUCE:
         return &cg_emit_reduce;
     case OC_NORM:
@@ -19,18 +15,23 @@ const CgEmitter *cg_emitter(const IrNode *n) {
         return &cg_emit_matmul;
     case OC_GATHER:
         return &cg_emit_gather;
-    case OC_SOURCE:
-        return n->op == OP_ARANGE || n->op == OP_FULL ? &cg_emit_elementwise : NULL;
     case OC_SHAPE:
-        switch (n->op) {
-        case OP_EXPAND: return &cg_emit_elementwise;
-        case OP_PERMUTE: return &cg_emit_permute;
-        case OP_SLICE: return &cg_emit_slice;
-        case OP_CONCAT: return &cg_emit_concat;
-        default: return NULL; /* RESHAPE shares its operand's buffer */
-        }
+        if (n->op == OP_PERMUTE)
+            return &cg_emit_permute;
+        if (n->op == OP_SLICE)
+            return &cg_emit_slice;
+        if (n->op == OP_CONCAT)
+            return &cg_emit_concat;
+        return NULL; /* RESHAPE shares its operand's buffer */
+    case OC_SOURCE:
     case OC_CONTROL:
-        return NULL;
+        return NULL; /* bound, constant or run by the entry: no kernel */
+    case OC_UNARY:
+    case OC_BINARY:
+    case OC_COMPARE:
+    case OC_LOGIC:
+    case OC_TERNARY:
+        ATTN_UNREACHABLE("elementwise op without an emitter in ops.def");
     }
-    return NULL;
+    ATTN_UNREACHABLE("op class out of range");
 }

@@ -1,6 +1,6 @@
 /*
  * cg_reduce.c — code generation for the ops that work along one axis: the
- * reductions sum, mean, max and argmax, softmax (any axis) and layer norm
+ * reductions sum, mean, max, min and argmax, softmax (any axis) and layer norm
  * (last axis). Semantics follow ops/kernels_reduce.c.
  *
  * The operand is viewed as [outer, len, inner] around the axis; the work is
@@ -14,9 +14,9 @@
  *     NACC accumulators; the inner positions that do not fill a vector run as
  *     one masked vector.
  * When inner is only known per call, both are emitted behind a test of inner == 1.
- * Masked-off lanes load a neutral value (0 for sums, -inf for max and exp)
+ * Masked-off lanes load a neutral value (0 for sums, -inf for max and exp, +inf for min)
  * and are never stored. Sums accumulate in float (integer sums wrap in the
- * element type); max and argmax propagate NaN; softmax of a NaN or all -inf
+ * element type); max, min and argmax propagate NaN; softmax of a NaN or all -inf
  * row is NaN.
  */
 #include "cg_fused.h"
@@ -136,17 +136,19 @@ static void end_if(CgKernel *k, LLVMBasicBlockRef join) {
 
 static LLVMValueRef is_positive(CgKernel *k, LLVMValueRef n) { return LLVMBuildICmp(k->b, LLVMIntSGT, n, c64(k, 0), ""); }
 
-/* max(a, x) where a NaN in either makes the result NaN and stays (a is the
- * running maximum, x the new element). */
-static LLVMValueRef nan_max(CgKernel *k, LLVMValueRef a, LLVMValueRef x) {
+/* max(a, x) (min(a, x) when `min`) where a NaN in either makes the result
+ * NaN and stays (a is the running extreme, x the new element). */
+static LLVMValueRef nan_extreme(CgKernel *k, LLVMValueRef a, LLVMValueRef x, bool min) {
     LLVMBuilderRef b = k->b;
-    LLVMValueRef take = LLVMBuildAnd(b, LLVMBuildFCmp(b, LLVMRealUGT, x, a, ""), LLVMBuildFCmp(b, LLVMRealORD, a, a, ""),
-                                     "");
+    LLVMValueRef better = LLVMBuildFCmp(b, min ? LLVMRealULT : LLVMRealUGT, x, a, "");
+    LLVMValueRef take = LLVMBuildAnd(b, better, LLVMBuildFCmp(b, LLVMRealORD, a, a, ""), "");
     return LLVMBuildSelect(b, take, x, a, "");
 }
 
-/* Horizontal nan_max of a float vector, by halving. */
-static LLVMValueRef hmax(CgKernel *k, LLVMValueRef v) {
+static LLVMValueRef nan_max(CgKernel *k, LLVMValueRef a, LLVMValueRef x) { return nan_extreme(k, a, x, false); }
+
+/* Horizontal nan_extreme of a float vector, by halving. */
+static LLVMValueRef hextreme(CgKernel *k, LLVMValueRef v, bool min) {
     LLVMTypeRef t = LLVMTypeOf(v);
     if (LLVMGetTypeKind(t) != LLVMVectorTypeKind)
         return v;
@@ -161,7 +163,7 @@ static LLVMValueRef hmax(CgKernel *k, LLVMValueRef v) {
         LLVMValueRef u = LLVMGetUndef(LLVMTypeOf(v));
         LLVMValueRef a = LLVMBuildShuffleVector(k->b, v, u, LLVMConstVector(lo, (unsigned)h), "");
         LLVMValueRef c = LLVMBuildShuffleVector(k->b, v, u, LLVMConstVector(hi, (unsigned)h), "");
-        v = nan_max(k, a, c);
+        v = nan_extreme(k, a, c, min);
         n = h;
     }
     return LLVMBuildExtractElement(k->b, v, LLVMConstInt(k->cm->i32, 0, 0), "");
@@ -173,6 +175,7 @@ typedef enum RedOp {
     RED_FSUM,   /* sum of floats */
     RED_ISUM,   /* wrapping sum of integers, in the element type */
     RED_MAX,    /* maximum, NaN sticks */
+    RED_MIN,    /* minimum, NaN sticks */
     RED_DEV,    /* sum of x - c and sum of (x - c)^2 (two results) */
     RED_EXPSUM, /* y = exp(x - c) stored, summed */
 } RedOp;
@@ -193,9 +196,13 @@ static int red_parts(const Red *r) { return r->op == RED_DEV ? 2 : 1; }
 static LLVMValueRef red_init(CgKernel *k, const Red *r, int lanes) {
     switch (r->op) {
     case RED_MAX: return cg_f32(k->cm, -INFINITY, lanes);
+    case RED_MIN: return cg_f32(k->cm, INFINITY, lanes);
     case RED_ISUM: return LLVMConstNull(vec(r->et, lanes));
-    default: return cg_f32(k->cm, 0.0, lanes);
+    case RED_FSUM:
+    case RED_DEV:
+    case RED_EXPSUM: return cg_f32(k->cm, 0.0, lanes);
     }
+    ATTN_UNREACHABLE("reduction out of range");
 }
 
 /* acc combined with the `lanes` elements at idx (those on `mask` when not
@@ -210,6 +217,7 @@ static Acc red_step(CgKernel *k, const Red *r, Acc acc, LLVMValueRef idx, LLVMVa
     case RED_FSUM: acc.v[0] = LLVMBuildFAdd(b, acc.v[0], x, ""); break;
     case RED_ISUM: acc.v[0] = LLVMBuildAdd(b, acc.v[0], x, ""); break;
     case RED_MAX: acc.v[0] = nan_max(k, acc.v[0], x); break;
+    case RED_MIN: acc.v[0] = nan_extreme(k, acc.v[0], x, true); break;
     case RED_DEV: {
         LLVMValueRef d = LLVMBuildFSub(b, x, c, "");
         acc.v[0] = LLVMBuildFAdd(b, acc.v[0], d, "");
@@ -229,9 +237,13 @@ static Acc red_step(CgKernel *k, const Red *r, Acc acc, LLVMValueRef idx, LLVMVa
 static LLVMValueRef red_combine1(CgKernel *k, const Red *r, LLVMValueRef a, LLVMValueRef c) {
     switch (r->op) {
     case RED_MAX: return nan_max(k, a, c);
+    case RED_MIN: return nan_extreme(k, a, c, true);
     case RED_ISUM: return LLVMBuildAdd(k->b, a, c, "");
-    default: return LLVMBuildFAdd(k->b, a, c, "");
+    case RED_FSUM:
+    case RED_DEV:
+    case RED_EXPSUM: return LLVMBuildFAdd(k->b, a, c, "");
     }
+    ATTN_UNREACHABLE("reduction out of range");
 }
 
 static Acc red_combine(CgKernel *k, const Red *r, Acc a, Acc c) {
@@ -244,9 +256,12 @@ static Acc red_horizontal(CgKernel *k, const Red *r, Acc a) {
     for (int p = 0; p < red_parts(r); p++) {
         LLVMValueRef v = a.v[p];
         switch (r->op) {
-        case RED_MAX: a.v[p] = hmax(k, v); break;
+        case RED_MAX: a.v[p] = hextreme(k, v, false); break;
+        case RED_MIN: a.v[p] = hextreme(k, v, true); break;
         case RED_ISUM: a.v[p] = cg_intrinsic(k->cm, k->b, "llvm.vector.reduce.add", LLVMTypeOf(v), &v, 1); break;
-        default: a.v[p] = cg_reduce_fadd(k, v); break;
+        case RED_FSUM:
+        case RED_DEV:
+        case RED_EXPSUM: a.v[p] = cg_reduce_fadd(k, v); break;
         }
     }
     return a;
@@ -455,13 +470,18 @@ static LLVMValueRef axis_rows(CgKernel *k, int axis) {
     return mul(k, cg_shape_numel(k->cm, k->b, s, 0, axis), cg_shape_numel(k->cm, k->b, s, axis + 1, s->rank));
 }
 
-/* ---- sum, mean, max, argmax ---- */
+/* ---- sum, mean, max, min, argmax ---- */
 
 static Red reduce_red(CgKernel *k) {
     attn_dtype dt = k->in_type[0]->dtype;
     Red r = {.et = cg_storage_type(k->cm, dt), .x = k->in[0]};
-    r.op = k->node->op == OP_MAX ? RED_MAX : dt == ATTN_F32 ? RED_FSUM : RED_ISUM;
-    return r;
+    switch (k->node->op) {
+    case OP_MAX: r.op = RED_MAX; return r;
+    case OP_MIN: r.op = RED_MIN; return r;
+    case OP_SUM:
+    case OP_MEAN: r.op = dt == ATTN_F32 ? RED_FSUM : RED_ISUM; return r;
+    default: ATTN_UNREACHABLE("reduction kernel for an op it has no accumulator for");
+    }
 }
 
 /* Looks for a hit among `lanes` elements at i (on `mask` when not NULL): an

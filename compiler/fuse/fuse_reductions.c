@@ -6,21 +6,14 @@
  * norm) then make one pass over memory fewer and store no intermediate.
  * Both read their input more than once per row (maximum then exponentials;
  * mean then deviations then the normalised values), so the fused expression
- * is evaluated that many times: only kernels made of cheap ops (arithmetic,
- * comparisons, selects — no exp, log, tanh, sigmoid, erf or pow) join.
+ * is evaluated that many times: only kernels made of cheap ops (COST_PLAIN in
+ * ops.def: arithmetic, comparisons, selects — no exp, log, tanh, erf or pow) join.
  * Only reductions over the last axis fuse: their rows are contiguous, so
  * each operand's place is found once per row.
  */
 #include "fuse.h"
 
-static bool cheap(OpKind op) {
-    switch (op) {
-    case OP_TANH: case OP_SIGMOID: case OP_GELU: case OP_EXP: case OP_LOG: case OP_POW:
-        return false;
-    default:
-        return true;
-    }
-}
+static bool cheap(OpKind op) { return op_info[op].cost == COST_PLAIN; }
 
 /* Whether kernel `root` (an elementwise kernel or a single elementwise node)
  * holds only cheap ops and no views. */

@@ -126,11 +126,25 @@ static bool attr_default(const char *spec, const char *name, double *out) {
     return false;
 }
 
-static Val call_op(Lower *L, OpKind op, const Ast *call) {
-    const OpInfo *info = &op_info[op];
-    Args a;
-    if (!eval_args(L, call, &a))
+/* op(x) of a number at compile time: the op's scalar function (ops.def), the
+ * same the interpreter maps over tensors. */
+static Val scalar_call(Lower *L, OpKind op, const Ast *call, const Args *a) {
+    if (a->pos[0].k != V_INT && a->pos[0].k != V_FLOAT) {
+        diag_error(L->diag, a->pos_at[0]->loc, "%s() needs a tensor or a number, got %s", call->str, val_describe(L, a->pos[0]));
         return err_val();
+    }
+    if (!op_info[op].scalar) {
+        diag_error(L->diag, a->pos_at[0]->loc, "%s() of a number is not defined; pass a tensor", call->str);
+        return err_val();
+    }
+    double x = a->pos[0].k == V_FLOAT ? a->pos[0].f : (double)a->pos[0].i;
+    return (Val){.k = V_FLOAT, .f = op_info[op].scalar(x)};
+}
+
+/* A call of op with evaluated arguments a. */
+static Val call_op_args(Lower *L, OpKind op, const Ast *call, const Args *args) {
+    const OpInfo *info = &op_info[op];
+    Args a = *args;
     int ntensor = 0;
     while (ntensor < a.npos && ntensor < info->max_in && (a.pos[ntensor].k == V_TENSOR || ntensor < info->min_in))
         ntensor++;
@@ -144,15 +158,9 @@ static Val call_op(Lower *L, OpKind op, const Ast *call) {
         a.pos[0] = tensor_val(L, dim_tensor(L, a.pos[0].d, call->loc));
     /* scalar math at compile time: sqrt(64), tanh(0.5) */
     if (info->cls == OC_UNARY && a.npos == 1 && a.pos[0].k != V_TENSOR) {
-        double x = a.pos[0].k == V_FLOAT ? a.pos[0].f : (double)a.pos[0].i;
-        if (a.pos[0].k != V_INT && a.pos[0].k != V_FLOAT) {
-            diag_error(L->diag, a.pos_at[0]->loc, "%s() needs a tensor or a number, got %s", call->str, val_describe(L, a.pos[0]));
+        if (!no_kw_left(L, &a, call->str))
             return err_val();
-        }
-        double r = op == OP_TANH ? tanh(x) : op == OP_SIGMOID ? 1 / (1 + exp(-x)) : op == OP_RELU ? (x > 0 ? x : 0)
-                 : op == OP_GELU ? 0.5 * x * (1 + erf(x / sqrt(2))) : op == OP_EXP ? exp(x) : op == OP_LOG ? log(x)
-                 : op == OP_SQRT ? sqrt(x) : fabs(x);
-        return (Val){.k = V_FLOAT, .f = r};
+        return scalar_call(L, op, call, &a);
     }
     int in[ATTN_LIMIT_OPERANDS];
     Val tv[3];
@@ -207,6 +215,13 @@ static Val call_op(Lower *L, OpKind op, const Ast *call) {
     if (!no_kw_left(L, &a, call->str))
         return err_val();
     return tensor_val(L, add_node(L, op, in, ntensor, call->loc, &attrs));
+}
+
+static Val call_op(Lower *L, OpKind op, const Ast *call) {
+    Args a;
+    if (!eval_args(L, call, &a))
+        return err_val();
+    return call_op_args(L, op, call, &a);
 }
 
 /* ---- sugar ---- */
@@ -653,6 +668,51 @@ static Val b_minmax_scalar(Lower *L, const Ast *call, Args *a) {
     return (Val){.k = V_FLOAT, .f = (p > q) == ismax ? p : q};
 }
 
+/* gelu(x, approximate="none"): nn.GELU's exact (erf) form, or with
+ * approximate="tanh" its tanh form, which is op GELU_TANH. */
+static Val b_gelu(Lower *L, const Ast *call, Args *a) {
+    const Ast *at = call;
+    const Val *v = take_kw(a, "approximate", &at);
+    OpKind op = OP_GELU;
+    if (v) {
+        bool text = v->k == V_ENUM || v->k == V_STR;
+        if (text && strcmp(v->s, "tanh") == 0)
+            op = OP_GELU_TANH;
+        else if (!text || strcmp(v->s, "none") != 0) {
+            diag_error(L->diag, at->loc, "approximate must be \"none\" or \"tanh\"");
+            return err_val();
+        }
+    }
+    return call_op_args(L, op, call, a);
+}
+
+/* log_softmax(x, axis=-1) = s - log(sum(exp(s))) with s = x - max(x) along
+ * axis, as PyTorch computes it: no exp overflows and no log of 0 for
+ * finite rows. */
+static Val b_log_softmax(Lower *L, const Ast *call, Args *a) {
+    OpAttrs keep = {.keepdim = true};
+    if (too_few(L, call, a, 1, "log_softmax(x, axis=-1)") || !want_tensor(L, a->pos[0], a->pos_at[0], "log_softmax", 0) ||
+        !int_arg(L, a, 1, "axis", -1, &keep.axis, call) || !no_kw_left(L, a, "log_softmax"))
+        return err_val();
+    if (a->npos > 2) {
+        diag_error(L->diag, a->pos_at[2]->loc, "log_softmax(x, axis=-1) takes at most 2 arguments, got %d", a->npos);
+        return err_val();
+    }
+    int x = use(L, a->pos[0]);
+    const IrType *t = &L->g->nodes[x].type;
+    if (t->dtype != ATTN_F32) {
+        diag_error(L->diag, a->pos_at[0]->loc, "log_softmax needs an f32 tensor, got %s", type_text(L, t));
+        return err_val();
+    }
+    /* add_node passes a failed operand (-1) on */
+    int m = add_node(L, OP_MAX, &x, 1, call->loc, &keep);
+    int s = add_node(L, OP_SUB, (int[]){x, m}, 2, call->loc, NULL);
+    int e = add_node(L, OP_EXP, &s, 1, call->loc, NULL);
+    int sum = add_node(L, OP_SUM, &e, 1, call->loc, &keep);
+    int lse = add_node(L, OP_LOG, &sum, 1, call->loc, NULL);
+    return tensor_val(L, add_node(L, OP_SUB, (int[]){s, lse}, 2, call->loc, NULL));
+}
+
 typedef struct Sugar {
     const char *name;
     Val (*fn)(Lower *L, const Ast *call, Args *a);
@@ -668,7 +728,7 @@ static const Sugar sugar[] = {
     {"permute", b_permute},     {"reshape", b_reshape},   {"expand", b_expand},     {"zeros", b_zeros},
     {"ones", b_ones},           {"full", b_fullv},        {"arange", b_arange},     {"causal_mask", b_causal_mask},
     {"length_mask", b_length_mask}, {"masked_fill", b_masked_fill}, {"f32", b_cast}, {"i32", b_cast},
-    {"i64", b_cast},            {"bool", b_cast},
+    {"i64", b_cast},            {"bool", b_cast},         {"gelu", b_gelu},         {"log_softmax", b_log_softmax},
 };
 
 Val lower_builtin(Lower *L, const Ast *call) {

@@ -84,8 +84,18 @@ static bool elementwise(Arena *ar, IrGraph *g, IrNode *n, Diag *diag) {
         if (!need_dtype(n, a, ATTN_BOOL, diag, name))
             return false;
         break;
-    default:
-        break;
+    case OC_COMPARE:
+    case OC_TERNARY:
+        break; /* any dtype, the same for all compared or selected operands */
+    case OC_SOURCE:
+    case OC_UNARY:
+    case OC_REDUCE:
+    case OC_NORM:
+    case OC_MATMUL:
+    case OC_SHAPE:
+    case OC_GATHER:
+    case OC_CONTROL:
+        ATTN_UNREACHABLE("broadcast rule for an op that is not elementwise");
     }
     IrType acc = *operand(g, n, 0);
     for (int i = 1; i < n->nin; i++)
@@ -96,26 +106,23 @@ static bool elementwise(Arena *ar, IrGraph *g, IrNode *n, Diag *diag) {
     return true;
 }
 
+/* CAST converts, NOT is bool -> bool; NEG and ABS keep any numeric dtype
+ * (their kernels have integer forms); the ops defined by their scalar function
+ * alone (ops.def) take and give f32. */
 static bool unary(IrGraph *g, IrNode *n, Diag *diag) {
     const IrType *a = operand(g, n, 0);
     attn_dtype dt = n->type.dtype;
-    switch (n->op) {
-    case OP_CAST:
-        break;
-    case OP_NOT:
+    if (n->op == OP_NOT) {
         if (!need_dtype(n, a, ATTN_BOOL, diag, "not"))
             return false;
         dt = ATTN_BOOL;
-        break;
-    case OP_NEG:
-    case OP_ABS:
+    } else if (n->op != OP_CAST && op_info[n->op].kernel) {
         if (a->dtype == ATTN_BOOL) {
             diag_error(diag, n->loc, "%s is not defined on bool tensors", op_name(n->op));
             return false;
         }
         dt = a->dtype;
-        break;
-    default:
+    } else if (n->op != OP_CAST) {
         if (!need_dtype(n, a, ATTN_F32, diag, op_name(n->op)))
             return false;
         dt = ATTN_F32;
@@ -342,7 +349,9 @@ bool shape_infer(Arena *ar, IrGraph *g, int node, Diag *diag) {
         if (n->op == OP_CONCAT)
             return concat(ar, g, n, diag);
         return true; /* RESHAPE, SLICE, EXPAND: typed by their builders */
-    default:
-        return true; /* sources and control flow: typed by their builders */
+    case OC_SOURCE:
+    case OC_CONTROL:
+        return true; /* typed by their builders */
     }
+    ATTN_UNREACHABLE("op class out of range");
 }

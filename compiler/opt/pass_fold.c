@@ -5,12 +5,13 @@
  * 1/sqrt(d), masks built with arange and comparisons, casts of literals).
  * Evaluating them once here, with the same reference kernels the interpreter
  * runs, means neither backend recomputes them per call and both see the same
- * values. A node folds when every operand is a CONST, its op has a kernel and
- * its shape is fully constant and small (big constant tensors would bloat the
- * program for little gain). Sources without operands (ARANGE, FULL) fold the
- * same way. PARAMs are never constants here: weights are bound, or rebound,
- * after compilation. INPUTs, SCANs and RESULTs have no kernel and never fold;
- * scan bodies are folded on their own.
+ * values. What an op allows is its fold column in ops.def: a FOLD_KERNEL node
+ * folds when every operand is a CONST and its shape is fully constant and
+ * small (big constant tensors would bloat the program for little gain);
+ * sources without operands (ARANGE, FULL) fold the same way. FOLD_IDS (GATHER)
+ * also needs its ids in range. FOLD_NEVER ops keep their nodes: PARAMs are
+ * bound, or rebound, after compilation, INPUTs per call, and scan bodies are
+ * folded on their own.
  */
 #include "ir.h"
 
@@ -75,17 +76,21 @@ static attn_tensor *evaluate(Arena *ar, const IrGraph *g, const IrNode *n, const
     }
     for (int i = 0; i < n->nin; i++)
         in[i] = *g->nodes[n->in[i]].value;
-    op_info[n->op].kernel(attrs, in, n->nin, out);
+    op_run(n->op, attrs, in, n->nin, out);
     free(in);
     return out;
 }
 
-/* What the interpreter checks per call before running a kernel (check_node in
- * interp.c) must hold for a fold too: a GATHER's ids must index the table.
- * Bad ids are left to the run, which reports them at the node. */
-static bool kernel_safe(const IrGraph *g, const IrNode *n) {
-    if (n->op != OP_GATHER)
-        return true;
+/* Whether op_info's fold column lets n fold now. FOLD_IDS: what the
+ * interpreter checks per call before running a kernel (check_node in interp.c)
+ * must hold for a fold too, so a GATHER's ids must index the table; bad ids
+ * are left to the run, which reports them at the node. */
+static bool foldable(const IrGraph *g, const IrNode *n) {
+    switch (op_info[n->op].fold) {
+    case FOLD_NEVER: return false;
+    case FOLD_KERNEL: return true;
+    case FOLD_IDS: break;
+    }
     const attn_tensor *table = g->nodes[n->in[0]].value, *ids = g->nodes[n->in[1]].value;
     int64_t rows = table->rank ? table->shape[0] : 0, cnt = attn_tensor_numel(ids);
     for (int64_t i = 0; i < cnt; i++) {
@@ -101,8 +106,8 @@ static bool fold_node(Arena *ar, IrGraph *g, int i) {
     IrNode *n = &g->nodes[i];
     int64_t shape[ATTN_MAX_RANK];
     OpAttrs attrs;
-    if (n->op == OP_PARAM || !op_info[n->op].kernel || !operands_const(g, n) ||
-        !const_shape(&n->type, shape) || !kernel_attrs(n, &attrs) || !kernel_safe(g, n))
+    if (op_info[n->op].fold == FOLD_NEVER || !operands_const(g, n) || !const_shape(&n->type, shape) ||
+        !kernel_attrs(n, &attrs) || !foldable(g, n))
         return false;
     attn_tensor *value = evaluate(ar, g, n, &attrs, shape);
     if (!value)

@@ -274,7 +274,7 @@ static bool run_node(Exec *x, const IrGraph *g, int i, Slot *s, const attn_tenso
     if (!concrete(x, n, &n->type, &self->t) || !check_node(x, n, s, &self->t, &attrs) || !alloc_tensor(x, &self->t, n))
         return false;
     self->owned = true;
-    op_info[n->op].kernel(&attrs, ops, n->nin, &self->t);
+    op_run(n->op, &attrs, ops, n->nin, &self->t);
     return true;
 }
 

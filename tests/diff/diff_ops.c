@@ -34,6 +34,13 @@ static const Case cases[] = {
     {"unary_special", "entry f(a: f32[B, N]) -> (y1, y2, y3, y4, y5, y6) {\n"
                       "  return tanh(a), sigmoid(a), gelu(a), exp(a), log(a), relu(a)\n}\n",
      "a:f32:B,N", 1},
+    {"unary_more", "entry f(a: f32[B, N]) -> (y1, y2, y3, y4, y5, y6, y7, y8) {\n"
+                   "  return softplus(a * 12.0), gelu(a, approximate = \"tanh\"), gelu(a, approximate = \"none\"), sin(a * 4.0),\n"
+                   "         cos(a * 4.0), rsqrt(abs(a) + 0.01), erf(a), softplus(a * 40.0 - 20.0)\n}\n",
+     "a:f32:B,N", 0},
+    {"unary_more_special", "entry f(a: f32[B, N]) -> (y1, y2, y3, y4, y5, y6) {\n"
+                           "  return softplus(a), gelu(a, approximate = \"tanh\"), sin(a), cos(a), rsqrt(a), erf(a)\n}\n",
+     "a:f32:B,N", 1},
     {"binary_broadcast", "entry f(a: f32[B, N], b: f32[N], c: f32[B, 1], d: f32[1, N]) -> (y1, y2, y3, y4, y5, y6, y7) {\n"
                          "  return a + b, a - c, c * d, a / (abs(b) + 0.5), pow(abs(a) + 0.1, d), maximum(a, b), minimum(c, d)\n}\n",
      "a:f32:B,N b:f32:N c:f32:B,1 d:f32:1,N", 0},
@@ -51,7 +58,11 @@ static const Case cases[] = {
     {"reduce", "entry f(a: f32[B, N, K], i: i64[B, N]) -> (y1, y2, y3, y4, y5, y6, y7, y8) {\n"
                "  return sum(a), mean(a, 1), max(a, 0, keepdim = 1), argmax(a), argmax(a, 1), sum(i, 0), mean(a, -1, keepdim = true), max(a, 2)\n}\n",
      "a:f32:B,N,K i:i64:B,N:-1000:1000", 0},
-    {"reduce_nan", "entry f(a: f32[B, N]) -> (y1, y2, y3) {\n  return max(a), argmax(a), softmax(a)\n}\n", "a:f32:B,N", 1},
+    {"reduce_nan", "entry f(a: f32[B, N]) -> (y1, y2, y3, y4, y5) {\n  return max(a), argmax(a), softmax(a), min(a), log_softmax(a)\n}\n",
+     "a:f32:B,N", 1},
+    {"min_log_softmax", "entry f(a: f32[B, N, K]) -> (y1, y2, y3, y4, y5, y6) {\n"
+                        "  return min(a), min(a, 1), min(a, 0, keepdim = 1), log_softmax(a), log_softmax(a, 1), log_softmax(a, axis = 0)\n}\n",
+     "a:f32:B,N,K", 0},
     {"softmax_norm", "entry f(a: f32[B, N, K], w: f32[K], b: f32[K]) -> (y1, y2, y3, y4, y5) {\n"
                      "  return softmax(a), softmax(a, 1), softmax(a, 0), layer_norm(a, w, b), layer_norm(a * 3.0 + 1.0, eps = 1e-3)\n}\n",
      "a:f32:B,N,K w:f32:K b:f32:K", 0},

@@ -1073,6 +1073,29 @@ def _lstm_time_major_gated():
             [("output", out), ("h_n", hn), ("c_n", cn), ("cells", torch.stack(cells)), ("output_again", out)])
 
 
+class NewOps(nn.Module):
+    """The ops added through the op table's recipe on a projection of the input
+    (tests/golden/models/new_ops.attn)."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(6, 6)
+
+    def forward(self, x):
+        h = self.proj(x)
+        return [("softplus_out", nn.functional.softplus(h * 10.0)), ("log_softmax_out", nn.functional.log_softmax(h, -1)),
+                ("gelu_out", nn.functional.gelu(h)), ("gelu_tanh_out", nn.functional.gelu(h, approximate="tanh")),
+                ("sin_out", torch.sin(h * 3.0)), ("cos_out", torch.cos(h * 3.0)), ("min_out", h.amin(-1)),
+                ("rsqrt_out", torch.rsqrt(h.abs() + 0.1)), ("erf_out", torch.erf(h))]
+
+
+@case("new_ops", "tests/golden/models/new_ops.attn", "forward", [])
+def _new_ops():
+    m = NewOps().float().eval()
+    x = torch.randn(5, 6)
+    return state_items(m), [("x", x)], m(x)
+
+
 # ---------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------

@@ -159,30 +159,30 @@ static void test_full(void **state)
 
 /* ---- unary ---- */
 
-/* Runs a unary f32 kernel on four values and checks the four results. */
-static void expect_unary(OpKernel kernel, const float *x, const float *want)
+/* Runs a unary op on four f32 values and checks the four results. */
+static void expect_unary(OpKind op, const float *x, const float *want)
 {
     float y[4];
     attn_tensor in = tensor(ATTN_F32, 1, SHAPE(4), (void *)x);
     attn_tensor out = tensor(ATTN_F32, 1, SHAPE(4), y);
-    kernel(&no_attrs, &in, 1, &out);
+    op_run(op, &no_attrs, &in, 1, &out);
     expect_f32(y, want, 4);
 }
 
 static void test_unary_f32(void **state)
 {
     const float *x = F32S(-1.0f, 0.0f, 0.5f, 2.0f);
-    expect_unary(kern_neg, x, F32S(1.0f, -0.0f, -0.5f, -2.0f));
-    expect_unary(kern_relu, x, F32S(0.0f, 0.0f, 0.5f, 2.0f));
-    expect_unary(kern_abs, x, F32S(1.0f, 0.0f, 0.5f, 2.0f));
-    expect_unary(kern_tanh, x, F32S(-0.7615941560f, 0.0f, 0.4621171573f, 0.9640275801f));
-    expect_unary(kern_sigmoid, x, F32S(0.2689414214f, 0.5f, 0.6224593312f, 0.8807970780f));
-    expect_unary(kern_gelu, x, F32S(-0.1586552539f, 0.0f, 0.3457312306f, 1.9544997361f));
-    expect_unary(kern_exp, x, F32S(0.3678794412f, 1.0f, 1.6487212707f, 7.3890560989f));
-    expect_unary(kern_log, F32S(1.0f, 2.7182818285f, 0.0f, -1.0f), F32S(0.0f, 1.0f, -INFINITY, NAN));
-    expect_unary(kern_sqrt, F32S(4.0f, 0.0f, 2.0f, -1.0f), F32S(2.0f, 0.0f, 1.4142135624f, NAN));
-    expect_unary(kern_sigmoid, F32S(-100.0f, 100.0f, -INFINITY, INFINITY), F32S(0.0f, 1.0f, 0.0f, 1.0f));
-    expect_unary(kern_relu, F32S(NAN, -INFINITY, INFINITY, -0.0f), F32S(NAN, 0.0f, INFINITY, -0.0f));
+    expect_unary(OP_NEG, x, F32S(1.0f, -0.0f, -0.5f, -2.0f));
+    expect_unary(OP_RELU, x, F32S(0.0f, 0.0f, 0.5f, 2.0f));
+    expect_unary(OP_ABS, x, F32S(1.0f, 0.0f, 0.5f, 2.0f));
+    expect_unary(OP_TANH, x, F32S(-0.7615941560f, 0.0f, 0.4621171573f, 0.9640275801f));
+    expect_unary(OP_SIGMOID, x, F32S(0.2689414214f, 0.5f, 0.6224593312f, 0.8807970780f));
+    expect_unary(OP_GELU, x, F32S(-0.1586552539f, 0.0f, 0.3457312306f, 1.9544997361f));
+    expect_unary(OP_EXP, x, F32S(0.3678794412f, 1.0f, 1.6487212707f, 7.3890560989f));
+    expect_unary(OP_LOG, F32S(1.0f, 2.7182818285f, 0.0f, -1.0f), F32S(0.0f, 1.0f, -INFINITY, NAN));
+    expect_unary(OP_SQRT, F32S(4.0f, 0.0f, 2.0f, -1.0f), F32S(2.0f, 0.0f, 1.4142135624f, NAN));
+    expect_unary(OP_SIGMOID, F32S(-100.0f, 100.0f, -INFINITY, INFINITY), F32S(0.0f, 1.0f, 0.0f, 1.0f));
+    expect_unary(OP_RELU, F32S(NAN, -INFINITY, INFINITY, -0.0f), F32S(NAN, 0.0f, INFINITY, -0.0f));
 }
 
 static void test_unary_int_and_bool(void **state)
@@ -217,7 +217,7 @@ static void test_unary_rank0_and_empty(void **state)
     expect_f32(&y, F32S(2.5f), 1);
     attn_tensor empty = tensor(ATTN_F32, 2, SHAPE(0, 3), NULL);
     attn_tensor empty_out = tensor(ATTN_F32, 2, SHAPE(0, 3), NULL);
-    kern_tanh(&no_attrs, &empty, 1, &empty_out);
+    op_run(OP_TANH, &no_attrs, &empty, 1, &empty_out);
 }
 
 /* ---- cast ---- */

@@ -1,1 +1,0 @@
-/work/main/runtime/rt/aot_weights.h

@@ -1,1 +1,0 @@
-/work/main/runtime/rt/compiled.h
