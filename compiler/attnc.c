@@ -16,6 +16,9 @@
  *     attnc heatmap OUTPUTS.safetensors --tensor NAME [--index I]... [--rows FILE]
  *               [--cols FILE] [--svg OUT.svg]
  *
+ * Options take their value as --opt VALUE or --opt=VALUE (getopt_long); a
+ * misspelt option or command gets the nearest one suggested. Steps that run
+ * over a second show a status line on stderr when it is a terminal.
  * Everything goes through the public API (attn.h); the tensor files are
  * handled by cli_tensors.c. Exit status: 0 success, 1 an error in the user's
  * model, weights or inputs (the library's diagnostics are printed verbatim),
@@ -640,6 +643,103 @@ static void print_message(const char *text)
         fputc('\n', stderr);
 }
 
+/* ---- progress on a terminal -------------------------------------------- */
+
+/* A step running longer than this shows a status line on a terminal... */
+#define PROGRESS_DELAY_MS 1000
+/* ...whose time is redrawn this often. */
+#define PROGRESS_PERIOD_MS 100
+
+/* A one-line status on stderr, "compiling forward... 1.4 s", drawn in place
+ * by a thread while a long step runs, and only when stderr is a terminal:
+ * logs and pipes get none of it. */
+typedef struct {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    char what[HELP_COLUMNS];
+    struct timespec start;
+    bool running, done;
+    int shown; /* columns of the status on screen; 0 when none */
+} Progress;
+
+static struct timespec after_ms(struct timespec t, long ms)
+{
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += ms % 1000 * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
+static void *progress_main(void *arg)
+{
+    Progress *p = arg;
+    pthread_mutex_lock(&p->lock);
+    struct timespec next = after_ms(p->start, PROGRESS_DELAY_MS);
+    while (!p->done) {
+        if (pthread_cond_timedwait(&p->wake, &p->lock, &next) != ETIMEDOUT || p->done)
+            continue;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double s = (double)(now.tv_sec - p->start.tv_sec) + (double)(now.tv_nsec - p->start.tv_nsec) / 1e9;
+        char line[HELP_COLUMNS];
+        int n = snprintf(line, sizeof line, "%s... %.1f s", p->what, s);
+        n = n < (int)sizeof line ? n : (int)sizeof line - 1;
+        fprintf(stderr, "\r%s%*s", line, p->shown > n ? p->shown - n : 0, "");
+        p->shown = p->shown > n ? p->shown : n;
+        next = after_ms(next, PROGRESS_PERIOD_MS);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* Starts the status of the step that fmt names ("compiling %s") when stderr
+ * is a terminal. */
+__attribute__((format(printf, 2, 3)))
+static void progress_start(Progress *p, const char *fmt, ...)
+{
+    *p = (Progress){.running = false};
+    if (!isatty(STDERR_FILENO))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->what, sizeof p->what, fmt, ap);
+    va_end(ap);
+    clock_gettime(CLOCK_MONOTONIC, &p->start);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&p->lock, NULL);
+    p->running = pthread_create(&p->thread, NULL, progress_main, p) == 0;
+    if (!p->running) { /* no status then; the step runs as it would */
+        pthread_cond_destroy(&p->wake);
+        pthread_mutex_destroy(&p->lock);
+    }
+}
+
+/* Ends the step: the status, if shown, is wiped before anything else is
+ * printed. */
+static void progress_stop(Progress *p)
+{
+    if (!p->running)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->done = true;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    if (p->shown)
+        fprintf(stderr, "\r%*s\r", p->shown, "");
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
+    p->running = false;
+}
+
 /* Reports failure s of a call on m (the model's diagnostics, else a line
  * naming `what`); returns EXIT_INPUT. */
 static int report(const attn_model *m, attn_status s, const char *what)
@@ -687,14 +787,18 @@ static int open_model(const Args *a, attn_model **out, double *load_ms)
     int rc = apply_sets(m, a);
     if (rc)
         return rc;
+    Progress progress;
+    progress_start(&progress, "loading %s", a->model);
     double t0 = now_ms();
+    const char *failed = a->model;
     attn_status s = attn_model_load(m, a->model);
-    if (s != ATTN_OK)
-        return report(m, s, a->model);
-    if (a->weights && (s = attn_model_bind_weights(m, a->weights)) != ATTN_OK)
-        return report(m, s, a->weights);
+    if (s == ATTN_OK && a->weights) {
+        failed = a->weights;
+        s = attn_model_bind_weights(m, a->weights);
+    }
     *load_ms = now_ms() - t0;
-    return 0;
+    progress_stop(&progress);
+    return s == ATTN_OK ? 0 : report(m, s, failed);
 }
 
 /* Prints the entry point names of m, comma-separated. */
@@ -743,6 +847,17 @@ static int pick_entry(const Args *a, const attn_model *m, const char **entry)
     return EXIT_INPUT;
 }
 
+/* attn_model_compile with a status line on a terminal while it runs. */
+static attn_status compile_entry(attn_model *m, const char *entry, const attn_compile_options *opt,
+                                 attn_program **p)
+{
+    Progress progress;
+    progress_start(&progress, "compiling %s", entry);
+    attn_status s = attn_model_compile(m, entry, opt, p);
+    progress_stop(&progress);
+    return s;
+}
+
 /* ---- commands ------------------------------------------------------------ */
 
 static int cmd_check(const Args *a, attn_model *m)
@@ -761,7 +876,7 @@ static int cmd_check(const Args *a, attn_model *m)
         if (a->entry && strcmp(a->entry, name) != 0)
             continue;
         attn_program *p = NULL;
-        attn_status s = attn_model_compile(m, name, NULL, &p);
+        attn_status s = compile_entry(m, name, NULL, &p);
         attn_program_free(p);
         if (s != ATTN_OK)
             return report(m, s, name);
@@ -952,7 +1067,7 @@ static int cmd_run(const Args *a, attn_model *m, double load_ms)
                                 .extra_outputs = a->extras, .nextra_outputs = a->nextras};
     attn_program *p = NULL;
     double t0 = now_ms();
-    attn_status s = attn_model_compile(m, entry, &opt, &p);
+    attn_status s = compile_entry(m, entry, &opt, &p);
     double compile_ms = now_ms() - t0;
     if (s != ATTN_OK) {
         char what[256];
@@ -999,7 +1114,10 @@ static int cmd_compile(const Args *a, attn_model *m)
     }
     attn_aot_options opt = {.mcpu = a->mcpu, .mattr = a->mattr, .no_fuse = a->no_fuse, .emit_llvm = a->emit_llvm,
                             .emit_asm = a->emit_asm};
+    Progress progress;
+    progress_start(&progress, "compiling %s ahead of time", a->model);
     attn_status s = attn_model_compile_aot(m, a->entry, out, &opt);
+    progress_stop(&progress);
     int rc = EXIT_OK;
     if (s != ATTN_OK) {
         char what[256];
