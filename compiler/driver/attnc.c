@@ -16,15 +16,22 @@
  *     attnc heatmap OUTPUTS.safetensors --tensor NAME [--index I]... [--rows FILE]
  *               [--cols FILE] [--svg OUT.svg]
  *
+ * Options take their value as --opt VALUE or --opt=VALUE (getopt_long); a
+ * misspelt option or command gets the nearest one suggested. Steps that run
+ * over a second show a status line on stderr when it is a terminal.
  * Everything goes through the public API (attn.h); the tensor files are
  * handled by cli_tensors.c. Exit status: 0 success, 1 an error in the user's
  * model, weights or inputs (the library's diagnostics are printed verbatim),
  * 2 a usage error (a message and the command's usage line on stderr).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +51,7 @@ typedef enum {
     OPT_SVG, OPT_EXTRA, OPT_OUT, OPT_MCPU, OPT_MATTR, OPT_EMIT_LLVM, OPT_EMIT_ASM, OPT_FUSED, OPT_NO_FUSE, OPT_HELP
 } OptionId;
 
-#define BIT(id) (1u << (id))
+#define BIT(id) (UINT64_C(1) << (id))
 
 /* A command-line option; the table order is the order of the usage lines. */
 typedef struct {
@@ -74,7 +81,7 @@ static const Option options[] = {
     {OPT_REPEAT, "--repeat", NULL, "N", "[--repeat N]", "run N times (default: 1)", 0},
     {OPT_TIME, "--time", NULL, NULL, "[--time]", "print load, compile and run times to stderr", 0},
     {OPT_STATS, "--stats", NULL, NULL, "[--stats]",
-     "print to stderr the kernels run, the workspace (with and without reuse) and the bytes\n"
+     "print to stderr the kernels run, the workspace (with and without reuse) and the bytes "
      "moved for these inputs' dims (jit), and the process's peak RSS", 0},
     {OPT_PROFILE, "--profile", NULL, NULL, "[--profile]",
      "JIT: time every kernel and print a table of time per kernel to stderr", 0},
@@ -88,7 +95,7 @@ static const Option options[] = {
     {OPT_COLS, "--cols", NULL, "FILE", "[--cols FILE]", "column labels, one per line", 0},
     {OPT_SVG, "--svg", NULL, "OUT", "[--svg OUT.svg]", "also write the heatmap as SVG to OUT", 0},
     {OPT_EXTRA, "--extra-output", NULL, "NAME", "[--extra-output NAME]...",
-     "also output the intermediate tensor assigned to variable NAME (or SCOPE/NAME, e.g.\n"
+     "also output the intermediate tensor assigned to variable NAME (or SCOPE/NAME, e.g. "
      "self_attn/weights); repeatable", 1},
     {OPT_OUT, "-o", NULL, "NAME", "[-o NAME]",
      "write NAME.o and NAME.h (default: the model's base name)", 0},
@@ -107,6 +114,7 @@ static const Option options[] = {
     {OPT_HELP, "--help", "-h", NULL, NULL, "show this help", 0},
 };
 #define NOPTIONS ((int)(sizeof options / sizeof options[0]))
+_Static_assert(NOPTIONS <= 64, "a command's options are a 64-bit set of BIT(OptionId)");
 
 typedef enum { CMD_CHECK, CMD_GRAPH, CMD_RUN, CMD_COMPILE, CMD_HEATMAP } CommandId;
 
@@ -116,7 +124,7 @@ typedef struct {
     const char *operand; /* the file it takes: "MODEL.attn" */
     const char *summary;
     const char *description;
-    unsigned options; /* BIT(OptionId) of each option it takes */
+    uint64_t options; /* BIT(OptionId) of each option it takes */
 } Command;
 
 #define JIT_OPTS (BIT(OPT_MCPU) | BIT(OPT_MATTR) | BIT(OPT_EMIT_LLVM) | BIT(OPT_EMIT_ASM) | BIT(OPT_NO_FUSE))
@@ -165,10 +173,11 @@ static const Command commands[] = {
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
-#define TOP_USAGE                                                                              \
-    "usage: attnc check|graph|run|compile|help MODEL.attn [OPTIONS]... | attnc --version\n"      \
-    "       attnc MODEL.attn [OPTIONS]...   (compile)\n"                                        \
-    "       attnc heatmap OUTPUTS.safetensors --tensor NAME [OPTIONS]...\n"
+#define TOP_USAGE                                                                \
+    "usage: attnc check|graph|run|compile|help MODEL.attn [OPTIONS]...\n"         \
+    "       attnc MODEL.attn [OPTIONS]...   (compile)\n"                          \
+    "       attnc heatmap OUTPUTS.safetensors --tensor NAME [OPTIONS]...\n"       \
+    "       attnc --version\n"
 
 /* The parsed command line of one command. */
 typedef struct {
@@ -183,17 +192,49 @@ typedef struct {
     const char *mcpu, *mattr, *emit_llvm, *emit_asm, *out;
     int dot, time, stats, profile, repeat, threads, fused, no_fuse;
     attn_backend backend;
-    unsigned seen; /* BIT(OptionId) of each option given */
+    uint64_t seen; /* BIT(OptionId) of each option given */
 } Args;
 
 /* ---- usage and help ------------------------------------------------------ */
 
+/* Help and usage lines fit a terminal this wide. */
+#define HELP_COLUMNS 80
+/* An option's help text starts at this column: "  " SPEC (24 wide) " ". */
+#define HELP_TEXT_COLUMN 27
+
+/* Prints item[0..n) after a space, or on a new line starting at column
+ * indent when it would pass HELP_COLUMNS; *col is the current column. */
+static void put_item(FILE *f, const char *item, int n, int indent, int *col)
+{
+    if (*col > indent && *col + 1 + n > HELP_COLUMNS) {
+        fprintf(f, "\n%*s", indent, "");
+        *col = indent;
+    } else {
+        fputc(' ', f);
+        (*col)++;
+    }
+    fwrite(item, 1, (size_t)n, f);
+    *col += n;
+}
+
+/* Prints the words of text with put_item. */
+static void put_words(FILE *f, const char *text, int indent, int *col)
+{
+    for (text += strspn(text, " "); *text; text += strspn(text, " ")) {
+        int n = (int)strcspn(text, " ");
+        put_item(f, text, n, indent, col);
+        text += n;
+    }
+}
+
 static void print_synopsis(FILE *f, const Command *c)
 {
-    fprintf(f, "usage: attnc %s %s", c->name, c->operand);
+    int col = fprintf(f, "usage: attnc %s", c->name);
+    int indent = col + 1;
+    put_item(f, c->operand, (int)strlen(c->operand), indent, &col);
     for (int i = 0; i < NOPTIONS; i++)
         if ((c->options & BIT(options[i].id)) && options[i].synopsis)
-            fprintf(f, " %s", options[i].synopsis);
+            put_item(f, options[i].synopsis, (int)strlen(options[i].synopsis), indent, &col);
     fputc('\n', f);
 }
 
@@ -208,7 +249,9 @@ static void print_command_help(const Command *c)
         char spec[64];
         snprintf(spec, sizeof spec, "%s%s%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "",
                  o->name, o->metavar ? " " : "", o->metavar ? o->metavar : "");
-        printf("  %-24s %s\n", spec, o->help);
+        int col = printf("  %-*s", HELP_TEXT_COLUMN - 3, spec);
+        put_words(stdout, o->help, HELP_TEXT_COLUMN, &col);
+        putchar('\n');
     }
 }
 
@@ -218,7 +261,9 @@ static void print_top_help(void)
     for (int i = 0; i < NCOMMANDS; i++)
         printf("  %-8s %s\n", commands[i].name, commands[i].summary);
     printf("  %-8s %s\n", "help", "show the options of a command: attnc help COMMAND");
-    printf("\nExit status: 0 success, 1 error in the model, weights or inputs, 2 usage error.\n");
+    printf("\nAn option's value follows it (--entry E) or an '=' (--entry=E); a long\n"
+           "option may be shortened to a prefix no other option of the command has.\n"
+           "\nExit status: 0 success, 1 error in the model, weights or inputs, 2 usage error.\n");
 }
 
 /* Reports a usage error of command c (NULL: of attnc itself); returns EXIT_USAGE. */
@@ -248,12 +293,99 @@ static const Command *find_command(const char *name)
     return NULL;
 }
 
-static const Option *find_option(const char *arg)
+/* Whether s equals arg[0..len). */
+static bool same(const char *s, const char *arg, size_t len)
+{
+    return s && strlen(s) == len && !strncmp(s, arg, len);
+}
+
+/* The option spelled arg[0..len) (by name or alias), of any command. */
+static const Option *find_option(const char *arg, size_t len)
 {
     for (int i = 0; i < NOPTIONS; i++)
-        if (!strcmp(options[i].name, arg) || (options[i].alias && !strcmp(options[i].alias, arg)))
+        if (same(options[i].name, arg, len) || same(options[i].alias, arg, len))
             return &options[i];
     return NULL;
+}
+
+/* ---- suggestions --------------------------------------------------------- */
+
+/* Words longer than this get no suggestion. */
+#define SUGGEST_MAX_LEN 32
+
+/* The number of single-character insertions, deletions, substitutions and
+ * swaps of neighbours that turn a[0..na) into b[0..nb) (both at most
+ * SUGGEST_MAX_LEN long). */
+static int edit_distance(const char *a, int na, const char *b, int nb)
+{
+    int d[SUGGEST_MAX_LEN + 1][SUGGEST_MAX_LEN + 1];
+    for (int i = 0; i <= na; i++)
+        for (int j = 0; j <= nb; j++) {
+            if (i == 0 || j == 0) {
+                d[i][j] = i + j;
+                continue;
+            }
+            int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[na][nb];
+}
+
+/* Whether candidate is near enough to word[0..len) to be what was meant:
+ * leading dashes aside, at most one edit per three characters of the word.
+ * *best is the distance of the nearest candidate so far (updated). */
+static bool nearer(const char *word, size_t len, const char *candidate, int *best)
+{
+    size_t skip = strspn(word, "-");
+    const char *w = word + (skip < len ? skip : len), *c = candidate + strspn(candidate, "-");
+    int nw = (int)(len - (size_t)(w - word)), nc = (int)strlen(c);
+    if (nw > SUGGEST_MAX_LEN || nc > SUGGEST_MAX_LEN)
+        return false;
+    int d = edit_distance(w, nw, c, nc);
+    if (3 * d > nw + 1 || d >= *best)
+        return false;
+    *best = d;
+    return true;
+}
+
+/* The option of command c nearest to arg[0..len), or NULL if none is near. */
+static const char *nearest_option(const Command *c, const char *arg, size_t len)
+{
+    const char *near = NULL;
+    int best = INT_MAX;
+    for (int i = 0; i < NOPTIONS; i++) {
+        const Option *o = &options[i];
+        if (!(c->options & BIT(o->id)))
+            continue;
+        if (nearer(arg, len, o->name, &best))
+            near = o->name;
+        if (o->alias && nearer(arg, len, o->alias, &best))
+            near = o->alias;
+    }
+    return near;
+}
+
+/* The command nearest to name ("help", "--version" and "--help" included),
+ * or NULL if none is near. */
+static const char *nearest_command(const char *name)
+{
+    static const char *const others[] = {"help", "--version", "--help"};
+    const char *near = NULL;
+    int best = INT_MAX;
+    size_t len = strlen(name);
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (nearer(name, len, commands[i].name, &best))
+            near = commands[i].name;
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+        if (nearer(name, len, others[i], &best))
+            near = others[i];
+    return near;
 }
 
 /* Parses s as a decimal integer in [lo, hi]; returns 0 or -1. */
@@ -328,42 +460,149 @@ static int apply_option(Args *a, const Option *o, const char *arg, const char *v
     return 0;
 }
 
-/* Handles argv[*i], an option, taking its value from argv[*i + 1]. */
-static int parse_option(Args *a, int argc, char **argv, int *i)
+/* getopt_long returns LONG_BASE + i for options[i] spelled long. */
+enum { LONG_BASE = 256 };
+
+/* The one-dash spelling of o ("-s", "-I", "-O0"), or NULL. A spelling longer
+ * than a letter is the letter with a fixed value: "-O0" is -O with value 0. */
+static const char *short_spelling(const Option *o)
 {
-    const char *arg = argv[*i];
-    const Option *o = find_option(arg);
-    if (!o)
-        return usage_error(a->cmd, "unknown option '%s'", arg);
-    if (!(a->cmd->options & BIT(o->id)))
-        return usage_error(a->cmd, "option '%s' does not apply to %s", arg, a->cmd->name);
-    if (!o->repeatable && (a->seen & BIT(o->id)))
-        return usage_error(a->cmd, "option '%s' given twice", arg);
-    a->seen |= BIT(o->id);
-    const char *val = NULL;
-    if (o->metavar) {
-        if (*i + 1 >= argc)
-            return usage_error(a->cmd, "option '%s' needs a value (%s)", arg, o->metavar);
-        val = argv[++*i];
-    }
-    return apply_option(a, o, arg, val);
+    return o->name[1] == '-' ? o->alias : o->name;
 }
 
-/* Parses argv[0..argc) of command a->cmd into a. Returns 0, or EXIT_USAGE
- * after reporting; --help stops parsing with a->seen holding BIT(OPT_HELP). */
-static int parse_args(Args *a, int argc, char **argv)
+/* Builds getopt_long's tables for the options of command c: longs (ending in
+ * a zero entry, NOPTIONS + 1 slots) and shorts (2 * NOPTIONS + 3 bytes). */
+static void getopt_tables(const Command *c, struct option *longs, char *shorts)
 {
-    for (int i = 0; i < argc; i++) {
-        if (argv[i][0] == '-' && argv[i][1]) {
-            int rc = parse_option(a, argc, argv, &i);
-            if (rc || (a->seen & BIT(OPT_HELP)))
-                return rc;
-        } else if (!a->model) {
-            a->model = argv[i];
-        } else {
-            return usage_error(a->cmd, "unexpected argument '%s'", argv[i]);
+    int nl = 0;
+    /* '-': operands come back in order as 1; ':': a missing value as ':' */
+    *shorts++ = '-';
+    *shorts++ = ':';
+    for (int i = 0; i < NOPTIONS; i++) {
+        const Option *o = &options[i];
+        if (!(c->options & BIT(o->id)))
+            continue;
+        if (o->name[1] == '-')
+            longs[nl++] = (struct option){o->name + 2, o->metavar ? required_argument : no_argument, NULL,
+                                          LONG_BASE + i};
+        const char *sh = short_spelling(o);
+        if (sh) {
+            *shorts++ = sh[1];
+            if (o->metavar || sh[2])
+                *shorts++ = ':';
         }
     }
+    longs[nl] = (struct option){0};
+    *shorts = '\0';
+}
+
+/* The option of command c that getopt_long's result ch stands for, and in
+ * *spelled how it was written ("--set", "-s"); NULL if none. */
+static const Option *option_of(const Command *c, int ch, const char **spelled)
+{
+    if (ch >= LONG_BASE && ch < LONG_BASE + NOPTIONS) {
+        *spelled = options[ch - LONG_BASE].name;
+        return &options[ch - LONG_BASE];
+    }
+    for (int i = 0; i < NOPTIONS; i++) {
+        const char *sh = short_spelling(&options[i]);
+        if ((c->options & BIT(options[i].id)) && sh && sh[1] == ch) {
+            *spelled = sh;
+            return &options[i];
+        }
+    }
+    return NULL;
+}
+
+/* Reports option `spelled` (its value val, NULL for flags) of command a->cmd
+ * and applies it. Returns 0, or EXIT_USAGE after reporting. */
+static int take_option(Args *a, const Option *o, const char *spelled, const char *val)
+{
+    if (spelled[1] != '-' && spelled[2]) { /* "-O0": the letter's value is fixed */
+        if (strcmp(val, spelled + 2))
+            return usage_error(a->cmd, "unknown option '%.2s%s'", spelled, val);
+        val = NULL;
+    }
+    if (!o->repeatable && (a->seen & BIT(o->id)))
+        return usage_error(a->cmd, "option '%s' given twice", spelled);
+    a->seen |= BIT(o->id);
+    return apply_option(a, o, spelled, val);
+}
+
+/* Reports arg[0..len), an argument that is no option of command c: an option
+ * of another command, a prefix of several, or unknown, then with the nearest
+ * option when one is near. Returns EXIT_USAGE. */
+static int unknown_option(const Command *c, const char *arg, size_t len)
+{
+    int n = (int)len;
+    if (find_option(arg, len))
+        return usage_error(c, "option '%.*s' does not apply to %s", n, arg, c->name);
+    char several[256] = "";
+    int matches = 0;
+    for (int i = 0; i < NOPTIONS && len > 2 && arg[1] == '-'; i++)
+        if ((c->options & BIT(options[i].id)) && !strncmp(options[i].name, arg, len)) {
+            size_t used = strlen(several);
+            snprintf(several + used, sizeof several - used, "%s%s", matches++ ? ", " : "", options[i].name);
+        }
+    if (matches > 1)
+        return usage_error(c, "option '%.*s' is ambiguous (%s)", n, arg, several);
+    const char *near = nearest_option(c, arg, len);
+    if (near)
+        return usage_error(c, "unknown option '%.*s'; did you mean '%s'?", n, arg, near);
+    return usage_error(c, "unknown option '%.*s'", n, arg);
+}
+
+/* Reports what getopt_long refused in element elem (the argument it was
+ * reading): '?' for an unknown option or a flag given a value, ':' for a
+ * missing value. Returns EXIT_USAGE. */
+static int refused_option(const Command *c, int ch, const char *elem)
+{
+    const char *spelled = NULL;
+    const Option *o = option_of(c, optopt, &spelled);
+    if (ch == ':' && o && o->metavar)
+        return usage_error(c, "option '%s' needs a value (%s)", spelled, o->metavar);
+    if (o && optopt >= LONG_BASE)
+        return usage_error(c, "option '%s' takes no value, got '%s'", spelled, elem);
+    if (elem[1] == '-')
+        return unknown_option(c, elem, strcspn(elem, "="));
+    return unknown_option(c, elem, strlen(elem));
+}
+
+/* Parses the arguments argv[1..argc) of command a->cmd (argv[0] names it)
+ * into a, options as --opt VALUE, --opt=VALUE or -o VALUE. Returns 0, or
+ * EXIT_USAGE after reporting; --help stops parsing with a->seen holding
+ * BIT(OPT_HELP). */
+static int parse_args(Args *a, int argc, char **argv)
+{
+    struct option longs[NOPTIONS + 1];
+    char shorts[2 * NOPTIONS + 3];
+    getopt_tables(a->cmd, longs, shorts);
+    opterr = 0;
+    optind = 0; /* glibc: start afresh */
+    for (;;) {
+        const char *elem = argv[optind ? optind : 1];
+        int ch = getopt_long(argc, argv, shorts, longs, NULL);
+        if (ch == -1)
+            break;
+        int rc = 0;
+        const char *spelled = NULL;
+        const Option *o = ch == '?' || ch == ':' || ch == 1 ? NULL : option_of(a->cmd, ch, &spelled);
+        if (ch == 1 && !a->model)
+            a->model = optarg;
+        else if (ch == 1)
+            rc = usage_error(a->cmd, "unexpected argument '%s'", optarg);
+        else if (o)
+            rc = take_option(a, o, spelled, optarg);
+        else
+            rc = refused_option(a->cmd, ch, elem);
+        if (rc || (a->seen & BIT(OPT_HELP)))
+            return rc;
+    }
+    for (; optind < argc; optind++) /* after "--" */
+        if (a->model)
+            return usage_error(a->cmd, "unexpected argument '%s'", argv[optind]);
+        else
+            a->model = argv[optind];
     if (!a->model)
         return usage_error(a->cmd, "missing %s", a->cmd->operand);
     if ((a->cmd->options & BIT(OPT_INPUTS)) && !a->inputs)
@@ -402,6 +641,103 @@ static void print_message(const char *text)
     fputs(text, stderr);
     if (n && text[n - 1] != '\n')
         fputc('\n', stderr);
+}
+
+/* ---- progress on a terminal -------------------------------------------- */
+
+/* A step running longer than this shows a status line on a terminal... */
+#define PROGRESS_DELAY_MS 1000
+/* ...whose time is redrawn this often. */
+#define PROGRESS_PERIOD_MS 100
+
+/* A one-line status on stderr, "compiling forward... 1.4 s", drawn in place
+ * by a thread while a long step runs, and only when stderr is a terminal:
+ * logs and pipes get none of it. */
+typedef struct {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    char what[HELP_COLUMNS];
+    struct timespec start;
+    bool running, done;
+    int shown; /* columns of the status on screen; 0 when none */
+} Progress;
+
+static struct timespec after_ms(struct timespec t, long ms)
+{
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += ms % 1000 * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
+static void *progress_main(void *arg)
+{
+    Progress *p = arg;
+    pthread_mutex_lock(&p->lock);
+    struct timespec next = after_ms(p->start, PROGRESS_DELAY_MS);
+    while (!p->done) {
+        if (pthread_cond_timedwait(&p->wake, &p->lock, &next) != ETIMEDOUT || p->done)
+            continue;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double s = (double)(now.tv_sec - p->start.tv_sec) + (double)(now.tv_nsec - p->start.tv_nsec) / 1e9;
+        char line[HELP_COLUMNS];
+        int n = snprintf(line, sizeof line, "%s... %.1f s", p->what, s);
+        n = n < (int)sizeof line ? n : (int)sizeof line - 1;
+        fprintf(stderr, "\r%s%*s", line, p->shown > n ? p->shown - n : 0, "");
+        p->shown = p->shown > n ? p->shown : n;
+        next = after_ms(next, PROGRESS_PERIOD_MS);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* Starts the status of the step that fmt names ("compiling %s") when stderr
+ * is a terminal. */
+__attribute__((format(printf, 2, 3)))
+static void progress_start(Progress *p, const char *fmt, ...)
+{
+    *p = (Progress){.running = false};
+    if (!isatty(STDERR_FILENO))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->what, sizeof p->what, fmt, ap);
+    va_end(ap);
+    clock_gettime(CLOCK_MONOTONIC, &p->start);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&p->lock, NULL);
+    p->running = pthread_create(&p->thread, NULL, progress_main, p) == 0;
+    if (!p->running) { /* no status then; the step runs as it would */
+        pthread_cond_destroy(&p->wake);
+        pthread_mutex_destroy(&p->lock);
+    }
+}
+
+/* Ends the step: the status, if shown, is wiped before anything else is
+ * printed. */
+static void progress_stop(Progress *p)
+{
+    if (!p->running)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->done = true;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    if (p->shown)
+        fprintf(stderr, "\r%*s\r", p->shown, "");
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
+    p->running = false;
 }
 
 /* Reports failure s of a call on m (the model's diagnostics, else a line
@@ -451,14 +787,18 @@ static int open_model(const Args *a, attn_model **out, double *load_ms)
     int rc = apply_sets(m, a);
     if (rc)
         return rc;
+    Progress progress;
+    progress_start(&progress, "loading %s", a->model);
     double t0 = now_ms();
+    const char *failed = a->model;
     attn_status s = attn_model_load(m, a->model);
-    if (s != ATTN_OK)
-        return report(m, s, a->model);
-    if (a->weights && (s = attn_model_bind_weights(m, a->weights)) != ATTN_OK)
-        return report(m, s, a->weights);
+    if (s == ATTN_OK && a->weights) {
+        failed = a->weights;
+        s = attn_model_bind_weights(m, a->weights);
+    }
     *load_ms = now_ms() - t0;
-    return 0;
+    progress_stop(&progress);
+    return s == ATTN_OK ? 0 : report(m, s, failed);
 }
 
 /* Prints the entry point names of m, comma-separated. */
@@ -507,6 +847,17 @@ static int pick_entry(const Args *a, const attn_model *m, const char **entry)
     return EXIT_INPUT;
 }
 
+/* attn_model_compile with a status line on a terminal while it runs. */
+static attn_status compile_entry(attn_model *m, const char *entry, const attn_compile_options *opt,
+                                 attn_program **p)
+{
+    Progress progress;
+    progress_start(&progress, "compiling %s", entry);
+    attn_status s = attn_model_compile(m, entry, opt, p);
+    progress_stop(&progress);
+    return s;
+}
+
 /* ---- commands ------------------------------------------------------------ */
 
 static int cmd_check(const Args *a, attn_model *m)
@@ -525,7 +876,7 @@ static int cmd_check(const Args *a, attn_model *m)
         if (a->entry && strcmp(a->entry, name) != 0)
             continue;
         attn_program *p = NULL;
-        attn_status s = attn_model_compile(m, name, NULL, &p);
+        attn_status s = compile_entry(m, name, NULL, &p);
         attn_program_free(p);
         if (s != ATTN_OK)
             return report(m, s, name);
@@ -716,7 +1067,7 @@ static int cmd_run(const Args *a, attn_model *m, double load_ms)
                                 .extra_outputs = a->extras, .nextra_outputs = a->nextras};
     attn_program *p = NULL;
     double t0 = now_ms();
-    attn_status s = attn_model_compile(m, entry, &opt, &p);
+    attn_status s = compile_entry(m, entry, &opt, &p);
     double compile_ms = now_ms() - t0;
     if (s != ATTN_OK) {
         char what[256];
@@ -763,7 +1114,10 @@ static int cmd_compile(const Args *a, attn_model *m)
     }
     attn_aot_options opt = {.mcpu = a->mcpu, .mattr = a->mattr, .no_fuse = a->no_fuse, .emit_llvm = a->emit_llvm,
                             .emit_asm = a->emit_asm};
+    Progress progress;
+    progress_start(&progress, "compiling %s ahead of time", a->model);
     attn_status s = attn_model_compile_aot(m, a->entry, out, &opt);
+    progress_stop(&progress);
     int rc = EXIT_OK;
     if (s != ATTN_OK) {
         char what[256];
@@ -913,6 +1267,16 @@ static int dispatch(const Args *a)
 
 /* ---- main ---------------------------------------------------------------- */
 
+/* Reports name, which is no command, with the nearest one when one is near;
+ * returns EXIT_USAGE. */
+static int unknown_command(const char *name)
+{
+    const char *near = nearest_command(name);
+    if (near)
+        return usage_error(NULL, "unknown command '%s'; did you mean '%s'?", name, near);
+    return usage_error(NULL, "unknown command '%s'", name);
+}
+
 /* attnc help [COMMAND] */
 static int help(int argc, char **argv)
 {
@@ -924,12 +1288,12 @@ static int help(int argc, char **argv)
         return usage_error(NULL, "help takes at most one command, got '%s'", argv[1]);
     const Command *c = find_command(argv[0]);
     if (!c)
-        return usage_error(NULL, "unknown command '%s'", argv[0]);
+        return unknown_command(argv[0]);
     print_command_help(c);
     return EXIT_OK;
 }
 
-/* Parses and runs command c with arguments argv[0..argc). */
+/* Parses and runs command c with arguments argv[1..argc) (argv[0] names it). */
 static int command(const Command *c, int argc, char **argv)
 {
     Args a = {.cmd = c, .repeat = 1, .backend = ATTN_BACKEND_JIT};
@@ -980,8 +1344,8 @@ int main(int argc, char **argv)
         return help(argc - 2, argv + 2);
     const Command *c = find_command(name);
     if (!c && name[0] != '-' && is_model_file(name)) /* attnc MODEL.attn: compile */
-        return command(find_command("compile"), argc - 1, argv + 1);
+        return command(find_command("compile"), argc, argv);
     if (!c)
-        return usage_error(NULL, "unknown command '%s'", name);
-    return command(c, argc - 2, argv + 2);
+        return unknown_command(name);
+    return command(c, argc - 1, argv + 1);
 }
