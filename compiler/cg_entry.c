@@ -13,6 +13,7 @@
 #include "cg_entry.h"
 #include "cg_fused.h"
 #include "cg_plan.h"
+#include "text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,12 @@ static void site_escape(const char *src, char *dst, size_t len) {
     dst[k] = '\0';
 }
 
+/* Records a failed allocation (the first error stays). */
+static void out_of_memory(Gen *G) {
+    if (!G->err)
+        G->err = cg_msg(ATTN_MSG_NOMEM);
+}
+
 /* "file:line:col: " of a node, escaped for a site. */
 static void loc_text(const IrNode *n, char *buf, size_t len) {
     char loc[1024];
@@ -114,10 +121,13 @@ static int add_site(Gen *G, const IrNode *n, const char *msg) {
     char loc[2048];
     loc_text(n, loc, sizeof loc);
     char **s = realloc(G->info->sites, sizeof(char *) * (size_t)(G->info->nsites + 1));
-    if (!s)
+    if (!s || !(s[G->info->nsites] = cg_msg("%serror: %s", loc, msg))) {
+        if (s)
+            G->info->sites = s;
+        out_of_memory(G);
         return -1;
+    }
     G->info->sites = s;
-    s[G->info->nsites] = cg_msg("%serror: %s", loc, msg);
     return G->info->nsites++;
 }
 
@@ -133,8 +143,10 @@ static bool type_symbolic(const IrType *t) {
 
 static int add_param(Gen *G, CgParam p) {
     CgParam *ps = realloc(G->info->params, sizeof(CgParam) * (size_t)(G->info->nparams + 1));
-    if (!ps)
+    if (!ps) {
+        out_of_memory(G);
         return -1;
+    }
     G->info->params = ps;
     ps[G->info->nparams] = p;
     return G->info->nparams++;
@@ -736,11 +748,14 @@ static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
         bool ok = sites && f;
         for (int j = 0; ok && j < g->n; j++)
             sites[j] = G->site[gid(G, g, j)];
-        ok = ok && cg_fused_collect(f, plan, i, sites);
+        bool collected = ok && cg_fused_collect(f, plan, i, sites);
         free(sites);
-        if (!ok) {
+        if (!collected) {
             free(f);
-            G->err = cg_msg("error: kernel of node %%%d (%s) has too many operands", i, op_name(n->op));
+            if (!ok)
+                out_of_memory(G);
+            else if (!G->err)
+                G->err = cg_msg("error: kernel of node %%%d (%s) has too many operands", i, op_name(n->op));
             return;
         }
     }
@@ -754,7 +769,7 @@ static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
     int nargs = f ? f->nleaf : n->nin;
     if (!G->kernel[id] && add_kernel_name(G, g, plan, i) != 0) {
         free(f);
-        G->err = cg_msg("error: out of memory");
+        out_of_memory(G);
         return;
     }
     if (!G->kernel[id]) {
@@ -1117,7 +1132,7 @@ static void gen_run(Gen *G) {
             G->ptr[id] = load_slot(G, &k, outs, i);
     }
     emit_graph(G, &k, g);
-    for (int i = 0; i < g->nout; i++) {
+    for (int i = 0; i < g->nout && !G->err; i++) { /* after an error a value may have no pointer */
         const IrNode *n = &g->nodes[g->outputs[i]];
         if (G->out_of[gid(G, g, root_of(g, g->outputs[i]))] != i)
             LLVMBuildMemCpy(k.b, load_slot(G, &k, outs, i), 1, G->ptr[gid(G, g, g->outputs[i])], 1,
@@ -1166,11 +1181,13 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
         rc = -1;
     } else {
         number_nodes(&G);
-        gen_workspace(&G);
-        gen_stats(&G);
-        gen_dims(&G, true);
-        gen_dims(&G, false);
-        gen_run(&G);
+        if (!G.err) {
+            gen_workspace(&G);
+            gen_stats(&G);
+            gen_dims(&G, true);
+            gen_dims(&G, false);
+            gen_run(&G);
+        }
         if (G.err) {
             *err = G.err;
             rc = -1;

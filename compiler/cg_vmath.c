@@ -7,6 +7,7 @@
  * special-value handling relies on IEEE behaviour (NaN, inf, signed zero).
  */
 #include "cg_vmath.h"
+#include "diag.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -25,18 +26,18 @@ typedef struct Vm {
     bool scalef;    /* <16 x float> on an AVX-512 target: vscalefps scales by 2^n */
 } Vm;
 
-/* The scalar constant c, or a vector of copies of it. */
+/* Vector widths vm_call accepts: 512-bit registers hold 16 floats. */
+enum { VM_MAX_LANES = 64 };
+
+/* The scalar constant c, or a vector of copies of it (on the stack: code
+ * generation of a helper allocates nothing of its own that could fail). */
 static LLVMValueRef splat(Vm *v, LLVMValueRef c) {
     if (!v->lanes)
         return c;
-    LLVMValueRef *elems = malloc(v->lanes * sizeof *elems);
-    if (!elems)
-        abort();
+    LLVMValueRef elems[VM_MAX_LANES];
     for (unsigned i = 0; i < v->lanes; i++)
         elems[i] = c;
-    LLVMValueRef r = LLVMConstVector(elems, v->lanes);
-    free(elems);
-    return r;
+    return LLVMConstVector(elems, v->lanes);
 }
 
 static LLVMValueRef kf(Vm *v, float c) { return splat(v, LLVMConstReal(v->cm->f32, (double)c)); }
@@ -235,6 +236,8 @@ static LLVMValueRef vm_call(CgModule *cm, LLVMBuilderRef b, LLVMValueRef x, cons
     unsigned lanes = 0;
     if (LLVMGetTypeKind(t) == LLVMVectorTypeKind)
         lanes = LLVMGetVectorSize(t);
+    if (lanes > VM_MAX_LANES) /* no target has such registers: callers split wider vectors */
+        ATTN_UNREACHABLE("vector math on more than 64 lanes");
     char fname[96];
     if (lanes)
         snprintf(fname, sizeof fname, "attn.vmath.%s.v%uf32", name, lanes);

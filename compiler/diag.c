@@ -3,6 +3,7 @@
  * buffer they are written into. See diag.h.
  */
 #include "diag.h"
+#include "text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,10 +80,58 @@ static void report(Diag *d, SrcLoc loc, const char *kind, const char *fmt, va_li
     d->cap = b.cap;
 }
 
-void diag_verror(Diag *d, SrcLoc loc, const char *fmt, va_list ap) {
+static void vfail(Diag *d, DiagKind kind, SrcLoc loc, const char *fmt, va_list ap) {
     d->errors++;
+    if (kind > d->kind)
+        d->kind = kind;
     if (d->errors <= DIAG_MAX_ERRORS)
-        report(d, loc, "error", fmt, ap);
+        report(d, loc, kind == DIAG_INTERNAL ? "internal error" : "error", fmt, ap);
+}
+
+void diag_verror(Diag *d, SrcLoc loc, const char *fmt, va_list ap) { vfail(d, DIAG_INPUT, loc, fmt, ap); }
+
+void diag_fail(Diag *d, DiagKind kind, SrcLoc loc, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(d, kind, loc, fmt, ap);
+    va_end(ap);
+}
+
+void diag_nomem(Diag *d, const char *what) {
+    if (d->kind == DIAG_NOMEM && d->errors)
+        return; /* one failed allocation is enough to say */
+    diag_fail(d, DIAG_NOMEM, (SrcLoc){0}, "out of memory%s%s", what && *what ? " " : "", what ? what : "");
+}
+
+/* The sentence every internal error ends with. */
+#define BUG_NOTE "this is a bug in attn; please report it"
+
+void diag_internal(Diag *d, const char *file, int line, const char *msg) {
+    diag_fail(d, DIAG_INTERNAL, (SrcLoc){0}, "%s (at %s:%d); " BUG_NOTE, msg, file, line);
+}
+
+void diag_message(Diag *d, const char *msg) {
+    static const DiagKind kinds[] = {[ATTN_ERR_INPUT] = DIAG_INPUT, [ATTN_ERR_USAGE] = DIAG_USAGE,
+                                     [ATTN_ERR_NOMEM] = DIAG_NOMEM, [ATTN_ERR_IO] = DIAG_IO,
+                                     [ATTN_ERR_INTERNAL] = DIAG_INTERNAL};
+    DiagKind kind = kinds[attn_message_status(msg)];
+    if (!msg) {
+        diag_nomem(d, NULL);
+        return;
+    }
+    if (strncmp(msg, "error: ", 7) == 0)
+        msg += 7; /* the diagnostic adds its own */
+    else if (strncmp(msg, ATTN_MSG_INTERNAL, strlen(ATTN_MSG_INTERNAL)) == 0)
+        msg += strlen(ATTN_MSG_INTERNAL);
+    if (kind == DIAG_INTERNAL)
+        diag_fail(d, kind, (SrcLoc){0}, "%s; " BUG_NOTE, msg);
+    else
+        diag_fail(d, kind, (SrcLoc){0}, "%s", msg);
+}
+
+void diag_take(Diag *d, char *msg) {
+    diag_message(d, msg);
+    free(msg);
 }
 
 void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...) {
@@ -106,6 +155,7 @@ void diag_clear(Diag *d) {
         d->text[0] = '\0';
     d->len = 0;
     d->errors = 0;
+    d->kind = DIAG_INPUT;
 }
 
 void diag_free(Diag *d) {

@@ -72,7 +72,8 @@ typedef struct IrEntry {
 } IrEntry;
 
 IrGraph *ir_graph_new(Arena *ar, IrGraph *parent);
-/* Appends a node; returns its index. Operands are copied. */
+/* Appends a node; returns its index. Operands are copied. Out of memory
+ * (ar->failed), the graph is only fit to be dropped (see ir.c). */
 int ir_add(Arena *ar, IrGraph *g, OpKind op, const int *in, int nin, SrcLoc loc);
 void ir_set_outputs(Arena *ar, IrGraph *g, const int *outs, int n);
 /* The SCAN node of body->parent whose body is `body`; NULL at top level. */
@@ -80,8 +81,9 @@ const IrNode *ir_scan_of(const IrGraph *body);
 /* Index of the INPUT node of `body` at position `index` among its inputs, or -1. */
 int ir_body_input(const IrGraph *body, int index);
 /* Opens `count` zeroed node slots at position pos of g: the nodes from pos on,
- * and every operand and output index pointing at them, move up by count. */
-void ir_open_slots(Arena *ar, IrGraph *g, int pos, int count);
+ * and every operand and output index pointing at them, move up by count.
+ * False (g unchanged) when out of memory. */
+bool ir_open_slots(Arena *ar, IrGraph *g, int pos, int count);
 
 /* Textual and Graphviz dumps of an entry's graph. */
 void ir_print(const IrEntry *e, StrBuf *out);
@@ -111,7 +113,8 @@ long ir_codegen_cost(const IrGraph *g);
  * outer index of every copied node, and of every sequence and capture input
  * the scan operand it stands for (-1 otherwise); operands of copied nodes must
  * be one of those. With `stacked`, copies other than CONST and PARAM get the
- * scan's time axis in their type: they compute every step at once.
+ * scan's time axis in their type: they compute every step at once; -1 (g
+ * unchanged) when out of memory.
  * ir_scan_capture / ir_scan_sequence turn body node `node` into a new capture
  * (last) or sequence (after the others) input fed by outer node `outer`. */
 int ir_scan_copy_out(Arena *ar, IrGraph *g, int si, const bool *take, bool stacked, int *outer_of);

@@ -35,7 +35,8 @@ int ir_scan_copy_out(Arena *ar, IrGraph *g, int si, const bool *take, bool stack
         outer_of[j] = outer_input ? g->nodes[si].in[n->index] : -1;
         count += take[j];
     }
-    ir_open_slots(ar, g, si, count);
+    if (!ir_open_slots(ar, g, si, count))
+        return -1;
     int slot = si;
     for (int j = 0; j < body->n; j++) {
         if (!take[j])
@@ -44,8 +45,8 @@ int ir_scan_copy_out(Arena *ar, IrGraph *g, int si, const bool *take, bool stack
         IrNode *dst = &g->nodes[slot];
         *dst = *src;
         dst->in = src->nin ? arena_alloc(ar, (size_t)src->nin * sizeof(int)) : NULL;
-        if (src->nin && !dst->in)
-            ATTN_UNREACHABLE("out of memory editing the graph");
+        if (!dst->in)
+            dst->nin = 0; /* out of memory: the passes stop, the graph is dropped */
         for (int k = 0; k < src->nin; k++) {
             dst->in[k] = outer_of[src->in[k]];
             if (dst->in[k] < 0)
@@ -74,7 +75,7 @@ static void add_input(Arena *ar, IrGraph *g, int si, int node, int outer, int po
     int nin = scan->nin + 1;
     int *in = arena_alloc(ar, (size_t)nin * sizeof(int));
     if (!in)
-        ATTN_UNREACHABLE("out of memory editing the graph");
+        return; /* out of memory: the scan stays as it was */
     memcpy(in, scan->in, (size_t)pos * sizeof(int));
     in[pos] = outer;
     memcpy(in + pos + 1, scan->in + pos, (size_t)(scan->nin - pos) * sizeof(int));

@@ -418,20 +418,24 @@ struct Jit {
     bool abandoned; /* LLVM failed fatally inside: leaked, never disposed */
 };
 
-/* Defines n functions by address in j's main dylib. */
+/* Defines n functions by address in j's main dylib, a batch at a time (on
+ * the stack: nothing to allocate, nothing to fail). */
 static LLVMErrorRef define_absolute(Jit *j, const CgRuntimeSymbol *syms, int n) {
     LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(j->lljit);
-    LLVMOrcCSymbolMapPair *pairs = calloc((size_t)n, sizeof *pairs);
-    if (!pairs)
-        return LLVMCreateStringError("out of memory");
-    for (int i = 0; i < n; i++) {
-        pairs[i].Name = LLVMOrcLLJITMangleAndIntern(j->lljit, syms[i].name);
-        pairs[i].Sym.Address = (LLVMOrcExecutorAddress)(uintptr_t)syms[i].address;
-        pairs[i].Sym.Flags.GenericFlags = LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
+    enum { BATCH = 16 };
+    for (int first = 0; first < n; first += BATCH) {
+        LLVMOrcCSymbolMapPair pairs[BATCH];
+        int count = n - first < BATCH ? n - first : BATCH;
+        for (int i = 0; i < count; i++) {
+            pairs[i].Name = LLVMOrcLLJITMangleAndIntern(j->lljit, syms[first + i].name);
+            pairs[i].Sym.Address = (LLVMOrcExecutorAddress)(uintptr_t)syms[first + i].address;
+            pairs[i].Sym.Flags.GenericFlags = LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
+        }
+        LLVMErrorRef e = LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(pairs, (size_t)count));
+        if (e)
+            return e;
     }
-    LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(pairs, (size_t)n);
-    free(pairs);
-    return LLVMOrcJITDylibDefine(jd, mu);
+    return NULL;
 }
 
 int jit_define(Jit *j, const char *name, void *address, char **err) {

@@ -278,14 +278,14 @@ int model_bind_weights(Model *m, const char *path) {
     free_weights(m);
     StFile *f = st_open(path, err, sizeof err);
     if (!f) {
-        diag_error(&m->diag, (SrcLoc){0}, "%s", err);
+        diag_message(&m->diag, err);
         return -1;
     }
     int n = st_count(f);
     m->weights = calloc((size_t)(n ? n : 1), sizeof(Weight));
     if (!m->weights) {
         st_close(f);
-        diag_error(&m->diag, (SrcLoc){0}, "%s: out of memory", path);
+        diag_nomem(&m->diag, "for the weights");
         return -1;
     }
     for (int i = 0; i < n; i++) {
@@ -296,12 +296,16 @@ int model_bind_weights(Model *m, const char *path) {
         w->t.dtype = weight_dtype(t->dtype);
         w->t.rank = t->rank;
         memcpy(w->t.shape, t->shape, sizeof t->shape);
+        if (!w->key) {
+            diag_nomem(&m->diag, "for the weights");
+            continue;
+        }
         w->src = t;
         m->nweights++;
     }
     m->weights_file = f;
     m->weights_path = arena_strdup(&m->arena, path);
-    if (m->diag.errors)
+    if (m->diag.errors || m->arena.failed)
         return -1;
     return model_lower(m, false, NULL);
 }

@@ -13,6 +13,8 @@ int add_node(Lower *L, OpKind op, const int *in, int nin, SrcLoc loc, const OpAt
     for (int i = 0; i < nin; i++)
         if (in[i] < 0)
             return -1;
+    if (L->ar->failed) /* out of memory: the phase reports it and drops the graph */
+        return -1;
     if (!lower_node_step(L, loc))
         return -1;
     int id = ir_add(L->ar, L->g, op, in, nin, loc);

@@ -327,7 +327,7 @@ Val lower_call_def(Lower *L, const Ast *def, const Ast *call) {
         return err_val();
     }
     Val *vals = arena_alloc(L->ar, sizeof(Val) * (size_t)(def->list.n + 1));
-    if (!bind_args(L, def, call, vals))
+    if (!vals || !bind_args(L, def, call, vals)) /* out of memory: the phase reports it */
         return err_val();
     for (int j = 0; j < def->list.n; j++)
         if (vals[j].k == V_ERR)

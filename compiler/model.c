@@ -44,21 +44,27 @@ const IrEntry *model_entry(const Model *m, const char *name) {
     return NULL;
 }
 
-static void *grow(Arena *ar, void *old, int n, size_t size) {
+/* Room for element n of the array *arr of n elements of `size` bytes; false
+ * when out of memory (the arena's failed flag tells the caller's caller). */
+static bool grow(Arena *ar, void *arr, int n, size_t size) {
+    void **old = arr;
     /* arrays grow by powers of two: reallocate when n reaches one */
     if (n & (n - 1) && n >= 8)
-        return old;
+        return true;
     void *p = arena_alloc(ar, size * (size_t)(n < 8 ? 8 : 2 * n));
-    if (old && n)
-        memcpy(p, old, size * (size_t)n);
-    return p;
+    if (!p)
+        return false;
+    if (*old && n)
+        memcpy(p, *old, size * (size_t)n);
+    *old = p;
+    return true;
 }
 
 static SrcFile *read_source(Model *m, const char *path, SrcLoc from) {
     struct stat st;
     FILE *f = NULL;
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || !(f = fopen(path, "rb"))) {
-        diag_error(&m->diag, from, "cannot read %s: %s", path,
+        diag_fail(&m->diag, DIAG_IO, from, "cannot read %s: %s", path,
                    errno == 0 || (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) ? "not a regular file" : strerror(errno));
         return NULL;
     }
@@ -69,8 +75,14 @@ static SrcFile *read_source(Model *m, const char *path, SrcLoc from) {
         return NULL;
     }
     SrcFile *s = arena_alloc(&m->arena, sizeof *s);
-    s->path = arena_strdup(&m->arena, path);
-    s->text = arena_alloc(&m->arena, (size_t)st.st_size + 1);
+    char *text = arena_alloc(&m->arena, (size_t)st.st_size + 1), *name = arena_strdup(&m->arena, path);
+    if (!s || !text || !name) {
+        fclose(f);
+        diag_nomem(&m->diag, "reading a source file");
+        return NULL;
+    }
+    s->path = name;
+    s->text = text;
     s->len = fread(s->text, 1, (size_t)st.st_size, f);
     fclose(f);
     s->next = m->files;
@@ -228,7 +240,8 @@ static void add_hyper(Model *m, const Ast *d) {
             h.set = false;
         }
     }
-    m->hypers = grow(&m->arena, m->hypers, m->nhypers, sizeof(Hyper));
+    if (!grow(&m->arena, &m->hypers, m->nhypers, sizeof(Hyper)))
+            return;
     m->hypers[m->nhypers++] = h;
 }
 
@@ -238,7 +251,8 @@ static void add_decl(Model *m, const Ast *d, bool main_file) {
         add_hyper(m, d);
         break;
     case D_LET:
-        m->lets = grow(&m->arena, m->lets, m->nlets, sizeof(Ast *));
+        if (!grow(&m->arena, &m->lets, m->nlets, sizeof(Ast *)))
+            return;
         m->lets[m->nlets++] = d;
         break;
     case D_DEF:
@@ -247,7 +261,8 @@ static void add_decl(Model *m, const Ast *d, bool main_file) {
             diag_note(&m->diag, find_def(m, d->str)->loc, "first defined here");
             return;
         }
-        m->defs = grow(&m->arena, m->defs, m->ndefs, sizeof(Ast *));
+        if (!grow(&m->arena, &m->defs, m->ndefs, sizeof(Ast *)))
+            return;
         m->defs[m->ndefs++] = d;
         break;
     case D_ENTRY:
@@ -258,7 +273,8 @@ static void add_decl(Model *m, const Ast *d, bool main_file) {
                 diag_error(&m->diag, d->loc, "entry '%s' is defined twice", d->str);
                 return;
             }
-        m->entries = grow(&m->arena, m->entries, m->nentries, sizeof(Ast *));
+        if (!grow(&m->arena, &m->entries, m->nentries, sizeof(Ast *)))
+            return;
         m->entries[m->nentries++] = d;
         break;
     default:
@@ -369,9 +385,14 @@ int model_load(Model *m, const char *path, const char *src) {
     SrcFile *f;
     if (src) {
         f = arena_alloc(&m->arena, sizeof *f);
-        f->path = arena_strdup(&m->arena, path);
+        char *name = arena_strdup(&m->arena, path), *text = arena_strdup(&m->arena, src);
+        if (!f || !name || !text) {
+            diag_nomem(&m->diag, "for the source");
+            return -1;
+        }
+        f->path = name;
         f->len = strlen(src);
-        f->text = arena_strndup(&m->arena, src, f->len);
+        f->text = text;
         f->next = m->files;
         m->files = f;
     } else if (!(f = read_source(m, path, (SrcLoc){0})))
@@ -393,7 +414,7 @@ int model_load(Model *m, const char *path, const char *src) {
     }
     if (m->diag.errors == 0 && m->nentries == 0)
         diag_error(&m->diag, (SrcLoc){f, 1, 1}, "%s declares no entry point (entry NAME(inputs) -> (outputs) { ... })", path);
-    if (m->diag.errors)
+    if (m->diag.errors || m->arena.failed)
         return -1;
     m->loaded = true;
     return model_lower(m, false, NULL);

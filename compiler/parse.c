@@ -9,10 +9,14 @@
 
 #include <string.h>
 
+/* Stands in for the nodes the parser makes after an allocation failed: its
+ * actions fill it in, parse_file throws the tree away. */
+static _Thread_local Ast lost_node;
+
 Ast *ast_new(Arena *ar, AstKind kind, SrcLoc loc) {
     Ast *n = arena_alloc(ar, sizeof(Ast));
     if (!n)
-        ATTN_UNREACHABLE("out of memory while parsing");
+        n = memset(&lost_node, 0, sizeof lost_node);
     n->kind = kind;
     n->loc = loc;
     return n;
@@ -23,7 +27,7 @@ void ast_push(Arena *ar, AstList *l, Ast *item) {
         int cap = l->cap ? 2 * l->cap : 4;
         Ast **items = arena_alloc(ar, (size_t)cap * sizeof(Ast *));
         if (!items)
-            ATTN_UNREACHABLE("out of memory while parsing");
+            return; /* the arena failed: parse_file throws the tree away */
         if (l->n)
             memcpy(items, l->items, (size_t)l->n * sizeof(Ast *));
         l->items = items;
@@ -72,6 +76,21 @@ static int list_depth(const AstList *l, int depth, Ast **deepest) {
     return m;
 }
 
+/* Points the scanner at src's text: NULL when out of memory. Every
+ * allocation that can fail comes before the buffer that would leak, so a
+ * fatal error of the scanner (st->fatal) leaves nothing behind. */
+static YY_BUFFER_STATE scan_text(struct LexState *st, yyscan_t scanner) {
+    size_t n = st->src->len;
+    char *text = arena_alloc(st->arena, n + 2); /* flex wants two NULs at the end */
+    if (!text || setjmp(st->fatal))
+        return NULL;
+    memcpy(text, st->src->text, n);
+    /* the buffer stack, with room for the buffer: switching to it allocates nothing */
+    attn_yypush_buffer_state(NULL, scanner);
+    attn_yypush_buffer_state(NULL, scanner);
+    return attn_yy_scan_buffer(text, n + 2, scanner);
+}
+
 int parse_file(Arena *ar, const SrcFile *src, Diag *diag, AstFile *out) {
     int before = diag->errors;
     *out = (AstFile){.src = src};
@@ -92,12 +111,18 @@ int parse_file(Arena *ar, const SrcFile *src, Diag *diag, AstFile *out) {
     }
     struct LexState st = {.src = src, .arena = ar, .diag = diag, .line = 1, .col = 1, .out = out};
     yyscan_t scanner;
-    if (attn_yylex_init_extra(&st, &scanner))
-        ATTN_UNREACHABLE("cannot create scanner");
-    YY_BUFFER_STATE buf = attn_yy_scan_bytes(src->text, (int)src->len, scanner);
-    attn_yyparse(scanner);
-    attn_yy_delete_buffer(buf, scanner);
-    attn_yylex_destroy(scanner);
+    YY_BUFFER_STATE buf = NULL;
+    if (attn_yylex_init_extra(&st, &scanner) == 0) {
+        if ((buf = scan_text(&st, scanner)))
+            attn_yyparse(scanner);
+        attn_yy_delete_buffer(buf, scanner);
+        attn_yylex_destroy(scanner);
+    }
+    if (!buf || ar->failed) {
+        *out = (AstFile){.src = src};
+        diag_nomem(diag, "while parsing");
+        return -1;
+    }
 
     /* with syntax errors nothing runs after parsing: the depth needs no check */
     Ast *deepest = NULL;

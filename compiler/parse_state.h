@@ -7,6 +7,7 @@
 #include "ast.h"
 
 #include <errno.h>
+#include <setjmp.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -31,6 +32,7 @@ struct LexState {
     int nesting;        /* entries of open[] */
     struct OpenBracket open[ATTN_LIMIT_NESTING]; /* brackets open, innermost last */
     AstFile *out;       /* the result */
+    jmp_buf fatal;      /* where the scanner's fatal errors (failed allocations) go */
 };
 
 #endif

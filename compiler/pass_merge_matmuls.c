@@ -82,11 +82,12 @@ static bool same_group(const IrGraph *g, int i, int j) {
            movable(g, b->in[1], i);
 }
 
+/* A copy of v[0..n); NULL when out of memory (the failed arena makes the
+ * passes stop and the phase drop the graph). */
 static int *copy_ints(Arena *ar, const int *v, int n) {
     int *c = arena_alloc(ar, (size_t)n * sizeof(int));
-    if (!c)
-        ATTN_UNREACHABLE("out of memory editing the graph");
-    memcpy(c, v, (size_t)n * sizeof(int));
+    if (c)
+        memcpy(c, v, (size_t)n * sizeof(int));
     return c;
 }
 
@@ -201,7 +202,8 @@ static void merge(Arena *ar, IrGraph *g, const int *group, int n) {
     const Dim *all = dim_const(ar, total);
     /* slots: the weights' concatenation, the biases' (when biased), the product, its bias add */
     int slots = biased ? 4 : 2, wcat = first, bcat = first + 1, prod = first + (biased ? 2 : 1);
-    ir_open_slots(ar, g, first, slots);
+    if (!ir_open_slots(ar, g, first, slots))
+        return;
     IrType wt = {.dtype = ATTN_F32, .rank = 2};
     wt.dims[tb ? 0 : 1] = all;
     wt.dims[tb ? 1 : 0] = dim_const(ar, k);
@@ -232,7 +234,7 @@ int pass_merge_matmuls(Arena *ar, IrGraph *g) {
     for (int i = 0; i < g->n; i++)
         if (g->nodes[i].op == OP_SCAN)
             changed += pass_merge_matmuls(ar, g->nodes[i].body);
-    for (int i = 0; i < g->n; i++) {
+    for (int i = 0; i < g->n && !ar->failed; i++) {
         int64_t k, n;
         if (!weight_operand(g, i, &k, &n))
             continue;

@@ -20,14 +20,17 @@
 #define PASS_MAX_ROUNDS 10
 
 void pass_run_all(Arena *ar, IrGraph *g) {
+    /* out of memory (ar->failed) a pass may leave a graph only fit to be
+       dropped: no pass runs after it */
+    int (*const passes[])(Arena *, IrGraph *) = {pass_fold_constants, pass_cse, pass_merge_matmuls, pass_dce,
+                                                 pass_scan_prune, pass_scan_invariant, pass_scan_hoist};
     for (int round = 0; round < PASS_MAX_ROUNDS; round++) {
-        int changed = pass_fold_constants(ar, g);
-        changed += pass_cse(ar, g);
-        changed += pass_merge_matmuls(ar, g);
-        changed += pass_dce(ar, g);
-        changed += pass_scan_prune(ar, g);
-        changed += pass_scan_invariant(ar, g);
-        changed += pass_scan_hoist(ar, g);
+        int changed = 0;
+        for (size_t i = 0; i < sizeof passes / sizeof *passes; i++) {
+            if (ar->failed)
+                return;
+            changed += passes[i](ar, g);
+        }
         if (changed == 0)
             return;
     }

@@ -131,7 +131,10 @@ static int hoist(Arena *ar, IrGraph *g, int *si, Marks *m) {
     int moved = 0;
     for (int j = 0; j < body->n; j++)
         moved += m->take[j] && m->map[j];
-    *si = ir_scan_copy_out(ar, g, *si, m->take, true, m->outer_of);
+    int at = ir_scan_copy_out(ar, g, *si, m->take, true, m->outer_of);
+    if (at < 0)
+        return 0;
+    *si = at;
     for (int j = 0; j < body->n; j++)
         if (m->frontier[j])
             ir_scan_sequence(ar, g, *si, j, m->outer_of[j]);

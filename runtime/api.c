@@ -10,6 +10,7 @@
 #include "interp.h"
 #include "jit_program.h"
 #include "model.h"
+#include "text.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -61,6 +62,31 @@ void attn_model_free(attn_model *m) {
     free(m);
 }
 
+/* The status of a failed call whose errors are in m->diag: a failed
+ * allocation in the model's arena is out of memory even where no check on the
+ * way noticed it. */
+static attn_status failure(Model *m) {
+    if (m->arena.failed)
+        diag_nomem(&m->diag, NULL);
+    static const attn_status status[] = {
+        [DIAG_INPUT] = ATTN_ERR_INPUT, [DIAG_USAGE] = ATTN_ERR_USAGE, [DIAG_IO] = ATTN_ERR_IO,
+        [DIAG_NOMEM] = ATTN_ERR_NOMEM, [DIAG_INTERNAL] = ATTN_ERR_INTERNAL,
+    };
+    return status[m->diag.kind];
+}
+
+/* The status of a compiler phase that returned rc (0 = success). */
+static attn_status phase_status(Model *m, int rc) {
+    return rc == 0 && !m->arena.failed ? ATTN_OK : failure(m);
+}
+
+/* A failed allocation of an API call before the compiler ran. */
+static attn_status nomem(Model *m, const char *what) {
+    diag_clear(&m->diag);
+    diag_nomem(&m->diag, what);
+    return ATTN_ERR_NOMEM;
+}
+
 static attn_status usage(Model *m, const char *msg) {
     diag_clear(&m->diag);
     diag_error(&m->diag, (SrcLoc){0}, "%s", msg);
@@ -75,9 +101,11 @@ attn_status attn_model_add_import_path(attn_model *h, const char *dir) {
         return usage(m, "attn_model_add_import_path: dir is NULL");
     const char **d = realloc(m->import_dirs, sizeof(char *) * (size_t)(m->nimport_dirs + 1));
     if (!d)
-        return ATTN_ERR_NOMEM;
+        return nomem(m, "for an import path");
     m->import_dirs = d;
-    m->import_dirs[m->nimport_dirs++] = arena_strdup(&m->arena, dir);
+    if (!(d[m->nimport_dirs] = arena_strdup(&m->arena, dir)))
+        return nomem(m, "for an import path");
+    m->nimport_dirs++;
     return ATTN_OK;
 }
 
@@ -91,14 +119,20 @@ attn_status attn_model_set(attn_model *h, const char *name, const char *value) {
         return usage(m, "attn_model_set: hyperparameters are set before attn_model_load");
     Setting *s = realloc(m->settings, sizeof(Setting) * (size_t)(m->nsettings + 1));
     if (!s)
-        return ATTN_ERR_NOMEM;
+        return nomem(m, "for a hyperparameter setting");
     m->settings = s;
+    const char *v = arena_strdup(&m->arena, value);
+    if (!v)
+        return nomem(m, "for a hyperparameter setting");
     for (int i = 0; i < m->nsettings; i++)
         if (strcmp(s[i].name, name) == 0) {
-            s[i].value = arena_strdup(&m->arena, value);
+            s[i].value = v;
             return ATTN_OK;
         }
-    s[m->nsettings++] = (Setting){arena_strdup(&m->arena, name), arena_strdup(&m->arena, value)};
+    const char *n = arena_strdup(&m->arena, name);
+    if (!n)
+        return nomem(m, "for a hyperparameter setting");
+    s[m->nsettings++] = (Setting){n, v};
     return ATTN_OK;
 }
 
@@ -111,7 +145,7 @@ static attn_status load(attn_model *h, const char *path, const char *src) {
     if (m->loaded || m->path)
         return usage(m, "attn_model_load: a model is loaded once; make a new attn_model");
     diag_clear(&m->diag);
-    return model_load(m, path, src) == 0 ? ATTN_OK : ATTN_ERR_INPUT;
+    return phase_status(m, model_load(m, path, src));
 }
 
 attn_status attn_model_load(attn_model *m, const char *path) { return load(m, path, NULL); }
@@ -133,7 +167,7 @@ attn_status attn_model_bind_weights(attn_model *h, const char *path) {
     if (m->weights_path) /* compiled programs may use the bound weights */
         return usage(m, "attn_model_bind_weights: weights are bound once; make a new attn_model");
     diag_clear(&m->diag);
-    return model_bind_weights(m, path) == 0 ? ATTN_OK : ATTN_ERR_INPUT;
+    return phase_status(m, model_bind_weights(m, path));
 }
 
 const char *attn_model_errors(const attn_model *m) { return m ? diag_text(&m->core->diag) : "attn: model is NULL\n"; }
@@ -165,6 +199,8 @@ attn_status attn_model_graph_text(attn_model *h, const char *entry, int format, 
     if (!m->loaded)
         return usage(m, "attn_model_graph_text: load the model first");
     diag_clear(&m->diag);
+    if (m->arena.failed) /* its graphs are not whole */
+        return failure(m);
     const IrEntry *e = find_entry(m, entry);
     if (!e)
         return ATTN_ERR_USAGE;
@@ -209,6 +245,8 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     if (!m->loaded)
         return usage(m, "attn_model_compile: load the model first");
     diag_clear(&m->diag);
+    if (m->arena.failed) /* its graphs are not whole */
+        return failure(m);
     attn_backend backend = opt ? opt->backend : ATTN_BACKEND_JIT;
     if (backend != ATTN_BACKEND_JIT && backend != ATTN_BACKEND_INTERP)
         return usage(m, "attn_model_compile: unknown backend");
@@ -227,13 +265,13 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     int lowered = model_lower(m, true, entry);
     m->export_names = NULL;
     m->nexports = 0;
-    if (lowered != 0)
-        return ATTN_ERR_INPUT;
+    if (phase_status(m, lowered) != ATTN_OK)
+        return failure(m);
     if (backend == ATTN_BACKEND_JIT && !within_codegen_budget(m, model_entry(m, entry)))
-        return ATTN_ERR_INPUT;
+        return failure(m);
     attn_program *p = calloc(1, sizeof *p);
     if (!p)
-        return ATTN_ERR_NOMEM;
+        return nomem(m, "for a program");
     if (backend == ATTN_BACKEND_JIT) {
         JitOptions jo = {0};
         if (opt)
@@ -242,14 +280,9 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
         char *err = NULL;
         p->jit = jit_program_new(model_entry(m, entry), &jo, &err);
         if (!p->jit) {
-            const char *text = err ? err : "out of memory";
-            if (strncmp(text, "error: ", 7) == 0)
-                text += 7; /* the diagnostic adds its own */
-            attn_status st = strncmp(text, "internal error", 14) == 0 ? ATTN_ERR_INTERNAL : ATTN_ERR_INPUT;
-            diag_error(&m->diag, (SrcLoc){0}, "%s", text);
-            free(err);
+            diag_take(&m->diag, err);
             free(p);
-            return st;
+            return failure(m);
         }
     }
     Core *c = (Core *)m;
@@ -270,6 +303,8 @@ attn_status attn_model_compile_aot(attn_model *h, const char *entry, const char 
     if (!m->loaded)
         return usage(m, "attn_model_compile_aot: load the model first");
     diag_clear(&m->diag);
+    if (m->arena.failed) /* its graphs are not whole */
+        return failure(m);
     if (entry && !find_entry(m, entry))
         return ATTN_ERR_USAGE;
     if (m->nentries == 0) {
@@ -279,11 +314,11 @@ attn_status attn_model_compile_aot(attn_model *h, const char *entry, const char 
     m->weights_later = true;
     int lowered = model_lower(m, true, entry);
     m->weights_later = false;
-    if (lowered != 0)
-        return ATTN_ERR_INPUT;
+    if (phase_status(m, lowered) != ATTN_OK)
+        return failure(m);
     const IrEntry **es = calloc((size_t)m->nentries, sizeof *es);
     if (!es)
-        return ATTN_ERR_NOMEM;
+        return nomem(m, NULL);
     int n = 0;
     for (int i = 0; i < m->nentries; i++)
         if (!entry || strcmp(m->entries[i]->str, entry) == 0)
@@ -301,15 +336,8 @@ attn_status attn_model_compile_aot(attn_model *h, const char *entry, const char 
     free(es);
     if (rc == 0)
         return ATTN_OK;
-    const char *text = err ? err : "out of memory";
-    attn_status st = strncmp(text, "internal error", 14) == 0 ? ATTN_ERR_INTERNAL
-                     : strstr(text, "cannot write")             ? ATTN_ERR_IO
-                                                                : ATTN_ERR_INPUT;
-    if (strncmp(text, "error: ", 7) == 0)
-        text += 7; /* the diagnostic adds its own */
-    diag_error(&m->diag, (SrcLoc){0}, "%s", text);
-    free(err);
-    return st;
+    diag_take(&m->diag, err);
+    return failure(m);
 }
 
 static const IrNode *input_node(const attn_program *p, int i) {
@@ -354,7 +382,14 @@ attn_status attn_program_run(const attn_program *p, const attn_tensor *inputs, i
     }
     if (p->jit)
         return jit_program_run(p->jit, inputs, ninputs, outputs, noutputs, error);
-    return interp_run(p->entry, inputs, ninputs, outputs, noutputs, error) == 0 ? ATTN_OK : ATTN_ERR_INPUT;
+    char *err = NULL;
+    attn_status st = interp_run(p->entry, inputs, ninputs, outputs, noutputs, &err) == 0 ? ATTN_OK
+                                                                                         : attn_message_status(err);
+    if (error)
+        *error = err;
+    else
+        free(err);
+    return st;
 }
 
 attn_status attn_program_run_stats(const attn_program *p, const attn_tensor *inputs, int ninputs,

@@ -191,7 +191,8 @@ attn_status attn_compiled_stats(const AttnCompiled *c, AttnStatsFn fn, const att
                                   .workspace_bytes_no_reuse = v[ATTN_STAT_WORKSPACE_SEPARATE],
                                   .bytes_moved = v[ATTN_STAT_BYTES_MOVED]};
         st = ATTN_OK;
-    }
+    } else
+        st = attn_message_status(err);
     if (error)
         *error = err;
     else
@@ -303,6 +304,8 @@ attn_status attn_compiled_run_with(const AttnCompiled *c, void *const *params, A
     out.tensors = NULL;
     st = ATTN_OK;
 done:
+    if (st != ATTN_OK)
+        st = attn_message_status(err);
     run_outputs_free(&out, c->noutputs);
     workspace_give(cache, ws ? (char *)ws - WS_HEADER : NULL);
     if (error)

@@ -186,8 +186,10 @@ static bool run_scan(Exec *x, const IrNode *n, Slot *s, Slot *self) {
     int nbody_in = sc->nseq + sc->ncarry + sc->ncapture, nbody_out = sc->nyield + sc->ncarry;
     attn_tensor *bin = calloc((size_t)nbody_in + 1, sizeof *bin), *bout = calloc((size_t)nbody_out + 1, sizeof *bout);
     self->multi = calloc((size_t)nbody_out + 1, sizeof(attn_tensor));
-    self->nmulti = nbody_out;
+    self->nmulti = self->multi ? nbody_out : 0;
     bool ok = bin && bout && self->multi;
+    if (!ok)
+        fail(x, "error: out of memory");
     /* stacked outputs */
     for (int i = 0; ok && i < sc->nyield; i++) {
         ok = concrete(x, n, &body->nodes[body->outputs[i]].type, &self->multi[i]);
@@ -212,7 +214,7 @@ static bool run_scan(Exec *x, const IrNode *n, Slot *s, Slot *self) {
     }
     for (int j = 0; ok && j < sc->ncarry; j++)
         ok = copy_tensor(x, n, &s[n->in[sc->nseq + j]].t, &bin[sc->nseq + j]);
-    for (int c = 0; c < sc->ncapture; c++)
+    for (int c = 0; ok && c < sc->ncapture; c++)
         bin[sc->nseq + sc->ncarry + c] = s[n->in[sc->nseq + sc->ncarry + c]].t;
     for (int64_t k = 0; ok && k < steps; k++) {
         int64_t t = sc->reverse ? steps - 1 - k : k;

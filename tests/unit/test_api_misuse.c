@@ -14,6 +14,8 @@
 #include <cmocka.h>
 
 #include "attn.h"
+#include "diag.h"
+#include "text.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -229,11 +231,41 @@ static void bind_missing_file_then_retry(void **state) {
     (void)state;
     attn_model *m = attn_model_new();
     assert_int_equal(attn_model_load(m, GRUCELL_MODEL), ATTN_OK);
-    assert_int_equal(attn_model_bind_weights(m, "tests/no/such.safetensors"), ATTN_ERR_INPUT);
+    /* a file that cannot be opened is an I/O error */
+    assert_int_equal(attn_model_bind_weights(m, "tests/no/such.safetensors"), ATTN_ERR_IO);
     errors_contain(m, "tests/no/such.safetensors");
     /* a file that could not be opened binds nothing: another may be tried */
     assert_int_equal(attn_model_bind_weights(m, GRUCELL_WEIGHTS), ATTN_OK);
     attn_model_free(m);
+}
+
+static void load_missing_file_is_io(void **state) {
+    (void)state;
+    attn_model *m = attn_model_new();
+    assert_int_equal(attn_model_load(m, "tests/no/such.attn"), ATTN_ERR_IO);
+    errors_contain(m, "cannot read tests/no/such.attn");
+    attn_model_free(m);
+}
+
+/* Messages of code generation, the JIT and the runners keep their kind to the API. */
+static void message_kinds(void **state) {
+    (void)state;
+    assert_int_equal(attn_message_status(NULL), ATTN_ERR_NOMEM);
+    assert_int_equal(attn_message_status("error: out of memory allocating 8 bytes"), ATTN_ERR_NOMEM);
+    assert_int_equal(attn_message_status("m.attn:3:4: error: out of memory allocating 8 bytes"), ATTN_ERR_NOMEM);
+    assert_int_equal(attn_message_status("w.safetensors: cannot open: No such file"), ATTN_ERR_IO);
+    assert_int_equal(attn_message_status("internal error: generated code does not verify"), ATTN_ERR_INTERNAL);
+    assert_int_equal(attn_message_status("m.attn:3:4: error: dim T is -1 in this call"), ATTN_ERR_INPUT);
+    /* a user's text after the kind does not change it */
+    assert_int_equal(attn_message_status("m.attn:1:1: error: input 'x: out of memory' is missing"), ATTN_ERR_INPUT);
+    Diag d = {0};
+    char *msg = attn_format("internal error: LLVM optimisation failed: x");
+    diag_take(&d, msg);
+    assert_int_equal(d.kind, DIAG_INTERNAL);
+    assert_non_null(strstr(diag_text(&d), "internal error: LLVM optimisation failed: x; this is a bug in attn"));
+    diag_take(&d, NULL);
+    assert_int_equal(d.kind, DIAG_INTERNAL); /* the most severe kind stays */
+    diag_free(&d);
 }
 
 static void compile_unknown_entry_lists_entries(void **state) {
@@ -545,6 +577,8 @@ int main(void) {
         cmocka_unit_test(load_twice),
         cmocka_unit_test(bind_twice),
         cmocka_unit_test(bind_missing_file_then_retry),
+        cmocka_unit_test(load_missing_file_is_io),
+        cmocka_unit_test(message_kinds),
         cmocka_unit_test(compile_unknown_entry_lists_entries),
         cmocka_unit_test(compile_without_weights),
         cmocka_unit_test(run_bad_arguments),
