@@ -73,6 +73,9 @@ void diag_nomem(Diag *d, const char *what);
 /* A broken invariant at attn's own file:line, reported as a bug in attn. */
 void diag_internal(Diag *d, const char *file, int line, const char *msg);
 #define DIAG_INTERNAL_HERE(d, msg) diag_internal(d, __FILE__, __LINE__, msg)
+/* A broken invariant found in data attn built (a graph node), reported at
+ * the source that data came from, as a bug in attn. */
+void diag_internal_at(Diag *d, SrcLoc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void diag_clear(Diag *d);
 void diag_free(Diag *d);
 const char *diag_text(const Diag *d);

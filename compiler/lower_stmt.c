@@ -103,9 +103,8 @@ static bool param_matches(Lower *L, const Ast *s, const char *key, const IrType 
         snprintf(p, (size_t)(got + sizeof got - p), "]");
         diag_error(L->diag, s->loc, "weight '%s' in %s has shape %s, but the model declares %s", key,
                    L->m->weights_path, got, type_text(L, t));
-        return false;
     }
-    return true;
+    return ok; /* a weight of another shape is not bound, even where only a final lowering reports it */
 }
 
 static void declare_param(Lower *L, const Ast *s) {
