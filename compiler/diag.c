@@ -106,10 +106,6 @@ void diag_nomem(Diag *d, const char *what) {
 /* The sentence every internal error ends with. */
 #define BUG_NOTE "this is a bug in attn; please report it"
 
-void diag_internal(Diag *d, const char *file, int line, const char *msg) {
-    diag_fail(d, DIAG_INTERNAL, (SrcLoc){0}, "%s (at %s:%d); " BUG_NOTE, msg, file, line);
-}
-
 void diag_internal_at(Diag *d, SrcLoc loc, const char *fmt, ...) {
     StrBuf msg = {0};
     va_list ap;

@@ -20,6 +20,8 @@ void frame_set(Lower *L, const char *name, Val v) {
             return;
         }
     Binding *b = arena_alloc(L->ar, sizeof *b);
+    if (!b)
+        return; /* out of memory: the phase reports it and drops the graph */
     *b = (Binding){name, v, L->frame->vars};
     L->frame->vars = b;
 }
