@@ -230,13 +230,6 @@ LLVMValueRef cg_reduce_fadd(CgKernel *k, LLVMValueRef v) {
     return cg_fast(cg_intrinsic(k->cm, k->b, "llvm.vector.reduce.fadd", vt, args, 2));
 }
 
-LLVMValueRef cg_reduce_fmax(CgKernel *k, LLVMValueRef v) {
-    LLVMTypeRef vt = LLVMTypeOf(v);
-    if (LLVMGetTypeKind(vt) != LLVMVectorTypeKind)
-        return v;
-    return cg_intrinsic(k->cm, k->b, "llvm.vector.reduce.fmax", vt, &v, 1);
-}
-
 void cg_fail_if(CgKernel *k, LLVMValueRef cond, LLVMValueRef v0, LLVMValueRef v1, LLVMValueRef v2) {
     CgModule *cm = k->cm;
     LLVMBuilderRef b = k->b;

@@ -130,9 +130,8 @@ void cg_store(CgKernel *k, attn_dtype dt, LLVMValueRef ptr, LLVMValueRef idx, LL
 LLVMValueRef cg_convert(CgKernel *k, attn_dtype from, attn_dtype to, LLVMValueRef v, int lanes);
 /* Splats scalar v into a vector of `lanes` (returns v when lanes == 1). */
 LLVMValueRef cg_splat(CgKernel *k, LLVMValueRef v, int lanes);
-/* Horizontal sum / max of a float vector (reassociating). */
+/* Horizontal sum of a float vector (reassociating). */
 LLVMValueRef cg_reduce_fadd(CgKernel *k, LLVMValueRef v);
-LLVMValueRef cg_reduce_fmax(CgKernel *k, LLVMValueRef v);
 
 /* When `cond` (i1) holds: stores v0..v2 into ctx->err and returns 1 + k->site
  * from the kernel. The builder continues where cond is false. */

@@ -7,6 +7,7 @@
  *
  *     attnc check MODEL.attn [--set NAME=VALUE]... [--weights W] [-I DIR]...
  *     attnc graph MODEL.attn [--entry E] [--set ...] [--weights W] [--dot] [-I DIR]...
+ *               [--passes LIST] [--disable-pass NAME]... [--dump-after PASS] [--verify-ir]
  *     attnc run MODEL.attn [--entry E] [--set ...] [--weights W] --inputs IN
  *               [--outputs OUT] [--backend jit|interp] [--repeat N] [--time] [--stats]
  *               [--threads N] [--mcpu CPU] [--mattr F] [--emit-llvm F] [--emit-asm F] [-I DIR]...
@@ -41,6 +42,7 @@
 
 #include "attn.h"
 #include "cli_tensors.h"
+#include "attn_passes.h"
 
 
 enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2 };
@@ -48,7 +50,8 @@ enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2 };
 typedef enum {
     OPT_ENTRY, OPT_SET, OPT_WEIGHTS, OPT_INPUTS, OPT_OUTPUTS, OPT_DOT, OPT_BACKEND,
     OPT_REPEAT, OPT_TIME, OPT_STATS, OPT_PROFILE, OPT_THREADS, OPT_INCLUDE, OPT_TENSOR, OPT_INDEX, OPT_ROWS, OPT_COLS,
-    OPT_SVG, OPT_EXTRA, OPT_OUT, OPT_MCPU, OPT_MATTR, OPT_EMIT_LLVM, OPT_EMIT_ASM, OPT_FUSED, OPT_NO_FUSE, OPT_HELP
+    OPT_SVG, OPT_EXTRA, OPT_OUT, OPT_MCPU, OPT_MATTR, OPT_EMIT_LLVM, OPT_EMIT_ASM, OPT_FUSED, OPT_NO_FUSE,
+    OPT_PASSES, OPT_DISABLE_PASS, OPT_DUMP_AFTER, OPT_VERIFY_IR, OPT_HELP
 } OptionId;
 
 #define BIT(id) (UINT64_C(1) << (id))
@@ -111,6 +114,14 @@ static const Option options[] = {
      "print the kernel graph: the nodes each generated kernel computes (with --dot: as clusters)", 0},
     {OPT_NO_FUSE, "--no-fuse", "-O0", NULL, "[--no-fuse]",
      "no operator fusion: every graph node its own kernel (same results; for comparing)", 0},
+    {OPT_PASSES, "--passes", NULL, "LIST", "[--passes LIST]",
+     "run only the optimisation passes of LIST (comma-separated; empty: none), e.g. fold,cse,dce", 0},
+    {OPT_DISABLE_PASS, "--disable-pass", NULL, "NAME", "[--disable-pass NAME]...",
+     "leave the optimisation pass NAME out (repeatable)", 1},
+    {OPT_DUMP_AFTER, "--dump-after", NULL, "PASS", "[--dump-after PASS]",
+     "print the graph after each run of PASS (a comma-separated list, or all), then the final graph", 0},
+    {OPT_VERIFY_IR, "--verify-ir", NULL, NULL, "[--verify-ir]",
+     "check the graph IR after lowering and after every pass (an invalid graph is an internal error)", 0},
     {OPT_HELP, "--help", "-h", NULL, NULL, "show this help", 0},
 };
 #define NOPTIONS ((int)(sizeof options / sizeof options[0]))
@@ -128,7 +139,8 @@ typedef struct {
 } Command;
 
 #define JIT_OPTS (BIT(OPT_MCPU) | BIT(OPT_MATTR) | BIT(OPT_EMIT_LLVM) | BIT(OPT_EMIT_ASM) | BIT(OPT_NO_FUSE))
-#define MODEL_OPTS (BIT(OPT_SET) | BIT(OPT_WEIGHTS) | BIT(OPT_INCLUDE) | BIT(OPT_HELP))
+#define PASS_OPTS (BIT(OPT_PASSES) | BIT(OPT_DISABLE_PASS) | BIT(OPT_VERIFY_IR))
+#define MODEL_OPTS (BIT(OPT_SET) | BIT(OPT_WEIGHTS) | BIT(OPT_INCLUDE) | PASS_OPTS | BIT(OPT_HELP))
 
 static const Command commands[] = {
     {CMD_CHECK, "check", "MODEL.attn", "parse and check a model, and its weights when given",
@@ -139,7 +151,7 @@ static const Command commands[] = {
     {CMD_GRAPH, "graph", "MODEL.attn", "print the graph IR of an entry point",
      "Prints the graph IR of an entry point after the optimisation passes, as\n"
      "text or, with --dot, as Graphviz DOT.\n",
-     MODEL_OPTS | BIT(OPT_ENTRY) | BIT(OPT_DOT) | BIT(OPT_FUSED) | BIT(OPT_NO_FUSE)},
+     MODEL_OPTS | BIT(OPT_ENTRY) | BIT(OPT_DOT) | BIT(OPT_FUSED) | BIT(OPT_NO_FUSE) | BIT(OPT_DUMP_AFTER)},
     {CMD_RUN, "run", "MODEL.attn", "run an entry point on inputs from a safetensors file",
      "Runs an entry point on the tensors of IN.safetensors, which must hold one\n"
      "tensor named after each input and nothing else (floats are read as f32,\n"
@@ -192,6 +204,7 @@ typedef struct {
     const char *mcpu, *mattr, *emit_llvm, *emit_asm, *out;
     int dot, time, stats, profile, repeat, threads, fused, no_fuse;
     attn_backend backend;
+    PassOptions passes; /* --passes, --disable-pass, --dump-after, --verify-ir */
     uint64_t seen; /* BIT(OptionId) of each option given */
 } Args;
 
@@ -401,6 +414,23 @@ static int parse_int(const char *s, long lo, long hi, int *out)
     return 0;
 }
 
+/* Applies --passes, --disable-pass or --dump-after (id), spelled `arg`, with
+ * the pass list val. Returns 0, or EXIT_USAGE after reporting. */
+static int apply_pass_option(Args *a, OptionId id, const char *arg, const char *val)
+{
+    unsigned set;
+    char err[256];
+    if (!pass_parse_list(val, id == OPT_DUMP_AFTER, &set, err, sizeof err))
+        return usage_error(a->cmd, "option '%s': %s", arg, err);
+    if (id == OPT_PASSES)
+        a->passes.skip |= PASS_ALL & ~set;
+    else if (id == OPT_DISABLE_PASS)
+        a->passes.skip |= set;
+    else
+        a->passes.dump_after = set;
+    return 0;
+}
+
 /* Applies option o, spelled `arg`, with value val (NULL for flags). Returns
  * 0, or EXIT_USAGE after reporting. */
 static int apply_option(Args *a, const Option *o, const char *arg, const char *val)
@@ -456,6 +486,11 @@ static int apply_option(Args *a, const Option *o, const char *arg, const char *v
         if (parse_int(val, 0, INT_MAX, &a->threads))
             return usage_error(c, "option '%s' needs a non-negative integer, got '%s'", arg, val);
         return 0;
+    case OPT_PASSES:
+    case OPT_DISABLE_PASS:
+    case OPT_DUMP_AFTER:
+        return apply_pass_option(a, o->id, arg, val);
+    case OPT_VERIFY_IR: a->passes.verify = true; return 0;
     }
     return 0;
 }
@@ -787,6 +822,9 @@ static int open_model(const Args *a, attn_model **out, double *load_ms)
     int rc = apply_sets(m, a);
     if (rc)
         return rc;
+    attn_status ps = attn_model_set_passes(m, &a->passes);
+    if (ps != ATTN_OK)
+        return report(m, ps, "--passes");
     Progress progress;
     progress_start(&progress, "loading %s", a->model);
     double t0 = now_ms();
@@ -897,6 +935,10 @@ static int cmd_graph(const Args *a, attn_model *m)
     attn_status s = attn_model_graph_text(m, entry, (a->dot ? 1 : 0) | (a->fused ? a->no_fuse ? 6 : 2 : 0), &text);
     if (s != ATTN_OK)
         return report(m, s, entry);
+    if (a->passes.dump_after) {
+        fputs(attn_model_pass_dumps(m, entry), stdout);
+        fputs("# final graph\n", stdout);
+    }
     size_t len = strlen(text);
     fputs(text, stdout);
     if (len && text[len - 1] != '\n')

@@ -16,6 +16,7 @@
 #include "diag.h"
 #include "dim.h"
 #include "ops.h"
+#include "attn_passes.h"
 
 /* dtype and symbolic shape of a value. */
 typedef struct IrType {
@@ -69,6 +70,7 @@ typedef struct IrEntry {
     IrGraph *graph;       /* the top-level graph */
     int nsyms;            /* symbols bound per call from input shapes */
     const char **sym_names; /* their names */
+    const char *dumps;    /* the graphs the pipeline printed after the passes asked for, or NULL */
 } IrEntry;
 
 IrGraph *ir_graph_new(Arena *ar, IrGraph *parent);
@@ -109,8 +111,24 @@ int pass_scan_hoist(Arena *ar, IrGraph *g);     /* computes per-step input proje
 int pass_scan_prune(Arena *ar, IrGraph *g);     /* drops and merges scan inputs the body does not need */
 /* Over g and every body: products sharing their left operand, with weights on the right, become one. */
 int pass_merge_matmuls(Arena *ar, IrGraph *g);
-/* Runs the standard pipeline (fold, CSE, DCE, the scan passes) to a fixed point over g and its bodies. */
-void pass_run_all(Arena *ar, IrGraph *g);
+/* Runs the pipeline (fold, CSE, DCE, the scan passes, less those opt->skip
+ * names) to a fixed point over e's graph and its bodies; the graph after each
+ * pass opt->dump_after names goes to e->dumps. With opt->verify, ir_verify
+ * checks the graph after lowering and after every pass: false when it finds a
+ * broken invariant (diag has the internal error naming the pass), and the
+ * pipeline stops there. */
+bool pass_run_all(Arena *ar, IrEntry *e, const PassOptions *opt, Diag *diag);
+/* The options a model starts with: every pass, no dumps, and verification
+ * when the build has ATTN_VERIFY_IR (CMake option; on in the test builds). */
+PassOptions pass_options_default(void);
+/* Checks the invariants of docs/IR.md (§2 Invariants) over e's graph and its
+ * bodies: false after reporting the first broken one as an internal error at
+ * the node's source, naming the pass it was found `after` and the node. */
+bool ir_verify(const IrEntry *e, const char *after, Diag *diag);
+/* Computes (or, for ops their builder types, checks) the result type of node
+ * `node` of g from its operands' types and its attributes; false with a
+ * message in diag when they break the op's rule (shape.c). */
+bool shape_infer(Arena *ar, IrGraph *g, int node, Diag *diag);
 /* What generating native code for g costs, against ATTN_BUDGET_CODEGEN: its
  * nodes and its scans' bodies', each scan weighing ATTN_CODEGEN_SCAN_WEIGHT more. */
 long ir_codegen_cost(const IrGraph *g);

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct JitProgram {
     Jit *jit;
@@ -26,7 +25,6 @@ struct JitProgram {
     void **packed;
     int nparams;
     AttnPool *pool;
-    double compile_ms;
     int64_t *profile;             /* profiled code: per kernel (ns, calls), else NULL */
     attn_kernel_profile *table;   /* the same as a table, refreshed by jit_program_profile */
     AttnWorkspaceCache cache;     /* the workspace, kept between runs */
@@ -135,12 +133,6 @@ static int link_attention(JitProgram *p, Core *core, LLVMModuleRef mod, char **e
     return a ? jit_define(p->jit, "attn_attention", a, err) : -1;
 }
 
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
 /* Fills ctx->params: the bound weights, and packed copies where asked. */
 static int bind_params(JitProgram *p, char **err) {
     p->nparams = p->info.nparams;
@@ -207,7 +199,6 @@ static void *lookup(JitProgram *p, const char *suffix, char **err) {
 }
 
 JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
-    double t0 = now_ms();
     JitProgram *p = calloc(1, sizeof *p);
     if (!p) {
         *err = cg_msg("error: out of memory");
@@ -265,7 +256,6 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
             goto fail;
         }
     }
-    p->compile_ms = now_ms() - t0;
     return p;
 fail:
     jit_program_free(p);
@@ -283,7 +273,6 @@ attn_status jit_program_stats(const JitProgram *p, const attn_tensor *inputs, in
     return attn_compiled_stats(&p->c, p->stats, inputs, ninputs, stats, error);
 }
 
-double jit_program_compile_ms(const JitProgram *p) { return p->compile_ms; }
 
 const attn_kernel_profile *jit_program_profile(JitProgram *p, int *n) {
     *n = p->profile ? p->info.nkernels : 0;

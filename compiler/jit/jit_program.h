@@ -28,8 +28,6 @@ attn_status jit_program_run(JitProgram *p, const attn_tensor *inputs, int ninput
 /* What a run on inputs of these shapes does (attn_program_run_stats). */
 attn_status jit_program_stats(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_run_stats *stats,
                               char **error);
-/* Milliseconds spent generating IR, optimising and producing machine code. */
-double jit_program_compile_ms(const JitProgram *p);
 /* The per-kernel times of a program compiled with profiling (NULL otherwise). */
 const attn_kernel_profile *jit_program_profile(JitProgram *p, int *n);
 void jit_program_free(JitProgram *p);

@@ -205,10 +205,17 @@ static int lower_all(Model *m, bool final, bool solve, Diag *diag, const char *o
         if (!ok && diag->errors == before && !budget.over && !m->arena.failed) /* never fail silently */
             diag_error(diag, m->entries[i]->loc, "entry '%s' cannot be compiled, for a reason the compiler failed to report",
                        m->entries[i]->str);
-        as[i].final = final && ok && diag->errors == before;
+        bool clean = ok && diag->errors == before;
+        as[i].final = final && clean;
         as[i].weights_later = m->weights_later;
-        if (ir[i].graph)
-            pass_run_all(&m->arena, ir[i].graph);
+        if (ir[i].graph) {
+            /* a graph with errors is dropped: not checked, not shown (nor one
+               that only solves hyperparameters) */
+            PassOptions po = {.skip = m->passes.skip, .dump_after = clean && !solve ? m->passes.dump_after : 0,
+                              .verify = clean && m->passes.verify};
+            if (!pass_run_all(&m->arena, &ir[i], &po, diag))
+                as[i].final = false;
+        }
         collect_params(m, &L);
         solved += L.solved;
     }

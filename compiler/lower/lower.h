@@ -141,8 +141,6 @@ int const_scalar(Lower *L, attn_dtype dt, double v, SrcLoc loc);
 int dim_tensor(Lower *L, const Dim *d, SrcLoc loc);
 int lower_permute(Lower *L, int x, const int64_t *perm, SrcLoc loc);
 int lower_reshape(Lower *L, int x, const Dim **dims, int rank, SrcLoc loc);
-/* shape.c: computes node->type from its operands; reports errors at node->loc. */
-bool shape_infer(Arena *ar, IrGraph *g, int node, Diag *diag);
 /* lower.c */
 const Hyper *find_hyper(const Model *m, const char *name);
 const Ast *find_def(const Model *m, const char *name);

@@ -105,9 +105,8 @@ static bool param_matches(Lower *L, const Ast *s, const char *key, const IrType 
         snprintf(p, (size_t)(got + sizeof got - p), "]");
         diag_error(L->diag, s->loc, "weight '%s' in %s has shape %s, but the model declares %s", key,
                    L->m->weights_path, got, type_text(L, t));
-        return false;
     }
-    return true;
+    return ok; /* a weight of another shape is not bound, even where only a final lowering reports it */
 }
 
 static void declare_param(Lower *L, const Ast *s) {
@@ -339,7 +338,7 @@ Val lower_call_def(Lower *L, const Ast *def, const Ast *call) {
         return err_val();
     }
     Val *vals = arena_alloc(L->ar, sizeof(Val) * (size_t)(def->list.n + 1));
-    if (!bind_args(L, def, call, vals))
+    if (!vals || !bind_args(L, def, call, vals)) /* out of memory: the phase reports it */
         return err_val();
     for (int j = 0; j < def->list.n; j++)
         if (vals[j].k == V_ERR)

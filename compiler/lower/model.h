@@ -76,6 +76,7 @@ typedef struct Model {
     bool loaded;         /* load succeeded */
     bool weights_later;  /* a final lowering may leave params unbound (ahead-of-time
                             compilation: the program loads its weights when it runs) */
+    PassOptions passes;  /* how lowerings run the optimisation passes */
 } Model;
 
 /* Reads, parses and imports `path` (or `src` text) and records declarations. */

@@ -106,8 +106,14 @@ void diag_nomem(Diag *d, const char *what) {
 /* The sentence every internal error ends with. */
 #define BUG_NOTE "this is a bug in attn; please report it"
 
-void diag_internal(Diag *d, const char *file, int line, const char *msg) {
-    diag_fail(d, DIAG_INTERNAL, (SrcLoc){0}, "%s (at %s:%d); " BUG_NOTE, msg, file, line);
+void diag_internal_at(Diag *d, SrcLoc loc, const char *fmt, ...) {
+    StrBuf msg = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    sb_vprintf(&msg, fmt, ap);
+    va_end(ap);
+    diag_fail(d, DIAG_INTERNAL, loc, "%s; " BUG_NOTE, msg.s ? msg.s : "(no memory for the message)");
+    sb_free(&msg);
 }
 
 void diag_message(Diag *d, const char *msg) {

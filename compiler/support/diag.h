@@ -12,7 +12,7 @@
  * boundary: besides the text it keeps the kind of the failure (DiagKind),
  * which runtime/api.c returns as the attn_status. Wrong input is an error
  * (diag_error); a failed allocation is diag_nomem; a broken invariant of attn
- * itself is diag_internal (a bug in attn: the message asks to report it).
+ * itself is diag_internal_at (a bug in attn: the message asks to report it).
  * Nothing in the library exits or aborts on a condition its caller can cause.
  * Code generation, the JIT and the runner report through malloc'd message
  * strings instead (their callers pass them to the C API's `char **error`),
@@ -70,9 +70,9 @@ void diag_note(Diag *d, SrcLoc loc, const char *fmt, ...) __attribute__((format(
 void diag_fail(Diag *d, DiagKind kind, SrcLoc loc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* "out of memory WHAT": counted and kept as DIAG_NOMEM even when its text cannot be. */
 void diag_nomem(Diag *d, const char *what);
-/* A broken invariant at attn's own file:line, reported as a bug in attn. */
-void diag_internal(Diag *d, const char *file, int line, const char *msg);
-#define DIAG_INTERNAL_HERE(d, msg) diag_internal(d, __FILE__, __LINE__, msg)
+/* A broken invariant found in data attn built (a graph node: ir_verify),
+ * reported at the source that data came from, as a bug in attn. */
+void diag_internal_at(Diag *d, SrcLoc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void diag_clear(Diag *d);
 void diag_free(Diag *d);
 const char *diag_text(const Diag *d);
@@ -85,7 +85,7 @@ void diag_message(Diag *d, const char *msg);
 
 /* Aborts with attn's own file and line: only where no caller can be told
  * (the invariant's breach leaves no state to unwind). Everything that has a
- * Diag reports through diag_internal instead. */
+ * Diag reports through diag_internal_at instead. */
 _Noreturn void attn_internal_error(const char *file, int line, const char *msg);
 #define ATTN_UNREACHABLE(msg) attn_internal_error(__FILE__, __LINE__, msg)
 

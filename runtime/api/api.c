@@ -51,6 +51,7 @@ attn_model *attn_model_new(void) {
         return NULL;
     }
     atomic_init(&c->refs, 1);
+    c->m.passes = pass_options_default();
     h->core = &c->m;
     return h;
 }
@@ -178,6 +179,24 @@ const char *attn_model_entry_name(const attn_model *m, int i) {
     return m && i >= 0 && i < m->core->nentries ? m->core->entries[i]->str : NULL;
 }
 
+attn_status attn_model_set_passes(attn_model *h, const PassOptions *opt) {
+    if (!h)
+        return ATTN_ERR_USAGE;
+    Model *m = h->core;
+    if (!opt)
+        return usage(m, "attn_model_set_passes: opt is NULL");
+    if (m->loaded)
+        return usage(m, "attn_model_set_passes: passes are chosen before attn_model_load");
+    m->passes = *opt;
+    m->passes.verify |= pass_options_default().verify;
+    return ATTN_OK;
+}
+
+const char *attn_model_pass_dumps(const attn_model *h, const char *entry) {
+    const IrEntry *e = h && entry ? model_entry(h->core, entry) : NULL;
+    return e && e->dumps ? e->dumps : "";
+}
+
 static const IrEntry *find_entry(Model *m, const char *entry) {
     const IrEntry *e = entry ? model_entry(m, entry) : NULL;
     if (!e) {
@@ -268,7 +287,7 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     if (phase_status(m, lowered) != ATTN_OK)
         return failure(m);
     if (backend == ATTN_BACKEND_JIT && !within_codegen_budget(m, model_entry(m, entry)))
-        return ATTN_ERR_INPUT;
+        return failure(m);
     attn_program *p = calloc(1, sizeof *p);
     if (!p)
         return nomem(m, "for a program");

@@ -315,15 +315,26 @@ static IrGraph *scan_graph(Arena *ar, int *scan_out) {
     int hn = OP1(ar, g, OP_RESULT, step, sc);
     g->nodes[hn].attrs.axis = 1;
     outputs(ar, g, IN(ys, hn), 2);
+    static const char *names[] = {"ys", "hn"};
+    g->output_names = names;
     *scan_out = sc - 1; /* its index once the dead relu is gone */
     return g;
+}
+
+/* The whole pipeline over g (an entry "t"), checked by ir_verify after every pass. */
+static void run_verified_pipeline(Arena *ar, IrGraph *g) {
+    IrEntry e = {.name = "t", .graph = g};
+    Diag d = {0};
+    if (!pass_run_all(ar, &e, &(PassOptions){.verify = true}, &d))
+        fail_msg("%s", diag_text(&d));
+    diag_free(&d);
 }
 
 static void test_pipeline_cleans_scan_body(void **state) {
     Arena *ar = *state;
     int sc;
     IrGraph *g = scan_graph(ar, &sc);
-    pass_run_all(ar, g);
+    run_verified_pipeline(ar, g);
 
     assert_int_equal(g->n, 5);
     assert_int_equal(g->nodes[sc].op, OP_SCAN);

@@ -127,34 +127,20 @@ static int matmuls_of_slices(const IrNode *scan) {
     return n;
 }
 
-/* The invariants the passes must keep: operands before users, input positions
- * 0..ninputs-1 in the order sequences, carries, captures, matching the scan. */
-static void assert_well_formed(const IrGraph *g) {
-    for (int i = 0; i < g->n; i++) {
-        const IrNode *n = &g->nodes[i];
-        for (int k = 0; k < n->nin; k++)
-            assert_true(n->in[k] >= 0 && n->in[k] < i);
-        if (n->op != OP_SCAN)
-            continue;
-        const IrGraph *body = n->body;
-        assert_int_equal(n->nin, n->scan.nseq + n->scan.ncarry + n->scan.ncapture);
-        assert_int_equal(body->ninputs, n->nin);
-        assert_true(n->scan.nseq >= 1);
-        assert_int_equal(body->nout, n->scan.nyield + n->scan.ncarry);
-        int seen[1024] = {0};
-        for (int j = 0; j < body->n; j++) {
-            const IrNode *b = &body->nodes[j];
-            if (b->op != OP_INPUT)
-                continue;
-            assert_true(b->index >= 0 && b->index < n->nin);
-            seen[b->index]++;
-            const IrType *outer = &g->nodes[n->in[b->index]].type;
-            assert_int_equal(b->type.rank + (b->index < n->scan.nseq), outer->rank);
-        }
-        for (int k = 0; k < n->nin; k++)
-            assert_int_equal(seen[k], 1);
-        assert_well_formed(body);
-    }
+/* The invariants the passes must keep (docs/IR.md), as ir_verify checks them. */
+static void assert_verified(const IrEntry *e) {
+    Diag d = {0};
+    if (!ir_verify(e, "the pass under test", &d))
+        fail_msg("%s", diag_text(&d));
+    diag_free(&d);
+}
+
+/* The whole pipeline over e, checked by ir_verify after every pass. */
+static void run_verified_pipeline(Arena *ar, IrEntry *e) {
+    Diag d = {0};
+    if (!pass_run_all(ar, e, &(PassOptions){.verify = true}, &d))
+        fail_msg("%s", diag_text(&d));
+    diag_free(&d);
 }
 
 /* ---- hand-built graphs ---- */
@@ -275,7 +261,7 @@ static void hoist_moves_the_input_projection(void **state) {
     attn_tensor *before = run_built(ar, &b, &nbefore);
 
     assert_int_equal(pass_scan_hoist(ar, g), 2); /* the matmul and the bias add */
-    assert_well_formed(g);
+    assert_verified(&b.e);
     /* outside: matmul(x, w_ih) trans_b : [B, T, 3], then + b_ih, then the scan */
     assert_int_equal(g->nodes[5].op, OP_MATMUL);
     assert_int_equal(g->nodes[5].in[0], 0);
@@ -304,8 +290,8 @@ static void hoist_moves_the_input_projection(void **state) {
     assert_int_equal(pass_scan_hoist(ar, g), 0); /* a fixed point */
 
     /* the whole pipeline leaves only what the step needs: gx, h, w_hh */
-    pass_run_all(ar, g);
-    assert_well_formed(g);
+    run_verified_pipeline(ar, &b.e);
+    assert_verified(&b.e);
     scan = the_scan(g);
     assert_int_equal(scan->scan.nseq, 1);
     assert_int_equal(scan->scan.ncapture, 1);
@@ -350,7 +336,7 @@ static void invariant_work_moves_before_the_scan(void **state) {
     attn_tensor *before = run_built(ar, &b, &nbefore);
 
     assert_int_equal(pass_scan_invariant(ar, g), 2); /* the mul and the tanh */
-    assert_well_formed(g);
+    assert_verified(&b.e);
     /* outside: a copy of the const, mul, tanh; the tanh is the new capture */
     assert_int_equal(g->nodes[3].op, OP_CONST);
     assert_int_equal(g->nodes[4].op, OP_MUL);
@@ -369,8 +355,8 @@ static void invariant_work_moves_before_the_scan(void **state) {
     attn_tensors_free(after, nafter);
     assert_int_equal(pass_scan_invariant(ar, g), 0);
 
-    pass_run_all(ar, g);
-    assert_well_formed(g);
+    run_verified_pipeline(ar, &b.e);
+    assert_verified(&b.e);
     scan = the_scan(g);
     assert_int_equal(count_op(scan->body, OP_TANH), 0);
     assert_int_equal(count_op(scan->body, OP_MUL), 0);
@@ -399,7 +385,7 @@ static void prune_merges_captures_of_one_value(void **state) {
     attn_tensor *before = run_built(ar, &b, &nbefore);
 
     assert_int_equal(pass_scan_prune(ar, g), 3); /* k2 merged into k1, then dropped; the unread capture of x dropped */
-    assert_well_formed(g);
+    assert_verified(&b.e);
     const IrNode *scan = the_scan(g);
     assert_int_equal(scan->scan.ncapture, 1);
     assert_int_equal(scan->in[1], k);
@@ -458,11 +444,11 @@ static void bind_params(Loaded *l, IrGraph *g) {
     }
 }
 
-/* The entry's graph, checked well formed, with its params bound. */
+/* The entry's graph, verified, with its params bound. */
 static const IrEntry *entry(Loaded *l, const char *name) {
     const IrEntry *e = model_entry(&l->m, name);
     assert_non_null(e);
-    assert_well_formed(e->graph);
+    assert_verified(e);
     bind_params(l, e->graph);
     return e;
 }
