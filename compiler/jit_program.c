@@ -20,16 +20,16 @@ struct JitProgram {
     CgTarget target;
     Arena arena;          /* signature strings */
     CgEntryInfo info;
-    AttnCompiled c;
-    AttnStatsFn stats;
+    attn_compiled c;
+    attn_stats_fn stats;
     void **params;        /* weight pointers, packed copies owned in `packed` */
     void **packed;
     int nparams;
-    AttnPool *pool;
+    attn_pool *pool;
     double compile_ms;
     int64_t *profile;             /* profiled code: per kernel (ns, calls), else NULL */
     attn_kernel_profile *table;   /* the same as a table, refreshed by jit_program_profile */
-    AttnWorkspaceCache cache;     /* the workspace, kept between runs */
+    attn_workspace_cache cache;     /* the workspace, kept between runs */
 };
 
 /* The matmul core, compiled once per process and target (or loaded from the
@@ -229,7 +229,7 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
     cm.core_external = true;
     cm.no_fuse = o && o->no_fuse;
     cm.profile = o && o->profile;
-    AttnSigTensor *ins, *outs;
+    attn_sig_tensor *ins, *outs;
     if (cg_entry_generate(&cm, e, "entry", &p->info, err) != 0 || link_attention(p, core, cm.mod, err) != 0 ||
         cg_optimize_kernels(cm.mod, &p->target, err) != 0 || emit_files(p, cm.mod, o, err) != 0) {
         LLVMDisposeModule(cm.mod);
@@ -246,15 +246,15 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
         *err = cg_msg("error: out of memory");
         goto fail;
     }
-    p->c = (AttnCompiled){
+    p->c = (attn_compiled){
         .entry = e->name, .ninputs = e->graph->ninputs, .inputs = ins, .noutputs = e->graph->nout, .outputs = outs,
         .nsyms = e->nsyms, .nsites = p->info.nsites, .sites = (const char *const *)p->info.sites,
     };
     p->c.workspace = (int64_t(*)(const int64_t *, int64_t *))lookup(p, "workspace", err);
-    p->c.input_dims = p->c.workspace ? (AttnDimsFn)lookup(p, "input_dims", err) : NULL;
-    p->c.output_dims = p->c.input_dims ? (AttnDimsFn)lookup(p, "output_dims", err) : NULL;
-    p->c.run = p->c.output_dims ? (int32_t(*)(AttnRunCtx *))lookup(p, "run", err) : NULL;
-    p->stats = p->c.run ? (AttnStatsFn)lookup(p, "stats", err) : NULL;
+    p->c.input_dims = p->c.workspace ? (attn_dims_fn)lookup(p, "input_dims", err) : NULL;
+    p->c.output_dims = p->c.input_dims ? (attn_dims_fn)lookup(p, "output_dims", err) : NULL;
+    p->c.run = p->c.output_dims ? (int32_t(*)(attn_run_ctx *))lookup(p, "run", err) : NULL;
+    p->stats = p->c.run ? (attn_stats_fn)lookup(p, "stats", err) : NULL;
     if (!p->stats || bind_params(p, err) != 0)
         goto fail;
     int threads = o ? o->threads : 0;

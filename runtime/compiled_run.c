@@ -19,7 +19,7 @@ static bool tensor_bytes(const attn_tensor *t, size_t *bytes) {
 }
 
 /* Names, duplicates: every given input is one the entry declares, once. */
-static int check_names(const char *entry, const AttnSigTensor *sig, int nsig, const attn_tensor *inputs, int ninputs,
+static int check_names(const char *entry, const attn_sig_tensor *sig, int nsig, const attn_tensor *inputs, int ninputs,
                        char **err) {
     for (int i = 0; i < ninputs; i++) {
         bool known = false;
@@ -40,7 +40,7 @@ static int check_names(const char *entry, const AttnSigTensor *sig, int nsig, co
 
 /* Checks dims, size and data of input s given as t, whose dims the entry
  * wants to be want[0..rank) (sym_src/sym_axis: which input bound each symbol). */
-static int check_dims(const AttnSigTensor *s, const attn_tensor *t, const int64_t *want, int nsyms,
+static int check_dims(const attn_sig_tensor *s, const attn_tensor *t, const int64_t *want, int nsyms,
                       const char *const *sym_src, const int *sym_axis, char **err) {
     for (int d = 0; d < t->rank; d++) {
         int64_t w = want[d];
@@ -69,7 +69,7 @@ static int check_dims(const AttnSigTensor *s, const attn_tensor *t, const int64_
     return 0;
 }
 
-int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int nsyms, AttnDimsFn dims,
+int attn_bind_inputs(const char *entry, const attn_sig_tensor *sig, int nsig, int nsyms, attn_dims_fn dims,
                      const void *dims_self, const attn_tensor *inputs, int ninputs, int64_t *syms,
                      const attn_tensor **bound, char **err) {
     /* the compiler refuses more; these guard the arrays below against a hand-made signature */
@@ -90,7 +90,7 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
     const char *sym_src[ATTN_LIMIT_CALL_SYMS] = {0};
     int sym_axis[ATTN_LIMIT_CALL_SYMS] = {0};
     for (int k = 0; k < nsig; k++) {
-        const AttnSigTensor *s = &sig[k];
+        const attn_sig_tensor *s = &sig[k];
         const attn_tensor *t = NULL;
         for (int i = 0; i < ninputs; i++)
             if (strcmp(inputs[i].name, s->name) == 0)
@@ -132,7 +132,7 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
  * is the source location and message with up to three "%lld" for the numbers
  * and "%%" for a '%' of its own (cg_entry.c add_site); it is expanded here and
  * never handed to a printf-style formatter, since a path may hold any byte. */
-static char *site_message(const AttnCompiled *c, int64_t site, const int64_t *v) {
+static char *site_message(const attn_compiled *c, int64_t site, const int64_t *v) {
     if (site < 0 || site >= c->nsites)
         return attn_format("internal error: compiled code of entry %s failed at unknown site %lld", c->entry, (long long)site);
     const char *text = c->sites[site];
@@ -158,7 +158,7 @@ static char *site_message(const AttnCompiled *c, int64_t site, const int64_t *v)
 
 /* Binds the inputs to syms and bound, and checks the per-call dims: returns
  * the bytes of workspace, or -1 with a message in *err. */
-static int64_t bind_call(const AttnCompiled *c, const attn_tensor *inputs, int ninputs, int64_t *syms,
+static int64_t bind_call(const attn_compiled *c, const attn_tensor *inputs, int ninputs, int64_t *syms,
                          const attn_tensor **bound, char **err) {
     if (c->noutputs > ATTN_LIMIT_OUTPUTS) { /* the compiler refuses more */
         *err = attn_format("error: entry %s has %d outputs, more than the limit of %d (ATTN_LIMIT_OUTPUTS)", c->entry,
@@ -178,7 +178,7 @@ static int64_t bind_call(const AttnCompiled *c, const attn_tensor *inputs, int n
     return ws_bytes;
 }
 
-attn_status attn_compiled_stats(const AttnCompiled *c, AttnStatsFn fn, const attn_tensor *inputs, int ninputs,
+attn_status attn_compiled_stats(const attn_compiled *c, attn_stats_fn fn, const attn_tensor *inputs, int ninputs,
                                 attn_run_stats *stats, char **error) {
     char *err = NULL;
     int64_t syms[ATTN_LIMIT_CALL_SYMS], v[ATTN_NSTATS];
@@ -200,7 +200,7 @@ attn_status attn_compiled_stats(const AttnCompiled *c, AttnStatsFn fn, const att
     return st;
 }
 
-attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPool *pool, const attn_tensor *inputs,
+attn_status attn_compiled_run(const attn_compiled *c, void *const *params, attn_pool *pool, const attn_tensor *inputs,
                               int ninputs, attn_tensor **outputs, int *noutputs, char **error) {
     return attn_compiled_run_with(c, params, pool, NULL, NULL, inputs, ninputs, outputs, noutputs, error);
 }
@@ -208,7 +208,7 @@ attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPo
 enum { WS_HEADER = 64 };
 
 /* A block of at least `bytes` of workspace: the cached one, or a new one. */
-static void *workspace_take(AttnWorkspaceCache *cache, size_t bytes) {
+static void *workspace_take(attn_workspace_cache *cache, size_t bytes) {
     void *block = cache ? __atomic_exchange_n(&cache->block, NULL, __ATOMIC_ACQ_REL) : NULL;
     if (block && *(size_t *)block >= bytes)
         return block;
@@ -220,7 +220,7 @@ static void *workspace_take(AttnWorkspaceCache *cache, size_t bytes) {
 }
 
 /* Leaves block in the cache (keeping the larger of it and the cached one). */
-static void workspace_give(AttnWorkspaceCache *cache, void *block) {
+static void workspace_give(attn_workspace_cache *cache, void *block) {
     if (!cache || !block) {
         free(block);
         return;
@@ -232,7 +232,7 @@ static void workspace_give(AttnWorkspaceCache *cache, void *block) {
     free(old);
 }
 
-void attn_workspace_cache_free(AttnWorkspaceCache *cache) {
+void attn_workspace_cache_free(attn_workspace_cache *cache) {
     if (cache)
         free(__atomic_exchange_n(&cache->block, NULL, __ATOMIC_ACQ_REL));
 }
@@ -251,8 +251,8 @@ static void run_outputs_free(RunOutputs *o, int n) {
     free(o->dims);
 }
 
-attn_status attn_compiled_run_with(const AttnCompiled *c, void *const *params, AttnPool *pool, int64_t *profile,
-                                   AttnWorkspaceCache *cache, const attn_tensor *inputs, int ninputs,
+attn_status attn_compiled_run_with(const attn_compiled *c, void *const *params, attn_pool *pool, int64_t *profile,
+                                   attn_workspace_cache *cache, const attn_tensor *inputs, int ninputs,
                                    attn_tensor **outputs, int *noutputs, char **error) {
     char *err = NULL;
     int64_t syms[ATTN_LIMIT_CALL_SYMS];
@@ -292,7 +292,7 @@ attn_status attn_compiled_run_with(const AttnCompiled *c, void *const *params, A
         }
         out.data[i] = o->data;
     }
-    AttnRunCtx ctx = {.params = params, .syms = syms, .inputs = in_data, .outputs = out.data, .workspace = ws,
+    attn_run_ctx ctx = {.params = params, .syms = syms, .inputs = in_data, .outputs = out.data, .workspace = ws,
                       .pool = pool, .profile = profile};
     int32_t rc = c->run(&ctx);
     if (rc != 0) {
