@@ -873,17 +873,21 @@ static int cmd_heatmap(const Args *a)
         for (int i = 0; i < a->nindexes; i++)
             printf("%s%ld", i ? ", " : "[", a->indexes[i]);
         printf("%s: [%d, %d]\n", a->nindexes ? "]" : "", rows, cols);
-        if (attn_heatmap_text(stdout, v, rows, cols, (const char *const *)rl,
-                              (const char *const *)cl, color)) {
-            fprintf(stderr, "error: cannot write the heatmap: %s\n", strerror(errno));
+        char *err = NULL;
+        if (attn_heatmap_text(stdout, v, rows, cols, (const char *const *)rl, (const char *const *)cl, color,
+                              &err) != ATTN_OK) {
+            fprintf(stderr, "%s\n", err ? err : attn_status_string(ATTN_ERR_NOMEM));
             rc = EXIT_INPUT;
         }
+        attn_string_free(err);
     }
+    char *err = NULL;
     if (!rc && a->svg &&
-        attn_heatmap_svg(a->svg, v, rows, cols, (const char *const *)rl, (const char *const *)cl)) {
-        fprintf(stderr, "error: %s: %s\n", a->svg, strerror(errno));
+        attn_heatmap_svg(a->svg, v, rows, cols, (const char *const *)rl, (const char *const *)cl, &err) != ATTN_OK) {
+        fprintf(stderr, "%s\n", err ? err : attn_status_string(ATTN_ERR_NOMEM));
         rc = EXIT_INPUT;
     }
+    attn_string_free(err);
     free_labels(rl, nr);
     free_labels(cl, nc);
     free(v);

@@ -230,22 +230,25 @@ ATTN_API void attn_string_free(char *s);
  * A [rows, cols] matrix of floats (row-major), e.g. the attention weights of
  * one batch item, drawn with a label per row and per column (UTF-8; NULL
  * arrays mean the indices 0, 1, ...). Values are scaled from the smallest
- * (or 0 when all are positive) to the largest finite value. Both return 0, or
- * -1 with errno set: EINVAL for a NULL pointer or an empty matrix, else the
- * error of the failed open or write. */
+ * (or 0 when all are positive) to the largest finite value. Both return
+ * ATTN_OK; ATTN_ERR_USAGE for a NULL stream, path or values, an empty matrix
+ * or more than INT_MAX cells; ATTN_ERR_IO when the file cannot be opened or
+ * written (the SVG file is then removed). On failure *error (if non-NULL)
+ * gets a message to free with attn_string_free. */
 
 /* Prints the matrix to `out`, each cell two columns wide: with `color`, on a
  * 256-colour ANSI background (for terminals); without, as a shade character
  * from light to dark, "·░▒▓█". Column labels on top, row labels on the left,
  * then the scale. */
-ATTN_API int attn_heatmap_text(FILE *out, const float *values, int rows, int cols,
-                      const char *const *row_labels, const char *const *col_labels, bool color);
+ATTN_API attn_status attn_heatmap_text(FILE *out, const float *values, int rows, int cols,
+                                       const char *const *row_labels, const char *const *col_labels, bool color,
+                                       char **error);
 
 /* Writes the matrix as an SVG image to `path`: one <rect> per cell (its
  * <title> gives the labels and the value), the labels along both axes (XML
  * escaped), and the colour scale. */
-ATTN_API int attn_heatmap_svg(const char *path, const float *values, int rows, int cols,
-                     const char *const *row_labels, const char *const *col_labels);
+ATTN_API attn_status attn_heatmap_svg(const char *path, const float *values, int rows, int cols,
+                                      const char *const *row_labels, const char *const *col_labels, char **error);
 
 #ifdef __cplusplus
 }
