@@ -25,7 +25,8 @@ struct JitProgram {
     void **params;        /* weight pointers, packed copies owned in `packed` */
     void **packed;
     int nparams;
-    attn_pool *pool;
+    attn_pool *pool;      /* the pool runs use, or NULL */
+    attn_pool *own_pool;  /* ... when it is the program's own */
     double compile_ms;
     int64_t *profile;             /* profiled code: per kernel (ns, calls), else NULL */
     attn_kernel_profile *table;   /* the same as a table, refreshed by jit_program_profile */
@@ -200,6 +201,23 @@ static int emit_files(JitProgram *p, LLVMModuleRef mod, const JitOptions *o, cha
     return 0;
 }
 
+/* The pool of p's runs: the caller's, the default one, a pool of its own, or
+ * none (JitOptions.threads). */
+static int pick_pool(JitProgram *p, const JitOptions *o, char **err) {
+    int threads = o ? o->threads : 0;
+    if (o && o->pool)
+        p->pool = o->pool;
+    else if (threads == 0)
+        p->pool = attn_pool_default();
+    else if (threads > 1)
+        p->pool = p->own_pool = attn_pool_new(threads);
+    if (threads != 1 && !p->pool) {
+        *err = cg_msg("error: out of memory starting %d threads", threads);
+        return -1;
+    }
+    return 0;
+}
+
 static void *lookup(JitProgram *p, const char *suffix, char **err) {
     char name[128];
     snprintf(name, sizeof name, "entry_%s", suffix);
@@ -257,14 +275,8 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
     p->stats = p->c.run ? (attn_stats_fn)lookup(p, "stats", err) : NULL;
     if (!p->stats || bind_params(p, err) != 0)
         goto fail;
-    int threads = o ? o->threads : 0;
-    if (threads != 1) {
-        p->pool = attn_pool_new(threads);
-        if (!p->pool) {
-            *err = cg_msg("error: cannot start %d threads", threads);
-            goto fail;
-        }
-    }
+    if (pick_pool(p, o, err) != 0)
+        goto fail;
     p->compile_ms = now_ms() - t0;
     return p;
 fail:
@@ -293,10 +305,12 @@ const attn_kernel_profile *jit_program_profile(JitProgram *p, int *n) {
     return p->profile ? p->table : NULL;
 }
 
+attn_pool *jit_program_pool(const JitProgram *p) { return p->pool; }
+
 void jit_program_free(JitProgram *p) {
     if (!p)
         return;
-    attn_pool_free(p->pool);
+    attn_pool_free(p->own_pool);
     for (int i = 0; p->packed && i < p->nparams; i++)
         free(p->packed[i]);
     free(p->packed);

@@ -11,7 +11,8 @@
 
 typedef struct JitOptions {
     const char *mcpu, *mattr;   /* target overrides (NULL: host, or ATTN_MCPU/ATTN_MATTR) */
-    int threads;                /* 0 = every core */
+    int threads;                /* 0 = the default pool, 1 = none, n = a pool of the program's own */
+    attn_pool *pool;            /* the caller's pool (threads 0), or NULL */
     const char *emit_llvm;      /* write the optimised module's IR here, when non-NULL */
     const char *emit_asm;       /* write its assembly here, when non-NULL */
     bool no_fuse;               /* every node its own kernel (compiler/fuse.h) */
@@ -32,6 +33,8 @@ attn_status jit_program_stats(const JitProgram *p, const attn_tensor *inputs, in
 double jit_program_compile_ms(const JitProgram *p);
 /* The per-kernel times of a program compiled with profiling (NULL otherwise). */
 const attn_kernel_profile *jit_program_profile(JitProgram *p, int *n);
+/* The pool its runs use (NULL: the calling thread). */
+attn_pool *jit_program_pool(const JitProgram *p);
 void jit_program_free(JitProgram *p);
 
 #endif

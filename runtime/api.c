@@ -252,6 +252,8 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
         return usage(m, "attn_model_compile: unknown backend");
     if (opt && opt->threads < 0)
         return usage(m, "attn_model_compile: threads is negative");
+    if (opt && opt->pool && opt->threads != 0)
+        return usage(m, "attn_model_compile: give a pool or a thread count, not both");
     if (!find_entry(m, entry))
         return ATTN_ERR_USAGE;
     if (opt && (opt->nextra_outputs < 0 || (opt->nextra_outputs > 0 && !opt->extra_outputs)))
@@ -275,8 +277,8 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     if (backend == ATTN_BACKEND_JIT) {
         JitOptions jo = {0};
         if (opt)
-            jo = (JitOptions){opt->mcpu, opt->mattr, opt->threads, opt->emit_llvm, opt->emit_asm, opt->no_fuse != 0,
-                              opt->profile != 0};
+            jo = (JitOptions){opt->mcpu, opt->mattr, opt->threads, opt->pool, opt->emit_llvm, opt->emit_asm,
+                              opt->no_fuse != 0, opt->profile != 0};
         char *err = NULL;
         p->jit = jit_program_new(model_entry(m, entry), &jo, &err);
         if (!p->jit) {
@@ -415,6 +417,8 @@ attn_status attn_program_profile(const attn_program *p, const attn_kernel_profil
     *out = jit_program_profile(p->jit, n);
     return *out ? ATTN_OK : ATTN_ERR_USAGE;
 }
+
+attn_pool *attn_program_pool(const attn_program *p) { return p && p->jit ? jit_program_pool(p->jit) : NULL; }
 
 void attn_program_free(attn_program *p) {
     if (!p)

@@ -95,10 +95,42 @@ typedef enum attn_backend {
     ATTN_BACKEND_INTERP, /* reference interpreter: plain C kernels */
 } attn_backend;
 
+/* ---- Threads -------------------------------------------------------------
+ * Compiled code splits its kernels' work over a pool of threads. By default
+ * every program of the process shares one pool, attn_pool_default(), with a
+ * thread per core (or attn_set_threads); a program may instead be given a
+ * pool of the caller's (attn_compile_options.pool) or run on the calling
+ * thread alone (threads = 1). Runs on several threads may share one pool: a
+ * loop that finds it busy runs on its own calling thread. AOT programs take
+ * the pool as an argument of each run (docs/AOT.md). */
+typedef struct attn_pool attn_pool;
+
+/* A pool running loops on `threads` threads in all (the caller plus
+ * threads-1 workers); threads <= 0 means the number of online cores, and
+ * more than ATTN_LIMIT_POOL_THREADS (256) are capped. NULL when out of memory.
+ * If fewer workers start than asked, the pool runs with those that did. */
+ATTN_API attn_pool *attn_pool_new(int threads);
+/* Stops and frees a pool of attn_pool_new once nothing uses it any more
+ * (every program compiled with it freed, no run in progress). NULL and the
+ * default pool are ignored. */
+ATTN_API void attn_pool_free(attn_pool *p);
+/* Threads a loop of p runs on (1 for NULL). */
+ATTN_API int attn_pool_threads(const attn_pool *p);
+/* The process's shared pool, started on the first call (thread-safe) and
+ * kept until the process ends; NULL only when out of memory. */
+ATTN_API attn_pool *attn_pool_default(void);
+/* Sets the threads of the default pool (0: one per online core, the
+ * default). Only before the pool starts: once it runs, ATTN_ERR_USAGE unless
+ * `threads` is what it has. ATTN_ERR_USAGE for a negative count. */
+ATTN_API attn_status attn_set_threads(int threads);
+
 /* Options for attn_model_compile; NULL (or all fields zero) means defaults. */
 typedef struct attn_compile_options {
     attn_backend backend; /* default ATTN_BACKEND_JIT */
-    int threads;          /* threads a run may use; 0 = number of cores */
+    /* threads a run may use: 0 = the default pool's (attn_pool_default);
+     * 1 = the calling thread only; n > 1 = a pool of n threads of the
+     * program's own, freed with it. The interpreter runs on the calling thread. */
+    int threads;
     /* JIT target: LLVM CPU name and feature string ("znver4", "+avx2,+fma");
      * NULL = the host's, or the environment's ATTN_MCPU / ATTN_MATTR. */
     const char *mcpu, *mattr;
@@ -116,6 +148,9 @@ typedef struct attn_compile_options {
     /* JIT: 1 = time every kernel call (attn_program_profile); costs two clock
      * reads per call. */
     int profile;
+    /* JIT: run on this pool (the caller's; threads must then be 0). The pool
+     * must outlive the program. NULL: as `threads` says. */
+    attn_pool *pool;
 } attn_compile_options;
 
 typedef struct attn_model attn_model;     /* a loaded, checked model source */
@@ -190,6 +225,11 @@ ATTN_API const char *attn_program_output_name(const attn_program *p, int i);
 ATTN_API attn_status attn_program_run(const attn_program *p, const attn_tensor *inputs, int ninputs,
                              attn_tensor **outputs, int *noutputs, char **error);
 ATTN_API void attn_program_free(attn_program *p);
+
+/* The pool p's runs use: the default pool, the one given at compile time or
+ * the program's own; NULL when it runs on the calling thread (threads = 1,
+ * the interpreter) or p is NULL. */
+ATTN_API attn_pool *attn_program_pool(const attn_program *p);
 
 /* What a run of a program does on inputs of given shapes, worked out from the
  * shapes alone (the program's generated code computes it; nothing is run or

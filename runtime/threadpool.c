@@ -16,6 +16,7 @@
  * back quickly.
  */
 #include "threadpool.h"
+#include "attn_limits.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,6 +29,7 @@ enum { SPIN_NS = 100000 };
 
 struct attn_pool {
     int nthreads;                 /* threads a loop runs on, caller included */
+    bool process_default;         /* attn_pool_default's: never freed */
     pthread_t *workers;           /* nthreads - 1 of them */
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
@@ -107,13 +109,16 @@ static void *worker(void *arg) {
     }
 }
 
+static int online_cores(void) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 ? (int)cores : 1;
+}
+
 attn_pool *attn_pool_new(int threads) {
-    if (threads <= 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = cores > 0 ? (int)cores : 1;
-    }
-    if (threads > 256)
-        threads = 256;
+    if (threads <= 0)
+        threads = online_cores();
+    if (threads > ATTN_LIMIT_POOL_THREADS)
+        threads = ATTN_LIMIT_POOL_THREADS;
     attn_pool *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
@@ -136,7 +141,7 @@ attn_pool *attn_pool_new(int threads) {
 }
 
 void attn_pool_free(attn_pool *p) {
-    if (!p)
+    if (!p || p->process_default)
         return;
     pthread_mutex_lock(&p->mu);
     p->stop = true;
@@ -153,6 +158,36 @@ void attn_pool_free(attn_pool *p) {
 }
 
 int attn_pool_threads(const attn_pool *p) { return p ? p->nthreads : 1; }
+
+/* The process's pool, started on first use with default_threads threads
+ * (0: every core). */
+static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
+static attn_pool *default_pool;
+static int default_threads;
+
+attn_pool *attn_pool_default(void) {
+    pthread_mutex_lock(&default_lock);
+    if (!default_pool && (default_pool = attn_pool_new(default_threads)))
+        default_pool->process_default = true;
+    attn_pool *p = default_pool;
+    pthread_mutex_unlock(&default_lock);
+    return p;
+}
+
+attn_status attn_set_threads(int threads) {
+    if (threads < 0)
+        return ATTN_ERR_USAGE;
+    pthread_mutex_lock(&default_lock);
+    int want = threads ? threads : online_cores();
+    if (want > ATTN_LIMIT_POOL_THREADS)
+        want = ATTN_LIMIT_POOL_THREADS;
+    /* a started pool keeps its threads: programs hold it; asking for what it has is no change */
+    bool ok = !default_pool || default_pool->nthreads == want;
+    if (!default_pool)
+        default_threads = threads;
+    pthread_mutex_unlock(&default_lock);
+    return ok ? ATTN_OK : ATTN_ERR_USAGE;
+}
 
 void attn_rt_parallel_for(attn_pool *p, int64_t n, void (*fn)(void *ctx, int64_t i), void *ctx) {
     if (n <= 0)

@@ -13,19 +13,11 @@
 
 #include <stdint.h>
 
+#include "attn.h" /* attn_pool and its public calls: attn_pool_new, attn_pool_default, ... */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-typedef struct attn_pool attn_pool;
-
-/* A pool running loops on `threads` threads in all (the caller plus threads-1
- * workers); threads <= 0 means the number of online cores. NULL when out of
- * memory or threads cannot be started. */
-attn_pool *attn_pool_new(int threads);
-void attn_pool_free(attn_pool *p);
-/* Threads a loop runs on (1 for a NULL pool). */
-int attn_pool_threads(const attn_pool *p);
 
 /* Runs fn(ctx, i) for i in [0, n); a NULL pool runs them in order on the caller. */
 void attn_rt_parallel_for(attn_pool *p, int64_t n, void (*fn)(void *ctx, int64_t i), void *ctx);

@@ -19,7 +19,7 @@ class CompileOptions(ctypes.Structure):
                 ("mcpu", ctypes.c_char_p), ("mattr", ctypes.c_char_p),
                 ("emit_llvm", ctypes.c_char_p), ("emit_asm", ctypes.c_char_p),
                 ("extra_outputs", ctypes.POINTER(ctypes.c_char_p)), ("nextra_outputs", ctypes.c_int),
-                ("no_fuse", ctypes.c_int), ("profile", ctypes.c_int)]
+                ("no_fuse", ctypes.c_int), ("profile", ctypes.c_int), ("pool", ctypes.c_void_p)]
 
 
 def _candidates():
