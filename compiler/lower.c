@@ -139,7 +139,8 @@ static void collect_params(Model *m, const Lower *L) {
     for (int i = 0; i < L->nparams; i++) {
         bool seen = false;
         for (int j = 0; j < m->nparams && !seen; j++)
-            seen = strcmp(m->params[j].key, L->params[i].key) == 0;
+            if ((seen = strcmp(m->params[j].key, L->params[i].key) == 0))
+                m->params[j] = L->params[i]; /* the latest type: hyperparameters may have been solved since */
         if (seen)
             continue;
         ParamDecl *p = arena_alloc(&m->arena, sizeof(ParamDecl) * (size_t)(m->nparams + 1));

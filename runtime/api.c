@@ -8,6 +8,7 @@
 #include "aot.h"
 #include "attn.h"
 #include "interp.h"
+#include "ir_signature.h"
 #include "jit_program.h"
 #include "model.h"
 #include "text.h"
@@ -18,6 +19,10 @@
 
 struct attn_model {
     Model *core;           /* the shared model */
+    /* texts handed out by the introspection calls, one per hyperparameter and
+       per declared weight, each replaced when asked for again */
+    char **hyper_text; int nhyper_text;
+    char **weight_text; int nweight_text;
 };
 
 /* The part of a model that programs share, freed with its last user. */
@@ -31,6 +36,8 @@ struct attn_program {
     const IrEntry *entry;  /* the entry point it runs */
     attn_backend backend;  /* which engine */
     JitProgram *jit;       /* native code (JIT backend) */
+    Arena arena;           /* the signature's texts */
+    attn_sig_tensor *ins, *outs; /* the signature, for attn_program_input_info */
 };
 
 static void core_release(Core *c) {
@@ -55,10 +62,18 @@ attn_model *attn_model_new(void) {
     return h;
 }
 
+static void free_texts(char **texts, int n) {
+    for (int i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+}
+
 void attn_model_free(attn_model *m) {
     if (!m)
         return;
     core_release((Core *)m->core);
+    free_texts(m->hyper_text, m->nhyper_text);
+    free_texts(m->weight_text, m->nweight_text);
     free(m);
 }
 
@@ -287,6 +302,12 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
             return failure(m);
         }
     }
+    if (ir_signature(model_entry(m, entry), &p->arena, &p->ins, &p->outs) != 0) {
+        jit_program_free(p->jit);
+        arena_free(&p->arena);
+        free(p);
+        return nomem(m, "for a program's signature");
+    }
     Core *c = (Core *)m;
     atomic_fetch_add(&c->refs, 1);
     p->core = c;
@@ -362,6 +383,110 @@ const char *attn_program_output_name(const attn_program *p, int i) {
     return p && i >= 0 && i < p->entry->graph->nout ? p->entry->graph->output_names[i] : NULL;
 }
 
+/* Fills *out from a type and its dims' texts; shape -1 where a dim is no number. */
+static void tensor_info(const char *name, const IrType *t, const char *type_text, const char *const *dims,
+                        attn_tensor_info *out) {
+    *out = (attn_tensor_info){.name = name, .dtype = t->dtype, .rank = t->rank, .type_text = type_text};
+    for (int d = 0; d < t->rank; d++) {
+        if (!dim_is_const(t->dims[d], &out->shape[d]))
+            out->shape[d] = -1;
+        out->dims[d] = dims[d];
+    }
+}
+
+static attn_status sig_info(const attn_program *p, bool input, int i, attn_tensor_info *out) {
+    if (!p || !out || i < 0 || i >= (input ? attn_program_input_count(p) : attn_program_output_count(p)))
+        return ATTN_ERR_USAGE;
+    const IrGraph *g = p->entry->graph;
+    const IrNode *n = input ? input_node(p, i) : &g->nodes[g->outputs[i]];
+    const attn_sig_tensor *s = input ? &p->ins[i] : &p->outs[i];
+    tensor_info(s->name, &n->type, s->type_text, s->dim_text, out);
+    return ATTN_OK;
+}
+
+attn_status attn_program_input_info(const attn_program *p, int i, attn_tensor_info *out) {
+    return sig_info(p, true, i, out);
+}
+
+attn_status attn_program_output_info(const attn_program *p, int i, attn_tensor_info *out) {
+    return sig_info(p, false, i, out);
+}
+
+/* Makes room for n texts in *texts (keeping those there). */
+static bool texts_reserve(char ***texts, int *have, int n) {
+    if (n <= *have)
+        return true;
+    char **t = realloc(*texts, sizeof(char *) * (size_t)n);
+    if (!t)
+        return false;
+    memset(t + *have, 0, sizeof(char *) * (size_t)(n - *have));
+    *texts = t;
+    *have = n;
+    return true;
+}
+
+int attn_model_hyper_count(const attn_model *m) { return m ? m->core->nhypers : 0; }
+
+attn_status attn_model_hyper_info(attn_model *h, int i, attn_hyper_info *out) {
+    if (!h || !out || i < 0 || i >= h->core->nhypers)
+        return ATTN_ERR_USAGE;
+    const Hyper *y = &h->core->hypers[i];
+    if (!texts_reserve(&h->hyper_text, &h->nhyper_text, h->core->nhypers))
+        return ATTN_ERR_NOMEM;
+    static const attn_hyper_type types[] = {[HK_INT] = ATTN_HYPER_INT, [HK_FLOAT] = ATTN_HYPER_FLOAT,
+                                            [HK_BOOL] = ATTN_HYPER_BOOL, [HK_ENUM] = ATTN_HYPER_ENUM};
+    *out = (attn_hyper_info){.name = y->name, .type = types[y->kind], .set = y->set, .from_weights = y->from_weights};
+    free(h->hyper_text[i]);
+    h->hyper_text[i] = NULL;
+    if (!y->set)
+        return ATTN_OK;
+    out->int_value = y->i;
+    out->float_value = y->kind == HK_FLOAT ? y->f : (double)y->i;
+    char *text = NULL;
+    switch (y->kind) {
+    case HK_INT: text = attn_format("%lld", (long long)y->i); break;
+    case HK_FLOAT: text = attn_format("%.9g", y->f); break;
+    case HK_BOOL: text = attn_format("%s", y->i ? "true" : "false"); break;
+    case HK_ENUM: text = attn_format("%s", y->decl->type->list.items[y->i]->str); break;
+    }
+    if (!text)
+        return ATTN_ERR_NOMEM;
+    out->value = h->hyper_text[i] = text;
+    return ATTN_OK;
+}
+
+int attn_model_weight_count(const attn_model *m) { return m ? m->core->nparams : 0; }
+
+attn_status attn_model_weight_info(attn_model *h, int i, attn_tensor_info *out) {
+    if (!h || !out || i < 0 || i >= h->core->nparams)
+        return ATTN_ERR_USAGE;
+    const ParamDecl *w = &h->core->params[i];
+    if (!texts_reserve(&h->weight_text, &h->nweight_text, h->core->nparams))
+        return ATTN_ERR_NOMEM;
+    /* one block: the type's text, then each dim's, NUL-terminated */
+    char type[256], dims[ATTN_MAX_RANK][128];
+    size_t bytes = 0;
+    ir_type_format(&w->type, type, sizeof type);
+    bytes += strlen(type) + 1;
+    for (int d = 0; d < w->type.rank; d++) {
+        dim_format(w->type.dims[d], dims[d], sizeof dims[d]);
+        bytes += strlen(dims[d]) + 1;
+    }
+    char *block = malloc(bytes), *at = block;
+    if (!block)
+        return ATTN_ERR_NOMEM;
+    free(h->weight_text[i]);
+    h->weight_text[i] = block;
+    const char *dim_text[ATTN_MAX_RANK];
+    at = stpcpy(at, type) + 1;
+    for (int d = 0; d < w->type.rank; d++) {
+        dim_text[d] = at;
+        at = stpcpy(at, dims[d]) + 1;
+    }
+    tensor_info(w->key, &w->type, block, dim_text, out);
+    return ATTN_OK;
+}
+
 static char *dup_msg(const char *s) {
     char *d = malloc(strlen(s) + 1);
     if (d)
@@ -425,5 +550,6 @@ void attn_program_free(attn_program *p) {
         return;
     jit_program_free(p->jit);
     core_release(p->core);
+    arena_free(&p->arena);
     free(p);
 }

@@ -184,9 +184,71 @@ ATTN_API const char *attn_model_errors(const attn_model *m);
  * *out is freed with attn_string_free. */
 ATTN_API attn_status attn_model_graph_text(attn_model *m, const char *entry, int format, char **out);
 
-/* Number of entry points and their names. */
+/* Number of entry points and their names (owned by the model; NULL for an i
+ * out of range). */
 ATTN_API int attn_model_entry_count(const attn_model *m);
 ATTN_API const char *attn_model_entry_name(const attn_model *m, int i);
+
+/* ---- Introspection ---------------------------------------------------------
+ * What a model declares and what a program takes and gives. */
+
+/* The type of a tensor: an input or output of a program, or a weight a model
+ * declares. Strings are owned by the program or model that filled it. */
+typedef struct attn_tensor_info {
+    const char *name;                /* input/output name, or the weight's full key */
+    attn_dtype dtype;
+    int rank;
+    int64_t shape[ATTN_MAX_RANK];    /* each dim, or -1 where it is no number yet: a per-call
+                                        dim ("B", "T", "2*T") or an unset hyperparameter */
+    const char *dims[ATTN_MAX_RANK]; /* each dim as text: "B", "2*T", "16", "hidden_size*3" */
+    const char *type_text;           /* the whole type: "f32[B, T, 16]" */
+} attn_tensor_info;
+
+/* Fills *info for input (or output) i of p, 0 <= i < attn_program_input_count
+ * (output_count); inputs in the entry's parameter order, outputs in the
+ * order runs return them. Strings live as long as p. ATTN_ERR_USAGE for a
+ * NULL argument or an i out of range. */
+ATTN_API attn_status attn_program_input_info(const attn_program *p, int i, attn_tensor_info *info);
+ATTN_API attn_status attn_program_output_info(const attn_program *p, int i, attn_tensor_info *info);
+
+/* Kinds of hyperparameter. */
+typedef enum attn_hyper_type {
+    ATTN_HYPER_INT,   /* hyper n: int */
+    ATTN_HYPER_FLOAT, /* hyper eps: float */
+    ATTN_HYPER_BOOL,  /* hyper bidirectional: bool */
+    ATTN_HYPER_ENUM,  /* hyper activation: enum(relu, gelu) */
+} attn_hyper_type;
+
+/* A hyperparameter of a loaded model and its value. */
+typedef struct attn_hyper_info {
+    const char *name;      /* as declared */
+    attn_hyper_type type;
+    bool set;              /* has a value: its default, attn_model_set, or solved from the bound weights */
+    bool from_weights;     /* the value was solved from a bound weight's shape */
+    int64_t int_value;     /* INT; BOOL 0 or 1; ENUM the member's index (0 when unset) */
+    double float_value;    /* FLOAT; the others as a double (0 when unset) */
+    const char *value;     /* the value as text, "512", "1e-05", "true", "gelu"; NULL when unset */
+} attn_hyper_info;
+
+/* The hyperparameters of a loaded model (0 before attn_model_load), in
+ * declaration order, imports included. */
+ATTN_API int attn_model_hyper_count(const attn_model *m);
+/* Fills *info for hyperparameter i. `value` is owned by m and valid until the
+ * next call for the same i or attn_model_free. ATTN_ERR_USAGE for a NULL
+ * argument or an i out of range; ATTN_ERR_NOMEM. */
+ATTN_API attn_status attn_model_hyper_info(attn_model *m, int i, attn_hyper_info *info);
+
+/* The weights a loaded model's entry points declare with `param` (over every
+ * entry, each key once): what a weights file, image or attn_model_bind_tensor
+ * must provide. Their types are as the latest lowering saw them: after
+ * attn_model_load with the attn_model_set values, after binding with the
+ * hyperparameters solved from the weights; a dim that is no number yet has
+ * shape -1 and its expression in `dims` ("hidden_size*3"). */
+ATTN_API int attn_model_weight_count(const attn_model *m);
+/* Fills *info for weight i (name = its full key). The texts are owned by m
+ * and valid until the next call for the same i or attn_model_free.
+ * ATTN_ERR_USAGE for a NULL argument or an i out of range; ATTN_ERR_NOMEM. */
+ATTN_API attn_status attn_model_weight_info(attn_model *m, int i, attn_tensor_info *info);
 
 /* Compiles entry point `entry`. The program stays valid after attn_model_free. */
 ATTN_API attn_status attn_model_compile(attn_model *m, const char *entry,
