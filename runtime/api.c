@@ -13,6 +13,7 @@
 #include "model.h"
 #include "text.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,11 @@ struct attn_model {
        per declared weight, each replaced when asked for again */
     char **hyper_text; int nhyper_text;
     char **weight_text; int nweight_text;
+    /* tensors bound one by one (names copied, data the caller's), handed to
+       the model at the next compile when `tensors_changed` */
+    attn_tensor *tensors; int ntensors, captensors;
+    bool tensors_changed;
+    bool compiled;         /* a program was compiled: the weights are in use */
 };
 
 /* The part of a model that programs share, freed with its last user. */
@@ -74,6 +80,9 @@ void attn_model_free(attn_model *m) {
     core_release((Core *)m->core);
     free_texts(m->hyper_text, m->nhyper_text);
     free_texts(m->weight_text, m->nweight_text);
+    for (int i = 0; i < m->ntensors; i++)
+        free((char *)m->tensors[i].name);
+    free(m->tensors);
     free(m);
 }
 
@@ -102,9 +111,14 @@ static attn_status nomem(Model *m, const char *what) {
     return ATTN_ERR_NOMEM;
 }
 
-static attn_status usage(Model *m, const char *msg) {
+__attribute__((format(printf, 2, 3))) static attn_status usage(Model *m, const char *fmt, ...) {
     diag_clear(&m->diag);
-    diag_error(&m->diag, (SrcLoc){0}, "%s", msg);
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = attn_vformat(fmt, ap);
+    va_end(ap);
+    diag_fail(&m->diag, DIAG_USAGE, (SrcLoc){0}, "%s", msg ? msg : "API misuse");
+    free(msg);
     return ATTN_ERR_USAGE;
 }
 
@@ -171,18 +185,107 @@ attn_status attn_model_load_source(attn_model *m, const char *name, const char *
     return load(m, name, src);
 }
 
+/* Refuses a second source of weights: one file, one image, or tensors. */
+static attn_status check_weights_unbound(attn_model *h, const char *fn) {
+    Model *m = h->core;
+    if (!m->loaded)
+        return usage(m, "%s: load the model first", fn);
+    if (h->ntensors)
+        return usage(m, "%s: tensors are bound already; a model takes its weights from one file, one image "
+                        "or tensors bound one by one", fn);
+    if (m->weights_path) /* compiled programs may use the bound weights */
+        return usage(m, "%s: weights are bound once; make a new attn_model", fn);
+    return ATTN_OK;
+}
+
 attn_status attn_model_bind_weights(attn_model *h, const char *path) {
     if (!h)
         return ATTN_ERR_USAGE;
     Model *m = h->core;
     if (!path)
         return usage(m, "attn_model_bind_weights: path is NULL");
-    if (!m->loaded)
-        return usage(m, "attn_model_bind_weights: load the model first");
-    if (m->weights_path) /* compiled programs may use the bound weights */
-        return usage(m, "attn_model_bind_weights: weights are bound once; make a new attn_model");
+    attn_status st = check_weights_unbound(h, "attn_model_bind_weights");
+    if (st != ATTN_OK)
+        return st;
     diag_clear(&m->diag);
     return phase_status(m, model_bind_weights(m, path));
+}
+
+attn_status attn_model_bind_weights_memory(attn_model *h, const void *data, size_t len) {
+    if (!h)
+        return ATTN_ERR_USAGE;
+    Model *m = h->core;
+    if (!data)
+        return usage(m, "attn_model_bind_weights_memory: data is NULL");
+    attn_status st = check_weights_unbound(h, "attn_model_bind_weights_memory");
+    if (st != ATTN_OK)
+        return st;
+    diag_clear(&m->diag);
+    return phase_status(m, model_bind_weights_memory(m, data, len));
+}
+
+/* Checks a caller's tensor as attn_program_run checks inputs' headers. */
+static attn_status check_tensor(Model *m, const attn_tensor *t) {
+    if (!t->name || !*t->name)
+        return usage(m, "attn_model_bind_tensor: the tensor has no name (its name is the weight's key)");
+    if ((unsigned)t->dtype > ATTN_BOOL || t->rank < 0 || t->rank > ATTN_MAX_RANK)
+        return usage(m, "attn_model_bind_tensor: tensor '%s' has an unknown dtype or a rank outside 0..%d", t->name,
+                     ATTN_MAX_RANK);
+    int64_t n = attn_tensor_numel(t);
+    if (n < 0 || n > (INT64_C(1) << ATTN_LIMIT_TENSOR_BYTES_SHIFT) / (int64_t)attn_dtype_size(t->dtype)) {
+        diag_clear(&m->diag);
+        diag_error(&m->diag, (SrcLoc){0}, "tensor '%s' has a negative dim or more than 2^%d bytes", t->name,
+                   ATTN_LIMIT_TENSOR_BYTES_SHIFT);
+        return ATTN_ERR_INPUT;
+    }
+    if (n > 0 && !t->data)
+        return usage(m, "attn_model_bind_tensor: tensor '%s' has elements but its data is NULL", t->name);
+    return ATTN_OK;
+}
+
+attn_status attn_model_bind_tensor(attn_model *h, const attn_tensor *t) {
+    if (!h)
+        return ATTN_ERR_USAGE;
+    Model *m = h->core;
+    if (!t)
+        return usage(m, "attn_model_bind_tensor: tensor is NULL");
+    if (!m->loaded)
+        return usage(m, "attn_model_bind_tensor: load the model first");
+    if (m->weights_path && !h->ntensors)
+        return usage(m, "attn_model_bind_tensor: weights are bound from %s already; a model takes its weights "
+                        "from one file, one image or tensors bound one by one", m->weights_path);
+    if (h->compiled)
+        return usage(m, "attn_model_bind_tensor: bind every tensor before the first attn_model_compile that succeeds");
+    attn_status st = check_tensor(m, t);
+    if (st != ATTN_OK)
+        return st;
+    for (int i = 0; i < h->ntensors; i++)
+        if (strcmp(h->tensors[i].name, t->name) == 0)
+            return usage(m, "attn_model_bind_tensor: tensor '%s' is bound already", t->name);
+    if (h->ntensors == h->captensors) {
+        int cap = h->captensors ? 2 * h->captensors : 16;
+        attn_tensor *ts = realloc(h->tensors, sizeof *ts * (size_t)cap);
+        if (!ts)
+            return nomem(m, "for a bound tensor");
+        h->tensors = ts;
+        h->captensors = cap;
+    }
+    attn_tensor copy = *t;
+    if (!(copy.name = strdup(t->name)))
+        return nomem(m, "for a bound tensor");
+    h->tensors[h->ntensors++] = copy;
+    h->tensors_changed = true;
+    diag_clear(&m->diag);
+    return ATTN_OK;
+}
+
+/* Hands the tensors bound since the last call to the model, which checks them. */
+static attn_status sync_tensors(attn_model *h) {
+    if (!h->tensors_changed)
+        return ATTN_OK;
+    attn_status st = phase_status(h->core, model_bind_tensors(h->core, h->tensors, h->ntensors));
+    h->tensors_changed = st != ATTN_OK; /* checked again (and reported) at the next call */
+    return st;
 }
 
 const char *attn_model_errors(const attn_model *m) { return m ? diag_text(&m->core->diag) : "attn: model is NULL\n"; }
@@ -214,6 +317,8 @@ attn_status attn_model_graph_text(attn_model *h, const char *entry, int format, 
     if (!m->loaded)
         return usage(m, "attn_model_graph_text: load the model first");
     diag_clear(&m->diag);
+    if (sync_tensors(h) != ATTN_OK)
+        return failure(m);
     if (m->arena.failed) /* its graphs are not whole */
         return failure(m);
     const IrEntry *e = find_entry(m, entry);
@@ -260,6 +365,8 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     if (!m->loaded)
         return usage(m, "attn_model_compile: load the model first");
     diag_clear(&m->diag);
+    if (sync_tensors(h) != ATTN_OK)
+        return failure(m);
     if (m->arena.failed) /* its graphs are not whole */
         return failure(m);
     attn_backend backend = opt ? opt->backend : ATTN_BACKEND_JIT;
@@ -313,6 +420,7 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     p->core = c;
     p->entry = model_entry(m, entry);
     p->backend = backend;
+    h->compiled = true;
     *out = p;
     return ATTN_OK;
 }
@@ -326,6 +434,8 @@ attn_status attn_model_compile_aot(attn_model *h, const char *entry, const char 
     if (!m->loaded)
         return usage(m, "attn_model_compile_aot: load the model first");
     diag_clear(&m->diag);
+    if (sync_tensors(h) != ATTN_OK)
+        return failure(m);
     if (m->arena.failed) /* its graphs are not whole */
         return failure(m);
     if (entry && !find_entry(m, entry))

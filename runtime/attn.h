@@ -170,8 +170,37 @@ ATTN_API attn_status attn_model_set(attn_model *m, const char *name, const char 
 ATTN_API attn_status attn_model_load(attn_model *m, const char *path);
 ATTN_API attn_status attn_model_load_source(attn_model *m, const char *name, const char *src);
 
-/* Binds weights from a safetensors file; checks names, shapes, dtypes against the model. */
+/* ---- Weights ---------------------------------------------------------------
+ * A model takes its weights from one source, after attn_model_load: a
+ * safetensors file, a safetensors image in memory, or tensors bound one by
+ * one; a second source is ATTN_ERR_USAGE. Each weight is checked against the
+ * `param` that declares it (present, dtype, shape) when the entry using it is
+ * compiled; a file's or image's keys that no entry declares are refused when
+ * it is bound, bound tensors' at the next compile. F16, BF16 and F64 in files
+ * and images are converted to f32, integers to i64; bound tensors are used as
+ * they are (zero copy), so their dtype must be the declared one. */
+
+/* Binds weights from a safetensors file, mapped while the model lives. */
 ATTN_API attn_status attn_model_bind_weights(attn_model *m, const char *path);
+
+/* Binds weights from a safetensors image in memory, data[0..len) (the bytes
+ * of a .safetensors file), with the checks of attn_model_bind_weights; messages
+ * name it "<memory>". The image is borrowed, not copied: it must stay valid and
+ * unchanged until attn_model_free (programs keep converted copies of what
+ * they read, so they do not need it). */
+ATTN_API attn_status attn_model_bind_weights_memory(attn_model *m, const void *data, size_t len);
+
+/* Binds one weight: t->name is its full key ("encoder.layer.0.attention.self.query.weight"),
+ * t->dtype and shape must be the declared ones, t->data its elements (NULL only
+ * when it has none). The key is copied, the data borrowed (zero copy): it must
+ * stay valid and unchanged until attn_model_free and attn_program_free of every
+ * program compiled from m. Bind every tensor before the first attn_model_compile
+ * that succeeds (later: ATTN_ERR_USAGE); a compile that failed for a missing
+ * weight may be retried after binding it. ATTN_ERR_USAGE for NULL, a key bound
+ * twice, an unknown dtype, a rank outside 0..ATTN_MAX_RANK or NULL data;
+ * ATTN_ERR_INPUT for a negative dim or more than 2^40 bytes. Messages name the
+ * bound tensors "<tensors>". */
+ATTN_API attn_status attn_model_bind_tensor(attn_model *m, const attn_tensor *t);
 
 /* All diagnostics of the last failing call, "file:line:col: error: ..." with source
  * line and caret, or "" when there were none. Owned by the model. */
