@@ -290,6 +290,12 @@ attn_status jit_program_run(JitProgram *p, const attn_tensor *inputs, int ninput
                                   error);
 }
 
+attn_status jit_program_run_into(JitProgram *p, const attn_tensor *inputs, int ninputs, attn_tensor *outputs,
+                                 int noutputs, char **error) {
+    return attn_compiled_run_into(&p->c, p->params, p->pool, p->profile, &p->cache, inputs, ninputs, outputs,
+                                  noutputs, error);
+}
+
 attn_status jit_program_stats(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_run_stats *stats,
                               char **error) {
     return attn_compiled_stats(&p->c, p->stats, inputs, ninputs, stats, error);

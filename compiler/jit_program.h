@@ -26,6 +26,9 @@ typedef struct JitProgram JitProgram;
 JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err);
 attn_status jit_program_run(JitProgram *p, const attn_tensor *inputs, int ninputs, attn_tensor **outputs,
                             int *noutputs, char **error);
+/* A run writing into the caller's output tensors (attn_program_run_into). */
+attn_status jit_program_run_into(JitProgram *p, const attn_tensor *inputs, int ninputs, attn_tensor *outputs,
+                                 int noutputs, char **error);
 /* What a run on inputs of these shapes does (attn_program_run_stats). */
 attn_status jit_program_stats(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_run_stats *stats,
                               char **error);

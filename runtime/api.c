@@ -629,6 +629,36 @@ attn_status attn_program_run(const attn_program *p, const attn_tensor *inputs, i
     return st;
 }
 
+/* The interpreter's run into the caller's tensors: its own outputs, checked
+ * and copied. */
+static attn_status interp_run_into(const attn_program *p, const attn_tensor *inputs, int ninputs,
+                                   attn_tensor *outputs, int noutputs, char **error) {
+    attn_tensor *got = NULL;
+    int ngot = 0;
+    attn_status st = attn_program_run(p, inputs, ninputs, &got, &ngot, error);
+    if (st != ATTN_OK)
+        return st;
+    st = attn_check_outputs(p->entry->name, got, ngot, outputs, noutputs, error);
+    for (int i = 0; st == ATTN_OK && i < ngot; i++) {
+        size_t bytes = (size_t)attn_tensor_numel(&got[i]) * attn_dtype_size(got[i].dtype);
+        if (bytes)
+            memcpy(outputs[i].data, got[i].data, bytes);
+    }
+    attn_tensors_free(got, ngot);
+    return st;
+}
+
+attn_status attn_program_run_into(const attn_program *p, const attn_tensor *inputs, int ninputs,
+                                  attn_tensor *outputs, int noutputs, char **error) {
+    if (error)
+        *error = NULL;
+    if (!p || ninputs < 0 || (ninputs > 0 && !inputs) || noutputs < 0 || (noutputs > 0 && !outputs))
+        return attn_error_out(error, ATTN_ERR_USAGE, "error: attn_program_run_into: NULL program, inputs or outputs");
+    if (p->jit)
+        return jit_program_run_into(p->jit, inputs, ninputs, outputs, noutputs, error);
+    return interp_run_into(p, inputs, ninputs, outputs, noutputs, error);
+}
+
 attn_status attn_program_run_stats(const attn_program *p, const attn_tensor *inputs, int ninputs,
                                    attn_run_stats *stats, char **error) {
     if (error)

@@ -315,6 +315,21 @@ ATTN_API const char *attn_program_output_name(const attn_program *p, int i);
  * attn_string_free. Safe to call from several threads at once on one program. */
 ATTN_API attn_status attn_program_run(const attn_program *p, const attn_tensor *inputs, int ninputs,
                              attn_tensor **outputs, int *noutputs, char **error);
+
+/* Runs the program writing its outputs into the caller's tensors instead of
+ * new ones: outputs[0..noutputs) are the entry's outputs in order, each with
+ * the dtype, rank and shape this run gives it (attn_program_output_info says
+ * which; per-call dims follow from the inputs' dims), `data` pointing to room
+ * for its elements, and `name` NULL or the output's name. A mismatch is
+ * ATTN_ERR_INPUT with a message naming the output and its expected type
+ * ("output tensor 0 must be 'h_1' f32[2, 7] for these inputs, ...") and
+ * nothing is written. The JIT writes the outputs in place (zero copy); the
+ * interpreter computes them in buffers of its own and copies them. Output
+ * buffers must not overlap the inputs or each other; on a failure after the
+ * checks their contents are unspecified. Otherwise as attn_program_run
+ * (errors, threads). */
+ATTN_API attn_status attn_program_run_into(const attn_program *p, const attn_tensor *inputs, int ninputs,
+                                           attn_tensor *outputs, int noutputs, char **error);
 ATTN_API void attn_program_free(attn_program *p);
 
 /* The pool p's runs use: the default pool, the one given at compile time or

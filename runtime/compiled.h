@@ -108,6 +108,19 @@ attn_status attn_compiled_run_with(const attn_compiled *c, void *const *params, 
                                    attn_workspace_cache *cache, const attn_tensor *inputs, int ninputs,
                                    attn_tensor **outputs, int *noutputs, char **error);
 
+/* The same writing into the caller's tensors outputs[0..noutputs), which must
+ * be the entry's outputs in order with the dtypes, ranks and dims this run
+ * gives them (a name, when set, must be the output's): else ATTN_ERR_INPUT
+ * naming the output and the expected type, and nothing is written. */
+attn_status attn_compiled_run_into(const attn_compiled *c, void *const *params, attn_pool *pool, int64_t *profile,
+                                   attn_workspace_cache *cache, const attn_tensor *inputs, int ninputs,
+                                   attn_tensor *outputs, int noutputs, char **error);
+/* Checks caller's tensors `into` against outputs `got` of a run of entry
+ * `entry` as attn_compiled_run_into checks them (for the interpreter, which
+ * copies its outputs into them). */
+attn_status attn_check_outputs(const char *entry, const attn_tensor *got, int ngot, const attn_tensor *into,
+                               int ninto, char **error);
+
 /* Fills *stats for a run of c on inputs (checked as attn_compiled_run checks
  * them) from their dims alone with c's stats function fn, without running. */
 attn_status attn_compiled_stats(const attn_compiled *c, attn_stats_fn fn, const attn_tensor *inputs, int ninputs,

@@ -251,9 +251,57 @@ static void run_outputs_free(RunOutputs *o, int n) {
     free(o->dims);
 }
 
-attn_status attn_compiled_run_with(const attn_compiled *c, void *const *params, attn_pool *pool, int64_t *profile,
-                                   attn_workspace_cache *cache, const attn_tensor *inputs, int ninputs,
-                                   attn_tensor **outputs, int *noutputs, char **error) {
+/* Checks the caller's output tensor i, o, against the one the run gives,
+ * want; 0, or -1 with a message in *err. */
+static int check_caller_output(int i, const attn_tensor *want, const attn_tensor *o, char **err) {
+    bool same = o->dtype == want->dtype && o->rank == want->rank && (!o->name || !strcmp(o->name, want->name));
+    for (int d = 0; same && d < want->rank; d++)
+        same = o->shape[d] == want->shape[d];
+    size_t bytes = 0;
+    if (same && tensor_bytes(want, &bytes) && bytes && !o->data) {
+        *err = attn_format("error: output tensor %d ('%s') has no data", i, want->name);
+        return -1;
+    }
+    if (!same) {
+        char shape[160], got[160];
+        *err = attn_format("error: output tensor %d must be '%s' %s%s for these inputs, got '%s' %s%s", i, want->name,
+                           attn_dtype_name(want->dtype), attn_shape_text(want, shape, sizeof shape),
+                           o->name ? o->name : "(no name)",
+                           (unsigned)o->dtype <= ATTN_BOOL ? attn_dtype_name(o->dtype) : "?",
+                           o->rank >= 0 && o->rank <= ATTN_MAX_RANK ? attn_shape_text(o, got, sizeof got)
+                                                                    : "[bad rank]");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_count(const char *entry, int want, int got, char **err) {
+    if (want == got)
+        return 0;
+    *err = attn_format("error: entry %s has %d outputs, %d output tensors given", entry, want, got);
+    return -1;
+}
+
+/* Checks the caller's output tensors against the dims this run gives them
+ * (dims: ATTN_MAX_RANK per output); 0, or -1 with a message in *err. */
+static int check_caller_outputs(const attn_compiled *c, const int64_t *dims, const attn_tensor *outs, int nouts,
+                                char **err) {
+    if (check_count(c->entry, c->noutputs, nouts, err) != 0)
+        return -1;
+    for (int i = 0; i < nouts; i++) {
+        attn_tensor want = {.name = c->outputs[i].name, .dtype = c->outputs[i].dtype, .rank = c->outputs[i].rank};
+        memcpy(want.shape, &dims[i * ATTN_MAX_RANK], sizeof(int64_t) * (size_t)want.rank);
+        if (check_caller_output(i, &want, &outs[i], err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A run writing into the caller's tensors (into, ninto), or into new ones
+ * (into NULL: *outputs, *noutputs). */
+static attn_status run(const attn_compiled *c, void *const *params, attn_pool *pool, int64_t *profile,
+                       attn_workspace_cache *cache, const attn_tensor *inputs, int ninputs, attn_tensor *into,
+                       int ninto, attn_tensor **outputs, int *noutputs, char **error) {
     char *err = NULL;
     int64_t syms[ATTN_LIMIT_CALL_SYMS];
     const attn_tensor *bound[ATTN_LIMIT_INPUTS];
@@ -267,18 +315,29 @@ attn_status attn_compiled_run_with(const attn_compiled *c, void *const *params, 
     for (int i = 0; i < c->ninputs; i++)
         in_data[i] = bound[i]->data;
     size_t nout = (size_t)c->noutputs + 1;
-    out.tensors = calloc(nout, sizeof *out.tensors);
+    out.tensors = into ? NULL : calloc(nout, sizeof *out.tensors);
     out.data = calloc(nout, sizeof *out.data);
     out.dims = calloc(nout * ATTN_MAX_RANK, sizeof *out.dims);
-    void *block = workspace_take(cache, (size_t)ws_bytes);
-    ws = block ? (char *)block + WS_HEADER : NULL;
-    if (!out.tensors || !out.data || !out.dims || !ws) {
-        err = attn_format("error: out of memory allocating %lld bytes of workspace", (long long)ws_bytes);
+    if ((!into && !out.tensors) || !out.data || !out.dims) {
+        err = attn_format(ATTN_MSG_NOMEM " for the outputs");
         st = ATTN_ERR_NOMEM;
         goto done;
     }
     c->output_dims(NULL, syms, out.dims);
+    if (into && check_caller_outputs(c, out.dims, into, ninto, &err) != 0)
+        goto done;
+    void *block = workspace_take(cache, (size_t)ws_bytes);
+    ws = block ? (char *)block + WS_HEADER : NULL;
+    if (!ws) {
+        err = attn_format("error: out of memory allocating %lld bytes of workspace", (long long)ws_bytes);
+        st = ATTN_ERR_NOMEM;
+        goto done;
+    }
     for (int i = 0; i < c->noutputs; i++) {
+        if (into) {
+            out.data[i] = into[i].data;
+            continue;
+        }
         attn_tensor *o = &out.tensors[i];
         o->name = c->outputs[i].name;
         o->dtype = c->outputs[i].dtype;
@@ -293,21 +352,51 @@ attn_status attn_compiled_run_with(const attn_compiled *c, void *const *params, 
         out.data[i] = o->data;
     }
     attn_run_ctx ctx = {.params = params, .syms = syms, .inputs = in_data, .outputs = out.data, .workspace = ws,
-                      .pool = pool, .profile = profile};
+                        .pool = pool, .profile = profile};
     int32_t rc = c->run(&ctx);
     if (rc != 0) {
         err = site_message(c, rc - 1, ctx.err);
         goto done;
     }
-    *outputs = out.tensors;
-    *noutputs = c->noutputs;
-    out.tensors = NULL;
+    if (!into) {
+        *outputs = out.tensors;
+        *noutputs = c->noutputs;
+        out.tensors = NULL;
+    }
     st = ATTN_OK;
 done:
     if (st != ATTN_OK)
         st = attn_message_status(err);
     run_outputs_free(&out, c->noutputs);
     workspace_give(cache, ws ? (char *)ws - WS_HEADER : NULL);
+    if (error)
+        *error = err;
+    else
+        free(err);
+    return st;
+}
+
+attn_status attn_compiled_run_with(const attn_compiled *c, void *const *params, attn_pool *pool, int64_t *profile,
+                                   attn_workspace_cache *cache, const attn_tensor *inputs, int ninputs,
+                                   attn_tensor **outputs, int *noutputs, char **error) {
+    return run(c, params, pool, profile, cache, inputs, ninputs, NULL, 0, outputs, noutputs, error);
+}
+
+attn_status attn_compiled_run_into(const attn_compiled *c, void *const *params, attn_pool *pool, int64_t *profile,
+                                   attn_workspace_cache *cache, const attn_tensor *inputs, int ninputs,
+                                   attn_tensor *outputs, int noutputs, char **error) {
+    return run(c, params, pool, profile, cache, inputs, ninputs, outputs, noutputs, NULL, NULL, error);
+}
+
+attn_status attn_check_outputs(const char *entry, const attn_tensor *got, int ngot, const attn_tensor *into,
+                               int ninto, char **error) {
+    char *err = NULL;
+    int rc = check_count(entry, ngot, ninto, &err);
+    for (int i = 0; rc == 0 && i < ngot; i++)
+        rc = check_caller_output(i, &got[i], &into[i], &err);
+    if (rc == 0)
+        return ATTN_OK;
+    attn_status st = attn_message_status(err);
     if (error)
         *error = err;
     else
