@@ -296,6 +296,11 @@ attn_status jit_program_run_into(JitProgram *p, const attn_tensor *inputs, int n
                                   noutputs, error);
 }
 
+attn_status jit_program_output_shapes(const JitProgram *p, const attn_tensor *inputs, int ninputs,
+                                      attn_tensor *outputs, int noutputs, char **error) {
+    return attn_compiled_output_shapes(&p->c, inputs, ninputs, outputs, noutputs, error);
+}
+
 attn_status jit_program_stats(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_run_stats *stats,
                               char **error) {
     return attn_compiled_stats(&p->c, p->stats, inputs, ninputs, stats, error);

@@ -29,6 +29,9 @@ attn_status jit_program_run(JitProgram *p, const attn_tensor *inputs, int ninput
 /* A run writing into the caller's output tensors (attn_program_run_into). */
 attn_status jit_program_run_into(JitProgram *p, const attn_tensor *inputs, int ninputs, attn_tensor *outputs,
                                  int noutputs, char **error);
+/* The outputs' shapes for these inputs (attn_program_output_shapes). */
+attn_status jit_program_output_shapes(const JitProgram *p, const attn_tensor *inputs, int ninputs,
+                                      attn_tensor *outputs, int noutputs, char **error);
 /* What a run on inputs of these shapes does (attn_program_run_stats). */
 attn_status jit_program_stats(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_run_stats *stats,
                               char **error);

@@ -659,6 +659,18 @@ attn_status attn_program_run_into(const attn_program *p, const attn_tensor *inpu
     return interp_run_into(p, inputs, ninputs, outputs, noutputs, error);
 }
 
+attn_status attn_program_output_shapes(const attn_program *p, const attn_tensor *inputs, int ninputs,
+                                       attn_tensor *outputs, int noutputs, char **error) {
+    if (error)
+        *error = NULL;
+    if (!p || ninputs < 0 || (ninputs > 0 && !inputs) || noutputs < 0 || (noutputs > 0 && !outputs))
+        return attn_error_out(error, ATTN_ERR_USAGE,
+                              "error: attn_program_output_shapes: NULL program, inputs or outputs");
+    if (!p->jit)
+        return attn_error_out(error, ATTN_ERR_USAGE, "error: output shapes before a run need the JIT backend");
+    return jit_program_output_shapes(p->jit, inputs, ninputs, outputs, noutputs, error);
+}
+
 attn_status attn_program_run_stats(const attn_program *p, const attn_tensor *inputs, int ninputs,
                                    attn_run_stats *stats, char **error) {
     if (error)

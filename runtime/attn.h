@@ -330,6 +330,14 @@ ATTN_API attn_status attn_program_run(const attn_program *p, const attn_tensor *
  * (errors, threads). */
 ATTN_API attn_status attn_program_run_into(const attn_program *p, const attn_tensor *inputs, int ninputs,
                                            attn_tensor *outputs, int noutputs, char **error);
+
+/* Sets outputs[0..noutputs) (noutputs = attn_program_output_count) to the
+ * name, dtype, rank and shape each output of a run on these inputs will have,
+ * without running (data is set to NULL): what to allocate for
+ * attn_program_run_into. The inputs are checked as a run checks them. JIT
+ * backend only: the interpreter gives ATTN_ERR_USAGE. */
+ATTN_API attn_status attn_program_output_shapes(const attn_program *p, const attn_tensor *inputs, int ninputs,
+                                                attn_tensor *outputs, int noutputs, char **error);
 ATTN_API void attn_program_free(attn_program *p);
 
 /* The pool p's runs use: the default pool, the one given at compile time or

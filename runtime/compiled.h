@@ -115,6 +115,11 @@ attn_status attn_compiled_run_with(const attn_compiled *c, void *const *params, 
 attn_status attn_compiled_run_into(const attn_compiled *c, void *const *params, attn_pool *pool, int64_t *profile,
                                    attn_workspace_cache *cache, const attn_tensor *inputs, int ninputs,
                                    attn_tensor *outputs, int noutputs, char **error);
+/* Sets outputs[0..noutputs) (noutputs must be c's count) to the names,
+ * dtypes, ranks and shapes a run of c on these inputs gives, without running
+ * (data NULL). */
+attn_status attn_compiled_output_shapes(const attn_compiled *c, const attn_tensor *inputs, int ninputs,
+                                        attn_tensor *outputs, int noutputs, char **error);
 /* Checks caller's tensors `into` against outputs `got` of a run of entry
  * `entry` as attn_compiled_run_into checks them (for the interpreter, which
  * copies its outputs into them). */

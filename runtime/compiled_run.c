@@ -388,6 +388,33 @@ attn_status attn_compiled_run_into(const attn_compiled *c, void *const *params, 
     return run(c, params, pool, profile, cache, inputs, ninputs, outputs, noutputs, NULL, NULL, error);
 }
 
+attn_status attn_compiled_output_shapes(const attn_compiled *c, const attn_tensor *inputs, int ninputs,
+                                        attn_tensor *outputs, int noutputs, char **error) {
+    char *err = NULL;
+    int64_t syms[ATTN_LIMIT_CALL_SYMS];
+    const attn_tensor *bound[ATTN_LIMIT_INPUTS];
+    int64_t *dims = NULL;
+    if (bind_call(c, inputs, ninputs, syms, bound, &err) >= 0 && check_count(c->entry, c->noutputs, noutputs, &err) == 0) {
+        if ((dims = calloc((size_t)c->noutputs * ATTN_MAX_RANK + 1, sizeof *dims))) {
+            c->output_dims(NULL, syms, dims);
+            for (int i = 0; i < noutputs; i++) {
+                outputs[i] = (attn_tensor){.name = c->outputs[i].name, .dtype = c->outputs[i].dtype,
+                                           .rank = c->outputs[i].rank};
+                memcpy(outputs[i].shape, &dims[i * ATTN_MAX_RANK], sizeof(int64_t) * (size_t)outputs[i].rank);
+            }
+            free(dims);
+            return ATTN_OK;
+        }
+        err = attn_format(ATTN_MSG_NOMEM);
+    }
+    attn_status st = attn_message_status(err);
+    if (error)
+        *error = err;
+    else
+        free(err);
+    return st;
+}
+
 attn_status attn_check_outputs(const char *entry, const attn_tensor *got, int ngot, const attn_tensor *into,
                                int ninto, char **error) {
     char *err = NULL;

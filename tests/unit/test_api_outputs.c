@@ -131,10 +131,44 @@ static void mismatches(void **state) {
     }
 }
 
+/* The shapes of a run, known before it (JIT), allocate its outputs. */
+static void shapes_before_the_run(void **state) {
+    (void)state;
+    attn_program *p = compile(ATTN_BACKEND_JIT);
+    Call c;
+    call_init(&c);
+    attn_tensor shapes[2];
+    char *err = NULL;
+    if (attn_program_output_shapes(p, c.in, 2, shapes, 2, &err) != ATTN_OK)
+        fail_msg("%s", err);
+    for (int i = 0; i < 2; i++) {
+        assert_string_equal(shapes[i].name, i ? "m" : "y");
+        assert_int_equal(shapes[i].dtype, c.out[i].dtype);
+        assert_int_equal(shapes[i].rank, c.out[i].rank);
+        assert_memory_equal(shapes[i].shape, c.out[i].shape, sizeof(int64_t) * (size_t)c.out[i].rank);
+        assert_null(shapes[i].data);
+    }
+    assert_int_equal(attn_program_output_shapes(p, c.in, 2, shapes, 1, &err), ATTN_ERR_INPUT);
+    attn_string_free(err);
+    c.in[1].shape[0] = 3; /* B bound twice differently */
+    assert_int_equal(attn_program_output_shapes(p, c.in, 2, shapes, 2, &err), ATTN_ERR_INPUT);
+    attn_string_free(err);
+    assert_int_equal(attn_program_output_shapes(p, c.in, 2, NULL, 2, NULL), ATTN_ERR_USAGE);
+    assert_int_equal(attn_program_output_shapes(NULL, c.in, 2, shapes, 2, NULL), ATTN_ERR_USAGE);
+    attn_program_free(p);
+    p = compile(ATTN_BACKEND_INTERP);
+    call_init(&c);
+    assert_int_equal(attn_program_output_shapes(p, c.in, 2, shapes, 2, &err), ATTN_ERR_USAGE);
+    assert_non_null(strstr(err, "JIT"));
+    attn_string_free(err);
+    attn_program_free(p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(same_as_run),
         cmocka_unit_test(mismatches),
+        cmocka_unit_test(shapes_before_the_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
