@@ -15,8 +15,13 @@
  *     attn_tensors_free(out, nout);
  *     attn_program_free(p); attn_model_free(m);
  *
- * Every call reports failure by a non-zero status and a message; the library
- * never exits the host process. Tensors are dense, row-major, batch first.
+ * Every call reports failure by a non-zero status and a message: calls on a
+ * model leave it in attn_model_errors (owned by the model), runs and the
+ * heatmap functions return it through `char **error`. The library never
+ * exits the host process. Tensors are dense, row-major, batch first.
+ * docs/API.md is the guide; beyond the above: introspection, weights from
+ * memory (attn_model_bind_weights_memory, attn_model_bind_tensor), outputs
+ * into the caller's buffers (attn_program_run_into), thread pools.
  */
 #ifndef ATTN_H
 #define ATTN_H
