@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-typedef void (*AttentionFn)(const AttnAttentionArgs *, AttnPool *);
+typedef void (*AttentionFn)(const AttnAttentionArgs *, attn_pool *);
 
 static clockid_t bench_clock = CLOCK_MONOTONIC;
 
@@ -40,7 +40,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* Median seconds per call over `runs` rounds. */
-static double time_call(AttentionFn fn, const AttnAttentionArgs *a, AttnPool *pool, int runs) {
+static double time_call(AttentionFn fn, const AttnAttentionArgs *a, attn_pool *pool, int runs) {
     double *t = malloc(sizeof(double) * (size_t)runs);
     fn(a, pool); /* warm up */
     for (int r = 0; r < runs; r++) {
@@ -98,7 +98,7 @@ int main(int argc, char **argv) {
     printf("target %s, %d lanes; attention core compiled in %.0f ms; d = %ld%s%s\n", t.cpu, cg_target_lanes(&t),
            (now() - c0) * 1e3, (long)d, causal ? ", causal mask" : "",
            bench_clock == CLOCK_MONOTONIC ? "" : "; thread CPU time");
-    AttnPool *pools[2] = {attn_pool_new(1), attn_pool_new(2)};
+    attn_pool *pools[2] = {attn_pool_new(1), attn_pool_new(2)};
     const int64_t sizes[] = {1024, 2048, 4096};
     printf("%6s %8s %12s %10s\n", "L=S", "threads", "GFLOP/s", "ms");
     for (int si = 0; si < 3; si++) {

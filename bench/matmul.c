@@ -27,9 +27,9 @@
 /* The core's epilogue hook (cg_matmul.h); the bench passes none. */
 typedef void (*EpiFn)(void *, int64_t, int64_t, int64_t, int64_t);
 typedef void (*GemmFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, int64_t, int64_t,
-                       float *, int64_t, AttnPool *, EpiFn, void *, int64_t);
+                       float *, int64_t, attn_pool *, EpiFn, void *, int64_t);
 typedef void (*GemmPackedFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, float *,
-                             int64_t, AttnPool *, EpiFn, void *, int64_t);
+                             int64_t, attn_pool *, EpiFn, void *, int64_t);
 typedef float (*PeakFn)(int64_t, float, float);
 
 /* ATTN_BENCH_CPUTIME=1: time on the calling thread's CPU clock instead of the
@@ -106,7 +106,7 @@ static void peak_task(void *ctx, int64_t i) {
 }
 
 /* GFLOP/s of the FMA loop on `threads` threads at once (median of 5). */
-static double measure_peak(AttnPool *pool, int threads) {
+static double measure_peak(attn_pool *pool, int threads) {
     double t[5];
     for (int r = 0; r < 5; r++) {
         double t0 = now();
@@ -128,7 +128,7 @@ static GemmPackedFn gemm_packed;
 static int runs = 15;
 
 static void call(Impl impl, const Case *c, const float *A, const float *B, const float *Bp, float *C,
-                 AttnPool *pool) {
+                 attn_pool *pool) {
     switch (impl) {
     case OURS_PACKED:
         gemm_packed(c->M, c->N, c->K, A, c->K, 1, Bp, C, c->N, pool, NULL, NULL, 1);
@@ -146,7 +146,7 @@ static void call(Impl impl, const Case *c, const float *A, const float *B, const
 /* Median GFLOP/s of the three implementations over `runs` rounds; each
  * round times a batch of >= ~20 ms of calls of each in turn, so that the
  * load of a shared machine falls on all three alike. */
-static void measure(const Case *c, const float *A, const float *B, const float *Bp, float *C, AttnPool *pool,
+static void measure(const Case *c, const float *A, const float *B, const float *Bp, float *C, attn_pool *pool,
                     double gflops[3]) {
     int batch[3];
     for (int impl = 0; impl < 3; impl++) {
@@ -226,7 +226,7 @@ int main(int argc, char **argv) {
     }
     int lanes = cg_target_lanes(&t);
     peak_lanes = lanes;
-    AttnPool *pool2 = attn_pool_new(2);
+    attn_pool *pool2 = attn_pool_new(2);
     double peak1 = measure_peak(NULL, 1), peak2 = measure_peak(pool2, 2);
     printf("target %s, %d lanes; OpenBLAS core %s, %s\n", t.cpu, lanes, openblas_get_corename(),
            openblas_get_config());
@@ -273,7 +273,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "warning: %ldx%ldx%ld differs from OpenBLAS by %g\n", (long)c->M, (long)c->K, (long)c->N,
                     maxdiff);
         for (int th = 1; th <= 2; th++) {
-            AttnPool *pool = th == 1 ? NULL : pool2;
+            attn_pool *pool = th == 1 ? NULL : pool2;
             openblas_set_num_threads(th);
             measure(c, A, B, Bp, C, pool, gf[ci][th - 1]);
             double *g = gf[ci][th - 1];

@@ -6,7 +6,7 @@
  *
  *   void attn_attention(ptr args, ptr pool)
  *
- * `args` points to an AttnAttentionArgs; `pool` is an AttnPool * (NULL runs
+ * `args` points to an AttnAttentionArgs; `pool` is an attn_pool * (NULL runs
  * on the calling thread). For every batch index (b0, b1) and query i:
  *
  *   O[b0,b1,i,:] = softmax_j(scale * (q_i . k_j) (+ mask)) @ V[b0,b1]

@@ -6,7 +6,7 @@
  *                                          -(site+1) with the failing element count in *count
  *   i32 PREFIX_input_dims(const void *unused, const i64 *syms, i64 *dims)   expected dims of each input
  *   i32 PREFIX_output_dims(const void *unused, const i64 *syms, i64 *dims)  dims of each output
- *   i32 PREFIX_run(AttnRunCtx *ctx)             0, or 1 + an error site
+ *   i32 PREFIX_run(attn_run_ctx *ctx)             0, or 1 + an error site
  *   void PREFIX_stats(const i64 *syms, i64 *out) out[ATTN_STAT_*] of a call with
  *                                          dims PREFIX_workspace accepted
  *

@@ -24,7 +24,7 @@
 
 enum { CG_MAX_IN = ATTN_LIMIT_KERNEL_ARGS };
 
-/* Slots of the run context (runtime/rt/compiled.h AttnRunCtx), 8 bytes each. */
+/* Slots of the run context (runtime/rt/compiled.h attn_run_ctx), 8 bytes each. */
 enum { CTX_PARAMS, CTX_SYMS, CTX_INPUTS, CTX_OUTPUTS, CTX_WORKSPACE, CTX_POOL, CTX_ERR0, CTX_ERR1, CTX_ERR2, CTX_PROFILE };
 
 /* Concrete dims of a tensor inside generated code. */
@@ -41,7 +41,7 @@ typedef struct CgKernel {
     CgModule *cm;
     LLVMBuilderRef b;
     LLVMValueRef fn;            /* the function being built */
-    LLVMValueRef ctx;           /* AttnRunCtx * */
+    LLVMValueRef ctx;           /* attn_run_ctx * */
     LLVMValueRef syms;          /* const int64_t * */
     const IrNode *node;         /* the node it computes */
     int site;                   /* its error site, or -1 when it cannot fail */

@@ -4,7 +4,7 @@
  *
  * Both functions are emitted into the module once (later calls return the
  * same function). All sizes and strides are i64 elements; `pool` is an
- * AttnPool * (NULL runs on the calling thread). Every call is independent:
+ * attn_pool * (NULL runs on the calling thread). Every call is independent:
  * scratch memory is per call and per task, so one module's functions may be
  * called from several threads at once.
  */

@@ -14,6 +14,7 @@
  *     attnc compile MODEL.attn [--entry E] [--set ...] [--weights W] [-o NAME]
  *               [--mcpu CPU] [--mattr F] [--emit-llvm F] [--emit-asm F] [-I DIR]...
  *     attnc MODEL.attn [OPTIONS]...         (the same as attnc compile MODEL.attn)
+ *     attnc weights MODEL.attn [--set ...] [--weights W] [-I DIR]...
  *     attnc heatmap OUTPUTS.safetensors --tensor NAME [--index I]... [--rows FILE]
  *               [--cols FILE] [--svg OUT.svg]
  *
@@ -127,7 +128,7 @@ static const Option options[] = {
 #define NOPTIONS ((int)(sizeof options / sizeof options[0]))
 _Static_assert(NOPTIONS <= 64, "a command's options are a 64-bit set of BIT(OptionId)");
 
-typedef enum { CMD_CHECK, CMD_GRAPH, CMD_RUN, CMD_COMPILE, CMD_HEATMAP } CommandId;
+typedef enum { CMD_CHECK, CMD_GRAPH, CMD_RUN, CMD_COMPILE, CMD_WEIGHTS, CMD_HEATMAP } CommandId;
 
 typedef struct {
     CommandId id;
@@ -172,6 +173,13 @@ static const Command commands[] = {
      "the shapes of --weights, which are also checked. `attnc MODEL.attn` is\n"
      "short for `attnc compile MODEL.attn`.\n",
      MODEL_OPTS | BIT(OPT_ENTRY) | BIT(OPT_OUT) | JIT_OPTS},
+    {CMD_WEIGHTS, "weights", "MODEL.attn", "list the weights a model declares: key, dtype, shape",
+     "Prints the weights the entry points of MODEL.attn declare, one per line:\n"
+     "the full state_dict key, the dtype and the shape, e.g.\n"
+     "\"weight_ih_l0 f32 [96, 16]\". A dim that depends on a hyperparameter not\n"
+     "set with --set (nor solved from --weights) is shown as its expression,\n"
+     "\"[hidden_size*3, input_size]\". Export exactly these keys.\n",
+     MODEL_OPTS},
     {CMD_HEATMAP, "heatmap", "OUTPUTS.safetensors", "draw a [rows, cols] tensor as a heatmap",
      "Draws tensor NAME of a safetensors file (such as the outputs of attnc run)\n"
      "as a heatmap on the terminal, coloured when stdout is one (unless NO_COLOR\n"
@@ -186,7 +194,7 @@ static const Command commands[] = {
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
 #define TOP_USAGE                                                                \
-    "usage: attnc check|graph|run|compile|help MODEL.attn [OPTIONS]...\n"         \
+    "usage: attnc check|graph|run|compile|weights|help MODEL.attn [OPTIONS]...\n" \
     "       attnc MODEL.attn [OPTIONS]...   (compile)\n"                          \
     "       attnc heatmap OUTPUTS.safetensors --tensor NAME [OPTIONS]...\n"       \
     "       attnc --version\n"
@@ -925,6 +933,21 @@ static int cmd_check(const Args *a, attn_model *m)
     return EXIT_OK;
 }
 
+static int cmd_weights(const Args *a, attn_model *m)
+{
+    for (int i = 0; i < attn_model_weight_count(m); i++) {
+        attn_tensor_info w;
+        attn_status s = attn_model_weight_info(m, i, &w);
+        if (s != ATTN_OK)
+            return report(m, s, a->model);
+        printf("%s %s [", w.name, attn_dtype_name(w.dtype));
+        for (int d = 0; d < w.rank; d++)
+            printf("%s%s", d ? ", " : "", w.dims[d]);
+        printf("]\n");
+    }
+    return EXIT_OK;
+}
+
 static int cmd_graph(const Args *a, attn_model *m)
 {
     const char *entry;
@@ -1269,17 +1292,21 @@ static int cmd_heatmap(const Args *a)
         for (int i = 0; i < a->nindexes; i++)
             printf("%s%ld", i ? ", " : "[", a->indexes[i]);
         printf("%s: [%d, %d]\n", a->nindexes ? "]" : "", rows, cols);
-        if (attn_heatmap_text(stdout, v, rows, cols, (const char *const *)rl,
-                              (const char *const *)cl, color)) {
-            fprintf(stderr, "error: cannot write the heatmap: %s\n", strerror(errno));
+        char *err = NULL;
+        if (attn_heatmap_text(stdout, v, rows, cols, (const char *const *)rl, (const char *const *)cl, color,
+                              &err) != ATTN_OK) {
+            fprintf(stderr, "%s\n", err ? err : attn_status_string(ATTN_ERR_NOMEM));
             rc = EXIT_INPUT;
         }
+        attn_string_free(err);
     }
+    char *err = NULL;
     if (!rc && a->svg &&
-        attn_heatmap_svg(a->svg, v, rows, cols, (const char *const *)rl, (const char *const *)cl)) {
-        fprintf(stderr, "error: %s: %s\n", a->svg, strerror(errno));
+        attn_heatmap_svg(a->svg, v, rows, cols, (const char *const *)rl, (const char *const *)cl, &err) != ATTN_OK) {
+        fprintf(stderr, "%s\n", err ? err : attn_status_string(ATTN_ERR_NOMEM));
         rc = EXIT_INPUT;
     }
+    attn_string_free(err);
     free_labels(rl, nr);
     free_labels(cl, nc);
     free(v);
@@ -1300,6 +1327,7 @@ static int dispatch(const Args *a)
         case CMD_GRAPH: rc = cmd_graph(a, m); break;
         case CMD_RUN: rc = cmd_run(a, m, load_ms); break;
         case CMD_COMPILE: rc = cmd_compile(a, m); break;
+        case CMD_WEIGHTS: rc = cmd_weights(a, m); break;
         case CMD_HEATMAP: break; /* handled above */
         }
     }

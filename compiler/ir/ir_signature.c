@@ -4,7 +4,7 @@
  */
 #include "ir_signature.h"
 
-static void describe(Arena *ar, const IrNode *n, const char *name, AttnSigTensor *s) {
+static void describe(Arena *ar, const IrNode *n, const char *name, attn_sig_tensor *s) {
     char buf[256];
     s->name = name;
     s->dtype = n->type.dtype;
@@ -19,10 +19,10 @@ static void describe(Arena *ar, const IrNode *n, const char *name, AttnSigTensor
     }
 }
 
-int ir_signature(const IrEntry *e, Arena *ar, AttnSigTensor **ins, AttnSigTensor **outs) {
+int ir_signature(const IrEntry *e, Arena *ar, attn_sig_tensor **ins, attn_sig_tensor **outs) {
     const IrGraph *g = e->graph;
-    *ins = arena_alloc(ar, sizeof(AttnSigTensor) * (size_t)(g->ninputs + 1));
-    *outs = arena_alloc(ar, sizeof(AttnSigTensor) * (size_t)(g->nout + 1));
+    *ins = arena_alloc(ar, sizeof(attn_sig_tensor) * (size_t)(g->ninputs + 1));
+    *outs = arena_alloc(ar, sizeof(attn_sig_tensor) * (size_t)(g->nout + 1));
     if (!*ins || !*outs)
         return -1;
     for (int i = 0; i < g->n; i++)

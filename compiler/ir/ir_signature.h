@@ -11,6 +11,6 @@
 #include "ir.h"
 
 /* The entry's inputs and outputs, allocated in ar. Returns 0, or -1 when out of memory. */
-int ir_signature(const IrEntry *e, Arena *ar, AttnSigTensor **ins, AttnSigTensor **outs);
+int ir_signature(const IrEntry *e, Arena *ar, attn_sig_tensor **ins, attn_sig_tensor **outs);
 
 #endif

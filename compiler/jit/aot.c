@@ -40,7 +40,7 @@ typedef struct Aot {
     char id[NAME_LEN], ID[NAME_LEN];   /* C name, and in capitals for macros */
     CgTarget target;
     CgEntryInfo *info;                 /* per entry */
-    AttnSigTensor **ins, **outs;       /* per entry */
+    attn_sig_tensor **ins, **outs;       /* per entry */
     int **slots;                       /* per entry: each param slot's index into the loaded data */
     Arena arena;
     const IrNode **weights;            /* one PARAM node per key */
@@ -212,7 +212,7 @@ static const IrNode *input_node(const IrGraph *g, int i) {
 }
 
 /* The macros of one input or output ("IN0", "OUT1"). */
-static void tensor_macros(StrBuf *b, const char *EP, const char *which, int i, const AttnSigTensor *s,
+static void tensor_macros(StrBuf *b, const char *EP, const char *which, int i, const attn_sig_tensor *s,
                           const IrNode *n) {
     sb_printf(b, "/* %s %d: %s: ", which[0] == 'I' ? "input" : "output", i, s->name);
     c_comment_text(b, s->type_text);
@@ -240,10 +240,10 @@ static void tensor_macros(StrBuf *b, const char *EP, const char *which, int i, c
     sb_printf(b, "}\n");
 }
 
-static void sig_array(StrBuf *b, const char *id, const char *what, const AttnSigTensor *s, int n) {
+static void sig_array(StrBuf *b, const char *id, const char *what, const attn_sig_tensor *s, int n) {
     if (n == 0)
         return;
-    sb_printf(b, "static const AttnSigTensor %s_%s[%d] = {\n", id, what, n);
+    sb_printf(b, "static const attn_sig_tensor %s_%s[%d] = {\n", id, what, n);
     for (int i = 0; i < n; i++) {
         sb_printf(b, "    {");
         c_string(b, s[i].name);
@@ -263,7 +263,7 @@ static void sig_array(StrBuf *b, const char *id, const char *what, const AttnSig
 }
 
 /* "forward(input: f32[B, T, 16], h_0: ...) -> (output: f32[...], ...)" in a comment. */
-static void signature_comment(StrBuf *b, const IrEntry *e, const AttnSigTensor *ins, const AttnSigTensor *outs) {
+static void signature_comment(StrBuf *b, const IrEntry *e, const attn_sig_tensor *ins, const attn_sig_tensor *outs) {
     sb_printf(b, " * %s(", e->name);
     for (int i = 0; i < e->graph->ninputs; i++) {
         sb_printf(b, "%s%s: ", i ? ", " : "", ins[i].name);
@@ -281,7 +281,7 @@ static void entry_section(Aot *A, StrBuf *b, int ei) {
     const IrEntry *e = A->entries[ei];
     const IrGraph *g = e->graph;
     const CgEntryInfo *info = &A->info[ei];
-    const AttnSigTensor *ins = A->ins[ei], *outs = A->outs[ei];
+    const attn_sig_tensor *ins = A->ins[ei], *outs = A->outs[ei];
     char ep[2 * NAME_LEN], EP[2 * NAME_LEN];
     snprintf(ep, sizeof ep, "%s_%s", A->id, e->name);
     upper(ep, EP, sizeof EP);
@@ -316,7 +316,7 @@ static void entry_section(Aot *A, StrBuf *b, int ei) {
     sb_printf(b, "int64_t %s_workspace(const int64_t *syms, int64_t *count);\n", ep);
     sb_printf(b, "int32_t %s_input_dims(const void *self, const int64_t *syms, int64_t *dims);\n", ep);
     sb_printf(b, "int32_t %s_output_dims(const void *self, const int64_t *syms, int64_t *dims);\n", ep);
-    sb_printf(b, "int32_t %s_run(AttnRunCtx *ctx);\n\n", ep);
+    sb_printf(b, "int32_t %s_run(attn_run_ctx *ctx);\n\n", ep);
     sig_array(b, ep, "inputs", ins, g->ninputs);
     sig_array(b, ep, "outputs", outs, g->nout);
     if (info->nsites) {
@@ -328,7 +328,7 @@ static void entry_section(Aot *A, StrBuf *b, int ei) {
         }
         sb_printf(b, "};\n");
     }
-    sb_printf(b, "static const AttnCompiled %s_compiled = {\n    ", ep);
+    sb_printf(b, "static const attn_compiled %s_compiled = {\n    ", ep);
     c_string(b, e->name);
     sb_printf(b, ", %d, %s%s, %d, %s%s, %d, %d, %s%s,\n", g->ninputs, g->ninputs ? ep : "NULL",
               g->ninputs ? "_inputs" : "", g->nout, g->nout ? ep : "NULL", g->nout ? "_outputs" : "", e->nsyms,
@@ -362,7 +362,7 @@ static void weight_table(Aot *A, StrBuf *b) {
               A->npacked, cg_target_lanes(&A->target));
     sb_printf(b, "#define %s_NWEIGHTS %d\n", A->ID, A->nweights);
     if (A->nweights) {
-        sb_printf(b, "static const AttnAotWeight %s_weights[%d] = {\n", id, A->nweights);
+        sb_printf(b, "static const attn_aot_weight %s_weights[%d] = {\n", id, A->nweights);
         for (int i = 0; i < A->nweights; i++) {
             const IrNode *w = A->weights[i];
             char ty[256];
@@ -385,14 +385,14 @@ static void weight_table(Aot *A, StrBuf *b) {
         const CgParam *cp = A->packed[j].param;
         if (!cp->nparts)
             continue;
-        sb_printf(b, "static const AttnAotPart %s_packed%d_parts[%d] = {", id, j, cp->nparts);
+        sb_printf(b, "static const attn_aot_part %s_packed%d_parts[%d] = {", id, j, cp->nparts);
         for (int q = 0; q < cp->nparts; q++)
             sb_printf(b, "%s{%d, %lld, %lld}", q ? ", " : "", find_weight(A, cp->part[q]->name),
                       (long long)cp->part_offset[q], (long long)cp->part_n[q]);
         sb_printf(b, "};\n");
     }
     if (A->npacked) {
-        sb_printf(b, "static const AttnAotPacked %s_packed[%d] = {\n", id, A->npacked);
+        sb_printf(b, "static const attn_aot_packed %s_packed[%d] = {\n", id, A->npacked);
         for (int j = 0; j < A->npacked; j++) {
             const AotPacked *p = &A->packed[j];
             char parts[NAME_LEN + 32];
@@ -406,7 +406,7 @@ static void weight_table(Aot *A, StrBuf *b) {
         }
         sb_printf(b, "};\n");
     }
-    sb_printf(b, "static const AttnAotEntry %s_entries[%d] = {\n", id, A->n);
+    sb_printf(b, "static const attn_aot_entry %s_entries[%d] = {\n", id, A->n);
     for (int e = 0; e < A->n; e++) {
         sb_printf(b, "    {");
         c_string(b, A->entries[e]->name);
@@ -415,7 +415,7 @@ static void weight_table(Aot *A, StrBuf *b) {
         else
             sb_printf(b, ", 0, NULL}%s\n", e + 1 < A->n ? "," : "");
     }
-    sb_printf(b, "};\nstatic const AttnAotTable %s_weight_table = {\n    ", id);
+    sb_printf(b, "};\nstatic const attn_aot_table %s_weight_table = {\n    ", id);
     c_string(b, id);
     sb_printf(b, ", ");
     c_string(b, A->o->model_path);
@@ -436,10 +436,10 @@ static void functions(Aot *A, StrBuf *b) {
                  " * afterwards: runs on several threads may share them. Free them with\n"
                  " * %s_free_weights.\n */\n",
               id, A->o->all_entries ? " and that the file holds no other key" : "", id);
-    sb_printf(b, "static inline attn_status %s_load_weights(const char *safetensors_path, AttnAotWeights **out, "
+    sb_printf(b, "static inline attn_status %s_load_weights(const char *safetensors_path, attn_aot_weights **out, "
                  "char **error) {\n    return attn_aot_weights_load(&%s_weight_table, safetensors_path, out, error);\n}\n\n",
               id, id);
-    sb_printf(b, "static inline void %s_free_weights(AttnAotWeights *w) { attn_aot_weights_free(w); }\n\n", id);
+    sb_printf(b, "static inline void %s_free_weights(attn_aot_weights *w) { attn_aot_weights_free(w); }\n\n", id);
     for (int e = 0; e < A->n; e++) {
         const IrEntry *en = A->entries[e];
         sb_printf(b, "/* Runs entry point %s (see its signature above) with weights w and thread pool\n"
@@ -448,7 +448,7 @@ static void functions(Aot *A, StrBuf *b) {
                      " * dims consistent); on success *outputs gets *noutputs = %d new tensors in output\n"
                      " * order (attn_tensors_free), else *error gets a message (attn_string_free).\n */\n",
                   en->name, en->graph->nout);
-        sb_printf(b, "static inline attn_status %s_%s(const AttnAotWeights *w, AttnPool *pool, const attn_tensor *inputs,\n"
+        sb_printf(b, "static inline attn_status %s_%s(const attn_aot_weights *w, attn_pool *pool, const attn_tensor *inputs,\n"
                      "    int ninputs, attn_tensor **outputs, int *noutputs, char **error) {\n"
                      "    return attn_aot_run(&%s_%s_compiled, &%s_weight_table, %d, w, pool, inputs, ninputs, outputs,\n"
                      "                        noutputs, error);\n}\n\n",
@@ -468,10 +468,10 @@ static void header_text(Aot *A, StrBuf *b) {
     sb_printf(b, " (%d floats per vector). Do not edit.\n *\n", cg_target_lanes(&A->target));
     sb_printf(b, " * The object %s.o needs no LLVM: link it with the runtime library,\n"
                  " *     cc main.c %s.o -lattnrt -lcjson -lpthread -lm\n *\n"
-                 " *     AttnAotWeights *w = NULL;\n"
+                 " *     attn_aot_weights *w = NULL;\n"
                  " *     char *err = NULL;\n"
                  " *     if (%s_load_weights(\"weights.safetensors\", &w, &err) != ATTN_OK) ...\n"
-                 " *     AttnPool *pool = attn_pool_new(0);          // or NULL: no threads\n"
+                 " *     attn_pool *pool = attn_pool_new(0);          // or NULL: no threads\n"
                  " *     attn_tensor *out = NULL;\n"
                  " *     int nout = 0;\n"
                  " *     if (%s_%s(w, pool, inputs, ninputs, &out, &nout, &err) != ATTN_OK) ...\n"

@@ -19,15 +19,16 @@ struct JitProgram {
     CgTarget target;
     Arena arena;          /* signature strings */
     CgEntryInfo info;
-    AttnCompiled c;
-    AttnStatsFn stats;
+    attn_compiled c;
+    attn_stats_fn stats;
     void **params;        /* weight pointers, packed copies owned in `packed` */
     void **packed;
     int nparams;
-    AttnPool *pool;
+    attn_pool *pool;      /* the pool runs use, or NULL */
+    attn_pool *own_pool;  /* ... when it is the program's own */
     int64_t *profile;             /* profiled code: per kernel (ns, calls), else NULL */
     attn_kernel_profile *table;   /* the same as a table, refreshed by jit_program_profile */
-    AttnWorkspaceCache cache;     /* the workspace, kept between runs */
+    attn_workspace_cache cache;     /* the workspace, kept between runs */
 };
 
 /* The matmul core, compiled once per process and target (or loaded from the
@@ -192,6 +193,23 @@ static int emit_files(JitProgram *p, LLVMModuleRef mod, const JitOptions *o, cha
     return 0;
 }
 
+/* The pool of p's runs: the caller's, the default one, a pool of its own, or
+ * none (JitOptions.threads). */
+static int pick_pool(JitProgram *p, const JitOptions *o, char **err) {
+    int threads = o ? o->threads : 0;
+    if (o && o->pool)
+        p->pool = o->pool;
+    else if (threads == 0)
+        p->pool = attn_pool_default();
+    else if (threads > 1)
+        p->pool = p->own_pool = attn_pool_new(threads);
+    if (threads != 1 && !p->pool) {
+        *err = cg_msg("error: out of memory starting %d threads", threads);
+        return -1;
+    }
+    return 0;
+}
+
 static void *lookup(JitProgram *p, const char *suffix, char **err) {
     char name[128];
     snprintf(name, sizeof name, "entry_%s", suffix);
@@ -220,7 +238,7 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
     cm.core_external = true;
     cm.no_fuse = o && o->no_fuse;
     cm.profile = o && o->profile;
-    AttnSigTensor *ins, *outs;
+    attn_sig_tensor *ins, *outs;
     if (cg_entry_generate(&cm, e, "entry", &p->info, err) != 0 || link_attention(p, core, cm.mod, err) != 0 ||
         cg_optimize_kernels(cm.mod, &p->target, err) != 0 || emit_files(p, cm.mod, o, err) != 0) {
         LLVMDisposeModule(cm.mod);
@@ -237,25 +255,19 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
         *err = cg_msg("error: out of memory");
         goto fail;
     }
-    p->c = (AttnCompiled){
+    p->c = (attn_compiled){
         .entry = e->name, .ninputs = e->graph->ninputs, .inputs = ins, .noutputs = e->graph->nout, .outputs = outs,
         .nsyms = e->nsyms, .nsites = p->info.nsites, .sites = (const char *const *)p->info.sites,
     };
     p->c.workspace = (int64_t(*)(const int64_t *, int64_t *))lookup(p, "workspace", err);
-    p->c.input_dims = p->c.workspace ? (AttnDimsFn)lookup(p, "input_dims", err) : NULL;
-    p->c.output_dims = p->c.input_dims ? (AttnDimsFn)lookup(p, "output_dims", err) : NULL;
-    p->c.run = p->c.output_dims ? (int32_t(*)(AttnRunCtx *))lookup(p, "run", err) : NULL;
-    p->stats = p->c.run ? (AttnStatsFn)lookup(p, "stats", err) : NULL;
+    p->c.input_dims = p->c.workspace ? (attn_dims_fn)lookup(p, "input_dims", err) : NULL;
+    p->c.output_dims = p->c.input_dims ? (attn_dims_fn)lookup(p, "output_dims", err) : NULL;
+    p->c.run = p->c.output_dims ? (int32_t(*)(attn_run_ctx *))lookup(p, "run", err) : NULL;
+    p->stats = p->c.run ? (attn_stats_fn)lookup(p, "stats", err) : NULL;
     if (!p->stats || bind_params(p, err) != 0)
         goto fail;
-    int threads = o ? o->threads : 0;
-    if (threads != 1) {
-        p->pool = attn_pool_new(threads);
-        if (!p->pool) {
-            *err = cg_msg("error: cannot start %d threads", threads);
-            goto fail;
-        }
-    }
+    if (pick_pool(p, o, err) != 0)
+        goto fail;
     return p;
 fail:
     jit_program_free(p);
@@ -266,6 +278,17 @@ attn_status jit_program_run(JitProgram *p, const attn_tensor *inputs, int ninput
                             int *noutputs, char **error) {
     return attn_compiled_run_with(&p->c, p->params, p->pool, p->profile, &p->cache, inputs, ninputs, outputs, noutputs,
                                   error);
+}
+
+attn_status jit_program_run_into(JitProgram *p, const attn_tensor *inputs, int ninputs, attn_tensor *outputs,
+                                 int noutputs, char **error) {
+    return attn_compiled_run_into(&p->c, p->params, p->pool, p->profile, &p->cache, inputs, ninputs, outputs,
+                                  noutputs, error);
+}
+
+attn_status jit_program_output_shapes(const JitProgram *p, const attn_tensor *inputs, int ninputs,
+                                      attn_tensor *outputs, int noutputs, char **error) {
+    return attn_compiled_output_shapes(&p->c, inputs, ninputs, outputs, noutputs, error);
 }
 
 attn_status jit_program_stats(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_run_stats *stats,
@@ -282,10 +305,12 @@ const attn_kernel_profile *jit_program_profile(JitProgram *p, int *n) {
     return p->profile ? p->table : NULL;
 }
 
+attn_pool *jit_program_pool(const JitProgram *p) { return p->pool; }
+
 void jit_program_free(JitProgram *p) {
     if (!p)
         return;
-    attn_pool_free(p->pool);
+    attn_pool_free(p->own_pool);
     for (int i = 0; p->packed && i < p->nparams; i++)
         free(p->packed[i]);
     free(p->packed);

@@ -11,7 +11,8 @@
 
 typedef struct JitOptions {
     const char *mcpu, *mattr;   /* target overrides (NULL: host, or ATTN_MCPU/ATTN_MATTR) */
-    int threads;                /* 0 = every core */
+    int threads;                /* 0 = the default pool, 1 = none, n = a pool of the program's own */
+    attn_pool *pool;            /* the caller's pool (threads 0), or NULL */
     const char *emit_llvm;      /* write the optimised module's IR here, when non-NULL */
     const char *emit_asm;       /* write its assembly here, when non-NULL */
     bool no_fuse;               /* every node its own kernel (compiler/fuse/fuse.h) */
@@ -25,11 +26,19 @@ typedef struct JitProgram JitProgram;
 JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err);
 attn_status jit_program_run(JitProgram *p, const attn_tensor *inputs, int ninputs, attn_tensor **outputs,
                             int *noutputs, char **error);
+/* A run writing into the caller's output tensors (attn_program_run_into). */
+attn_status jit_program_run_into(JitProgram *p, const attn_tensor *inputs, int ninputs, attn_tensor *outputs,
+                                 int noutputs, char **error);
+/* The outputs' shapes for these inputs (attn_program_output_shapes). */
+attn_status jit_program_output_shapes(const JitProgram *p, const attn_tensor *inputs, int ninputs,
+                                      attn_tensor *outputs, int noutputs, char **error);
 /* What a run on inputs of these shapes does (attn_program_run_stats). */
 attn_status jit_program_stats(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_run_stats *stats,
                               char **error);
 /* The per-kernel times of a program compiled with profiling (NULL otherwise). */
 const attn_kernel_profile *jit_program_profile(JitProgram *p, int *n);
+/* The pool its runs use (NULL: the calling thread). */
+attn_pool *jit_program_pool(const JitProgram *p);
 void jit_program_free(JitProgram *p);
 
 #endif

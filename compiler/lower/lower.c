@@ -141,7 +141,8 @@ static void collect_params(Model *m, const Lower *L) {
     for (int i = 0; i < L->nparams; i++) {
         bool seen = false;
         for (int j = 0; j < m->nparams && !seen; j++)
-            seen = strcmp(m->params[j].key, L->params[i].key) == 0;
+            if ((seen = strcmp(m->params[j].key, L->params[i].key) == 0))
+                m->params[j] = L->params[i]; /* the latest type: hyperparameters may have been solved since */
         if (seen)
             continue;
         ParamDecl *p = arena_alloc(&m->arena, sizeof(ParamDecl) * (size_t)(m->nparams + 1));
@@ -268,7 +269,8 @@ static attn_dtype weight_dtype(StDtype d) {
 
 static void free_weights(Model *m) {
     for (int i = 0; i < m->nweights; i++)
-        free(m->weights[i].t.data);
+        if (m->weights[i].src) /* converted from the file; a bound tensor's data is the caller's */
+            free(m->weights[i].t.data);
     free(m->weights);
     st_close(m->weights_file);
     m->weights_file = NULL;
@@ -278,22 +280,16 @@ static void free_weights(Model *m) {
 }
 
 bool model_weight_load(Model *m, const Weight *w, char *err, size_t errlen) {
-    if (w->t.data)
+    if (w->t.data || !w->src)
         return true;
     Weight *own = &m->weights[w - m->weights];
     return st_convert(own->src, own->t.dtype, &own->t.data, err, errlen) == 0;
 }
 
-/* Opens the file and records its tensors' names, dtypes and shapes; the
- * lowering that checks them against the params converts the wanted ones. */
-int model_bind_weights(Model *m, const char *path) {
-    char err[512];
-    free_weights(m);
-    StFile *f = st_open(path, err, sizeof err);
-    if (!f) {
-        diag_message(&m->diag, err);
-        return -1;
-    }
+/* Records the tensors of an open file or image f (taking it) as the model's
+ * weights, named `label` in messages; the lowering that checks them against
+ * the params converts the wanted ones. */
+static int bind_file(Model *m, StFile *f, const char *label) {
     int n = st_count(f);
     m->weights = calloc((size_t)(n ? n : 1), sizeof(Weight));
     if (!m->weights) {
@@ -317,9 +313,46 @@ int model_bind_weights(Model *m, const char *path) {
         m->nweights++;
     }
     m->weights_file = f;
-    m->weights_path = arena_strdup(&m->arena, path);
+    m->weights_path = arena_strdup(&m->arena, label);
     if (m->diag.errors || m->arena.failed)
         return -1;
+    return model_lower(m, false, NULL);
+}
+
+int model_bind_weights(Model *m, const char *path) {
+    char err[512];
+    free_weights(m);
+    StFile *f = st_open(path, err, sizeof err);
+    if (!f) {
+        diag_message(&m->diag, err);
+        return -1;
+    }
+    return bind_file(m, f, path);
+}
+
+int model_bind_weights_memory(Model *m, const void *data, size_t len) {
+    char err[512];
+    free_weights(m);
+    StFile *f = st_open_memory(data, len, MODEL_WEIGHTS_MEMORY, err, sizeof err);
+    if (!f) {
+        diag_message(&m->diag, err);
+        return -1;
+    }
+    return bind_file(m, f, MODEL_WEIGHTS_MEMORY);
+}
+
+int model_bind_tensors(Model *m, const attn_tensor *ts, int n) {
+    free_weights(m);
+    m->hypers_solved = false; /* solve again from the whole set */
+    m->weights = calloc((size_t)(n ? n : 1), sizeof(Weight));
+    if (!m->weights) {
+        diag_nomem(&m->diag, "for the weights");
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        m->weights[i] = (Weight){.key = ts[i].name, .t = ts[i]}; /* data borrowed: src stays NULL */
+    m->nweights = n;
+    m->weights_path = MODEL_WEIGHTS_TENSORS;
     return model_lower(m, false, NULL);
 }
 

@@ -28,14 +28,19 @@ typedef struct ParamDecl {
     SrcLoc loc;          /* the param statement */
 } ParamDecl;
 
-/* A weight of the bound file. Its data is converted to the dtype attn reads
- * it as only once a param of that name, dtype and shape wants it, so a file's
- * unexpected or mismatched tensors cost nothing. */
+/* A weight of the bound file or image. Its data is converted to the dtype
+ * attn reads it as only once a param of that name, dtype and shape wants it,
+ * so a file's unexpected or mismatched tensors cost nothing. A tensor bound
+ * by the caller (attn_model_bind_tensor) is used as it is. */
 typedef struct Weight {
     const char *key;     /* full key */
-    attn_tensor t;       /* dtype and shape; data (owned) NULL until wanted */
-    const struct StTensor *src; /* the tensor in the bound file */
+    attn_tensor t;       /* dtype and shape; data: owned, NULL until wanted (file), or the caller's (src NULL) */
+    const struct StTensor *src; /* the tensor in the bound file, or NULL for a caller's tensor */
 } Weight;
+
+/* What messages call weights that come from no file. */
+#define MODEL_WEIGHTS_MEMORY "<memory>"   /* a safetensors image in memory */
+#define MODEL_WEIGHTS_TENSORS "<tensors>" /* tensors bound one by one */
 
 /* A hyperparameter value given before the model was loaded. */
 typedef struct Setting {
@@ -89,6 +94,11 @@ int model_load(Model *m, const char *path, const char *src);
 int model_lower(Model *m, bool final, const char *only);
 /* Binds a safetensors file; checks it against the params the entries declare. */
 int model_bind_weights(Model *m, const char *path);
+/* The same for a safetensors image data[0..len) (borrowed while the model lives). */
+int model_bind_weights_memory(Model *m, const void *data, size_t len);
+/* Binds n tensors (keys and data borrowed while the model lives) in place of
+ * any bound before, and checks them as a file's. */
+int model_bind_tensors(Model *m, const attn_tensor *ts, int n);
 const Weight *model_weight(const Model *m, const char *key);
 /* Converts w's data when it has none yet; false with a message in err. */
 bool model_weight_load(Model *m, const Weight *w, char *err, size_t errlen);

@@ -75,8 +75,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: aot_gru WEIGHTS [IN [OUT]] | aot_gru --gen B T FILE\n");
         return 2;
     }
-    AttnAotWeights *w = NULL;
-    AttnPool *pool = attn_pool_new(0); /* every core; NULL would run on this thread */
+    attn_aot_weights *w = NULL;
+    attn_pool *pool = attn_pool_new(0); /* every core; NULL would run on this thread */
     if (gru_load_weights(argv[1], &w, &err) != ATTN_OK)
         fprintf(stderr, "%s\n", err);
     else if (argc >= 3 ? read_inputs(argv[2], in) : generate(2, 4, in))

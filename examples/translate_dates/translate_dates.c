@@ -247,16 +247,21 @@ static int translate(Ctx *c, const char *date)
     printf("%s -> %s\n", date, iso);
     int rc = 0;
     if (c->heatmap) {
-        attn_heatmap_text(stdout, attention, M, S, row_labels, col_labels, c->color);
+        if (attn_heatmap_text(stdout, attention, M, S, row_labels, col_labels, c->color, &err) != ATTN_OK) {
+            fprintf(stderr, "%s\n", err ? err : "error: out of memory");
+            rc = 1;
+        }
+        attn_string_free(err);
         putchar('\n');
     }
     if (c->svg) {
         char name[4200];
         svg_name(name, sizeof name, c->svg, c->count);
-        if (attn_heatmap_svg(name, attention, M, S, row_labels, col_labels)) {
-            fprintf(stderr, "%s: %s\n", name, strerror(errno));
+        if (attn_heatmap_svg(name, attention, M, S, row_labels, col_labels, &err) != ATTN_OK) {
+            fprintf(stderr, "%s\n", err ? err : "error: out of memory");
             rc = 1;
         }
+        attn_string_free(err);
     }
     fflush(stdout);
     attn_tensors_free(out, nout);

@@ -10,8 +10,8 @@ The package is a thin layer over the shared library libattn (ctypes): set
 ATTN_LIBRARY to its path when it is not found by itself.
 """
 
-from .model import AttnError, Model, Program, version
+from .model import AttnError, Model, Program, TensorSpec, version
 from .safetensors import load_safetensors, save_safetensors
 
-__all__ = ["AttnError", "Model", "Program", "version", "load_safetensors", "save_safetensors"]
+__all__ = ["AttnError", "Model", "Program", "TensorSpec", "version", "load_safetensors", "save_safetensors"]
 __version__ = "0.5.0"

@@ -19,7 +19,22 @@ class CompileOptions(ctypes.Structure):
                 ("mcpu", ctypes.c_char_p), ("mattr", ctypes.c_char_p),
                 ("emit_llvm", ctypes.c_char_p), ("emit_asm", ctypes.c_char_p),
                 ("extra_outputs", ctypes.POINTER(ctypes.c_char_p)), ("nextra_outputs", ctypes.c_int),
-                ("no_fuse", ctypes.c_int), ("profile", ctypes.c_int)]
+                ("no_fuse", ctypes.c_int), ("profile", ctypes.c_int), ("pool", ctypes.c_void_p)]
+
+
+class TensorInfo(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int), ("rank", ctypes.c_int),
+                ("shape", ctypes.c_int64 * MAX_RANK), ("dims", ctypes.c_char_p * MAX_RANK),
+                ("type_text", ctypes.c_char_p)]
+
+
+class HyperInfo(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("type", ctypes.c_int), ("set", ctypes.c_bool),
+                ("from_weights", ctypes.c_bool), ("int_value", ctypes.c_int64), ("float_value", ctypes.c_double),
+                ("value", ctypes.c_char_p)]
+
+
+HYPER_INT, HYPER_FLOAT, HYPER_BOOL, HYPER_ENUM = 0, 1, 2, 3
 
 
 def _candidates():
@@ -80,6 +95,18 @@ _SIGS = {
     "attn_program_output_name": (_S, [_P, _I]),
     "attn_program_run": (_I, [_P, ctypes.POINTER(Tensor), _I, ctypes.POINTER(ctypes.POINTER(Tensor)),
                               ctypes.POINTER(_I), ctypes.POINTER(ctypes.c_void_p)]),
+    "attn_program_run_into": (_I, [_P, ctypes.POINTER(Tensor), _I, ctypes.POINTER(Tensor), _I,
+                                   ctypes.POINTER(ctypes.c_void_p)]),
+    "attn_program_output_shapes": (_I, [_P, ctypes.POINTER(Tensor), _I, ctypes.POINTER(Tensor), _I,
+                                        ctypes.POINTER(ctypes.c_void_p)]),
+    "attn_program_input_info": (_I, [_P, _I, ctypes.POINTER(TensorInfo)]),
+    "attn_program_output_info": (_I, [_P, _I, ctypes.POINTER(TensorInfo)]),
+    "attn_model_bind_weights_memory": (_I, [_P, ctypes.c_void_p, ctypes.c_size_t]),
+    "attn_model_bind_tensor": (_I, [_P, ctypes.POINTER(Tensor)]),
+    "attn_model_hyper_count": (_I, [_P]),
+    "attn_model_hyper_info": (_I, [_P, _I, ctypes.POINTER(HyperInfo)]),
+    "attn_model_weight_count": (_I, [_P]),
+    "attn_model_weight_info": (_I, [_P, _I, ctypes.POINTER(TensorInfo)]),
     "attn_program_free": (None, [_P]),
     "attn_tensors_free": (None, [ctypes.POINTER(Tensor), _I]),
     "attn_string_free": (None, [ctypes.c_void_p]),

@@ -153,3 +153,54 @@ def test_state_dict_from_pytorch():
         out, h_n = gru(torch.from_numpy(ins["input"]), torch.from_numpy(ins["h_0"]))
     np.testing.assert_allclose(got["output"], out.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got["h_n"], h_n.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_weights_from_bytes_equal_the_file():
+    want = _gru()(**_gru_inputs())
+    with open(GRU_WEIGHTS, "rb") as f:
+        image = f.read()
+    got = _gru(image)(**_gru_inputs())
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
+    with pytest.raises(attn.AttnError, match="<memory>"):
+        _gru(image[:7])
+
+
+def test_dict_weights_are_bound_in_place():
+    w = attn.load_safetensors(GRU_WEIGHTS)
+    m = attn.Model(GRU, num_layers=2, bidirectional=True)
+    m.bind(w)
+    assert any(a is w["bias_ih_l0"] for a in m._bound)  # f32 and contiguous: no copy
+    f = m.compile("forward")
+    del m, w  # the program keeps the arrays alive
+    assert f(**_gru_inputs())["h_n"].shape == (4, 2, 7)
+
+
+def test_hyperparameters_and_declared_weights():
+    m = attn.Model(GRU, input_size=5)
+    h = m.hyperparameters
+    assert h["input_size"] == 5 and h["hidden_size"] is None and h["num_layers"] == 1 and h["bidirectional"] is False
+    w = m.weights
+    assert list(w)[:2] == ["weight_ih_l0", "weight_hh_l0"]
+    assert w["weight_ih_l0"].dtype == np.float32 and w["weight_ih_l0"].shape == ("hidden_size*3", 5)
+    m.bind(attn.load_safetensors(os.path.join(REPO, "tests", "golden", "fixtures", "gru_l1", "weights.safetensors")))
+    m.compile("forward")
+    assert m.hyperparameters["hidden_size"] == 7
+    assert m.weights["weight_ih_l0"].shape == (21, 5)
+
+
+def test_input_and_output_specs():
+    f = _gru()
+    assert f.input_specs[0] == attn.TensorSpec("input", np.float32, ("B", "T", 5))
+    assert f.input_specs[1] == attn.TensorSpec("h_0", np.float32, (4, "B", 7))
+    assert [s.name for s in f.output_specs] == ["output", "h_n"]
+    assert f.output_specs[0].shape == ("B", "T", 14)
+
+
+def test_outputs_are_numpy_arrays_written_in_place():
+    out = _gru()(**_gru_inputs())
+    for a in out.values():
+        assert a.flags.owndata and a.flags.writeable and a.flags.c_contiguous
+    interp = _gru(backend="interp")(**_gru_inputs())
+    for k in out:
+        np.testing.assert_allclose(interp[k], out[k], rtol=1e-5, atol=1e-6)

@@ -8,16 +8,27 @@
 #include "aot.h"
 #include "attn.h"
 #include "interp.h"
+#include "ir_signature.h"
 #include "jit_program.h"
 #include "model.h"
 #include "text.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct attn_model {
     Model *core;           /* the shared model */
+    /* texts handed out by the introspection calls, one per hyperparameter and
+       per declared weight, each replaced when asked for again */
+    char **hyper_text; int nhyper_text;
+    char **weight_text; int nweight_text;
+    /* tensors bound one by one (names copied, data the caller's), handed to
+       the model at the next compile when `tensors_changed` */
+    attn_tensor *tensors; int ntensors, captensors;
+    bool tensors_changed;
+    bool compiled;         /* a program was compiled: the weights are in use */
 };
 
 /* The part of a model that programs share, freed with its last user. */
@@ -31,6 +42,8 @@ struct attn_program {
     const IrEntry *entry;  /* the entry point it runs */
     attn_backend backend;  /* which engine */
     JitProgram *jit;       /* native code (JIT backend) */
+    Arena arena;           /* the signature's texts */
+    attn_sig_tensor *ins, *outs; /* the signature, for attn_program_input_info */
 };
 
 static void core_release(Core *c) {
@@ -56,10 +69,21 @@ attn_model *attn_model_new(void) {
     return h;
 }
 
+static void free_texts(char **texts, int n) {
+    for (int i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+}
+
 void attn_model_free(attn_model *m) {
     if (!m)
         return;
     core_release((Core *)m->core);
+    free_texts(m->hyper_text, m->nhyper_text);
+    free_texts(m->weight_text, m->nweight_text);
+    for (int i = 0; i < m->ntensors; i++)
+        free((char *)m->tensors[i].name);
+    free(m->tensors);
     free(m);
 }
 
@@ -88,9 +112,14 @@ static attn_status nomem(Model *m, const char *what) {
     return ATTN_ERR_NOMEM;
 }
 
-static attn_status usage(Model *m, const char *msg) {
+__attribute__((format(printf, 2, 3))) static attn_status usage(Model *m, const char *fmt, ...) {
     diag_clear(&m->diag);
-    diag_error(&m->diag, (SrcLoc){0}, "%s", msg);
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = attn_vformat(fmt, ap);
+    va_end(ap);
+    diag_fail(&m->diag, DIAG_USAGE, (SrcLoc){0}, "%s", msg ? msg : "API misuse");
+    free(msg);
     return ATTN_ERR_USAGE;
 }
 
@@ -157,18 +186,107 @@ attn_status attn_model_load_source(attn_model *m, const char *name, const char *
     return load(m, name, src);
 }
 
+/* Refuses a second source of weights: one file, one image, or tensors. */
+static attn_status check_weights_unbound(attn_model *h, const char *fn) {
+    Model *m = h->core;
+    if (!m->loaded)
+        return usage(m, "%s: load the model first", fn);
+    if (h->ntensors)
+        return usage(m, "%s: tensors are bound already; a model takes its weights from one file, one image "
+                        "or tensors bound one by one", fn);
+    if (m->weights_path) /* compiled programs may use the bound weights */
+        return usage(m, "%s: weights are bound once; make a new attn_model", fn);
+    return ATTN_OK;
+}
+
 attn_status attn_model_bind_weights(attn_model *h, const char *path) {
     if (!h)
         return ATTN_ERR_USAGE;
     Model *m = h->core;
     if (!path)
         return usage(m, "attn_model_bind_weights: path is NULL");
-    if (!m->loaded)
-        return usage(m, "attn_model_bind_weights: load the model first");
-    if (m->weights_path) /* compiled programs may use the bound weights */
-        return usage(m, "attn_model_bind_weights: weights are bound once; make a new attn_model");
+    attn_status st = check_weights_unbound(h, "attn_model_bind_weights");
+    if (st != ATTN_OK)
+        return st;
     diag_clear(&m->diag);
     return phase_status(m, model_bind_weights(m, path));
+}
+
+attn_status attn_model_bind_weights_memory(attn_model *h, const void *data, size_t len) {
+    if (!h)
+        return ATTN_ERR_USAGE;
+    Model *m = h->core;
+    if (!data)
+        return usage(m, "attn_model_bind_weights_memory: data is NULL");
+    attn_status st = check_weights_unbound(h, "attn_model_bind_weights_memory");
+    if (st != ATTN_OK)
+        return st;
+    diag_clear(&m->diag);
+    return phase_status(m, model_bind_weights_memory(m, data, len));
+}
+
+/* Checks a caller's tensor as attn_program_run checks inputs' headers. */
+static attn_status check_tensor(Model *m, const attn_tensor *t) {
+    if (!t->name || !*t->name)
+        return usage(m, "attn_model_bind_tensor: the tensor has no name (its name is the weight's key)");
+    if ((unsigned)t->dtype > ATTN_BOOL || t->rank < 0 || t->rank > ATTN_MAX_RANK)
+        return usage(m, "attn_model_bind_tensor: tensor '%s' has an unknown dtype or a rank outside 0..%d", t->name,
+                     ATTN_MAX_RANK);
+    int64_t n = attn_tensor_numel(t);
+    if (n < 0 || n > (INT64_C(1) << ATTN_LIMIT_TENSOR_BYTES_SHIFT) / (int64_t)attn_dtype_size(t->dtype)) {
+        diag_clear(&m->diag);
+        diag_error(&m->diag, (SrcLoc){0}, "tensor '%s' has a negative dim or more than 2^%d bytes", t->name,
+                   ATTN_LIMIT_TENSOR_BYTES_SHIFT);
+        return ATTN_ERR_INPUT;
+    }
+    if (n > 0 && !t->data)
+        return usage(m, "attn_model_bind_tensor: tensor '%s' has elements but its data is NULL", t->name);
+    return ATTN_OK;
+}
+
+attn_status attn_model_bind_tensor(attn_model *h, const attn_tensor *t) {
+    if (!h)
+        return ATTN_ERR_USAGE;
+    Model *m = h->core;
+    if (!t)
+        return usage(m, "attn_model_bind_tensor: tensor is NULL");
+    if (!m->loaded)
+        return usage(m, "attn_model_bind_tensor: load the model first");
+    if (m->weights_path && !h->ntensors)
+        return usage(m, "attn_model_bind_tensor: weights are bound from %s already; a model takes its weights "
+                        "from one file, one image or tensors bound one by one", m->weights_path);
+    if (h->compiled)
+        return usage(m, "attn_model_bind_tensor: bind every tensor before the first attn_model_compile that succeeds");
+    attn_status st = check_tensor(m, t);
+    if (st != ATTN_OK)
+        return st;
+    for (int i = 0; i < h->ntensors; i++)
+        if (strcmp(h->tensors[i].name, t->name) == 0)
+            return usage(m, "attn_model_bind_tensor: tensor '%s' is bound already", t->name);
+    if (h->ntensors == h->captensors) {
+        int cap = h->captensors ? 2 * h->captensors : 16;
+        attn_tensor *ts = realloc(h->tensors, sizeof *ts * (size_t)cap);
+        if (!ts)
+            return nomem(m, "for a bound tensor");
+        h->tensors = ts;
+        h->captensors = cap;
+    }
+    attn_tensor copy = *t;
+    if (!(copy.name = strdup(t->name)))
+        return nomem(m, "for a bound tensor");
+    h->tensors[h->ntensors++] = copy;
+    h->tensors_changed = true;
+    diag_clear(&m->diag);
+    return ATTN_OK;
+}
+
+/* Hands the tensors bound since the last call to the model, which checks them. */
+static attn_status sync_tensors(attn_model *h) {
+    if (!h->tensors_changed)
+        return ATTN_OK;
+    attn_status st = phase_status(h->core, model_bind_tensors(h->core, h->tensors, h->ntensors));
+    h->tensors_changed = st != ATTN_OK; /* checked again (and reported) at the next call */
+    return st;
 }
 
 const char *attn_model_errors(const attn_model *m) { return m ? diag_text(&m->core->diag) : "attn: model is NULL\n"; }
@@ -218,6 +336,8 @@ attn_status attn_model_graph_text(attn_model *h, const char *entry, int format, 
     if (!m->loaded)
         return usage(m, "attn_model_graph_text: load the model first");
     diag_clear(&m->diag);
+    if (sync_tensors(h) != ATTN_OK)
+        return failure(m);
     if (m->arena.failed) /* its graphs are not whole */
         return failure(m);
     const IrEntry *e = find_entry(m, entry);
@@ -264,6 +384,8 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     if (!m->loaded)
         return usage(m, "attn_model_compile: load the model first");
     diag_clear(&m->diag);
+    if (sync_tensors(h) != ATTN_OK)
+        return failure(m);
     if (m->arena.failed) /* its graphs are not whole */
         return failure(m);
     attn_backend backend = opt ? opt->backend : ATTN_BACKEND_JIT;
@@ -271,6 +393,8 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
         return usage(m, "attn_model_compile: unknown backend");
     if (opt && opt->threads < 0)
         return usage(m, "attn_model_compile: threads is negative");
+    if (opt && opt->pool && opt->threads != 0)
+        return usage(m, "attn_model_compile: give a pool or a thread count, not both");
     if (!find_entry(m, entry))
         return ATTN_ERR_USAGE;
     if (opt && (opt->nextra_outputs < 0 || (opt->nextra_outputs > 0 && !opt->extra_outputs)))
@@ -294,8 +418,8 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     if (backend == ATTN_BACKEND_JIT) {
         JitOptions jo = {0};
         if (opt)
-            jo = (JitOptions){opt->mcpu, opt->mattr, opt->threads, opt->emit_llvm, opt->emit_asm, opt->no_fuse != 0,
-                              opt->profile != 0};
+            jo = (JitOptions){opt->mcpu, opt->mattr, opt->threads, opt->pool, opt->emit_llvm, opt->emit_asm,
+                              opt->no_fuse != 0, opt->profile != 0};
         char *err = NULL;
         p->jit = jit_program_new(model_entry(m, entry), &jo, &err);
         if (!p->jit) {
@@ -304,11 +428,18 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
             return failure(m);
         }
     }
+    if (ir_signature(model_entry(m, entry), &p->arena, &p->ins, &p->outs) != 0) {
+        jit_program_free(p->jit);
+        arena_free(&p->arena);
+        free(p);
+        return nomem(m, "for a program's signature");
+    }
     Core *c = (Core *)m;
     atomic_fetch_add(&c->refs, 1);
     p->core = c;
     p->entry = model_entry(m, entry);
     p->backend = backend;
+    h->compiled = true;
     *out = p;
     return ATTN_OK;
 }
@@ -322,6 +453,8 @@ attn_status attn_model_compile_aot(attn_model *h, const char *entry, const char 
     if (!m->loaded)
         return usage(m, "attn_model_compile_aot: load the model first");
     diag_clear(&m->diag);
+    if (sync_tensors(h) != ATTN_OK)
+        return failure(m);
     if (m->arena.failed) /* its graphs are not whole */
         return failure(m);
     if (entry && !find_entry(m, entry))
@@ -379,6 +512,110 @@ const char *attn_program_output_name(const attn_program *p, int i) {
     return p && i >= 0 && i < p->entry->graph->nout ? p->entry->graph->output_names[i] : NULL;
 }
 
+/* Fills *out from a type and its dims' texts; shape -1 where a dim is no number. */
+static void tensor_info(const char *name, const IrType *t, const char *type_text, const char *const *dims,
+                        attn_tensor_info *out) {
+    *out = (attn_tensor_info){.name = name, .dtype = t->dtype, .rank = t->rank, .type_text = type_text};
+    for (int d = 0; d < t->rank; d++) {
+        if (!dim_is_const(t->dims[d], &out->shape[d]))
+            out->shape[d] = -1;
+        out->dims[d] = dims[d];
+    }
+}
+
+static attn_status sig_info(const attn_program *p, bool input, int i, attn_tensor_info *out) {
+    if (!p || !out || i < 0 || i >= (input ? attn_program_input_count(p) : attn_program_output_count(p)))
+        return ATTN_ERR_USAGE;
+    const IrGraph *g = p->entry->graph;
+    const IrNode *n = input ? input_node(p, i) : &g->nodes[g->outputs[i]];
+    const attn_sig_tensor *s = input ? &p->ins[i] : &p->outs[i];
+    tensor_info(s->name, &n->type, s->type_text, s->dim_text, out);
+    return ATTN_OK;
+}
+
+attn_status attn_program_input_info(const attn_program *p, int i, attn_tensor_info *out) {
+    return sig_info(p, true, i, out);
+}
+
+attn_status attn_program_output_info(const attn_program *p, int i, attn_tensor_info *out) {
+    return sig_info(p, false, i, out);
+}
+
+/* Makes room for n texts in *texts (keeping those there). */
+static bool texts_reserve(char ***texts, int *have, int n) {
+    if (n <= *have)
+        return true;
+    char **t = realloc(*texts, sizeof(char *) * (size_t)n);
+    if (!t)
+        return false;
+    memset(t + *have, 0, sizeof(char *) * (size_t)(n - *have));
+    *texts = t;
+    *have = n;
+    return true;
+}
+
+int attn_model_hyper_count(const attn_model *m) { return m ? m->core->nhypers : 0; }
+
+attn_status attn_model_hyper_info(attn_model *h, int i, attn_hyper_info *out) {
+    if (!h || !out || i < 0 || i >= h->core->nhypers)
+        return ATTN_ERR_USAGE;
+    const Hyper *y = &h->core->hypers[i];
+    if (!texts_reserve(&h->hyper_text, &h->nhyper_text, h->core->nhypers))
+        return ATTN_ERR_NOMEM;
+    static const attn_hyper_type types[] = {[HK_INT] = ATTN_HYPER_INT, [HK_FLOAT] = ATTN_HYPER_FLOAT,
+                                            [HK_BOOL] = ATTN_HYPER_BOOL, [HK_ENUM] = ATTN_HYPER_ENUM};
+    *out = (attn_hyper_info){.name = y->name, .type = types[y->kind], .set = y->set, .from_weights = y->from_weights};
+    free(h->hyper_text[i]);
+    h->hyper_text[i] = NULL;
+    if (!y->set)
+        return ATTN_OK;
+    out->int_value = y->i;
+    out->float_value = y->kind == HK_FLOAT ? y->f : (double)y->i;
+    char *text = NULL;
+    switch (y->kind) {
+    case HK_INT: text = attn_format("%lld", (long long)y->i); break;
+    case HK_FLOAT: text = attn_format("%.9g", y->f); break;
+    case HK_BOOL: text = attn_format("%s", y->i ? "true" : "false"); break;
+    case HK_ENUM: text = attn_format("%s", y->decl->type->list.items[y->i]->str); break;
+    }
+    if (!text)
+        return ATTN_ERR_NOMEM;
+    out->value = h->hyper_text[i] = text;
+    return ATTN_OK;
+}
+
+int attn_model_weight_count(const attn_model *m) { return m ? m->core->nparams : 0; }
+
+attn_status attn_model_weight_info(attn_model *h, int i, attn_tensor_info *out) {
+    if (!h || !out || i < 0 || i >= h->core->nparams)
+        return ATTN_ERR_USAGE;
+    const ParamDecl *w = &h->core->params[i];
+    if (!texts_reserve(&h->weight_text, &h->nweight_text, h->core->nparams))
+        return ATTN_ERR_NOMEM;
+    /* one block: the type's text, then each dim's, NUL-terminated */
+    char type[256], dims[ATTN_MAX_RANK][128];
+    size_t bytes = 0;
+    ir_type_format(&w->type, type, sizeof type);
+    bytes += strlen(type) + 1;
+    for (int d = 0; d < w->type.rank; d++) {
+        dim_format(w->type.dims[d], dims[d], sizeof dims[d]);
+        bytes += strlen(dims[d]) + 1;
+    }
+    char *block = malloc(bytes), *at = block;
+    if (!block)
+        return ATTN_ERR_NOMEM;
+    free(h->weight_text[i]);
+    h->weight_text[i] = block;
+    const char *dim_text[ATTN_MAX_RANK];
+    at = stpcpy(at, type) + 1;
+    for (int d = 0; d < w->type.rank; d++) {
+        dim_text[d] = at;
+        at = stpcpy(at, dims[d]) + 1;
+    }
+    tensor_info(w->key, &w->type, block, dim_text, out);
+    return ATTN_OK;
+}
+
 static char *dup_msg(const char *s) {
     char *d = malloc(strlen(s) + 1);
     if (d)
@@ -411,6 +648,48 @@ attn_status attn_program_run(const attn_program *p, const attn_tensor *inputs, i
     return st;
 }
 
+/* The interpreter's run into the caller's tensors: its own outputs, checked
+ * and copied. */
+static attn_status interp_run_into(const attn_program *p, const attn_tensor *inputs, int ninputs,
+                                   attn_tensor *outputs, int noutputs, char **error) {
+    attn_tensor *got = NULL;
+    int ngot = 0;
+    attn_status st = attn_program_run(p, inputs, ninputs, &got, &ngot, error);
+    if (st != ATTN_OK)
+        return st;
+    st = attn_check_outputs(p->entry->name, got, ngot, outputs, noutputs, error);
+    for (int i = 0; st == ATTN_OK && i < ngot; i++) {
+        size_t bytes = (size_t)attn_tensor_numel(&got[i]) * attn_dtype_size(got[i].dtype);
+        if (bytes)
+            memcpy(outputs[i].data, got[i].data, bytes);
+    }
+    attn_tensors_free(got, ngot);
+    return st;
+}
+
+attn_status attn_program_run_into(const attn_program *p, const attn_tensor *inputs, int ninputs,
+                                  attn_tensor *outputs, int noutputs, char **error) {
+    if (error)
+        *error = NULL;
+    if (!p || ninputs < 0 || (ninputs > 0 && !inputs) || noutputs < 0 || (noutputs > 0 && !outputs))
+        return attn_error_out(error, ATTN_ERR_USAGE, "error: attn_program_run_into: NULL program, inputs or outputs");
+    if (p->jit)
+        return jit_program_run_into(p->jit, inputs, ninputs, outputs, noutputs, error);
+    return interp_run_into(p, inputs, ninputs, outputs, noutputs, error);
+}
+
+attn_status attn_program_output_shapes(const attn_program *p, const attn_tensor *inputs, int ninputs,
+                                       attn_tensor *outputs, int noutputs, char **error) {
+    if (error)
+        *error = NULL;
+    if (!p || ninputs < 0 || (ninputs > 0 && !inputs) || noutputs < 0 || (noutputs > 0 && !outputs))
+        return attn_error_out(error, ATTN_ERR_USAGE,
+                              "error: attn_program_output_shapes: NULL program, inputs or outputs");
+    if (!p->jit)
+        return attn_error_out(error, ATTN_ERR_USAGE, "error: output shapes before a run need the JIT backend");
+    return jit_program_output_shapes(p->jit, inputs, ninputs, outputs, noutputs, error);
+}
+
 attn_status attn_program_run_stats(const attn_program *p, const attn_tensor *inputs, int ninputs,
                                    attn_run_stats *stats, char **error) {
     if (error)
@@ -435,10 +714,13 @@ attn_status attn_program_profile(const attn_program *p, const attn_kernel_profil
     return *out ? ATTN_OK : ATTN_ERR_USAGE;
 }
 
+attn_pool *attn_program_pool(const attn_program *p) { return p && p->jit ? jit_program_pool(p->jit) : NULL; }
+
 void attn_program_free(attn_program *p) {
     if (!p)
         return;
     jit_program_free(p->jit);
     core_release(p->core);
+    arena_free(&p->arena);
     free(p);
 }

@@ -10,6 +10,7 @@
  * <text>, and a colour scale under the cells.
  */
 #include "heatmap.h"
+#include "text.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -246,11 +247,10 @@ static void text_header(FILE *out, int indent, const char *const *col_labels, in
     }
 }
 
-int attn_heatmap_text(FILE *out, const float *values, int rows, int cols,
-                      const char *const *row_labels, const char *const *col_labels, bool color)
+/* The text heatmap on `out`: 0, or -1 with errno set (as heatmap_svg_write). */
+static int heatmap_text_write(FILE *out, const float *values, int rows, int cols,
+                              const char *const *row_labels, const char *const *col_labels, bool color)
 {
-    if (check_args(out, values, rows, cols))
-        return -1;
     float lo, hi;
     heatmap_range(values, (long)rows * cols, &lo, &hi);
     Label l;
@@ -425,16 +425,38 @@ int heatmap_svg_write(FILE *out, const float *values, int rows, int cols,
     return finish(out);
 }
 
-int attn_heatmap_svg(const char *path, const float *values, int rows, int cols,
-                     const char *const *row_labels, const char *const *col_labels)
+/* The status and message of a refused call (errno from check_args). */
+static attn_status refused(const char *fn, char **error)
 {
-    if (!path || check_args(path, values, rows, cols)) {
-        errno = path ? errno : EINVAL;
-        return -1;
-    }
+    return attn_error_out(error, ATTN_ERR_USAGE,
+                          errno == EOVERFLOW ? "error: %s: rows × cols is more than INT_MAX cells"
+                                             : "error: %s: NULL stream, path or values, or no rows or columns",
+                          fn);
+}
+
+attn_status attn_heatmap_text(FILE *out, const float *values, int rows, int cols,
+                              const char *const *row_labels, const char *const *col_labels, bool color,
+                              char **error)
+{
+    if (error)
+        *error = NULL;
+    if (check_args(out, values, rows, cols))
+        return refused("attn_heatmap_text", error);
+    if (heatmap_text_write(out, values, rows, cols, row_labels, col_labels, color))
+        return attn_error_out(error, ATTN_ERR_IO, "error: cannot write the heatmap: %s", strerror(errno));
+    return ATTN_OK;
+}
+
+attn_status attn_heatmap_svg(const char *path, const float *values, int rows, int cols,
+                             const char *const *row_labels, const char *const *col_labels, char **error)
+{
+    if (error)
+        *error = NULL;
+    if (check_args(path, values, rows, cols))
+        return refused("attn_heatmap_svg", error);
     FILE *f = fopen(path, "w");
     if (!f)
-        return -1;
+        return attn_error_out(error, ATTN_ERR_IO, "error: cannot open %s: %s", path, strerror(errno));
     int rc = heatmap_svg_write(f, values, rows, cols, row_labels, col_labels);
     int saved = errno;
     if (fclose(f) != 0 && rc == 0) {
@@ -443,7 +465,7 @@ int attn_heatmap_svg(const char *path, const float *values, int rows, int cols,
     }
     if (rc) {
         remove(path);
-        errno = saved;
+        return attn_error_out(error, ATTN_ERR_IO, "error: cannot write %s: %s", path, strerror(saved));
     }
-    return rc;
+    return ATTN_OK;
 }

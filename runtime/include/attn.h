@@ -15,8 +15,13 @@
  *     attn_tensors_free(out, nout);
  *     attn_program_free(p); attn_model_free(m);
  *
- * Every call reports failure by a non-zero status and a message; the library
- * never exits the host process. Tensors are dense, row-major, batch first.
+ * Every call reports failure by a non-zero status and a message: calls on a
+ * model leave it in attn_model_errors (owned by the model), runs and the
+ * heatmap functions return it through `char **error`. The library never
+ * exits the host process. Tensors are dense, row-major, batch first.
+ * docs/API.md is the guide; beyond the above: introspection, weights from
+ * memory (attn_model_bind_weights_memory, attn_model_bind_tensor), outputs
+ * into the caller's buffers (attn_program_run_into), thread pools.
  */
 #ifndef ATTN_H
 #define ATTN_H
@@ -102,10 +107,42 @@ typedef enum attn_backend {
     ATTN_BACKEND_INTERP, /* reference interpreter: plain C kernels */
 } attn_backend;
 
+/* ---- Threads -------------------------------------------------------------
+ * Compiled code splits its kernels' work over a pool of threads. By default
+ * every program of the process shares one pool, attn_pool_default(), with a
+ * thread per core (or attn_set_threads); a program may instead be given a
+ * pool of the caller's (attn_compile_options.pool) or run on the calling
+ * thread alone (threads = 1). Runs on several threads may share one pool: a
+ * loop that finds it busy runs on its own calling thread. AOT programs take
+ * the pool as an argument of each run (docs/AOT.md). */
+typedef struct attn_pool attn_pool;
+
+/* A pool running loops on `threads` threads in all (the caller plus
+ * threads-1 workers); threads <= 0 means the number of online cores, and
+ * more than ATTN_LIMIT_POOL_THREADS (256) are capped. NULL when out of memory.
+ * If fewer workers start than asked, the pool runs with those that did. */
+ATTN_API attn_pool *attn_pool_new(int threads);
+/* Stops and frees a pool of attn_pool_new once nothing uses it any more
+ * (every program compiled with it freed, no run in progress). NULL and the
+ * default pool are ignored. */
+ATTN_API void attn_pool_free(attn_pool *p);
+/* Threads a loop of p runs on (1 for NULL). */
+ATTN_API int attn_pool_threads(const attn_pool *p);
+/* The process's shared pool, started on the first call (thread-safe) and
+ * kept until the process ends; NULL only when out of memory. */
+ATTN_API attn_pool *attn_pool_default(void);
+/* Sets the threads of the default pool (0: one per online core, the
+ * default). Only before the pool starts: once it runs, ATTN_ERR_USAGE unless
+ * `threads` is what it has. ATTN_ERR_USAGE for a negative count. */
+ATTN_API attn_status attn_set_threads(int threads);
+
 /* Options for attn_model_compile; NULL (or all fields zero) means defaults. */
 typedef struct attn_compile_options {
     attn_backend backend; /* default ATTN_BACKEND_JIT */
-    int threads;          /* threads a run may use; 0 = number of cores */
+    /* threads a run may use: 0 = the default pool's (attn_pool_default);
+     * 1 = the calling thread only; n > 1 = a pool of n threads of the
+     * program's own, freed with it. The interpreter runs on the calling thread. */
+    int threads;
     /* JIT target: LLVM CPU name and feature string ("znver4", "+avx2,+fma");
      * NULL = the host's, or the environment's ATTN_MCPU / ATTN_MATTR. */
     const char *mcpu, *mattr;
@@ -123,6 +160,9 @@ typedef struct attn_compile_options {
     /* JIT: 1 = time every kernel call (attn_program_profile); costs two clock
      * reads per call. */
     int profile;
+    /* JIT: run on this pool (the caller's; threads must then be 0). The pool
+     * must outlive the program. NULL: as `threads` says. */
+    attn_pool *pool;
 } attn_compile_options;
 
 typedef struct attn_model attn_model;     /* a loaded, checked model source */
@@ -142,8 +182,37 @@ ATTN_API attn_status attn_model_set(attn_model *m, const char *name, const char 
 ATTN_API attn_status attn_model_load(attn_model *m, const char *path);
 ATTN_API attn_status attn_model_load_source(attn_model *m, const char *name, const char *src);
 
-/* Binds weights from a safetensors file; checks names, shapes, dtypes against the model. */
+/* ---- Weights ---------------------------------------------------------------
+ * A model takes its weights from one source, after attn_model_load: a
+ * safetensors file, a safetensors image in memory, or tensors bound one by
+ * one; a second source is ATTN_ERR_USAGE. Each weight is checked against the
+ * `param` that declares it (present, dtype, shape) when the entry using it is
+ * compiled; a file's or image's keys that no entry declares are refused when
+ * it is bound, bound tensors' at the next compile. F16, BF16 and F64 in files
+ * and images are converted to f32, integers to i64; bound tensors are used as
+ * they are (zero copy), so their dtype must be the declared one. */
+
+/* Binds weights from a safetensors file, mapped while the model lives. */
 ATTN_API attn_status attn_model_bind_weights(attn_model *m, const char *path);
+
+/* Binds weights from a safetensors image in memory, data[0..len) (the bytes
+ * of a .safetensors file), with the checks of attn_model_bind_weights; messages
+ * name it "<memory>". The image is borrowed, not copied: it must stay valid and
+ * unchanged until attn_model_free (programs keep converted copies of what
+ * they read, so they do not need it). */
+ATTN_API attn_status attn_model_bind_weights_memory(attn_model *m, const void *data, size_t len);
+
+/* Binds one weight: t->name is its full key ("encoder.layer.0.attention.self.query.weight"),
+ * t->dtype and shape must be the declared ones, t->data its elements (NULL only
+ * when it has none). The key is copied, the data borrowed (zero copy): it must
+ * stay valid and unchanged until attn_model_free and attn_program_free of every
+ * program compiled from m. Bind every tensor before the first attn_model_compile
+ * that succeeds (later: ATTN_ERR_USAGE); a compile that failed for a missing
+ * weight may be retried after binding it. ATTN_ERR_USAGE for NULL, a key bound
+ * twice, an unknown dtype, a rank outside 0..ATTN_MAX_RANK or NULL data;
+ * ATTN_ERR_INPUT for a negative dim or more than 2^40 bytes. Messages name the
+ * bound tensors "<tensors>". */
+ATTN_API attn_status attn_model_bind_tensor(attn_model *m, const attn_tensor *t);
 
 /* All diagnostics of the last failing call, "file:line:col: error: ..." with source
  * line and caret, or "" when there were none. Owned by the model. */
@@ -156,9 +225,71 @@ ATTN_API const char *attn_model_errors(const attn_model *m);
  * *out is freed with attn_string_free. */
 ATTN_API attn_status attn_model_graph_text(attn_model *m, const char *entry, int format, char **out);
 
-/* Number of entry points and their names. */
+/* Number of entry points and their names (owned by the model; NULL for an i
+ * out of range). */
 ATTN_API int attn_model_entry_count(const attn_model *m);
 ATTN_API const char *attn_model_entry_name(const attn_model *m, int i);
+
+/* ---- Introspection ---------------------------------------------------------
+ * What a model declares and what a program takes and gives. */
+
+/* The type of a tensor: an input or output of a program, or a weight a model
+ * declares. Strings are owned by the program or model that filled it. */
+typedef struct attn_tensor_info {
+    const char *name;                /* input/output name, or the weight's full key */
+    attn_dtype dtype;
+    int rank;
+    int64_t shape[ATTN_MAX_RANK];    /* each dim, or -1 where it is no number yet: a per-call
+                                        dim ("B", "T", "2*T") or an unset hyperparameter */
+    const char *dims[ATTN_MAX_RANK]; /* each dim as text: "B", "2*T", "16", "hidden_size*3" */
+    const char *type_text;           /* the whole type: "f32[B, T, 16]" */
+} attn_tensor_info;
+
+/* Fills *info for input (or output) i of p, 0 <= i < attn_program_input_count
+ * (output_count); inputs in the entry's parameter order, outputs in the
+ * order runs return them. Strings live as long as p. ATTN_ERR_USAGE for a
+ * NULL argument or an i out of range. */
+ATTN_API attn_status attn_program_input_info(const attn_program *p, int i, attn_tensor_info *info);
+ATTN_API attn_status attn_program_output_info(const attn_program *p, int i, attn_tensor_info *info);
+
+/* Kinds of hyperparameter. */
+typedef enum attn_hyper_type {
+    ATTN_HYPER_INT,   /* hyper n: int */
+    ATTN_HYPER_FLOAT, /* hyper eps: float */
+    ATTN_HYPER_BOOL,  /* hyper bidirectional: bool */
+    ATTN_HYPER_ENUM,  /* hyper activation: enum(relu, gelu) */
+} attn_hyper_type;
+
+/* A hyperparameter of a loaded model and its value. */
+typedef struct attn_hyper_info {
+    const char *name;      /* as declared */
+    attn_hyper_type type;
+    bool set;              /* has a value: its default, attn_model_set, or solved from the bound weights */
+    bool from_weights;     /* the value was solved from a bound weight's shape */
+    int64_t int_value;     /* INT; BOOL 0 or 1; ENUM the member's index (0 when unset) */
+    double float_value;    /* FLOAT; the others as a double (0 when unset) */
+    const char *value;     /* the value as text, "512", "1e-05", "true", "gelu"; NULL when unset */
+} attn_hyper_info;
+
+/* The hyperparameters of a loaded model (0 before attn_model_load), in
+ * declaration order, imports included. */
+ATTN_API int attn_model_hyper_count(const attn_model *m);
+/* Fills *info for hyperparameter i. `value` is owned by m and valid until the
+ * next call for the same i or attn_model_free. ATTN_ERR_USAGE for a NULL
+ * argument or an i out of range; ATTN_ERR_NOMEM. */
+ATTN_API attn_status attn_model_hyper_info(attn_model *m, int i, attn_hyper_info *info);
+
+/* The weights a loaded model's entry points declare with `param` (over every
+ * entry, each key once): what a weights file, image or attn_model_bind_tensor
+ * must provide. Their types are as the latest lowering saw them: after
+ * attn_model_load with the attn_model_set values, after binding with the
+ * hyperparameters solved from the weights; a dim that is no number yet has
+ * shape -1 and its expression in `dims` ("hidden_size*3"). */
+ATTN_API int attn_model_weight_count(const attn_model *m);
+/* Fills *info for weight i (name = its full key). The texts are owned by m
+ * and valid until the next call for the same i or attn_model_free.
+ * ATTN_ERR_USAGE for a NULL argument or an i out of range; ATTN_ERR_NOMEM. */
+ATTN_API attn_status attn_model_weight_info(attn_model *m, int i, attn_tensor_info *info);
 
 /* Compiles entry point `entry`. The program stays valid after attn_model_free. */
 ATTN_API attn_status attn_model_compile(attn_model *m, const char *entry,
@@ -196,7 +327,35 @@ ATTN_API const char *attn_program_output_name(const attn_program *p, int i);
  * attn_string_free. Safe to call from several threads at once on one program. */
 ATTN_API attn_status attn_program_run(const attn_program *p, const attn_tensor *inputs, int ninputs,
                              attn_tensor **outputs, int *noutputs, char **error);
+
+/* Runs the program writing its outputs into the caller's tensors instead of
+ * new ones: outputs[0..noutputs) are the entry's outputs in order, each with
+ * the dtype, rank and shape this run gives it (attn_program_output_info says
+ * which; per-call dims follow from the inputs' dims), `data` pointing to room
+ * for its elements, and `name` NULL or the output's name. A mismatch is
+ * ATTN_ERR_INPUT with a message naming the output and its expected type
+ * ("output tensor 0 must be 'h_1' f32[2, 7] for these inputs, ...") and
+ * nothing is written. The JIT writes the outputs in place (zero copy); the
+ * interpreter computes them in buffers of its own and copies them. Output
+ * buffers must not overlap the inputs or each other; on a failure after the
+ * checks their contents are unspecified. Otherwise as attn_program_run
+ * (errors, threads). */
+ATTN_API attn_status attn_program_run_into(const attn_program *p, const attn_tensor *inputs, int ninputs,
+                                           attn_tensor *outputs, int noutputs, char **error);
+
+/* Sets outputs[0..noutputs) (noutputs = attn_program_output_count) to the
+ * name, dtype, rank and shape each output of a run on these inputs will have,
+ * without running (data is set to NULL): what to allocate for
+ * attn_program_run_into. The inputs are checked as a run checks them. JIT
+ * backend only: the interpreter gives ATTN_ERR_USAGE. */
+ATTN_API attn_status attn_program_output_shapes(const attn_program *p, const attn_tensor *inputs, int ninputs,
+                                                attn_tensor *outputs, int noutputs, char **error);
 ATTN_API void attn_program_free(attn_program *p);
+
+/* The pool p's runs use: the default pool, the one given at compile time or
+ * the program's own; NULL when it runs on the calling thread (threads = 1,
+ * the interpreter) or p is NULL. */
+ATTN_API attn_pool *attn_program_pool(const attn_program *p);
 
 /* What a run of a program does on inputs of given shapes, worked out from the
  * shapes alone (the program's generated code computes it; nothing is run or
@@ -237,22 +396,25 @@ ATTN_API void attn_string_free(char *s);
  * A [rows, cols] matrix of floats (row-major), e.g. the attention weights of
  * one batch item, drawn with a label per row and per column (UTF-8; NULL
  * arrays mean the indices 0, 1, ...). Values are scaled from the smallest
- * (or 0 when all are positive) to the largest finite value. Both return 0, or
- * -1 with errno set: EINVAL for a NULL pointer or an empty matrix, else the
- * error of the failed open or write. */
+ * (or 0 when all are positive) to the largest finite value. Both return
+ * ATTN_OK; ATTN_ERR_USAGE for a NULL stream, path or values, an empty matrix
+ * or more than INT_MAX cells; ATTN_ERR_IO when the file cannot be opened or
+ * written (the SVG file is then removed). On failure *error (if non-NULL)
+ * gets a message to free with attn_string_free. */
 
 /* Prints the matrix to `out`, each cell two columns wide: with `color`, on a
  * 256-colour ANSI background (for terminals); without, as a shade character
  * from light to dark, "·░▒▓█". Column labels on top, row labels on the left,
  * then the scale. */
-ATTN_API int attn_heatmap_text(FILE *out, const float *values, int rows, int cols,
-                      const char *const *row_labels, const char *const *col_labels, bool color);
+ATTN_API attn_status attn_heatmap_text(FILE *out, const float *values, int rows, int cols,
+                                       const char *const *row_labels, const char *const *col_labels, bool color,
+                                       char **error);
 
 /* Writes the matrix as an SVG image to `path`: one <rect> per cell (its
  * <title> gives the labels and the value), the labels along both axes (XML
  * escaped), and the colour scale. */
-ATTN_API int attn_heatmap_svg(const char *path, const float *values, int rows, int cols,
-                     const char *const *row_labels, const char *const *col_labels);
+ATTN_API attn_status attn_heatmap_svg(const char *path, const float *values, int rows, int cols,
+                                      const char *const *row_labels, const char *const *col_labels, char **error);
 
 #ifdef __cplusplus
 }

@@ -66,6 +66,10 @@
 #define ATTN_BUDGET_CODEGEN 4000
 #define ATTN_CODEGEN_SCAN_WEIGHT 20
 
+/* ---- Threads ------------------------------------------------------------ */
+#define ATTN_LIMIT_POOL_THREADS 256         /* threads of one pool (attn_pool_new, attn_set_threads):
+                                               more are capped to this */
+
 /* ---- The cores' object cache (compiler/jit/jit_cache.c) --------------------- */
 #define ATTN_LIMIT_CACHE_ENTRY_BYTES (16 << 20) /* one cache entry, header included (objects are ~20-100 KB) */
 

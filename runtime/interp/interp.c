@@ -312,7 +312,7 @@ static int run_graph(Exec *x, const IrGraph *g, const attn_tensor *in, attn_tens
     return ok ? 0 : -1;
 }
 
-/* AttnDimsFn of the interpreter: the dims of entry `self`'s inputs under
+/* attn_dims_fn of the interpreter: the dims of entry `self`'s inputs under
  * syms, -1 where a dim has no value (which no input matches). */
 static int32_t input_dims(const void *self, const int64_t *syms, int64_t *dims) {
     const IrEntry *e = self;
@@ -331,7 +331,7 @@ static int32_t input_dims(const void *self, const int64_t *syms, int64_t *dims) 
  * messages and limits for both engines. */
 static bool bind_inputs(Exec *x, const attn_tensor *inputs, int ninputs, const attn_tensor **bound) {
     Arena ar = {0};
-    AttnSigTensor *sig, *outs;
+    attn_sig_tensor *sig, *outs;
     bool ok = false;
     if (ir_signature(x->e, &ar, &sig, &outs) != 0)
         fail(x, "error: out of memory");

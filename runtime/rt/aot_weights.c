@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct AttnAotWeights {
-    const AttnAotTable *table;
+struct attn_aot_weights {
+    const attn_aot_table *table;
     void **data;      /* nweights converted weights (NULL where only packed copies are read), then npacked copies */
     void ***params;   /* per entry: its slots' pointers */
 };
@@ -73,7 +73,7 @@ static const char *shape_text(const StTensor *t, char *buf, size_t len) {
 }
 
 /* Checks tensor t of the file against weight w and converts it into *data. */
-static void load_one(const AttnAotWeight *w, const StTensor *t, const char *path, Msg *m, void **data) {
+static void load_one(const attn_aot_weight *w, const StTensor *t, const char *path, Msg *m, void **data) {
     attn_dtype got = file_dtype(t->dtype, w->dtype);
     if (got != w->dtype) {
         add_line(m, "error: weight '%s' in %s has dtype %s, but the model declares %s", w->key, path,
@@ -95,10 +95,10 @@ static void load_one(const AttnAotWeight *w, const StTensor *t, const char *path
 }
 
 /* Makes the packed copies and the entries' slot arrays. */
-static void finish(AttnAotWeights *w, Msg *m) {
-    const AttnAotTable *t = w->table;
+static void finish(attn_aot_weights *w, Msg *m) {
+    const attn_aot_table *t = w->table;
     for (int j = 0; j < t->npacked && !m->oom; j++) {
-        const AttnAotPacked *p = &t->packed[j];
+        const attn_aot_packed *p = &t->packed[j];
         size_t floats = attn_pack_b_size(p->k, p->n, t->lanes);
         float *out = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64 + 64);
         if (!out) {
@@ -121,7 +121,7 @@ static void finish(AttnAotWeights *w, Msg *m) {
             w->data[i] = NULL;
         }
     for (int e = 0; e < t->nentries && !m->oom; e++) {
-        const AttnAotEntry *en = &t->entries[e];
+        const attn_aot_entry *en = &t->entries[e];
         w->params[e] = calloc((size_t)en->nslots + 1, sizeof(void *));
         if (!w->params[e]) {
             m->oom = 1;
@@ -132,7 +132,7 @@ static void finish(AttnAotWeights *w, Msg *m) {
     }
 }
 
-attn_status attn_aot_weights_load(const AttnAotTable *t, const char *path, AttnAotWeights **out, char **error) {
+attn_status attn_aot_weights_load(const attn_aot_table *t, const char *path, attn_aot_weights **out, char **error) {
     if (error)
         *error = NULL;
     if (out)
@@ -149,7 +149,7 @@ attn_status attn_aot_weights_load(const AttnAotTable *t, const char *path, AttnA
         add_line(&m, "error: %s", err);
         goto fail;
     }
-    AttnAotWeights *w = calloc(1, sizeof *w);
+    attn_aot_weights *w = calloc(1, sizeof *w);
     if (!w || !(w->data = calloc((size_t)(t->nweights + t->npacked) + 1, sizeof(void *))) ||
         !(w->params = calloc((size_t)t->nentries + 1, sizeof(void **)))) {
         if (w)
@@ -196,10 +196,10 @@ fail:
     return m.oom ? ATTN_ERR_NOMEM : ATTN_ERR_INPUT;
 }
 
-void attn_aot_weights_free(AttnAotWeights *w) {
+void attn_aot_weights_free(attn_aot_weights *w) {
     if (!w)
         return;
-    const AttnAotTable *t = w->table;
+    const attn_aot_table *t = w->table;
     for (int i = 0; w->data && i < t->nweights + t->npacked; i++)
         free(w->data[i]);
     for (int e = 0; w->params && e < t->nentries; e++)
@@ -209,8 +209,8 @@ void attn_aot_weights_free(AttnAotWeights *w) {
     free(w);
 }
 
-attn_status attn_aot_run(const AttnCompiled *c, const AttnAotTable *t, int entry, const AttnAotWeights *w,
-                         AttnPool *pool, const attn_tensor *inputs, int ninputs, attn_tensor **outputs,
+attn_status attn_aot_run(const attn_compiled *c, const attn_aot_table *t, int entry, const attn_aot_weights *w,
+                         attn_pool *pool, const attn_tensor *inputs, int ninputs, attn_tensor **outputs,
                          int *noutputs, char **error) {
     if (error)
         *error = NULL;

@@ -4,7 +4,7 @@
  * no LLVM).
  *
  * `attnc compile MODEL.attn -o NAME` writes NAME.o and NAME.h. The header
- * holds a weight table (AttnAotTable) listing every weight the compiled entry
+ * holds a weight table (attn_aot_table) listing every weight the compiled entry
  * points read: its safetensors key, dtype and shape, and the packed copies
  * the object's matmuls read (laid out for the vector width of the target the
  * object was compiled for, runtime/rt/pack.h). attn_aot_weights_load reads a
@@ -24,24 +24,24 @@ extern "C" {
 #endif
 
 /* A weight the object reads: one key of the safetensors file. */
-typedef struct AttnAotWeight {
+typedef struct attn_aot_weight {
     const char *key;              /* state_dict key, e.g. "weight_ih_l0" */
     attn_dtype dtype;             /* as the model declares it */
     int rank;
     int64_t shape[ATTN_MAX_RANK];
     const char *type_text;        /* "f32[96, 16]", for messages */
     int plain;                    /* 1 when some entry reads it as it is, 0 when only packed copies */
-} AttnAotWeight;
+} attn_aot_weight;
 
 /* One block of a packed matmul operand concatenated from several weights. */
-typedef struct AttnAotPart {
+typedef struct attn_aot_part {
     int weight;                   /* index into the table's weights */
     int64_t offset;               /* its first element in that weight */
     int64_t n;                    /* its columns of B */
-} AttnAotPart;
+} attn_aot_part;
 
 /* A copy of a 2-D f32 weight packed for the generated matmul (runtime/rt/pack.h). */
-typedef struct AttnAotPacked {
+typedef struct attn_aot_packed {
     int weight;                   /* index into the table's weights */
     int64_t k, n, rs, cs;         /* B is k×n with element (p, j) at data[offset + p*rs + j*cs] */
     int64_t offset;               /* first element (B is a slice of the weight) */
@@ -49,54 +49,53 @@ typedef struct AttnAotPacked {
        products, docs/IR.md), each a contiguous block: with rs == 1, n_i whole
        rows of k; else k rows of n_i */
     int nparts;
-    const AttnAotPart *parts;
+    const attn_aot_part *parts;
     int gates;                    /* > 1: columns interleaved for a gate epilogue (attn_pack_b_gates) */
-} AttnAotPacked;
+} attn_aot_packed;
 
-/* The weight slots (AttnRunCtx.params) of one entry point, each an index into
+/* The weight slots (attn_run_ctx.params) of one entry point, each an index into
  * the loaded data: i < nweights is weight i, nweights + j is packed copy j. */
-typedef struct AttnAotEntry {
+typedef struct attn_aot_entry {
     const char *name;
     int nslots;
     const int *slots;
-} AttnAotEntry;
+} attn_aot_entry;
 
 /* What an object needs loaded before its entry points run. */
-typedef struct AttnAotTable {
+typedef struct attn_aot_table {
     const char *name;             /* the object's NAME */
     const char *model;            /* the model file it was compiled from, for messages */
     int all_entries;              /* 1 when every entry point is compiled in: other keys are unexpected */
     int lanes;                    /* floats per vector of the object's target: the packing */
     int nweights;
-    const AttnAotWeight *weights;
+    const attn_aot_weight *weights;
     int npacked;
-    const AttnAotPacked *packed;
+    const attn_aot_packed *packed;
     int nentries;
-    const AttnAotEntry *entries;
-} AttnAotTable;
+    const attn_aot_entry *entries;
+} attn_aot_table;
 
 /* Weights loaded for one table; read-only once loaded, so runs on several
  * threads may share them. */
-typedef struct AttnAotWeights AttnAotWeights;
+typedef struct attn_aot_weights attn_aot_weights;
 
 /* Loads the weights table t asks for from the safetensors file at path.
  * On failure returns ATTN_ERR_INPUT (ATTN_ERR_NOMEM, ATTN_ERR_USAGE for NULL
  * arguments) and, when error is non-NULL, a message with one line per
  * problem ("error: weight 'bias_ih_l0' in w.safetensors has shape [48], but
  * the model declares f32[96]"), to free with attn_string_free. */
-ATTN_RT_API attn_status attn_aot_weights_load(const AttnAotTable *t, const char *path, AttnAotWeights **out,
-                                              char **error);
+ATTN_RT_API attn_status attn_aot_weights_load(const attn_aot_table *t, const char *path, attn_aot_weights **out, char **error);
 /* Frees w (NULL is allowed). */
-ATTN_RT_API void attn_aot_weights_free(AttnAotWeights *w);
+ATTN_RT_API void attn_aot_weights_free(attn_aot_weights *w);
 
 /* Runs compiled entry c, entry number `entry` of table t, with weights w
  * (loaded for t) and thread pool `pool` (NULL: on the calling thread). Like
  * attn_program_run: inputs matched by name and checked as by the interpreter;
  * on success *outputs gets *noutputs new tensors (attn_tensors_free); on
  * failure *error (if non-NULL) gets a message (attn_string_free). */
-ATTN_RT_API attn_status attn_aot_run(const AttnCompiled *c, const AttnAotTable *t, int entry, const AttnAotWeights *w,
-                                     AttnPool *pool, const attn_tensor *inputs, int ninputs, attn_tensor **outputs,
-                                     int *noutputs, char **error);
+ATTN_RT_API attn_status attn_aot_run(const attn_compiled *c, const attn_aot_table *t, int entry, const attn_aot_weights *w,
+                         attn_pool *pool, const attn_tensor *inputs, int ninputs, attn_tensor **outputs,
+                         int *noutputs, char **error);
 
 #ifdef __cplusplus
 }

@@ -19,7 +19,7 @@ static bool tensor_bytes(const attn_tensor *t, size_t *bytes) {
 }
 
 /* Names, duplicates: every given input is one the entry declares, once. */
-static int check_names(const char *entry, const AttnSigTensor *sig, int nsig, const attn_tensor *inputs, int ninputs,
+static int check_names(const char *entry, const attn_sig_tensor *sig, int nsig, const attn_tensor *inputs, int ninputs,
                        char **err) {
     for (int i = 0; i < ninputs; i++) {
         bool known = false;
@@ -40,7 +40,7 @@ static int check_names(const char *entry, const AttnSigTensor *sig, int nsig, co
 
 /* Checks dims, size and data of input s given as t, whose dims the entry
  * wants to be want[0..rank) (sym_src/sym_axis: which input bound each symbol). */
-static int check_dims(const AttnSigTensor *s, const attn_tensor *t, const int64_t *want, int nsyms,
+static int check_dims(const attn_sig_tensor *s, const attn_tensor *t, const int64_t *want, int nsyms,
                       const char *const *sym_src, const int *sym_axis, char **err) {
     for (int d = 0; d < t->rank; d++) {
         int64_t w = want[d];
@@ -69,7 +69,7 @@ static int check_dims(const AttnSigTensor *s, const attn_tensor *t, const int64_
     return 0;
 }
 
-int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int nsyms, AttnDimsFn dims,
+int attn_bind_inputs(const char *entry, const attn_sig_tensor *sig, int nsig, int nsyms, attn_dims_fn dims,
                      const void *dims_self, const attn_tensor *inputs, int ninputs, int64_t *syms,
                      const attn_tensor **bound, char **err) {
     /* the compiler refuses more; these guard the arrays below against a hand-made signature */
@@ -90,7 +90,7 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
     const char *sym_src[ATTN_LIMIT_CALL_SYMS] = {0};
     int sym_axis[ATTN_LIMIT_CALL_SYMS] = {0};
     for (int k = 0; k < nsig; k++) {
-        const AttnSigTensor *s = &sig[k];
+        const attn_sig_tensor *s = &sig[k];
         const attn_tensor *t = NULL;
         for (int i = 0; i < ninputs; i++)
             if (strcmp(inputs[i].name, s->name) == 0)
@@ -132,7 +132,7 @@ int attn_bind_inputs(const char *entry, const AttnSigTensor *sig, int nsig, int 
  * is the source location and message with up to three "%lld" for the numbers
  * and "%%" for a '%' of its own (cg_entry.c add_site); it is expanded here and
  * never handed to a printf-style formatter, since a path may hold any byte. */
-static char *site_message(const AttnCompiled *c, int64_t site, const int64_t *v) {
+static char *site_message(const attn_compiled *c, int64_t site, const int64_t *v) {
     if (site < 0 || site >= c->nsites)
         return attn_format("internal error: compiled code of entry %s failed at unknown site %lld", c->entry, (long long)site);
     const char *text = c->sites[site];
@@ -158,7 +158,7 @@ static char *site_message(const AttnCompiled *c, int64_t site, const int64_t *v)
 
 /* Binds the inputs to syms and bound, and checks the per-call dims: returns
  * the bytes of workspace, or -1 with a message in *err. */
-static int64_t bind_call(const AttnCompiled *c, const attn_tensor *inputs, int ninputs, int64_t *syms,
+static int64_t bind_call(const attn_compiled *c, const attn_tensor *inputs, int ninputs, int64_t *syms,
                          const attn_tensor **bound, char **err) {
     if (c->noutputs > ATTN_LIMIT_OUTPUTS) { /* the compiler refuses more */
         *err = attn_format("error: entry %s has %d outputs, more than the limit of %d (ATTN_LIMIT_OUTPUTS)", c->entry,
@@ -178,7 +178,7 @@ static int64_t bind_call(const AttnCompiled *c, const attn_tensor *inputs, int n
     return ws_bytes;
 }
 
-attn_status attn_compiled_stats(const AttnCompiled *c, AttnStatsFn fn, const attn_tensor *inputs, int ninputs,
+attn_status attn_compiled_stats(const attn_compiled *c, attn_stats_fn fn, const attn_tensor *inputs, int ninputs,
                                 attn_run_stats *stats, char **error) {
     char *err = NULL;
     int64_t syms[ATTN_LIMIT_CALL_SYMS], v[ATTN_NSTATS];
@@ -200,7 +200,7 @@ attn_status attn_compiled_stats(const AttnCompiled *c, AttnStatsFn fn, const att
     return st;
 }
 
-attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPool *pool, const attn_tensor *inputs,
+attn_status attn_compiled_run(const attn_compiled *c, void *const *params, attn_pool *pool, const attn_tensor *inputs,
                               int ninputs, attn_tensor **outputs, int *noutputs, char **error) {
     return attn_compiled_run_with(c, params, pool, NULL, NULL, inputs, ninputs, outputs, noutputs, error);
 }
@@ -208,7 +208,7 @@ attn_status attn_compiled_run(const AttnCompiled *c, void *const *params, AttnPo
 enum { WS_HEADER = 64 };
 
 /* A block of at least `bytes` of workspace: the cached one, or a new one. */
-static void *workspace_take(AttnWorkspaceCache *cache, size_t bytes) {
+static void *workspace_take(attn_workspace_cache *cache, size_t bytes) {
     void *block = cache ? __atomic_exchange_n(&cache->block, NULL, __ATOMIC_ACQ_REL) : NULL;
     if (block && *(size_t *)block >= bytes)
         return block;
@@ -220,7 +220,7 @@ static void *workspace_take(AttnWorkspaceCache *cache, size_t bytes) {
 }
 
 /* Leaves block in the cache (keeping the larger of it and the cached one). */
-static void workspace_give(AttnWorkspaceCache *cache, void *block) {
+static void workspace_give(attn_workspace_cache *cache, void *block) {
     if (!cache || !block) {
         free(block);
         return;
@@ -232,7 +232,7 @@ static void workspace_give(AttnWorkspaceCache *cache, void *block) {
     free(old);
 }
 
-void attn_workspace_cache_free(AttnWorkspaceCache *cache) {
+void attn_workspace_cache_free(attn_workspace_cache *cache) {
     if (cache)
         free(__atomic_exchange_n(&cache->block, NULL, __ATOMIC_ACQ_REL));
 }
@@ -251,9 +251,57 @@ static void run_outputs_free(RunOutputs *o, int n) {
     free(o->dims);
 }
 
-attn_status attn_compiled_run_with(const AttnCompiled *c, void *const *params, AttnPool *pool, int64_t *profile,
-                                   AttnWorkspaceCache *cache, const attn_tensor *inputs, int ninputs,
-                                   attn_tensor **outputs, int *noutputs, char **error) {
+/* Checks the caller's output tensor i, o, against the one the run gives,
+ * want; 0, or -1 with a message in *err. */
+static int check_caller_output(int i, const attn_tensor *want, const attn_tensor *o, char **err) {
+    bool same = o->dtype == want->dtype && o->rank == want->rank && (!o->name || !strcmp(o->name, want->name));
+    for (int d = 0; same && d < want->rank; d++)
+        same = o->shape[d] == want->shape[d];
+    size_t bytes = 0;
+    if (same && tensor_bytes(want, &bytes) && bytes && !o->data) {
+        *err = attn_format("error: output tensor %d ('%s') has no data", i, want->name);
+        return -1;
+    }
+    if (!same) {
+        char shape[160], got[160];
+        *err = attn_format("error: output tensor %d must be '%s' %s%s for these inputs, got '%s' %s%s", i, want->name,
+                           attn_dtype_name(want->dtype), attn_shape_text(want, shape, sizeof shape),
+                           o->name ? o->name : "(no name)",
+                           (unsigned)o->dtype <= ATTN_BOOL ? attn_dtype_name(o->dtype) : "?",
+                           o->rank >= 0 && o->rank <= ATTN_MAX_RANK ? attn_shape_text(o, got, sizeof got)
+                                                                    : "[bad rank]");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_count(const char *entry, int want, int got, char **err) {
+    if (want == got)
+        return 0;
+    *err = attn_format("error: entry %s has %d outputs, %d output tensors given", entry, want, got);
+    return -1;
+}
+
+/* Checks the caller's output tensors against the dims this run gives them
+ * (dims: ATTN_MAX_RANK per output); 0, or -1 with a message in *err. */
+static int check_caller_outputs(const attn_compiled *c, const int64_t *dims, const attn_tensor *outs, int nouts,
+                                char **err) {
+    if (check_count(c->entry, c->noutputs, nouts, err) != 0)
+        return -1;
+    for (int i = 0; i < nouts; i++) {
+        attn_tensor want = {.name = c->outputs[i].name, .dtype = c->outputs[i].dtype, .rank = c->outputs[i].rank};
+        memcpy(want.shape, &dims[i * ATTN_MAX_RANK], sizeof(int64_t) * (size_t)want.rank);
+        if (check_caller_output(i, &want, &outs[i], err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A run writing into the caller's tensors (into, ninto), or into new ones
+ * (into NULL: *outputs, *noutputs). */
+static attn_status run(const attn_compiled *c, void *const *params, attn_pool *pool, int64_t *profile,
+                       attn_workspace_cache *cache, const attn_tensor *inputs, int ninputs, attn_tensor *into,
+                       int ninto, attn_tensor **outputs, int *noutputs, char **error) {
     char *err = NULL;
     int64_t syms[ATTN_LIMIT_CALL_SYMS];
     const attn_tensor *bound[ATTN_LIMIT_INPUTS];
@@ -267,18 +315,29 @@ attn_status attn_compiled_run_with(const AttnCompiled *c, void *const *params, A
     for (int i = 0; i < c->ninputs; i++)
         in_data[i] = bound[i]->data;
     size_t nout = (size_t)c->noutputs + 1;
-    out.tensors = calloc(nout, sizeof *out.tensors);
+    out.tensors = into ? NULL : calloc(nout, sizeof *out.tensors);
     out.data = calloc(nout, sizeof *out.data);
     out.dims = calloc(nout * ATTN_MAX_RANK, sizeof *out.dims);
-    void *block = workspace_take(cache, (size_t)ws_bytes);
-    ws = block ? (char *)block + WS_HEADER : NULL;
-    if (!out.tensors || !out.data || !out.dims || !ws) {
-        err = attn_format("error: out of memory allocating %lld bytes of workspace", (long long)ws_bytes);
+    if ((!into && !out.tensors) || !out.data || !out.dims) {
+        err = attn_format(ATTN_MSG_NOMEM " for the outputs");
         st = ATTN_ERR_NOMEM;
         goto done;
     }
     c->output_dims(NULL, syms, out.dims);
+    if (into && check_caller_outputs(c, out.dims, into, ninto, &err) != 0)
+        goto done;
+    void *block = workspace_take(cache, (size_t)ws_bytes);
+    ws = block ? (char *)block + WS_HEADER : NULL;
+    if (!ws) {
+        err = attn_format("error: out of memory allocating %lld bytes of workspace", (long long)ws_bytes);
+        st = ATTN_ERR_NOMEM;
+        goto done;
+    }
     for (int i = 0; i < c->noutputs; i++) {
+        if (into) {
+            out.data[i] = into[i].data;
+            continue;
+        }
         attn_tensor *o = &out.tensors[i];
         o->name = c->outputs[i].name;
         o->dtype = c->outputs[i].dtype;
@@ -292,22 +351,79 @@ attn_status attn_compiled_run_with(const AttnCompiled *c, void *const *params, A
         }
         out.data[i] = o->data;
     }
-    AttnRunCtx ctx = {.params = params, .syms = syms, .inputs = in_data, .outputs = out.data, .workspace = ws,
-                      .pool = pool, .profile = profile};
+    attn_run_ctx ctx = {.params = params, .syms = syms, .inputs = in_data, .outputs = out.data, .workspace = ws,
+                        .pool = pool, .profile = profile};
     int32_t rc = c->run(&ctx);
     if (rc != 0) {
         err = site_message(c, rc - 1, ctx.err);
         goto done;
     }
-    *outputs = out.tensors;
-    *noutputs = c->noutputs;
-    out.tensors = NULL;
+    if (!into) {
+        *outputs = out.tensors;
+        *noutputs = c->noutputs;
+        out.tensors = NULL;
+    }
     st = ATTN_OK;
 done:
     if (st != ATTN_OK)
         st = attn_message_status(err);
     run_outputs_free(&out, c->noutputs);
     workspace_give(cache, ws ? (char *)ws - WS_HEADER : NULL);
+    if (error)
+        *error = err;
+    else
+        free(err);
+    return st;
+}
+
+attn_status attn_compiled_run_with(const attn_compiled *c, void *const *params, attn_pool *pool, int64_t *profile,
+                                   attn_workspace_cache *cache, const attn_tensor *inputs, int ninputs,
+                                   attn_tensor **outputs, int *noutputs, char **error) {
+    return run(c, params, pool, profile, cache, inputs, ninputs, NULL, 0, outputs, noutputs, error);
+}
+
+attn_status attn_compiled_run_into(const attn_compiled *c, void *const *params, attn_pool *pool, int64_t *profile,
+                                   attn_workspace_cache *cache, const attn_tensor *inputs, int ninputs,
+                                   attn_tensor *outputs, int noutputs, char **error) {
+    return run(c, params, pool, profile, cache, inputs, ninputs, outputs, noutputs, NULL, NULL, error);
+}
+
+attn_status attn_compiled_output_shapes(const attn_compiled *c, const attn_tensor *inputs, int ninputs,
+                                        attn_tensor *outputs, int noutputs, char **error) {
+    char *err = NULL;
+    int64_t syms[ATTN_LIMIT_CALL_SYMS];
+    const attn_tensor *bound[ATTN_LIMIT_INPUTS];
+    int64_t *dims = NULL;
+    if (bind_call(c, inputs, ninputs, syms, bound, &err) >= 0 && check_count(c->entry, c->noutputs, noutputs, &err) == 0) {
+        if ((dims = calloc((size_t)c->noutputs * ATTN_MAX_RANK + 1, sizeof *dims))) {
+            c->output_dims(NULL, syms, dims);
+            for (int i = 0; i < noutputs; i++) {
+                outputs[i] = (attn_tensor){.name = c->outputs[i].name, .dtype = c->outputs[i].dtype,
+                                           .rank = c->outputs[i].rank};
+                memcpy(outputs[i].shape, &dims[i * ATTN_MAX_RANK], sizeof(int64_t) * (size_t)outputs[i].rank);
+            }
+            free(dims);
+            return ATTN_OK;
+        }
+        err = attn_format(ATTN_MSG_NOMEM);
+    }
+    attn_status st = attn_message_status(err);
+    if (error)
+        *error = err;
+    else
+        free(err);
+    return st;
+}
+
+attn_status attn_check_outputs(const char *entry, const attn_tensor *got, int ngot, const attn_tensor *into,
+                               int ninto, char **error) {
+    char *err = NULL;
+    int rc = check_count(entry, ngot, ninto, &err);
+    for (int i = 0; rc == 0 && i < ngot; i++)
+        rc = check_caller_output(i, &got[i], &into[i], &err);
+    if (rc == 0)
+        return ATTN_OK;
+    attn_status st = attn_message_status(err);
     if (error)
         *error = err;
     else

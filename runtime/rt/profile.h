@@ -4,7 +4,7 @@
  *
  * Such code reads the clock around every kernel call and adds the time to
  * a counter pair per kernel (nanoseconds, calls) that the run context
- * points to (AttnRunCtx.profile). Code built without profiling has no such
+ * points to (attn_run_ctx.profile). Code built without profiling has no such
  * calls at all.
  */
 #ifndef ATTN_PROFILE_H

@@ -48,8 +48,9 @@ _Static_assert(SIZE_MAX >= UINT64_MAX, "file offsets are held in size_t");
 
 struct StFile {
     char *path;         /* as given to st_open, for messages */
-    void *map;          /* read-only mapping of the whole file, or NULL */
-    size_t mapsize;     /* length of the mapping in bytes */
+    const void *map;    /* the whole file: a read-only mapping, or the caller's image */
+    size_t mapsize;     /* its length in bytes */
+    bool mapped;        /* map is a mapping of ours (st_open), not borrowed (st_open_memory) */
     StTensor *tensors;  /* the n tensors, sorted by data offset */
     StTensor **by_name; /* the same tensors sorted by name, for st_find */
     int n;              /* number of tensors */
@@ -485,6 +486,7 @@ static int map_file(const Ctx *c, StFile *f)
         } else {
             f->map = map;
             f->mapsize = (size_t)sb.st_size;
+            f->mapped = true;
             rc = 0;
         }
     }
@@ -532,6 +534,29 @@ StFile *st_open(const char *path, char *err, size_t errlen)
     return f;
 }
 
+StFile *st_open_memory(const void *data, size_t len, const char *name, char *err, size_t errlen)
+{
+    Ctx c = {.path = name ? name : "(null)", .err = err, .errlen = errlen};
+    StFile *f = calloc(1, sizeof *f);
+    if (!name || !f || !(f->path = strdup(name))) {
+        FAIL(&c, "%s", name ? "out of memory" : "no name given");
+        free(f);
+        return NULL;
+    }
+    if (!data || len < 8) {
+        FAIL(&c, "%s", !data ? "no data given" : "image is shorter than the 8-byte header length");
+        st_close(f);
+        return NULL;
+    }
+    f->map = data;
+    f->mapsize = len;
+    if (read_header(&c, f)) {
+        st_close(f);
+        return NULL;
+    }
+    return f;
+}
+
 void st_close(StFile *f)
 {
     if (!f)
@@ -540,8 +565,8 @@ void st_close(StFile *f)
         free(f->tensors[i].name);
     free(f->tensors);
     free(f->by_name);
-    if (f->map)
-        munmap(f->map, f->mapsize);
+    if (f->mapped)
+        munmap((void *)f->map, f->mapsize);
     free(f->path);
     free(f);
 }

@@ -6,7 +6,8 @@
  * raw row-major data. Weights are bound to models from such files, and files
  * come from anywhere, so the reader is strict: every inconsistency is refused
  * with a one-line message instead of being trusted. Data is mmap'd read-only
- * and only copied when st_convert turns it into the dtype a model wants.
+ * (or read in place from the caller's image in memory) and only copied when
+ * st_convert turns it into the dtype a model wants.
  */
 #ifndef ATTN_SAFETENSORS_H
 #define ATTN_SAFETENSORS_H
@@ -30,7 +31,7 @@ typedef struct StTensor {
     StDtype dtype;                /* as declared in the file */
     int rank;                     /* number of dims, 0..ATTN_MAX_RANK */
     int64_t shape[ATTN_MAX_RANK]; /* extent of each dim, each <= 2^53 */
-    const void *data;             /* points into the mmap'd file (may be unaligned) */
+    const void *data;             /* points into the mapped file or image (may be unaligned) */
     size_t nbytes;                /* shape product × element size; 0 for empty tensors */
 } StTensor;
 
@@ -41,6 +42,9 @@ typedef struct StFile StFile; /* an open, validated file: its mapping and its te
  * "w.safetensors: header length 123456789 exceeds file size 1000".
  * The file must not be truncated by someone else while it is open (SIGBUS). */
 StFile *st_open(const char *path, char *err, size_t errlen);
+/* The same for a safetensors image in memory, data[0..len), borrowed: it
+ * must stay valid and unchanged until st_close. Messages begin with `name`. */
+StFile *st_open_memory(const void *data, size_t len, const char *name, char *err, size_t errlen);
 void st_close(StFile *f);
 
 /* Number of tensors (the __metadata__ entry is not one). */

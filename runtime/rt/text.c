@@ -27,6 +27,16 @@ char *attn_format(const char *fmt, ...) {
     return s;
 }
 
+attn_status attn_error_out(char **error, attn_status status, const char *fmt, ...) {
+    if (error) {
+        va_list ap;
+        va_start(ap, fmt);
+        *error = attn_vformat(fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
 const char *attn_shape_text(const attn_tensor *t, char *buf, size_t len) {
     size_t k = (size_t)snprintf(buf, len, "[");
     for (int d = 0; d < t->rank && d < ATTN_MAX_RANK && k < len; d++)

@@ -23,6 +23,10 @@ char *attn_format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define ATTN_MSG_INTERNAL "internal error: "
 attn_status attn_message_status(const char *msg);
 
+/* The API's way to fail: sets *error (when error is non-NULL) to the
+ * printf-style message, to free with attn_string_free, and returns status. */
+attn_status attn_error_out(char **error, attn_status status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Writes t's shape as "[2, 3]" into buf (at most ATTN_MAX_RANK dims); returns buf. */
 const char *attn_shape_text(const attn_tensor *t, char *buf, size_t len);
 

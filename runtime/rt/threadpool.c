@@ -16,6 +16,7 @@
  * back quickly.
  */
 #include "threadpool.h"
+#include "attn_limits.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,8 +27,9 @@
 
 enum { SPIN_NS = 100000 };
 
-struct AttnPool {
+struct attn_pool {
     int nthreads;                 /* threads a loop runs on, caller included */
+    bool process_default;         /* attn_pool_default's: never freed */
     pthread_t *workers;           /* nthreads - 1 of them */
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
@@ -56,7 +58,7 @@ static void cpu_relax(void) {
 }
 
 /* Spins for up to SPIN_NS until done(p, arg) holds; returns whether it did. */
-static bool spin_until(AttnPool *p, bool (*done)(AttnPool *, unsigned long), unsigned long arg) {
+static bool spin_until(attn_pool *p, bool (*done)(attn_pool *, unsigned long), unsigned long arg) {
     int64_t end = now_ns() + SPIN_NS;
     for (int i = 0;; i++) {
         if (done(p, arg))
@@ -67,13 +69,13 @@ static bool spin_until(AttnPool *p, bool (*done)(AttnPool *, unsigned long), uns
     }
 }
 
-static bool new_loop(AttnPool *p, unsigned long seen) { return atomic_load(&p->generation) != seen; }
-static bool all_done(AttnPool *p, unsigned long unused) {
+static bool new_loop(attn_pool *p, unsigned long seen) { return atomic_load(&p->generation) != seen; }
+static bool all_done(attn_pool *p, unsigned long unused) {
     (void)unused;
     return atomic_load(&p->active) == 0;
 }
 
-static void run_tasks(AttnPool *p) {
+static void run_tasks(attn_pool *p) {
     for (;;) {
         int64_t i = atomic_fetch_add(&p->next, 1);
         if (i >= p->n)
@@ -83,7 +85,7 @@ static void run_tasks(AttnPool *p) {
 }
 
 static void *worker(void *arg) {
-    AttnPool *p = arg;
+    attn_pool *p = arg;
     unsigned long seen = 0;
     for (;;) {
         if (!spin_until(p, new_loop, seen)) {
@@ -107,14 +109,17 @@ static void *worker(void *arg) {
     }
 }
 
-AttnPool *attn_pool_new(int threads) {
-    if (threads <= 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = cores > 0 ? (int)cores : 1;
-    }
-    if (threads > 256)
-        threads = 256;
-    AttnPool *p = calloc(1, sizeof *p);
+static int online_cores(void) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 ? (int)cores : 1;
+}
+
+attn_pool *attn_pool_new(int threads) {
+    if (threads <= 0)
+        threads = online_cores();
+    if (threads > ATTN_LIMIT_POOL_THREADS)
+        threads = ATTN_LIMIT_POOL_THREADS;
+    attn_pool *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->workers = calloc((size_t)threads, sizeof *p->workers);
@@ -135,8 +140,8 @@ AttnPool *attn_pool_new(int threads) {
     return p;
 }
 
-void attn_pool_free(AttnPool *p) {
-    if (!p)
+void attn_pool_free(attn_pool *p) {
+    if (!p || p->process_default)
         return;
     pthread_mutex_lock(&p->mu);
     p->stop = true;
@@ -152,9 +157,39 @@ void attn_pool_free(AttnPool *p) {
     free(p);
 }
 
-int attn_pool_threads(const AttnPool *p) { return p ? p->nthreads : 1; }
+int attn_pool_threads(const attn_pool *p) { return p ? p->nthreads : 1; }
 
-void attn_rt_parallel_for(AttnPool *p, int64_t n, void (*fn)(void *ctx, int64_t i), void *ctx) {
+/* The process's pool, started on first use with default_threads threads
+ * (0: every core). */
+static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
+static attn_pool *default_pool;
+static int default_threads;
+
+attn_pool *attn_pool_default(void) {
+    pthread_mutex_lock(&default_lock);
+    if (!default_pool && (default_pool = attn_pool_new(default_threads)))
+        default_pool->process_default = true;
+    attn_pool *p = default_pool;
+    pthread_mutex_unlock(&default_lock);
+    return p;
+}
+
+attn_status attn_set_threads(int threads) {
+    if (threads < 0)
+        return ATTN_ERR_USAGE;
+    pthread_mutex_lock(&default_lock);
+    int want = threads ? threads : online_cores();
+    if (want > ATTN_LIMIT_POOL_THREADS)
+        want = ATTN_LIMIT_POOL_THREADS;
+    /* a started pool keeps its threads: programs hold it; asking for what it has is no change */
+    bool ok = !default_pool || default_pool->nthreads == want;
+    if (!default_pool)
+        default_threads = threads;
+    pthread_mutex_unlock(&default_lock);
+    return ok ? ATTN_OK : ATTN_ERR_USAGE;
+}
+
+void attn_rt_parallel_for(attn_pool *p, int64_t n, void (*fn)(void *ctx, int64_t i), void *ctx) {
     if (n <= 0)
         return;
     if (!p || p->nthreads == 1 || n == 1 || pthread_mutex_trylock(&p->busy) != 0) {

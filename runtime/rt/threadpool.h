@@ -15,22 +15,14 @@
 
 #include <stdint.h>
 
+#include "attn.h" /* attn_pool and its public calls: attn_pool_new, attn_pool_default, ... */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-typedef struct AttnPool AttnPool;
-
-/* A pool running loops on `threads` threads in all (the caller plus threads-1
- * workers); threads <= 0 means the number of online cores. NULL when out of
- * memory or threads cannot be started. */
-ATTN_RT_API AttnPool *attn_pool_new(int threads);
-ATTN_RT_API void attn_pool_free(AttnPool *p);
-/* Threads a loop runs on (1 for a NULL pool). */
-ATTN_RT_API int attn_pool_threads(const AttnPool *p);
-
 /* Runs fn(ctx, i) for i in [0, n); a NULL pool runs them in order on the caller. */
-ATTN_RT_API void attn_rt_parallel_for(AttnPool *p, int64_t n, void (*fn)(void *ctx, int64_t i), void *ctx);
+ATTN_RT_API void attn_rt_parallel_for(attn_pool *p, int64_t n, void (*fn)(void *ctx, int64_t i), void *ctx);
 
 #ifdef __cplusplus
 }

@@ -27,7 +27,7 @@ static int read_inputs(const char *path, attn_tensor *in) {
     }
     int rc = 0;
     for (int i = 0; i < COMPILED.ninputs && rc == 0; i++) {
-        const AttnSigTensor *s = &COMPILED.inputs[i];
+        const attn_sig_tensor *s = &COMPILED.inputs[i];
         const StTensor *t = st_find(f, s->name);
         in[i] = (attn_tensor){.name = s->name, .dtype = s->dtype};
         if (!t || st_convert(t, s->dtype, &in[i].data, err, sizeof err) != 0) {
@@ -51,8 +51,8 @@ int main(int argc, char **argv) {
     attn_tensor in[64] = {0}, *out = NULL;
     int nout = 0, rc = 1;
     char *err = NULL, msg[512];
-    AttnAotWeights *w = NULL;
-    AttnPool *pool = attn_pool_new(2);
+    attn_aot_weights *w = NULL;
+    attn_pool *pool = attn_pool_new(2);
     if (COMPILED.ninputs > 64 || read_inputs(argv[2], in) != 0)
         fprintf(stderr, "%s: cannot read the inputs\n", argv[2]);
     else if (CAT(AOT_MODEL, _load_weights)(argv[1], &w, &err) != ATTN_OK)

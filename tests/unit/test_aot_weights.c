@@ -19,17 +19,17 @@
 
 /* The table of a model reading w: f32[3, 2] only through a transposed matmul
  * (packed, B = wᵀ of 2×3), b: f32[3] and ids: i64[2]. */
-static const AttnAotWeight weights[3] = {
+static const attn_aot_weight weights[3] = {
     {"w", ATTN_F32, 2, {3, 2}, "f32[3, 2]", 0},
     {"b", ATTN_F32, 1, {3}, "f32[3]", 1},
     {"ids", ATTN_I64, 1, {2}, "i64[2]", 1},
 };
-static const AttnAotPacked packed[1] = {{0, 2, 3, 1, 2, 0, 0, NULL, 0}};
+static const attn_aot_packed packed[1] = {{0, 2, 3, 1, 2, 0, 0, NULL, 0}};
 static const int slots[3] = {1, 3, 2};
-static const AttnAotEntry entries[1] = {{"f", 3, slots}};
+static const attn_aot_entry entries[1] = {{"f", 3, slots}};
 enum { LANES = 8 };
-static const AttnAotTable table = {"m", "m.attn", 1, LANES, 3, weights, 1, packed, 1, entries};
-static const AttnAotTable table_some = {"m", "m.attn", 0, LANES, 3, weights, 1, packed, 1, entries};
+static const attn_aot_table table = {"m", "m.attn", 1, LANES, 3, weights, 1, packed, 1, entries};
+static const attn_aot_table table_some = {"m", "m.attn", 0, LANES, 3, weights, 1, packed, 1, entries};
 
 static float w_data[6] = {1, 2, 3, 4, 5, 6}, b_data[3] = {0.5f, -1, 2};
 static int64_t ids_data[2] = {7, -3};
@@ -66,7 +66,7 @@ static int32_t dims(const void *self, const int64_t *syms, int64_t *d) {
     return 0;
 }
 static int run_calls;
-static int32_t run(AttnRunCtx *ctx) {
+static int32_t run(attn_run_ctx *ctx) {
     run_calls++;
     const float *b = ctx->params[0], *p = ctx->params[1];
     const int64_t *ids = ctx->params[2];
@@ -80,13 +80,13 @@ static int32_t run(AttnRunCtx *ctx) {
     assert_true(ids[0] == 7 && ids[1] == -3);
     return 0;
 }
-static const AttnCompiled compiled = {"f", 0, NULL, 0, NULL, 0, 0, NULL, ws, dims, dims, run};
+static const attn_compiled compiled = {"f", 0, NULL, 0, NULL, 0, 0, NULL, ws, dims, dims, run};
 
 /* The same packed operand (w transposed) as two parts side by side: rows
  * [0, 1) and [1, 3) of w, as merged products concatenate their weights. */
-static const AttnAotPart halves[2] = {{0, 0, 1}, {0, 2, 2}};
-static const AttnAotPacked packed_parts[1] = {{0, 2, 3, 1, 2, 0, 2, halves, 0}};
-static const AttnAotTable table_parts = {"m", "m.attn", 1, LANES, 3, weights, 1, packed_parts, 1, entries};
+static const attn_aot_part halves[2] = {{0, 0, 1}, {0, 2, 2}};
+static const attn_aot_packed packed_parts[1] = {{0, 2, 3, 1, 2, 0, 2, halves, 0}};
+static const attn_aot_table table_parts = {"m", "m.attn", 1, LANES, 3, weights, 1, packed_parts, 1, entries};
 
 static void packs_concatenated_parts(void **state) {
     (void)state;
@@ -99,7 +99,7 @@ static void packs_concatenated_parts(void **state) {
     for (size_t i = 0; i < attn_pack_b_size(2, 3, LANES); i++)
         assert_true(cols[i] == whole[i]);
     /* and the loader packs a table's parts the same way (run() checks the slot) */
-    AttnAotWeights *w = NULL;
+    attn_aot_weights *w = NULL;
     char *err = NULL;
     assert_int_equal(attn_aot_weights_load(&table_parts, write_weights("parts.st", 3, 2, ATTN_I64, true, false), &w, &err),
                      ATTN_OK);
@@ -158,7 +158,7 @@ static void packs_gates_interleaved(void **state) {
 
 static void loads_and_runs(void **state) {
     (void)state;
-    AttnAotWeights *w = NULL;
+    attn_aot_weights *w = NULL;
     char *err = NULL;
     assert_int_equal(attn_aot_weights_load(&table, write_weights("ok.st", 3, 2, ATTN_I64, true, false), &w, &err),
                      ATTN_OK);
@@ -174,8 +174,8 @@ static void loads_and_runs(void **state) {
 }
 
 /* Loading fails with ATTN_ERR_INPUT and a message containing each of want[]. */
-static void expect_errors(const AttnAotTable *t, const char *path, const char *const *want, int nwant) {
-    AttnAotWeights *w = (AttnAotWeights *)&w; /* must be reset to NULL */
+static void expect_errors(const attn_aot_table *t, const char *path, const char *const *want, int nwant) {
+    attn_aot_weights *w = (attn_aot_weights *)&w; /* must be reset to NULL */
     char *err = NULL;
     assert_int_equal(attn_aot_weights_load(t, path, &w, &err), ATTN_ERR_INPUT);
     assert_null(w);
@@ -217,7 +217,7 @@ static void unexpected_key(void **state) {
     const char *const w[] = {": unexpected weight 'extra': no entry of m.attn declares it"};
     expect_errors(&table, path, w, 1);
     /* an object of some of the entries accepts the other entries' weights */
-    AttnAotWeights *aw = NULL;
+    attn_aot_weights *aw = NULL;
     assert_int_equal(attn_aot_weights_load(&table_some, path, &aw, NULL), ATTN_OK);
     attn_aot_weights_free(aw);
 }
@@ -242,7 +242,7 @@ static void bad_file(void **state) {
 static void misuse(void **state) {
     (void)state;
     char *err = NULL;
-    AttnAotWeights *w = NULL;
+    attn_aot_weights *w = NULL;
     assert_int_equal(attn_aot_weights_load(NULL, "x", &w, &err), ATTN_ERR_USAGE);
     assert_non_null(err);
     attn_string_free(err);
@@ -252,7 +252,7 @@ static void misuse(void **state) {
     assert_non_null(strstr(err, "weights are not loaded"));
     attn_string_free(err);
     /* weights of another object */
-    static const AttnAotTable other = {"other", "o.attn", 1, LANES, 3, weights, 1, packed, 1, entries};
+    static const attn_aot_table other = {"other", "o.attn", 1, LANES, 3, weights, 1, packed, 1, entries};
     assert_int_equal(attn_aot_weights_load(&table, write_weights("ok2.st", 3, 2, ATTN_I64, true, false), &w, NULL),
                      ATTN_OK);
     assert_int_equal(attn_aot_run(&compiled, &other, 0, w, NULL, NULL, 0, &out, &nout, &err), ATTN_ERR_USAGE);

@@ -25,13 +25,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef void (*AttentionFn)(const AttnAttentionArgs *, AttnPool *);
+typedef void (*AttentionFn)(const AttnAttentionArgs *, attn_pool *);
 
 typedef struct Env {
     CgTarget t;
     Jit *jit;
     AttentionFn attention;
-    AttnPool *pools[3]; /* NULL, 1 thread, 2 threads */
+    attn_pool *pools[3]; /* NULL, 1 thread, 2 threads */
 } Env;
 
 static void env_init(Env *e, const char *cpu, const char *attr) {
@@ -162,7 +162,7 @@ static void reference(const AttnAttentionArgs *a, int64_t b0, int64_t b1, int64_
 static const char *const mask_names[] = {"none", "bool", "add", "keypad", "causal", "add-bcast", "rows"};
 
 /* Runs one case and checks every output element (and that nothing else of o was written). */
-static void check(Env *e, const Case *c, AttnPool *pool, int nan_inputs) {
+static void check(Env *e, const Case *c, attn_pool *pool, int nan_inputs) {
     Buf q = make_buf(c->lay_q, c->nb0, c->nb1, c->L, c->D), k = make_buf(c->lay_k, c->nb0, c->nb1, c->S, c->D);
     Buf v = make_buf(c->lay_v, c->nb0, c->nb1, c->S, c->Dv);
     Buf o = make_buf(c->lay_o, c->nb0, c->nb1, c->L, c->Dv);

@@ -58,7 +58,7 @@ typedef struct Batch {
 
 static CgTarget target;
 static Jit *jit;
-static AttnPool *pool;
+static attn_pool *pool;
 static int lanes;
 static int module_serial;
 
@@ -201,7 +201,7 @@ static bool close_enough(float got, float want, double rtol) {
 }
 
 /* Runs c's kernel with the given pool and checks it. */
-static void run_case(Case *c, KernelCall call, AttnPool *p) {
+static void run_case(Case *c, KernelCall call, attn_pool *p) {
     size_t es = attn_dtype_size(c->out.dtype);
     int64_t numel = attn_tensor_numel(&c->out);
     size_t bytes = (size_t)numel * es;

@@ -30,7 +30,7 @@ static char *text_of(const float *v, int rows, int cols, const char *const *rl,
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     assert_non_null(f);
-    assert_int_equal(attn_heatmap_text(f, v, rows, cols, rl, cl, color), 0);
+    assert_int_equal(attn_heatmap_text(f, v, rows, cols, rl, cl, color, NULL), ATTN_OK);
     fclose(f);
     return buf;
 }
@@ -186,18 +186,35 @@ static void test_text_labels(void **state)
     free(s);
 }
 
+/* A refused call: its status, and a message naming the function or the file. */
+static void expect_refusal(attn_status got, attn_status want, char **err, const char *text)
+{
+    assert_int_equal(got, want);
+    assert_non_null(*err);
+    if (!strstr(*err, text))
+        fail_msg("message '%s' does not name '%s'", *err, text);
+    attn_string_free(*err);
+    *err = NULL;
+}
+
 static void test_text_refusals(void **state)
 {
     const float v[1] = {0};
-    errno = 0;
-    assert_int_equal(attn_heatmap_text(stdout, NULL, 1, 1, NULL, NULL, false), -1);
-    assert_int_equal(errno, EINVAL);
-    errno = 0;
-    assert_int_equal(attn_heatmap_text(stdout, v, 0, 1, NULL, NULL, false), -1);
-    assert_int_equal(errno, EINVAL);
-    errno = 0;
-    assert_int_equal(attn_heatmap_text(NULL, v, 1, 1, NULL, NULL, false), -1);
-    assert_int_equal(errno, EINVAL);
+    char *err = NULL;
+    expect_refusal(attn_heatmap_text(stdout, NULL, 1, 1, NULL, NULL, false, &err), ATTN_ERR_USAGE, &err,
+                   "attn_heatmap_text");
+    expect_refusal(attn_heatmap_text(stdout, v, 0, 1, NULL, NULL, false, &err), ATTN_ERR_USAGE, &err,
+                   "attn_heatmap_text");
+    expect_refusal(attn_heatmap_text(NULL, v, 1, 1, NULL, NULL, false, &err), ATTN_ERR_USAGE, &err,
+                   "attn_heatmap_text");
+    expect_refusal(attn_heatmap_text(stdout, v, 1 << 16, 1 << 16, NULL, NULL, false, &err), ATTN_ERR_USAGE, &err,
+                   "INT_MAX");
+    /* a stream that cannot be written */
+    FILE *ro = fopen("/dev/null", "r");
+    assert_non_null(ro);
+    expect_refusal(attn_heatmap_text(ro, v, 1, 1, NULL, NULL, false, &err), ATTN_ERR_IO, &err, "cannot write");
+    fclose(ro);
+    assert_int_equal(attn_heatmap_text(stdout, NULL, 1, 1, NULL, NULL, false, NULL), ATTN_ERR_USAGE);
 }
 
 /* ---- SVG ------------------------------------------------------------------ */
@@ -262,7 +279,7 @@ static void test_svg(void **state)
     v[5] = NAN;
     const char *rows[R] = {"2", "<b>", "x&y"};
     const char *cols[C] = {"\"q\"", "it's", "a", "\x01\xff"};
-    assert_int_equal(attn_heatmap_svg(stf_at("h.svg"), v, R, C, rows, cols), 0);
+    assert_int_equal(attn_heatmap_svg(stf_at("h.svg"), v, R, C, rows, cols, NULL), ATTN_OK);
     char *s = read_file(stf_path);
     assert_int_equal(strncmp(s, "<svg", 4), 0);
     assert_xml(s);
@@ -283,7 +300,7 @@ static void test_svg(void **state)
 static void test_svg_index_labels(void **state)
 {
     float v[2 * 12] = {0};
-    assert_int_equal(attn_heatmap_svg(stf_at("i.svg"), v, 2, 12, NULL, NULL), 0);
+    assert_int_equal(attn_heatmap_svg(stf_at("i.svg"), v, 2, 12, NULL, NULL, NULL), ATTN_OK);
     char *s = read_file(stf_path);
     assert_xml(s);
     assert_int_equal(count_in(s, s + strlen(s), "<rect"), 24);
@@ -295,15 +312,12 @@ static void test_svg_index_labels(void **state)
 static void test_svg_refusals(void **state)
 {
     const float v[1] = {0};
-    errno = 0;
-    assert_int_equal(attn_heatmap_svg(stf_at("none/x.svg"), v, 1, 1, NULL, NULL), -1);
-    assert_int_equal(errno, ENOENT);
-    errno = 0;
-    assert_int_equal(attn_heatmap_svg(NULL, v, 1, 1, NULL, NULL), -1);
-    assert_int_equal(errno, EINVAL);
-    errno = 0;
-    assert_int_equal(attn_heatmap_svg(stf_at("y.svg"), v, 1, -1, NULL, NULL), -1);
-    assert_int_equal(errno, EINVAL);
+    char *err = NULL;
+    expect_refusal(attn_heatmap_svg(stf_at("none/x.svg"), v, 1, 1, NULL, NULL, &err), ATTN_ERR_IO, &err,
+                   "none/x.svg");
+    expect_refusal(attn_heatmap_svg(NULL, v, 1, 1, NULL, NULL, &err), ATTN_ERR_USAGE, &err, "attn_heatmap_svg");
+    expect_refusal(attn_heatmap_svg(stf_at("y.svg"), v, 1, -1, NULL, NULL, &err), ATTN_ERR_USAGE, &err,
+                   "attn_heatmap_svg");
     assert_int_equal(access(stf_path, F_OK), -1); /* nothing left behind */
 }
 

@@ -88,9 +88,9 @@ static void test_jit_calls_runtime(void **state) {
     build_fill(&cm);
     assert_int_equal(cg_optimize(cm.mod, &t, &err), 0);
     assert_int_equal(jit_add_module(j, cm.mod, &err), 0);
-    void (*fill)(float *, int64_t, AttnPool *) = (void (*)(float *, int64_t, AttnPool *))jit_lookup(j, "fill", &err);
+    void (*fill)(float *, int64_t, attn_pool *) = (void (*)(float *, int64_t, attn_pool *))jit_lookup(j, "fill", &err);
     assert_non_null(fill);
-    AttnPool *pool = attn_pool_new(2);
+    attn_pool *pool = attn_pool_new(2);
     float out[1000];
     fill(out, 1000, pool);
     for (int i = 0; i < 1000; i++)
@@ -172,7 +172,7 @@ static void nested_task(void *ctx, int64_t i) {
 static void test_pool(void **state) {
     (void)state;
     for (int threads = 0; threads <= 3; threads++) {
-        AttnPool *p = attn_pool_new(threads);
+        attn_pool *p = attn_pool_new(threads);
         assert_non_null(p);
         assert_true(attn_pool_threads(p) >= 1);
         for (int rep = 0; rep < 200; rep++) {

@@ -28,9 +28,9 @@
 
 typedef void (*EpiFn)(void *, int64_t, int64_t, int64_t, int64_t);
 typedef void (*GemmFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, int64_t, int64_t,
-                       float *, int64_t, AttnPool *, EpiFn, void *, int64_t);
+                       float *, int64_t, attn_pool *, EpiFn, void *, int64_t);
 typedef void (*GemmPackedFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, float *,
-                             int64_t, AttnPool *, EpiFn, void *, int64_t);
+                             int64_t, attn_pool *, EpiFn, void *, int64_t);
 
 typedef struct Env {
     CgTarget t;
@@ -38,7 +38,7 @@ typedef struct Env {
     GemmFn gemm;
     GemmPackedFn packed;
     int lanes;
-    AttnPool *pools[3]; /* NULL, 1 thread, 2 threads */
+    attn_pool *pools[3]; /* NULL, 1 thread, 2 threads */
 } Env;
 
 static void env_init(Env *e, const char *cpu, const char *attr) {
@@ -116,7 +116,7 @@ static void epilogue(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1) 
  * elements per stored row; packed: through attn_pack_b + attn_gemm_packed;
  * epi: with the epilogue above (C must then be 2 * A*B + 1). */
 static void check_grouped(Env *e, int64_t M, int64_t N, int64_t K, int ta, int tb, int pad, int packed,
-                          AttnPool *pool, bool epi, int64_t epi_panels) {
+                          attn_pool *pool, bool epi, int64_t epi_panels) {
     int64_t a_rs, a_cs, b_rs, b_cs, a_len, b_len;
     if (ta) { /* stored K x M */
         a_rs = 1, a_cs = M + pad, a_len = K * (M + pad);
@@ -206,7 +206,7 @@ static void check_grouped(Env *e, int64_t M, int64_t N, int64_t K, int ta, int t
     free(calls);
 }
 
-static void check(Env *e, int64_t M, int64_t N, int64_t K, int ta, int tb, int pad, int packed, AttnPool *pool,
+static void check(Env *e, int64_t M, int64_t N, int64_t K, int ta, int tb, int pad, int packed, attn_pool *pool,
                   bool epi) {
     check_grouped(e, M, N, K, ta, tb, pad, packed, pool, epi, 1);
 }

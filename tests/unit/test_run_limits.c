@@ -7,7 +7,7 @@
  *    refused when compiling;
  *  - a scan whose invariant work would need more than ATTN_LIMIT_SCAN_CAPTURES
  *    captures once hoisted runs on the JIT as on the interpreter;
- *  - an AttnCompiled (as an AOT header spells it) with more inputs or outputs
+ *  - an attn_compiled (as an AOT header spells it) with more inputs or outputs
  *    than the limits is refused before anything is written, and one with 256
  *    outputs runs.
  */
@@ -217,7 +217,7 @@ static void scan_hoisting_within_capture_limit(void **state) {
 /* ---- the runner of compiled code, as an AOT header drives it ------------ */
 
 enum { MANY = 300 };
-static AttnSigTensor sig[MANY];
+static attn_sig_tensor sig[MANY];
 static const char *names[MANY];
 static int ran, fake_ninputs, fake_noutputs;
 
@@ -245,7 +245,7 @@ static int32_t fake_output_dims(const void *self, const int64_t *syms, int64_t *
 }
 
 /* output i gets i in both elements; fails at site 0 with numbers 7, 8, 9 when there is 1 output */
-static int32_t fake_run(AttnRunCtx *ctx) {
+static int32_t fake_run(attn_run_ctx *ctx) {
     ran++;
     int n = 0;
     while (n < MANY && ctx->outputs[n])
@@ -264,18 +264,18 @@ static void fake_stats(const int64_t *syms, int64_t *out) {
     memset(out, 0, sizeof(int64_t) * ATTN_NSTATS);
 }
 
-static AttnCompiled fake_entry(int ninputs, int noutputs) {
+static attn_compiled fake_entry(int ninputs, int noutputs) {
     static char text[MANY][16];
     for (int i = 0; i < MANY; i++) {
         snprintf(text[i], sizeof text[i], "t%d", i);
         names[i] = text[i];
-        sig[i] = (AttnSigTensor){.name = text[i], .dtype = ATTN_F32, .rank = 1, .sym = {-1}, .type_text = "f32[2]",
+        sig[i] = (attn_sig_tensor){.name = text[i], .dtype = ATTN_F32, .rank = 1, .sym = {-1}, .type_text = "f32[2]",
                                  .dim_text = {"2"}};
     }
     fake_ninputs = ninputs;
     fake_noutputs = noutputs;
     static const char *const sites[] = {"m_%%n%%n%%s.attn:1:1: error: %lld, %lld and %lld; 100%%"};
-    return (AttnCompiled){.entry = "f", .ninputs = ninputs, .inputs = sig, .noutputs = noutputs, .outputs = sig,
+    return (attn_compiled){.entry = "f", .ninputs = ninputs, .inputs = sig, .noutputs = noutputs, .outputs = sig,
                           .nsites = 1, .sites = sites, .workspace = fake_workspace,
                           .input_dims = fake_input_dims, .output_dims = fake_output_dims, .run = fake_run};
 }
@@ -290,7 +290,7 @@ static attn_tensor *fake_inputs(int n) {
 
 static void compiled_too_many_inputs(void **state) {
     (void)state;
-    AttnCompiled c = fake_entry(MANY, 2);
+    attn_compiled c = fake_entry(MANY, 2);
     attn_tensor *in = fake_inputs(MANY), *out = NULL;
     int nout = 0;
     char *err = NULL;
@@ -310,7 +310,7 @@ static void compiled_outputs(void **state) {
     attn_tensor *in = fake_inputs(ATTN_LIMIT_INPUTS), *out = NULL;
     int nout = 0;
     char *err = NULL;
-    AttnCompiled c = fake_entry(ATTN_LIMIT_INPUTS, MANY);
+    attn_compiled c = fake_entry(ATTN_LIMIT_INPUTS, MANY);
     ran = 0;
     assert_int_equal(attn_compiled_run(&c, NULL, NULL, in, ATTN_LIMIT_INPUTS, &out, &nout, &err), ATTN_ERR_INPUT);
     assert_string_equal(err, "error: entry f has 300 outputs, more than the limit of 256 (ATTN_LIMIT_OUTPUTS)");
@@ -330,7 +330,7 @@ static void compiled_outputs(void **state) {
 /* A site's text is expanded by the runner: its numbers and its own '%'. */
 static void compiled_site_message(void **state) {
     (void)state;
-    AttnCompiled c = fake_entry(1, 1);
+    attn_compiled c = fake_entry(1, 1);
     attn_tensor *in = fake_inputs(1), *out = NULL;
     int nout = 0;
     char *err = NULL;

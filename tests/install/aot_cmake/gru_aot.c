@@ -13,7 +13,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: gru_aot WEIGHTS.safetensors\n");
         return 2;
     }
-    AttnAotWeights *w = NULL;
+    attn_aot_weights *w = NULL;
     char *err = NULL;
     if (gru_load_weights(argv[1], &w, &err) != ATTN_OK) {
         fprintf(stderr, "%s\n", err);
@@ -28,7 +28,7 @@ int main(int argc, char **argv) {
         {.name = "input", .dtype = ATTN_F32, .rank = 3, .shape = {B, T, E}, .data = x},
         {.name = "h_0", .dtype = ATTN_F32, .rank = 3, .shape = {LAYERS, B, H}, .data = h0},
     };
-    AttnPool *pool = attn_pool_new(2);
+    attn_pool *pool = attn_pool_new(2);
     attn_tensor *out = NULL;
     int nout = 0, rc = 0;
     if (gru_forward(w, pool, in, 2, &out, &nout, &err) != ATTN_OK) {
