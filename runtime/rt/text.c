@@ -55,7 +55,7 @@ static attn_status body_status(const char *body) {
         body += strlen("error: ");
     else if (starts(body, ATTN_MSG_INTERNAL))
         return ATTN_ERR_INTERNAL;
-    if (starts(body, ATTN_MSG_NOMEM + strlen("error: ")))
+    if (starts(body, &ATTN_MSG_NOMEM[sizeof "error: " - 1])) /* "out of memory" */
         return ATTN_ERR_NOMEM;
     for (size_t i = 0; i < sizeof io / sizeof *io; i++)
         if (starts(body, io[i]))
