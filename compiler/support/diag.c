@@ -80,6 +80,7 @@ static void report(Diag *d, SrcLoc loc, const char *kind, const char *fmt, va_li
     d->cap = b.cap;
 }
 
+__attribute__((format(printf, 4, 0)))
 static void vfail(Diag *d, DiagKind kind, SrcLoc loc, const char *fmt, va_list ap) {
     d->errors++;
     if (kind > d->kind)
