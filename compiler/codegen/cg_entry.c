@@ -22,31 +22,43 @@
 
 enum { ALIGN = 64 };
 
+/* What the generator knows of one node, by its global id (gid). */
+typedef struct GenValue {
+    LLVMValueRef ptr;          /* its buffer in the function being built */
+    int slot;                  /* workspace slot of its buffer, or -1 */
+    int out_of;                /* computed in the caller's output buffer: which output, else -1 */
+    bool in_place;             /* a new carried state computed in its carried buffer */
+    int site;                  /* error site of its kernel, or -1 */
+    int shape_site;            /* site of its per-call shape check, or -1 */
+    int param;                 /* PARAM: its slot; MATMUL: its packed weight's slot; else -1 */
+    bool bind_concat;          /* a CONCAT of weights packed by some product at bind time */
+    LLVMValueRef kernel;       /* kernel roots: the kernel function, built once */
+    int kindex;                /* kernel roots: number of the kernel (CgEntryInfo.kernel_names) */
+    LLVMValueRef stacked_at;   /* gate kernel roots that are per-step outputs: this step's place in the
+                                  stacked output */
+    const Dim *stacked_steps;  /* and the steps of their scan when it runs along axis 1
+                                  (CgFused.stacked_steps) */
+} GenValue;
+
+/* One graph of the entry: the entry's own or a scan body. */
+typedef struct GenGraph {
+    const IrGraph *g;
+    int base;                  /* global id of its node 0 */
+} GenGraph;
+
 typedef struct Gen {
     CgModule *cm;
     const IrEntry *e;
     const char *prefix;
     CgEntryInfo *info;
     int ngraphs;
-    const IrGraph **graphs;
-    int *base;               /* global id of each graph's node 0 */
-    int total;               /* nodes in all graphs */
-    LLVMValueRef *ptr;       /* buffer of each node in the function being built */
-    LLVMValueRef *kernel;    /* kernel function of each node, built once */
-    int *site;               /* error site of each node's kernel, or -1 */
-    int *shape_site;         /* site of each node's per-call shape check, or -1 */
-    int *param;              /* PARAM: its slot; MATMUL: its packed weight's slot; else -1 */
-    bool *bind_concat;       /* CONCATs of weights packed by some product at bind time */
-    bool *in_place;          /* new carried states computed in their carried buffer */
-    int *kindex;             /* kernel roots: number of the kernel (CgEntryInfo.kernel_names) */
-    int *out_of;             /* buffers computed in the caller's output buffer: which output, else -1 */
-    LLVMValueRef *stacked_at; /* gate kernel roots that are per-step outputs: this step's place in the stacked output */
-    const Dim **stacked_steps; /* and the steps of their scan when it runs along axis 1 (CgFused.stacked_steps) */
-    int *slot;               /* workspace slot of each node's buffer, or -1 */
+    GenGraph *graphs;          /* the entry's graph, then its scan bodies, depth first */
+    int total;                 /* nodes in all graphs */
+    GenValue *value;           /* per node, by global id */
     int nslots;
-    LLVMValueRef *slot_at;   /* per slot: its size, then its offset, in the function being built */
+    LLVMValueRef *slot_at;     /* per slot: its size, then its offset, in the function being built */
     char *err;
-    const FusePlan *plan;    /* which kernel computes each node */
+    const FusePlan *plan;      /* which kernel computes each node */
 } Gen;
 
 /* Whether node i of g is computed inside another node's kernel. */
@@ -64,14 +76,16 @@ static bool stored_member(const Gen *G, const IrGraph *g, int i) {
 
 static int gid(const Gen *G, const IrGraph *g, int i) {
     for (int k = 0; k < G->ngraphs; k++)
-        if (G->graphs[k] == g)
-            return G->base[k] + i;
+        if (G->graphs[k].g == g)
+            return G->graphs[k].base + i;
     return -1;
 }
 
+static GenValue *value_of(const Gen *G, const IrGraph *g, int i) { return &G->value[gid(G, g, i)]; }
+
 static void collect_graphs(Gen *G, const IrGraph *g) {
-    G->graphs[G->ngraphs] = g;
-    G->base[G->ngraphs++] = G->total;
+    G->graphs[G->ngraphs].g = g;
+    G->graphs[G->ngraphs++].base = G->total;
     G->total += g->n;
     for (int i = 0; i < g->n; i++)
         if (g->nodes[i].op == OP_SCAN)
@@ -233,23 +247,23 @@ static int shape_sites(Gen *G, const IrNode *n) {
 
 static void number_nodes(Gen *G) {
     for (int k = 0; k < G->ngraphs; k++) {
-        const IrGraph *g = G->graphs[k];
+        const IrGraph *g = G->graphs[k].g;
         for (int i = 0; i < g->n; i++) {
             const IrNode *n = &g->nodes[i];
-            int id = G->base[k] + i;
-            G->site[id] = G->shape_site[id] = G->param[id] = -1;
+            GenValue *v = &G->value[G->graphs[k].base + i];
+            v->site = v->shape_site = v->param = -1;
             if (n->op == OP_SCAN)
-                G->shape_site[id] = scan_sites(G, n);
+                v->shape_site = scan_sites(G, n);
             else if (n->op != OP_INPUT)
-                G->shape_site[id] = shape_sites(G, n);
+                v->shape_site = shape_sites(G, n);
             if (n->op == OP_PARAM)
-                G->param[id] = add_param(G, (CgParam){.node = n});
+                v->param = add_param(G, (CgParam){.node = n});
             else if (n->op == OP_GATHER)
-                G->site[id] = add_site(G, n, "id %lld at position %lld is out of range for an embedding table of %lld rows");
+                v->site = add_site(G, n, "id %lld at position %lld is out of range for an embedding table of %lld rows");
             else if (n->op == OP_SLICE)
-                G->site[id] = add_site(G, n, "slice [%lld, +%lld) is out of range for a dim of %lld");
+                v->site = add_site(G, n, "slice [%lld, +%lld) is out of range for a dim of %lld");
             else if (n->op == OP_RESHAPE)
-                G->site[id] = add_site(G, n, "reshape of %lld elements into %lld");
+                v->site = add_site(G, n, "reshape of %lld elements into %lld");
             else if (n->op == OP_MATMUL) {
                 const IrGraph *wg;
                 int wi;
@@ -261,9 +275,9 @@ static void number_nodes(Gen *G) {
                     if (stored_member(G, g, i) && p->kind[p->owner[i]] == FK_GATED &&
                         dim_is_const(g->nodes[p->owner[i]].type.dims[n->type.rank - 1], &H) && H > 0)
                         cp.gates = (int)(cp.n / H);
-                    G->param[id] = add_param(G, cp);
+                    v->param = add_param(G, cp);
                     if (cp.nparts)
-                        G->bind_concat[gid(G, wg, wi)] = true;
+                        value_of(G, wg, wi)->bind_concat = true;
                 }
             }
         }
@@ -278,7 +292,7 @@ static bool read_only_packed(const Gen *G, const IrGraph *g, int i) {
         for (int j = 0; j < n->nin; j++) {
             if (n->in[j] != i)
                 continue;
-            if (n->op == OP_MATMUL && j == 1 && n->in[0] != i && G->param[gid(G, g, u)] >= 0)
+            if (n->op == OP_MATMUL && j == 1 && n->in[0] != i && value_of(G, g, u)->param >= 0)
                 continue;
             if (n->op != OP_SCAN || j < n->scan.nseq + n->scan.ncarry)
                 return false;
@@ -297,7 +311,7 @@ static bool read_only_packed(const Gen *G, const IrGraph *g, int i) {
  * bind time for the products reading it: it gets neither kernel nor buffer. */
 static bool packed_at_bind(const Gen *G, const IrGraph *g, int i) {
     int id = gid(G, g, i);
-    return id >= 0 && G->bind_concat[id] && read_only_packed(G, g, i);
+    return id >= 0 && G->value[id].bind_concat && read_only_packed(G, g, i);
 }
 
 /* ---- a function being built: a CgKernel lends its loop and failure helpers ---- */
@@ -457,12 +471,12 @@ static bool carry_in_place(const Gen *G, const IrGraph *g, int o, int in) {
 }
 
 /* New carried states computed straight into their carried buffers: their
- * buffers become those (G->slot), and the copy at the end of each step goes
- * (G->in_place). Both live for the whole outermost scan, so no other buffer
- * shares the slot while either is live. */
+ * buffers become those (GenValue.slot), and the copy at the end of each step
+ * goes (GenValue.in_place). Both live for the whole outermost scan, so no
+ * other buffer shares the slot while either is live. */
 static void plan_carries(Gen *G) {
     for (int k = 0; k < G->ngraphs; k++) {
-        const IrGraph *g = G->graphs[k];
+        const IrGraph *g = G->graphs[k].g;
         for (int i = 0; i < g->n; i++) {
             const IrNode *scan = &g->nodes[i];
             if (scan->op != OP_SCAN)
@@ -470,25 +484,25 @@ static void plan_carries(Gen *G) {
             const IrGraph *body = scan->body;
             for (int c = 0; c < scan->scan.ncarry; c++) {
                 int o = body->outputs[scan->scan.nyield + c], in = ir_body_input(body, scan->scan.nseq + c);
-                int oid = gid(G, body, o);
-                if (in < 0 || G->in_place[oid] || G->slot[gid(G, body, in)] < 0 || !carry_in_place(G, body, o, in))
+                GenValue *out = value_of(G, body, o);
+                if (in < 0 || out->in_place || value_of(G, body, in)->slot < 0 || !carry_in_place(G, body, o, in))
                     continue;
-                G->slot[oid] = G->slot[gid(G, body, in)];
-                G->in_place[oid] = true;
+                out->slot = value_of(G, body, in)->slot;
+                out->in_place = true;
             }
         }
     }
 }
 
 /* Buffers of the entry's outputs that kernels write straight into the
- * caller's output buffers (G->out_of) instead of the workspace, saving the
+ * caller's output buffers (GenValue.out_of) instead of the workspace, saving the
  * copy at the end: every top-level buffer an output is held in (through
  * reshapes), the first output of it only. A scan's per-step output is held
  * in its first RESULT's buffer, so other RESULTs of it are copied. */
 static void plan_outputs(Gen *G) {
     const IrGraph *g = G->e->graph;
     for (int id = 0; id < G->total; id++)
-        G->out_of[id] = -1;
+        G->value[id].out_of = -1;
     for (int i = 0; i < g->nout; i++) {
         int root = root_of(g, g->outputs[i]);
         const IrNode *n = &g->nodes[root];
@@ -497,39 +511,43 @@ static void plan_outputs(Gen *G) {
             first_result &= !(g->nodes[j].op == OP_RESULT && g->nodes[j].in[0] == n->in[0] &&
                               g->nodes[j].attrs.axis == n->attrs.axis);
         int id = gid(G, g, root);
-        if (G->out_of[id] < 0 && first_result && owns_buffer(G, g, n, root))
-            G->out_of[id] = i;
+        if (G->value[id].out_of < 0 && first_result && owns_buffer(G, g, n, root))
+            G->value[id].out_of = i;
     }
 }
 
-/* Puts every buffer into a slot (G->slot); the key of a size class is the
- * id of its first buffer. Returns 0, or -1 when out of memory. */
+/* Puts every buffer into a slot (GenValue.slot); the key of a size class is
+ * the id of its first buffer. Returns 0, or -1 when out of memory. */
 static int plan_slots(Gen *G) {
     CgPlanBuf *bufs = calloc((size_t)G->total + 1, sizeof *bufs);
     const IrType **type = calloc((size_t)G->total + 1, sizeof *type);
+    int *slot = calloc((size_t)G->total + 1, sizeof *slot);
     CgPlanNodes nodes = {.ctx = G, .count = G->total, .id = plan_id, .owns = plan_owns, .member = plan_member};
     int rc = -1;
-    if (bufs && type && cg_plan_live(G->e->graph, &nodes, bufs) == 0) {
+    if (bufs && type && slot && cg_plan_live(G->e->graph, &nodes, bufs) == 0) {
         plan_outputs(G);
         for (int id = 0; id < G->total; id++)
-            if (G->out_of[id] >= 0)
+            if (G->value[id].out_of >= 0)
                 bufs[id].start = bufs[id].end = -1; /* not in the workspace */
         for (int k = 0; k < G->ngraphs; k++)
-            for (int i = 0; i < G->graphs[k]->n; i++)
-                type[G->base[k] + i] = &G->graphs[k]->nodes[i].type;
+            for (int i = 0; i < G->graphs[k].g->n; i++)
+                type[G->graphs[k].base + i] = &G->graphs[k].g->nodes[i].type;
         for (int id = 0; id < G->total; id++) {
             bufs[id].key = id;
             for (int j = 0; j < id && bufs[id].start >= 0 && bufs[id].key == id; j++)
                 if (bufs[j].start >= 0 && bufs[j].key == j && same_size(type[j], type[id]))
                     bufs[id].key = j;
         }
-        G->nslots = cg_plan_slots(bufs, G->total, G->slot);
+        G->nslots = cg_plan_slots(bufs, G->total, slot);
+        for (int id = 0; id < G->total; id++)
+            G->value[id].slot = slot[id];
         rc = G->nslots < 0 ? -1 : 0;
         if (rc == 0)
             plan_carries(G);
     }
     free(bufs);
     free(type);
+    free(slot);
     return rc;
 }
 
@@ -543,19 +561,19 @@ static void size_slots(Gen *G, CgKernel *k, const IrGraph *g, bool check, LLVMVa
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         int id = gid(G, g, i);
-        if (check && G->shape_site[id] >= 0 && n->op == OP_SCAN)
-            check_scan(G, k, n, G->shape_site[id]);
-        else if (check && G->shape_site[id] >= 0)
-            check_shape(G, k, n, G->shape_site[id]);
+        if (check && G->value[id].shape_site >= 0 && n->op == OP_SCAN)
+            check_scan(G, k, n, G->value[id].shape_site);
+        else if (check && G->value[id].shape_site >= 0)
+            check_shape(G, k, n, G->value[id].shape_site);
         if (n->op == OP_SCAN) {
             size_slots(G, k, n->body, check, separate);
             continue;
         }
-        if (G->slot[id] < 0)
+        if (G->value[id].slot < 0)
             continue;
         LLVMValueRef bytes = bytes_of(G, k, &n->type);
         LLVMValueRef rounded = LLVMBuildAnd(b, LLVMBuildAdd(b, bytes, cg_i64(cm, ALIGN - 1), ""), cg_i64(cm, -ALIGN), "");
-        LLVMValueRef *size = &G->slot_at[G->slot[id]];
+        LLVMValueRef *size = &G->slot_at[G->value[id].slot];
         *size = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntUGT, rounded, *size, ""), rounded, *size, "");
         if (separate)
             *separate = LLVMBuildAdd(b, *separate, rounded, "");
@@ -563,7 +581,7 @@ static void size_slots(Gen *G, CgKernel *k, const IrGraph *g, bool check, LLVMVa
 }
 
 /* Sizes the slots and lays them out one after another; returns the bytes of
- * workspace. Points every buffer (G->ptr) into its slot when `ws`. */
+ * workspace. Points every buffer (GenValue.ptr) into its slot when `ws`. */
 static LLVMValueRef plan_workspace(Gen *G, CgKernel *k, bool check, LLVMValueRef ws, LLVMValueRef *separate) {
     CgModule *cm = G->cm;
     for (int s = 0; s < G->nslots; s++)
@@ -576,8 +594,8 @@ static LLVMValueRef plan_workspace(Gen *G, CgKernel *k, bool check, LLVMValueRef
         total = LLVMBuildAdd(k->b, total, size, "");
     }
     for (int id = 0; ws && id < G->total; id++)
-        if (G->slot[id] >= 0)
-            G->ptr[id] = LLVMBuildGEP2(k->b, cm->i8, ws, &G->slot_at[G->slot[id]], 1, "");
+        if (G->value[id].slot >= 0)
+            G->value[id].ptr = LLVMBuildGEP2(k->b, cm->i8, ws, &G->slot_at[G->value[id].slot], 1, "");
     return total;
 }
 
@@ -732,7 +750,7 @@ static int add_kernel_name(Gen *G, const IrGraph *g, const FusePlan *plan, int i
     G->info->kernel_names = names;
     if (!(names[G->info->nkernels] = cg_msg("%s", text)))
         return -1;
-    G->kindex[id] = G->info->nkernels++;
+    G->value[id].kindex = G->info->nkernels++;
     return 0;
 }
 
@@ -740,6 +758,7 @@ static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
     CgModule *cm = G->cm;
     const IrNode *n = &g->nodes[i];
     int id = gid(G, g, i);
+    GenValue *v = &G->value[id];
     const FusePlan *plan = fuse_plan_find(G->plan, g);
     CgFused *f = NULL;
     if (plan && plan->kind[i] != FK_SINGLE) {
@@ -747,7 +766,7 @@ static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
         f = malloc(sizeof *f);
         bool ok = sites && f;
         for (int j = 0; ok && j < g->n; j++)
-            sites[j] = G->site[gid(G, g, j)];
+            sites[j] = value_of(G, g, j)->site;
         bool collected = ok && cg_fused_collect(f, plan, i, sites);
         free(sites);
         if (!collected) {
@@ -759,55 +778,55 @@ static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
             return;
         }
     }
-    if (G->stacked_at[id] && !(f && f->kind == FK_GATED && f->nleaf < CG_MAX_IN))
-        G->stacked_at[id] = NULL; /* emit_scan copies it instead */
-    if (G->stacked_at[id]) {
+    if (v->stacked_at && !(f && f->kind == FK_GATED && f->nleaf < CG_MAX_IN))
+        v->stacked_at = NULL; /* emit_scan copies it instead */
+    if (v->stacked_at) {
         f->stacked = f->nleaf;
         f->leaf[f->nleaf++] = CG_LEAF_STACKED;
-        f->stacked_steps = G->stacked_steps[id];
+        f->stacked_steps = v->stacked_steps;
     }
     int nargs = f ? f->nleaf : n->nin;
-    if (!G->kernel[id] && add_kernel_name(G, g, plan, i) != 0) {
+    if (!v->kernel && add_kernel_name(G, g, plan, i) != 0) {
         free(f);
         out_of_memory(G);
         return;
     }
-    if (!G->kernel[id]) {
+    if (!v->kernel) {
         char name[256];
         snprintf(name, sizeof name, "%s_k%d_%s%s", G->prefix, id, op_name(n->op), f ? "_fused" : "");
         LLVMBasicBlockRef here = LLVMGetInsertBlock(k->b);
         if (f) {
-            int param = f->matmul >= 0 ? G->param[gid(G, g, f->matmul)] : -1;
+            int param = f->matmul >= 0 ? value_of(G, g, f->matmul)->param : -1;
             if (f->kind == FK_GATED && param < 0) { /* fuse_gates.c only takes products of packed weights */
                 free(f);
                 G->err = cg_msg(ATTN_MSG_INTERNAL "gate kernel of node %%%d has no packed weight", i);
                 return;
             }
-            G->kernel[id] = cg_build_fused_kernel(cm, f, name, G->site[id], param);
+            v->kernel = cg_build_fused_kernel(cm, f, name, v->site, param);
         } else
-            G->kernel[id] = cg_build_kernel(cm, g, n, name, G->site[id], n->op == OP_MATMUL ? G->param[id] : -1);
+            v->kernel = cg_build_kernel(cm, g, n, name, v->site, n->op == OP_MATMUL ? v->param : -1);
         LLVMPositionBuilderAtEnd(k->b, here);
     }
     LLVMValueRef args[CG_MAX_IN + 2];
     LLVMTypeRef types[CG_MAX_IN + 2];
     args[0] = k->ctx;
-    args[1] = G->ptr[id];
+    args[1] = v->ptr;
     for (int j = 0; j < nargs; j++) {
         int src = f ? f->leaf[j] : n->in[j];
-        args[2 + j] = src == CG_LEAF_STACKED ? G->stacked_at[id] : src < 0 ? G->ptr[id] : G->ptr[gid(G, g, src)];
+        args[2 + j] = src == CG_LEAF_STACKED ? v->stacked_at : src < 0 ? v->ptr : value_of(G, g, src)->ptr;
     }
     free(f);
     for (int j = 0; j < nargs + 2; j++)
         types[j] = cm->ptr;
     LLVMTypeRef clock_fn = LLVMFunctionType(cm->i64, NULL, 0, 0);
     LLVMValueRef t0 = cm->profile ? LLVMBuildCall2(k->b, clock_fn, cg_function(cm, "attn_rt_clock_ns", clock_fn), NULL, 0, "") : NULL;
-    LLVMValueRef st = LLVMBuildCall2(k->b, LLVMFunctionType(cm->i32, types, (unsigned)nargs + 2, 0), G->kernel[id], args,
+    LLVMValueRef st = LLVMBuildCall2(k->b, LLVMFunctionType(cm->i32, types, (unsigned)nargs + 2, 0), v->kernel, args,
                                      (unsigned)nargs + 2, "");
     if (cm->profile) { /* time of this call into the kernel's counters */
         LLVMValueRef t1 = LLVMBuildCall2(k->b, clock_fn, cg_function(cm, "attn_rt_clock_ns", clock_fn), NULL, 0, "");
         LLVMTypeRef add_args[] = {cm->ptr, cm->i64, cm->i64};
         LLVMTypeRef add_t = LLVMFunctionType(cm->void_t, add_args, 3, 0);
-        LLVMValueRef call[] = {cg_ctx_ptr(cm, k->b, k->ctx, CTX_PROFILE), cg_i64(cm, G->kindex[id]),
+        LLVMValueRef call[] = {cg_ctx_ptr(cm, k->b, k->ctx, CTX_PROFILE), cg_i64(cm, v->kindex),
                                LLVMBuildSub(k->b, t1, t0, "")};
         LLVMBuildCall2(k->b, add_t, cg_function(cm, "attn_rt_profile_add", add_t), call, 3, "");
     }
@@ -849,9 +868,9 @@ static void emit_graph(Gen *G, CgKernel *k, const IrGraph *g);
  * outermost scan (cg_plan.c). */
 static bool carry_swaps(const Gen *G, const IrGraph *body, const IrScan *sc, const int *body_in, int j) {
     int o = body->outputs[sc->nyield + j], in = body_in[sc->nseq + j];
-    int oid = gid(G, body, o);
-    if (body->nodes[o].op == OP_INPUT || body->nodes[o].op == OP_RESHAPE || G->slot[oid] < 0 || G->in_place[oid] ||
-        G->slot[gid(G, body, in)] < 0 || !same_size(&body->nodes[o].type, &body->nodes[in].type))
+    const GenValue *out = value_of(G, body, o);
+    if (body->nodes[o].op == OP_INPUT || body->nodes[o].op == OP_RESHAPE || out->slot < 0 || out->in_place ||
+        value_of(G, body, in)->slot < 0 || !same_size(&body->nodes[o].type, &body->nodes[in].type))
         return false;
     for (int c = 0; c < sc->ncarry; c++)
         if (c != j && body->outputs[sc->nyield + c] == o)
@@ -933,9 +952,10 @@ static void emit_scan_with(Gen *G, CgKernel *k, const IrGraph *g, int si, ScanAr
     for (int j = sc->nseq; j < nin; j++) {
         int inner = gid(G, body, body_in[j]), outer = gid(G, g, scan->in[j]);
         if (j < sc->nseq + sc->ncarry)
-            LLVMBuildMemCpy(b, G->ptr[inner], ALIGN, G->ptr[outer], 1, bytes_of(G, k, &g->nodes[scan->in[j]].type));
+            LLVMBuildMemCpy(b, G->value[inner].ptr, ALIGN, G->value[outer].ptr, 1,
+                            bytes_of(G, k, &g->nodes[scan->in[j]].type));
         else
-            G->ptr[inner] = G->ptr[outer];
+            G->value[inner].ptr = G->value[outer].ptr;
     }
     /* stacked outputs: the buffer of the RESULT nodes taking them */
     LLVMValueRef *stacked = A->stacked;
@@ -944,9 +964,9 @@ static void emit_scan_with(Gen *G, CgKernel *k, const IrGraph *g, int si, ScanAr
             int o = (int)g->nodes[i].attrs.axis;
             if (o < sc->nyield) {
                 if (!stacked[o])
-                    stacked[o] = G->ptr[gid(G, g, i)];
+                    stacked[o] = value_of(G, g, i)->ptr;
                 else
-                    G->ptr[gid(G, g, i)] = stacked[o];
+                    value_of(G, g, i)->ptr = stacked[o];
             }
         }
     /* swapping carries: the buffers of the old and the new state, read at the
@@ -957,31 +977,32 @@ static void emit_scan_with(Gen *G, CgKernel *k, const IrGraph *g, int si, ScanAr
             int in = gid(G, body, body_in[sc->nseq + j]), out = gid(G, body, body->outputs[sc->nyield + j]);
             state[j][0] = cg_entry_alloca(k, cm->ptr);
             state[j][1] = cg_entry_alloca(k, cm->ptr);
-            LLVMBuildStore(b, G->ptr[in], state[j][0]);
-            LLVMBuildStore(b, G->ptr[out], state[j][1]);
+            LLVMBuildStore(b, G->value[in].ptr, state[j][0]);
+            LLVMBuildStore(b, G->value[out].ptr, state[j][1]);
         }
     CgLoop loop;
     LLVMValueRef step = cg_loop_begin(k, &loop, cg_i64(cm, 0), steps, 1);
     for (int j = 0; j < sc->ncarry; j++)
         if (state[j][0]) {
-            G->ptr[gid(G, body, body_in[sc->nseq + j])] = LLVMBuildLoad2(b, cm->ptr, state[j][0], "old_state");
-            G->ptr[gid(G, body, body->outputs[sc->nyield + j])] = LLVMBuildLoad2(b, cm->ptr, state[j][1], "new_state");
+            value_of(G, body, body_in[sc->nseq + j])->ptr = LLVMBuildLoad2(b, cm->ptr, state[j][0], "old_state");
+            value_of(G, body, body->outputs[sc->nyield + j])->ptr =
+                LLVMBuildLoad2(b, cm->ptr, state[j][1], "new_state");
         }
     LLVMValueRef t = sc->reverse ? LLVMBuildSub(b, LLVMBuildSub(b, steps, cg_i64(cm, 1), ""), step, "") : step;
     /* this step of each sequence */
     for (int i = 0; i < sc->nseq; i++) {
         const IrType *st = &g->nodes[scan->in[i]].type;
         int inner = gid(G, body, body_in[i]);
-        LLVMValueRef src = G->ptr[gid(G, g, scan->in[i])];
+        LLVMValueRef src = value_of(G, g, scan->in[i])->ptr;
         LLVMValueRef chunk = LLVMBuildMul(b, dims_product(G, k, st, sc->axis + 1, st->rank),
                                           cg_i64(cm, (int64_t)attn_dtype_size(st->dtype)), "");
         if (sc->axis == 0 || cg_fused_step_in_place(fuse_plan_find(G->plan, body), body, body_in[i])) {
             /* its readers stride over the other steps (cg_fused.c) */
             LLVMValueRef off = LLVMBuildMul(b, t, chunk, "");
-            G->ptr[inner] = LLVMBuildGEP2(b, cm->i8, src, &off, 1, "");
+            G->value[inner].ptr = LLVMBuildGEP2(b, cm->i8, src, &off, 1, "");
         } else {
             LLVMValueRef len = cg_dim(cm, b, k->syms, st->dims[sc->axis]);
-            copy_rows(G, k, G->ptr[inner], chunk, cg_i64(cm, 0), src, LLVMBuildMul(b, len, chunk, ""),
+            copy_rows(G, k, G->value[inner].ptr, chunk, cg_i64(cm, 0), src, LLVMBuildMul(b, len, chunk, ""),
                       LLVMBuildMul(b, t, chunk, ""), dims_product(G, k, st, 0, sc->axis), chunk);
         }
     }
@@ -995,10 +1016,10 @@ static void emit_scan_with(Gen *G, CgKernel *k, const IrGraph *g, int si, ScanAr
         chunk[i] = LLVMBuildMul(b, dims_product(G, k, yt, sc->axis, yt->rank),
                                 cg_i64(cm, (int64_t)attn_dtype_size(yt->dtype)), "");
         if (yield_by_kernel(G, body, sc, i)) {
-            int oid = gid(G, body, body->outputs[i]);
+            GenValue *out = value_of(G, body, body->outputs[i]);
             LLVMValueRef off = LLVMBuildMul(b, t, chunk[i], "");
-            G->stacked_at[oid] = LLVMBuildGEP2(b, cm->i8, stacked[i], &off, 1, "");
-            G->stacked_steps[oid] = sc->axis == 1 ? sc->steps : NULL;
+            out->stacked_at = LLVMBuildGEP2(b, cm->i8, stacked[i], &off, 1, "");
+            out->stacked_steps = sc->axis == 1 ? sc->steps : NULL;
         }
     }
     emit_graph(G, k, body);
@@ -1006,13 +1027,13 @@ static void emit_scan_with(Gen *G, CgKernel *k, const IrGraph *g, int si, ScanAr
         if (!stacked[i])
             continue;
         const IrType *yt = &body->nodes[body->outputs[i]].type;
-        int oid = gid(G, body, body->outputs[i]);
-        if (G->stacked_at[oid] && yield_by_kernel(G, body, sc, i)) {
-            G->stacked_at[oid] = NULL;
+        GenValue *out = value_of(G, body, body->outputs[i]);
+        if (out->stacked_at && yield_by_kernel(G, body, sc, i)) {
+            out->stacked_at = NULL;
             continue;
         }
         copy_rows(G, k, stacked[i], LLVMBuildMul(b, steps, chunk[i], ""), LLVMBuildMul(b, t, chunk[i], ""),
-                  G->ptr[oid], chunk[i], cg_i64(cm, 0), dims_product(G, k, yt, 0, sc->axis), chunk[i]);
+                  out->ptr, chunk[i], cg_i64(cm, 0), dims_product(G, k, yt, 0, sc->axis), chunk[i]);
     }
     /* new carries: values that are themselves carried inputs go through a
        stack copy first, so that a swap of two carries reads the old values */
@@ -1028,8 +1049,8 @@ static void emit_scan_with(Gen *G, CgKernel *k, const IrGraph *g, int si, ScanAr
             bool self = root->op == OP_INPUT && root->index == sc->nseq + j;
             if (self)
                 continue;
-            LLVMValueRef dst = G->ptr[gid(G, body, body_in[sc->nseq + j])];
-            LLVMValueRef src = G->ptr[gid(G, body, out_node)];
+            LLVMValueRef dst = value_of(G, body, body_in[sc->nseq + j])->ptr;
+            LLVMValueRef src = value_of(G, body, out_node)->ptr;
             LLVMValueRef bytes = bytes_of(G, k, &body->nodes[out_node].type);
             if (state[j][0]) {
                 if (pass == 1) { /* the new state is the next step's old one */
@@ -1041,7 +1062,7 @@ static void emit_scan_with(Gen *G, CgKernel *k, const IrGraph *g, int si, ScanAr
                     saved = cg_intrinsic(cm, b, "llvm.stacksave", cm->ptr, NULL, 0);
                 tmp[j] = LLVMBuildArrayAlloca(b, cm->i8, bytes, "");
                 LLVMBuildMemCpy(b, tmp[j], 1, src, 1, bytes);
-            } else if (pass == 1 && !aliased && !G->in_place[gid(G, body, out_node)])
+            } else if (pass == 1 && !aliased && !value_of(G, body, out_node)->in_place)
                 LLVMBuildMemCpy(b, dst, 1, src, 1, bytes);
             else if (pass == 2 && aliased)
                 LLVMBuildMemCpy(b, dst, 1, tmp[j], 1, bytes);
@@ -1051,11 +1072,12 @@ static void emit_scan_with(Gen *G, CgKernel *k, const IrGraph *g, int si, ScanAr
     cg_loop_end(k, &loop);
     for (int j = 0; j < sc->ncarry; j++)
         if (state[j][0])
-            G->ptr[gid(G, body, body_in[sc->nseq + j])] = LLVMBuildLoad2(b, cm->ptr, state[j][0], "final_state");
+            value_of(G, body, body_in[sc->nseq + j])->ptr = LLVMBuildLoad2(b, cm->ptr, state[j][0], "final_state");
     /* final carries are read from the body's carried buffers */
     for (int i = 0; i < g->n; i++)
         if (g->nodes[i].op == OP_RESULT && g->nodes[i].in[0] == si && g->nodes[i].attrs.axis >= sc->nyield)
-            G->ptr[gid(G, g, i)] = G->ptr[gid(G, body, body_in[sc->nseq + (int)g->nodes[i].attrs.axis - sc->nyield])];
+            value_of(G, g, i)->ptr =
+                value_of(G, body, body_in[sc->nseq + (int)g->nodes[i].attrs.axis - sc->nyield])->ptr;
 }
 
 static void emit_graph(Gen *G, CgKernel *k, const IrGraph *g) {
@@ -1064,24 +1086,24 @@ static void emit_graph(Gen *G, CgKernel *k, const IrGraph *g) {
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         int id = gid(G, g, i);
+        GenValue *v = &G->value[id];
         switch (n->op) {
         case OP_INPUT:
             if (!g->parent)
-                G->ptr[id] = load_slot(G, k, cg_ctx_ptr(cm, b, k->ctx, CTX_INPUTS), n->index);
+                v->ptr = load_slot(G, k, cg_ctx_ptr(cm, b, k->ctx, CTX_INPUTS), n->index);
             continue; /* body inputs are set by their scan */
         case OP_PARAM:
-            G->ptr[id] = load_slot(G, k, cg_ctx_ptr(cm, b, k->ctx, CTX_PARAMS), G->param[id]);
+            v->ptr = load_slot(G, k, cg_ctx_ptr(cm, b, k->ctx, CTX_PARAMS), v->param);
             continue;
         case OP_CONST:
-            G->ptr[id] = const_global(G, n, id);
+            v->ptr = const_global(G, n, id);
             continue;
         case OP_RESHAPE: {
-            int src = gid(G, g, n->in[0]);
-            G->ptr[id] = G->ptr[src];
+            v->ptr = value_of(G, g, n->in[0])->ptr;
             if (type_symbolic(&n->type) || type_symbolic(&g->nodes[n->in[0]].type)) {
                 LLVMValueRef a = dims_product(G, k, &g->nodes[n->in[0]].type, 0, g->nodes[n->in[0]].type.rank);
                 LLVMValueRef o = dims_product(G, k, &n->type, 0, n->type.rank);
-                k->site = G->site[id];
+                k->site = v->site;
                 cg_fail_if(k, LLVMBuildICmp(b, LLVMIntNE, a, o, ""), a, o, NULL);
             }
             continue;
@@ -1093,7 +1115,7 @@ static void emit_graph(Gen *G, CgKernel *k, const IrGraph *g) {
             int64_t offset;
             if (fuse_slice_view(g, n, &offset)) { /* a range of its operand's memory */
                 LLVMValueRef bytes = cg_i64(cm, offset * (int64_t)attn_dtype_size(n->type.dtype));
-                G->ptr[id] = LLVMBuildGEP2(b, cm->i8, G->ptr[gid(G, g, n->in[0])], &bytes, 1, "");
+                v->ptr = LLVMBuildGEP2(b, cm->i8, value_of(G, g, n->in[0])->ptr, &bytes, 1, "");
                 continue;
             }
             break;
@@ -1102,7 +1124,7 @@ static void emit_graph(Gen *G, CgKernel *k, const IrGraph *g) {
             continue; /* set by its scan */
         case OP_CONCAT:
             if (packed_at_bind(G, g, i)) { /* its products read their packed copy */
-                G->ptr[id] = LLVMConstNull(cm->ptr);
+                v->ptr = LLVMConstNull(cm->ptr);
                 continue;
             }
             break;
@@ -1128,14 +1150,14 @@ static void gen_run(Gen *G) {
     LLVMValueRef outs = cg_ctx_ptr(cm, k.b, ctx, CTX_OUTPUTS);
     for (int i = 0; i < g->nout; i++) {
         int id = gid(G, g, root_of(g, g->outputs[i]));
-        if (G->out_of[id] == i)
-            G->ptr[id] = load_slot(G, &k, outs, i);
+        if (G->value[id].out_of == i)
+            G->value[id].ptr = load_slot(G, &k, outs, i);
     }
     emit_graph(G, &k, g);
     for (int i = 0; i < g->nout && !G->err; i++) { /* after an error the values may be missing */
         const IrNode *n = &g->nodes[g->outputs[i]];
-        if (G->out_of[gid(G, g, root_of(g, g->outputs[i]))] != i)
-            LLVMBuildMemCpy(k.b, load_slot(G, &k, outs, i), 1, G->ptr[gid(G, g, g->outputs[i])], 1,
+        if (value_of(G, g, root_of(g, g->outputs[i]))->out_of != i)
+            LLVMBuildMemCpy(k.b, load_slot(G, &k, outs, i), 1, value_of(G, g, g->outputs[i])->ptr, 1,
                             bytes_of(G, &k, &n->type));
     }
     LLVMBuildRet(k.b, LLVMConstInt(cm->i32, 0, 0));
@@ -1149,33 +1171,18 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
     Gen G = {.cm = cm, .e = e, .prefix = prefix, .info = info};
     int ng = count_graphs(e->graph);
     G.graphs = calloc((size_t)ng, sizeof *G.graphs);
-    G.base = calloc((size_t)ng, sizeof *G.base);
-    if (!G.graphs || !G.base) {
-        free(G.graphs);
-        free(G.base);
+    if (!G.graphs) {
         *err = cg_msg("error: out of memory");
         return -1;
     }
     collect_graphs(&G, e->graph);
     Arena plan_arena = {0};
     size_t n = (size_t)G.total + 1;
-    G.ptr = calloc(n, sizeof *G.ptr);
-    G.kernel = calloc(n, sizeof *G.kernel);
-    G.site = calloc(n, sizeof *G.site);
-    G.shape_site = calloc(n, sizeof *G.shape_site);
-    G.param = calloc(n, sizeof *G.param);
-    G.bind_concat = calloc(n, sizeof *G.bind_concat);
-    G.in_place = calloc(n, sizeof *G.in_place);
-    G.kindex = calloc(n, sizeof *G.kindex);
-    G.slot = calloc(n, sizeof *G.slot);
+    G.value = calloc(n, sizeof *G.value);
     G.slot_at = calloc(n, sizeof *G.slot_at);
-    G.out_of = calloc(n, sizeof *G.out_of);
-    G.stacked_at = calloc(n, sizeof *G.stacked_at);
-    G.stacked_steps = calloc(n, sizeof *G.stacked_steps);
     int rc = 0;
     /* the kernel graph first: which nodes have buffers depends on it */
-    if (!G.ptr || !G.kernel || !G.site || !G.shape_site || !G.param || !G.bind_concat || !G.in_place || !G.kindex ||
-        !G.slot || !G.slot_at || !G.out_of || !G.stacked_at || !G.stacked_steps ||
+    if (!G.value || !G.slot_at ||
         !(G.plan = fuse_plan_build(&plan_arena, e->graph, cm->no_fuse ? 0 : 1)) || plan_slots(&G) != 0) {
         *err = cg_msg("error: out of memory");
         rc = -1;
@@ -1195,20 +1202,8 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
     }
     arena_free(&plan_arena);
     free(G.graphs);
-    free(G.base);
-    free(G.ptr);
-    free(G.kernel);
-    free(G.site);
-    free(G.shape_site);
-    free(G.param);
-    free(G.bind_concat);
-    free(G.in_place);
-    free(G.kindex);
-    free(G.slot);
+    free(G.value);
     free(G.slot_at);
-    free(G.out_of);
-    free(G.stacked_at);
-    free(G.stacked_steps);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     info->gen_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     return rc;
