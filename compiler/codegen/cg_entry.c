@@ -340,10 +340,18 @@ static bool owns_buffer(const Gen *G, const IrGraph *g, const IrNode *n, int i) 
     }
     case OP_RESULT:
         return n->attrs.axis < g->nodes[n->in[0]].scan.nyield; /* final carries stay in the body's buffer */
-    default:
-        (void)i;
+    case OP_ARANGE: case OP_FULL:
+    case OP_NEG: case OP_TANH: case OP_SIGMOID: case OP_RELU: case OP_GELU: case OP_GELU_TANH: case OP_EXP:
+    case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_ERF:
+    case OP_NOT: case OP_CAST:
+    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM: case OP_MINIMUM:
+    case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_AND: case OP_OR: case OP_WHERE:
+    case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_ARGMAX: case OP_SOFTMAX: case OP_LAYER_NORM:
+    case OP_MATMUL: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER:
         return true;
+    case OP_COUNT: break;
     }
+    ATTN_UNREACHABLE("op out of range");
 }
 
 static LLVMValueRef bytes_of(Gen *G, CgKernel *k, const IrType *t) {
@@ -1128,8 +1136,16 @@ static void emit_graph(Gen *G, CgKernel *k, const IrGraph *g) {
                 continue;
             }
             break;
-        default:
+        case OP_ARANGE: case OP_FULL:
+        case OP_NEG: case OP_TANH: case OP_SIGMOID: case OP_RELU: case OP_GELU: case OP_GELU_TANH: case OP_EXP:
+        case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_ERF:
+        case OP_NOT: case OP_CAST:
+        case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM: case OP_MINIMUM:
+        case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_AND: case OP_OR: case OP_WHERE:
+        case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_ARGMAX: case OP_SOFTMAX: case OP_LAYER_NORM:
+        case OP_MATMUL: case OP_PERMUTE: case OP_EXPAND: case OP_GATHER:
             break;
+        case OP_COUNT: ATTN_UNREACHABLE("op out of range");
         }
         if (!fused_away(G, g, i) && !G->err)
             call_kernel(G, k, g, i);

@@ -42,18 +42,28 @@ static bool has_kernel(const IrGraph *g, const IrNode *n) {
     switch (n->op) {
     case OP_INPUT: case OP_PARAM: case OP_CONST: case OP_RESHAPE: case OP_SCAN: case OP_RESULT:
         return false;
-    default:
+    case OP_ARANGE: case OP_FULL:
+    case OP_NEG: case OP_TANH: case OP_SIGMOID: case OP_RELU: case OP_GELU: case OP_GELU_TANH: case OP_EXP:
+    case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_ERF:
+    case OP_NOT: case OP_CAST:
+    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM: case OP_MINIMUM:
+    case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_AND: case OP_OR: case OP_WHERE:
+    case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_ARGMAX: case OP_SOFTMAX: case OP_LAYER_NORM:
+    case OP_MATMUL: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER:
         return true;
+    case OP_COUNT: break;
     }
+    ATTN_UNREACHABLE("op out of range");
 }
 
 bool fuse_is_elementwise(const IrNode *n) {
     switch (op_info[n->op].cls) {
     case OC_UNARY: case OC_BINARY: case OC_COMPARE: case OC_LOGIC: case OC_TERNARY:
         return true;
-    default:
+    case OC_SOURCE: case OC_REDUCE: case OC_NORM: case OC_MATMUL: case OC_SHAPE: case OC_GATHER: case OC_CONTROL:
         return false;
     }
+    ATTN_UNREACHABLE("op class out of range");
 }
 
 bool fuse_same_dims(const IrType *a, const IrType *b) {

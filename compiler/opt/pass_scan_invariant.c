@@ -44,8 +44,10 @@ static bool dim_never_negative(const Dim *d) {
     switch (d->kind) {
     case DIM_CONST: return d->value >= 0;
     case DIM_SYM: return true; /* bound from an input's extent */
-    default: return dim_never_negative(d->a) && dim_never_negative(d->b);
+    case DIM_ADD: case DIM_MUL: case DIM_DIV: case DIM_MOD:
+        return dim_never_negative(d->a) && dim_never_negative(d->b);
     }
+    ATTN_UNREACHABLE("dim kind out of range");
 }
 
 /* True when n cannot fail at run time other than by running out of memory. */
@@ -56,7 +58,15 @@ static bool cannot_fail(const IrNode *n) {
     case OP_GATHER:
     case OP_SCAN:
     case OP_RESULT: return false;
-    default: break;
+    case OP_INPUT: case OP_PARAM: case OP_CONST: case OP_ARANGE: case OP_FULL:
+    case OP_NEG: case OP_TANH: case OP_SIGMOID: case OP_RELU: case OP_GELU: case OP_GELU_TANH: case OP_EXP:
+    case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_ERF:
+    case OP_NOT: case OP_CAST:
+    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM: case OP_MINIMUM:
+    case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_AND: case OP_OR: case OP_WHERE:
+    case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_ARGMAX: case OP_SOFTMAX: case OP_LAYER_NORM:
+    case OP_MATMUL: case OP_PERMUTE: case OP_CONCAT: case OP_EXPAND: break;
+    case OP_COUNT: ATTN_UNREACHABLE("op out of range");
     }
     for (int d = 0; d < n->type.rank; d++)
         if (!dim_never_negative(n->type.dims[d]))

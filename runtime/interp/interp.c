@@ -141,9 +141,19 @@ static bool check_node(Exec *x, const IrNode *n, Slot *s, const attn_tensor *o, 
         }
         return true;
     }
-    default:
+    case OP_ARANGE: case OP_FULL:
+    case OP_NEG: case OP_TANH: case OP_SIGMOID: case OP_RELU: case OP_GELU: case OP_GELU_TANH: case OP_EXP:
+    case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_ERF:
+    case OP_NOT: case OP_CAST:
+    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM: case OP_MINIMUM:
+    case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_AND: case OP_OR: case OP_WHERE:
+    case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_ARGMAX: case OP_SOFTMAX: case OP_LAYER_NORM:
+    case OP_MATMUL: case OP_PERMUTE: case OP_CONCAT: case OP_EXPAND:
         return true;
+    case OP_INPUT: case OP_PARAM: case OP_CONST: case OP_SCAN: case OP_RESULT: case OP_COUNT:
+        break; /* run_node runs these without a kernel */
     }
+    ATTN_UNREACHABLE("a kernel check for an op without a kernel");
 }
 
 /* Copies step t of seq (along axis) into dst (shape without the axis). */
@@ -264,8 +274,16 @@ static bool run_node(Exec *x, const IrGraph *g, int i, Slot *s, const attn_tenso
         self->owned = true;
         return true;
     }
-    default:
+    case OP_ARANGE: case OP_FULL:
+    case OP_NEG: case OP_TANH: case OP_SIGMOID: case OP_RELU: case OP_GELU: case OP_GELU_TANH: case OP_EXP:
+    case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_ERF:
+    case OP_NOT: case OP_CAST:
+    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM: case OP_MINIMUM:
+    case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_AND: case OP_OR: case OP_WHERE:
+    case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_ARGMAX: case OP_SOFTMAX: case OP_LAYER_NORM:
+    case OP_MATMUL: case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER:
         break;
+    case OP_COUNT: ATTN_UNREACHABLE("op out of range");
     }
     attn_tensor ops[ATTN_LIMIT_OPERANDS]; /* lowering bounds every kernel op's operands by this */
     for (int k = 0; k < n->nin && k < ATTN_LIMIT_OPERANDS; k++)
