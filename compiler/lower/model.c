@@ -304,7 +304,9 @@ static void load_file(Model *m, SrcFile *src, const ImportFrame *up) {
             continue;
         }
         if (depth >= ATTN_LIMIT_IMPORT_DEPTH || nfiles(m) >= ATTN_LIMIT_FILES) {
-            diag_error(&m->diag, d->loc, "imports nested deeper than %d or more than %d files", ATTN_LIMIT_IMPORT_DEPTH, ATTN_LIMIT_FILES);
+            diag_error(&m->diag, d->loc,
+                       "imports nested deeper than %d (ATTN_LIMIT_IMPORT_DEPTH) or more than %d files (ATTN_LIMIT_FILES)",
+                       ATTN_LIMIT_IMPORT_DEPTH, ATTN_LIMIT_FILES);
             continue;
         }
         if (strstr(d->str, "..") || d->str[0] == '/') {

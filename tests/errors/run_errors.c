@@ -283,6 +283,21 @@ static int gen_wide_entry(const char *dir, const char *file, int nin, int nout)
     return write_file(dir, file, text, k);
 }
 
+/* import_chain_0.attn importing import_chain_1.attn ... up to _{n-1}, each
+ * file one import deeper, the last with an entry. */
+static int gen_import_chain(const char *dir, int n)
+{
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        char file[64], text[128];
+        snprintf(file, sizeof file, "import_chain_%d.attn", i);
+        int k = i + 1 < n ? snprintf(text, sizeof text, "import \"import_chain_%d.attn\"\n", i + 1)
+                          : snprintf(text, sizeof text, "entry forward(x: f32[B, 4]) -> y {\n  return x\n}\n");
+        rc = write_file(dir, file, text, (size_t)k);
+    }
+    return rc;
+}
+
 /* Sources that cannot be committed as text (or only as unreadable lines). */
 static int gen_sources(const char *dir)
 {
@@ -293,6 +308,7 @@ static int gen_sources(const char *dir)
     int rc = write_file(dir, "nul_byte.attn", nul, sizeof nul - 1);
     rc |= gen_wide_entry(dir, "inputs_65.attn", 65, 1);   /* ATTN_LIMIT_INPUTS + 1 */
     rc |= gen_wide_entry(dir, "outputs_257.attn", 1, 257); /* ATTN_LIMIT_OUTPUTS + 1 */
+    rc |= gen_import_chain(dir, 40);                         /* deeper than ATTN_LIMIT_IMPORT_DEPTH */
     return rc;
 }
 
