@@ -138,3 +138,13 @@ void ku_map_scalar(const attn_tensor *x, attn_tensor *out, double (*fn)(double))
     for (int64_t i = 0; i < n; i++)
         dst[i] = (float)fn(src[i]);
 }
+
+void ku_gather_walk(KuWalk *w, const attn_tensor *in, attn_tensor *out)
+{
+    size_t size = attn_dtype_size(out->dtype);
+    int64_t n = attn_tensor_numel(out);
+    const char *src = in->data;
+    char *dst = out->data;
+    for (int64_t i = 0; i < n; i++, ku_walk_next(w))
+        ku_copy_element(dst + i * size, src + w->offset[0] * size, size);
+}

@@ -40,6 +40,10 @@ void ku_walk_broadcast(KuWalk *w, const attn_tensor *out, const attn_tensor *in,
 /* Moves to the next index in row-major order. */
 void ku_walk_next(KuWalk *w);
 
+/* Fills `out` with the elements of `in` that walk w (over out, tracking in as
+ * operand 0) visits, in out's row-major order. */
+void ku_gather_walk(KuWalk *w, const attn_tensor *in, attn_tensor *out);
+
 /* Product of `rank` extents (1 for rank 0). */
 int64_t ku_shape_numel(int rank, const int64_t *shape);
 /* Row-major strides of `shape` in elements, the last dim having stride `inner`. */

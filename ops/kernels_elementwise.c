@@ -253,10 +253,5 @@ void kern_expand(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tens
 {
     KuWalk w;
     ku_walk_broadcast(&w, out, in, 1);
-    size_t size = attn_dtype_size(out->dtype);
-    int64_t n = attn_tensor_numel(out);
-    const char *src = in[0].data;
-    char *dst = out->data;
-    for (int64_t i = 0; i < n; i++, ku_walk_next(&w))
-        ku_copy_element(dst + i * size, src + w.offset[0] * size, size);
+    ku_gather_walk(&w, &in[0], out);
 }

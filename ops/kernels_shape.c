@@ -26,12 +26,7 @@ void kern_permute(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_ten
     KuWalk w;
     ku_walk_init(&w, out->rank, out->shape);
     ku_walk_add_strides(&w, out_stride);
-    size_t size = attn_dtype_size(out->dtype);
-    int64_t n = attn_tensor_numel(out);
-    const char *src = in[0].data;
-    char *dst = out->data;
-    for (int64_t i = 0; i < n; i++, ku_walk_next(&w))
-        ku_copy_element(dst + i * size, src + w.offset[0] * size, size);
+    ku_gather_walk(&w, &in[0], out);
 }
 
 void kern_slice(const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out)

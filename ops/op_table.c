@@ -39,12 +39,9 @@ static double scalar_sin(double x) { return sin(x); }
 static double scalar_cos(double x) { return cos(x); }
 static double scalar_erf(double x) { return erf(x); }
 
-const OpInfo op_info[OP_COUNT] = {
-#define OP(id, builtin, cls, min_in, max_in, attrs, kernel, cost, fold, scalar, emit) \
+#define OP_INFO_(id, builtin, cls, min_in, max_in, attrs, kernel, cost, fold, scalar, emit) \
     [OP_##id] = {#id, builtin, cls, min_in, max_in, attrs, kernel, cost, fold, scalar},
-#include "ops.def"
-#undef OP
-};
+const OpInfo op_info[OP_COUNT] = {ATTN_OP_TABLE(OP_INFO_)};
 
 void op_run(OpKind k, const OpAttrs *attrs, const attn_tensor *in, int nin, attn_tensor *out)
 {
@@ -58,11 +55,8 @@ void op_run(OpKind k, const OpAttrs *attrs, const attn_tensor *in, int nin, attn
 }
 
 /* Room for every op id with its terminator, back to back. */
-#define OP(id, builtin, cls, min_in, max_in, attrs, kernel, cost, fold, scalar, emit) #id "\0"
-static char lower_store[sizeof(
-#include "ops.def"
-)];
-#undef OP
+#define OP_NAME_(id, ...) #id "\0"
+static char lower_store[sizeof(ATTN_OP_TABLE(OP_NAME_))];
 
 static const char *lower_names[OP_COUNT];
 static pthread_once_t lower_names_once = PTHREAD_ONCE_INIT;

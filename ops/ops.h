@@ -12,10 +12,11 @@
 #include "attn.h"
 #include <stdbool.h>
 
-typedef enum OpKind {
-#define OP(id, builtin, cls, min_in, max_in, attrs, kernel, cost, fold, scalar, emit) OP_##id,
 #include "ops.def"
-#undef OP
+
+#define OP_KIND_(id, ...) OP_##id,
+typedef enum OpKind {
+    ATTN_OP_TABLE(OP_KIND_)
     OP_COUNT
 } OpKind;
 

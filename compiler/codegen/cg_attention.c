@@ -302,19 +302,10 @@ static void call_tail(Fn *f, LLVMValueRef const *kernels, int n, LLVMValueRef re
 /* The context the driver hands to its tasks. */
 enum { T_ARGS, T_BUF, T_W, T_UNITS, T_NT, T_NQB, T_COUNT };
 
-static LLVMTypeRef tctx_type(CgModule *cm) {
-    LLVMTypeRef t[T_COUNT] = {cm->ptr, cm->ptr, cm->i64, cm->i64, cm->i64, cm->i64};
-    return LLVMStructTypeInContext(cm->ctx, t, T_COUNT, 0);
-}
-static LLVMValueRef tctx_field(Fn *f, LLVMValueRef ctx, int field) {
-    return LLVMBuildStructGEP2(f->b, tctx_type(f->cm), ctx, (unsigned)field, "");
-}
-static LLVMValueRef tctx_get(Fn *f, LLVMValueRef ctx, int field) {
-    return LLVMBuildLoad2(f->b, field <= T_BUF ? f->cm->ptr : f->cm->i64, tctx_field(f, ctx, field), "");
-}
-static void tctx_set(Fn *f, LLVMValueRef ctx, int field, LLVMValueRef v) {
-    LLVMBuildStore(f->b, v, tctx_field(f, ctx, field));
-}
+static const TaskCtx TASK = {T_BUF + 1, T_COUNT};
+
+static LLVMValueRef tctx_get(Fn *f, LLVMValueRef ctx, int field) { return task_ctx_get(f, TASK, ctx, field); }
+static void tctx_set(Fn *f, LLVMValueRef ctx, int field, LLVMValueRef v) { task_ctx_set(f, TASK, ctx, field, v); }
 
 /* Field n of the descriptor, as type t. */
 static LLVMValueRef arg(Fn *f, LLVMValueRef args, int field, LLVMTypeRef t) {
@@ -572,7 +563,7 @@ LLVMValueRef cg_attention(CgModule *cm) {
     LLVMValueRef W = mul(f, k64(f, s.Br), add(f, add(f, D, Dv), k64(f, s.Bc + 4)));
     LLVMValueRef bytes = mul(f, mul(f, nt, W), k64(f, 4));
     LLVMValueRef buf = call(f, runtime_fn(cm, "attn_rt_aligned_alloc"), &bytes, 1);
-    LLVMValueRef ctx = var(f, tctx_type(cm), NULL);
+    LLVMValueRef ctx = var(f, task_ctx_type(cm, TASK), NULL);
     tctx_set(f, ctx, T_ARGS, args);
     tctx_set(f, ctx, T_BUF, buf);
     tctx_set(f, ctx, T_W, W);

@@ -57,6 +57,30 @@ static inline LLVMValueRef var(Fn *f, LLVMTypeRef t, LLVMValueRef init) {
     return v;
 }
 
+/* The context a core's driver hands to its tasks: a struct of `nptr` pointer
+ * fields followed by i64 fields, `count` fields in all. */
+typedef struct TaskCtx {
+    int nptr, count;
+} TaskCtx;
+
+#define TASK_CTX_MAX_FIELDS 32
+
+static inline LLVMTypeRef task_ctx_type(CgModule *cm, TaskCtx c) {
+    LLVMTypeRef t[TASK_CTX_MAX_FIELDS];
+    for (int i = 0; i < c.count && i < TASK_CTX_MAX_FIELDS; i++)
+        t[i] = i < c.nptr ? cm->ptr : cm->i64;
+    return LLVMStructTypeInContext(cm->ctx, t, (unsigned)c.count, 0);
+}
+static inline LLVMValueRef task_ctx_field(Fn *f, TaskCtx c, LLVMValueRef ctx, int field) {
+    return LLVMBuildStructGEP2(f->b, task_ctx_type(f->cm, c), ctx, (unsigned)field, "");
+}
+static inline LLVMValueRef task_ctx_get(Fn *f, TaskCtx c, LLVMValueRef ctx, int field) {
+    return LLVMBuildLoad2(f->b, field < c.nptr ? f->cm->ptr : f->cm->i64, task_ctx_field(f, c, ctx, field), "");
+}
+static inline void task_ctx_set(Fn *f, TaskCtx c, LLVMValueRef ctx, int field, LLVMValueRef v) {
+    LLVMBuildStore(f->b, v, task_ctx_field(f, c, ctx, field));
+}
+
 static inline LLVMBasicBlockRef block(Fn *f, const char *name) {
     return LLVMAppendBasicBlockInContext(f->cm->ctx, f->fn, name);
 }

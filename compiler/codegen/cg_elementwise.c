@@ -299,11 +299,8 @@ static LLVMValueRef ew_expand(CgKernel *k, const EwArgs *a) {
 }
 
 /* The emitter of every op, from ops.def; NULL for ops that are not elementwise. */
-static const EwEmit ew_emit[OP_COUNT] = {
-#define OP(id, builtin, cls, min_in, max_in, attrs, kernel, cost, fold, scalar, emit) [OP_##id] = emit,
-#include "ops.def"
-#undef OP
-};
+#define OP_EMIT_(id, builtin, cls, min_in, max_in, attrs, kernel, cost, fold, scalar, emit) [OP_##id] = emit,
+static const EwEmit ew_emit[OP_COUNT] = {ATTN_OP_TABLE(OP_EMIT_)};
 
 bool cg_elementwise_handles(OpKind op) { return ew_emit[op] != NULL; }
 

@@ -14,6 +14,7 @@
 #include "cg_fused.h"
 #include "cg_plan.h"
 #include "text.h"
+#include "op_cases.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,13 +325,9 @@ static CgKernel fn_begin(Gen *G, LLVMValueRef fn, LLVMValueRef ctx, LLVMValueRef
 }
 
 static bool owns_buffer(const Gen *G, const IrGraph *g, const IrNode *n, int i) {
-    int64_t offset;
-    if ((fused_away(G, g, i) && !stored_member(G, g, i)) || fuse_slice_view(g, n, &offset) || packed_at_bind(G, g, i))
+    if ((fused_away(G, g, i) && !stored_member(G, g, i)) || packed_at_bind(G, g, i))
         return false;
-    switch (n->op) {
-    case OP_PARAM: case OP_CONST: case OP_RESHAPE: case OP_SCAN:
-        return false;
-    case OP_INPUT: {
+    if (n->op == OP_INPUT) {
         const IrNode *scan = ir_scan_of(g);
         if (!scan)
             return false;
@@ -338,20 +335,9 @@ static bool owns_buffer(const Gen *G, const IrGraph *g, const IrNode *n, int i) 
             return scan->scan.axis != 0 && !cg_fused_step_in_place(fuse_plan_find(G->plan, g), g, i);
         return n->index < scan->scan.nseq + scan->scan.ncarry;
     }
-    case OP_RESULT:
-        return n->attrs.axis < g->nodes[n->in[0]].scan.nyield; /* final carries stay in the body's buffer */
-    case OP_ARANGE: case OP_FULL:
-    case OP_NEG: case OP_TANH: case OP_SIGMOID: case OP_RELU: case OP_GELU: case OP_GELU_TANH: case OP_EXP:
-    case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_ERF:
-    case OP_NOT: case OP_CAST:
-    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM: case OP_MINIMUM:
-    case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_AND: case OP_OR: case OP_WHERE:
-    case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_ARGMAX: case OP_SOFTMAX: case OP_LAYER_NORM:
-    case OP_MATMUL: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER:
-        return true;
-    case OP_COUNT: break;
-    }
-    ATTN_UNREACHABLE("op out of range");
+    if (n->op == OP_RESULT) /* final carries stay in the body's buffer */
+        return n->attrs.axis < g->nodes[n->in[0]].scan.nyield;
+    return fuse_has_kernel(g, n);
 }
 
 static LLVMValueRef bytes_of(Gen *G, CgKernel *k, const IrType *t) {
@@ -1137,12 +1123,8 @@ static void emit_graph(Gen *G, CgKernel *k, const IrGraph *g) {
             }
             break;
         case OP_ARANGE: case OP_FULL:
-        case OP_NEG: case OP_TANH: case OP_SIGMOID: case OP_RELU: case OP_GELU: case OP_GELU_TANH: case OP_EXP:
-        case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_ERF:
-        case OP_NOT: case OP_CAST:
-        case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM: case OP_MINIMUM:
-        case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_AND: case OP_OR: case OP_WHERE:
-        case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_ARGMAX: case OP_SOFTMAX: case OP_LAYER_NORM:
+        OP_CASES_ELEMENTWISE
+        OP_CASES_REDUCE_NORM
         case OP_MATMUL: case OP_PERMUTE: case OP_EXPAND: case OP_GATHER:
             break;
         case OP_COUNT: ATTN_UNREACHABLE("op out of range");

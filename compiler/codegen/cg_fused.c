@@ -295,12 +295,7 @@ static LLVMValueRef load_masked(CgKernel *k, attn_dtype dt, LLVMValueRef ptr, LL
     LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cm->mod, id, ov, 2);
     LLVMValueRef args[] = {p, LLVMConstInt(cm->i32, (unsigned long long)attn_dtype_size(dt), 0), mask, LLVMConstNull(vt)};
     LLVMValueRef v = LLVMBuildCall2(k->b, LLVMIntrinsicGetType(cm->ctx, id, ov, 2), fn, args, 4, "");
-    LLVMTypeRef ct = cg_compute_type(cm, dt, lanes);
-    if (dt == ATTN_I32)
-        return LLVMBuildSExt(k->b, v, ct, "");
-    if (dt == ATTN_BOOL)
-        return LLVMBuildZExt(k->b, v, ct, "");
-    return v;
+    return cg_widen_loaded(k, dt, v, lanes);
 }
 
 static LLVMValueRef load_access(CgKernel *k, const CgAccess *x, LLVMValueRef j, int lanes, LLVMValueRef mask) {

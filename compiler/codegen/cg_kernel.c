@@ -158,7 +158,11 @@ LLVMValueRef cg_load(CgKernel *k, attn_dtype dt, LLVMValueRef ptr, LLVMValueRef 
     LLVMValueRef p = LLVMBuildGEP2(k->b, st, ptr, &idx, 1, "");
     LLVMValueRef v = LLVMBuildLoad2(k->b, vec_of(st, lanes), p, "");
     LLVMSetAlignment(v, (unsigned)attn_dtype_size(dt));
-    LLVMTypeRef ct = cg_compute_type(cm, dt, lanes);
+    return cg_widen_loaded(k, dt, v, lanes);
+}
+
+LLVMValueRef cg_widen_loaded(CgKernel *k, attn_dtype dt, LLVMValueRef v, int lanes) {
+    LLVMTypeRef ct = cg_compute_type(k->cm, dt, lanes);
     if (dt == ATTN_I32)
         return LLVMBuildSExt(k->b, v, ct, "");
     if (dt == ATTN_BOOL)

@@ -120,6 +120,8 @@ void cg_loop_end_scalar_tail(CgKernel *k, CgLoop *l);
 LLVMTypeRef cg_compute_type(CgModule *cm, attn_dtype dt, int lanes);
 /* The storage type of one element of dt (float, i32, i64, i8). */
 LLVMTypeRef cg_storage_type(CgModule *cm, attn_dtype dt);
+/* Widens v, element(s) of dtype dt as stored, to the compute type. */
+LLVMValueRef cg_widen_loaded(CgKernel *k, attn_dtype dt, LLVMValueRef v, int lanes);
 /* Loads element(s) ptr[idx .. idx+lanes) of dtype dt as the compute type. */
 LLVMValueRef cg_load(CgKernel *k, attn_dtype dt, LLVMValueRef ptr, LLVMValueRef idx, int lanes);
 /* Stores compute-type value v into ptr[idx ..) of dtype dt (bool stores v != 0). */

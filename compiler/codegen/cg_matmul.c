@@ -337,28 +337,17 @@ enum {
     F_M, F_N, F_K, F_ARS, F_ACS, F_BRS, F_BCS, F_LDC, F_TM, F_TN, F_MP, F_NP, F_MODE, F_TBUF, F_GP, F_COUNT
 };
 
-static LLVMTypeRef ctx_type(CgModule *cm) {
-    LLVMTypeRef t[F_COUNT];
-    for (int i = 0; i < F_COUNT; i++)
-        t[i] = i <= F_EPI_ARG ? cm->ptr : cm->i64;
-    return LLVMStructTypeInContext(cm->ctx, t, F_COUNT, 0);
-}
+static const TaskCtx TASK = {F_EPI_ARG + 1, F_COUNT};
+_Static_assert(F_COUNT <= TASK_CTX_MAX_FIELDS, "the task context fits task_ctx_type");
 
-static LLVMValueRef ctx_field(Fn *f, LLVMValueRef ctx, int field) {
-    return LLVMBuildStructGEP2(f->b, ctx_type(f->cm), ctx, (unsigned)field, "");
-}
-static LLVMValueRef ctx_get(Fn *f, LLVMValueRef ctx, int field) {
-    return LLVMBuildLoad2(f->b, field <= F_EPI_ARG ? f->cm->ptr : f->cm->i64, ctx_field(f, ctx, field), "");
-}
-static void ctx_set(Fn *f, LLVMValueRef ctx, int field, LLVMValueRef v) {
-    LLVMBuildStore(f->b, v, ctx_field(f, ctx, field));
-}
+static LLVMValueRef ctx_get(Fn *f, LLVMValueRef ctx, int field) { return task_ctx_get(f, TASK, ctx, field); }
+static void ctx_set(Fn *f, LLVMValueRef ctx, int field, LLVMValueRef v) { task_ctx_set(f, TASK, ctx, field, v); }
 
 /* A task context on the stack holding one product's operands, sizes, strides and epilogue. */
 static LLVMValueRef new_ctx(Fn *f, LLVMValueRef A, LLVMValueRef B, LLVMValueRef C, LLVMValueRef M, LLVMValueRef N,
                             LLVMValueRef K, LLVMValueRef a_rs, LLVMValueRef a_cs, LLVMValueRef b_rs, LLVMValueRef b_cs,
                             LLVMValueRef epi, LLVMValueRef epi_arg) {
-    LLVMValueRef ctx = var(f, ctx_type(f->cm), NULL);
+    LLVMValueRef ctx = var(f, task_ctx_type(f->cm, TASK), NULL);
     const int fields[] = {F_A, F_B, F_C, F_M, F_N, F_K, F_ARS, F_ACS, F_BRS, F_BCS, F_EPI, F_EPI_ARG};
     const LLVMValueRef vals[] = {A, B, C, M, N, K, a_rs, a_cs, b_rs, b_cs, epi, epi_arg};
     for (int i = 0; i < 12; i++)

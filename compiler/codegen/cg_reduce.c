@@ -21,6 +21,7 @@
  */
 #include "cg_fused.h"
 #include "cg_vmath.h"
+#include "op_cases.h"
 
 #include <math.h>
 #include <string.h>
@@ -481,11 +482,7 @@ static Red reduce_red(CgKernel *k) {
     case OP_SUM:
     case OP_MEAN: r.op = dt == ATTN_F32 ? RED_FSUM : RED_ISUM; return r;
     case OP_INPUT: case OP_PARAM: case OP_CONST: case OP_ARANGE: case OP_FULL:
-    case OP_NEG: case OP_TANH: case OP_SIGMOID: case OP_RELU: case OP_GELU: case OP_GELU_TANH: case OP_EXP:
-    case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_ERF:
-    case OP_NOT: case OP_CAST:
-    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM: case OP_MINIMUM:
-    case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_AND: case OP_OR: case OP_WHERE:
+    OP_CASES_ELEMENTWISE
     case OP_ARGMAX: case OP_SOFTMAX: case OP_LAYER_NORM: case OP_MATMUL: case OP_RESHAPE: case OP_PERMUTE:
     case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER: case OP_SCAN: case OP_RESULT: case OP_COUNT:
         break;

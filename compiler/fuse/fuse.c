@@ -4,6 +4,7 @@
  * do two values have the same shape, which nodes a kernel holds).
  */
 #include "fuse.h"
+#include "op_cases.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +34,7 @@ bool fuse_slice_view(const IrGraph *g, const IrNode *n, int64_t *offset) {
     return true;
 }
 
-/* Ops that run as a kernel of their own unless fused (the others are views
- * of another buffer or control flow, handled by the driver). */
-static bool has_kernel(const IrGraph *g, const IrNode *n) {
+bool fuse_has_kernel(const IrGraph *g, const IrNode *n) {
     int64_t offset;
     if (fuse_slice_view(g, n, &offset))
         return false;
@@ -43,12 +42,8 @@ static bool has_kernel(const IrGraph *g, const IrNode *n) {
     case OP_INPUT: case OP_PARAM: case OP_CONST: case OP_RESHAPE: case OP_SCAN: case OP_RESULT:
         return false;
     case OP_ARANGE: case OP_FULL:
-    case OP_NEG: case OP_TANH: case OP_SIGMOID: case OP_RELU: case OP_GELU: case OP_GELU_TANH: case OP_EXP:
-    case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_ERF:
-    case OP_NOT: case OP_CAST:
-    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM: case OP_MINIMUM:
-    case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_AND: case OP_OR: case OP_WHERE:
-    case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_ARGMAX: case OP_SOFTMAX: case OP_LAYER_NORM:
+    OP_CASES_ELEMENTWISE
+    OP_CASES_REDUCE_NORM
     case OP_MATMUL: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER:
         return true;
     case OP_COUNT: break;
@@ -190,7 +185,7 @@ static FusePlan *plan_new(Arena *ar, const IrGraph *g, int level) {
         return NULL;
     for (int i = 0; i < g->n; i++) {
         const IrNode *nd = &g->nodes[i];
-        p->owner[i] = has_kernel(g, nd) ? i : -1;
+        p->owner[i] = fuse_has_kernel(g, nd) ? i : -1;
         p->kind[i] = FK_NONE;
         p->stored[i] = false;
         if (nd->op == OP_SCAN && !(p->body[i] = plan_new(ar, nd->body, level)))

@@ -117,6 +117,9 @@ enum { FUSE_GATE_LANES = 16, FUSE_MAX_GATES = 8 };
  * its value is its operand's memory from element *offset on. A weight's
  * slice (the q, k, v parts of an in_proj_weight) is then read in place. */
 bool fuse_slice_view(const IrGraph *g, const IrNode *n, int64_t *offset);
+/* Whether n runs as a kernel of its own unless fused (the other nodes are views
+ * of another buffer, sources or control flow, handled by the driver). */
+bool fuse_has_kernel(const IrGraph *g, const IrNode *n);
 
 /* The start of SLICE node n when it is a constant. */
 bool fuse_slice_start(const IrNode *n, int64_t *start);

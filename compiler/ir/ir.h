@@ -127,7 +127,7 @@ PassOptions pass_options_default(void);
 bool ir_verify(const IrEntry *e, const char *after, Diag *diag);
 /* Computes (or, for ops their builder types, checks) the result type of node
  * `node` of g from its operands' types and its attributes; false with a
- * message in diag when they break the op's rule (shape.c). */
+ * message in diag when they break the op's rule (ir_shape.c). */
 bool shape_infer(Arena *ar, IrGraph *g, int node, Diag *diag);
 /* What generating native code for g costs, against ATTN_BUDGET_CODEGEN: its
  * nodes and its scans' bodies', each scan weighing ATTN_CODEGEN_SCAN_WEIGHT more. */

@@ -17,6 +17,7 @@
  * looking at the structure rather than the details.
  */
 #include "ir.h"
+#include "op_cases.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,11 +161,7 @@ static void print_attrs(StrBuf *b, const IrNode *n) {
     case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_ARGMAX:
         sb_printf(b, " axis=%lld%s", (long long)a->axis, a->keepdim ? " keepdim" : "");
         return;
-    case OP_NEG: case OP_TANH: case OP_SIGMOID: case OP_RELU: case OP_GELU: case OP_GELU_TANH: case OP_EXP:
-    case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_ERF:
-    case OP_NOT: case OP_CAST:
-    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM: case OP_MINIMUM:
-    case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_AND: case OP_OR: case OP_WHERE:
+    OP_CASES_ELEMENTWISE
     case OP_RESHAPE: case OP_EXPAND: case OP_GATHER:
         return; /* no attributes */
     case OP_COUNT: break;

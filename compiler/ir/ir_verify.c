@@ -15,6 +15,7 @@
  */
 #include "ir.h"
 #include "text.h"
+#include "op_cases.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -152,7 +153,7 @@ static bool scratch_room(Verify *v, int n) {
     return true;
 }
 
-/* Recomputes the type of node i with the op's shape rule (shape.c) on a copy
+/* Recomputes the type of node i with the op's shape rule (ir_shape.c) on a copy
  * of the node whose operands are inputs of its operands' types. */
 static bool rule_ok(Verify *v, const IrGraph *g, int i) {
     const IrNode *n = &g->nodes[i];
@@ -209,12 +210,8 @@ static bool built_type_ok(Verify *v, const IrGraph *g, int i) {
     case OP_CONST:
         return value_ok(v, g, i);
     case OP_ARANGE: case OP_FULL:
-    case OP_NEG: case OP_TANH: case OP_SIGMOID: case OP_RELU: case OP_GELU: case OP_GELU_TANH: case OP_EXP:
-    case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_ERF:
-    case OP_NOT: case OP_CAST:
-    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM: case OP_MINIMUM:
-    case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_AND: case OP_OR: case OP_WHERE:
-    case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_ARGMAX: case OP_SOFTMAX: case OP_LAYER_NORM:
+    OP_CASES_ELEMENTWISE
+    OP_CASES_REDUCE_NORM
     case OP_MATMUL: case OP_PERMUTE: case OP_CONCAT: case OP_GATHER: case OP_SCAN: case OP_RESULT:
         return true; /* the shape rules check these */
     case OP_COUNT: break;

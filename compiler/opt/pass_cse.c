@@ -16,6 +16,7 @@
  * bodies are separate graphs and are processed on their own.
  */
 #include "ir.h"
+#include "op_cases.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,12 +35,8 @@ static bool mergeable(const IrNode *n) {
     case OP_CONST: return n->value != NULL;
     case OP_PARAM: return n->name != NULL;
     case OP_ARANGE: case OP_FULL:
-    case OP_NEG: case OP_TANH: case OP_SIGMOID: case OP_RELU: case OP_GELU: case OP_GELU_TANH: case OP_EXP:
-    case OP_LOG: case OP_SQRT: case OP_RSQRT: case OP_ABS: case OP_SOFTPLUS: case OP_SIN: case OP_COS: case OP_ERF:
-    case OP_NOT: case OP_CAST:
-    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM: case OP_MINIMUM:
-    case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_AND: case OP_OR: case OP_WHERE:
-    case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_ARGMAX: case OP_SOFTMAX: case OP_LAYER_NORM:
+    OP_CASES_ELEMENTWISE
+    OP_CASES_REDUCE_NORM
     case OP_MATMUL: case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER:
     case OP_RESULT: return true;
     case OP_COUNT: break;

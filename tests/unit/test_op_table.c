@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "op_cases.h"
 #include "ops.h"
 
 #include <math.h>
@@ -281,9 +282,39 @@ static void test_table_columns(void **state) {
     }
 }
 
+static int case_group(OpKind k) {
+    switch (k) {
+    OP_CASES_ELEMENTWISE
+        return 1;
+    OP_CASES_REDUCE_NORM
+        return 2;
+    case OP_INPUT: case OP_PARAM: case OP_CONST: case OP_ARANGE: case OP_FULL: case OP_MATMUL:
+    case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER:
+    case OP_SCAN: case OP_RESULT: case OP_COUNT:
+        break;
+    }
+    return 0;
+}
+
+/* The case-label groups of ops/op_cases.h hold exactly the ops of their classes. */
+static void test_case_groups_follow_classes(void **state) {
+    (void)state;
+    for (int k = 0; k < OP_COUNT; k++) {
+        OpClass c = op_info[k].cls;
+        int want = c == OC_UNARY || c == OC_BINARY || c == OC_COMPARE || c == OC_LOGIC || c == OC_TERNARY ? 1
+                   : c == OC_REDUCE || c == OC_NORM                                                       ? 2
+                                                                                                          : 0;
+        if (case_group((OpKind)k) != want) {
+            fprintf(stderr, "op %s: case group %d, its class says %d\n", op_name((OpKind)k), case_group((OpKind)k), want);
+            fail();
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_columns),
+        cmocka_unit_test(test_case_groups_follow_classes),
         cmocka_unit_test(test_compile_time_softplus),
         cmocka_unit_test(test_every_op_on_every_backend),
     };

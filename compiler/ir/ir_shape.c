@@ -1,5 +1,5 @@
 /*
- * shape.c — shape and dtype rules of the ops, on symbolic dims.
+ * ir_shape.c — shape and dtype rules of the ops, on symbolic dims.
  *
  * shape_infer computes a node's result type from its operands' types and its
  * attributes, one rule per op class of ops.def (plus the few ops whose class
@@ -8,7 +8,7 @@
  * is chosen by their builder (sources, RESHAPE, EXPAND, SLICE, CAST, RESULT)
  * arrive with node->type already set; their rules only check it.
  */
-#include "lower.h"
+#include "ir.h"
 
 #include <stdio.h>
 #include <string.h>
