@@ -1097,6 +1097,58 @@ def _new_ops():
 
 
 # ---------------------------------------------------------------------------
+# variable-length batches: pack_padded_sequence -> module -> pad_packed_sequence
+# ---------------------------------------------------------------------------
+
+def run_packed(m, x, lengths, hidden):
+    """What PyTorch users run on a padded batch: the module over the packed
+    sequence (any order of lengths), padded back to the full length T."""
+    T = x.shape[1]
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, hn = m(packed, hidden)
+    out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=T)
+    return out, hn
+
+
+def _packed_case(name, cls, model, input_size, hidden_size, num_layers, bidir, lengths):
+    """The forward_packed entry of rnn/gru/lstm.attn; the padded steps of the
+    input hold random values, which the packed module never reads."""
+    hp = [("input_size", input_size), ("hidden_size", hidden_size),
+          ("num_layers", num_layers), ("bidirectional", int(bidir))]
+    B, T = len(lengths), max(lengths)
+
+    def build():
+        m = cls(input_size, hidden_size, num_layers=num_layers, batch_first=True,
+                bidirectional=bidir).float().eval()
+        D = 2 if bidir else 1
+        x = torch.randn(B, T, input_size)
+        h0 = torch.randn(D * num_layers, B, hidden_size)
+        lens = torch.tensor(lengths, dtype=torch.int64)
+        inputs = [("input", x), ("h_0", h0)]
+        if cls is nn.LSTM:
+            c0 = torch.randn(D * num_layers, B, hidden_size)
+            out, (hn, cn) = run_packed(m, x, lens, (h0, c0))
+            inputs.append(("c_0", c0))
+            outputs = [("output", out), ("h_n", hn), ("c_n", cn)]
+        else:
+            out, hn = run_packed(m, x, lens, h0)
+            outputs = [("output", out), ("h_n", hn)]
+        inputs.append(("lengths", lens))
+        return state_items(m), inputs, outputs
+
+    CASES.append((name, model, "forward_packed", hp, build))
+
+
+# unsorted lengths with 1 and the full length; hidden 16 takes the fused gate
+# kernels (fuse_gates.c), hidden 7 the plain ones
+_packed_case("rnn_packed_l2_bidir", nn.RNN, "models/rnn.attn", 3, 7, 2, True, [3, 6, 1, 4])
+_packed_case("gru_packed_l2_bidir", nn.GRU, "models/gru.attn", 3, 16, 2, True, [3, 6, 1, 4])
+_packed_case("gru_packed_l1", nn.GRU, "models/gru.attn", 4, 7, 1, False, [5, 1, 7])
+_packed_case("lstm_packed_l2_bidir", nn.LSTM, "models/lstm.attn", 3, 16, 2, True, [2, 5, 1, 5, 3])
+_packed_case("lstm_packed_l1", nn.LSTM, "models/lstm.attn", 4, 7, 1, False, [1, 6, 4])
+
+
+# ---------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------
 
