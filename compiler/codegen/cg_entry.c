@@ -260,6 +260,8 @@ static void number_nodes(Gen *G) {
                 v->param = add_param(G, (CgParam){.node = n});
             else if (n->op == OP_GATHER)
                 v->site = add_site(G, n, "id %lld at position %lld is out of range for an embedding table of %lld rows");
+            else if (n->op == OP_CHECK_LENGTHS)
+                v->site = add_site(G, n, "lengths[%lld] is %lld; a length must be at least 1 and at most the padded length %lld");
             else if (n->op == OP_SLICE)
                 v->site = add_site(G, n, "slice [%lld, +%lld) is out of range for a dim of %lld");
             else if (n->op == OP_RESHAPE)
@@ -347,7 +349,7 @@ static bool owns_buffer(const Gen *G, const IrGraph *g, const IrNode *n, int i) 
     case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM: case OP_MINIMUM:
     case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_AND: case OP_OR: case OP_WHERE:
     case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_ARGMAX: case OP_SOFTMAX: case OP_LAYER_NORM:
-    case OP_MATMUL: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER:
+    case OP_MATMUL: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER: case OP_CHECK_LENGTHS:
         return true;
     case OP_COUNT: break;
     }
@@ -1143,7 +1145,7 @@ static void emit_graph(Gen *G, CgKernel *k, const IrGraph *g) {
         case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM: case OP_MINIMUM:
         case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_AND: case OP_OR: case OP_WHERE:
         case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_ARGMAX: case OP_SOFTMAX: case OP_LAYER_NORM:
-        case OP_MATMUL: case OP_PERMUTE: case OP_EXPAND: case OP_GATHER:
+        case OP_MATMUL: case OP_PERMUTE: case OP_EXPAND: case OP_GATHER: case OP_CHECK_LENGTHS:
             break;
         case OP_COUNT: ATTN_UNREACHABLE("op out of range");
         }

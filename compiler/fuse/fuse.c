@@ -49,7 +49,7 @@ static bool has_kernel(const IrGraph *g, const IrNode *n) {
     case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM: case OP_MINIMUM:
     case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_AND: case OP_OR: case OP_WHERE:
     case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_ARGMAX: case OP_SOFTMAX: case OP_LAYER_NORM:
-    case OP_MATMUL: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER:
+    case OP_MATMUL: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER: case OP_CHECK_LENGTHS:
         return true;
     case OP_COUNT: break;
     }
@@ -60,7 +60,7 @@ bool fuse_is_elementwise(const IrNode *n) {
     switch (op_info[n->op].cls) {
     case OC_UNARY: case OC_BINARY: case OC_COMPARE: case OC_LOGIC: case OC_TERNARY:
         return true;
-    case OC_SOURCE: case OC_REDUCE: case OC_NORM: case OC_MATMUL: case OC_SHAPE: case OC_GATHER: case OC_CONTROL:
+    case OC_SOURCE: case OC_REDUCE: case OC_NORM: case OC_MATMUL: case OC_SHAPE: case OC_GATHER: case OC_CHECK: case OC_CONTROL:
         return false;
     }
     ATTN_UNREACHABLE("op class out of range");

@@ -165,7 +165,7 @@ static void print_attrs(StrBuf *b, const IrNode *n) {
     case OP_NOT: case OP_CAST:
     case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM: case OP_MINIMUM:
     case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_AND: case OP_OR: case OP_WHERE:
-    case OP_RESHAPE: case OP_EXPAND: case OP_GATHER:
+    case OP_RESHAPE: case OP_EXPAND: case OP_GATHER: case OP_CHECK_LENGTHS:
         return; /* no attributes */
     case OP_COUNT: break;
     }

@@ -55,6 +55,7 @@ static const char *const special[OP_COUNT] = {
     [OP_CONCAT] = "concat(a, b)",
     [OP_EXPAND] = "expand(a[0:1], [4, 3])",
     [OP_GATHER] = "embedding(a, k)",
+    [OP_CHECK_LENGTHS] = "check_lengths(k + 1, 2)",
 };
 
 /* The constants `folded` computes from (and `run` gets as its inputs). */
@@ -88,6 +89,7 @@ static const char *spelling(OpKind k, char *buf, size_t size) {
     case OC_MATMUL:
     case OC_SHAPE:
     case OC_GATHER:
+    case OC_CHECK:
     case OC_CONTROL: return NULL;
     }
     return NULL;
