@@ -1148,6 +1148,111 @@ _packed_case("lstm_packed_l2_bidir", nn.LSTM, "models/lstm.attn", 3, 16, 2, True
 _packed_case("lstm_packed_l1", nn.LSTM, "models/lstm.attn", 4, 7, 1, False, [1, 6, 4])
 
 
+class PackedSSA(StructuredSelfAttention):
+    """The BiLSTM over pack_padded_sequence, padded back with zeros."""
+
+    def forward(self, input_ids, lengths):
+        T = input_ids.shape[1]
+        H, _ = run_packed(self.lstm, self.embedding(input_ids), lengths, None)
+        mask = torch.arange(T)[None, :] >= lengths[:, None]
+        scores = self.W_s2(torch.tanh(self.W_s1(H))).transpose(1, 2)
+        A = masked_softmax(scores, mask[:, None, :])
+        P = torch.bmm(A, A.transpose(1, 2)) - torch.eye(A.shape[1])[None]
+        return A, torch.bmm(A, H), (P * P).sum(dim=(1, 2))
+
+
+@case("ssa_packed", "models/structured_self_attention.attn", "forward_packed", SSA_HP)
+def _ssa_packed():
+    hp = dict(SSA_HP)
+    m = PackedSSA(**hp).float().eval()
+    lengths = torch.tensor([4, 6, 1], dtype=torch.int64)
+    input_ids = torch.randint(1, hp["vocab_size"], (3, 6)).masked_fill(length_mask([4, 6, 1], 6), 0)
+    A, M, penalty = m(input_ids, lengths)
+    return (state_items(m), [("input_ids", input_ids), ("lengths", lengths)],
+            [("A", A), ("M", M), ("penalty", penalty)])
+
+
+class PackedHAN(HAN):
+    """Both GRUs over pack_padded_sequence: each sentence's own words, each
+    document's own sentences."""
+
+    def forward(self, input_ids, word_lengths, sentence_lengths):
+        B, N, W = input_ids.shape
+        x = self.embedding(input_ids.reshape(B * N, W))
+        wl = word_lengths.reshape(B * N)
+        h, _ = run_packed(self.word_gru, x, wl, None)
+        word_mask = torch.arange(W)[None, :] >= wl[:, None]
+        s, word_alpha = self.attend(h, self.word_proj, self.u_w, word_mask)
+        hs, _ = run_packed(self.sent_gru, s.reshape(B, N, -1), sentence_lengths, None)
+        sentence_mask = torch.arange(N)[None, :] >= sentence_lengths[:, None]
+        v, sent_alpha = self.attend(hs, self.sent_proj, self.u_s, sentence_mask)
+        return torch.softmax(self.classifier(v), dim=-1), word_alpha.reshape(B, N, W), sent_alpha
+
+
+@case("han_packed", "models/han.attn", "forward_packed", HAN_HP)
+def _han_packed():
+    hp = dict(HAN_HP)
+    m = PackedHAN(**hp).float().eval()
+    B, N, W = 3, 3, 5
+    # document 2 has one sentence; its padding sentences have word length 1
+    word_lengths = torch.tensor([[5, 3, 2], [4, 5, 1], [2, 1, 1]], dtype=torch.int64)
+    sentence_lengths = torch.tensor([3, 2, 1], dtype=torch.int64)
+    word_mask = torch.arange(W)[None, None, :] >= word_lengths[:, :, None]
+    input_ids = torch.randint(1, hp["vocab_size"], (B, N, W)).masked_fill(word_mask, 0)
+    probs, wa, sa = m(input_ids, word_lengths, sentence_lengths)
+    return (state_items(m),
+            [("input_ids", input_ids), ("word_lengths", word_lengths),
+             ("sentence_lengths", sentence_lengths)],
+            [("probs", probs), ("word_attention", wa), ("sentence_attention", sa)])
+
+
+class PackedSeq2Seq(Seq2SeqAttention):
+    """The encoder over pack_padded_sequence; attention masked by the lengths."""
+
+    def encode_packed(self, src, lengths):
+        memory, h_n = run_packed(self.encoder, self.embedding_src(src), lengths, None)
+        return memory, h_n[0]
+
+    def greedy_packed(self, src, lengths, max_len):
+        src_mask = torch.arange(src.shape[1])[None, :] >= lengths[:, None]
+        memory, state = self.encode_packed(src, lengths)
+        prev = torch.full((src.shape[0],), self.bos, dtype=torch.int64)
+        tokens, attns = [], []
+        for _ in range(max_len):
+            logits, state, attention = self.decode_step(prev, state, memory, src_mask)
+            top2 = logits.topk(2, dim=-1).values
+            assert ((top2[:, 0] - top2[:, 1]) > 1e-3).all(), top2
+            prev = logits.argmax(dim=-1)
+            tokens.append(prev)
+            attns.append(attention)
+        return torch.stack(tokens, dim=1), torch.stack(attns, dim=1)
+
+
+def _s2s_packed_setup():
+    hp = dict(S2S_HP)
+    m = PackedSeq2Seq(**hp).float().eval()
+    lengths = torch.tensor([4, 6, 1], dtype=torch.int64)
+    src = torch.randint(2, hp["vocab_src"], (3, 6)).masked_fill(length_mask([4, 6, 1], 6), 0)
+    return m, src, lengths
+
+
+@case("s2s_encode_packed", "models/seq2seq_attention.attn", "encode_packed", S2S_HP)
+def _s2s_encode_packed():
+    m, src, lengths = _s2s_packed_setup()
+    memory, state = m.encode_packed(src, lengths)
+    return (state_items(m), [("src", src), ("src_lengths", lengths)],
+            [("memory", memory), ("state", state)])
+
+
+@case("s2s_greedy_packed", "models/seq2seq_attention.attn", "greedy_packed", S2S_HP)
+def _s2s_greedy_packed():
+    m, src, lengths = _s2s_packed_setup()
+    tokens, attention = m.greedy_packed(src, lengths, 5)
+    return (state_items(m),
+            [("src", src), ("src_lengths", lengths), ("max_len", torch.zeros(5, dtype=torch.int64))],
+            [("tokens", tokens), ("attention", attention)])
+
+
 # ---------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------
