@@ -1253,6 +1253,102 @@ def _s2s_greedy_packed():
             [("tokens", tokens), ("attention", attention)])
 
 
+# --- RNNsearch (Bahdanau, Cho, Bengio 2014), from the paper's equations ---
+
+class RNNsearch(nn.Module):
+    """models/seq2seq_bahdanau2014.attn: a bidirectional GRU encoder over packed
+    sources, s_0 = tanh(W_s h<-_1), additive attention over the annotations
+    [h->_j; h<-_j], a GRU-cell decoder on [e(y_{i-1}); c_i], and a maxout
+    output layer over [s_i; c_i; e(y_{i-1})]."""
+
+    def __init__(self, vocab_src, vocab_tgt, embed_dim, enc_hidden, dec_hidden, attn_size, maxout_size, bos=1):
+        super().__init__()
+        self.bos, self.maxout_size = bos, maxout_size
+        self.embedding_src = nn.Embedding(vocab_src, embed_dim)
+        self.encoder = nn.GRU(embed_dim, enc_hidden, batch_first=True, bidirectional=True)
+        self.W_s = nn.Linear(enc_hidden, dec_hidden, bias=False)
+        self.embedding_tgt = nn.Embedding(vocab_tgt, embed_dim)
+        self.attn = Bahdanau(dec_hidden, 2 * enc_hidden, attn_size)
+        self.decoder = nn.GRUCell(embed_dim + 2 * enc_hidden, dec_hidden)
+        self.maxout = nn.Linear(dec_hidden + 2 * enc_hidden + embed_dim, 2 * maxout_size)
+        self.out = nn.Linear(maxout_size, vocab_tgt)
+
+    def encode(self, src, lengths):
+        memory, h_n = run_packed(self.encoder, self.embedding_src(src), lengths, None)
+        # h_n[1]: the backward direction after reading back to the first token, h<-_1
+        assert torch.equal(h_n[1], memory[:, 0, h_n.shape[-1]:])
+        return memory, torch.tanh(self.W_s(h_n[1]))
+
+    def decode_step(self, prev, state, memory, src_mask):
+        e = self.embedding_tgt(prev)
+        context, alpha = self.attn(state, memory, src_mask)
+        state = self.decoder(torch.cat([e, context], dim=-1), state)
+        t = self.maxout(torch.cat([state, context, e], dim=-1))
+        t = t.reshape(t.shape[0], self.maxout_size, 2).max(dim=-1).values
+        return self.out(t), state, alpha
+
+    def greedy(self, src, lengths, steps):
+        src_mask = torch.arange(src.shape[1])[None, :] >= lengths[:, None]
+        memory, state = self.encode(src, lengths)
+        prev = torch.full((src.shape[0],), self.bos, dtype=torch.int64)
+        tokens, logits, attns = [], [], []
+        for _ in range(steps):
+            step_logits, state, alpha = self.decode_step(prev, state, memory, src_mask)
+            top2 = step_logits.topk(2, dim=-1).values
+            assert ((top2[:, 0] - top2[:, 1]) > 1e-3).all(), top2  # no near-ties
+            prev = step_logits.argmax(dim=-1)
+            tokens.append(prev)
+            logits.append(step_logits)
+            attns.append(alpha)
+        return torch.stack(tokens, dim=1), torch.stack(logits, dim=1), torch.stack(attns, dim=1)
+
+
+RNNSEARCH_HP = [("vocab_src", 13), ("vocab_tgt", 11), ("embed_dim", 5), ("enc_hidden", 6),
+                ("dec_hidden", 7), ("attn_size", 4), ("maxout_size", 3), ("bos", 1)]
+
+
+def _rnnsearch_setup():
+    hp = dict(RNNSEARCH_HP)
+    m = RNNsearch(**hp).float().eval()
+    check_keys(m, ["embedding_src.weight"] + _gru_keys("encoder.")
+               + ["W_s.weight", "embedding_tgt.weight", "attn.W_q.weight", "attn.W_k.weight", "attn.v.weight",
+                  "decoder.weight_ih", "decoder.weight_hh", "decoder.bias_ih", "decoder.bias_hh",
+                  "maxout.weight", "maxout.bias", "out.weight", "out.bias"])
+    lengths = torch.tensor([4, 6, 1, 3], dtype=torch.int64)
+    src = torch.randint(2, hp["vocab_src"], (4, 6)).masked_fill(length_mask([4, 6, 1, 3], 6), 0)
+    return hp, m, src, lengths
+
+
+@case("rnnsearch_encode", "models/seq2seq_bahdanau2014.attn", "encode", RNNSEARCH_HP)
+def _rnnsearch_encode():
+    hp, m, src, lengths = _rnnsearch_setup()
+    memory, state = m.encode(src, lengths)
+    return (state_items(m), [("src", src), ("src_lengths", lengths)],
+            [("memory", memory), ("state", state)])
+
+
+@case("rnnsearch_decode_step", "models/seq2seq_bahdanau2014.attn", "decode_step", RNNSEARCH_HP)
+def _rnnsearch_decode_step():
+    hp, m, src, lengths = _rnnsearch_setup()
+    memory, _ = m.encode(src, lengths)
+    state = 0.5 * torch.randn(src.shape[0], hp["dec_hidden"])
+    prev = torch.randint(0, hp["vocab_tgt"], (src.shape[0],))
+    src_mask = torch.arange(src.shape[1])[None, :] >= lengths[:, None]
+    logits, state1, alpha = m.decode_step(prev, state, memory, src_mask)
+    return (state_items(m),
+            [("prev_token", prev), ("state", state), ("memory", memory), ("src_lengths", lengths)],
+            [("logits", logits), ("state", state1), ("attention", alpha)])
+
+
+@case("rnnsearch_greedy", "models/seq2seq_bahdanau2014.attn", "greedy", RNNSEARCH_HP)
+def _rnnsearch_greedy():
+    hp, m, src, lengths = _rnnsearch_setup()
+    tokens, logits, attention = m.greedy(src, lengths, 5)
+    return (state_items(m),
+            [("src", src), ("src_lengths", lengths), ("max_len", torch.zeros(5, dtype=torch.int64))],
+            [("tokens", tokens), ("logits", logits), ("attention", attention)])
+
+
 # ---------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------
