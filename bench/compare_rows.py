@@ -34,6 +34,17 @@ class LSTM(nn.LSTM):
         return y, h, c
 
 
+class PackedLSTM(nn.LSTM):
+    """nn.LSTM over pack_padded_sequence (lengths in any order), padded back to T:
+    models/lstm.attn's forward_packed."""
+
+    def forward(self, input, h_0, c_0, lengths):
+        packed = nn.utils.rnn.pack_padded_sequence(input, lengths, batch_first=True, enforce_sorted=False)
+        y, (h, c) = super().forward(packed, (h_0, c_0))
+        y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=input.shape[1])
+        return y, h, c
+
+
 class Seq2Seq(nn.Module):
     """models/seq2seq_attention.attn: GRU encoder, GRU-cell decoder with Bahdanau attention."""
 
@@ -137,6 +148,16 @@ def _rnn(name, cls, gates, batch):
                "models/%s.attn" % name.lower(), "forward", {}, outs, bound=bound)
 
 
+def _lstm_packed(batch):
+    """LSTM over a padded batch with lengths drawn uniformly from 1..T (seeded per row)."""
+    def inputs():
+        x = _rnn("LSTM", LSTM, 4, batch).inputs()
+        return x + [("lengths", torch.randint(1, T_RNN + 1, (batch,), dtype=torch.int64))]
+    return Row("LSTM b%d packed" % batch, lambda: PackedLSTM(E_RNN, H_RNN, batch_first=True), inputs,
+               "models/lstm.attn", "forward_packed", {}, ["output", "h_n", "c_n"],
+               onnx_note="PyTorch: pack_padded_sequence -> nn.LSTM -> pad_packed_sequence")
+
+
 def _s2s_inputs():
     return [("src", torch.randint(2, S2S["vocab_src"], (1, S2S_SRC))),
             ("src_mask", torch.zeros(1, S2S_SRC, dtype=torch.bool)),
@@ -187,6 +208,7 @@ ROWS = [
     Row("BERT-base 12L b1 L128", lambda: Bert(**BERT_BASE), _bert_inputs, "models/bert.attn", "forward",
         {k: v for k, v in BERT_BASE.items()}, ["last_hidden_state", "pooler_output"]),
     _sdpa(1024), _sdpa(2048), _sdpa(4096),
+    _lstm_packed(32),  # last, so the rows before keep their seeds
 ]
 
 

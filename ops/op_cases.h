@@ -26,6 +26,7 @@
 #define OP_IN_ELEMENTWISE_OC_MATMUL(label)
 #define OP_IN_ELEMENTWISE_OC_SHAPE(label)
 #define OP_IN_ELEMENTWISE_OC_GATHER(label)
+#define OP_IN_ELEMENTWISE_OC_CHECK(label)
 #define OP_IN_ELEMENTWISE_OC_CONTROL(label)
 
 /* Every op that reduces or normalises over one axis (sum ... argmax, softmax, layer norm). */
@@ -42,6 +43,7 @@
 #define OP_IN_REDUCE_NORM_OC_MATMUL(label)
 #define OP_IN_REDUCE_NORM_OC_SHAPE(label)
 #define OP_IN_REDUCE_NORM_OC_GATHER(label)
+#define OP_IN_REDUCE_NORM_OC_CHECK(label)
 #define OP_IN_REDUCE_NORM_OC_CONTROL(label)
 
 #endif

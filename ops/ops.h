@@ -33,6 +33,7 @@ typedef enum OpClass {
     OC_MATMUL,  /* batched matrix product */
     OC_SHAPE,   /* data movement only */
     OC_GATHER,  /* embedding lookup */
+    OC_CHECK,   /* its first operand, after a check of its values at run time */
     OC_CONTROL, /* nested subgraph */
 } OpClass;
 
@@ -46,7 +47,8 @@ typedef enum OpCost {
 typedef enum OpFold {
     FOLD_NEVER,  /* the node keeps its op: values bound or computed per call, or control flow */
     FOLD_KERNEL, /* constant operands: op_run computes the value at compile time */
-    FOLD_IDS,    /* as FOLD_KERNEL when every id indexes the table (GATHER) */
+    FOLD_IDS,    /* as FOLD_KERNEL when the values pass the run-time check (GATHER: every id indexes
+                    the table; CHECK_LENGTHS: every length is in 1..T) */
 } OpFold;
 
 /* Concrete attributes of one op instance; unused fields are zero. */

@@ -261,6 +261,8 @@ static void number_nodes(Gen *G) {
                 v->param = add_param(G, (CgParam){.node = n});
             else if (n->op == OP_GATHER)
                 v->site = add_site(G, n, "id %lld at position %lld is out of range for an embedding table of %lld rows");
+            else if (n->op == OP_CHECK_LENGTHS)
+                v->site = add_site(G, n, "lengths[%lld] is %lld; a length must be at least 1 and at most the padded length %lld");
             else if (n->op == OP_SLICE)
                 v->site = add_site(G, n, "slice [%lld, +%lld) is out of range for a dim of %lld");
             else if (n->op == OP_RESHAPE)
@@ -1125,7 +1127,7 @@ static void emit_graph(Gen *G, CgKernel *k, const IrGraph *g) {
         case OP_ARANGE: case OP_FULL:
         OP_CASES_ELEMENTWISE
         OP_CASES_REDUCE_NORM
-        case OP_MATMUL: case OP_PERMUTE: case OP_EXPAND: case OP_GATHER:
+        case OP_MATMUL: case OP_PERMUTE: case OP_EXPAND: case OP_GATHER: case OP_CHECK_LENGTHS:
             break;
         case OP_COUNT: ATTN_UNREACHABLE("op out of range");
         }

@@ -78,6 +78,7 @@ extern const CgEmitter cg_emit_permute;
 extern const CgEmitter cg_emit_slice;
 extern const CgEmitter cg_emit_concat;
 extern const CgEmitter cg_emit_gather;
+extern const CgEmitter cg_emit_check_lengths;
 
 /* Whether op has an elementwise emitter (ops.def's emit column). */
 bool cg_elementwise_handles(OpKind op);

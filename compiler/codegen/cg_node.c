@@ -15,6 +15,8 @@ const CgEmitter *cg_emitter(const IrNode *n) {
         return &cg_emit_matmul;
     case OC_GATHER:
         return &cg_emit_gather;
+    case OC_CHECK:
+        return &cg_emit_check_lengths;
     case OC_SHAPE:
         if (n->op == OP_PERMUTE)
             return &cg_emit_permute;

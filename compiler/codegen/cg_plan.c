@@ -63,7 +63,7 @@ static void read_value(Live *L, const IrGraph *g, int i, int t) {
     case OP_ARANGE: case OP_FULL:
     OP_CASES_ELEMENTWISE
     OP_CASES_REDUCE_NORM
-    case OP_MATMUL: case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER:
+    case OP_MATMUL: case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER: case OP_CHECK_LENGTHS:
     case OP_RESULT:
         /* held in its operand's buffer (reshape), or computed in its reader's kernel */
         for (int j = 0; j < n->nin; j++)

@@ -484,7 +484,7 @@ static Red reduce_red(CgKernel *k) {
     case OP_INPUT: case OP_PARAM: case OP_CONST: case OP_ARANGE: case OP_FULL:
     OP_CASES_ELEMENTWISE
     case OP_ARGMAX: case OP_SOFTMAX: case OP_LAYER_NORM: case OP_MATMUL: case OP_RESHAPE: case OP_PERMUTE:
-    case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER: case OP_SCAN: case OP_RESULT: case OP_COUNT:
+    case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER: case OP_CHECK_LENGTHS: case OP_SCAN: case OP_RESULT: case OP_COUNT:
         break;
     }
     ATTN_UNREACHABLE("reduction kernel for an op it has no accumulator for");

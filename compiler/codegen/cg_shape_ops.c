@@ -319,3 +319,30 @@ static void gather_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
 }
 
 const CgEmitter cg_emit_gather = {gather_rows, gather_body};
+
+/* ---- check_lengths ---- */
+
+/* Every length checked against 1..T on the calling thread before the copy,
+ * so the error names the first bad one; T is the positions' extent. */
+static LLVMValueRef check_lengths_rows(CgKernel *k) {
+    LLVMBuilderRef b = k->b;
+    LLVMValueRef n = k->in_shape[0].dim[0], t = k->in_shape[1].dim[0];
+    if (k->site >= 0) {
+        CgLoop l;
+        LLVMValueRef i = cg_loop_begin(k, &l, c64(k, 0), n, 1);
+        LLVMValueRef len = cg_load(k, ATTN_I64, k->in[0], i, 1);
+        LLVMValueRef bad = LLVMBuildOr(b, LLVMBuildICmp(b, LLVMIntSLT, len, c64(k, 1), ""),
+                                       LLVMBuildICmp(b, LLVMIntSGT, len, t, ""), "");
+        cg_fail_if(k, bad, i, len, t);
+        cg_loop_end(k, &l);
+    }
+    return n;
+}
+
+static void check_lengths_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
+    LLVMValueRef es = c64(k, (int64_t)sizeof(int64_t));
+    copy_bytes(k, byte_ptr(k, k->out, mul(k, lo, es)), byte_ptr(k, k->in[0], mul(k, lo, es)),
+               mul(k, LLVMBuildSub(k->b, hi, lo, ""), es), sizeof(int64_t));
+}
+
+const CgEmitter cg_emit_check_lengths = {check_lengths_rows, check_lengths_body};

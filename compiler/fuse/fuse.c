@@ -44,7 +44,7 @@ bool fuse_has_kernel(const IrGraph *g, const IrNode *n) {
     case OP_ARANGE: case OP_FULL:
     OP_CASES_ELEMENTWISE
     OP_CASES_REDUCE_NORM
-    case OP_MATMUL: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER:
+    case OP_MATMUL: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER: case OP_CHECK_LENGTHS:
         return true;
     case OP_COUNT: break;
     }
@@ -55,7 +55,7 @@ bool fuse_is_elementwise(const IrNode *n) {
     switch (op_info[n->op].cls) {
     case OC_UNARY: case OC_BINARY: case OC_COMPARE: case OC_LOGIC: case OC_TERNARY:
         return true;
-    case OC_SOURCE: case OC_REDUCE: case OC_NORM: case OC_MATMUL: case OC_SHAPE: case OC_GATHER: case OC_CONTROL:
+    case OC_SOURCE: case OC_REDUCE: case OC_NORM: case OC_MATMUL: case OC_SHAPE: case OC_GATHER: case OC_CHECK: case OC_CONTROL:
         return false;
     }
     ATTN_UNREACHABLE("op class out of range");

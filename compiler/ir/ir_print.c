@@ -162,7 +162,7 @@ static void print_attrs(StrBuf *b, const IrNode *n) {
         sb_printf(b, " axis=%lld%s", (long long)a->axis, a->keepdim ? " keepdim" : "");
         return;
     OP_CASES_ELEMENTWISE
-    case OP_RESHAPE: case OP_EXPAND: case OP_GATHER:
+    case OP_RESHAPE: case OP_EXPAND: case OP_GATHER: case OP_CHECK_LENGTHS:
         return; /* no attributes */
     case OP_COUNT: break;
     }

@@ -94,6 +94,7 @@ static bool elementwise(Arena *ar, IrGraph *g, IrNode *n, Diag *diag) {
     case OC_MATMUL:
     case OC_SHAPE:
     case OC_GATHER:
+    case OC_CHECK:
     case OC_CONTROL:
         ATTN_UNREACHABLE("broadcast rule for an op that is not elementwise");
     }
@@ -325,6 +326,18 @@ static bool gather(IrGraph *g, IrNode *n, Diag *diag) {
     return true;
 }
 
+/* CHECK_LENGTHS(lengths i64[B], positions i64[T]) -> lengths. */
+static bool check_lengths(IrGraph *g, IrNode *n, Diag *diag) {
+    const IrType *len = operand(g, n, 0), *pos = operand(g, n, 1);
+    if (len->dtype != ATTN_I64 || len->rank != 1 || pos->dtype != ATTN_I64 || pos->rank != 1) {
+        diag_error(diag, n->loc, "check_lengths: lengths must be i64[B], got %s[rank %d]", attn_dtype_name(len->dtype),
+                   len->rank);
+        return false;
+    }
+    n->type = *len;
+    return true;
+}
+
 bool shape_infer(Arena *ar, IrGraph *g, int node, Diag *diag) {
     IrNode *n = &g->nodes[node];
     switch (op_info[n->op].cls) {
@@ -343,6 +356,8 @@ bool shape_infer(Arena *ar, IrGraph *g, int node, Diag *diag) {
         return matmul(ar, g, n, diag);
     case OC_GATHER:
         return gather(g, n, diag);
+    case OC_CHECK:
+        return check_lengths(g, n, diag);
     case OC_SHAPE:
         if (n->op == OP_PERMUTE)
             return permute(g, n, diag);

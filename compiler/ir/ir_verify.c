@@ -212,7 +212,7 @@ static bool built_type_ok(Verify *v, const IrGraph *g, int i) {
     case OP_ARANGE: case OP_FULL:
     OP_CASES_ELEMENTWISE
     OP_CASES_REDUCE_NORM
-    case OP_MATMUL: case OP_PERMUTE: case OP_CONCAT: case OP_GATHER: case OP_SCAN: case OP_RESULT:
+    case OP_MATMUL: case OP_PERMUTE: case OP_CONCAT: case OP_GATHER: case OP_CHECK_LENGTHS: case OP_SCAN: case OP_RESULT:
         return true; /* the shape rules check these */
     case OP_COUNT: break;
     }

@@ -626,6 +626,28 @@ static Val b_length_mask(Lower *L, const Ast *call, Args *a) {
     return tensor_val(L, add_node(L, OP_GE, in, 2, call->loc, NULL));
 }
 
+/* check_lengths(lengths, T): lengths (i64[B]), refused at run time unless each
+ * is in 1..T, as pack_padded_sequence needs; T is the extent of an arange(T)
+ * operand, so a per-call T is known to both backends. */
+static Val b_check_lengths(Lower *L, const Ast *call, Args *a) {
+    const Dim *t;
+    if (a->npos != 2) {
+        diag_error(L->diag, call->loc, "check_lengths(lengths, T) takes a tensor and a dim");
+        return err_val();
+    }
+    if (!want_tensor(L, a->pos[0], a->pos_at[0], "check_lengths", 0) || !no_kw_left(L, a, "check_lengths") ||
+        !val_to_dim(L, a->pos[1], a->pos_at[1], &t))
+        return err_val();
+    int len = use(L, a->pos[0]);
+    const IrType *ty = &L->g->nodes[len].type;
+    if (ty->rank != 1 || ty->dtype != ATTN_I64) {
+        diag_error(L->diag, a->pos_at[0]->loc, "check_lengths needs lengths of type i64[B], got %s", type_text(L, ty));
+        return err_val();
+    }
+    int in[2] = {len, arange(L, t, call->loc)};
+    return tensor_val(L, add_node(L, OP_CHECK_LENGTHS, in, 2, call->loc, NULL));
+}
+
 /* masked_fill(x, mask, value) = where(mask, value, x), as in PyTorch. */
 static Val b_masked_fill(Lower *L, const Ast *call, Args *a) {
     if (a->npos != 3 || !no_kw_left(L, a, "masked_fill")) {
@@ -727,7 +749,7 @@ static const Sugar sugar[] = {
     {"stack", b_stack},         {"unsqueeze", b_unsqueeze}, {"squeeze", b_squeeze}, {"transpose", b_transpose},
     {"permute", b_permute},     {"reshape", b_reshape},   {"expand", b_expand},     {"zeros", b_zeros},
     {"ones", b_ones},           {"full", b_fullv},        {"arange", b_arange},     {"causal_mask", b_causal_mask},
-    {"length_mask", b_length_mask}, {"masked_fill", b_masked_fill}, {"f32", b_cast}, {"i32", b_cast},
+    {"length_mask", b_length_mask}, {"check_lengths", b_check_lengths}, {"masked_fill", b_masked_fill}, {"f32", b_cast}, {"i32", b_cast},
     {"i64", b_cast},            {"bool", b_cast},         {"gelu", b_gelu},         {"log_softmax", b_log_softmax},
 };
 

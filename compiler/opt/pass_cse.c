@@ -37,7 +37,7 @@ static bool mergeable(const IrNode *n) {
     case OP_ARANGE: case OP_FULL:
     OP_CASES_ELEMENTWISE
     OP_CASES_REDUCE_NORM
-    case OP_MATMUL: case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER:
+    case OP_MATMUL: case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER: case OP_CHECK_LENGTHS:
     case OP_RESULT: return true;
     case OP_COUNT: break;
     }

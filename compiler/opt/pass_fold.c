@@ -9,7 +9,7 @@
  * folds when every operand is a CONST and its shape is fully constant and
  * small (big constant tensors would bloat the program for little gain);
  * sources without operands (ARANGE, FULL) fold the same way. FOLD_IDS (GATHER)
- * also needs its ids in range. FOLD_NEVER ops keep their nodes: PARAMs are
+ * also needs its ids in range, and CHECK_LENGTHS its lengths. FOLD_NEVER ops keep their nodes: PARAMs are
  * bound, or rebound, after compilation, INPUTs per call, and scan bodies are
  * folded on their own.
  */
@@ -83,13 +83,21 @@ static attn_tensor *evaluate(Arena *ar, const IrGraph *g, const IrNode *n, const
 
 /* Whether op_info's fold column lets n fold now. FOLD_IDS: what the
  * interpreter checks per call before running a kernel (check_node in interp.c)
- * must hold for a fold too, so a GATHER's ids must index the table; bad ids
- * are left to the run, which reports them at the node. */
+ * must hold for a fold too, so a GATHER's ids must index the table and a
+ * CHECK_LENGTHS's lengths lie in 1..T; bad values are left to the run, which
+ * reports them at the node. */
 static bool foldable(const IrGraph *g, const IrNode *n) {
     switch (op_info[n->op].fold) {
     case FOLD_NEVER: return false;
     case FOLD_KERNEL: return true;
     case FOLD_IDS: break;
+    }
+    if (n->op == OP_CHECK_LENGTHS) { /* every length in 1..T */
+        const attn_tensor *len = g->nodes[n->in[0]].value, *pos = g->nodes[n->in[1]].value;
+        for (int64_t i = 0; i < attn_tensor_numel(len); i++)
+            if (((const int64_t *)len->data)[i] < 1 || ((const int64_t *)len->data)[i] > pos->shape[0])
+                return false;
+        return true;
     }
     const attn_tensor *table = g->nodes[n->in[0]].value, *ids = g->nodes[n->in[1]].value;
     int64_t rows = table->rank ? table->shape[0] : 0, cnt = attn_tensor_numel(ids);

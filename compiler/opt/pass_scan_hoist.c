@@ -50,7 +50,7 @@ static bool is_elementwise(OpKind op) {
     case OC_COMPARE:
     case OC_LOGIC:
     case OC_TERNARY: return true;
-    case OC_SOURCE: case OC_REDUCE: case OC_NORM: case OC_MATMUL: case OC_SHAPE: case OC_GATHER: case OC_CONTROL:
+    case OC_SOURCE: case OC_REDUCE: case OC_NORM: case OC_MATMUL: case OC_SHAPE: case OC_GATHER: case OC_CHECK: case OC_CONTROL:
         return false;
     }
     ATTN_UNREACHABLE("op class out of range");

@@ -56,7 +56,7 @@ static bool cannot_fail(const IrNode *n) {
     switch (n->op) {
     case OP_RESHAPE:
     case OP_SLICE:
-    case OP_GATHER:
+    case OP_GATHER: case OP_CHECK_LENGTHS:
     case OP_SCAN:
     case OP_RESULT: return false;
     case OP_INPUT: case OP_PARAM: case OP_CONST: case OP_ARANGE: case OP_FULL:

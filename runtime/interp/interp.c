@@ -129,6 +129,18 @@ static bool check_node(Exec *x, const IrNode *n, Slot *s, const attn_tensor *o, 
         }
         return true;
     }
+    case OP_CHECK_LENGTHS: {
+        int64_t t = s[n->in[1]].t.shape[0], cnt = attn_tensor_numel(a);
+        for (int64_t i = 0; i < cnt; i++) {
+            int64_t len = ((const int64_t *)a->data)[i];
+            if (len < 1 || len > t) {
+                fail(x, "%serror: lengths[%lld] is %lld; a length must be at least 1 and at most the padded length %lld", where(n, b, sizeof b), (long long)i,
+                     (long long)len, (long long)t);
+                return false;
+            }
+        }
+        return true;
+    }
     case OP_GATHER: {
         const attn_tensor *ids = &s[n->in[1]].t;
         int64_t v = a->shape[0], cnt = attn_tensor_numel(ids);
@@ -274,7 +286,7 @@ static bool run_node(Exec *x, const IrGraph *g, int i, Slot *s, const attn_tenso
     case OP_ARANGE: case OP_FULL:
     OP_CASES_ELEMENTWISE
     OP_CASES_REDUCE_NORM
-    case OP_MATMUL: case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER:
+    case OP_MATMUL: case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER: case OP_CHECK_LENGTHS:
         break;
     case OP_COUNT: ATTN_UNREACHABLE("op out of range");
     }

@@ -67,7 +67,7 @@ static void ts_free(TensorSet *s)
     s->n = 0;
 }
 
-/* Reads a golden fixture file (F32 and BOOL tensors) into s. */
+/* Reads a golden fixture file (F32, BOOL and I64 tensors) into s. */
 static int ts_load(TensorSet *s, const char *path)
 {
     char err[512];
@@ -81,7 +81,8 @@ static int ts_load(TensorSet *s, const char *path)
     for (int i = 0; i < st_count(f) && s->n < 32 && !rc; i++) {
         const StTensor *st = st_tensor(f, i);
         attn_tensor *t = &s->t[s->n];
-        *t = (attn_tensor){.dtype = st->dtype == ST_BOOL ? ATTN_BOOL : ATTN_F32, .rank = st->rank};
+        attn_dtype dt = st->dtype == ST_BOOL ? ATTN_BOOL : st->dtype == ST_I64 ? ATTN_I64 : ATTN_F32;
+        *t = (attn_tensor){.dtype = dt, .rank = st->rank};
         t->name = strdup(st->name);
         memcpy(t->shape, st->shape, sizeof t->shape);
         if (st_convert(st, t->dtype, &t->data, err, sizeof err) != 0) {
@@ -262,6 +263,40 @@ static int gen_inputs(const char *dir)
     return rc;
 }
 
+/* Inputs of models/gru.attn's forward_packed (input [3, 7, 4], h_0 [1, 3, 7],
+ * lengths [3]) with one bad length, or lengths of the wrong dtype or shape. */
+static int gen_packed_inputs(const char *dir)
+{
+    const char *golden = FIXTURES_DIR "/gru_packed_l1/inputs.safetensors";
+    static const struct {
+        const char *file;
+        int64_t bad;
+    } lengths[] = {{"packed_length_zero.safetensors", 0},
+                   {"packed_length_negative.safetensors", -2},
+                   {"packed_length_past_end.safetensors", 8}};
+    TensorSet s = {0};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof lengths / sizeof lengths[0] && !rc; i++) {
+        rc |= ts_load(&s, golden);
+        attn_tensor *t = ts_find(&s, "lengths");
+        if (!t || t->dtype != ATTN_I64) {
+            fprintf(stderr, "error_table: %s has no i64 lengths\n", golden);
+            rc = -1;
+        } else {
+            ((int64_t *)t->data)[1] = lengths[i].bad;
+            rc |= ts_write(&s, dir, lengths[i].file);
+        }
+        ts_free(&s);
+    }
+    rc |= ts_load(&s, golden);
+    ts_put(&s, "lengths", ATTN_F32, 1, (int64_t[]){3});
+    rc |= ts_write(&s, dir, "packed_lengths_f32.safetensors");
+    ts_put(&s, "lengths", ATTN_I64, 1, (int64_t[]){2});
+    rc |= ts_write(&s, dir, "packed_lengths_shape.safetensors");
+    ts_free(&s);
+    return rc;
+}
+
 /* "entry forward(x0: f32[B, 4], ...) -> (y0, ...)" with `nin` inputs and
  * `nout` outputs, each output x0 + its number, written to dir/file. */
 static int gen_wide_entry(const char *dir, const char *file, int nin, int nout)
@@ -316,6 +351,7 @@ static int gen_files(const char *dir)
 {
     int rc = gen_weights(dir);
     rc |= gen_inputs(dir);
+    rc |= gen_packed_inputs(dir);
     rc |= gen_sources(dir);
     return rc;
 }

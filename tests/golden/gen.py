@@ -1097,6 +1097,259 @@ def _new_ops():
 
 
 # ---------------------------------------------------------------------------
+# variable-length batches: pack_padded_sequence -> module -> pad_packed_sequence
+# ---------------------------------------------------------------------------
+
+def run_packed(m, x, lengths, hidden):
+    """What PyTorch users run on a padded batch: the module over the packed
+    sequence (any order of lengths), padded back to the full length T."""
+    T = x.shape[1]
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, hn = m(packed, hidden)
+    out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=T)
+    return out, hn
+
+
+def _packed_case(name, cls, model, input_size, hidden_size, num_layers, bidir, lengths):
+    """The forward_packed entry of rnn/gru/lstm.attn; the padded steps of the
+    input hold random values, which the packed module never reads."""
+    hp = [("input_size", input_size), ("hidden_size", hidden_size),
+          ("num_layers", num_layers), ("bidirectional", int(bidir))]
+    B, T = len(lengths), max(lengths)
+
+    def build():
+        m = cls(input_size, hidden_size, num_layers=num_layers, batch_first=True,
+                bidirectional=bidir).float().eval()
+        D = 2 if bidir else 1
+        x = torch.randn(B, T, input_size)
+        h0 = torch.randn(D * num_layers, B, hidden_size)
+        lens = torch.tensor(lengths, dtype=torch.int64)
+        inputs = [("input", x), ("h_0", h0)]
+        if cls is nn.LSTM:
+            c0 = torch.randn(D * num_layers, B, hidden_size)
+            out, (hn, cn) = run_packed(m, x, lens, (h0, c0))
+            inputs.append(("c_0", c0))
+            outputs = [("output", out), ("h_n", hn), ("c_n", cn)]
+        else:
+            out, hn = run_packed(m, x, lens, h0)
+            outputs = [("output", out), ("h_n", hn)]
+        inputs.append(("lengths", lens))
+        return state_items(m), inputs, outputs
+
+    CASES.append((name, model, "forward_packed", hp, build))
+
+
+# unsorted lengths with 1 and the full length; hidden 16 takes the fused gate
+# kernels (fuse_gates.c), hidden 7 the plain ones
+_packed_case("rnn_packed_l2_bidir", nn.RNN, "models/rnn.attn", 3, 7, 2, True, [3, 6, 1, 4])
+_packed_case("gru_packed_l2_bidir", nn.GRU, "models/gru.attn", 3, 16, 2, True, [3, 6, 1, 4])
+_packed_case("gru_packed_l1", nn.GRU, "models/gru.attn", 4, 7, 1, False, [5, 1, 7])
+_packed_case("lstm_packed_l2_bidir", nn.LSTM, "models/lstm.attn", 3, 16, 2, True, [2, 5, 1, 5, 3])
+_packed_case("lstm_packed_l1", nn.LSTM, "models/lstm.attn", 4, 7, 1, False, [1, 6, 4])
+
+
+class PackedSSA(StructuredSelfAttention):
+    """The BiLSTM over pack_padded_sequence, padded back with zeros."""
+
+    def forward(self, input_ids, lengths):
+        T = input_ids.shape[1]
+        H, _ = run_packed(self.lstm, self.embedding(input_ids), lengths, None)
+        mask = torch.arange(T)[None, :] >= lengths[:, None]
+        scores = self.W_s2(torch.tanh(self.W_s1(H))).transpose(1, 2)
+        A = masked_softmax(scores, mask[:, None, :])
+        P = torch.bmm(A, A.transpose(1, 2)) - torch.eye(A.shape[1])[None]
+        return A, torch.bmm(A, H), (P * P).sum(dim=(1, 2))
+
+
+@case("ssa_packed", "models/structured_self_attention.attn", "forward_packed", SSA_HP)
+def _ssa_packed():
+    hp = dict(SSA_HP)
+    m = PackedSSA(**hp).float().eval()
+    lengths = torch.tensor([4, 6, 1], dtype=torch.int64)
+    input_ids = torch.randint(1, hp["vocab_size"], (3, 6)).masked_fill(length_mask([4, 6, 1], 6), 0)
+    A, M, penalty = m(input_ids, lengths)
+    return (state_items(m), [("input_ids", input_ids), ("lengths", lengths)],
+            [("A", A), ("M", M), ("penalty", penalty)])
+
+
+class PackedHAN(HAN):
+    """Both GRUs over pack_padded_sequence: each sentence's own words, each
+    document's own sentences."""
+
+    def forward(self, input_ids, word_lengths, sentence_lengths):
+        B, N, W = input_ids.shape
+        x = self.embedding(input_ids.reshape(B * N, W))
+        wl = word_lengths.reshape(B * N)
+        h, _ = run_packed(self.word_gru, x, wl, None)
+        word_mask = torch.arange(W)[None, :] >= wl[:, None]
+        s, word_alpha = self.attend(h, self.word_proj, self.u_w, word_mask)
+        hs, _ = run_packed(self.sent_gru, s.reshape(B, N, -1), sentence_lengths, None)
+        sentence_mask = torch.arange(N)[None, :] >= sentence_lengths[:, None]
+        v, sent_alpha = self.attend(hs, self.sent_proj, self.u_s, sentence_mask)
+        return torch.softmax(self.classifier(v), dim=-1), word_alpha.reshape(B, N, W), sent_alpha
+
+
+@case("han_packed", "models/han.attn", "forward_packed", HAN_HP)
+def _han_packed():
+    hp = dict(HAN_HP)
+    m = PackedHAN(**hp).float().eval()
+    B, N, W = 3, 3, 5
+    # document 2 has one sentence; its padding sentences have word length 1
+    word_lengths = torch.tensor([[5, 3, 2], [4, 5, 1], [2, 1, 1]], dtype=torch.int64)
+    sentence_lengths = torch.tensor([3, 2, 1], dtype=torch.int64)
+    word_mask = torch.arange(W)[None, None, :] >= word_lengths[:, :, None]
+    input_ids = torch.randint(1, hp["vocab_size"], (B, N, W)).masked_fill(word_mask, 0)
+    probs, wa, sa = m(input_ids, word_lengths, sentence_lengths)
+    return (state_items(m),
+            [("input_ids", input_ids), ("word_lengths", word_lengths),
+             ("sentence_lengths", sentence_lengths)],
+            [("probs", probs), ("word_attention", wa), ("sentence_attention", sa)])
+
+
+class PackedSeq2Seq(Seq2SeqAttention):
+    """The encoder over pack_padded_sequence; attention masked by the lengths."""
+
+    def encode_packed(self, src, lengths):
+        memory, h_n = run_packed(self.encoder, self.embedding_src(src), lengths, None)
+        return memory, h_n[0]
+
+    def greedy_packed(self, src, lengths, max_len):
+        src_mask = torch.arange(src.shape[1])[None, :] >= lengths[:, None]
+        memory, state = self.encode_packed(src, lengths)
+        prev = torch.full((src.shape[0],), self.bos, dtype=torch.int64)
+        tokens, attns = [], []
+        for _ in range(max_len):
+            logits, state, attention = self.decode_step(prev, state, memory, src_mask)
+            top2 = logits.topk(2, dim=-1).values
+            assert ((top2[:, 0] - top2[:, 1]) > 1e-3).all(), top2
+            prev = logits.argmax(dim=-1)
+            tokens.append(prev)
+            attns.append(attention)
+        return torch.stack(tokens, dim=1), torch.stack(attns, dim=1)
+
+
+def _s2s_packed_setup():
+    hp = dict(S2S_HP)
+    m = PackedSeq2Seq(**hp).float().eval()
+    lengths = torch.tensor([4, 6, 1], dtype=torch.int64)
+    src = torch.randint(2, hp["vocab_src"], (3, 6)).masked_fill(length_mask([4, 6, 1], 6), 0)
+    return m, src, lengths
+
+
+@case("s2s_encode_packed", "models/seq2seq_attention.attn", "encode_packed", S2S_HP)
+def _s2s_encode_packed():
+    m, src, lengths = _s2s_packed_setup()
+    memory, state = m.encode_packed(src, lengths)
+    return (state_items(m), [("src", src), ("src_lengths", lengths)],
+            [("memory", memory), ("state", state)])
+
+
+@case("s2s_greedy_packed", "models/seq2seq_attention.attn", "greedy_packed", S2S_HP)
+def _s2s_greedy_packed():
+    m, src, lengths = _s2s_packed_setup()
+    tokens, attention = m.greedy_packed(src, lengths, 5)
+    return (state_items(m),
+            [("src", src), ("src_lengths", lengths), ("max_len", torch.zeros(5, dtype=torch.int64))],
+            [("tokens", tokens), ("attention", attention)])
+
+
+# --- RNNsearch (Bahdanau, Cho, Bengio 2014), from the paper's equations ---
+
+class RNNsearch(nn.Module):
+    """models/seq2seq_bahdanau2014.attn: a bidirectional GRU encoder over packed
+    sources, s_0 = tanh(W_s h<-_1), additive attention over the annotations
+    [h->_j; h<-_j], a GRU-cell decoder on [e(y_{i-1}); c_i], and a maxout
+    output layer over [s_i; c_i; e(y_{i-1})]."""
+
+    def __init__(self, vocab_src, vocab_tgt, embed_dim, enc_hidden, dec_hidden, attn_size, maxout_size, bos=1):
+        super().__init__()
+        self.bos, self.maxout_size = bos, maxout_size
+        self.embedding_src = nn.Embedding(vocab_src, embed_dim)
+        self.encoder = nn.GRU(embed_dim, enc_hidden, batch_first=True, bidirectional=True)
+        self.W_s = nn.Linear(enc_hidden, dec_hidden, bias=False)
+        self.embedding_tgt = nn.Embedding(vocab_tgt, embed_dim)
+        self.attn = Bahdanau(dec_hidden, 2 * enc_hidden, attn_size)
+        self.decoder = nn.GRUCell(embed_dim + 2 * enc_hidden, dec_hidden)
+        self.maxout = nn.Linear(dec_hidden + 2 * enc_hidden + embed_dim, 2 * maxout_size)
+        self.out = nn.Linear(maxout_size, vocab_tgt)
+
+    def encode(self, src, lengths):
+        memory, h_n = run_packed(self.encoder, self.embedding_src(src), lengths, None)
+        # h_n[1]: the backward direction after reading back to the first token, h<-_1
+        assert torch.equal(h_n[1], memory[:, 0, h_n.shape[-1]:])
+        return memory, torch.tanh(self.W_s(h_n[1]))
+
+    def decode_step(self, prev, state, memory, src_mask):
+        e = self.embedding_tgt(prev)
+        context, alpha = self.attn(state, memory, src_mask)
+        state = self.decoder(torch.cat([e, context], dim=-1), state)
+        t = self.maxout(torch.cat([state, context, e], dim=-1))
+        t = t.reshape(t.shape[0], self.maxout_size, 2).max(dim=-1).values
+        return self.out(t), state, alpha
+
+    def greedy(self, src, lengths, steps):
+        src_mask = torch.arange(src.shape[1])[None, :] >= lengths[:, None]
+        memory, state = self.encode(src, lengths)
+        prev = torch.full((src.shape[0],), self.bos, dtype=torch.int64)
+        tokens, logits, attns = [], [], []
+        for _ in range(steps):
+            step_logits, state, alpha = self.decode_step(prev, state, memory, src_mask)
+            top2 = step_logits.topk(2, dim=-1).values
+            assert ((top2[:, 0] - top2[:, 1]) > 1e-3).all(), top2  # no near-ties
+            prev = step_logits.argmax(dim=-1)
+            tokens.append(prev)
+            logits.append(step_logits)
+            attns.append(alpha)
+        return torch.stack(tokens, dim=1), torch.stack(logits, dim=1), torch.stack(attns, dim=1)
+
+
+RNNSEARCH_HP = [("vocab_src", 13), ("vocab_tgt", 11), ("embed_dim", 5), ("enc_hidden", 6),
+                ("dec_hidden", 7), ("attn_size", 4), ("maxout_size", 3), ("bos", 1)]
+
+
+def _rnnsearch_setup():
+    hp = dict(RNNSEARCH_HP)
+    m = RNNsearch(**hp).float().eval()
+    check_keys(m, ["embedding_src.weight"] + _gru_keys("encoder.")
+               + ["W_s.weight", "embedding_tgt.weight", "attn.W_q.weight", "attn.W_k.weight", "attn.v.weight",
+                  "decoder.weight_ih", "decoder.weight_hh", "decoder.bias_ih", "decoder.bias_hh",
+                  "maxout.weight", "maxout.bias", "out.weight", "out.bias"])
+    lengths = torch.tensor([4, 6, 1, 3], dtype=torch.int64)
+    src = torch.randint(2, hp["vocab_src"], (4, 6)).masked_fill(length_mask([4, 6, 1, 3], 6), 0)
+    return hp, m, src, lengths
+
+
+@case("rnnsearch_encode", "models/seq2seq_bahdanau2014.attn", "encode", RNNSEARCH_HP)
+def _rnnsearch_encode():
+    hp, m, src, lengths = _rnnsearch_setup()
+    memory, state = m.encode(src, lengths)
+    return (state_items(m), [("src", src), ("src_lengths", lengths)],
+            [("memory", memory), ("state", state)])
+
+
+@case("rnnsearch_decode_step", "models/seq2seq_bahdanau2014.attn", "decode_step", RNNSEARCH_HP)
+def _rnnsearch_decode_step():
+    hp, m, src, lengths = _rnnsearch_setup()
+    memory, _ = m.encode(src, lengths)
+    state = 0.5 * torch.randn(src.shape[0], hp["dec_hidden"])
+    prev = torch.randint(0, hp["vocab_tgt"], (src.shape[0],))
+    src_mask = torch.arange(src.shape[1])[None, :] >= lengths[:, None]
+    logits, state1, alpha = m.decode_step(prev, state, memory, src_mask)
+    return (state_items(m),
+            [("prev_token", prev), ("state", state), ("memory", memory), ("src_lengths", lengths)],
+            [("logits", logits), ("state", state1), ("attention", alpha)])
+
+
+@case("rnnsearch_greedy", "models/seq2seq_bahdanau2014.attn", "greedy", RNNSEARCH_HP)
+def _rnnsearch_greedy():
+    hp, m, src, lengths = _rnnsearch_setup()
+    tokens, logits, attention = m.greedy(src, lengths, 5)
+    return (state_items(m),
+            [("src", src), ("src_lengths", lengths), ("max_len", torch.zeros(5, dtype=torch.int64))],
+            [("tokens", tokens), ("logits", logits), ("attention", attention)])
+
+
+# ---------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ static const char *const special[OP_COUNT] = {
     [OP_CONCAT] = "concat(a, b)",
     [OP_EXPAND] = "expand(a[0:1], [4, 3])",
     [OP_GATHER] = "embedding(a, k)",
+    [OP_CHECK_LENGTHS] = "check_lengths(k + 1, 2)",
 };
 
 /* The constants `folded` computes from (and `run` gets as its inputs). */
@@ -89,6 +90,7 @@ static const char *spelling(OpKind k, char *buf, size_t size) {
     case OC_MATMUL:
     case OC_SHAPE:
     case OC_GATHER:
+    case OC_CHECK:
     case OC_CONTROL: return NULL;
     }
     return NULL;
@@ -290,7 +292,7 @@ static int case_group(OpKind k) {
         return 2;
     case OP_INPUT: case OP_PARAM: case OP_CONST: case OP_ARANGE: case OP_FULL: case OP_MATMUL:
     case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_CONCAT: case OP_EXPAND: case OP_GATHER:
-    case OP_SCAN: case OP_RESULT: case OP_COUNT:
+    case OP_CHECK_LENGTHS: case OP_SCAN: case OP_RESULT: case OP_COUNT:
         break;
     }
     return 0;
