@@ -522,6 +522,7 @@ class BertSelfAttention(nn.Module):
         scores = scores / math.sqrt(q.shape[-1])
         scores = scores + ext_mask
         probs = torch.softmax(scores, dim=-1)
+        self.probs = probs  # kept for inspection, as HF's output_attentions
         ctx = torch.matmul(probs, v).permute(0, 2, 1, 3).contiguous()
         return ctx.view(x.shape)
 
@@ -1094,6 +1095,75 @@ def _new_ops():
     m = NewOps().float().eval()
     x = torch.randn(5, 6)
     return state_items(m), [("x", x)], m(x)
+
+
+# --- Show, attend and tell with the paper's scalar gate -------------------
+# Cases from here on seed themselves, so their fixtures do not depend on their
+# place in CASES.
+
+class ShowAttendTellScalarGate(nn.Module):
+    """One decoder step from Xu et al. (2015), section 3.1.2 and 4.2.1:
+    e_ti = f_att(a_i, h_{t-1}) (the MLP of ShowAttendTell), alpha_t = softmax(e_t),
+    beta_t = sigmoid(f_beta(h_{t-1})) a scalar per item, z_t = beta_t * sum_i alpha_ti a_i,
+    then the LSTM step on [E y_{t-1}; z_t] and the output layer fc(h_t)."""
+
+    def __init__(self, encoder_dim, decoder_dim, attention_dim, embed_dim, vocab_size):
+        super().__init__()
+        self.encoder_att = nn.Linear(encoder_dim, attention_dim)
+        self.decoder_att = nn.Linear(decoder_dim, attention_dim)
+        self.full_att = nn.Linear(attention_dim, 1)
+        self.embedding = nn.Embedding(vocab_size, embed_dim)
+        self.f_beta = nn.Linear(decoder_dim, 1)
+        self.decode_step = nn.LSTMCell(embed_dim + encoder_dim, decoder_dim)
+        self.fc = nn.Linear(decoder_dim, vocab_size)
+
+    def forward(self, features, h, c, prev_word):
+        e = self.full_att(torch.tanh(self.encoder_att(features)
+                                     + self.decoder_att(h)[:, None, :])).squeeze(-1)
+        alpha = torch.softmax(e, dim=-1)
+        beta = torch.sigmoid(self.f_beta(h))  # [B, 1]
+        z = beta * torch.bmm(alpha.unsqueeze(1), features).squeeze(1)
+        h1, c1 = self.decode_step(torch.cat([self.embedding(prev_word), z], dim=-1), (h, c))
+        return alpha, z, h1, c1, self.fc(h1), beta
+
+
+@case("show_attend_tell_scalar", "models/show_attend_tell.attn", "forward", SAT_HP + [("gate", "scalar")])
+def _show_attend_tell_scalar():
+    torch.manual_seed(5101)
+    hp = dict(SAT_HP)
+    m = ShowAttendTellScalarGate(**hp).float().eval()
+    assert m.f_beta.weight.shape == (1, hp["decoder_dim"])
+    B = 3
+    features = torch.randn(B, 49, hp["encoder_dim"])
+    h = 0.5 * torch.randn(B, hp["decoder_dim"])
+    c = 0.5 * torch.randn(B, hp["decoder_dim"])
+    prev_word = torch.randint(0, hp["vocab_size"], (B,))
+    alpha, z, h1, c1, logits, beta = m(features, h, c, prev_word)
+    return (state_items(m),
+            [("features", features), ("h", h), ("c", c), ("prev_word", prev_word)],
+            [("alpha", alpha), ("context", z), ("h", h1), ("c", c1), ("logits", logits),
+             ("beta", beta)])
+
+
+# --- One BERT encoder layer on given hidden states -------------------------
+
+@case("bert_layer", "models/bert.attn", "encoder_layer",
+      [(k, v) for k, v in BERT_TINY if k != "num_hidden_layers"] + [("num_hidden_layers", 3), ("layer", 1)])
+def _bert_layer():
+    torch.manual_seed(5102)
+    hp = dict(BERT_TINY, num_hidden_layers=3)
+    m = BertModel(**hp).float().eval()
+    randomize_layer_norms_(m)
+    check_keys(m, bert_keys(hp["num_hidden_layers"]))
+    B, L = 2, 6
+    x = torch.randn(B, L, hp["hidden_size"])
+    attention_mask = (~length_mask([6, 3], L)).to(torch.int64)
+    ext = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * torch.finfo(torch.float32).min
+    layer = m.encoder.layer[1]
+    out = layer(x, ext)
+    return (state_items(m),
+            [("hidden_states", x), ("attention_mask", attention_mask)],
+            [("hidden_states", out), ("attention_probs", layer.attention.self.probs)])
 
 
 # ---------------------------------------------------------------------------
