@@ -1166,6 +1166,39 @@ def _bert_layer():
             [("hidden_states", out), ("attention_probs", layer.attention.self.probs)])
 
 
+# --- HAN weights under other names, bound through a weight map -------------
+# A case in MAPS has the weight map its weights are bound through, written to
+# fixtures/<case>/map.txt (golden_check applies it).
+
+MAPS = {}
+
+HAN_ELSEWHERE_MAP = """\
+# HAN weights from a codebase that keeps the network under `model.` and names
+# the projections W_w, W_s and the output layer fc.
+^model\\.=
+W_w.=word_proj.
+W_s.=sent_proj.
+fc.=classifier.
+"""
+
+
+@case("han_mapped", "models/han.attn", "forward", HAN_HP)
+def _han_mapped():
+    torch.manual_seed(5103)
+    weights, inputs, outputs = _han()
+    names = {"word_proj.": "W_w.", "sent_proj.": "W_s.", "classifier.": "fc."}
+    renamed = []
+    for k, v in weights:
+        for ours, theirs in names.items():
+            if k.startswith(ours):
+                k = theirs + k[len(ours):]
+        renamed.append(("model." + k, v))
+    return renamed, inputs, outputs
+
+
+MAPS["han_mapped"] = HAN_ELSEWHERE_MAP
+
+
 # ---------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------
@@ -1234,6 +1267,9 @@ def generate():
         write_safetensors(os.path.join(d, "weights.safetensors"), weights)
         write_safetensors(os.path.join(d, "inputs.safetensors"), inputs)
         write_safetensors(os.path.join(d, "expected.safetensors"), outputs)
+        if name in MAPS:
+            with open(os.path.join(d, "map.txt"), "w", newline="\n") as f:
+                f.write(MAPS[name])
     for path, header, lines in manifests():
         with open(path, "w", newline="\n") as f:
             f.write(header + "\n".join(lines) + "\n")
@@ -1285,6 +1321,12 @@ def check():
             for k, t in items:
                 assert disk[k].dtype == t.dtype and disk[k].shape == t.shape, (name, k)
                 assert torch.equal(disk[k], t), (name, kind, k)
+        map_path = os.path.join(d, "map.txt")
+        if name in MAPS:
+            with open(map_path) as f:
+                assert f.read() == MAPS[name], "%s out of date" % map_path
+        else:
+            assert not os.path.exists(map_path), "stray %s" % map_path
     extra = sorted(set(os.listdir(FIXTURES)) - set(names))
     assert not extra, "stray fixture dirs: %s" % extra
     print("ok: %d cases, %d bytes of fixtures" % (len(mlines), total))
