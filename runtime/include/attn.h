@@ -204,7 +204,7 @@ ATTN_API attn_status attn_model_load_source(attn_model *m, const char *name, con
  * renamed to nothing are ATTN_ERR_INPUT at the rule, and messages about a
  * renamed weight name its key in the file and the rules ("unexpected weight
  * 'x' (from 'W_w.weight' by rule map.txt:3)"). After attn_model_load, before
- * any weights; one map per model (else ATTN_ERR_USAGE). docs/API.md §5. */
+ * any weights; one map per model (else ATTN_ERR_USAGE). docs/API.md §6. */
 ATTN_API attn_status attn_model_map_weights(attn_model *m, const char *path);
 ATTN_API attn_status attn_model_map_weights_source(attn_model *m, const char *name, const char *rules);
 
