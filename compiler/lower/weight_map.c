@@ -98,8 +98,9 @@ static int parse_line(Model *m, const SrcFile *f, int line, const char *text, si
                                   "starting with '^'); this line has no '='");
         return -1;
     }
-    if (memchr(eq + 1, '=', (size_t)(e - eq - 1))) {
-        diag_error(&m->diag, (SrcLoc){f, line, (int)((const char *)memchr(eq + 1, '=', (size_t)(e - eq - 1)) - text) + 1},
+    const char *eq2 = memchr(eq + 1, '=', (size_t)(e - eq - 1));
+    if (eq2) {
+        diag_error(&m->diag, (SrcLoc){f, line, (int)(eq2 - text) + 1},
                    "a rule has one '=' (keys and expressions cannot hold one)");
         return -1;
     }
@@ -110,8 +111,10 @@ static int parse_line(Model *m, const SrcFile *f, int line, const char *text, si
         diag_error(&m->diag, loc, "the rule has nothing before '=' to rename");
         return -1;
     }
-    *r = (Rule){.from = arena_strndup(&m->arena, b, (size_t)(fe - b)), .to = arena_strndup(&m->arena, tb, (size_t)(te - tb)),
-                .loc = loc, .name = arena_printf(&m->arena, "%s:%d", f->path, line)};
+    *r = (Rule){.from = arena_strndup(&m->arena, b, (size_t)(fe - b)),
+                .to = arena_strndup(&m->arena, tb, (size_t)(te - tb)),
+                .loc = loc,
+                .name = arena_printf(&m->arena, "%s:%d", f->path, line)};
     if (!r->from || !r->to || !r->name) {
         diag_nomem(&m->diag, "reading a weight map");
         return -1;
@@ -143,11 +146,11 @@ int weight_map_parse(Model *m, const SrcFile *f) {
         diag_error(&m->diag, (SrcLoc){0}, "%s holds a NUL byte; a weight map is a text file of FROM=TO lines", f->path);
         return -1;
     }
-    int lines = 1;
-    for (size_t i = 0; i < f->len; i++)
+    size_t lines = 1; /* room for a rule per line, up to the limit */
+    for (size_t i = 0; i < f->len && lines < ATTN_LIMIT_MAP_RULES; i++)
         lines += f->text[i] == '\n';
     WeightMap *wm = arena_alloc(&m->arena, sizeof *wm);
-    Rule *rules = arena_alloc(&m->arena, sizeof(Rule) * (size_t)lines);
+    Rule *rules = arena_alloc(&m->arena, sizeof(Rule) * lines);
     if (!wm || !rules) {
         diag_nomem(&m->diag, "reading a weight map");
         return -1;
@@ -170,78 +173,92 @@ int weight_map_parse(Model *m, const SrcFile *f) {
         }
         p += n + 1;
     }
-    return m->diag.errors > before ? -1 : 0;
+    if (m->diag.errors == before)
+        return 0;
+    weight_map_free(m); /* as if no map was given */
+    return -1;
 }
 
-/* Appends `to` to b with \0 .. \9 replaced by the groups of the match pm of
- * key, and \\ by a backslash. */
-static void expand(StrBuf *b, const char *to, const char *key, const regmatch_t *pm) {
+/* Writes `to` into out (when not NULL) with \0 .. \9 replaced by the groups
+ * of the match pm of key and \\ by a backslash; returns its length. */
+static size_t expand(char *out, const char *to, const char *key, const regmatch_t *pm) {
+    size_t n = 0;
     for (const char *p = to; *p; p++) {
-        if (*p != '\\') {
-            sb_printf(b, "%c", *p);
-        } else if (isdigit((unsigned char)*++p)) {
-            const regmatch_t *g = &pm[*p - '0'];
-            if (g->rm_so >= 0)
-                sb_printf(b, "%.*s", (int)(g->rm_eo - g->rm_so), key + g->rm_so);
-        } else {
-            sb_printf(b, "\\");
+        const char *piece = p;
+        size_t len = 1;
+        if (*p == '\\' && isdigit((unsigned char)p[1])) {
+            const regmatch_t *g = &pm[*++p - '0'];
+            piece = key + (g->rm_so >= 0 ? g->rm_so : 0);
+            len = g->rm_so >= 0 ? (size_t)(g->rm_eo - g->rm_so) : 0;
+        } else if (*p == '\\') {
+            piece = ++p; /* a doubled backslash (the only other kind check_replacement lets through) */
         }
+        if (out)
+            memcpy(out + n, piece, len);
+        n += len;
     }
+    return n;
 }
 
-/* key renamed by r (a new string in m's arena), or NULL when r does not
- * apply to it. */
-static const char *rename_key(Model *m, const Rule *r, const char *key) {
+/* Sets *out to key renamed by r (a string in m's arena, NULL when out of
+ * memory); false when r does not apply to key. */
+static bool rename_key(Model *m, const Rule *r, const char *key, const char **out) {
     size_t n = strlen(r->from);
     switch (r->kind) {
     case RULE_KEY:
-        return strcmp(key, r->from) == 0 ? r->to : NULL;
+        *out = r->to;
+        return strcmp(key, r->from) == 0;
     case RULE_PREFIX:
-        return strncmp(key, r->from, n) == 0 ? arena_printf(&m->arena, "%s%s", r->to, key + n) : NULL;
+        if (strncmp(key, r->from, n) != 0)
+            return false;
+        *out = arena_printf(&m->arena, "%s%s", r->to, key + n);
+        return true;
     case RULE_REGEX: {
         regmatch_t pm[MAP_GROUPS];
         if (regexec(&r->re, key, MAP_GROUPS, pm, 0) != 0)
-            return NULL;
-        StrBuf b = {0};
-        sb_printf(&b, "%.*s", (int)pm[0].rm_so, key);
-        expand(&b, r->to, key, pm);
-        sb_printf(&b, "%s", key + pm[0].rm_eo);
-        const char *out = arena_strdup(&m->arena, sb_str(&b) ? sb_str(&b) : "");
-        sb_free(&b);
-        return out;
+            return false;
+        size_t head = (size_t)pm[0].rm_so, mid = expand(NULL, r->to, key, pm), tail = strlen(key + pm[0].rm_eo);
+        char *s = arena_alloc(&m->arena, head + mid + tail + 1);
+        if (s) {
+            memcpy(s, key, head);
+            expand(s + head, r->to, key, pm);
+            memcpy(s + head + mid, key + pm[0].rm_eo, tail + 1);
+        }
+        *out = s;
+        return true;
     }
     }
-    return NULL;
+    return false;
 }
 
 /* Renames w by every rule in turn; records its origin when any applied. */
 static void rename_weight(Model *m, Weight *w) {
     WeightMap *wm = m->weight_map;
-    const char *key = w->key;
-    StrBuf by = {0};
+    const char *key = w->key, *by = NULL;
     int nby = 0;
-    for (int i = 0; i < wm->nrules; i++) {
+    for (int i = 0; i < wm->nrules && !m->arena.failed; i++) {
         Rule *r = &wm->rules[i];
-        const char *out = rename_key(m, r, key);
-        if (!out)
+        const char *out = NULL;
+        if (!rename_key(m, r, key, &out) || !out)
             continue;
         r->uses++;
         if (!*out) {
             diag_error(&m->diag, r->loc, "the rule renames '%s' to an empty key", key);
             continue;
         }
-        sb_printf(&by, "%s%s", nby++ ? " and " : "", r->name);
+        by = nby++ ? arena_printf(&m->arena, "%s and %s", by, r->name) : r->name;
         key = out;
         w->rule = r->loc;
     }
-    if (nby) {
+    const char *renamed_by = nby && by ? arena_printf(&m->arena, "rule%s %s", nby > 1 ? "s" : "", by) : NULL;
+    const char *origin = renamed_by ? arena_printf(&m->arena, " (from '%s' by %s)", w->key, renamed_by) : NULL;
+    if (origin) { /* (else nothing was renamed, or the arena ran out of memory and the caller fails) */
         w->file_key = w->key;
-        w->renamed_by = arena_printf(&m->arena, "rule%s %s", nby > 1 ? "s" : "", sb_str(&by));
-        w->origin = w->renamed_by ? arena_printf(&m->arena, " (from '%s' by %s)", w->key, w->renamed_by) : NULL;
+        w->renamed_by = renamed_by;
+        w->origin = origin;
         w->key = key;
         w->t.name = key;
     }
-    sb_free(&by);
 }
 
 /* Orders weights by key, then by their place in the file. */
@@ -293,7 +310,7 @@ int weight_map_apply(Model *m, Weight *ws, int n) {
     for (int i = 0; i < n; i++)
         rename_weight(m, &ws[i]);
     check_collisions(m, ws, n);
-    for (int i = 0; i < wm->nrules; i++)
+    for (int i = 0; i < wm->nrules && !m->arena.failed; i++)
         if (!wm->rules[i].uses)
             diag_error(&m->diag, wm->rules[i].loc, "the rule renames no key of %s (an unused rule is an error: "
                        "is '%s' spelt as the file spells it?)", m->weights_path, wm->rules[i].from);
