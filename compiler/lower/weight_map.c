@@ -20,7 +20,7 @@ typedef struct Rule {
     RuleKind kind;
     const char *from, *to; /* as written, without the blanks around them */
     regex_t re;            /* RULE_REGEX: FROM compiled */
-    SrcLoc loc;            /* FROM's place, for messages */
+    SrcLoc loc, to_loc;    /* FROM's and TO's places, for messages */
     const char *name;      /* "map.txt:3", as messages name the rule */
     int uses;              /* keys it renamed in the last application */
 } Rule;
@@ -45,11 +45,12 @@ static void trim(const char **b, const char **e) {
 
 /* Checks that every backslash of a regex rule's replacement names a group of
  * its expression (\0 .. \N) or is doubled. */
-static bool check_replacement(Model *m, const Rule *r, SrcLoc at) {
+static bool check_replacement(Model *m, const Rule *r) {
     for (const char *p = r->to; *p; p++) {
         if (*p != '\\')
             continue;
-        at.col = r->loc.col + (int)(strchr(r->from, '\0') - r->from) + 1 + (int)(p - r->to);
+        SrcLoc at = r->to_loc;
+        at.col += (int)(p - r->to);
         if (p[1] == '\\') {
             p++;
         } else if (isdigit((unsigned char)p[1])) {
@@ -76,7 +77,7 @@ static bool compile_regex(Model *m, Rule *r) {
         diag_error(&m->diag, r->loc, "bad regular expression '%s': %s (POSIX extended syntax)", r->from, why);
         return false;
     }
-    if (!check_replacement(m, r, r->loc)) {
+    if (!check_replacement(m, r)) {
         regfree(&r->re);
         return false;
     }
@@ -114,6 +115,7 @@ static int parse_line(Model *m, const SrcFile *f, int line, const char *text, si
     *r = (Rule){.from = arena_strndup(&m->arena, b, (size_t)(fe - b)),
                 .to = arena_strndup(&m->arena, tb, (size_t)(te - tb)),
                 .loc = loc,
+                .to_loc = {f, line, (int)(tb - text) + 1},
                 .name = arena_printf(&m->arena, "%s:%d", f->path, line)};
     if (!r->from || !r->to || !r->name) {
         diag_nomem(&m->diag, "reading a weight map");
@@ -125,7 +127,7 @@ static int parse_line(Model *m, const SrcFile *f, int line, const char *text, si
         return compile_regex(m, r) ? 1 : -1;
     case RULE_PREFIX:
         if (*r->to && r->to[strlen(r->to) - 1] != '.') {
-            diag_error(&m->diag, (SrcLoc){f, line, (int)(tb - text) + 1},
+            diag_error(&m->diag, r->to_loc,
                        "a prefix rule ('%s' ends in '.') renames it to another prefix ending in '.', or to nothing; "
                        "'%s' does not end in '.'", r->from, r->to);
             return -1;
