@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 static double now_ms(void) {
@@ -43,6 +44,8 @@ static double time_case(const char *root, const char *cs, const char *model, con
     snprintf(path, sizeof path, "%s/%s", root, model);
     double t[64], result = -1;
     if (attn_model_load(m, path) == ATTN_OK &&
+        (snprintf(path, sizeof path, "%s/tests/golden/fixtures/%s/map.txt", root, cs), /* the case's weight map */
+         access(path, F_OK) != 0 || attn_model_map_weights(m, path) == ATTN_OK) &&
         (snprintf(path, sizeof path, "%s/tests/golden/fixtures/%s/weights.safetensors", root, cs),
          attn_model_bind_weights(m, path) == ATTN_OK)) {
         attn_compile_options opt = {.backend = ATTN_BACKEND_JIT, .threads = 1};

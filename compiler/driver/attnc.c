@@ -49,7 +49,7 @@
 enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2 };
 
 typedef enum {
-    OPT_ENTRY, OPT_SET, OPT_WEIGHTS, OPT_INPUTS, OPT_OUTPUTS, OPT_DOT, OPT_BACKEND,
+    OPT_ENTRY, OPT_SET, OPT_WEIGHTS, OPT_MAP_WEIGHTS, OPT_INPUTS, OPT_OUTPUTS, OPT_DOT, OPT_BACKEND,
     OPT_REPEAT, OPT_TIME, OPT_STATS, OPT_PROFILE, OPT_THREADS, OPT_INCLUDE, OPT_TENSOR, OPT_INDEX, OPT_ROWS, OPT_COLS,
     OPT_SVG, OPT_EXTRA, OPT_OUT, OPT_MCPU, OPT_MATTR, OPT_EMIT_LLVM, OPT_EMIT_ASM, OPT_FUSED, OPT_NO_FUSE,
     OPT_PASSES, OPT_DISABLE_PASS, OPT_DUMP_AFTER, OPT_VERIFY_IR, OPT_HELP
@@ -75,6 +75,9 @@ static const Option options[] = {
      "set hyperparameter NAME (repeatable)", 1},
     {OPT_WEIGHTS, "--weights", NULL, "W", "[--weights W.safetensors]",
      "bind weights from the safetensors file W", 0},
+    {OPT_MAP_WEIGHTS, "--map-weights", NULL, "MAP", "[--map-weights MAP]",
+     "rename W's keys by the rules of MAP, one FROM=TO per line: a key, a prefix ending in "
+     "'.' (W_w.=word_proj.) or a regular expression starting with '^' (^model\\.=)", 0},
     {OPT_INPUTS, "--inputs", NULL, "IN", "--inputs IN.safetensors",
      "read the inputs from the safetensors file IN", 0},
     {OPT_OUTPUTS, "--outputs", NULL, "OUT", "[--outputs OUT.safetensors]",
@@ -141,7 +144,7 @@ typedef struct {
 
 #define JIT_OPTS (BIT(OPT_MCPU) | BIT(OPT_MATTR) | BIT(OPT_EMIT_LLVM) | BIT(OPT_EMIT_ASM) | BIT(OPT_NO_FUSE))
 #define PASS_OPTS (BIT(OPT_PASSES) | BIT(OPT_DISABLE_PASS) | BIT(OPT_VERIFY_IR))
-#define MODEL_OPTS (BIT(OPT_SET) | BIT(OPT_WEIGHTS) | BIT(OPT_INCLUDE) | PASS_OPTS | BIT(OPT_HELP))
+#define MODEL_OPTS (BIT(OPT_SET) | BIT(OPT_WEIGHTS) | BIT(OPT_MAP_WEIGHTS) | BIT(OPT_INCLUDE) | PASS_OPTS | BIT(OPT_HELP))
 
 static const Command commands[] = {
     {CMD_CHECK, "check", "MODEL.attn", "parse and check a model, and its weights when given",
@@ -207,7 +210,7 @@ typedef struct {
     int nsets, nincludes, nextras;
     long *indexes;                 /* --index values; argc slots */
     int nindexes;
-    const char *entry, *weights, *inputs, *outputs;
+    const char *entry, *weights, *map_weights, *inputs, *outputs;
     const char *tensor, *rows, *cols, *svg;
     const char *mcpu, *mattr, *emit_llvm, *emit_asm, *out;
     int dot, time, stats, profile, repeat, threads, fused, no_fuse;
@@ -447,6 +450,7 @@ static int apply_option(Args *a, const Option *o, const char *arg, const char *v
     switch (o->id) {
     case OPT_ENTRY: a->entry = val; return 0;
     case OPT_WEIGHTS: a->weights = val; return 0;
+    case OPT_MAP_WEIGHTS: a->map_weights = val; return 0;
     case OPT_INPUTS: a->inputs = val; return 0;
     case OPT_OUTPUTS: a->outputs = val; return 0;
     case OPT_DOT: a->dot = 1; return 0;
@@ -650,6 +654,8 @@ static int parse_args(Args *a, int argc, char **argv)
         return usage_error(a->cmd, "missing %s", a->cmd->operand);
     if ((a->cmd->options & BIT(OPT_INPUTS)) && !a->inputs)
         return usage_error(a->cmd, "missing --inputs IN.safetensors");
+    if (a->map_weights && !a->weights)
+        return usage_error(a->cmd, "--map-weights renames the keys of --weights, which is missing");
     if ((a->cmd->options & BIT(OPT_TENSOR)) && !a->tensor)
         return usage_error(a->cmd, "missing --tensor NAME");
     return 0;
@@ -838,6 +844,10 @@ static int open_model(const Args *a, attn_model **out, double *load_ms)
     double t0 = now_ms();
     const char *failed = a->model;
     attn_status s = attn_model_load(m, a->model);
+    if (s == ATTN_OK && a->map_weights) {
+        failed = a->map_weights;
+        s = attn_model_map_weights(m, a->map_weights);
+    }
     if (s == ATTN_OK && a->weights) {
         failed = a->weights;
         s = attn_model_bind_weights(m, a->weights);

@@ -4,6 +4,7 @@
  * weights against the parameters the entries declare.
  */
 #include "lower.h"
+#include "weight_map.h"
 #include "attn_limits.h"
 #include "safetensors.h"
 
@@ -250,8 +251,8 @@ int model_lower(Model *m, bool final, const char *only) {
             for (int j = 0; j < m->nparams && !used; j++)
                 used = strcmp(m->params[j].key, m->weights[i].key) == 0;
             if (!used)
-                diag_error(&m->diag, (SrcLoc){0}, "%s: unexpected weight '%s': no entry of %s declares it",
-                           m->weights_path, m->weights[i].key, m->path), unexpected++;
+                diag_error(&m->diag, (SrcLoc){0}, "%s: unexpected weight '%s'%s: no entry of %s declares it",
+                           m->weights_path, m->weights[i].key, weight_origin(&m->weights[i]), m->path), unexpected++;
         }
     if (unexpected && m->nhypers)
         diag_note(&m->diag, (SrcLoc){0}, "the hyperparameters (--set) decide which weights a model declares; "
@@ -314,7 +315,7 @@ static int bind_file(Model *m, StFile *f, const char *label) {
     }
     m->weights_file = f;
     m->weights_path = arena_strdup(&m->arena, label);
-    if (m->diag.errors || m->arena.failed)
+    if (m->diag.errors || m->arena.failed || weight_map_apply(m, m->weights, m->nweights))
         return -1;
     return model_lower(m, false, NULL);
 }
@@ -353,11 +354,14 @@ int model_bind_tensors(Model *m, const attn_tensor *ts, int n) {
         m->weights[i] = (Weight){.key = ts[i].name, .t = ts[i]}; /* data borrowed: src stays NULL */
     m->nweights = n;
     m->weights_path = MODEL_WEIGHTS_TENSORS;
+    if (weight_map_apply(m, m->weights, n))
+        return -1;
     return model_lower(m, false, NULL);
 }
 
 void model_free(Model *m) {
     free_weights(m);
+    weight_map_free(m);
     diag_free(&m->diag);
     arena_free(&m->arena);
 }

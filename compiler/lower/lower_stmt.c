@@ -103,8 +103,8 @@ static bool param_matches(Lower *L, const Ast *s, const char *key, const IrType 
         for (int i = 0; i < w->t.rank; i++)
             p += snprintf(p, (size_t)(got + sizeof got - p), "%s%lld", i ? ", " : "", (long long)w->t.shape[i]);
         snprintf(p, (size_t)(got + sizeof got - p), "]");
-        diag_error(L->diag, s->loc, "weight '%s' in %s has shape %s, but the model declares %s", key,
-                   L->m->weights_path, got, type_text(L, t));
+        diag_error(L->diag, s->loc, "weight '%s'%s in %s has shape %s, but the model declares %s", key,
+                   weight_origin(w), L->m->weights_path, got, type_text(L, t));
     }
     return ok; /* a weight of another shape is not bound, even where only a final lowering reports it */
 }
@@ -163,8 +163,8 @@ static void declare_param(Lower *L, const Ast *s) {
             diag_error(L->diag, s->loc, "weight '%s' is missing from %s", key, L->m->weights_path);
     } else if (w && w->t.dtype != t.dtype) {
         if (L->final)
-            diag_error(L->diag, s->loc, "weight '%s' in %s has dtype %s, but the model declares %s", key,
-                   L->m->weights_path, attn_dtype_name(w->t.dtype), type_text(L, &t));
+            diag_error(L->diag, s->loc, "weight '%s'%s in %s has dtype %s, but the model declares %s", key,
+                   weight_origin(w), L->m->weights_path, attn_dtype_name(w->t.dtype), type_text(L, &t));
         w = NULL;
     } else if (w && !param_matches(L, s, key, &t, w))
         w = NULL;

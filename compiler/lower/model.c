@@ -5,6 +5,7 @@
  */
 #include "model.h"
 #include "model_path.h"
+#include "weight_map.h"
 #include "lower.h"
 #include "safetensors.h"
 
@@ -88,6 +89,24 @@ static SrcFile *read_source(Model *m, const char *path, SrcLoc from) {
     s->next = m->files;
     m->files = s;
     return s;
+}
+
+int model_map_weights(Model *m, const char *path, const char *text) {
+    SrcFile *f;
+    if (text) {
+        f = arena_alloc(&m->arena, sizeof *f);
+        char *name = arena_strdup(&m->arena, path), *copy = arena_strdup(&m->arena, text);
+        if (!f || !name || !copy) {
+            diag_nomem(&m->diag, "for a weight map");
+            return -1;
+        }
+        *f = (SrcFile){.path = name, .text = copy, .len = strlen(text), .next = m->files};
+        m->files = f;
+    } else if (!(f = read_source(m, path, (SrcLoc){0})))
+        return -1;
+    else
+        f->text[f->len] = '\0';
+    return weight_map_parse(m, f);
 }
 
 /* The i-th directory `import` searches after the importing file's own: those

@@ -36,7 +36,15 @@ typedef struct Weight {
     const char *key;     /* full key */
     attn_tensor t;       /* dtype and shape; data: owned, NULL until wanted (file), or the caller's (src NULL) */
     const struct StTensor *src; /* the tensor in the bound file, or NULL for a caller's tensor */
+    /* when a weight map (weight_map.h) renamed it: */
+    const char *file_key;   /* the key in the file, else NULL */
+    const char *renamed_by; /* "rule map.txt:3", "rules map.txt:1, map.txt:3" */
+    const char *origin;     /* " (from 'W_w.weight' by rule map.txt:3)", for messages; else NULL */
+    SrcLoc rule;            /* the last rule that renamed it */
 } Weight;
+
+/* " (from 'KEY' by rule FILE:LINE)" when a weight map renamed w, else "". */
+static inline const char *weight_origin(const Weight *w) { return w->origin ? w->origin : ""; }
 
 /* What messages call weights that come from no file. */
 #define MODEL_WEIGHTS_MEMORY "<memory>"   /* a safetensors image in memory */
@@ -72,6 +80,7 @@ typedef struct Model {
     struct StFile *weights_file;                /* ... open while the model lives */
     Weight *weights; int nweights;
     ParamDecl *params; int nparams;             /* union over entries */
+    struct WeightMap *weight_map;               /* renames the bound weights' keys, or NULL */
     /* graphs of the entries, after the last successful lowering */
     IrEntry *ir; int nir;
     LoweredAs *ir_as;                           /* how each of ir was lowered */
@@ -92,6 +101,9 @@ int model_load(Model *m, const char *path, const char *src);
  * (check, bind: a weights file may hold only the weights of the entry that
  * will be compiled). */
 int model_lower(Model *m, bool final, const char *only);
+/* Reads the weight map at `path` (or the rules `text` named `path`) that
+ * renames the keys of the weights bound afterwards (weight_map.h). */
+int model_map_weights(Model *m, const char *path, const char *text);
 /* Binds a safetensors file; checks it against the params the entries declare. */
 int model_bind_weights(Model *m, const char *path);
 /* The same for a safetensors image data[0..len) (borrowed while the model lives). */

@@ -85,6 +85,8 @@ _SIGS = {
     "attn_model_load": (_I, [_P, _S]),
     "attn_model_load_source": (_I, [_P, _S, _S]),
     "attn_model_bind_weights": (_I, [_P, _S]),
+    "attn_model_map_weights": (_I, [_P, _S]),
+    "attn_model_map_weights_source": (_I, [_P, _S, _S]),
     "attn_model_errors": (_S, [_P]),
     "attn_model_entry_count": (_I, [_P]),
     "attn_model_entry_name": (_S, [_P, _I]),

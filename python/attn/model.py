@@ -115,12 +115,33 @@ class Model:
             out[spec.name] = spec
         return out
 
-    def bind(self, weights):
+    def map_weights(self, path=None, *, rules=None, name="<rules>"):
+        """Renames the keys of the weights bound next by a weight map: the file
+        at `path` (as `attnc --map-weights`), or `rules`, its text or a list of
+        its lines (named `name` in messages). One rule per line, FROM=TO: a key,
+        a prefix ending in '.' ("W_w.=word_proj."), or a POSIX extended regular
+        expression starting with '^' ("^model\\.="); docs/API.md. Before bind()."""
+        if (path is None) == (rules is None):
+            raise TypeError("Model.map_weights: give a path or rules=..., not both")
+        if path is not None:
+            self._check(_lib.lib.attn_model_map_weights(self._m, os.fsencode(path)))
+        else:
+            text = rules if isinstance(rules, str) else "".join(line + "\n" for line in rules)
+            self._check(_lib.lib.attn_model_map_weights_source(self._m, name.encode(), text.encode()))
+        return self
+
+    def bind(self, weights, *, map_weights=None):
         """Binds weights: a safetensors path, the bytes of a safetensors file
         (bound in place), or a mapping of names to numpy arrays or torch
         tensors (a PyTorch state_dict), bound tensor by tensor without a file:
         arrays already of the declared dtype and C-contiguous are not copied.
-        The model and its programs keep what they were given alive."""
+        `map_weights` renames their keys first: a weight map's path or a list
+        of its rules (map_weights()). The model and its programs keep what
+        they were given alive."""
+        if isinstance(map_weights, (str, os.PathLike)):
+            self.map_weights(map_weights)
+        elif map_weights is not None:
+            self.map_weights(rules=map_weights)
         if isinstance(weights, (str, os.PathLike)):
             self._check(_lib.lib.attn_model_bind_weights(self._m, os.fsencode(weights)))
             return self

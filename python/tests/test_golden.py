@@ -36,7 +36,9 @@ def _inputs(case):
 @pytest.mark.parametrize("case,model,entry,sets,tol", list(_cases()))
 def test_golden(case, model, entry, sets, tol, backend):
     m = attn.Model(os.path.join(REPO, model), **_hyper(sets))
-    m.bind(os.path.join(FIXTURES, case, "weights.safetensors"))
+    map_path = os.path.join(FIXTURES, case, "map.txt")  # the case's weight map, if any
+    m.bind(os.path.join(FIXTURES, case, "weights.safetensors"),
+           map_weights=map_path if os.path.exists(map_path) else None)
     f = m.compile(entry, backend=backend, threads=2)
     got = f.run(_inputs(case))
     want = attn.load_safetensors(os.path.join(FIXTURES, case, "expected.safetensors"))

@@ -199,6 +199,32 @@ static attn_status check_weights_unbound(attn_model *h, const char *fn) {
     return ATTN_OK;
 }
 
+static attn_status map_weights(attn_model *h, const char *fn, const char *path, const char *rules) {
+    if (!h)
+        return ATTN_ERR_USAGE;
+    Model *m = h->core;
+    if (!path)
+        return usage(m, "%s: %s is NULL", fn, rules ? "name" : "path");
+    if (!m->loaded)
+        return usage(m, "%s: load the model first", fn);
+    if (m->weight_map)
+        return usage(m, "%s: a model takes one weight map", fn);
+    if (m->weights_path || h->ntensors)
+        return usage(m, "%s: give the weight map before binding weights", fn);
+    diag_clear(&m->diag);
+    return phase_status(m, model_map_weights(m, path, rules));
+}
+
+attn_status attn_model_map_weights(attn_model *h, const char *path) {
+    return map_weights(h, "attn_model_map_weights", path, NULL);
+}
+
+attn_status attn_model_map_weights_source(attn_model *h, const char *name, const char *rules) {
+    if (h && !rules)
+        return usage(h->core, "attn_model_map_weights_source: rules is NULL");
+    return map_weights(h, "attn_model_map_weights_source", name, rules);
+}
+
 attn_status attn_model_bind_weights(attn_model *h, const char *path) {
     if (!h)
         return ATTN_ERR_USAGE;

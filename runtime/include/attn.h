@@ -192,6 +192,22 @@ ATTN_API attn_status attn_model_load_source(attn_model *m, const char *name, con
  * and images are converted to f32, integers to i64; bound tensors are used as
  * they are (zero copy), so their dtype must be the declared one. */
 
+/* Renames the keys of the weights bound afterwards (a file, an image or
+ * tensors) by the rules of the weight map at `path` (attnc --map-weights),
+ * or of the text `rules` named `name` in messages: one rule per line, '#'
+ * starting a comment; FROM=TO renames the key FROM, a prefix FROM ending in
+ * '.' (`W_w.=word_proj.`), or the match of a POSIX extended regular
+ * expression FROM starting with '^' (`^model\.=`, TO naming groups \0..\9).
+ * Every rule applies in file order to each key as the rules above left it.
+ * Malformed lines are ATTN_ERR_INPUT here, at FILE:LINE:COL; when weights
+ * are bound, a rule that renames no key, two keys renamed to one and a key
+ * renamed to nothing are ATTN_ERR_INPUT at the rule, and messages about a
+ * renamed weight name its key in the file and the rules ("unexpected weight
+ * 'x' (from 'W_w.weight' by rule map.txt:3)"). After attn_model_load, before
+ * any weights; one map per model (else ATTN_ERR_USAGE). docs/API.md §6. */
+ATTN_API attn_status attn_model_map_weights(attn_model *m, const char *path);
+ATTN_API attn_status attn_model_map_weights_source(attn_model *m, const char *name, const char *rules);
+
 /* Binds weights from a safetensors file, mapped while the model lives. */
 ATTN_API attn_status attn_model_bind_weights(attn_model *m, const char *path);
 

@@ -78,6 +78,8 @@
 #define ATTN_LIMIT_ST_JSON_DEPTH 4          /* nesting of the header's JSON ({ {"shape": [ ]} }) */
 #define ATTN_LIMIT_ST_JSON_ARRAY 16         /* items of one JSON array in the header (a shape
                                                holds at most ATTN_LIMIT_RANK) */
+#define ATTN_LIMIT_MAP_RULES 16384          /* rules of a weight map (--map-weights); each is
+                                               tried on every key of the file */
 
 _Static_assert(ATTN_LIMIT_SCAN_SEQS + ATTN_LIMIT_SCAN_CARRIES <= ATTN_LIMIT_INPUTS + ATTN_LIMIT_SCAN_CAPTURES,
                "a scan body's inputs are its sequences, carries and captures");

@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attn_limits.h"
 #include "safetensors.h"
 
 #define CASES_DIR "tests/errors/cases"
@@ -333,6 +334,20 @@ static int gen_import_chain(const char *dir, int n)
     return rc;
 }
 
+/* A weight map of n rules k0=r0, k1=r1, ... */
+static int gen_map_rules(const char *dir, const char *file, int n)
+{
+    size_t cap = (size_t)n * 32, len = 0;
+    char *text = malloc(cap);
+    if (!text)
+        return -1;
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, cap - len, "k%d=r%d\n", i, i);
+    int rc = write_file(dir, file, text, len);
+    free(text);
+    return rc;
+}
+
 /* Sources that cannot be committed as text (or only as unreadable lines). */
 static int gen_sources(const char *dir)
 {
@@ -344,6 +359,9 @@ static int gen_sources(const char *dir)
     rc |= gen_wide_entry(dir, "inputs_65.attn", 65, 1);   /* ATTN_LIMIT_INPUTS + 1 */
     rc |= gen_wide_entry(dir, "outputs_257.attn", 1, 257); /* ATTN_LIMIT_OUTPUTS + 1 */
     rc |= gen_import_chain(dir, 40);                         /* deeper than ATTN_LIMIT_IMPORT_DEPTH */
+    static const char nul_map[] = "^model\\.=\nW_w.=word\0proj.\n";
+    rc |= write_file(dir, "nul_byte.map", nul_map, sizeof nul_map - 1);
+    rc |= gen_map_rules(dir, "rules_16385.map", ATTN_LIMIT_MAP_RULES + 1);
     return rc;
 }
 

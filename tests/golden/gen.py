@@ -522,6 +522,7 @@ class BertSelfAttention(nn.Module):
         scores = scores / math.sqrt(q.shape[-1])
         scores = scores + ext_mask
         probs = torch.softmax(scores, dim=-1)
+        self.probs = probs  # kept for inspection, as HF's output_attentions
         ctx = torch.matmul(probs, v).permute(0, 2, 1, 3).contiguous()
         return ctx.view(x.shape)
 
@@ -1096,6 +1097,108 @@ def _new_ops():
     return state_items(m), [("x", x)], m(x)
 
 
+# --- Show, attend and tell with the paper's scalar gate -------------------
+# Cases from here on seed themselves, so their fixtures do not depend on their
+# place in CASES.
+
+class ShowAttendTellScalarGate(nn.Module):
+    """One decoder step from Xu et al. (2015), section 3.1.2 and 4.2.1:
+    e_ti = f_att(a_i, h_{t-1}) (the MLP of ShowAttendTell), alpha_t = softmax(e_t),
+    beta_t = sigmoid(f_beta(h_{t-1})) a scalar per item, z_t = beta_t * sum_i alpha_ti a_i,
+    then the LSTM step on [E y_{t-1}; z_t] and the output layer fc(h_t)."""
+
+    def __init__(self, encoder_dim, decoder_dim, attention_dim, embed_dim, vocab_size):
+        super().__init__()
+        self.encoder_att = nn.Linear(encoder_dim, attention_dim)
+        self.decoder_att = nn.Linear(decoder_dim, attention_dim)
+        self.full_att = nn.Linear(attention_dim, 1)
+        self.embedding = nn.Embedding(vocab_size, embed_dim)
+        self.f_beta = nn.Linear(decoder_dim, 1)
+        self.decode_step = nn.LSTMCell(embed_dim + encoder_dim, decoder_dim)
+        self.fc = nn.Linear(decoder_dim, vocab_size)
+
+    def forward(self, features, h, c, prev_word):
+        e = self.full_att(torch.tanh(self.encoder_att(features)
+                                     + self.decoder_att(h)[:, None, :])).squeeze(-1)
+        alpha = torch.softmax(e, dim=-1)
+        beta = torch.sigmoid(self.f_beta(h))  # [B, 1]
+        z = beta * torch.bmm(alpha.unsqueeze(1), features).squeeze(1)
+        h1, c1 = self.decode_step(torch.cat([self.embedding(prev_word), z], dim=-1), (h, c))
+        return alpha, z, h1, c1, self.fc(h1), beta
+
+
+@case("show_attend_tell_scalar", "models/show_attend_tell.attn", "forward", SAT_HP + [("gate", "scalar")])
+def _show_attend_tell_scalar():
+    torch.manual_seed(5101)
+    hp = dict(SAT_HP)
+    m = ShowAttendTellScalarGate(**hp).float().eval()
+    assert m.f_beta.weight.shape == (1, hp["decoder_dim"])
+    B = 3
+    features = torch.randn(B, 49, hp["encoder_dim"])
+    h = 0.5 * torch.randn(B, hp["decoder_dim"])
+    c = 0.5 * torch.randn(B, hp["decoder_dim"])
+    prev_word = torch.randint(0, hp["vocab_size"], (B,))
+    alpha, z, h1, c1, logits, beta = m(features, h, c, prev_word)
+    return (state_items(m),
+            [("features", features), ("h", h), ("c", c), ("prev_word", prev_word)],
+            [("alpha", alpha), ("context", z), ("h", h1), ("c", c1), ("logits", logits),
+             ("beta", beta)])
+
+
+# --- One BERT encoder layer on given hidden states -------------------------
+
+@case("bert_layer", "models/bert.attn", "encoder_layer",
+      [(k, v) for k, v in BERT_TINY if k != "num_hidden_layers"] + [("num_hidden_layers", 3), ("layer", 1)])
+def _bert_layer():
+    torch.manual_seed(5102)
+    hp = dict(BERT_TINY, num_hidden_layers=3)
+    m = BertModel(**hp).float().eval()
+    randomize_layer_norms_(m)
+    check_keys(m, bert_keys(hp["num_hidden_layers"]))
+    B, L = 2, 6
+    x = torch.randn(B, L, hp["hidden_size"])
+    attention_mask = (~length_mask([6, 3], L)).to(torch.int64)
+    ext = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * torch.finfo(torch.float32).min
+    layer = m.encoder.layer[1]
+    out = layer(x, ext)
+    return (state_items(m),
+            [("hidden_states", x), ("attention_mask", attention_mask)],
+            [("hidden_states", out), ("attention_probs", layer.attention.self.probs)])
+
+
+# --- HAN weights under other names, bound through a weight map -------------
+# A case in MAPS has the weight map its weights are bound through, written to
+# fixtures/<case>/map.txt (golden_check applies it).
+
+MAPS = {}
+
+HAN_ELSEWHERE_MAP = """\
+# HAN weights from a codebase that keeps the network under `model.` and names
+# the projections W_w, W_s and the output layer fc.
+^model\\.=
+W_w.=word_proj.
+W_s.=sent_proj.
+fc.=classifier.
+"""
+
+
+@case("han_mapped", "models/han.attn", "forward", HAN_HP)
+def _han_mapped():
+    torch.manual_seed(5103)
+    weights, inputs, outputs = _han()
+    names = {"word_proj.": "W_w.", "sent_proj.": "W_s.", "classifier.": "fc."}
+    renamed = []
+    for k, v in weights:
+        for ours, theirs in names.items():
+            if k.startswith(ours):
+                k = theirs + k[len(ours):]
+        renamed.append(("model." + k, v))
+    return renamed, inputs, outputs
+
+
+MAPS["han_mapped"] = HAN_ELSEWHERE_MAP
+
+
 # ---------------------------------------------------------------------------
 # variable-length batches: pack_padded_sequence -> module -> pad_packed_sequence
 # ---------------------------------------------------------------------------
@@ -1417,6 +1520,9 @@ def generate():
         write_safetensors(os.path.join(d, "weights.safetensors"), weights)
         write_safetensors(os.path.join(d, "inputs.safetensors"), inputs)
         write_safetensors(os.path.join(d, "expected.safetensors"), outputs)
+        if name in MAPS:
+            with open(os.path.join(d, "map.txt"), "w", newline="\n") as f:
+                f.write(MAPS[name])
     for path, header, lines in manifests():
         with open(path, "w", newline="\n") as f:
             f.write(header + "\n".join(lines) + "\n")
@@ -1468,6 +1574,12 @@ def check():
             for k, t in items:
                 assert disk[k].dtype == t.dtype and disk[k].shape == t.shape, (name, k)
                 assert torch.equal(disk[k], t), (name, kind, k)
+        map_path = os.path.join(d, "map.txt")
+        if name in MAPS:
+            with open(map_path) as f:
+                assert f.read() == MAPS[name], "%s out of date" % map_path
+        else:
+            assert not os.path.exists(map_path), "stray %s" % map_path
     extra = sorted(set(os.listdir(FIXTURES)) - set(names))
     assert not extra, "stray fixture dirs: %s" % extra
     print("ok: %d cases, %d bytes of fixtures" % (len(mlines), total))

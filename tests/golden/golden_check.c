@@ -2,7 +2,8 @@
  * golden_check.c — runs one golden case through the public API and compares
  * every output with PyTorch's (tests/golden/fixtures/CASE/expected.safetensors)
  * at |got - want| <= atol + rtol * |want| (1e-5 both, unless the case line in
- * cases.txt gives its own tolerance).
+ * cases.txt gives its own tolerance). A case whose fixtures hold map.txt binds
+ * its weights through that weight map (attn_model_map_weights).
  *
  *     golden_check REPO_ROOT CASE MODEL ENTRY SETS [BACKEND]
  */
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static attn_tensor *read_tensors(const char *path, int *n) {
     char err[512];
@@ -77,6 +79,13 @@ static int compare(const attn_tensor *got, const attn_tensor *want, double tol) 
     return bad != 0;
 }
 
+/* Applies the case's weight map, fixtures/CASE/map.txt, when it has one. */
+static attn_status map_weights(attn_model *m, const char *root, const char *cs) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/golden/fixtures/%s/map.txt", root, cs);
+    return access(path, F_OK) == 0 ? attn_model_map_weights(m, path) : ATTN_OK;
+}
+
 int main(int argc, char **argv) {
     attn_compile_options opt = {.backend = ATTN_BACKEND_JIT};
     if (argc > 1 && strncmp(argv[1], "--backend=", 10) == 0) {
@@ -105,7 +114,7 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/%s", root, model);
     int rc = 1;
     attn_program *p = NULL;
-    if (attn_model_load(m, path) == ATTN_OK &&
+    if (attn_model_load(m, path) == ATTN_OK && map_weights(m, root, cs) == ATTN_OK &&
         (snprintf(path, sizeof path, "%s/tests/golden/fixtures/%s/weights.safetensors", root, cs),
          attn_model_bind_weights(m, path) == ATTN_OK) &&
         attn_model_compile(m, entry, &opt, &p) == ATTN_OK) {

@@ -5,9 +5,9 @@
  * the references of libattn's own objects (not LLVM's, cJSON's or libc's
  * internal ones) go through the __wrap_* functions below. For N = 1, 2, ...
  * the Nth of those allocations fails while a zoo model (models/gru.attn with
- * the golden fixture gru_l1) is loaded, its weights bound, its entry compiled
- * and run, on the JIT and on the interpreter, until a pass makes fewer than N
- * allocations. Every N must give ATTN_ERR_NOMEM from the call that met the
+ * the golden fixture gru_l1) is loaded, its weights bound (through a weight
+ * map), its entry compiled and run, on the JIT and on the interpreter, until
+ * a pass makes fewer than N allocations. Every N must give ATTN_ERR_NOMEM from the call that met the
  * failure (or a correct result, where the failure only cost an optimisation),
  * never a crash or another status; the same steps on a fresh model must then
  * succeed; and under AddressSanitizer nothing may leak.
@@ -167,6 +167,10 @@ static bool pass(attn_backend backend, long n) {
         goto out;
     st = attn_model_load(m, "models/gru.attn");
     if (!step_ok(st, "attn_model_load", n, attn_model_errors(m)))
+        goto out;
+    /* a weight map whose rules rename each key to itself: a regex with groups, a key */
+    st = attn_model_map_weights_source(m, "<rules>", "^(weight|bias)_(ih|hh)_l0$=\\1_\\2_l0\nweight_ih_l0=weight_ih_l0\n");
+    if (!step_ok(st, "attn_model_map_weights_source", n, attn_model_errors(m)))
         goto out;
     st = attn_model_bind_weights(m, CASE_DIR "weights.safetensors");
     if (!step_ok(st, "attn_model_bind_weights", n, attn_model_errors(m)))
