@@ -94,6 +94,9 @@ static bool lower_entry(Lower *L, const Ast *e, IrEntry *out) {
     }
     Val *vals = r.k == V_TUPLE ? r.items : &r;
     int n = r.k == V_TUPLE ? r.n : 1;
+    if (n != nout && nout == 1 &&
+        report_whole_tuple(L, r, L->ret_loc, arena_printf(L->ar, "returned here as the one output of entry '%s'", e->str)))
+        return false;
     if (n != nout) {
         diag_error(L->diag, L->ret_loc, "entry '%s' returns %d value%s, but declares %d output%s (%s)", e->str, n,
                    n == 1 ? "" : "s", nout, nout == 1 ? "" : "s", output_list);
@@ -112,6 +115,8 @@ static bool lower_entry(Lower *L, const Ast *e, IrEntry *out) {
         const Ast *o = e->list2.items[i];
         names[i] = o->str;
         if (vals[i].k != V_TENSOR) {
+            if (report_whole_tuple(L, vals[i], L->ret_loc, arena_printf(L->ar, "returned here as output '%s'", o->str)))
+                return false;
             if (vals[i].k != V_ERR)
                 diag_error(L->diag, L->ret_loc, "output '%s' must be a tensor, got %s", o->str, val_describe(L, vals[i]));
             return false;

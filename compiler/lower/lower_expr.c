@@ -178,6 +178,11 @@ static bool is_enum_member(const Model *m, const char *name) {
     return false;
 }
 
+bool name_is_bound(Lower *L, const char *name) {
+    Val v;
+    return frame_get(L->frame, name, &v) || find_hyper(L->m, name) || is_enum_member(L->m, name);
+}
+
 static Val lookup(Lower *L, const Ast *e) {
     Val v;
     if (frame_get(L->frame, e->str, &v))
@@ -343,6 +348,9 @@ static Val binop(Lower *L, const Ast *e) {
         if (sa && sb)
             return string_concat(L, sa, sb, e->loc);
     }
+    const char *use = arena_printf(L->ar, "used here as an operand of %s", binop_text(e->op));
+    if (report_whole_tuple(L, a, e->loc, use) || report_whole_tuple(L, b, e->loc, use))
+        return err_val();
     diag_error(L->diag, e->loc, "operator %s is not defined on %s and %s", binop_text(e->op), val_describe(L, a),
                val_describe(L, b));
     return err_val();
@@ -593,6 +601,8 @@ bool lower_type(Lower *L, const Ast *type, IrType *out, bool bind_names, Frame *
 bool check_tensor_type(Lower *L, Val v, const Ast *type, const char *what, const Ast *at) {
     attn_dtype dt;
     if (v.k != V_TENSOR) {
+        if (report_whole_tuple(L, v, at->loc, arena_printf(L->ar, "used here as %s, a tensor", what)))
+            return false;
         if (v.k != V_ERR)
             diag_error(L->diag, at->loc, "%s must be a tensor %s[...], got %s", what, type->str, val_describe(L, v));
         return false;

@@ -51,6 +51,8 @@ static void assign(Lower *L, const Ast *s) {
     Val v = lower_expr(L, s->a);
     int n = s->list2.n;
     if (n == 1) {
+        if (v.k == V_TUPLE && !v.assigned_at)
+            v.assigned_at = s;
         bind_target(L, s->list2.items[0]->str, v);
         return;
     }
@@ -67,6 +69,22 @@ static void assign(Lower *L, const Ast *s) {
     }
     for (int i = 0; i < n; i++)
         bind_target(L, s->list2.items[i]->str, v.items[i]);
+}
+
+bool report_whole_tuple(Lower *L, Val v, SrcLoc at_loc, const char *wanted) {
+    if (v.k != V_TUPLE || !v.assigned_at)
+        return false;
+    const Ast *s = v.assigned_at, *e = s->a;
+    const char *what = e->kind == A_SCAN ? "scan(...), its yielded values then its final states,"
+                       : e->kind == A_CALL ? arena_printf(L->ar, "%s(...)", e->str) : "the expression";
+    StrBuf names = {0};
+    for (int i = 0; i < v.n; i++)
+        sb_printf(&names, "%s%s_%d", i ? ", " : "", s->list2.items[0]->str, i + 1);
+    diag_error(L->diag, s->loc, "'%s' is assigned all %d values of %s as one tuple; unpack them: %s = ...",
+               s->list2.items[0]->str, v.n, what, sb_str(&names));
+    sb_free(&names);
+    diag_note(L->diag, at_loc, "%s", wanted);
+    return true;
 }
 
 /* Solves an unset hyperparameter from a weight's dim when the declared dim is
