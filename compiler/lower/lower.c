@@ -248,19 +248,8 @@ int model_lower(Model *m, bool final, const char *only) {
     }
     m->hypers_solved = m->weights_path != NULL;
     lower_all(m, final, false, &m->diag, only);
-    int unexpected = 0;
     if (m->weights_path && !only && m->diag.errors == before)
-        for (int i = 0; i < m->nweights; i++) {
-            bool used = false;
-            for (int j = 0; j < m->nparams && !used; j++)
-                used = strcmp(m->params[j].key, m->weights[i].key) == 0;
-            if (!used)
-                diag_error(&m->diag, (SrcLoc){0}, "%s: unexpected weight '%s': no entry of %s declares it",
-                           m->weights_path, m->weights[i].key, m->path), unexpected++;
-        }
-    if (unexpected && m->nhypers)
-        diag_note(&m->diag, (SrcLoc){0}, "the hyperparameters (--set) decide which weights a model declares; "
-                  "are they the ones the weights were trained with?");
+        report_unexpected_weights(m);
     return m->diag.errors > before ? -1 : 0;
 }
 

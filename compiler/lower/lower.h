@@ -101,6 +101,8 @@ typedef struct Lower {
     SrcLoc last_note;       /* where the last "in this call" note pointed */
     const char **syms; int nsyms, capsyms; /* per-call symbols of the entry */
     ParamDecl *params; int nparams, capparams; /* params seen in this entry */
+    uint64_t hypers_read;   /* bit i: hyperparameter i (i < 64) was read since the
+                               innermost key_deciders_begin (lower_stmt.c) */
     LowerBudget *budget;    /* the model's lowering budget, shared by its entries */
     const char *const *export_names; int nexports; /* intermediates asked for as extra outputs */
     Val *exports;           /* their last assigned values (V_NONE until assigned) */
@@ -152,6 +154,9 @@ int lower_reshape(Lower *L, int x, const Dim **dims, int rank, SrcLoc loc);
 void report_unknown_function(Lower *L, const Ast *call);
 int builtin_sugar_count(void);
 const char *builtin_sugar_name(int i);
+/* weights_report.c: the bound weights no entry declares, with the declared
+ * keys the file lacks; returns how many */
+int report_unexpected_weights(Model *m);
 /* lower.c */
 const Hyper *find_hyper(const Model *m, const char *name);
 const Ast *find_def(const Model *m, const char *name);

@@ -153,6 +153,9 @@ static bool frame_get(Frame *f, const char *name, Val *out) {
 }
 
 static Val hyper_val(Lower *L, const Hyper *h, const Ast *at) {
+    ptrdiff_t index = h - L->m->hypers;
+    if (index < 64)
+        L->hypers_read |= (uint64_t)1 << index;
     if (h->set) {
         switch (h->kind) {
         case HK_INT: return int_val(h->i);

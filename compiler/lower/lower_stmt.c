@@ -127,11 +127,70 @@ static bool param_matches(Lower *L, const Ast *s, const char *key, const IrType 
     return ok; /* a weight of another shape is not bound, even where only a final lowering reports it */
 }
 
+/* Which hyperparameters decide the declared weight keys: those read by a
+ * `for` bound, an `if` condition, a scope or a key expression whose block or
+ * param declares weights (for the note on unexpected weights, lower.c). A
+ * KeyDeciders spans the evaluation of such an expression. */
+typedef struct KeyDeciders {
+    uint64_t outer_reads; /* the reads of the enclosing span */
+    uint64_t reads;       /* read by this expression */
+    int nparams;          /* params declared before the block */
+} KeyDeciders;
+
+static KeyDeciders key_deciders_begin(Lower *L) {
+    KeyDeciders k = {.outer_reads = L->hypers_read};
+    L->hypers_read = 0;
+    return k;
+}
+
+/* Ends the expression's span: what it read also counts for the enclosing one. */
+static void key_deciders_read(Lower *L, KeyDeciders *k) {
+    k->reads = L->hypers_read;
+    L->hypers_read |= k->outer_reads;
+    k->nparams = L->nparams;
+}
+
+static bool list_may_declare(const Model *m, const AstList *l);
+
+/* Whether n may declare a weight when run: a param, or a call of a definition
+ * (which may hold one), anywhere in it. */
+static bool may_declare(const Model *m, const Ast *n) {
+    if (!n)
+        return false;
+    if (n->kind == S_PARAM || (n->kind == A_CALL && find_def(m, n->str)))
+        return true;
+    return may_declare(m, n->a) || may_declare(m, n->b) || may_declare(m, n->c) || list_may_declare(m, &n->list) ||
+           list_may_declare(m, &n->body) || list_may_declare(m, &n->body2);
+}
+
+static bool list_may_declare(const Model *m, const AstList *l) {
+    for (int i = 0; i < l->n; i++)
+        if (may_declare(m, l->items[i]))
+            return true;
+    return false;
+}
+
+static void mark_key_deciders(Lower *L, uint64_t reads) {
+    for (int i = 0; i < L->m->nhypers && i < 64; i++)
+        if (reads & ((uint64_t)1 << i))
+            L->m->hypers[i].decides_keys = true;
+}
+
+/* After the block: when it declared weights, the hyperparameters the
+ * expression read decide keys. */
+static void key_deciders_end(Lower *L, const KeyDeciders *k) {
+    if (L->nparams != k->nparams)
+        mark_key_deciders(L, k->reads);
+}
+
 static void declare_param(Lower *L, const Ast *s) {
     const char *local = s->str;
     const char *name = local;
     if (s->a) {
+        KeyDeciders deciders = key_deciders_begin(L);
         Val k = lower_expr(L, s->a);
+        key_deciders_read(L, &deciders);
+        mark_key_deciders(L, deciders.reads);
         if (k.k != V_STR) {
             if (k.k != V_ERR)
                 diag_error(L->diag, s->a->loc, "a weight key must be a string, got %s", val_describe(L, k));
@@ -210,7 +269,10 @@ static void declare_param(Lower *L, const Ast *s) {
 
 static void for_stmt(Lower *L, const Ast *s) {
     int64_t lo, hi;
-    if (!val_to_int(L, lower_expr(L, s->a), s->a, &lo) || !val_to_int(L, lower_expr(L, s->b), s->b, &hi))
+    KeyDeciders k = key_deciders_begin(L);
+    bool bounds = val_to_int(L, lower_expr(L, s->a), s->a, &lo) && val_to_int(L, lower_expr(L, s->b), s->b, &hi);
+    key_deciders_read(L, &k);
+    if (!bounds)
         return;
     const Ast *outer = L->loop;
     L->loop = s;
@@ -219,6 +281,7 @@ static void for_stmt(Lower *L, const Ast *s) {
         lower_block(L, &s->body);
     }
     L->loop = outer;
+    key_deciders_end(L, &k);
 }
 
 static void scope_stmt(Lower *L, const Ast *s) {
@@ -266,8 +329,14 @@ static void stmt(Lower *L, const Ast *s) {
         break;
     case S_IF: {
         bool c;
-        if (val_to_bool(L, lower_expr(L, s->a), s->a, &c))
+        KeyDeciders k = key_deciders_begin(L);
+        bool known = val_to_bool(L, lower_expr(L, s->a), s->a, &c);
+        key_deciders_read(L, &k);
+        if (known)
             lower_block(L, c ? &s->body : &s->body2);
+        key_deciders_end(L, &k);
+        if (known && list_may_declare(L->m, c ? &s->body2 : &s->body)) /* the other value would */
+            mark_key_deciders(L, k.reads);
         break;
     }
     case S_SCOPE:

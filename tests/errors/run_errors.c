@@ -188,6 +188,15 @@ static int gen_weights(const char *dir)
     rc |= ts_write(&s, dir, "weights_extra.safetensors");
     ts_free(&s);
 
+    /* one key with a scope too many, one misspelt */
+    rc |= ts_load(&s, golden);
+    ts_remove(&s, "out_proj.weight");
+    ts_remove(&s, "out_proj.bias");
+    ts_put(&s, "attn.out_proj.weight", ATTN_F32, 2, (int64_t[]){8, 8});
+    ts_put(&s, "out_proj.bais", ATTN_F32, 1, (int64_t[]){8});
+    rc |= ts_write(&s, dir, "weights_renamed.safetensors");
+    ts_free(&s);
+
     rc |= ts_load(&s, golden);
     ts_put(&s, "out_proj.weight", ATTN_F32, 2, (int64_t[]){8, 7});
     rc |= ts_write(&s, dir, "weights_shape.safetensors");
