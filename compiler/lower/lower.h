@@ -39,6 +39,8 @@ struct Val {
     Val *items;       /* V_TUPLE */
     int n;            /* V_TUPLE length */
     const Ast *assigned_at; /* V_TUPLE bound whole to one name: that assignment (for messages) */
+    int hyper;        /* V_INT: 1 + the hyperparameter it was read from, 0 for none (kept
+                         by copies, lost by arithmetic): a weight's shape may overrule it */
 };
 
 /* A name bound in a frame. */

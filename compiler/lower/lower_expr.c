@@ -158,7 +158,7 @@ static Val hyper_val(Lower *L, const Hyper *h, const Ast *at) {
         L->hypers_read |= (uint64_t)1 << index;
     if (h->set) {
         switch (h->kind) {
-        case HK_INT: return int_val(h->i);
+        case HK_INT: return (Val){.k = V_INT, .i = h->i, .hyper = (int)index + 1};
         case HK_FLOAT: return float_val(h->f);
         case HK_BOOL: return bool_val(h->i != 0);
         case HK_ENUM: return (Val){.k = V_ENUM, .s = h->decl->type->list.items[h->i]->str};

@@ -105,8 +105,37 @@ static void solve_dim(Lower *L, const Dim *want, int64_t got) {
     L->solved++;
 }
 
+/* The int hyperparameter whose value dim expression d is as it stands (a name
+ * bound to it, directly or through arguments), or NULL. */
+static Hyper *dim_hyper(Lower *L, const Ast *d) {
+    if (d->kind != A_NAME)
+        return NULL;
+    Val v = lower_expr(L, d);
+    return v.k == V_INT && v.hyper > 0 ? &L->m->hypers[v.hyper - 1] : NULL;
+}
+
+/* A declared dim that differs from the weight's: solved from the weight like
+ * an unset hyperparameter when it is an int hyperparameter's default (the
+ * next lowering uses the new value); otherwise a note naming the
+ * hyperparameter, after the shape error, says what to set. */
+static void dim_differs(Lower *L, const Ast *d, const char *key, int64_t declared, int64_t got) {
+    Hyper *h = dim_hyper(L, d);
+    if (!h)
+        return;
+    if (L->solve && h->from_default) {
+        h->i = got;
+        h->from_default = false;
+        h->from_weights = true;
+        L->solved++;
+    } else if (L->final)
+        diag_note(L->diag, h->decl->loc, "hyperparameter '%s' is %lld (%s), which the shape of '%s' contradicts: "
+                  "the weights say %lld (--set %s=%lld)", h->name, (long long)declared,
+                  h->from_weights ? "solved from another weight" : "as set", key, (long long)got, h->name, (long long)got);
+}
+
 static bool param_matches(Lower *L, const Ast *s, const char *key, const IrType *t, const Weight *w) {
     bool ok = w->t.rank == t->rank;
+    int differs = -1; /* the first dim that differs */
     for (int i = 0; ok && i < t->rank; i++) {
         int64_t v;
         if (!dim_is_const(t->dims[i], &v)) {
@@ -115,6 +144,7 @@ static bool param_matches(Lower *L, const Ast *s, const char *key, const IrType 
             continue;
         }
         ok = v == w->t.shape[i];
+        differs = ok ? -1 : i;
     }
     if (!ok && L->final) {
         char got[256] = "[", *p = got + 1;
@@ -123,6 +153,11 @@ static bool param_matches(Lower *L, const Ast *s, const char *key, const IrType 
         snprintf(p, (size_t)(got + sizeof got - p), "]");
         diag_error(L->diag, s->loc, "weight '%s' in %s has shape %s, but the model declares %s", key,
                    L->m->weights_path, got, type_text(L, t));
+    }
+    if (differs >= 0) {
+        int64_t declared;
+        dim_is_const(t->dims[differs], &declared);
+        dim_differs(L, s->type->list.items[differs], key, declared, w->t.shape[differs]);
     }
     return ok; /* a weight of another shape is not bound, even where only a final lowering reports it */
 }
