@@ -103,6 +103,7 @@ typedef struct Lower {
     SrcLoc last_note;       /* where the last "in this call" note pointed */
     const char **syms; int nsyms, capsyms; /* per-call symbols of the entry */
     ParamDecl *params; int nparams, capparams; /* params seen in this entry */
+    SrcLoc division_reported; /* the last reshape reported by reshape_division_error */
     uint64_t hypers_read;   /* bit i: hyperparameter i (i < 64) was read since the
                                innermost key_deciders_begin (lower_stmt.c) */
     LowerBudget *budget;    /* the model's lowering budget, shared by its entries */
@@ -159,6 +160,11 @@ const char *builtin_sugar_name(int i);
 /* weights_report.c: the bound weights no entry declares, with the declared
  * keys the file lacks; returns how many */
 int report_unexpected_weights(Model *m);
+/* divide_check.c: a reshape item `a // b` with a remainder, when the counts
+ * are not known to agree (reported naming a, b and their hyperparameters) */
+bool reshape_division_error(Lower *L, const Ast *list, const IrType *x, const Dim *const *dims, int rank);
+/* Appends "name = value" for size v of expression e, with the hyperparameter it is. */
+void describe_size(Lower *L, StrBuf *b, const Ast *e, Val v);
 /* lower.c */
 const Hyper *find_hyper(const Model *m, const char *name);
 const Ast *find_def(const Model *m, const char *name);

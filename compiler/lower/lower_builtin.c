@@ -291,8 +291,11 @@ static Val b_split(Lower *L, const Ast *call, Args *a) {
         if (!dim_is_const(extent, &total) || total % n) {
             char e[64];
             dim_format(extent, e, sizeof e);
-            diag_error(L->diag, call->loc, "split: dim %lld of %s is %s, not divisible into %lld equal pieces",
-                       (long long)axis, type_text(L, &L->g->nodes[x].type), e, (long long)n);
+            StrBuf pieces = {0};
+            describe_size(L, &pieces, a->pos_at[1], s);
+            diag_error(L->diag, call->loc, "split: dim %lld of %s is %s, not divisible into %s equal pieces",
+                       (long long)axis, type_text(L, &L->g->nodes[x].type), e, sb_str(&pieces));
+            sb_free(&pieces);
             return err_val();
         }
         for (int i = 0; i < n; i++)
@@ -497,7 +500,8 @@ static Val b_reshape(Lower *L, const Ast *call, Args *a) {
     }
     int x = use(L, a->pos[0]), rank;
     const Dim *dims[ATTN_MAX_RANK];
-    if (!shape_list(L, a->pos[1], a->pos_at[1], &L->g->nodes[x].type, dims, &rank))
+    if (!shape_list(L, a->pos[1], a->pos_at[1], &L->g->nodes[x].type, dims, &rank) ||
+        reshape_division_error(L, a->pos_at[1], &L->g->nodes[x].type, dims, rank))
         return err_val();
     return tensor_val(L, lower_reshape(L, x, dims, rank, call->loc));
 }
