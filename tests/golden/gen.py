@@ -1097,6 +1097,76 @@ def _new_ops():
 
 
 # ---------------------------------------------------------------------------
+# the worked port of docs/FROM_PYTORCH.md: a GPT-2 block (examples/gpt2_block.attn),
+# written here from the architecture of transformers' GPT2Block with its key names
+# ---------------------------------------------------------------------------
+
+class GPT2Conv1D(nn.Module):
+    """transformers' Conv1D(nf, nx): y = x @ weight + bias, weight stored [nx, nf]."""
+
+    def __init__(self, nf, nx):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(nx, nf) * 0.2)
+        self.bias = nn.Parameter(torch.randn(nf) * 0.1)
+
+    def forward(self, x):
+        return x @ self.weight + self.bias
+
+
+class GPT2Attention(nn.Module):
+    def __init__(self, n_embd, n_head):
+        super().__init__()
+        self.n_head = n_head
+        self.c_attn = GPT2Conv1D(3 * n_embd, n_embd)
+        self.c_proj = GPT2Conv1D(n_embd, n_embd)
+
+    def forward(self, x):
+        B, T, E = x.shape
+        q, k, v = self.c_attn(x).split(E, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, E // self.n_head).permute(0, 2, 1, 3) for t in (q, k, v))
+        w = q @ k.transpose(-1, -2) / math.sqrt(E // self.n_head)
+        causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
+        w = torch.where(causal, w, torch.tensor(torch.finfo(w.dtype).min)).softmax(dim=-1)
+        return self.c_proj((w @ v).permute(0, 2, 1, 3).reshape(B, T, E))
+
+
+class GPT2MLP(nn.Module):
+    def __init__(self, n_embd):
+        super().__init__()
+        self.c_fc = GPT2Conv1D(4 * n_embd, n_embd)
+        self.c_proj = GPT2Conv1D(n_embd, 4 * n_embd)
+
+    def forward(self, x):
+        return self.c_proj(nn.functional.gelu(self.c_fc(x), approximate="tanh"))
+
+
+class GPT2Block(nn.Module):
+    def __init__(self, n_embd, n_head, eps=1e-5):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(n_embd, eps=eps)
+        self.attn = GPT2Attention(n_embd, n_head)
+        self.ln_2 = nn.LayerNorm(n_embd, eps=eps)
+        self.mlp = GPT2MLP(n_embd)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+@case("gpt2_block", "examples/gpt2_block.attn", "forward", [("n_embd", 16), ("n_head", 4)])
+def _gpt2_block():
+    m = GPT2Block(16, 4).float().eval()
+    with torch.no_grad():
+        for ln in (m.ln_1, m.ln_2):
+            ln.weight.add_(torch.randn(16) * 0.1)
+            ln.bias.add_(torch.randn(16) * 0.1)
+    x = torch.randn(2, 5, 16)
+    with torch.no_grad():
+        out = m(x)
+    return state_items(m), [("hidden_states", x)], [("out", out)]
+
+
+# ---------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------
 
