@@ -1120,10 +1120,15 @@ class GPT2Attention(nn.Module):
         self.c_attn = GPT2Conv1D(3 * n_embd, n_embd)
         self.c_proj = GPT2Conv1D(n_embd, n_embd)
 
-    def forward(self, x):
+    def heads(self, x):
+        """Queries, keys and values [B, n_head, T, D] of every position."""
         B, T, E = x.shape
         q, k, v = self.c_attn(x).split(E, dim=2)
-        q, k, v = (t.view(B, T, self.n_head, E // self.n_head).permute(0, 2, 1, 3) for t in (q, k, v))
+        return (t.view(B, T, self.n_head, E // self.n_head).permute(0, 2, 1, 3) for t in (q, k, v))
+
+    def forward(self, x):
+        B, T, E = x.shape
+        q, k, v = self.heads(x)
         w = q @ k.transpose(-1, -2) / math.sqrt(E // self.n_head)
         causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
         w = torch.where(causal, w, torch.tensor(torch.finfo(w.dtype).min)).softmax(dim=-1)
@@ -1164,6 +1169,19 @@ def _gpt2_block():
     with torch.no_grad():
         out = m(x)
     return state_items(m), [("hidden_states", x)], [("out", out)]
+
+
+@case("gpt2_block_decode", "examples/gpt2_block.attn", "decode_step", [("n_embd", 16), ("n_head", 4)])
+def _gpt2_block_decode():
+    """One step with a cache of 4 positions against the whole sequence of 5
+    run at once, as a user without a cache runs it (the last position)."""
+    m = GPT2Block(16, 4).float().eval()
+    x = torch.randn(3, 5, 16)
+    with torch.no_grad():
+        out = m(x)
+        q, k, v = m.attn.heads(m.ln_1(x))
+    inputs = [("x_t", x[:, 4:]), ("k_cache", k[:, :, :4].contiguous()), ("v_cache", v[:, :, :4].contiguous())]
+    return state_items(m), inputs, [("out", out[:, 4:].contiguous()), ("k_next", k.contiguous()), ("v_next", v.contiguous())]
 
 
 # ---------------------------------------------------------------------------
