@@ -123,6 +123,22 @@ static void ts_put(TensorSet *s, const char *name, attn_dtype dt, int rank, cons
     t->data = calloc(bytes ? bytes : 1, 1);
 }
 
+/* Puts prefix before every tensor's name: a module's weights as a model that
+ * holds it under that attribute names them. */
+static int ts_prefix(TensorSet *s, const char *prefix)
+{
+    for (int i = 0; i < s->n; i++) {
+        size_t n = strlen(prefix) + strlen(s->t[i].name) + 1;
+        char *name = malloc(n);
+        if (!name)
+            return -1;
+        snprintf(name, n, "%s%s", prefix, s->t[i].name);
+        free((char *)s->t[i].name);
+        s->t[i].name = name;
+    }
+    return 0;
+}
+
 static int ts_write(const TensorSet *s, const char *dir, const char *file)
 {
     char path[PATH_MAX], err[512];
@@ -205,6 +221,12 @@ static int gen_weights(const char *dir)
     rc |= ts_load(&s, golden);
     ts_put(&s, "out_proj.bias", ATTN_I64, 1, (int64_t[]){8});
     rc |= ts_write(&s, dir, "weights_dtype.safetensors");
+    ts_free(&s);
+
+    /* a GPT-2 block's weights as the whole model names its first block */
+    rc |= ts_load(&s, FIXTURES_DIR "/gpt2_block/weights.safetensors");
+    rc |= ts_prefix(&s, "h.0.");
+    rc |= ts_write(&s, dir, "weights_gpt2_h0.safetensors");
     ts_free(&s);
 
     /* a header length far beyond the file's size */
