@@ -29,6 +29,7 @@ int attn_yylex(ATTN_YYSTYPE *lval, ATTN_YYLTYPE *lloc, yyscan_t scanner);
 
 %code {
 #include "lexer.h"
+#include "method_hint.h"
 #include <string.h>
 
 #define ST (attn_yyget_extra(scanner))
@@ -42,6 +43,36 @@ static void attn_yyerror(ATTN_YYLTYPE *l, yyscan_t scanner, const char *msg) {
     if (strcmp(msg, "memory exhausted") == 0)
         msg = "expressions nested too deeply to parse";
     diag_error(st->diag, (SrcLoc){st->src, l->first_line, l->first_column}, "%s", msg);
+}
+
+/* Source text from the start of `from` up to (not including) the start of
+ * `to`, without surrounding blanks; NULL when they are on different lines. */
+static char *source_span(struct LexState *st, ATTN_YYLTYPE from, ATTN_YYLTYPE to) {
+    if (from.first_line != to.first_line || to.first_column < from.first_column)
+        return NULL;
+    const char *p = st->src->text;
+    for (int line = 1; line < from.first_line; line++)
+        p = strchr(p, '\n') + 1;
+    const char *b = p + from.first_column - 1, *e = p + to.first_column - 1;
+    while (b < e && (*b == ' ' || *b == '\t'))
+        b++;
+    while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    return arena_strndup(st->arena, b, (size_t)(e - b));
+}
+
+/* RECV.METHOD(ARGS): PyTorch's method call, reported with the .attn spelling. */
+static void method_call(yyscan_t scanner, ATTN_YYLTYPE recv, ATTN_YYLTYPE dot, const char *method,
+                        ATTN_YYLTYPE open, ATTN_YYLTYPE close) {
+    struct LexState *st = attn_yyget_extra(scanner);
+    ATTN_YYLTYPE after_open = open;
+    after_open.first_column++;
+    char *r = source_span(st, recv, dot), *a = source_span(st, after_open, close);
+    StrBuf b = {0};
+    method_spelling(&b, method, r, a);
+    diag_error(st->diag, LOC(dot), "PyTorch's %s.%s(...) is written %s in .attn (there are no method calls)",
+               r ? r : "x", method, sb_str(&b));
+    sb_free(&b);
 }
 
 static Ast *binop(yyscan_t scanner, ATTN_YYLTYPE l, int op, Ast *a, Ast *b) {
@@ -192,6 +223,8 @@ postfix: primary
        | IDENT '(' callargs ')'  { $$ = NODE(A_CALL, @1); $$->str = $1; $$->list = $3; }
        | postfix '[' idxlist ']' { $$ = NODE(A_INDEX, @2); $$->a = $1; $$->list = $3; }
        | postfix '.' IDENT       { $$ = NODE(A_FIELD, @3); $$->a = $1; $$->str = $3; }
+       | postfix '.' IDENT '(' callargs ')'
+                                 { method_call(scanner, @1, @2, $3, @4, @6); $$ = $1; }
        ;
 
 primary: INT                     { $$ = NODE(A_INT, @1); $$->ival = $1; }

@@ -95,6 +95,9 @@ static bool lower_entry(Lower *L, const Ast *e, IrEntry *out) {
     }
     Val *vals = r.k == V_TUPLE ? r.items : &r;
     int n = r.k == V_TUPLE ? r.n : 1;
+    if (n != nout && nout == 1 &&
+        report_whole_tuple(L, r, L->ret_loc, arena_printf(L->ar, "returned here as the one output of entry '%s'", e->str)))
+        return false;
     if (n != nout) {
         diag_error(L->diag, L->ret_loc, "entry '%s' returns %d value%s, but declares %d output%s (%s)", e->str, n,
                    n == 1 ? "" : "s", nout, nout == 1 ? "" : "s", output_list);
@@ -113,6 +116,8 @@ static bool lower_entry(Lower *L, const Ast *e, IrEntry *out) {
         const Ast *o = e->list2.items[i];
         names[i] = o->str;
         if (vals[i].k != V_TENSOR) {
+            if (report_whole_tuple(L, vals[i], L->ret_loc, arena_printf(L->ar, "returned here as output '%s'", o->str)))
+                return false;
             if (vals[i].k != V_ERR)
                 diag_error(L->diag, L->ret_loc, "output '%s' must be a tensor, got %s", o->str, val_describe(L, vals[i]));
             return false;
@@ -244,19 +249,8 @@ int model_lower(Model *m, bool final, const char *only) {
     }
     m->hypers_solved = m->weights_path != NULL;
     lower_all(m, final, false, &m->diag, only);
-    int unexpected = 0;
     if (m->weights_path && !only && m->diag.errors == before)
-        for (int i = 0; i < m->nweights; i++) {
-            bool used = false;
-            for (int j = 0; j < m->nparams && !used; j++)
-                used = strcmp(m->params[j].key, m->weights[i].key) == 0;
-            if (!used)
-                diag_error(&m->diag, (SrcLoc){0}, "%s: unexpected weight '%s'%s: no entry of %s declares it",
-                           m->weights_path, m->weights[i].key, weight_origin(&m->weights[i]), m->path), unexpected++;
-        }
-    if (unexpected && m->nhypers)
-        diag_note(&m->diag, (SrcLoc){0}, "the hyperparameters (--set) decide which weights a model declares; "
-                  "are they the ones the weights were trained with?");
+        report_unexpected_weights(m);
     return m->diag.errors > before ? -1 : 0;
 }
 

@@ -38,6 +38,9 @@ struct Val {
     int node;         /* V_TENSOR: node index */
     Val *items;       /* V_TUPLE */
     int n;            /* V_TUPLE length */
+    const Ast *assigned_at; /* V_TUPLE bound whole to one name: that assignment (for messages) */
+    int hyper;        /* V_INT: 1 + the hyperparameter it was read from, 0 for none (kept
+                         by copies, lost by arithmetic): a weight's shape may overrule it */
 };
 
 /* A name bound in a frame. */
@@ -100,6 +103,9 @@ typedef struct Lower {
     SrcLoc last_note;       /* where the last "in this call" note pointed */
     const char **syms; int nsyms, capsyms; /* per-call symbols of the entry */
     ParamDecl *params; int nparams, capparams; /* params seen in this entry */
+    SrcLoc division_reported; /* the last reshape reported by reshape_division_error */
+    uint64_t hypers_read;   /* bit i: hyperparameter i (i < 64) was read since the
+                               innermost key_deciders_begin (lower_stmt.c) */
     LowerBudget *budget;    /* the model's lowering budget, shared by its entries */
     const char *const *export_names; int nexports; /* intermediates asked for as extra outputs */
     Val *exports;           /* their last assigned values (V_NONE until assigned) */
@@ -115,9 +121,15 @@ bool lower_node_step(Lower *L, SrcLoc at);
 void lower_block(Lower *L, const AstList *body);
 Val lower_call_def(Lower *L, const Ast *def, const Ast *call);
 void frame_set(Lower *L, const char *name, Val v);
+/* When v is a tuple that an assignment bound whole to one name, reports the
+ * mistake there (with a note at at_loc, where a single value was wanted, saying
+ * `wanted`) and returns true. */
+bool report_whole_tuple(Lower *L, Val v, SrcLoc at_loc, const char *wanted);
 /* lower_expr.c */
 Val lower_expr(Lower *L, const Ast *e);
 bool val_to_int(Lower *L, Val v, const Ast *at, int64_t *out);
+/* Whether name is a variable, a hyperparameter or an enum member here. */
+bool name_is_bound(Lower *L, const char *name);
 bool val_to_dim(Lower *L, Val v, const Ast *at, const Dim **out);
 bool val_to_bool(Lower *L, Val v, const Ast *at, bool *out);
 /* a OP b as a dim; NULL after an error at loc that names `what`, the
@@ -141,6 +153,18 @@ int const_scalar(Lower *L, attn_dtype dt, double v, SrcLoc loc);
 int dim_tensor(Lower *L, const Dim *d, SrcLoc loc);
 int lower_permute(Lower *L, int x, const int64_t *perm, SrcLoc loc);
 int lower_reshape(Lower *L, int x, const Dim **dims, int rank, SrcLoc loc);
+/* suggest.c: "unknown function" with the spelling that was probably meant */
+void report_unknown_function(Lower *L, const Ast *call);
+int builtin_sugar_count(void);
+const char *builtin_sugar_name(int i);
+/* weights_report.c: the bound weights no entry declares, with the declared
+ * keys the file lacks; returns how many */
+int report_unexpected_weights(Model *m);
+/* divide_check.c: a reshape item `a // b` with a remainder, when the counts
+ * are not known to agree (reported naming a, b and their hyperparameters) */
+bool reshape_division_error(Lower *L, const Ast *list, const IrType *x, const Dim *const *dims, int rank);
+/* Appends "name = value" for size v of expression e, with the hyperparameter it is. */
+void describe_size(Lower *L, StrBuf *b, const Ast *e, Val v);
 /* lower.c */
 const Hyper *find_hyper(const Model *m, const char *name);
 const Ast *find_def(const Model *m, const char *name);

@@ -63,7 +63,8 @@ static const Val *take_kw(Args *a, const char *name, const Ast **at) {
 static bool no_kw_left(Lower *L, const Args *a, const char *fn) {
     for (int i = 0; i < a->nkw; i++)
         if (a->kw[i]) {
-            diag_error(L->diag, a->kw_at[i]->loc, "%s() has no argument named '%s'", fn, a->kw[i]);
+            diag_error(L->diag, a->kw_at[i]->loc, "%s() has no argument named '%s'%s", fn, a->kw[i],
+                       strcmp(a->kw[i], "dim") == 0 ? " (PyTorch's dim= is axis= in .attn)" : "");
             return false;
         }
     return true;
@@ -72,6 +73,8 @@ static bool no_kw_left(Lower *L, const Args *a, const char *fn) {
 static bool want_tensor(Lower *L, Val v, const Ast *at, const char *fn, int i) {
     if (v.k == V_TENSOR)
         return true;
+    if (report_whole_tuple(L, v, at->loc, arena_printf(L->ar, "used here as argument %d of %s(), a tensor", i + 1, fn)))
+        return false;
     diag_error(L->diag, at->loc, "argument %d of %s() must be a tensor, got %s", i + 1, fn, val_describe(L, v));
     return false;
 }
@@ -130,6 +133,8 @@ static bool attr_default(const char *spec, const char *name, double *out) {
  * same the interpreter maps over tensors. */
 static Val scalar_call(Lower *L, OpKind op, const Ast *call, const Args *a) {
     if (a->pos[0].k != V_INT && a->pos[0].k != V_FLOAT) {
+        if (report_whole_tuple(L, a->pos[0], a->pos_at[0]->loc, arena_printf(L->ar, "used here as the operand of %s()", call->str)))
+            return err_val();
         diag_error(L->diag, a->pos_at[0]->loc, "%s() needs a tensor or a number, got %s", call->str, val_describe(L, a->pos[0]));
         return err_val();
     }
@@ -286,8 +291,11 @@ static Val b_split(Lower *L, const Ast *call, Args *a) {
         if (!dim_is_const(extent, &total) || total % n) {
             char e[64];
             dim_format(extent, e, sizeof e);
-            diag_error(L->diag, call->loc, "split: dim %lld of %s is %s, not divisible into %lld equal pieces",
-                       (long long)axis, type_text(L, &L->g->nodes[x].type), e, (long long)n);
+            StrBuf pieces = {0};
+            describe_size(L, &pieces, a->pos_at[1], s);
+            diag_error(L->diag, call->loc, "split: dim %lld of %s is %s, not divisible into %s equal pieces",
+                       (long long)axis, type_text(L, &L->g->nodes[x].type), e, sb_str(&pieces));
+            sb_free(&pieces);
             return err_val();
         }
         for (int i = 0; i < n; i++)
@@ -492,7 +500,8 @@ static Val b_reshape(Lower *L, const Ast *call, Args *a) {
     }
     int x = use(L, a->pos[0]), rank;
     const Dim *dims[ATTN_MAX_RANK];
-    if (!shape_list(L, a->pos[1], a->pos_at[1], &L->g->nodes[x].type, dims, &rank))
+    if (!shape_list(L, a->pos[1], a->pos_at[1], &L->g->nodes[x].type, dims, &rank) ||
+        reshape_division_error(L, a->pos_at[1], &L->g->nodes[x].type, dims, rank))
         return err_val();
     return tensor_val(L, lower_reshape(L, x, dims, rank, call->loc));
 }
@@ -753,6 +762,9 @@ static const Sugar sugar[] = {
     {"i64", b_cast},            {"bool", b_cast},         {"gelu", b_gelu},         {"log_softmax", b_log_softmax},
 };
 
+int builtin_sugar_count(void) { return (int)(sizeof sugar / sizeof *sugar); }
+const char *builtin_sugar_name(int i) { return sugar[i].name; }
+
 Val lower_builtin(Lower *L, const Ast *call) {
     for (size_t i = 0; i < sizeof sugar / sizeof *sugar; i++)
         if (strcmp(sugar[i].name, call->str) == 0) {
@@ -772,6 +784,6 @@ Val lower_builtin(Lower *L, const Ast *call) {
     OpKind op = op_by_builtin(call->str);
     if (op != OP_COUNT)
         return call_op(L, op, call);
-    diag_error(L->diag, call->loc, "unknown function '%s'", call->str);
+    report_unknown_function(L, call);
     return err_val();
 }

@@ -153,9 +153,12 @@ static bool frame_get(Frame *f, const char *name, Val *out) {
 }
 
 static Val hyper_val(Lower *L, const Hyper *h, const Ast *at) {
+    ptrdiff_t index = h - L->m->hypers;
+    if (index < 64)
+        L->hypers_read |= (uint64_t)1 << index;
     if (h->set) {
         switch (h->kind) {
-        case HK_INT: return int_val(h->i);
+        case HK_INT: return (Val){.k = V_INT, .i = h->i, .hyper = (int)index + 1};
         case HK_FLOAT: return float_val(h->f);
         case HK_BOOL: return bool_val(h->i != 0);
         case HK_ENUM: return (Val){.k = V_ENUM, .s = h->decl->type->list.items[h->i]->str};
@@ -176,6 +179,11 @@ static bool is_enum_member(const Model *m, const char *name) {
                     return true;
     }
     return false;
+}
+
+bool name_is_bound(Lower *L, const char *name) {
+    Val v;
+    return frame_get(L->frame, name, &v) || find_hyper(L->m, name) || is_enum_member(L->m, name);
 }
 
 static Val lookup(Lower *L, const Ast *e) {
@@ -343,6 +351,9 @@ static Val binop(Lower *L, const Ast *e) {
         if (sa && sb)
             return string_concat(L, sa, sb, e->loc);
     }
+    const char *use = arena_printf(L->ar, "used here as an operand of %s", binop_text(e->op));
+    if (report_whole_tuple(L, a, e->loc, use) || report_whole_tuple(L, b, e->loc, use))
+        return err_val();
     diag_error(L->diag, e->loc, "operator %s is not defined on %s and %s", binop_text(e->op), val_describe(L, a),
                val_describe(L, b));
     return err_val();
@@ -593,6 +604,8 @@ bool lower_type(Lower *L, const Ast *type, IrType *out, bool bind_names, Frame *
 bool check_tensor_type(Lower *L, Val v, const Ast *type, const char *what, const Ast *at) {
     attn_dtype dt;
     if (v.k != V_TENSOR) {
+        if (report_whole_tuple(L, v, at->loc, arena_printf(L->ar, "used here as %s, a tensor", what)))
+            return false;
         if (v.k != V_ERR)
             diag_error(L->diag, at->loc, "%s must be a tensor %s[...], got %s", what, type->str, val_describe(L, v));
         return false;

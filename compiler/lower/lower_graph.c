@@ -265,7 +265,39 @@ static int index_axis(Lower *L, int x, int axis, const Ast *item, bool *drop) {
     return len ? lower_slice(L, x, axis, s, len, step, item->loc) : -1;
 }
 
+/* Whether index item i is PyTorch's None (a new axis); if so reports it with
+ * the unsqueeze that inserts the same axis: its position among the kept
+ * axes, counted from the end after a '...'. */
+static bool none_index(Lower *L, const Ast *e, int i) {
+    const Ast *item = e->list.items[i];
+    if (item->kind != A_NAME || strcmp(item->str, "None") != 0 || name_is_bound(L, "None"))
+        return false;
+    bool after_ellipsis = false;
+    for (int j = 0; j < i; j++)
+        after_ellipsis |= e->list.items[j]->kind == A_ELLIPSIS;
+    int kept = 0;
+    for (int j = after_ellipsis ? i + 1 : 0; j < (after_ellipsis ? e->list.n : i); j++) {
+        const Ast *o = e->list.items[j];
+        kept += o->kind == A_SLICE || (o->kind == A_NAME && strcmp(o->str, "None") == 0);
+    }
+    bool whole = true; /* every other item is ':' or '...': the index does nothing but insert */
+    for (int j = 0; j < e->list.n; j++) {
+        const Ast *o = e->list.items[j];
+        whole &= j == i || o->kind == A_ELLIPSIS || (o->kind == A_SLICE && !o->a && !o->b && !o->c);
+    }
+    int axis = after_ellipsis ? -1 - kept : kept;
+    if (whole && e->a->kind == A_NAME)
+        diag_error(L->diag, item->loc, "None in an index: .attn has no None; write unsqueeze(%s, %d)", e->a->str, axis);
+    else
+        diag_error(L->diag, item->loc, "None in an index: .attn has no None; leave it out of the index and apply "
+                   "unsqueeze(..., %d) to the result", axis);
+    return true;
+}
+
 Val lower_index(Lower *L, Val xv, const Ast *e) {
+    for (int i = 0; i < e->list.n; i++)
+        if (none_index(L, e, i))
+            return err_val();
     int x = use(L, xv);
     int rank = L->g->nodes[x].type.rank, nitems = e->list.n, ellipsis = -1;
     for (int i = 0; i < nitems; i++)

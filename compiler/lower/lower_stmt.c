@@ -51,6 +51,8 @@ static void assign(Lower *L, const Ast *s) {
     Val v = lower_expr(L, s->a);
     int n = s->list2.n;
     if (n == 1) {
+        if (v.k == V_TUPLE && !v.assigned_at)
+            v.assigned_at = s;
         bind_target(L, s->list2.items[0]->str, v);
         return;
     }
@@ -67,6 +69,22 @@ static void assign(Lower *L, const Ast *s) {
     }
     for (int i = 0; i < n; i++)
         bind_target(L, s->list2.items[i]->str, v.items[i]);
+}
+
+bool report_whole_tuple(Lower *L, Val v, SrcLoc at_loc, const char *wanted) {
+    if (v.k != V_TUPLE || !v.assigned_at)
+        return false;
+    const Ast *s = v.assigned_at, *e = s->a;
+    const char *what = e->kind == A_SCAN ? "scan(...), its yielded values then its final states,"
+                       : e->kind == A_CALL ? arena_printf(L->ar, "%s(...)", e->str) : "the expression";
+    StrBuf names = {0};
+    for (int i = 0; i < v.n; i++)
+        sb_printf(&names, "%s%s_%d", i ? ", " : "", s->list2.items[0]->str, i + 1);
+    diag_error(L->diag, s->loc, "'%s' is assigned all %d values of %s as one tuple; unpack them: %s = ...",
+               s->list2.items[0]->str, v.n, what, sb_str(&names));
+    sb_free(&names);
+    diag_note(L->diag, at_loc, "%s", wanted);
+    return true;
 }
 
 /* Solves an unset hyperparameter from a weight's dim when the declared dim is
@@ -87,8 +105,37 @@ static void solve_dim(Lower *L, const Dim *want, int64_t got) {
     L->solved++;
 }
 
+/* The int hyperparameter whose value dim expression d is as it stands (a name
+ * bound to it, directly or through arguments), or NULL. */
+static Hyper *dim_hyper(Lower *L, const Ast *d) {
+    if (d->kind != A_NAME)
+        return NULL;
+    Val v = lower_expr(L, d);
+    return v.k == V_INT && v.hyper > 0 ? &L->m->hypers[v.hyper - 1] : NULL;
+}
+
+/* A declared dim that differs from the weight's: solved from the weight like
+ * an unset hyperparameter when it is an int hyperparameter's default (the
+ * next lowering uses the new value); otherwise a note naming the
+ * hyperparameter, after the shape error, says what to set. */
+static void dim_differs(Lower *L, const Ast *d, const char *key, int64_t declared, int64_t got) {
+    Hyper *h = dim_hyper(L, d);
+    if (!h)
+        return;
+    if (L->solve && h->from_default) {
+        h->i = got;
+        h->from_default = false;
+        h->from_weights = true;
+        L->solved++;
+    } else if (L->final)
+        diag_note(L->diag, h->decl->loc, "hyperparameter '%s' is %lld (%s), which the shape of '%s' contradicts: "
+                  "the weights say %lld (--set %s=%lld)", h->name, (long long)declared,
+                  h->from_weights ? "solved from another weight" : "as set", key, (long long)got, h->name, (long long)got);
+}
+
 static bool param_matches(Lower *L, const Ast *s, const char *key, const IrType *t, const Weight *w) {
     bool ok = w->t.rank == t->rank;
+    int differs = -1; /* the first dim that differs */
     for (int i = 0; ok && i < t->rank; i++) {
         int64_t v;
         if (!dim_is_const(t->dims[i], &v)) {
@@ -97,6 +144,7 @@ static bool param_matches(Lower *L, const Ast *s, const char *key, const IrType 
             continue;
         }
         ok = v == w->t.shape[i];
+        differs = ok ? -1 : i;
     }
     if (!ok && L->final) {
         char got[256] = "[", *p = got + 1;
@@ -106,14 +154,78 @@ static bool param_matches(Lower *L, const Ast *s, const char *key, const IrType 
         diag_error(L->diag, s->loc, "weight '%s'%s in %s has shape %s, but the model declares %s", key,
                    weight_origin(w), L->m->weights_path, got, type_text(L, t));
     }
+    if (differs >= 0) {
+        int64_t declared;
+        dim_is_const(t->dims[differs], &declared);
+        dim_differs(L, s->type->list.items[differs], key, declared, w->t.shape[differs]);
+    }
     return ok; /* a weight of another shape is not bound, even where only a final lowering reports it */
+}
+
+/* Which hyperparameters decide the declared weight keys: those read by a
+ * `for` bound, an `if` condition, a scope or a key expression whose block or
+ * param declares weights (for the note on unexpected weights, lower.c). A
+ * KeyDeciders spans the evaluation of such an expression. */
+typedef struct KeyDeciders {
+    uint64_t outer_reads; /* the reads of the enclosing span */
+    uint64_t reads;       /* read by this expression */
+    int nparams;          /* params declared before the block */
+} KeyDeciders;
+
+static KeyDeciders key_deciders_begin(Lower *L) {
+    KeyDeciders k = {.outer_reads = L->hypers_read};
+    L->hypers_read = 0;
+    return k;
+}
+
+/* Ends the expression's span: what it read also counts for the enclosing one. */
+static void key_deciders_read(Lower *L, KeyDeciders *k) {
+    k->reads = L->hypers_read;
+    L->hypers_read |= k->outer_reads;
+    k->nparams = L->nparams;
+}
+
+static bool list_may_declare(const Model *m, const AstList *l);
+
+/* Whether n may declare a weight when run: a param, or a call of a definition
+ * (which may hold one), anywhere in it. */
+static bool may_declare(const Model *m, const Ast *n) {
+    if (!n)
+        return false;
+    if (n->kind == S_PARAM || (n->kind == A_CALL && find_def(m, n->str)))
+        return true;
+    return may_declare(m, n->a) || may_declare(m, n->b) || may_declare(m, n->c) || list_may_declare(m, &n->list) ||
+           list_may_declare(m, &n->body) || list_may_declare(m, &n->body2);
+}
+
+static bool list_may_declare(const Model *m, const AstList *l) {
+    for (int i = 0; i < l->n; i++)
+        if (may_declare(m, l->items[i]))
+            return true;
+    return false;
+}
+
+static void mark_key_deciders(Lower *L, uint64_t reads) {
+    for (int i = 0; i < L->m->nhypers && i < 64; i++)
+        if (reads & ((uint64_t)1 << i))
+            L->m->hypers[i].decides_keys = true;
+}
+
+/* After the block: when it declared weights, the hyperparameters the
+ * expression read decide keys. */
+static void key_deciders_end(Lower *L, const KeyDeciders *k) {
+    if (L->nparams != k->nparams)
+        mark_key_deciders(L, k->reads);
 }
 
 static void declare_param(Lower *L, const Ast *s) {
     const char *local = s->str;
     const char *name = local;
     if (s->a) {
+        KeyDeciders deciders = key_deciders_begin(L);
         Val k = lower_expr(L, s->a);
+        key_deciders_read(L, &deciders);
+        mark_key_deciders(L, deciders.reads);
         if (k.k != V_STR) {
             if (k.k != V_ERR)
                 diag_error(L->diag, s->a->loc, "a weight key must be a string, got %s", val_describe(L, k));
@@ -192,7 +304,10 @@ static void declare_param(Lower *L, const Ast *s) {
 
 static void for_stmt(Lower *L, const Ast *s) {
     int64_t lo, hi;
-    if (!val_to_int(L, lower_expr(L, s->a), s->a, &lo) || !val_to_int(L, lower_expr(L, s->b), s->b, &hi))
+    KeyDeciders k = key_deciders_begin(L);
+    bool bounds = val_to_int(L, lower_expr(L, s->a), s->a, &lo) && val_to_int(L, lower_expr(L, s->b), s->b, &hi);
+    key_deciders_read(L, &k);
+    if (!bounds)
         return;
     const Ast *outer = L->loop;
     L->loop = s;
@@ -201,6 +316,7 @@ static void for_stmt(Lower *L, const Ast *s) {
         lower_block(L, &s->body);
     }
     L->loop = outer;
+    key_deciders_end(L, &k);
 }
 
 static void scope_stmt(Lower *L, const Ast *s) {
@@ -248,8 +364,14 @@ static void stmt(Lower *L, const Ast *s) {
         break;
     case S_IF: {
         bool c;
-        if (val_to_bool(L, lower_expr(L, s->a), s->a, &c))
+        KeyDeciders k = key_deciders_begin(L);
+        bool known = val_to_bool(L, lower_expr(L, s->a), s->a, &c);
+        key_deciders_read(L, &k);
+        if (known)
             lower_block(L, c ? &s->body : &s->body2);
+        key_deciders_end(L, &k);
+        if (known && list_may_declare(L->m, c ? &s->body2 : &s->body)) /* the other value would */
+            mark_key_deciders(L, k.reads);
         break;
     }
     case S_SCOPE:

@@ -237,7 +237,7 @@ static void add_hyper(Model *m, const Ast *d) {
         const Ast *v = d->a;
         bool neg = v->kind == A_UNOP && v->op == UNOP_NEG;
         const Ast *lit = neg ? v->a : v;
-        h.set = true;
+        h.set = h.from_default = true;
         if (h.kind == HK_INT && lit->kind == A_INT) h.i = neg ? -lit->ival : lit->ival;
         else if (h.kind == HK_FLOAT && (lit->kind == A_FLOAT || lit->kind == A_INT))
             h.f = (lit->kind == A_FLOAT ? lit->fval : (double)lit->ival) * (neg ? -1 : 1);
@@ -400,6 +400,7 @@ static void apply_setting(Model *m, Hyper *h, const char *value) {
     }
     }
     h->set = true;
+    h->from_default = false;
 }
 
 int model_load(Model *m, const char *path, const char *src) {

@@ -17,6 +17,9 @@ typedef struct Hyper {
     HyperKind kind;      /* declared type */
     bool set;            /* has a value (default, --set or solved from weights) */
     bool from_weights;   /* the value was solved from a weight's shape */
+    bool from_default;   /* the value is the declared default (weights may overrule it) */
+    bool decides_keys;   /* a lowering read it in a `for` bound, an `if` condition, a scope
+                            or a key around a param: its value changes the declared keys */
     int64_t i;           /* HK_INT, HK_BOOL (0/1), HK_ENUM (member index) */
     double f;            /* HK_FLOAT */
 } Hyper;

@@ -37,7 +37,7 @@ def test_rules_as_a_list_with_a_dict():
 
 def test_without_the_map_the_keys_are_unexpected():
     m = attn.Model(HAN)
-    with pytest.raises(attn.AttnError, match="unexpected weight 'model.W_w.weight'"):
+    with pytest.raises(attn.AttnError, match="unexpected weight 'model.u_w'"):
         m.bind(os.path.join(CASE, "weights.safetensors"))
 
 

@@ -16,6 +16,9 @@
 /* ---- Source text ------------------------------------------------------- */
 #define ATTN_LIMIT_SOURCE_BYTES (16 << 20)  /* bytes in one source file */
 #define ATTN_LIMIT_IDENT 256                /* characters in an identifier */
+#define ATTN_LIMIT_SPELL_LEN 256            /* characters of a name or weight key that gets a
+                                               "did you mean" suggestion (longer: none) */
+#define ATTN_LIMIT_LISTED_KEYS 8            /* weight keys listed by name in one message; more are counted */
 #define ATTN_LIMIT_NESTING 200              /* ( [ { nesting and syntax-tree depth */
 #define ATTN_LIMIT_IMPORT_DEPTH 32          /* chain of imports */
 #define ATTN_LIMIT_FILES 256                /* source files per model */

@@ -125,6 +125,22 @@ static void ts_put(TensorSet *s, const char *name, attn_dtype dt, int rank, cons
     t->data = calloc(bytes ? bytes : 1, 1);
 }
 
+/* Puts prefix before every tensor's name: a module's weights as a model that
+ * holds it under that attribute names them. */
+static int ts_prefix(TensorSet *s, const char *prefix)
+{
+    for (int i = 0; i < s->n; i++) {
+        size_t n = strlen(prefix) + strlen(s->t[i].name) + 1;
+        char *name = malloc(n);
+        if (!name)
+            return -1;
+        snprintf(name, n, "%s%s", prefix, s->t[i].name);
+        free((char *)s->t[i].name);
+        s->t[i].name = name;
+    }
+    return 0;
+}
+
 static int ts_write(const TensorSet *s, const char *dir, const char *file)
 {
     char path[PATH_MAX], err[512];
@@ -190,6 +206,15 @@ static int gen_weights(const char *dir)
     rc |= ts_write(&s, dir, "weights_extra.safetensors");
     ts_free(&s);
 
+    /* one key with a scope too many, one misspelt */
+    rc |= ts_load(&s, golden);
+    ts_remove(&s, "out_proj.weight");
+    ts_remove(&s, "out_proj.bias");
+    ts_put(&s, "attn.out_proj.weight", ATTN_F32, 2, (int64_t[]){8, 8});
+    ts_put(&s, "out_proj.bais", ATTN_F32, 1, (int64_t[]){8});
+    rc |= ts_write(&s, dir, "weights_renamed.safetensors");
+    ts_free(&s);
+
     rc |= ts_load(&s, golden);
     ts_put(&s, "out_proj.weight", ATTN_F32, 2, (int64_t[]){8, 7});
     rc |= ts_write(&s, dir, "weights_shape.safetensors");
@@ -198,6 +223,12 @@ static int gen_weights(const char *dir)
     rc |= ts_load(&s, golden);
     ts_put(&s, "out_proj.bias", ATTN_I64, 1, (int64_t[]){8});
     rc |= ts_write(&s, dir, "weights_dtype.safetensors");
+    ts_free(&s);
+
+    /* a GPT-2 block's weights as the whole model names its first block */
+    rc |= ts_load(&s, FIXTURES_DIR "/gpt2_block/weights.safetensors");
+    rc |= ts_prefix(&s, "h.0.");
+    rc |= ts_write(&s, dir, "weights_gpt2_h0.safetensors");
     ts_free(&s);
 
     /* a header length far beyond the file's size */

@@ -1453,6 +1453,94 @@ def _rnnsearch_greedy():
 
 
 # ---------------------------------------------------------------------------
+# the worked port of docs/FROM_PYTORCH.md: a GPT-2 block (examples/gpt2_block.attn),
+# written here from the architecture of transformers' GPT2Block with its key names
+# ---------------------------------------------------------------------------
+
+class GPT2Conv1D(nn.Module):
+    """transformers' Conv1D(nf, nx): y = x @ weight + bias, weight stored [nx, nf]."""
+
+    def __init__(self, nf, nx):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(nx, nf) * 0.2)
+        self.bias = nn.Parameter(torch.randn(nf) * 0.1)
+
+    def forward(self, x):
+        return x @ self.weight + self.bias
+
+
+class GPT2Attention(nn.Module):
+    def __init__(self, n_embd, n_head):
+        super().__init__()
+        self.n_head = n_head
+        self.c_attn = GPT2Conv1D(3 * n_embd, n_embd)
+        self.c_proj = GPT2Conv1D(n_embd, n_embd)
+
+    def heads(self, x):
+        """Queries, keys and values [B, n_head, T, D] of every position."""
+        B, T, E = x.shape
+        q, k, v = self.c_attn(x).split(E, dim=2)
+        return (t.view(B, T, self.n_head, E // self.n_head).permute(0, 2, 1, 3) for t in (q, k, v))
+
+    def forward(self, x):
+        B, T, E = x.shape
+        q, k, v = self.heads(x)
+        w = q @ k.transpose(-1, -2) / math.sqrt(E // self.n_head)
+        causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
+        w = torch.where(causal, w, torch.tensor(torch.finfo(w.dtype).min)).softmax(dim=-1)
+        return self.c_proj((w @ v).permute(0, 2, 1, 3).reshape(B, T, E))
+
+
+class GPT2MLP(nn.Module):
+    def __init__(self, n_embd):
+        super().__init__()
+        self.c_fc = GPT2Conv1D(4 * n_embd, n_embd)
+        self.c_proj = GPT2Conv1D(n_embd, 4 * n_embd)
+
+    def forward(self, x):
+        return self.c_proj(nn.functional.gelu(self.c_fc(x), approximate="tanh"))
+
+
+class GPT2Block(nn.Module):
+    def __init__(self, n_embd, n_head, eps=1e-5):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(n_embd, eps=eps)
+        self.attn = GPT2Attention(n_embd, n_head)
+        self.ln_2 = nn.LayerNorm(n_embd, eps=eps)
+        self.mlp = GPT2MLP(n_embd)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+@case("gpt2_block", "examples/gpt2_block.attn", "forward", [("n_embd", 16), ("n_head", 4)])
+def _gpt2_block():
+    m = GPT2Block(16, 4).float().eval()
+    with torch.no_grad():
+        for ln in (m.ln_1, m.ln_2):
+            ln.weight.add_(torch.randn(16) * 0.1)
+            ln.bias.add_(torch.randn(16) * 0.1)
+    x = torch.randn(2, 5, 16)
+    with torch.no_grad():
+        out = m(x)
+    return state_items(m), [("hidden_states", x)], [("out", out)]
+
+
+@case("gpt2_block_decode", "examples/gpt2_block.attn", "decode_step", [("n_embd", 16), ("n_head", 4)])
+def _gpt2_block_decode():
+    """One step with a cache of 4 positions against the whole sequence of 5
+    run at once, as a user without a cache runs it (the last position)."""
+    m = GPT2Block(16, 4).float().eval()
+    x = torch.randn(3, 5, 16)
+    with torch.no_grad():
+        out = m(x)
+        q, k, v = m.attn.heads(m.ln_1(x))
+    inputs = [("x_t", x[:, 4:]), ("k_cache", k[:, :, :4].contiguous()), ("v_cache", v[:, :, :4].contiguous())]
+    return state_items(m), inputs, [("out", out[:, 4:].contiguous()), ("k_next", k.contiguous()), ("v_next", v.contiguous())]
+
+
+# ---------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------
 

@@ -127,7 +127,7 @@ static void han_from_other_names(void **state) {
     }
     attn_model *m = loaded(HAN); /* without the map the keys are refused */
     assert_int_equal(attn_model_bind_weights(m, HAN_DIR "weights.safetensors"), ATTN_ERR_INPUT);
-    errors_contain(m, "unexpected weight 'model.W_w.weight'");
+    errors_contain(m, "unexpected weight 'model.u_w'");
     attn_model_free(m);
     free(image);
 }
