@@ -1,7 +1,11 @@
 /*
- * beam_search.c — beam search in C over the `decode_step` entry of
+ * beam_search.c — beam search in C over the `decode_step` entry of a
+ * sequence-to-sequence model, using the in-process API step by step. Two models:
  * models/seq2seq_attention.attn (GRU encoder, GRU-cell decoder with Bahdanau
- * attention), using the in-process API step by step:
+ * attention; --model seq2seq, the default), whose decoder state is one vector
+ * per sequence, and models/transformer.attn (nn.Transformer; --model
+ * transformer), whose decoder state is every layer's self-attention key/value
+ * cache, growing by one token per step:
  *
  *   1. load the model and bind its weights once;
  *   2. compile the entries `encode`, `decode_step` and `greedy` once each;
@@ -10,18 +14,24 @@
  *      run `decode_step` on all beams at once — batch B = k·batch, row i·k + j
  *      being beam j of source i — take the log-softmax of the logits in C and
  *      keep, per source, the k (beam, token) extensions with the largest summed
- *      log-probabilities; their parents' decoder states become the next state;
+ *      log-probabilities; the decoder states that decode_step returned (the GRU
+ *      state, or the caches) are reordered so that each kept beam continues
+ *      from its parent's;
  *   5. print each source's best sequence, and check that beam width 1 gives
  *      the same tokens as the model's own `greedy` entry.
  *
- *     beam_search MODELS_DIR K [--weights W.safetensors] [--inputs IN.safetensors]
- *                 [--set NAME=VALUE]... [--max-len N] [--vocab VOCAB.txt] [--text TEXT]...
+ *     beam_search MODELS_DIR K [--model seq2seq|transformer] [--weights W.safetensors]
+ *                 [--inputs IN.safetensors] [--set NAME=VALUE]... [--max-len N]
+ *                 [--vocab VOCAB.txt] [--text TEXT]...
  *
  * Defaults: the weights and inputs of the golden case s2s_greedy
  * (MODELS_DIR/../tests/golden/fixtures/s2s_greedy/), whose max_len input has 5
- * entries, so 5 steps. The inputs file holds src i64[B, S] and src_mask
+ * entries, so 5 steps; with --model transformer those of transformer_greedy
+ * (6 steps), which needs --set num_encoder_layers=2 --set num_decoder_layers=2
+ * --set nhead=4 --set dim_feedforward=24 (not seen from the weights' shapes). The inputs file holds src i64[B, S] and src_mask
  * bool[B, S] (true = padding), and optionally max_len i64[M] (only M is used).
- * Hyperparameters other than bos are solved from the weights' shapes.
+ * seq2seq_attention.attn's hyperparameters other than bos are solved from the
+ * weights' shapes.
  *
  * --vocab reads a vocabulary in the format of examples/translate_dates/vocab.txt
  * ("name value" lines; src_chars "..." and tgt_chars "..." list the characters
@@ -171,48 +181,146 @@ static int run(const attn_program *p, const attn_tensor *in, int nin, attn_tenso
     return 0;
 }
 
+/* A tensor's rows along `axis`: outer blocks before it, inner elements after it. */
+static void rows_layout(const attn_tensor *t, int axis, int64_t *outer, int64_t *inner) {
+    *outer = *inner = 1;
+    for (int d = 0; d < axis; d++)
+        *outer *= t->shape[d];
+    for (int d = axis + 1; d < t->rank; d++)
+        *inner *= t->shape[d];
+}
+
 /*
- * Beam search of width k for the n sources, max_len steps from token bos.
- * memory [n, S, H] and state [n, H] are `encode`'s outputs. Writes the best
- * sequence of each source to tokens [n, max_len] and its summed log-probability
- * to score[n].
+ * dst gets t's rows along `axis` in the order rows[0..n): row r of dst is row
+ * rows[r] of t. dst takes t's name, dtype and rank, and owns new data.
  */
-static int beam_search(const attn_program *step, const Source *s, const attn_tensor *memory,
-                       const attn_tensor *state, int k, int64_t max_len, int64_t bos, int64_t *tokens,
-                       double *score) {
-    int64_t n = s->n, S = s->S, H = state->shape[1], B = n * k;
-    /* Each source's encoder outputs and mask, repeated for its k beams. */
-    float *mem = xcalloc((size_t)(B * S * H), sizeof *mem), *h = xcalloc((size_t)(B * H), sizeof *h);
-    uint8_t *mask = xcalloc((size_t)(B * S), 1);
-    for (int64_t r = 0; r < B; r++) {
-        memcpy(mem + r * S * H, (const float *)memory->data + r / k * S * H, (size_t)(S * H) * sizeof *mem);
-        memcpy(h + r * H, (const float *)state->data + r / k * H, (size_t)H * sizeof *h);
-        memcpy(mask + r * S, s->mask + r / k * S, (size_t)S);
+static void gather_rows(const attn_tensor *t, int axis, const int64_t *rows, int64_t n, attn_tensor *dst) {
+    int64_t outer, inner, m = t->shape[axis];
+    rows_layout(t, axis, &outer, &inner);
+    size_t esize = attn_dtype_size(t->dtype), row_bytes = (size_t)inner * esize;
+    *dst = *t;
+    dst->shape[axis] = n;
+    dst->data = xcalloc((size_t)(outer * n * inner), esize);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t r = 0; r < n; r++)
+            memcpy((char *)dst->data + (size_t)(o * n + r) * row_bytes,
+                   (const char *)t->data + (size_t)(o * m + rows[r]) * row_bytes, row_bytes);
+}
+
+/*
+ * The inputs of a model's decode_step besides the previous token, with their
+ * beam rows along `axis` (row i·k + j is beam j of source i). A constant input
+ * (from_output < 0: the source's memory, its mask) is the same for every beam of
+ * a source; a state is replaced after each step by output `from_output`, its
+ * rows reordered so that each beam continues from its parent's: the GRU state of
+ * seq2seq_attention.attn, the key/value caches of every layer of transformer.attn.
+ */
+typedef struct {
+    attn_tensor t;   /* owns t.data */
+    int axis;        /* the beam axis */
+    int from_output; /* decode_step's output that replaces it, or -1 */
+} StepInput;
+
+#define MAX_STEP_INPUTS 8
+
+typedef struct {
+    const char *token; /* the name of the previous-token input */
+    StepInput in[MAX_STEP_INPUTS];
+    int n;
+} StepInputs;
+
+/* Adds `t` (borrowed) with its rows for source i repeated k times. */
+static void add_input(StepInputs *s, const char *name, const attn_tensor *t, int axis, int k, int from_output) {
+    StepInput *in = &s->in[s->n++];
+    int64_t m = t->shape[axis], *rows = xcalloc((size_t)(m * k), sizeof *rows);
+    for (int64_t r = 0; r < m * k; r++)
+        rows[r] = r / k;
+    gather_rows(t, axis, rows, m * k, &in->t);
+    in->t.name = name;
+    in->axis = axis;
+    in->from_output = from_output;
+    free(rows);
+}
+
+static void free_inputs(StepInputs *s) {
+    for (int i = 0; i < s->n; i++)
+        free(s->in[i].t.data);
+    s->n = 0;
+}
+
+/*
+ * decode_step's inputs for k beams of each source, from `encode`'s outputs.
+ * seq2seq_attention.attn: encode -> (memory [n, S, H], state [n, H]);
+ *   decode_step(prev_token, state, memory, src_mask) -> (logits, state, attention).
+ * transformer.attn: encode -> (memory, memory_keys, memory_values [L, n, heads, S, dh]);
+ *   decode_step(token, memory_keys, memory_values, src_mask, self_keys, self_values)
+ *   -> (logits, self_keys, self_values), the self-attention caches [L, B, heads, T, dh]
+ *   starting empty (T = 0) and growing by one token per step.
+ */
+static void step_inputs(int transformer, const attn_tensor *enc, const Source *s, int k, StepInputs *in) {
+    attn_tensor mask = {.dtype = ATTN_BOOL, .rank = 2, .shape = {s->n, s->S}, .data = s->mask};
+    in->n = 0;
+    in->token = transformer ? "token" : "prev_token";
+    if (!transformer) {
+        add_input(in, "state", &enc[1], 0, k, 1);
+        add_input(in, "memory", &enc[0], 0, k, -1);
+        add_input(in, "src_mask", &mask, 0, k, -1);
+        return;
     }
+    add_input(in, "memory_keys", &enc[1], 1, k, -1);
+    add_input(in, "memory_values", &enc[2], 1, k, -1);
+    add_input(in, "src_mask", &mask, 0, k, -1);
+    attn_tensor empty = enc[1]; /* [L, n, heads, 0, dh] */
+    empty.shape[3] = 0;
+    add_input(in, "self_keys", &empty, 1, k, 1);
+    add_input(in, "self_values", &empty, 1, k, 2);
+}
+
+/* Each state input replaced by its output's rows in the order parent[0..B). */
+static void next_states(StepInputs *in, const attn_tensor *out, const int64_t *parent, int64_t B) {
+    for (int i = 0; i < in->n; i++) {
+        StepInput *x = &in->in[i];
+        if (x->from_output < 0)
+            continue;
+        const char *name = x->t.name;
+        free(x->t.data);
+        gather_rows(&out[x->from_output], x->axis, parent, B, &x->t);
+        x->t.name = name;
+    }
+}
+
+/*
+ * Beam search of width k for the n sources, max_len steps from token bos, over
+ * decode_step with the inputs `in` (built for k beams by step_inputs). Writes
+ * the best sequence of each source to tokens [n, max_len] and its summed
+ * log-probability to score[n].
+ */
+static int beam_search(const attn_program *step, int64_t n, StepInputs *in, int k, int64_t max_len, int64_t bos,
+                       int64_t *tokens, double *score) {
+    int64_t B = n * k;
     int64_t *prev = xcalloc((size_t)B, sizeof *prev), *hist = xcalloc((size_t)(B * max_len), sizeof *hist);
-    int64_t *next_hist = xcalloc((size_t)(B * max_len), sizeof *hist);
+    int64_t *next_hist = xcalloc((size_t)(B * max_len), sizeof *hist), *parent = xcalloc((size_t)B, sizeof *parent);
     double *beam = xcalloc((size_t)B, sizeof *beam), *next_beam = xcalloc((size_t)B, sizeof *beam);
     for (int64_t r = 0; r < B; r++) {
         prev[r] = bos;
         /* All k beams start equal: only beam 0 is extended at the first step. */
         beam[r] = r % k == 0 ? 0.0 : -INFINITY;
     }
-    attn_tensor in[4] = {
-        {.name = "prev_token", .dtype = ATTN_I64, .rank = 1, .shape = {B}, .data = prev},
-        {.name = "state", .dtype = ATTN_F32, .rank = 2, .shape = {B, H}, .data = h},
-        {.name = "memory", .dtype = ATTN_F32, .rank = 3, .shape = {B, S, H}, .data = mem},
-        {.name = "src_mask", .dtype = ATTN_BOOL, .rank = 2, .shape = {B, S}, .data = mask},
-    };
+    attn_tensor args[MAX_STEP_INPUTS + 1];
     double *logp = NULL;
     int rc = 0;
     for (int64_t t = 0; t < max_len && rc == 0; t++) {
+        args[0] = (attn_tensor){.name = in->token, .dtype = ATTN_I64, .rank = 1,
+                                .shape = {B}, .data = prev};
+        for (int i = 0; i < in->n; i++)
+            args[i + 1] = in->in[i].t;
         attn_tensor *out;
         int nout;
-        if (run(step, in, 4, &out, &nout)) { /* logits [B, V], state [B, H], attention [B, S] */
+        if (run(step, args, in->n + 1, &out, &nout)) { /* logits [B, V], then the states */
             rc = -1;
             break;
         }
-        const float *logits = out[0].data, *new_h = out[1].data;
+        const float *logits = out[0].data;
         int64_t V = out[0].shape[1];
         if (k > V) {
             fprintf(stderr, "beam_search: beam width %d exceeds the %lld target tokens\n", k, (long long)V);
@@ -247,34 +355,30 @@ static int beam_search(const attn_program *step, const Source *s, const attn_ten
                     rc = -1;
                     break;
                 }
-                int64_t r = i * k + j, parent = i * k + best / V;
+                int64_t r = i * k + j;
+                parent[r] = i * k + best / V;
                 next_beam[r] = cand[best];
                 cand[best] = -INFINITY; /* taken */
-                memcpy(next_hist + r * max_len, hist + parent * max_len, (size_t)t * sizeof *hist);
+                memcpy(next_hist + r * max_len, hist + parent[r] * max_len, (size_t)t * sizeof *hist);
                 next_hist[r * max_len + t] = best % V;
                 prev[r] = best % V;
-                memcpy(h + r * H, new_h + parent * H, (size_t)H * sizeof *h);
             }
         }
-        if (rc) {
-            attn_tensors_free(out, nout);
-            break;
-        }
+        if (rc == 0)
+            next_states(in, out, parent, B);
+        attn_tensors_free(out, nout);
         memcpy(beam, next_beam, (size_t)B * sizeof *beam);
         memcpy(hist, next_hist, (size_t)(B * max_len) * sizeof *hist);
-        attn_tensors_free(out, nout);
     }
     /* Beam 0 of each source is its best: the beams are kept in descending order. */
     for (int64_t i = 0; i < n && rc == 0; i++) {
         memcpy(tokens + i * max_len, hist + i * k * max_len, (size_t)max_len * sizeof *tokens);
         score[i] = beam[i * k];
     }
-    free(mem);
-    free(h);
-    free(mask);
     free(prev);
     free(hist);
     free(next_hist);
+    free(parent);
     free(beam);
     free(next_beam);
     free(logp);
@@ -291,8 +395,9 @@ static void print_text(const Vocab *v, const int64_t *ids, int64_t n) {
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: beam_search MODELS_DIR K [--weights W.safetensors] [--inputs IN.safetensors]\n"
-                    "                   [--set NAME=VALUE]... [--max-len N] [--vocab VOCAB.txt] [--text TEXT]...\n");
+    fprintf(stderr, "usage: beam_search MODELS_DIR K [--model seq2seq|transformer] [--weights W.safetensors]\n"
+                    "                   [--inputs IN.safetensors] [--set NAME=VALUE]... [--max-len N]\n"
+                    "                   [--vocab VOCAB.txt] [--text TEXT]...\n");
     return 2;
 }
 
@@ -306,10 +411,21 @@ int main(int argc, char **argv) {
         return 2;
     }
     int k = (int)kl;
+    /* --model picks the model file and the default fixture before the other options. */
+    int transformer = 0;
+    for (int i = 3; i + 1 < argc; i += 2)
+        if (!strcmp(argv[i], "--model")) {
+            transformer = !strcmp(argv[i + 1], "transformer");
+            if (!transformer && strcmp(argv[i + 1], "seq2seq")) {
+                fprintf(stderr, "beam_search: --model is seq2seq or transformer, not '%s'\n", argv[i + 1]);
+                return 2;
+            }
+        }
+    const char *fixture = transformer ? "transformer_greedy" : "s2s_greedy";
     char model_path[4096], weights_def[4096], inputs_def[4096];
-    snprintf(model_path, sizeof model_path, "%s/seq2seq_attention.attn", argv[1]);
-    snprintf(weights_def, sizeof weights_def, "%s/../tests/golden/fixtures/s2s_greedy/weights.safetensors", argv[1]);
-    snprintf(inputs_def, sizeof inputs_def, "%s/../tests/golden/fixtures/s2s_greedy/inputs.safetensors", argv[1]);
+    snprintf(model_path, sizeof model_path, "%s/%s", argv[1], transformer ? "transformer.attn" : "seq2seq_attention.attn");
+    snprintf(weights_def, sizeof weights_def, "%s/../tests/golden/fixtures/%s/weights.safetensors", argv[1], fixture);
+    snprintf(inputs_def, sizeof inputs_def, "%s/../tests/golden/fixtures/%s/inputs.safetensors", argv[1], fixture);
     const char *weights = weights_def, *inputs = NULL, *vocab_path = NULL, *texts[MAX_TEXTS];
     int ntexts = 0, bos_set = 0;
     long long max_len = -1, bos = 1; /* the model's default bos */
@@ -325,7 +441,9 @@ int main(int argc, char **argv) {
             return usage();
         }
         i++;
-        if (!strcmp(a, "--weights"))
+        if (!strcmp(a, "--model"))
+            ; /* read above */
+        else if (!strcmp(a, "--weights"))
             weights = val;
         else if (!strcmp(a, "--inputs"))
             inputs = val;
@@ -406,7 +524,7 @@ int main(int argc, char **argv) {
     }
     attn_model_free(m);
 
-    /* 3. Encode once: memory [n, S, H], state [n, H]. */
+    /* 3. Encode once (see step_inputs for each model's outputs). */
     attn_tensor src_in[3] = {
         {.name = "src", .dtype = ATTN_I64, .rank = 2, .shape = {src.n, src.S}, .data = src.src},
         {.name = "src_mask", .dtype = ATTN_BOOL, .rank = 2, .shape = {src.n, src.S}, .data = src.mask},
@@ -419,10 +537,15 @@ int main(int argc, char **argv) {
     double *score = xcalloc((size_t)src.n, sizeof *score);
     attn_tensor *enc = NULL, *gr = NULL;
     int nenc = 0, ngr = 0, rc = 1;
-    if (run(encode, src_in, 2, &enc, &nenc) == 0 &&
+    StepInputs in1 = {0}, ink = {0};
+    if (run(encode, src_in, 2, &enc, &nenc) == 0) {
+        step_inputs(transformer, enc, &src, 1, &in1);
+        step_inputs(transformer, enc, &src, k, &ink);
+    }
+    if (nenc > 0 &&
         /* 4. Beam search of width 1 (for the comparison) and of width k. */
-        beam_search(step, &src, &enc[0], &enc[1], 1, max_len, bos, best1, score) == 0 &&
-        beam_search(step, &src, &enc[0], &enc[1], k, max_len, bos, best, score) == 0 &&
+        beam_search(step, src.n, &in1, 1, max_len, bos, best1, score) == 0 &&
+        beam_search(step, src.n, &ink, k, max_len, bos, best, score) == 0 &&
         /* 5. The model's own greedy loop: tokens [n, max_len]. */
         run(greedy, src_in, 3, &gr, &ngr) == 0) {
         printf("beam width %d, %lld sources, %lld steps from bos = %lld\n", k, (long long)src.n, max_len, bos);
@@ -442,6 +565,8 @@ int main(int argc, char **argv) {
         printf("beam 1 == greedy: %s\n", same ? "yes" : "no");
         rc = !same;
     }
+    free_inputs(&in1);
+    free_inputs(&ink);
     attn_tensors_free(enc, nenc);
     attn_tensors_free(gr, ngr);
     free(zeros);

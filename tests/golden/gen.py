@@ -1541,6 +1541,170 @@ def _gpt2_block_decode():
 
 
 # ---------------------------------------------------------------------------
+# encoder-decoder Transformer (models/transformer.attn): nn.Transformer with
+# the translation tutorial's embeddings, positions and generator; PyTorch
+# decodes by re-running the whole prefix each step with a causal mask
+# ---------------------------------------------------------------------------
+
+class TokenEmbedding(nn.Module):
+    def __init__(self, vocab, d_model):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, d_model)
+        self.d_model = d_model
+
+    def forward(self, tokens):
+        return self.embedding(tokens) * math.sqrt(self.d_model)
+
+
+class Seq2SeqTransformer(nn.Transformer):
+    """The module stated in models/transformer.attn's header."""
+
+    def __init__(self, vocab_src, vocab_tgt, d_model, nhead, num_encoder_layers,
+                 num_decoder_layers, dim_feedforward, activation="relu", norm_first=False,
+                 bos=1, maxlen=64):
+        super().__init__(d_model, nhead, num_encoder_layers, num_decoder_layers,
+                         dim_feedforward, dropout=0.0, activation=activation,
+                         batch_first=True, norm_first=norm_first)
+        self.src_tok_emb = TokenEmbedding(vocab_src, d_model)
+        self.tgt_tok_emb = TokenEmbedding(vocab_tgt, d_model)
+        self.generator = nn.Linear(d_model, vocab_tgt)
+        self.bos = bos
+        # The tutorial's PositionalEncoding table, batch-first ([maxlen, d_model]).
+        den = torch.exp(- torch.arange(0, d_model, 2) * math.log(10000) / d_model)
+        pos = torch.arange(0, maxlen).reshape(maxlen, 1)
+        pe = torch.zeros((maxlen, d_model))
+        pe[:, 0::2] = torch.sin(pos * den)
+        pe[:, 1::2] = torch.cos(pos * den)
+        self.register_buffer("pos_embedding", pe, persistent=False)
+
+    def encode(self, src, src_mask):
+        x = self.src_tok_emb(src) + self.pos_embedding[:src.shape[1]]
+        return self.encoder(x, src_key_padding_mask=src_mask)
+
+    def next_logits(self, ys, memory, src_mask):
+        """The usual nn.Transformer decoding step: the whole prefix ys [B, T]
+        again, with a causal mask; the last position's logits."""
+        T = ys.shape[1]
+        x = self.tgt_tok_emb(ys) + self.pos_embedding[:T]
+        out = self.decoder(x, memory, tgt_mask=causal_mask(T), memory_key_padding_mask=src_mask)
+        return self.generator(out[:, -1])
+
+    def greedy(self, src, src_mask, max_len):
+        memory = self.encode(src, src_mask)
+        ys = torch.full((src.shape[0], 1), self.bos, dtype=torch.int64)
+        steps = []
+        for _ in range(max_len):
+            logits = self.next_logits(ys, memory, src_mask)
+            top2 = logits.topk(2, dim=-1).values
+            # No near-ties, so rounding cannot change the argmax.
+            assert ((top2[:, 0] - top2[:, 1]) > 1e-3).all(), top2
+            ys = torch.cat([ys, logits.argmax(dim=-1)[:, None]], dim=1)
+            steps.append(logits)
+        return ys[:, 1:], torch.stack(steps, dim=1)
+
+    def heads(self, x):
+        B, L, E = x.shape
+        H = self.nhead
+        return x.reshape(B, L, H, E // H).permute(0, 2, 1, 3)
+
+    def projection(self, mha, x, part):
+        E = x.shape[-1]
+        w = mha.in_proj_weight[part * E:(part + 1) * E]
+        b = mha.in_proj_bias[part * E:(part + 1) * E]
+        return self.heads(x @ w.T + b)
+
+    def memory_keys_values(self, memory):
+        layers = self.decoder.layers
+        return (torch.stack([self.projection(l.multihead_attn, memory, 1) for l in layers]),
+                torch.stack([self.projection(l.multihead_attn, memory, 2) for l in layers]))
+
+    def self_keys_values(self, ys, memory, src_mask):
+        """Every decoder layer's self-attention keys and values of the prefix
+        ys [B, T], from the layers' inputs in a full-prefix run: [N, B, H, T, dh]."""
+        T = ys.shape[1]
+        x = self.tgt_tok_emb(ys) + self.pos_embedding[:T]
+        ks, vs = [], []
+        for layer in self.decoder.layers:
+            h = layer.norm1(x) if layer.norm_first else x
+            ks.append(self.projection(layer.self_attn, h, 1))
+            vs.append(self.projection(layer.self_attn, h, 2))
+            x = layer(x, memory, tgt_mask=causal_mask(T), memory_key_padding_mask=src_mask)
+        return torch.stack(ks), torch.stack(vs)
+
+
+TF_HP = dict(vocab_src=13, vocab_tgt=11, d_model=16, nhead=4, num_encoder_layers=2,
+             num_decoder_layers=2, dim_feedforward=24)
+
+
+def _transformer_setup(seed, activation, norm_first):
+    # Seeded here, so that the fixtures do not depend on the case's place in CASES.
+    torch.manual_seed(seed)
+    m = Seq2SeqTransformer(**TF_HP, activation=activation, norm_first=norm_first).float()
+    _tf_randomize(m)
+    # Smaller embeddings and a larger generator than PyTorch's initialisation,
+    # so that the greedy tokens depend on the source and on the prefix.
+    randomize_(m.src_tok_emb.embedding.weight, 0.25)
+    randomize_(m.tgt_tok_emb.embedding.weight, 0.25)
+    randomize_(m.generator.weight, 1.0)
+    m.train()  # PyTorch's plain path (see _tf_run); dropout is 0
+    B, S = 3, 7
+    src_mask = length_mask([7, 4, 2], S)
+    src = torch.randint(2, TF_HP["vocab_src"], (B, S)).masked_fill(src_mask, 0)
+    return m, src, src_mask
+
+
+def _tf_model_hp(activation, norm_first):
+    return list(TF_HP.items()) + [("activation", activation), ("norm_first", int(norm_first)),
+                                  ("bos", 1)]
+
+
+def _transformer_cases():
+    relu_post = _tf_model_hp("relu", False)
+
+    @case("transformer_encode", "models/transformer.attn", "encode", relu_post)
+    def _encode():
+        m, src, src_mask = _transformer_setup(7100, "relu", False)
+        memory = m.encode(src, src_mask)
+        ks, vs = m.memory_keys_values(memory)
+        return (state_items(m), [("src", src), ("src_mask", src_mask)],
+                [("memory", memory), ("memory_keys", ks), ("memory_values", vs)])
+
+    def decode_step_case(name, seed, T):
+        @case(name, "models/transformer.attn", "decode_step", relu_post)
+        def _step():
+            m, src, src_mask = _transformer_setup(seed, "relu", False)
+            memory = m.encode(src, src_mask)
+            mem_k, mem_v = m.memory_keys_values(memory)
+            ys = torch.randint(0, TF_HP["vocab_tgt"], (src.shape[0], T + 1))
+            past_k, past_v = m.self_keys_values(ys[:, :T], memory, src_mask)
+            next_k, next_v = m.self_keys_values(ys, memory, src_mask)
+            logits = m.next_logits(ys, memory, src_mask)
+            return (state_items(m),
+                    [("token", ys[:, T]), ("memory_keys", mem_k), ("memory_values", mem_v),
+                     ("src_mask", src_mask), ("self_keys", past_k), ("self_values", past_v)],
+                    [("logits", logits), ("self_keys", next_k), ("self_values", next_v)])
+
+    decode_step_case("transformer_decode_step", 7101, 4)
+    decode_step_case("transformer_decode_first", 7102, 0)
+
+    def greedy_case(name, seed, activation, norm_first, max_len):
+        @case(name, "models/transformer.attn", "greedy", _tf_model_hp(activation, norm_first))
+        def _greedy():
+            m, src, src_mask = _transformer_setup(seed, activation, norm_first)
+            tokens, logits = m.greedy(src, src_mask, max_len)
+            return (state_items(m),
+                    [("src", src), ("src_mask", src_mask),
+                     ("max_len", torch.zeros(max_len, dtype=torch.int64))],
+                    [("tokens", tokens), ("logits", logits)])
+
+    greedy_case("transformer_greedy", 7109, "relu", False, 6)
+    greedy_case("transformer_greedy_prenorm", 7106, "gelu", True, 5)
+
+
+_transformer_cases()
+
+
+# ---------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------
 
