@@ -216,49 +216,65 @@ static LLVMValueRef emit_kernel(CgModule *cm, const BfShape *s, const char *name
 
 /* ---- packing A -------------------------------------------------------- */
 
-/* The bf16 bits (in the low half of an i32) of f32 x, rounded to nearest-even
- * as attn_bf16_round does; NaN stays NaN. */
-static LLVMValueRef round_bf16(Fn *f, LLVMValueRef x) {
-    CgModule *cm = f->cm;
-    LLVMValueRef u = LLVMBuildBitCast(f->b, x, cm->i32, "");
-    LLVMValueRef c16 = LLVMConstInt(cm->i32, 16, 0);
-    LLVMValueRef odd = LLVMBuildAnd(f->b, LLVMBuildLShr(f->b, u, c16, ""), LLVMConstInt(cm->i32, 1, 0), "");
-    LLVMValueRef r = LLVMBuildAdd(f->b, u, LLVMBuildAdd(f->b, odd, LLVMConstInt(cm->i32, 0x7fff, 0), ""), "");
-    r = LLVMBuildLShr(f->b, r, c16, "");
-    LLVMValueRef mag = LLVMBuildAnd(f->b, u, LLVMConstInt(cm->i32, 0x7fffffffu, 0), "");
-    LLVMValueRef nan = LLVMBuildICmp(f->b, LLVMIntUGT, mag, LLVMConstInt(cm->i32, 0x7f800000u, 0), "");
-    LLVMValueRef quiet = LLVMBuildOr(f->b, LLVMBuildLShr(f->b, u, c16, ""), LLVMConstInt(cm->i32, 0x40, 0), "");
-    return LLVMBuildSelect(f->b, nan, quiet, r, "");
+/* An i32 constant, or a vector of `lanes` copies of it when lanes > 1. */
+static LLVMValueRef ki32(Fn *f, uint32_t v, int lanes) {
+    LLVMValueRef c = LLVMConstInt(f->cm->i32, v, 0);
+    return lanes > 1 ? splat(f, c, lanes) : c;
 }
 
-/* void pack_a(i64 kc, ptr A, i64 a_rs, i64 a_cs, ptr out, i64 mr): word (q, i)
- * of out (out[q*MR + i]) = (A[i][2q], A[i][2q+1]) in bf16 for q < ceil(kc/2),
- * i < mr; a missing row 2q+1 (kc odd) is zero. */
-static LLVMValueRef emit_pack_a(CgModule *cm, const BfShape *s) {
-    LLVMTypeRef pt[] = {cm->i64, cm->ptr, cm->i64, cm->i64, cm->ptr, cm->i64};
-    LLVMValueRef fn = new_function(cm, "attn_gemm_bf16_pack_a", LLVMFunctionType(cm->void_t, pt, 6, 0), true);
+/* The bf16 bits (in the low halves of i32s) of the f32 vector x of `lanes`
+ * lanes, rounded to nearest-even as attn_bf16_round does; NaN stays NaN. */
+static LLVMValueRef round_bf16(Fn *f, LLVMValueRef x, int lanes) {
+    LLVMValueRef u = LLVMBuildBitCast(f->b, x, LLVMVectorType(f->cm->i32, (unsigned)lanes), "");
+    LLVMValueRef high = LLVMBuildLShr(f->b, u, ki32(f, 16, lanes), "");
+    LLVMValueRef odd = LLVMBuildAnd(f->b, high, ki32(f, 1, lanes), "");
+    LLVMValueRef r = LLVMBuildAdd(f->b, u, LLVMBuildAdd(f->b, odd, ki32(f, 0x7fff, lanes), ""), "");
+    r = LLVMBuildLShr(f->b, r, ki32(f, 16, lanes), "");
+    LLVMValueRef mag = LLVMBuildAnd(f->b, u, ki32(f, 0x7fffffffu, lanes), "");
+    LLVMValueRef nan = LLVMBuildICmp(f->b, LLVMIntUGT, mag, ki32(f, 0x7f800000u, lanes), "");
+    return LLVMBuildSelect(f->b, nan, LLVMBuildOr(f->b, high, ki32(f, 0x40, lanes), ""), r, "");
+}
+
+/* Column p of the strip's rows as a vector of MR floats (rows mr..MR zero). */
+static LLVMValueRef strip_column(Fn *f, const BfShape *s, LLVMValueRef *row, int mr, LLVMValueRef p,
+                                 LLVMValueRef a_cs) {
+    LLVMValueRef v = LLVMConstNull(LLVMVectorType(f->cm->f32, (unsigned)s->MR));
+    for (int i = 0; i < mr; i++)
+        v = LLVMBuildInsertElement(f->b, v, load4(f, f->cm->f32, gep(f, f->cm->f32, row[i], mul(f, p, a_cs))),
+                                   LLVMConstInt(f->cm->i32, (unsigned long long)i, 0), "");
+    return v;
+}
+
+/* void pack_a(i64 kc, ptr A, i64 a_rs, i64 a_cs, ptr out) for a strip of mr
+ * rows: word (q, i) of out (out[q*MR + i]) = (A[i][2q], A[i][2q+1]) in bf16,
+ * for q < ceil(kc/2), i < MR; rows past mr and a missing row 2q+1 (kc odd)
+ * are zero. The rounding works on all MR rows of a column at once. */
+static LLVMValueRef emit_pack_a(CgModule *cm, const BfShape *s, int mr) {
+    char name[64];
+    snprintf(name, sizeof name, "attn_gemm_bf16_pack_a_%d", mr);
+    LLVMTypeRef pt[] = {cm->i64, cm->ptr, cm->i64, cm->i64, cm->ptr};
+    LLVMValueRef fn = new_function(cm, name, LLVMFunctionType(cm->void_t, pt, 5, 0), true);
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
     LLVMValueRef kc = LLVMGetParam(fn, 0), A = LLVMGetParam(fn, 1), a_rs = LLVMGetParam(fn, 2),
-                 a_cs = LLVMGetParam(fn, 3), out = LLVMGetParam(fn, 4), mr = LLVMGetParam(fn, 5);
-    Loop li;
-    LLVMValueRef i = loop_begin(f, &li, k64(f, 0), mr, k64(f, 1));
-    LLVMValueRef row = gep(f, cm->f32, A, mul(f, i, a_rs));
-    Loop lp;
+                 a_cs = LLVMGetParam(fn, 3), out = LLVMGetParam(fn, 4);
+    LLVMValueRef row[BF_MAX_MR];
+    for (int i = 0; i < mr; i++)
+        row[i] = gep(f, cm->f32, A, mul(f, k64(f, i), a_rs));
     LLVMValueRef whole = sdiv(f, kc, k64(f, 2));
-    LLVMValueRef q = loop_begin(f, &lp, k64(f, 0), whole, k64(f, 1));
+    Loop lq;
+    LLVMValueRef q = loop_begin(f, &lq, k64(f, 0), whole, k64(f, 1));
     LLVMValueRef p = mul(f, q, k64(f, 2));
-    LLVMValueRef lo = round_bf16(f, load4(f, cm->f32, gep(f, cm->f32, row, mul(f, p, a_cs))));
-    LLVMValueRef hi = round_bf16(f, load4(f, cm->f32, gep(f, cm->f32, row, mul(f, add(f, p, k64(f, 1)), a_cs))));
-    LLVMValueRef w = LLVMBuildOr(f->b, lo, LLVMBuildShl(f->b, hi, LLVMConstInt(cm->i32, 16, 0), ""), "");
-    store4(f, w, gep(f, cm->i32, out, add(f, mul(f, q, k64(f, s->MR)), i)));
-    loop_end(f, &lp);
+    LLVMValueRef lo = round_bf16(f, strip_column(f, s, row, mr, p, a_cs), s->MR);
+    LLVMValueRef hi = round_bf16(f, strip_column(f, s, row, mr, add(f, p, k64(f, 1)), a_cs), s->MR);
+    LLVMValueRef w = LLVMBuildOr(f->b, lo, LLVMBuildShl(f->b, hi, ki32(f, 16, s->MR), ""), "");
+    store4(f, w, gep(f, cm->i32, out, mul(f, q, k64(f, s->MR)))); /* (a <6 x i32> is 32 bytes apart in memory) */
+    loop_end(f, &lq);
     If odd;
     if_begin(f, &odd, cmp(f, LLVMIntNE, LLVMBuildSRem(f->b, kc, k64(f, 2), ""), k64(f, 0)));
-    LLVMValueRef last = round_bf16(f, load4(f, cm->f32, gep(f, cm->f32, row, mul(f, sub(f, kc, k64(f, 1)), a_cs))));
-    store4(f, last, gep(f, cm->i32, out, add(f, mul(f, whole, k64(f, s->MR)), i)));
+    store4(f, round_bf16(f, strip_column(f, s, row, mr, sub(f, kc, k64(f, 1)), a_cs), s->MR),
+           gep(f, cm->i32, out, mul(f, whole, k64(f, s->MR))));
     if_end(f, &odd);
-    loop_end(f, &li);
     LLVMBuildRetVoid(f->b);
     LLVMDisposeBuilder(f->b);
     return fn;
@@ -295,9 +311,9 @@ static void call_epi(Fn *f, LLVMValueRef when, LLVMValueRef epi, LLVMValueRef ep
     if_end(f, &s);
 }
 
-static LLVMValueRef fn_table(CgModule *cm, LLVMValueRef *fns, int n) {
+static LLVMValueRef fn_table(CgModule *cm, const char *name, LLVMValueRef *fns, int n) {
     LLVMTypeRef at = LLVMArrayType2(cm->ptr, (uint64_t)n);
-    LLVMValueRef g = LLVMAddGlobal(cm->mod, at, "attn_gemm_bf16_kernels");
+    LLVMValueRef g = LLVMAddGlobal(cm->mod, at, name);
     LLVMSetInitializer(g, LLVMConstArray2(cm->ptr, fns, (uint64_t)n));
     LLVMSetGlobalConstant(g, 1);
     LLVMSetLinkage(g, LLVMInternalLinkage);
@@ -318,8 +334,11 @@ static LLVMValueRef emit_task(CgModule *cm, const BfShape *s) {
             snprintf(name, sizeof name, "attn_gemm_bf16_kernel_%d_%d", m, v);
             kernels[(m - 1) * s->NV + v - 1] = emit_kernel(cm, s, name, m, v);
         }
-    LLVMValueRef table = fn_table(cm, kernels, s->MR * s->NV), full_kernel = kernels[s->MR * s->NV - 1];
-    LLVMValueRef pack_a = emit_pack_a(cm, s);
+    LLVMValueRef table = fn_table(cm, "attn_gemm_bf16_kernels", kernels, s->MR * s->NV);
+    LLVMValueRef full_kernel = kernels[s->MR * s->NV - 1], packers[BF_MAX_MR];
+    for (int m = 1; m <= s->MR; m++)
+        packers[m - 1] = emit_pack_a(cm, s, m);
+    LLVMValueRef ptable = fn_table(cm, "attn_gemm_bf16_packers", packers, s->MR);
     LLVMTypeRef tt[] = {cm->ptr, cm->i64};
     LLVMValueRef fn = new_function(cm, "attn_gemm_bf16_task", LLVMFunctionType(cm->void_t, tt, 2, 0), true);
     Fn F, *f = &F;
@@ -356,8 +375,10 @@ static LLVMValueRef emit_task(CgModule *cm, const BfShape *s) {
     LLVMValueRef last = cmp(f, LLVMIntEQ, add(f, pc, kc), K);
     LLVMValueRef ic = loop_begin(f, &lic, m0, m1, MRv);
     LLVMValueRef mr = smin(f, MRv, sub(f, m1, ic));
-    LLVMValueRef pa[] = {kc, gep(f, cm->f32, A, add(f, mul(f, ic, a_rs), mul(f, pc, a_cs))), a_rs, a_cs, abuf, mr};
-    call(f, pack_a, pa, 6);
+    LLVMValueRef pa[] = {kc, gep(f, cm->f32, A, add(f, mul(f, ic, a_rs), mul(f, pc, a_cs))), a_rs, a_cs, abuf};
+    LLVMValueRef pidx = sub(f, mr, one);
+    LLVMValueRef packer = LLVMBuildLoad2(f->b, cm->ptr, LLVMBuildInBoundsGEP2(f->b, cm->ptr, ptable, &pidx, 1, ""), "");
+    LLVMBuildCall2(f->b, LLVMGlobalGetValueType(packers[0]), packer, pa, 5, "");
     LLVMValueRef crow = gep(f, cm->f32, C, mul(f, ic, ldc));
     LLVMValueRef jp = loop_begin(f, &ljp, jc, jce, one);
     LLVMValueRef col = mul(f, jp, NRv);
