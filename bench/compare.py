@@ -3,7 +3,7 @@ table (markdown). Started by bench/compare, which builds attn's bench programs
 and installs onnxruntime-node first.
 
     /usr/bin/python3 bench/compare.py --build DIR [--threads T] [--repeats R]
-                                      [--rows SUBSTRING,...] [--keep DIR]
+                                      [--rows SUBSTRING,...] [--keep DIR] [--weights-dtype bf16]
 
 For each row, bench/compare_prepare.py writes the weights, inputs, PyTorch's
 outputs and the ONNX export into a temporary directory; then each side runs in
@@ -90,11 +90,15 @@ def run_row(i, row, args, d):
            os.path.join(d, "expected.safetensors"), str(args.threads), str(args.repeats), "-I", "models"]
     cmd += ["%s=%s" % kv for kv in row.hp.items()]
     env = peer_env(args.threads)
+    torch_cmd = [sys.executable, os.path.join(HERE, "compare_torch.py"), row.name, d, str(args.threads),
+                 str(args.repeats)]
     res = {"attn": side(cmd, env),
-           "torch": side([sys.executable, os.path.join(HERE, "compare_torch.py"), row.name, d,
-                          str(args.threads), str(args.repeats)], env),
+           "torch": side(torch_cmd, env),
            "ort": export_error or side(["node", os.path.join(HERE, "compare_ort.js"), os.path.join(d, "ort.json"),
                                         str(args.threads), str(args.repeats)], env)}
+    if args.weights_dtype != "f32":  # the low-precision columns: attn's, and PyTorch's autocast
+        res["attn_low"] = side(cmd + ["--weights-dtype", args.weights_dtype], env)
+        res["torch_low"] = side(torch_cmd + [args.weights_dtype], env)
     for name, r in res.items():
         if isinstance(r, str):
             print("  %-22s %s: ERROR %s" % (row.name, name, r), flush=True)
@@ -113,6 +117,24 @@ def check_note(res):
         if isinstance(r, list) and (not r[2] <= DIFF_LIMIT or r[3] > 0):
             notes.append("**%s OUTPUT DIFFERS: max %.1e, %d tokens**" % (name, r[2], r[3]))
     return "; ".join(notes)
+
+
+def low_table(results, args):
+    """attn and PyTorch in low precision beside attn's f32 column."""
+    d = args.weights_dtype
+    print("\n| row | attn f32 ms | attn %s ms | PyTorch %s autocast ms | PyTorch %s / attn %s | attn %s / f32 "
+          "| max abs diff vs PyTorch f32: attn %s / PyTorch %s | notes |" % (d, d, d, d, d, d, d))
+    print("|---|---|---|---|---|---|---|---|")
+    for row, res in results:
+        a, lo, pt = res["attn"], res["attn_low"], res["torch_low"]
+        ok = isinstance(lo, list)
+        ratio = "%.2fx" % (pt[0] / lo[0]) if ok and isinstance(pt, list) else ""
+        speed = "%.2fx" % (a[0] / lo[0]) if ok and isinstance(a, list) else ""
+        diff = " / ".join("%.1e%s" % (r[2], ", %d ints differ" % r[3] if r[3] else "") if isinstance(r, list)
+                          else "error" for r in (lo, pt))
+        notes = ["%s: %s" % (s, res[s]) for s in ("attn_low", "torch_low") if isinstance(res[s], str)]
+        print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (row.name, fmt_ms(a), fmt_ms(lo), fmt_ms(pt), ratio,
+                                                           speed, diff, "; ".join(notes).replace("|", "/")))
 
 
 def table(results, bw, args):
@@ -143,6 +165,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=21)
     ap.add_argument("--rows", default="", help="comma-separated substrings of row names (default: all)")
     ap.add_argument("--keep", default="", help="write the generated files here and keep them")
+    ap.add_argument("--weights-dtype", default="f32", choices=["f32", "bf16"],
+                    help="also run attn with its products' weights in this dtype, and PyTorch's own low precision")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
     rows = [(i, r) for i, r in enumerate(compare_rows.ROWS)
@@ -165,6 +189,8 @@ def main():
         if not args.keep:
             shutil.rmtree(top, ignore_errors=True)
     table(results, bw, args)
+    if args.weights_dtype != "f32":
+        low_table(results, args)
     print("\nload average after the run: %s" % machine().rsplit("load average ", 1)[1])
 
 

@@ -2,13 +2,15 @@
  * compare_attn.c — the attn side of bench/compare: one model entry, run on the
  * JIT through the public API, timed, and checked against PyTorch's outputs.
  *
- *     bench_compare_attn MODEL ENTRY WEIGHTS INPUTS EXPECTED THREADS REPEATS [NAME=VALUE | -I DIR]...
+ *     bench_compare_attn MODEL ENTRY WEIGHTS INPUTS EXPECTED THREADS REPEATS
+ *                        [NAME=VALUE | -I DIR | --weights-dtype f32|bf16|int8]...
  *
  * WEIGHTS ("-" for none), INPUTS and EXPECTED are safetensors files; every tensor
  * of INPUTS is passed to the entry by name, and every output of the entry that
  * EXPECTED holds under the same name is compared with it (f32: max abs diff;
  * integers: number of differing elements). NAME=VALUE sets a hyperparameter,
- * -I DIR adds an import directory. The entry is compiled once for THREADS
+ * -I DIR adds an import directory, --weights-dtype stores the products'
+ * weights in that dtype (docs/PRECISION.md). The entry is compiled once for THREADS
  * threads; after 3 warm-up runs, REPEATS runs are timed (wall clock). The
  * peak RSS (VmHWM) is reset to the RSS just before the first run (warm-up
  * included); its growth by the end of the last run is the memory the runs
@@ -131,7 +133,7 @@ static void compare(const attn_program *p, const attn_tensor *out, int nout, con
 int main(int argc, char **argv) {
     if (argc < 8) {
         fprintf(stderr, "usage: bench_compare_attn MODEL ENTRY WEIGHTS INPUTS EXPECTED THREADS REPEATS "
-                        "[NAME=VALUE | -I DIR]...\n");
+                        "[NAME=VALUE | -I DIR | --weights-dtype D]...\n");
         return 2;
     }
     const char *model = argv[1], *entry = argv[2], *weights = argv[3];
@@ -141,9 +143,18 @@ int main(int argc, char **argv) {
     attn_model *m = attn_model_new();
     if (!m)
         fail("model", "out of memory");
+    attn_weights_dtype weights_dtype = ATTN_WEIGHTS_F32;
     for (int i = 8; i < argc; i++) {
         if (!strcmp(argv[i], "-I") && i + 1 < argc) {
             attn_model_add_import_path(m, argv[++i]);
+            continue;
+        }
+        if (!strcmp(argv[i], "--weights-dtype") && i + 1 < argc) {
+            const char *d = argv[++i];
+            while (weights_dtype <= ATTN_WEIGHTS_INT8 && strcmp(attn_weights_dtype_name(weights_dtype), d))
+                weights_dtype++;
+            if (weights_dtype > ATTN_WEIGHTS_INT8)
+                fail(d, "expected f32, bf16 or int8");
             continue;
         }
         char *eq = strchr(argv[i], '=');
@@ -161,7 +172,7 @@ int main(int argc, char **argv) {
     attn_tensor in[MAX_INPUTS], want[MAX_INPUTS];
     int nin = read_tensors(argv[4], in, MAX_INPUTS), nwant = read_tensors(argv[5], want, MAX_INPUTS);
 
-    attn_compile_options opt = {.backend = ATTN_BACKEND_JIT, .threads = threads};
+    attn_compile_options opt = {.backend = ATTN_BACKEND_JIT, .threads = threads, .weights_dtype = weights_dtype};
     attn_program *p = NULL;
     double t0 = now_ms();
     if (attn_model_compile(m, entry, &opt, &p))

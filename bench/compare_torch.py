@@ -2,7 +2,12 @@
 inputs of DIR, under torch.inference_mode() with THREADS threads, in a fresh
 process (run by bench/compare.py with OMP_WAIT_POLICY=PASSIVE).
 
-    /usr/bin/python3 bench/compare_torch.py ROW DIR THREADS REPEATS
+    /usr/bin/python3 bench/compare_torch.py ROW DIR THREADS REPEATS [bf16]
+
+bf16: the module runs under torch.autocast("cpu", torch.bfloat16) (products
+in bf16, weights cast on every call, as autocast does); where the fused
+inference fast paths of MultiheadAttention / TransformerEncoderLayer fail
+under autocast (torch 1.13), with autograd on, which turns them off.
 
 After 3 warm-up runs, REPEATS runs are timed (wall clock). The peak RSS
 (VmHWM) is reset to the RSS just before the first run; its growth by the end
@@ -43,8 +48,9 @@ def reset_peak_rss():
 
 
 def main():
-    if len(sys.argv) != 5:
-        sys.exit("usage: compare_torch.py ROW DIR THREADS REPEATS")
+    if len(sys.argv) not in (5, 6) or (len(sys.argv) == 6 and sys.argv[5] != "bf16"):
+        sys.exit("usage: compare_torch.py ROW DIR THREADS REPEATS [bf16]")
+    bf16 = len(sys.argv) == 6
     row, d = compare_rows.find(sys.argv[1]), sys.argv[2]
     threads, repeats = int(sys.argv[3]), max(1, int(sys.argv[4]))
     torch.set_num_threads(threads)
@@ -54,7 +60,14 @@ def main():
     expected = read_safetensors(os.path.join(d, "expected.safetensors"))
     times = []
     rss0 = reset_peak_rss()
-    with torch.inference_mode():
+    mode = torch.inference_mode
+    if bf16:
+        try:
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                module(*inputs)
+        except RuntimeError:  # a fused fast path under autocast
+            mode = torch.enable_grad
+    with mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for r in range(-WARMUP, repeats):
             t0 = time.perf_counter()
             outputs = module(*inputs)
@@ -62,6 +75,7 @@ def main():
             if r >= 0:
                 times.append((t1 - t0) * 1e3)
     rss1 = status_mb("VmHWM")
+    outputs = [o.detach().float() if o.is_floating_point() else o.detach() for o in outputs]
     diff, mismatched = 0.0, 0
     for name, got in zip(row.outputs, outputs):
         want = expected[name]

@@ -1,7 +1,10 @@
 /*
  * matmul.c — GFLOP/s of the generated GEMM (B pre-packed, and B packed per
  * call) against OpenBLAS cblas_sgemm, at 1 and 2 threads, with the machine's
- * peak FMA rate measured by a JIT'd loop of independent vector FMA chains.
+ * peak FMA rate measured by a JIT'd loop of independent vector FMA chains;
+ * and of the bf16-weights core (B pre-packed as bf16 panels, A rounded to
+ * bf16 as it is packed; docs/PRECISION.md) against twice that peak, the rate
+ * of vdpbf16ps.
  *
  *     ./build/bench/bench_matmul [runs [MxKxN]]
  *
@@ -30,6 +33,8 @@ typedef void (*GemmFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_
                        float *, int64_t, attn_pool *, EpiFn, void *, int64_t);
 typedef void (*GemmPackedFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const float *, float *,
                              int64_t, attn_pool *, EpiFn, void *, int64_t);
+typedef void (*GemmBf16Fn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const uint16_t *, float *,
+                           int64_t, attn_pool *, EpiFn, void *, int64_t);
 typedef float (*PeakFn)(int64_t, float, float);
 
 /* ATTN_BENCH_CPUTIME=1: time on the calling thread's CPU clock instead of the
@@ -121,10 +126,12 @@ typedef struct Case {
     int64_t M, K, N;
 } Case;
 
-typedef enum { OURS_PACKED, OURS, OPENBLAS } Impl;
+typedef enum { OURS_PACKED, OURS, OPENBLAS, OURS_BF16, NIMPL } Impl;
 
 static GemmFn gemm;
 static GemmPackedFn gemm_packed;
+static GemmBf16Fn gemm_bf16;
+static const uint16_t *Bp16; /* the case's B as bf16 panels */
 static int runs = 15;
 
 static void call(Impl impl, const Case *c, const float *A, const float *B, const float *Bp, float *C,
@@ -140,32 +147,37 @@ static void call(Impl impl, const Case *c, const float *A, const float *B, const
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c->M, (int)c->N, (int)c->K, 1.0f, A, (int)c->K, B,
                     (int)c->N, 0.0f, C, (int)c->N);
         break;
+    case OURS_BF16:
+        gemm_bf16(c->M, c->N, c->K, A, c->K, 1, Bp16, C, c->N, pool, NULL, NULL, 1);
+        break;
+    case NIMPL:
+        break;
     }
 }
 
-/* Median GFLOP/s of the three implementations over `runs` rounds; each
- * round times a batch of >= ~20 ms of calls of each in turn, so that the
- * load of a shared machine falls on all three alike. */
+/* Median GFLOP/s of the implementations over `runs` rounds; each round
+ * times a batch of >= ~20 ms of calls of each in turn, so that the load of a
+ * shared machine falls on all of them alike. */
 static void measure(const Case *c, const float *A, const float *B, const float *Bp, float *C, attn_pool *pool,
-                    double gflops[3]) {
-    int batch[3];
-    for (int impl = 0; impl < 3; impl++) {
+                    double gflops[NIMPL]) {
+    int batch[NIMPL];
+    for (int impl = 0; impl < NIMPL; impl++) {
         call((Impl)impl, c, A, B, Bp, C, pool); /* warm up */
         double t0 = now();
         call((Impl)impl, c, A, B, Bp, C, pool);
         double one = now() - t0;
         batch[impl] = one > 0.02 ? 1 : (int)(0.02 / (one > 1e-7 ? one : 1e-7)) + 1;
     }
-    double t[3][64];
+    double t[NIMPL][64];
     int n = runs < 64 ? runs : 64;
     for (int r = 0; r < n; r++)
-        for (int impl = 0; impl < 3; impl++) {
+        for (int impl = 0; impl < NIMPL; impl++) {
             double t0 = now();
             for (int k = 0; k < batch[impl]; k++)
                 call((Impl)impl, c, A, B, Bp, C, pool);
             t[impl][r] = (now() - t0) / batch[impl];
         }
-    for (int impl = 0; impl < 3; impl++) {
+    for (int impl = 0; impl < NIMPL; impl++) {
         qsort(t[impl], (size_t)n, sizeof t[impl][0], cmp_double);
         gflops[impl] = 2.0 * (double)c->M * (double)c->N * (double)c->K / t[impl][n / 2] * 1e-9;
     }
@@ -204,6 +216,7 @@ int main(int argc, char **argv) {
     cg_module_init(&cm, jit_context(jit), "bench", &t);
     cg_gemm(&cm);
     cg_gemm_packed(&cm);
+    cg_gemm_packed_bf16(&cm);
     build_peak(&cm);
     const char *asm_path = getenv("ATTN_BENCH_ASM"); /* write the generated assembly there and stop */
     if (asm_path) {
@@ -219,8 +232,9 @@ int main(int argc, char **argv) {
     }
     gemm = (GemmFn)jit_lookup(jit, "attn_gemm", &err);
     gemm_packed = (GemmPackedFn)jit_lookup(jit, "attn_gemm_packed", &err);
+    gemm_bf16 = (GemmBf16Fn)jit_lookup(jit, "attn_gemm_packed_bf16", &err);
     peak_fn = (PeakFn)jit_lookup(jit, "peak", &err);
-    if (!gemm || !gemm_packed || !peak_fn) {
+    if (!gemm || !gemm_packed || !gemm_bf16 || !peak_fn) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
@@ -238,10 +252,12 @@ int main(int argc, char **argv) {
                           {32, 512, 1536},   {512, 64, 512},     {512, 512, 64},     {32, 512, 2048},
                           {2048, 256, 2048}};
     const int ncases = (int)(sizeof cases / sizeof cases[0]);
-    double gf[16][2][3];
+    double gf[16][2][NIMPL];
+    printf("bf16 core: %s\n\n", cg_target_has(&t, "avx512bf16") && lanes == 16 ? "vdpbf16ps"
+                                                                             : "bf16 widened in registers (FMA)");
     printf("| M×K×N | threads | JIT packed B | JIT unpacked B | OpenBLAS | packed / OpenBLAS | unpacked / OpenBLAS "
-           "| packed, %% of peak |\n");
-    printf("|---|---|---|---|---|---|---|---|\n");
+           "| packed, %% of peak | JIT bf16 B | bf16 / f32 packed | bf16, %% of 2× peak |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int ci = 0; ci < ncases; ci++) {
         const Case *c = &cases[ci];
         char name[64];
@@ -259,6 +275,9 @@ int main(int argc, char **argv) {
         for (int64_t i = 0; i < c->K * c->N; i++)
             B[i] = (float)((i * 104729) % 1000) / 1000.0f - 0.5f;
         attn_pack_b(B, c->K, c->N, c->N, 1, lanes, Bp);
+        uint16_t *B16 = aligned_alloc(64, sizeof(uint16_t) * attn_pack_b_bf16_size(c->K, c->N, lanes) + 64);
+        attn_pack_b_bf16(Bp, c->K, c->N, lanes, B16);
+        Bp16 = B16;
         /* agreement with OpenBLAS */
         openblas_set_num_threads(1);
         call(OPENBLAS, c, A, B, Bp, C2, NULL);
@@ -272,14 +291,24 @@ int main(int argc, char **argv) {
         if (maxdiff > 1e-3 * sqrt((double)c->K))
             fprintf(stderr, "warning: %ldx%ldx%ld differs from OpenBLAS by %g\n", (long)c->M, (long)c->K, (long)c->N,
                     maxdiff);
+        /* bf16: operands rounded to 8 significant bits, |a|, |b| <= 0.5 */
+        call(OURS_BF16, c, A, B, Bp, C, pool2);
+        double bfdiff = 0;
+        for (int64_t i = 0; i < c->M * c->N; i++)
+            bfdiff = fmax(bfdiff, fabs((double)C[i] - C2[i]));
+        if (bfdiff > 2e-3 * sqrt((double)c->K))
+            fprintf(stderr, "warning: %ldx%ldx%ld bf16 differs from OpenBLAS by %g\n", (long)c->M, (long)c->K,
+                    (long)c->N, bfdiff);
         for (int th = 1; th <= 2; th++) {
             attn_pool *pool = th == 1 ? NULL : pool2;
             openblas_set_num_threads(th);
             measure(c, A, B, Bp, C, pool, gf[ci][th - 1]);
             double *g = gf[ci][th - 1];
-            printf("| %ld×%ld×%ld | %d | %.1f | %.1f | %.1f | %.2f | %.2f | %.0f%% |\n", (long)c->M, (long)c->K,
-                   (long)c->N, th, g[OURS_PACKED], g[OURS], g[OPENBLAS], g[OURS_PACKED] / g[OPENBLAS],
-                   g[OURS] / g[OPENBLAS], 100.0 * g[OURS_PACKED] / (th == 1 ? peak1 : peak2));
+            double peak = th == 1 ? peak1 : peak2;
+            printf("| %ld×%ld×%ld | %d | %.1f | %.1f | %.1f | %.2f | %.2f | %.0f%% | %.1f | %.2f | %.0f%% |\n",
+                   (long)c->M, (long)c->K, (long)c->N, th, g[OURS_PACKED], g[OURS], g[OPENBLAS],
+                   g[OURS_PACKED] / g[OPENBLAS], g[OURS] / g[OPENBLAS], 100.0 * g[OURS_PACKED] / peak, g[OURS_BF16],
+                   g[OURS_BF16] / g[OURS_PACKED], 100.0 * g[OURS_BF16] / (2 * peak));
             fflush(stdout);
         }
         free(A);
@@ -287,6 +316,7 @@ int main(int argc, char **argv) {
         free(C);
         free(C2);
         free(Bp);
+        free(B16);
     }
     /* the peak again: on a shared machine the larger of the two is the better estimate */
     double p1 = measure_peak(NULL, 1), p2 = measure_peak(pool2, 2);

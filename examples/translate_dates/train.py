@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -344,6 +345,27 @@ def verify_with_attnc(model, attnc):
         sys.exit("attnc disagrees with PyTorch")
 
 
+def evaluate_attn(pairs, dtype):
+    """Exact match of attn's greedy entry (the Python package over build/libattn.so)
+    on pairs, one date at a time as translate_dates runs them, with the
+    products' weights stored as dtype (docs/PRECISION.md); and the tokens."""
+    import attn  # the package of python/ (on sys.path above)
+    m = attn.Model(MODEL, **HYPER)
+    m.bind(os.path.join(HERE, "weights.safetensors"))
+    f = m.compile("greedy", threads=1, weights_dtype=dtype)
+    groups = {}
+    for i, (s, _) in enumerate(pairs):
+        groups.setdefault(len(s), []).append(i)
+    tokens = [None] * len(pairs)
+    for idx in groups.values():
+        src, mask = pad_batch([encode_src(pairs[i][0]) for i in idx])
+        out = f(src=src.numpy(), src_mask=mask.numpy(), max_len=np.zeros(MAX_LEN, np.int64))
+        for i, row in zip(idx, out["tokens"].tolist()):
+            tokens[i] = row
+    right = sum(decode_tgt(t) == target for t, (_, target) in zip(tokens, pairs))
+    return right / len(pairs), tokens
+
+
 def write_sample(model, attnc, date):
     """sample.safetensors: attnc's outputs for one date, and its labels."""
     src, mask = pad_batch([encode_src(date)])
@@ -373,6 +395,9 @@ def main():
                     help="torch threads (default 1: the model is too small for a second one "
                          "to help, and OpenMP threads that spin-wait get ~20x slower when the "
                          "cores are shared)")
+    ap.add_argument("--attn-dtypes", default="",
+                    help="also evaluate attn's greedy entry with its weights stored in these dtypes "
+                         "(comma-separated, e.g. f32,bf16; needs build/libattn.so or ATTN_LIBRARY)")
     ap.add_argument("--attnc", default=os.path.join(ROOT, "build", "attnc"),
                     help="attnc to verify the weights with (skipped when missing)")
     args = ap.parse_args()
@@ -399,6 +424,15 @@ def main():
             round(acc * len(heldout)), len(heldout)))
         for s, t, p in wrong[:10]:
             print("   %-32r -> %s (expected %s)" % (s, p, t))
+
+    if args.attn_dtypes:
+        tokens = {}
+        for dtype in args.attn_dtypes.split(","):
+            acc, tokens[dtype] = evaluate_attn(heldout, dtype)
+            same = "" if dtype == "f32" or "f32" not in tokens else ", tokens %s f32's" % (
+                "equal to" if tokens[dtype] == tokens["f32"] else "DIFFERENT FROM")
+            print("attn %s weights: held-out exact match (one date at a time): %.1f%% (%d/%d)%s" % (
+                dtype, 100 * acc, round(acc * len(heldout)), len(heldout), same))
 
     if os.access(args.attnc, os.X_OK):
         verify_with_attnc(model, args.attnc)
