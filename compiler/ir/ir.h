@@ -109,6 +109,10 @@ int pass_dce(Arena *ar, IrGraph *g);             /* removes nodes no output depe
 int pass_scan_invariant(Arena *ar, IrGraph *g); /* moves step-invariant body work before its scan */
 int pass_scan_hoist(Arena *ar, IrGraph *g);     /* computes per-step input projections for all steps at once */
 int pass_scan_prune(Arena *ar, IrGraph *g);     /* drops and merges scan inputs the body does not need */
+/* Over g and every body: exporters' decompositions (layer norm, GELU, Kᵀ
+ * read through a permute, a power-of-two scale of q) become the table's ops
+ * (pass_canonical.c). */
+int pass_canonicalize(Arena *ar, IrGraph *g);
 /* Over g and every body: products sharing their left operand, with weights on the right, become one. */
 int pass_merge_matmuls(Arena *ar, IrGraph *g);
 /* Runs the pipeline (fold, CSE, DCE, the scan passes, less those opt->skip
