@@ -239,6 +239,14 @@ static void attention_with_exported_transposes(void **state) {
                 true);
     assert_non_null(strstr(k, "attention"));
     free(k);
+    /* BERT's export: heads split as [B, L, H, D], Kᵀ as Transpose(perm [0, 2, 3, 1]) of that */
+    k = compare(QKV, "  return softmax(q @ k.T / 8.0 + mask, axis = -1) @ v",
+                "  k_bl = permute(k, [0, 2, 1, 3])\n"
+                "  s = matmul(q, permute(k_bl, [0, 2, 3, 1])) / 8.0\n  return matmul(softmax(s + mask, axis = -1), v)",
+                false);
+    if (!strstr(k, "attention") || strstr(k, "single"))
+        fail_msg("BERT's exported attention is not one kernel:\n%s", k);
+    free(k);
 }
 
 /* The exported spelling keeps node `op` in its graph, and still computes the
