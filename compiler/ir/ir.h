@@ -113,6 +113,11 @@ int pass_scan_prune(Arena *ar, IrGraph *g);     /* drops and merges scan inputs 
  * read through a permute, a power-of-two scale of q) become the table's ops
  * (pass_canonical.c). */
 int pass_canonicalize(Arena *ar, IrGraph *g);
+/* Its rule for attention over heads merged into the batch ([B*H, L, D], as
+ * nn.MultiheadAttention's export runs it): node pv, the P·V product, and
+ * its chain become [B, H, L, D] (canon_heads.c); false when pv is no such
+ * product. */
+bool canon_split_heads(Arena *ar, IrGraph *g, int pv);
 /* Over g and every body: products sharing their left operand, with weights on the right, become one. */
 int pass_merge_matmuls(Arena *ar, IrGraph *g);
 /* Runs the pipeline (fold, CSE, DCE, the scan passes, less those opt->skip

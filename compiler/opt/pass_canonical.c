@@ -401,6 +401,6 @@ int pass_canonicalize(Arena *ar, IrGraph *g) {
             changed += pass_canonicalize(ar, g->nodes[i].body);
     for (int i = 0; i < g->n && !ar->failed; i++)
         changed += rewrite_norm(ar, g, i) || rewrite_gelu(ar, g, i) || rewrite_transposed_operand(g, i) ||
-                   rewrite_prescaled(ar, g, i);
+                   rewrite_prescaled(ar, g, i) || canon_split_heads(ar, g, i);
     return changed;
 }
