@@ -108,7 +108,8 @@ struct Imp {
     int natoms;
     /* source text */
     ImpText head, params, body;
-    const char *scope;         /* the exporter scope whose statements are being written */
+    const char *scope;         /* the exporter scope whose block is open */
+    const char *want_scope;    /* the scope of the node being imported */
     /* variable names kept for the graph's outputs */
     const char **out_onnx, **out_var;
     bool *out_taken;
@@ -153,7 +154,10 @@ Val *imp_emit(Imp *im, const char *onnx, attn_dtype dt, int rank, const Dim *dim
     __attribute__((format(printf, 6, 7)));
 /* A variable for output `onnx`, typed dt[dims], assigned by a statement of imp_stmt. */
 Val *imp_bind(Imp *im, const char *onnx, attn_dtype dt, int rank, const Dim *dims);
+void imp_enter_scope(Imp *im, const char *scope);
 void imp_stmt(Imp *im, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* f as a number of .attn source ("1.0e-05", "(-2.5)", "inf"); NULL for NaN. */
+const char *imp_float_lit(Imp *im, float f);
 /* The dims as a list "[B, T, 768]". */
 const char *imp_dims_text(Imp *im, int rank, const Dim *dims);
 

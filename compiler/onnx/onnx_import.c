@@ -116,7 +116,10 @@ static const char *node_scope(Imp *im, const char *name) {
     return imp_fmt(im, "%.*s", (int)(last - name), name);
 }
 
-static void enter_scope(Imp *im, const char *scope) {
+/* Statements go into `scope` blocks named after the exporter's scopes; a
+ * block is opened by the first statement of a new scope (imp_stmt), so nodes
+ * that are only folded leave no empty blocks. */
+void imp_enter_scope(Imp *im, const char *scope) {
     if ((scope == NULL) == (im->scope == NULL) && (!scope || !strcmp(scope, im->scope)))
         return;
     if (im->scope)
@@ -184,7 +187,7 @@ static void import_node(Imp *im, const Onnx__NodeProto *n) {
             imp_node_fail(im, "input '%.120s' is not defined before this node (nodes must be in topological order)",
                           n->input[i]);
     }
-    enter_scope(im, node_scope(im, n->name));
+    im->want_scope = node_scope(im, n->name);
     op->fn(im, &nd);
     for (size_t i = 0; i < n->n_output; i++)
         if (n->output[i] && *n->output[i] && !imp_find(im, n->output[i]))
@@ -255,7 +258,7 @@ static void import_graph(Imp *im) {
         import_node(im, g->node[i]);
     }
     im->node = NULL;
-    enter_scope(im, NULL);
+    imp_enter_scope(im, NULL);
     /* return */
     const char *ret = "";
     for (size_t i = 0; i < g->n_output; i++) {

@@ -350,8 +350,10 @@ static void op_clip(Imp *im, ImpNode *nd) {
     const char *e = imp_ref_tensor(im, x);
     Val *lo = nd->nin > 1 ? nd->in[1] : NULL, *hi = nd->nin > 2 ? nd->in[2] : NULL;
     if (imp_attr(nd, "min") || imp_attr(nd, "max")) { /* opset 6 */
-        e = imp_fmt(im, "maximum(%s, %s)", e, imp_fmt(im, "%.9g", (double)imp_attr_float(im, nd, "min", -INFINITY)));
-        e = imp_fmt(im, "minimum(%s, %s)", e, imp_fmt(im, "%.9g", (double)imp_attr_float(im, nd, "max", INFINITY)));
+        float lo_a = imp_attr_float(im, nd, "min", -INFINITY), hi_a = imp_attr_float(im, nd, "max", INFINITY);
+        if (isnan(lo_a) || isnan(hi_a))
+            imp_node_fail(im, "a NaN bound");
+        e = imp_fmt(im, "minimum(maximum(%s, %s), %s)", e, imp_float_lit(im, lo_a), imp_float_lit(im, hi_a));
     }
     for (int k = 0; k < 2; k++) {
         Val *b = k ? hi : lo;
@@ -361,7 +363,6 @@ static void op_clip(Imp *im, ImpNode *nd) {
             imp_node_fail(im, "Clip's %s must be a scalar of the input's type", k ? "max" : "min");
         e = imp_fmt(im, "%s(%s, %s)", k ? "minimum" : "maximum", e, imp_ref_bc(im, b, x->rank));
     }
-    /* "inf" and "-inf" from %.9g are the language's inf and -inf */
     imp_emit(im, imp_out(nd, 0), x->dt, x->rank, x->dim, "%s", e);
 }
 

@@ -12,11 +12,11 @@
 
 #define F32 DT_BIT(ATTN_F32)
 
-static const char *lit(Imp *im, double f) {
-    const char *s = imp_fmt(im, "%.9g", f);
-    if (!strpbrk(s, ".ein"))
-        s = imp_fmt(im, "%s.0", s);
-    return s[0] == '-' ? imp_fmt(im, "(%s)", s) : s;
+static const char *lit(Imp *im, float f) {
+    const char *s = imp_float_lit(im, f);
+    if (!s)
+        imp_node_fail(im, "a NaN attribute");
+    return s;
 }
 
 static Dim product(Imp *im, const Dim *d, int from, int to) {

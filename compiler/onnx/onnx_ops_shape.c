@@ -687,11 +687,11 @@ static void op_constant_of_shape(Imp *im, ImpNode *nd) {
         fold_gather(im, out, fill, n, dims, src, cnt);
         return;
     }
-    const char *value = fill->fval ? imp_fmt(im, "%.9g", (double)fill->fval[0])
+    const char *value = fill->fval ? imp_float_lit(im, fill->fval[0])
                         : fill->dt == ATTN_BOOL ? (fill->ival[0].c ? "true" : "false")
                                                 : imp_fmt(im, "%lld", (long long)fill->ival[0].c);
-    if (fill->fval && !strpbrk(value, ".ein"))
-        value = imp_fmt(im, "%s.0", value);
+    if (!value)
+        imp_node_fail(im, "a NaN fill value is not supported");
     imp_emit(im, out, fill->dt, n, dims, "full(%s, %s, dtype = \"%s\")", imp_dims_text(im, n, dims), value,
              imp_dtype_attn(fill->dt));
 }
