@@ -10,7 +10,7 @@
 
 #include "onnx_imp.h"
 
-enum { OPSET_MIN = 7, OPSET_MAX = 18 };
+enum { OPSET_MIN = 1, OPSET_MAX = 18 };
 
 static void read_opset(Imp *im) {
     const Onnx__ModelProto *m = im->model;
@@ -265,7 +265,7 @@ static void import_graph(Imp *im) {
         Val *v = imp_find(im, g->output[i]->name);
         if (!v)
             imp_fail(im, "graph output '%.120s' is computed by no node", g->output[i]->name);
-        ret = imp_fmt(im, "%s%s%s", ret, i ? ", " : "", imp_ref(im, v));
+        ret = imp_fmt(im, "%s%s%s", ret, i ? ", " : "", imp_ref_tensor(im, v));
     }
     imp_put(im, &im->body, "  return %s\n}\n", ret);
     /* the signature, now that the inputs used are known */

@@ -41,7 +41,8 @@ static void fold_view(Imp *im, const char *out, const Val *x, int rank, const Di
     v->fval = x->fval;
 }
 
-static void alias_as(Imp *im, const char *out, const Val *x) {
+static void alias_as(Imp *im, const char *out, Val *x) {
+    x->used = true; /* an input passed on is an input of the entry */
     Val *v = imp_new_val(im, out, x->dt, x->rank, x->dim);
     const char *onnx = v->onnx;
     *v = *x;
@@ -612,6 +613,8 @@ static void op_gather(Imp *im, ImpNode *nd) {
     const char *table = imp_ref_tensor(im, x), *ids = imp_ref_tensor(im, ix);
     if (ix->dt == ATTN_I32)
         ids = imp_fmt(im, "i64(%s)", ids);
+    if (!known_ix && odim_is_const(ext)) /* negative indices count from the end */
+        ids = imp_fmt(im, "where(%s < 0, %s + %lld, %s)", ids, ids, (long long)ext.c, ids);
     if (axis == 0) {
         imp_emit(im, out, x->dt, r, dims, "embedding(%s, %s)", table, ids);
         return;
@@ -702,7 +705,7 @@ static void op_range(Imp *im, ImpNode *nd) {
         imp_node_fail(im, "start, limit and delta must be scalars");
     const char *out = imp_out(nd, 0);
     if (a->dt == ATTN_F32) {
-        if (!a->fval || !b->fval || !c->fval || a->var || b->var || c->var)
+        if (!a->fval || !b->fval || !c->fval)
             imp_node_fail(im, "a FLOAT Range needs start, limit and delta known at import time");
         double s = a->fval[0], l = b->fval[0], d = c->fval[0];
         if (d == 0)
@@ -718,7 +721,7 @@ static void op_range(Imp *im, ImpNode *nd) {
             v->fval[i] = (float)(s + (double)i * d);
         return;
     }
-    if (!a->ival || !b->ival || !c->ival || a->var || b->var || c->var)
+    if (!a->ival || !b->ival || !c->ival)
         imp_node_fail(im, "Range needs start, limit and delta known at import time (as dims)");
     int64_t d = val_int(im, c, 0, "delta");
     Dim s = a->ival[0], l = b->ival[0];
