@@ -179,7 +179,7 @@ typedef struct {
     int since;           /* first opset whose signature this row handles */
 } ImpOp;
 
-extern const ImpOp imp_ops_elementwise[], imp_ops_shape[], imp_ops_nn[];
+extern const ImpOp imp_ops_elementwise[], imp_ops_shape[], imp_ops_nn[], imp_ops_rnn[];
 const ImpOp *imp_op_lookup(const char *op);
 
 /* attributes */
