@@ -40,17 +40,18 @@ def read_expected_failures():
     return out
 
 
-def primary_op(case, ops):
-    """The op a case tests: its only op, else the op its name starts with."""
+def primary_op(case, ops, all_ops):
+    """The op a case tests: its only op, else the op its name starts with
+    (test_layer_normalization_3d_expanded: LayerNormalization)."""
     distinct = sorted(set(ops))
     if len(distinct) == 1:
         return distinct[0]
     name = case[len("test_"):].replace("_", "").lower()
     best = ""
-    for op in distinct:
+    for op in all_ops:
         if name.startswith(op.lower()) and len(op) > len(best):
             best = op
-    return best or "+".join(distinct)
+    return best or "+".join(distinct) or "?"
 
 
 def load_case(onnx, numpy_helper, d):
@@ -123,18 +124,25 @@ def main():
     import attn
     supported = set(attn.onnx_ops())
     expected = read_expected_failures()
-    results = {}
+    loaded = {}
     for case in sorted(os.listdir(node_dir)):
         if args.only and args.only not in case:
             continue
-        d = os.path.join(node_dir, case)
         try:
-            model, inputs, outputs = load_case(onnx, numpy_helper, d)
+            loaded[case] = load_case(onnx, numpy_helper, os.path.join(node_dir, case))
         except Exception as e:  # a case the onnx package itself cannot read
-            results[case] = {"op": "?", "status": "out of scope", "reason": f"unreadable: {e}"}
+            loaded[case] = e
+    all_ops = supported | {n.op_type for c in loaded.values() if not isinstance(c, Exception) for n in c[0].graph.node}
+    results = {}
+    for case, c in loaded.items():
+        d = os.path.join(node_dir, case)
+        if isinstance(c, Exception):
+            results[case] = {"op": primary_op(case, [], all_ops), "status": "out of scope",
+                             "reason": f"the onnx package cannot read its test data ({c})"}
             continue
+        model, inputs, outputs = c
         ops = [n.op_type for n in model.graph.node]
-        op = primary_op(case, ops)
+        op = primary_op(case, ops, all_ops)
         missing = sorted(set(ops) - supported)
         dtypes = sorted({str(a.dtype) for _, a in inputs + outputs if a.dtype not in SCOPE_DTYPES})
         if missing:
