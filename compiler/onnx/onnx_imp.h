@@ -78,6 +78,7 @@ typedef struct Val {
     float *fval;           /* f32 elements */
     const char *sexpr;     /* an f32 scalar computed from dims: "sqrt(T)" */
     bool used;             /* referenced by a statement (for inputs whose value was given) */
+    bool nonneg;           /* integers known to be >= 0 (an arange), e.g. ids needing no wrap */
 } Val;
 
 int64_t val_numel(Imp *im, const Val *v);  /* fails when a dim is symbolic */
@@ -179,7 +180,7 @@ typedef struct {
     int since;           /* first opset whose signature this row handles */
 } ImpOp;
 
-extern const ImpOp imp_ops_elementwise[], imp_ops_shape[], imp_ops_nn[], imp_ops_rnn[];
+extern const ImpOp imp_ops_elementwise[], imp_ops_shape[], imp_ops_nn[], imp_ops_rnn[], imp_ops_act[];
 const ImpOp *imp_op_lookup(const char *op);
 
 /* attributes */

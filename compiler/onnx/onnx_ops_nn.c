@@ -491,7 +491,7 @@ const ImpOp imp_ops_nn[] = {
 };
 
 /* ---- the table of every op ---- */
-static const ImpOp *const tables[] = {imp_ops_elementwise, imp_ops_shape, imp_ops_nn, imp_ops_rnn};
+static const ImpOp *const tables[] = {imp_ops_elementwise, imp_ops_shape, imp_ops_nn, imp_ops_rnn, imp_ops_act};
 
 const ImpOp *imp_op_lookup(const char *op) {
     for (size_t t = 0; t < sizeof tables / sizeof *tables; t++)

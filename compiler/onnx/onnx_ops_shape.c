@@ -284,7 +284,7 @@ static void op_unsqueeze(Imp *im, ImpNode *nd) {
     for (int i = 0; i < r; i++)
         if (ins[i])
             e = imp_fmt(im, "unsqueeze(%s, %d)", e, i);
-    imp_emit(im, out, x->dt, r, dims, "%s", e);
+    imp_emit(im, out, x->dt, r, dims, "%s", e)->nonneg = x->nonneg;
 }
 
 static void op_concat(Imp *im, ImpNode *nd) {
@@ -613,7 +613,7 @@ static void op_gather(Imp *im, ImpNode *nd) {
     const char *table = imp_ref_tensor(im, x), *ids = imp_ref_tensor(im, ix);
     if (ix->dt == ATTN_I32)
         ids = imp_fmt(im, "i64(%s)", ids);
-    if (!known_ix && odim_is_const(ext)) /* negative indices count from the end */
+    if (!known_ix && !ix->nonneg && odim_is_const(ext)) /* negative indices count from the end */
         ids = imp_fmt(im, "where(%s < 0, %s + %lld, %s)", ids, ids, (long long)ext.c, ids);
     if (axis == 0) {
         imp_emit(im, out, x->dt, r, dims, "embedding(%s, %s)", table, ids);
@@ -747,7 +747,7 @@ static void op_range(Imp *im, ImpNode *nd) {
         e = imp_fmt(im, "%s + %lld", e, (long long)s.c);
     if (a->dt == ATTN_I32)
         e = imp_fmt(im, "i32(%s)", e);
-    imp_emit(im, out, a->dt, 1, &n, "%s", e);
+    imp_emit(im, out, a->dt, 1, &n, "%s", e)->nonneg = s.c >= 0;
 }
 
 static void op_constant(Imp *im, ImpNode *nd) {
