@@ -180,8 +180,11 @@ static void import_node(Imp *im, const Onnx__NodeProto *n) {
     check_attrs(im, op, n);
     ImpNode nd = {.n = n, .nin = (int)n->n_input, .nout = (int)n->n_output};
     for (size_t i = 0; i < n->n_input; i++) {
-        if (!n->input[i] || !*n->input[i])
+        if (!n->input[i] || !*n->input[i]) {
+            if ((int)i < op->min_in) /* an empty name leaves out an optional input only */
+                imp_node_fail(im, "input %zu is required, but its name is empty", i);
             continue;
+        }
         nd.in[i] = imp_find(im, n->input[i]);
         if (!nd.in[i])
             imp_node_fail(im, "input '%.120s' is not defined before this node (nodes must be in topological order)",
