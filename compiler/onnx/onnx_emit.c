@@ -89,15 +89,25 @@ static void materialize(Imp *im, Val *v) {
     v->var = v->dt == ATTN_I32 ? imp_fmt(im, "i32(%s)", name) : name;
 }
 
-static const char *float_literal(Imp *im, float f) {
+const char *imp_float_lit(Imp *im, float f) {
     if (isnan(f))
         return NULL;
     if (isinf(f))
         return f > 0 ? "inf" : "(-inf)";
     char buf[64];
-    snprintf(buf, sizeof buf, "%.9g", (double)f);
+    for (int prec = 6; prec <= 9; prec++) { /* the shortest text that reads back as f */
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
+        if (strtof(buf, NULL) == f)
+            break;
+    }
     if (!strpbrk(buf, ".e"))
         strcat(buf, ".0");
+    else if (!strchr(buf, '.')) { /* "1e-05" is a number in .attn only as "1.0e-05" */
+        char *e = strchr(buf, 'e');
+        memmove(e + 2, e, strlen(e) + 1);
+        e[0] = '.';
+        e[1] = '0';
+    }
     return buf[0] == '-' ? imp_fmt(im, "(%s)", buf) : imp_strdup(im, buf);
 }
 
@@ -109,7 +119,7 @@ static const char *scalar_literal(Imp *im, const Val *v) {
     if (v->sexpr)
         return imp_fmt(im, "(%s)", v->sexpr);
     if (v->fval)
-        return float_literal(im, v->fval[0]);
+        return imp_float_lit(im, v->fval[0]);
     if (v->ival && odim_is_const(v->ival[0])) {
         if (v->dt == ATTN_BOOL)
             return v->ival[0].c ? "true" : "false";
@@ -160,6 +170,7 @@ static void put_stmt(Imp *im, const char *target, const char *fmt, va_list ap) {
     va_end(ap2);
     char *text = imp_alloc(im, (size_t)n + 1);
     vsnprintf(text, (size_t)n + 1, fmt, ap);
+    imp_enter_scope(im, im->want_scope);
     imp_put(im, &im->body, "%s%s%s%s\n", im->scope ? "    " : "  ", target ? target : "", target ? " = " : "", text);
 }
 

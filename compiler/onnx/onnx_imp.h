@@ -78,6 +78,7 @@ typedef struct Val {
     float *fval;           /* f32 elements */
     const char *sexpr;     /* an f32 scalar computed from dims: "sqrt(T)" */
     bool used;             /* referenced by a statement (for inputs whose value was given) */
+    bool nonneg;           /* integers known to be >= 0 (an arange), e.g. ids needing no wrap */
 } Val;
 
 int64_t val_numel(Imp *im, const Val *v);  /* fails when a dim is symbolic */
@@ -108,7 +109,8 @@ struct Imp {
     int natoms;
     /* source text */
     ImpText head, params, body;
-    const char *scope;         /* the exporter scope whose statements are being written */
+    const char *scope;         /* the exporter scope whose block is open */
+    const char *want_scope;    /* the scope of the node being imported */
     /* variable names kept for the graph's outputs */
     const char **out_onnx, **out_var;
     bool *out_taken;
@@ -153,7 +155,10 @@ Val *imp_emit(Imp *im, const char *onnx, attn_dtype dt, int rank, const Dim *dim
     __attribute__((format(printf, 6, 7)));
 /* A variable for output `onnx`, typed dt[dims], assigned by a statement of imp_stmt. */
 Val *imp_bind(Imp *im, const char *onnx, attn_dtype dt, int rank, const Dim *dims);
+void imp_enter_scope(Imp *im, const char *scope);
 void imp_stmt(Imp *im, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* f as a number of .attn source ("1.0e-05", "(-2.5)", "inf"); NULL for NaN. */
+const char *imp_float_lit(Imp *im, float f);
 /* The dims as a list "[B, T, 768]". */
 const char *imp_dims_text(Imp *im, int rank, const Dim *dims);
 
@@ -175,7 +180,7 @@ typedef struct {
     int since;           /* first opset whose signature this row handles */
 } ImpOp;
 
-extern const ImpOp imp_ops_elementwise[], imp_ops_shape[], imp_ops_nn[];
+extern const ImpOp imp_ops_elementwise[], imp_ops_shape[], imp_ops_nn[], imp_ops_rnn[], imp_ops_act[];
 const ImpOp *imp_op_lookup(const char *op);
 
 /* attributes */

@@ -10,7 +10,7 @@
 
 #include "onnx_imp.h"
 
-enum { OPSET_MIN = 7, OPSET_MAX = 18 };
+enum { OPSET_MIN = 1, OPSET_MAX = 18 };
 
 static void read_opset(Imp *im) {
     const Onnx__ModelProto *m = im->model;
@@ -116,7 +116,10 @@ static const char *node_scope(Imp *im, const char *name) {
     return imp_fmt(im, "%.*s", (int)(last - name), name);
 }
 
-static void enter_scope(Imp *im, const char *scope) {
+/* Statements go into `scope` blocks named after the exporter's scopes; a
+ * block is opened by the first statement of a new scope (imp_stmt), so nodes
+ * that are only folded leave no empty blocks. */
+void imp_enter_scope(Imp *im, const char *scope) {
     if ((scope == NULL) == (im->scope == NULL) && (!scope || !strcmp(scope, im->scope)))
         return;
     if (im->scope)
@@ -177,14 +180,17 @@ static void import_node(Imp *im, const Onnx__NodeProto *n) {
     check_attrs(im, op, n);
     ImpNode nd = {.n = n, .nin = (int)n->n_input, .nout = (int)n->n_output};
     for (size_t i = 0; i < n->n_input; i++) {
-        if (!n->input[i] || !*n->input[i])
+        if (!n->input[i] || !*n->input[i]) {
+            if ((int)i < op->min_in) /* an empty name leaves out an optional input only */
+                imp_node_fail(im, "input %zu is required, but its name is empty", i);
             continue;
+        }
         nd.in[i] = imp_find(im, n->input[i]);
         if (!nd.in[i])
             imp_node_fail(im, "input '%.120s' is not defined before this node (nodes must be in topological order)",
                           n->input[i]);
     }
-    enter_scope(im, node_scope(im, n->name));
+    im->want_scope = node_scope(im, n->name);
     op->fn(im, &nd);
     for (size_t i = 0; i < n->n_output; i++)
         if (n->output[i] && *n->output[i] && !imp_find(im, n->output[i]))
@@ -255,14 +261,14 @@ static void import_graph(Imp *im) {
         import_node(im, g->node[i]);
     }
     im->node = NULL;
-    enter_scope(im, NULL);
+    imp_enter_scope(im, NULL);
     /* return */
     const char *ret = "";
     for (size_t i = 0; i < g->n_output; i++) {
         Val *v = imp_find(im, g->output[i]->name);
         if (!v)
             imp_fail(im, "graph output '%.120s' is computed by no node", g->output[i]->name);
-        ret = imp_fmt(im, "%s%s%s", ret, i ? ", " : "", imp_ref(im, v));
+        ret = imp_fmt(im, "%s%s%s", ret, i ? ", " : "", imp_ref_tensor(im, v));
     }
     imp_put(im, &im->body, "  return %s\n}\n", ret);
     /* the signature, now that the inputs used are known */

@@ -117,8 +117,8 @@ static bool all_const_dims(int r, const Dim *d) {
 
 /* Folds a binary op of two known values; false when it cannot. */
 static bool fold_binary(Imp *im, const BinOp *b, const Val *x, const Val *y, const char *out) {
-    if (!val_known(x) || !val_known(y) || x->sexpr || y->sexpr)
-        return false;
+    if (!val_known(x) || !val_known(y) || x->sexpr || y->sexpr || x->var || y->var)
+        return false; /* (an input whose value was given stays an input) */
     Dim od[ATTN_MAX_RANK];
     int ro = imp_broadcast(im, x->rank, x->dim, y->rank, y->dim, od);
     if (!all_const_dims(ro, od) || !all_const_dims(x->rank, x->dim) || !all_const_dims(y->rank, y->dim))
@@ -198,10 +198,29 @@ static Val *binary(Imp *im, const BinOp *b, Val *x, Val *y, const char *out) {
     return imp_emit(im, out, dt, ro, od, "%s(%s, %s)", b->fn, xs, ys);
 }
 
+/* Pow of an integer base: in f32, converted back (exact while results stay below 2^24). */
+static void int_pow(Imp *im, ImpNode *nd) {
+    Val *x = nd->in[0], *y = nd->in[1];
+    imp_need_dtype(im, x, "the base", NUM);
+    imp_need_dtype(im, y, "the exponent", NUM);
+    Dim od[ATTN_MAX_RANK];
+    int ro = imp_broadcast(im, x->rank, x->dim, y->rank, y->dim, od);
+    const char *xs = imp_ref_tensor(im, x), *ys = imp_ref_bc(im, y, ro);
+    if (y->dt != ATTN_F32 && y->var)
+        ys = imp_fmt(im, "f32(%s)", ys);
+    else if (y->dt != ATTN_F32) /* a literal: written as an integer, promoted to f32 */
+        ys = imp_fmt(im, "%s", ys);
+    imp_emit(im, imp_out(nd, 0), x->dt, ro, od, "%s(pow(f32(%s), %s))", imp_dtype_attn(x->dt), xs, ys);
+}
+
 static void op_binary(Imp *im, ImpNode *nd) {
     const BinOp *b = bin_of(nd->n->op_type);
     if (!nd->in[0] || !nd->in[1])
         imp_node_fail(im, "an input is missing");
+    if (b->kind == B_POW && nd->in[0]->dt != ATTN_F32) {
+        int_pow(im, nd);
+        return;
+    }
     binary(im, b, nd->in[0], nd->in[1], imp_out(nd, 0));
 }
 
@@ -228,6 +247,7 @@ static void op_variadic(Imp *im, ImpNode *nd) {
     } else if (nd->nin == 1) {
         Val *v = imp_new_val(im, imp_out(nd, 0), acc->dt, acc->rank, acc->dim);
         Val keep = *v;
+        acc->used = true;
         *v = *acc;
         v->onnx = keep.onnx;
     }
@@ -270,7 +290,7 @@ static void op_unary(Imp *im, ImpNode *nd) {
         return;
     }
     imp_need_dtype(im, x, "the operand", u->dtypes);
-    if (x->fval && u->fold && all_const_dims(x->rank, x->dim)) {
+    if (x->fval && !x->var && u->fold && all_const_dims(x->rank, x->dim)) {
         int64_t n = val_numel(im, x);
         Val *v = imp_new_val(im, out, x->dt, x->rank, x->dim);
         v->fval = imp_alloc(im, (size_t)(n ? n : 1) * sizeof(float));
@@ -296,7 +316,8 @@ static void op_unary(Imp *im, ImpNode *nd) {
     imp_emit(im, out, x->dt, x->rank, x->dim, "%s%s%s", u->pre, imp_ref_tensor(im, x), u->post);
 }
 
-static void alias(Imp *im, const char *out, const Val *x) {
+static void alias(Imp *im, const char *out, Val *x) {
+    x->used = true; /* an input passed on is an input of the entry */
     Val *v = imp_new_val(im, out, x->dt, x->rank, x->dim);
     const char *onnx = v->onnx;
     *v = *x;
@@ -305,13 +326,19 @@ static void alias(Imp *im, const char *out, const Val *x) {
 }
 
 static void op_identity(Imp *im, ImpNode *nd) {
-    if (nd->nin > 1 && nd->in[1]) { /* Dropout's ratio, training_mode */
-        if (nd->nin > 2 && nd->in[2] && (!nd->in[2]->ival || nd->in[2]->ival[0].c))
+    Val *x = nd->in[0];
+    if (nd->nin > 2 && nd->in[2]) { /* Dropout's training_mode: only a ratio of 0 leaves x as it is */
+        const Val *t = nd->in[2];
+        bool training = !t->ival || t->ival[0].c;
+        const Val *r = nd->nin > 1 ? nd->in[1] : NULL;
+        bool zero = r && r->fval && r->fval[0] == 0;
+        if (training && !zero)
             imp_node_fail(im, "Dropout in training mode is not supported (attn runs inference)");
     }
-    if (nd->nout > 1 && *imp_out(nd, 1))
-        imp_node_fail(im, "Dropout's mask output is not supported");
-    alias(im, imp_out(nd, 0), nd->in[0]);
+    alias(im, imp_out(nd, 0), x);
+    if (nd->nout > 1 && *imp_out(nd, 1)) /* the mask keeps everything */
+        imp_emit(im, imp_out(nd, 1), ATTN_BOOL, x->rank, x->dim, "full(%s, true, dtype = \"bool\")",
+                 imp_dims_text(im, x->rank, x->dim));
 }
 
 static void op_where(Imp *im, ImpNode *nd) {
@@ -350,8 +377,10 @@ static void op_clip(Imp *im, ImpNode *nd) {
     const char *e = imp_ref_tensor(im, x);
     Val *lo = nd->nin > 1 ? nd->in[1] : NULL, *hi = nd->nin > 2 ? nd->in[2] : NULL;
     if (imp_attr(nd, "min") || imp_attr(nd, "max")) { /* opset 6 */
-        e = imp_fmt(im, "maximum(%s, %s)", e, imp_fmt(im, "%.9g", (double)imp_attr_float(im, nd, "min", -INFINITY)));
-        e = imp_fmt(im, "minimum(%s, %s)", e, imp_fmt(im, "%.9g", (double)imp_attr_float(im, nd, "max", INFINITY)));
+        float lo_a = imp_attr_float(im, nd, "min", -INFINITY), hi_a = imp_attr_float(im, nd, "max", INFINITY);
+        if (isnan(lo_a) || isnan(hi_a))
+            imp_node_fail(im, "a NaN bound");
+        e = imp_fmt(im, "minimum(maximum(%s, %s), %s)", e, imp_float_lit(im, lo_a), imp_float_lit(im, hi_a));
     }
     for (int k = 0; k < 2; k++) {
         Val *b = k ? hi : lo;
@@ -361,7 +390,6 @@ static void op_clip(Imp *im, ImpNode *nd) {
             imp_node_fail(im, "Clip's %s must be a scalar of the input's type", k ? "max" : "min");
         e = imp_fmt(im, "%s(%s, %s)", k ? "minimum" : "maximum", e, imp_ref_bc(im, b, x->rank));
     }
-    /* "inf" and "-inf" from %.9g are the language's inf and -inf */
     imp_emit(im, imp_out(nd, 0), x->dt, x->rank, x->dim, "%s", e);
 }
 
@@ -424,7 +452,8 @@ const ImpOp imp_ops_elementwise[] = {
     {"Sum", op_variadic, 1, ATTN_LIMIT_ONNX_NODE_IO, 1, 1, "", 8},
     {"Mean", op_variadic, 1, ATTN_LIMIT_ONNX_NODE_IO, 1, 1, "", 8},
     UN("Sqrt"), UN("Exp"), UN("Log"), UN("Tanh"), UN("Sigmoid"), UN("Relu"), UN("Erf"), UN("Abs"), UN("Sin"),
-    UN("Cos"), UN("Softplus"), UN("Neg"), UN("Reciprocal"), UN("Not"),
+    UN("Cos"), UN("Neg"), UN("Reciprocal"), {"Softplus", op_unary, 1, 1, 1, 1, "", 1},
+    {"Not", op_unary, 1, 1, 1, 1, "", 1},
     {"Identity", op_identity, 1, 1, 1, 1, "", 7},
     {"Dropout", op_identity, 1, 3, 1, 2, "seed ratio", 7},
     {"Where", op_where, 3, 3, 1, 1, "", 9},

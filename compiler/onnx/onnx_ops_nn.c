@@ -12,11 +12,11 @@
 
 #define F32 DT_BIT(ATTN_F32)
 
-static const char *lit(Imp *im, double f) {
-    const char *s = imp_fmt(im, "%.9g", f);
-    if (!strpbrk(s, ".ein"))
-        s = imp_fmt(im, "%s.0", s);
-    return s[0] == '-' ? imp_fmt(im, "(%s)", s) : s;
+static const char *lit(Imp *im, float f) {
+    const char *s = imp_float_lit(im, f);
+    if (!s)
+        imp_node_fail(im, "a NaN attribute");
+    return s;
 }
 
 static Dim product(Imp *im, const Dim *d, int from, int to) {
@@ -111,10 +111,38 @@ static void op_softmax(Imp *im, ImpNode *nd) {
              imp_dims_text(im, 2, flat), imp_dims_text(im, x->rank, x->dim));
 }
 
+/* LayerNormalization with its Mean and InvStdDev outputs: spelled out. */
+static void layer_norm_stats(Imp *im, ImpNode *nd, Val *x, int axis, const char *eps) {
+    Val *w = nd->in[1], *b = nd->nin > 2 ? nd->in[2] : NULL;
+    Dim flat[ATTN_MAX_RANK], st[ATTN_MAX_RANK];
+    for (int i = 0; i < x->rank; i++)
+        st[i] = i < axis ? x->dim[i] : odim_const(1);
+    for (int i = 0; i < axis; i++)
+        flat[i] = x->dim[i];
+    flat[axis] = product(im, x->dim, axis, x->rank);
+    const char *out = imp_out(nd, 0);
+    Val *xf = imp_emit(im, imp_fmt(im, "%s#flat", out), ATTN_F32, axis + 1, flat, "reshape(%s, %s)",
+                       imp_ref_tensor(im, x), imp_dims_text(im, axis + 1, flat));
+    flat[axis] = odim_const(1);
+    Val *m = imp_emit(im, imp_fmt(im, "%s#mean", out), ATTN_F32, axis + 1, flat, "mean(%s, axis = %d, keepdim = true)",
+                      xf->var, axis);
+    Val *d = imp_emit(im, imp_fmt(im, "%s#centred", out), ATTN_F32, axis + 1, xf->dim, "%s - %s", xf->var, m->var);
+    Val *inv = imp_emit(im, imp_fmt(im, "%s#invstd", out), ATTN_F32, axis + 1, flat,
+                        "rsqrt(mean(%s * %s, axis = %d, keepdim = true) + %s)", d->var, d->var, axis, eps);
+    const char *e = imp_fmt(im, "reshape(%s * %s, %s) * %s", d->var, inv->var, imp_dims_text(im, x->rank, x->dim),
+                            imp_ref_bc(im, w, x->rank));
+    if (b)
+        e = imp_fmt(im, "%s + %s", e, imp_ref_bc(im, b, x->rank));
+    imp_emit(im, out, ATTN_F32, x->rank, x->dim, "%s", e);
+    const char *st_text = imp_dims_text(im, x->rank, st);
+    if (*imp_out(nd, 1))
+        imp_emit(im, imp_out(nd, 1), ATTN_F32, x->rank, st, "reshape(%s, %s)", m->var, st_text);
+    if (nd->nout > 2 && *imp_out(nd, 2))
+        imp_emit(im, imp_out(nd, 2), ATTN_F32, x->rank, st, "reshape(%s, %s)", inv->var, st_text);
+}
+
 static void op_layer_norm(Imp *im, ImpNode *nd) {
     Val *x = nd->in[0], *w = nd->in[1], *b = nd->nin > 2 ? nd->in[2] : NULL;
-    if (nd->nout > 1 && (*imp_out(nd, 1) || (nd->nout > 2 && *imp_out(nd, 2))))
-        imp_node_fail(im, "the Mean and InvStdDev outputs are not supported");
     imp_need_dtype(im, x, "the input", F32);
     int axis = imp_axis(im, imp_attr_int(im, nd, "axis", -1), x->rank, "axis");
     float eps = imp_attr_float(im, nd, "epsilon", 1e-5f);
@@ -123,6 +151,11 @@ static void op_layer_norm(Imp *im, ImpNode *nd) {
         imp_node_fail(im, "stash_type %lld: attn normalises in f32", (long long)stash);
     const char *out = imp_out(nd, 0), *xs = imp_ref_tensor(im, x), *es = lit(im, eps);
     bool last = axis == x->rank - 1;
+    bool stats = nd->nout > 1 && (*imp_out(nd, 1) || (nd->nout > 2 && *imp_out(nd, 2)));
+    if (stats) {
+        layer_norm_stats(im, nd, x, axis, es);
+        return;
+    }
     if (last && w->rank == 1 && (!b || b->rank == 1)) {
         imp_emit(im, out, ATTN_F32, x->rank, x->dim, "layer_norm(%s, %s%s%s, eps = %s)", xs, imp_ref_tensor(im, w),
                  b ? ", " : "", b ? imp_ref_tensor(im, b) : "", es);
@@ -192,6 +225,7 @@ static void op_reduce(Imp *im, ImpNode *nd) {
     if (n <= 0 && noop) {
         Val *v = imp_new_val(im, out, x->dt, x->rank, x->dim);
         const char *onnx = v->onnx;
+        x->used = true;
         *v = *x;
         v->onnx = onnx;
         return;
@@ -227,16 +261,26 @@ static void op_argmax(Imp *im, ImpNode *nd) {
     imp_need_dtype(im, x, "the input", F32);
     int axis = imp_axis(im, imp_attr_int(im, nd, "axis", 0), x->rank, "axis");
     bool keep = imp_attr_int(im, nd, "keepdims", 1) != 0;
-    if (imp_attr_int(im, nd, "select_last_index", 0))
-        imp_node_fail(im, "select_last_index = 1 is not supported (attn gives the first index)");
+    bool last = imp_attr_int(im, nd, "select_last_index", 0) != 0;
     Dim dims[ATTN_MAX_RANK];
     int r = 0;
     for (int i = 0; i < x->rank; i++)
         if (i != axis || keep)
             dims[r++] = i == axis ? odim_const(1) : x->dim[i];
     bool min = !strcmp(nd->n->op_type, "ArgMin"); /* the first minimum is the first maximum of -x */
-    imp_emit(im, imp_out(nd, 0), ATTN_I64, r, dims, "argmax(%s%s, axis = %d%s)", min ? "-" : "",
-             imp_ref_tensor(im, x), axis, keep ? ", keepdim = true" : "");
+    const char *xs = imp_ref_tensor(im, x), *k = keep ? ", keepdim = true" : "";
+    if (!last) {
+        imp_emit(im, imp_out(nd, 0), ATTN_I64, r, dims, "argmax(%s%s, axis = %d%s)", min ? "-" : "", xs, axis, k);
+        return;
+    }
+    /* the last index holding the extreme: the largest position where x equals it */
+    Dim pos[ATTN_MAX_RANK];
+    for (int i = 0; i < x->rank; i++)
+        pos[i] = i == axis ? x->dim[i] : odim_const(1);
+    imp_emit(im, imp_out(nd, 0), ATTN_I64, r, dims,
+             "i64(max(where(%s == %s(%s, axis = %d, keepdim = true), f32(reshape(arange(%s), %s)), -1.0), "
+             "axis = %d%s))", xs, min ? "min" : "max", xs, axis, odim_text(im, x->dim[axis]),
+             imp_dims_text(im, x->rank, pos), axis, k);
 }
 
 /* CumSum as a product with a triangular 0/1 matrix along the axis (moved last). */
@@ -430,7 +474,7 @@ static void op_einsum(Imp *im, ImpNode *nd) {
     imp_emit(im, out, ATTN_F32, to.n, od, "%s", permuted(im, e, &prod, &to));
 }
 
-#define RED(name) {name, op_reduce, 1, 2, 1, 1, "axes keepdims noop_with_empty_axes", 7}
+#define RED(name) {name, op_reduce, 1, 2, 1, 1, "axes keepdims noop_with_empty_axes", 1}
 const ImpOp imp_ops_nn[] = {
     {"MatMul", op_matmul, 2, 2, 1, 1, "", 7},
     {"Gemm", op_gemm, 2, 3, 1, 1, "alpha beta transA transB", 7},
@@ -447,7 +491,7 @@ const ImpOp imp_ops_nn[] = {
 };
 
 /* ---- the table of every op ---- */
-static const ImpOp *const tables[] = {imp_ops_elementwise, imp_ops_shape, imp_ops_nn};
+static const ImpOp *const tables[] = {imp_ops_elementwise, imp_ops_shape, imp_ops_nn, imp_ops_rnn, imp_ops_act};
 
 const ImpOp *imp_op_lookup(const char *op) {
     for (size_t t = 0; t < sizeof tables / sizeof *tables; t++)

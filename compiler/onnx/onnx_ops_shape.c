@@ -41,7 +41,8 @@ static void fold_view(Imp *im, const char *out, const Val *x, int rank, const Di
     v->fval = x->fval;
 }
 
-static void alias_as(Imp *im, const char *out, const Val *x) {
+static void alias_as(Imp *im, const char *out, Val *x) {
+    x->used = true; /* an input passed on is an input of the entry */
     Val *v = imp_new_val(im, out, x->dt, x->rank, x->dim);
     const char *onnx = v->onnx;
     *v = *x;
@@ -283,7 +284,7 @@ static void op_unsqueeze(Imp *im, ImpNode *nd) {
     for (int i = 0; i < r; i++)
         if (ins[i])
             e = imp_fmt(im, "unsqueeze(%s, %d)", e, i);
-    imp_emit(im, out, x->dt, r, dims, "%s", e);
+    imp_emit(im, out, x->dt, r, dims, "%s", e)->nonneg = x->nonneg;
 }
 
 static void op_concat(Imp *im, ImpNode *nd) {
@@ -612,6 +613,8 @@ static void op_gather(Imp *im, ImpNode *nd) {
     const char *table = imp_ref_tensor(im, x), *ids = imp_ref_tensor(im, ix);
     if (ix->dt == ATTN_I32)
         ids = imp_fmt(im, "i64(%s)", ids);
+    if (!known_ix && !ix->nonneg && odim_is_const(ext)) /* negative indices count from the end */
+        ids = imp_fmt(im, "where(%s < 0, %s + %lld, %s)", ids, ids, (long long)ext.c, ids);
     if (axis == 0) {
         imp_emit(im, out, x->dt, r, dims, "embedding(%s, %s)", table, ids);
         return;
@@ -687,11 +690,11 @@ static void op_constant_of_shape(Imp *im, ImpNode *nd) {
         fold_gather(im, out, fill, n, dims, src, cnt);
         return;
     }
-    const char *value = fill->fval ? imp_fmt(im, "%.9g", (double)fill->fval[0])
+    const char *value = fill->fval ? imp_float_lit(im, fill->fval[0])
                         : fill->dt == ATTN_BOOL ? (fill->ival[0].c ? "true" : "false")
                                                 : imp_fmt(im, "%lld", (long long)fill->ival[0].c);
-    if (fill->fval && !strpbrk(value, ".ein"))
-        value = imp_fmt(im, "%s.0", value);
+    if (!value)
+        imp_node_fail(im, "a NaN fill value is not supported");
     imp_emit(im, out, fill->dt, n, dims, "full(%s, %s, dtype = \"%s\")", imp_dims_text(im, n, dims), value,
              imp_dtype_attn(fill->dt));
 }
@@ -702,7 +705,7 @@ static void op_range(Imp *im, ImpNode *nd) {
         imp_node_fail(im, "start, limit and delta must be scalars");
     const char *out = imp_out(nd, 0);
     if (a->dt == ATTN_F32) {
-        if (!a->fval || !b->fval || !c->fval || a->var || b->var || c->var)
+        if (!a->fval || !b->fval || !c->fval)
             imp_node_fail(im, "a FLOAT Range needs start, limit and delta known at import time");
         double s = a->fval[0], l = b->fval[0], d = c->fval[0];
         if (d == 0)
@@ -718,7 +721,7 @@ static void op_range(Imp *im, ImpNode *nd) {
             v->fval[i] = (float)(s + (double)i * d);
         return;
     }
-    if (!a->ival || !b->ival || !c->ival || a->var || b->var || c->var)
+    if (!a->ival || !b->ival || !c->ival)
         imp_node_fail(im, "Range needs start, limit and delta known at import time (as dims)");
     int64_t d = val_int(im, c, 0, "delta");
     Dim s = a->ival[0], l = b->ival[0];
@@ -744,7 +747,7 @@ static void op_range(Imp *im, ImpNode *nd) {
         e = imp_fmt(im, "%s + %lld", e, (long long)s.c);
     if (a->dt == ATTN_I32)
         e = imp_fmt(im, "i32(%s)", e);
-    imp_emit(im, out, a->dt, 1, &n, "%s", e);
+    imp_emit(im, out, a->dt, 1, &n, "%s", e)->nonneg = s.c >= 0;
 }
 
 static void op_constant(Imp *im, ImpNode *nd) {

@@ -120,6 +120,7 @@ _SIGS = {
                               ctypes.POINTER(ctypes.c_void_p)]),
     "attn_onnx_import_free": (None, [ctypes.POINTER(OnnxImport)]),
     "attn_onnx_ops": (_S, []),
+    "attn_model_load_onnx": (_I, [_P, _S]),
 }
 
 

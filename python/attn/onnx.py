@@ -45,7 +45,7 @@ def import_onnx(path, known=None):
     keep = []
     ts = (_lib.Tensor * max(len(known), 1))()
     for i, (name, value) in enumerate(known.items()):
-        a = np.ascontiguousarray(value)
+        a = np.asarray(value, order="C")  # (ascontiguousarray would make a scalar 1-d)
         if a.dtype not in _TO_ATTN:
             raise TypeError(f"import_onnx: value for '{name}' has dtype {a.dtype}")
         keep.append(a)

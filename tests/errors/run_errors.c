@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gen_onnx.h"
 #include "safetensors.h"
 
 #define CASES_DIR "tests/errors/cases"
@@ -317,6 +318,7 @@ static int gen_files(const char *dir)
     int rc = gen_weights(dir);
     rc |= gen_inputs(dir);
     rc |= gen_sources(dir);
+    rc |= gen_onnx_files(dir);
     return rc;
 }
 
@@ -621,6 +623,10 @@ static char **list_cases(int *n)
     *n = 0;
     while (d && (e = readdir(d))) {
         size_t len = strlen(e->d_name);
+#ifdef ATTN_ERRORS_NO_ONNX /* a build without the ONNX importer (CMakeLists.txt, ATTN_ONNX) */
+        if (!strncmp(e->d_name, "onnx_", 5))
+            continue;
+#endif
         if (len < 6 || strcmp(e->d_name + len - 5, ".attn") || e->d_name[0] == '.')
             continue;
         if (*n == cap) {
