@@ -198,16 +198,23 @@ static bool rewrite_norm(Arena *ar, IrGraph *g, int i) {
 
 /* The factors of product i: mul nodes (the root, and others read only by
  * the product) are opened up to `max` leaves; the count, or -1 when there
- * are more. */
-static int factors(const IrGraph *g, int i, bool root, int *leaf, int n, int max) {
+ * are more. A product of `max` leaves nests at most max - 1 deep, so a
+ * deeper chain (of any length, as in a generated graph) stops there. */
+static int open_product(const IrGraph *g, int i, bool root, int *leaf, int n, int max, int depth) {
     if (is_f32(g, i, OP_MUL) && (root || readers(g, i) == 1)) {
-        n = factors(g, g->nodes[i].in[0], false, leaf, n, max);
-        return n < 0 ? -1 : factors(g, g->nodes[i].in[1], false, leaf, n, max);
+        if (depth == max)
+            return -1;
+        n = open_product(g, g->nodes[i].in[0], false, leaf, n, max, depth + 1);
+        return n < 0 ? -1 : open_product(g, g->nodes[i].in[1], false, leaf, n, max, depth + 1);
     }
     if (n == max)
         return -1;
     leaf[n] = i;
     return n + 1;
+}
+
+static int factors(const IrGraph *g, int i, bool root, int *leaf, int n, int max) {
+    return open_product(g, i, root, leaf, n, max, 0);
 }
 
 /* Whether leaf[0..n) holds exactly one index for which pred(·, x) holds and
@@ -286,11 +293,37 @@ static bool one_plus_tanh(const IrGraph *g, int i, int x) {
     return t >= 0 && is_f32(g, t, OP_TANH) && const_times(g, g->nodes[t].in[0], M_2_SQRTPI * M_SQRT1_2, cubic_term, x);
 }
 
+/* Node i adds something to an erf or a tanh. */
+static bool sum_with_erf_or_tanh(const IrGraph *g, int i) {
+    const IrNode *n = &g->nodes[i];
+    if (n->op != OP_ADD)
+        return false;
+    for (int s = 0; s < 2; s++)
+        if (g->nodes[n->in[s]].op == OP_ERF || g->nodes[n->in[s]].op == OP_TANH)
+            return true;
+    return false;
+}
+
+/* Product i has such a sum among its operands or theirs: what a GELU's three
+ * factors nest in. Checked before opening the product, which counts readers
+ * (a pass over the rest of the graph), so that a long chain of products is
+ * not opened at every node. */
+static bool may_be_gelu(const IrGraph *g, int i) {
+    const IrNode *n = &g->nodes[i];
+    for (int s = 0; s < 2; s++) {
+        const IrNode *o = &g->nodes[n->in[s]];
+        if (sum_with_erf_or_tanh(g, n->in[s]) ||
+            (o->op == OP_MUL && (sum_with_erf_or_tanh(g, o->in[0]) || sum_with_erf_or_tanh(g, o->in[1]))))
+            return true;
+    }
+    return false;
+}
+
 /* Node i is x * 0.5 * (1 + erf(x / √2)) (GELU) or the tanh form
  * (GELU_TANH) in any association: the op in *op and x, or -1. */
 static int match_gelu(const IrGraph *g, int i, OpKind *op) {
     int leaf[3];
-    if (!is_f32(g, i, OP_MUL) || factors(g, i, true, leaf, 0, 3) != 3)
+    if (!is_f32(g, i, OP_MUL) || !may_be_gelu(g, i) || factors(g, i, true, leaf, 0, 3) != 3)
         return -1;
     for (int k = 0; k < 3; k++) {
         int x = leaf[k];
