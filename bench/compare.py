@@ -15,6 +15,11 @@ place and the other rows go on. Rows that stream their weights once per step
 read per step over the read bandwidth that bench_bandwidth measures for a
 buffer of that size (cache-resident when it fits) and for 256 MB (DRAM),
 the best of its rounds.
+
+Rows marked `imported` also run the very .onnx file ORT runs through attn:
+`attnc import` turns it into a .attn and its weights, and bench_compare_attn
+runs that (the "attn import" side; the import itself is not timed). A second
+table sets it beside the hand-written zoo model and ORT.
 """
 import argparse
 import json
@@ -83,6 +88,18 @@ def fmt_ms(r):
     return "%.2f" % r[0] if isinstance(r, list) else "error"
 
 
+def imported_side(row, args, d, env):
+    """The row's ONNX export through `attnc import` and the JIT."""
+    base = os.path.join(d, "imported")
+    p = subprocess.run([os.path.join(args.build, "attnc"), "import", os.path.join(d, "model.onnx"), "-o", base],
+                       cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_S)
+    if p.returncode != 0:
+        return "attnc import: %s" % " | ".join(p.stderr.strip().splitlines()[-2:])
+    return side([os.path.join(args.build, "bench", "bench_compare_attn"), base + ".attn", "forward",
+                 base + ".safetensors", os.path.join(d, "inputs.safetensors"), os.path.join(d, "expected.safetensors"),
+                 str(args.threads), str(args.repeats)], env)
+
+
 def run_row(i, row, args, d):
     export_error = compare_prepare.prepare(row, i, d)
     cmd = [os.path.join(args.build, "bench", "bench_compare_attn"), row.model, row.entry,
@@ -99,12 +116,14 @@ def run_row(i, row, args, d):
     if args.weights_dtype != "f32":  # the low-precision columns: attn's, and PyTorch's autocast
         res["attn_low"] = side(cmd + ["--weights-dtype", args.weights_dtype], env)
         res["torch_low"] = side(torch_cmd + [args.weights_dtype], env)
+    if row.imported:
+        res["import"] = export_error or imported_side(row, args, d, env)
     for name, r in res.items():
         if isinstance(r, str):
             print("  %-22s %s: ERROR %s" % (row.name, name, r), flush=True)
         else:
             extra = " compile %.0f ms" % r[4] if name == "attn" else ""
-            print("  %-22s %-5s %9.2f ms  rss +%.1f MB  max|diff vs PyTorch| %.2e  tokens differing %d%s"
+            print("  %-22s %-6s %9.2f ms  rss +%.1f MB  max|diff vs PyTorch| %.2e  tokens differing %d%s"
                   % (row.name, name, r[0], r[1], r[2], r[3], extra), flush=True)
     return res
 
@@ -112,8 +131,8 @@ def run_row(i, row, args, d):
 def check_note(res):
     """'' when attn's and ORT's outputs match PyTorch's, else a loud note."""
     notes = []
-    for name in ("attn", "ort"):
-        r = res[name]
+    for name in ("attn", "ort", "import"):
+        r = res.get(name)
         if isinstance(r, list) and (not r[2] <= DIFF_LIMIT or r[3] > 0):
             notes.append("**%s OUTPUT DIFFERS: max %.1e, %d tokens**" % (name, r[2], r[3]))
     return "; ".join(notes)
@@ -153,6 +172,20 @@ def table(results, bw, args):
         print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             row.name, fmt_ms(a), fmt_ms(res["torch"]), fmt_ms(res["ort"]), ratio, diff, bound, rss,
             "; ".join(n for n in notes if n).replace("|", "/")))
+    imported = [(row, res) for row, res in results if "import" in res]
+    if imported:
+        print("\nThe same .onnx file through `attnc import` + JIT and through ORT, beside the zoo model:\n")
+        print("| row | attn imported ms | attn zoo ms | ORT ms | imported / zoo | ORT / imported "
+              "| max abs diff imported vs PyTorch | notes |")
+        print("|---|---|---|---|---|---|---|---|")
+        for row, res in imported:
+            im, zoo, ort = res["import"], res["attn"], res["ort"]
+            both = isinstance(im, list)
+            print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                row.name, fmt_ms(im), fmt_ms(zoo), fmt_ms(ort),
+                "%.2f" % (im[0] / zoo[0]) if both and isinstance(zoo, list) else "",
+                "%.2fx" % (ort[0] / im[0]) if both and isinstance(ort, list) else "",
+                "%.1e" % im[2] if both else "", "" if both else str(im).replace("|", "/")))
     sizes = sorted(bw)
     print("\nread bandwidth (bench_bandwidth, %d threads, best / median of 11 rounds; bounds use the best): %s" % (
         args.threads, ", ".join("%.1f MB: %.1f / %.1f GB/s" % (s / 1e6, bw[s][0], bw[s][1]) for s in sizes)))

@@ -129,23 +129,25 @@ class SDPA(nn.Module):
 class Row:
     """name; build() -> module; inputs() -> [(name, tensor)]; attn: (model, entry,
     hyperparameters, {attn input: row input}); outputs: attn's output names;
-    bound: [(weight bytes read per step, steps)] or None; memory: report RSS."""
+    bound: [(weight bytes read per step, steps)] or None; memory: report RSS;
+    imported: also run the ONNX export that ORT runs through `attnc import`."""
 
     def __init__(self, name, build, inputs, model, entry, hp, outputs, attn_inputs=None, bound=None,
-                 memory=False, onnx_note=""):
+                 memory=False, onnx_note="", imported=False):
         self.name, self.build, self.inputs = name, build, inputs
         self.model, self.entry, self.hp, self.outputs = model, entry, hp, outputs
         self.attn_inputs, self.bound, self.memory, self.onnx_note = attn_inputs, bound, memory, onnx_note
+        self.imported = imported
 
 
-def _rnn(name, cls, gates, batch):
+def _rnn(name, cls, gates, batch, imported=False):
     def inputs():
         x = [("input", torch.randn(batch, T_RNN, E_RNN)), ("h_0", 0.5 * torch.randn(1, batch, H_RNN))]
         return x + ([("c_0", 0.5 * torch.randn(1, batch, H_RNN))] if gates == 4 else [])
     outs = ["output", "h_n"] + (["c_n"] if gates == 4 else [])
     bound = [(gates * H_RNN * H_RNN * 4, T_RNN)] if batch == 1 else None
     return Row("%s b%d" % (name, batch), lambda: cls(E_RNN, H_RNN, batch_first=True), inputs,
-               "models/%s.attn" % name.lower(), "forward", {}, outs, bound=bound)
+               "models/%s.attn" % name.lower(), "forward", {}, outs, bound=bound, imported=imported)
 
 
 def _lstm_packed(batch):
@@ -171,20 +173,22 @@ def _s2s_bound():
     return [(3 * h * h * 4, S2S_SRC), (step, S2S_STEPS)]
 
 
-def _mha(L):
+def _mha(L, imported=False):
     return Row("MHA 768/12 L%d" % L, lambda: MHA(768, 12, batch_first=True),
                lambda: [("x", torch.randn(1, L, 768)), ("key_padding_mask", torch.zeros(1, L, dtype=torch.bool))],
                "models/mha.attn", "forward", {"embed_dim": 768, "num_heads": 12},
                ["attn_output", "attn_output_weights"],
-               attn_inputs={"query": "x", "key": "x", "value": "x", "key_padding_mask": "key_padding_mask"})
+               attn_inputs={"query": "x", "key": "x", "value": "x", "key_padding_mask": "key_padding_mask"},
+               imported=imported)
 
 
-def _enc(batch):
+def _enc(batch, imported=False):
     return Row("EncLayer 768 b%d L128" % batch,
                lambda: EncoderLayer(768, 12, 3072, dropout=0.0, activation="gelu", batch_first=True),
                lambda: [("src", torch.randn(batch, 128, 768))],
                "models/transformer_encoder_layer.attn", "forward_nomask",
-               {"d_model": 768, "nhead": 12, "dim_feedforward": 3072, "activation": "gelu"}, ["output"])
+               {"d_model": 768, "nhead": 12, "dim_feedforward": 3072, "activation": "gelu"}, ["output"],
+               imported=imported)
 
 
 def _bert_inputs():
@@ -199,14 +203,14 @@ def _sdpa(L):
 
 
 ROWS = [
-    _rnn("GRU", GRU, 3, 1), _rnn("GRU", GRU, 3, 32), _rnn("LSTM", LSTM, 4, 1), _rnn("LSTM", LSTM, 4, 32),
+    _rnn("GRU", GRU, 3, 1), _rnn("GRU", GRU, 3, 32), _rnn("LSTM", LSTM, 4, 1), _rnn("LSTM", LSTM, 4, 32, True),
     Row("seq2seq greedy 64->32", lambda: Seq2Seq(**S2S), _s2s_inputs, "models/seq2seq_attention.attn", "greedy",
         {k: v for k, v in S2S.items()}, ["tokens", "attention"], bound=_s2s_bound(),
         onnx_note="ORT: encoder + one decoder step exported; the 32-step greedy loop (argmax fed back) runs in node"),
-    _mha(128), _mha(512),
-    _enc(1), _enc(8),
+    _mha(128), _mha(512, True),
+    _enc(1), _enc(8, True),
     Row("BERT-base 12L b1 L128", lambda: Bert(**BERT_BASE), _bert_inputs, "models/bert.attn", "forward",
-        {k: v for k, v in BERT_BASE.items()}, ["last_hidden_state", "pooler_output"]),
+        {k: v for k, v in BERT_BASE.items()}, ["last_hidden_state", "pooler_output"], imported=True),
     _sdpa(1024), _sdpa(2048), _sdpa(4096),
     _lstm_packed(32),  # last, so the rows before keep their seeds
 ]

@@ -17,6 +17,7 @@
  *               [--weights-dtype f32|bf16|int8]
  *     attnc MODEL.attn [OPTIONS]...         (the same as attnc compile MODEL.attn)
  *     attnc weights MODEL.attn [--set ...] [--weights W] [-I DIR]...
+ *     attnc import MODEL.onnx [-o NAME]
  *     attnc heatmap OUTPUTS.safetensors --tensor NAME [--index I]... [--rows FILE]
  *               [--cols FILE] [--svg OUT.svg]
  *
@@ -107,7 +108,7 @@ static const Option options[] = {
      "also output the intermediate tensor assigned to variable NAME (or SCOPE/NAME, e.g. "
      "self_attn/weights); repeatable", 1},
     {OPT_OUT, "-o", NULL, "NAME", "[-o NAME]",
-     "write NAME.o and NAME.h (default: the model's base name)", 0},
+     "write NAME.o and NAME.h (compile), NAME.attn and NAME.safetensors (import); default: the model's base name", 0},
     {OPT_MCPU, "--mcpu", NULL, "CPU", "[--mcpu CPU]",
      "generate code for LLVM CPU name CPU (default: the host's, or $ATTN_MCPU)", 0},
     {OPT_MATTR, "--mattr", NULL, "FEATURES", "[--mattr FEATURES]",
@@ -135,7 +136,7 @@ static const Option options[] = {
 #define NOPTIONS ((int)(sizeof options / sizeof options[0]))
 _Static_assert(NOPTIONS <= 64, "a command's options are a 64-bit set of BIT(OptionId)");
 
-typedef enum { CMD_CHECK, CMD_GRAPH, CMD_RUN, CMD_COMPILE, CMD_WEIGHTS, CMD_HEATMAP } CommandId;
+typedef enum { CMD_CHECK, CMD_GRAPH, CMD_RUN, CMD_COMPILE, CMD_WEIGHTS, CMD_IMPORT, CMD_HEATMAP } CommandId;
 
 typedef struct {
     CommandId id;
@@ -188,6 +189,15 @@ static const Command commands[] = {
      "set with --set (nor solved from --weights) is shown as its expression,\n"
      "\"[hidden_size*3, input_size]\". Export exactly these keys.\n",
      MODEL_OPTS},
+    {CMD_IMPORT, "import", "MODEL.onnx", "turn an ONNX model into NAME.attn and NAME.safetensors",
+     "Imports MODEL.onnx (opsets 7 to 18; docs/ONNX.md): writes NAME.attn, one\n"
+     "entry `forward` with the graph's inputs and outputs (names made identifiers,\n"
+     "the ONNX names in comments; dynamic axes named after their dim_params), a\n"
+     "statement per node grouped by the exporter's name scopes, shape computations\n"
+     "folded into the dims they compute; and NAME.safetensors, the initializers\n"
+     "(keys = their ONNX names: for torch exports, the state_dict keys). Run it\n"
+     "with attnc run NAME.attn --weights NAME.safetensors --inputs IN.\n",
+     BIT(OPT_OUT) | BIT(OPT_HELP)},
     {CMD_HEATMAP, "heatmap", "OUTPUTS.safetensors", "draw a [rows, cols] tensor as a heatmap",
      "Draws tensor NAME of a safetensors file (such as the outputs of attnc run)\n"
      "as a heatmap on the terminal, coloured when stdout is one (unless NO_COLOR\n"
@@ -204,6 +214,7 @@ static const Command commands[] = {
 #define TOP_USAGE                                                                \
     "usage: attnc check|graph|run|compile|weights|help MODEL.attn [OPTIONS]...\n" \
     "       attnc MODEL.attn [OPTIONS]...   (compile)\n"                          \
+    "       attnc import MODEL.onnx [-o NAME]\n"                                  \
     "       attnc heatmap OUTPUTS.safetensors --tensor NAME [OPTIONS]...\n"       \
     "       attnc --version\n"
 
@@ -1343,11 +1354,70 @@ static int cmd_heatmap(const Args *a)
     return rc;
 }
 
+/* ---- import --------------------------------------------------------------- */
+
+/* NAME of -o, else the model's path without its .onnx. */
+static char *import_base(const Args *a)
+{
+    if (a->out)
+        return strdup(a->out);
+    size_t n = strlen(a->model);
+    if (n > 5 && !strcmp(a->model + n - 5, ".onnx"))
+        n -= 5;
+    char *base = malloc(n + 1);
+    if (base) {
+        memcpy(base, a->model, n);
+        base[n] = 0;
+    }
+    return base;
+}
+
+static int cmd_import(const Args *a)
+{
+    attn_onnx_import *r = NULL;
+    char *err = NULL;
+    attn_status s = attn_import_onnx(a->model, NULL, 0, &r, &err);
+    if (s != ATTN_OK) {
+        fprintf(stderr, "%s\n", err ? err : "error: out of memory");
+        attn_string_free(err);
+        return s == ATTN_ERR_USAGE ? EXIT_USAGE : EXIT_INPUT;
+    }
+    int rc = EXIT_INPUT;
+    char *base = import_base(a);
+    size_t n = base ? strlen(base) + 16 : 0;
+    char *src_path = base ? malloc(n) : NULL, *st_path = base ? malloc(n) : NULL;
+    if (!src_path || !st_path) {
+        fputs("attnc: out of memory\n", stderr);
+        goto done;
+    }
+    snprintf(src_path, n, "%s.attn", base);
+    snprintf(st_path, n, "%s.safetensors", base);
+    FILE *f = fopen(src_path, "w");
+    int werr = !f || fputs(r->source, f) < 0;
+    if ((f && fclose(f)) || werr) {
+        fprintf(stderr, "error: cannot write %s: %s\n", src_path, strerror(errno));
+        goto done;
+    }
+    if (cli_write_tensors(st_path, r->weights, r->nweights, stderr))
+        goto done;
+    printf("%s: %d inputs, %d outputs, %d weights -> %s, %s\n", a->model, r->ninputs, r->noutputs, r->nweights,
+           src_path, st_path);
+    rc = EXIT_OK;
+done:
+    free(src_path);
+    free(st_path);
+    free(base);
+    attn_onnx_import_free(r);
+    return rc;
+}
+
 /* Runs the parsed command. */
 static int dispatch(const Args *a)
 {
     if (a->cmd->id == CMD_HEATMAP)
         return cmd_heatmap(a);
+    if (a->cmd->id == CMD_IMPORT)
+        return cmd_import(a);
     attn_model *m = NULL;
     double load_ms = 0;
     int rc = open_model(a, &m, &load_ms);
@@ -1358,6 +1428,7 @@ static int dispatch(const Args *a)
         case CMD_RUN: rc = cmd_run(a, m, load_ms); break;
         case CMD_COMPILE: rc = cmd_compile(a, m); break;
         case CMD_WEIGHTS: rc = cmd_weights(a, m); break;
+        case CMD_IMPORT:
         case CMD_HEATMAP: break; /* handled above */
         }
     }

@@ -109,6 +109,15 @@ int pass_dce(Arena *ar, IrGraph *g);             /* removes nodes no output depe
 int pass_scan_invariant(Arena *ar, IrGraph *g); /* moves step-invariant body work before its scan */
 int pass_scan_hoist(Arena *ar, IrGraph *g);     /* computes per-step input projections for all steps at once */
 int pass_scan_prune(Arena *ar, IrGraph *g);     /* drops and merges scan inputs the body does not need */
+/* Over g and every body: exporters' decompositions (layer norm, GELU, Kᵀ
+ * read through a permute, a power-of-two scale of q) become the table's ops
+ * (pass_canonical.c). */
+int pass_canonicalize(Arena *ar, IrGraph *g);
+/* Its rule for attention over heads merged into the batch ([B*H, L, D], as
+ * nn.MultiheadAttention's export runs it): node pv, the P·V product, and
+ * its chain become [B, H, L, D] (canon_heads.c); false when pv is no such
+ * product. */
+bool canon_split_heads(Arena *ar, IrGraph *g, int pv);
 /* Over g and every body: products sharing their left operand, with weights on the right, become one. */
 int pass_merge_matmuls(Arena *ar, IrGraph *g);
 /* Runs the pipeline (fold, CSE, DCE, the scan passes, less those opt->skip

@@ -31,6 +31,7 @@ static const struct {
     int (*run)(Arena *, IrGraph *);  /* the number of nodes it changed */
 } passes[PASS_COUNT] = {
     [PASS_FOLD] = {"fold", pass_fold_constants},
+    [PASS_CANONICALIZE] = {"canonicalize", pass_canonicalize},
     [PASS_CSE] = {"cse", pass_cse},
     [PASS_MERGE_MATMULS] = {"merge-matmuls", pass_merge_matmuls},
     [PASS_DCE] = {"dce", pass_dce},

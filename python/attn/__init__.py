@@ -11,7 +11,9 @@ ATTN_LIBRARY to its path when it is not found by itself.
 """
 
 from .model import AttnError, Model, Program, TensorSpec, version
+from .onnx import OnnxImport, import_onnx, onnx_ops
 from .safetensors import load_safetensors, save_safetensors
 
-__all__ = ["AttnError", "Model", "Program", "TensorSpec", "version", "load_safetensors", "save_safetensors"]
+__all__ = ["AttnError", "Model", "Program", "TensorSpec", "version", "load_safetensors", "save_safetensors",
+           "OnnxImport", "import_onnx", "onnx_ops"]
 __version__ = "0.5.0"

@@ -36,6 +36,12 @@ class HyperInfo(ctypes.Structure):
                 ("value", ctypes.c_char_p)]
 
 
+class OnnxImport(ctypes.Structure):
+    _fields_ = [("source", ctypes.c_char_p), ("weights", ctypes.POINTER(Tensor)), ("nweights", ctypes.c_int),
+                ("input_names", ctypes.POINTER(ctypes.c_char_p)), ("ninputs", ctypes.c_int),
+                ("output_names", ctypes.POINTER(ctypes.c_char_p)), ("noutputs", ctypes.c_int)]
+
+
 HYPER_INT, HYPER_FLOAT, HYPER_BOOL, HYPER_ENUM = 0, 1, 2, 3
 
 
@@ -114,6 +120,11 @@ _SIGS = {
     "attn_program_free": (None, [_P]),
     "attn_tensors_free": (None, [ctypes.POINTER(Tensor), _I]),
     "attn_string_free": (None, [ctypes.c_void_p]),
+    "attn_import_onnx": (_I, [_S, ctypes.POINTER(Tensor), _I, ctypes.POINTER(ctypes.POINTER(OnnxImport)),
+                              ctypes.POINTER(ctypes.c_void_p)]),
+    "attn_onnx_import_free": (None, [ctypes.POINTER(OnnxImport)]),
+    "attn_onnx_ops": (_S, []),
+    "attn_model_load_onnx": (_I, [_P, _S]),
 }
 
 

@@ -59,12 +59,14 @@ class Model:
         outs = f(input=x, h_0=h)           # dict of numpy arrays
 
     Keyword arguments set hyperparameters (as `attnc --set`). `source` gives the
-    model as text instead of a path (`name` is then used in messages).
+    model as text instead of a path (`name` is then used in messages); `onnx`
+    an .onnx file, imported with its weights bound (attn.import_onnx gives the
+    source and weights to read or edit first).
     """
 
-    def __init__(self, path=None, *, source=None, name="<source>", import_paths=(), **hyper):
-        if (path is None) == (source is None):
-            raise TypeError("attn.Model: give a path or source=..., not both")
+    def __init__(self, path=None, *, source=None, onnx=None, name="<source>", import_paths=(), **hyper):
+        if sum(x is not None for x in (path, source, onnx)) != 1:
+            raise TypeError("attn.Model: give one of a path, source=... or onnx=...")
         self._bound = []  # arrays and images whose memory the library reads
         self._m = _lib.lib.attn_model_new()
         if not self._m:
@@ -73,7 +75,9 @@ class Model:
             self._check(_lib.lib.attn_model_add_import_path(self._m, os.fsencode(d)))
         for k, v in hyper.items():
             self._check(_lib.lib.attn_model_set(self._m, k.encode(), _text(v).encode()))
-        if source is not None:
+        if onnx is not None:  # imported, its weights bound (docs/ONNX.md)
+            self._check(_lib.lib.attn_model_load_onnx(self._m, os.fsencode(onnx)))
+        elif source is not None:
             self._check(_lib.lib.attn_model_load_source(self._m, name.encode(), source.encode()))
         else:
             self._check(_lib.lib.attn_model_load(self._m, os.fsencode(path)))

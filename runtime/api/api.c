@@ -12,11 +12,13 @@
 #include "jit_program.h"
 #include "model.h"
 #include "text.h"
+#include "onnx_api.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct attn_model {
     Model *core;           /* the shared model */
@@ -184,6 +186,33 @@ attn_status attn_model_load_source(attn_model *m, const char *name, const char *
     if (m && !src)
         return usage(m->core, "attn_model_load_source: src is NULL");
     return load(m, name, src);
+}
+
+attn_status attn_model_load_onnx(attn_model *h, const char *path) {
+    if (!h)
+        return ATTN_ERR_USAGE;
+    Model *m = h->core;
+    if (!path)
+        return usage(m, "attn_model_load_onnx: path is NULL");
+    if (m->loaded || m->path)
+        return usage(m, "attn_model_load_onnx: a model is loaded once; make a new attn_model");
+    char *src, *weights, *err = NULL;
+    attn_status s = onnx_import_for_model(path, &src, &weights, &err);
+    if (s != ATTN_OK) {
+        diag_clear(&m->diag);
+        diag_take(&m->diag, err);
+        return s;
+    }
+    char *name = attn_format("%s.attn", path); /* the text attnc import writes */
+    s = name ? load(h, name, src) : nomem(m, "for the model's name");
+    free(name);
+    free(src);
+    if (s == ATTN_OK && weights)
+        s = attn_model_bind_weights(h, weights);
+    if (weights) /* mapped by the bind; the name is no longer needed */
+        unlink(weights);
+    free(weights);
+    return s;
 }
 
 /* Refuses a second source of weights: one file, one image, or tensors. */

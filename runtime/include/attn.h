@@ -457,6 +457,43 @@ ATTN_API attn_status attn_heatmap_text(FILE *out, const float *values, int rows,
 ATTN_API attn_status attn_heatmap_svg(const char *path, const float *values, int rows, int cols,
                                       const char *const *row_labels, const char *const *col_labels, char **error);
 
+/* ---- ONNX import (docs/ONNX.md) --------------------------------------------
+ * An .onnx model becomes .attn source text, one `entry forward` with the
+ * graph's inputs and outputs, and its weights: the initializers (keys = their
+ * ONNX names, for torch exports the state_dict keys) and the constants too
+ * large to write in the source. The file is read strictly: malformed or
+ * unsupported content is refused with a message naming the node, the op and
+ * the opset, never trusted. Without protobuf-c at build time every call
+ * returns ATTN_ERR_USAGE saying so. */
+typedef struct attn_onnx_import {
+    char *source;                /* the .attn text (NUL-terminated) */
+    attn_tensor *weights;        /* names and data owned by the import */
+    int nweights;
+    char **input_names;          /* the ONNX names of the entry's inputs, in order */
+    int ninputs;
+    char **output_names;         /* the ONNX names of its outputs, in order */
+    int noutputs;
+} attn_onnx_import;
+
+/* Imports the model at `path`. `known` (n_known, may be 0) gives values for
+ * graph inputs by ONNX name: where the model needs an input at compile time
+ * (a Reshape's shape, a Slice's starts) it is folded in, and an input used
+ * only so is not an input of the entry. On success *out is set (free with
+ * attn_onnx_import_free); on failure *error (if non-NULL) gets a message. */
+ATTN_API attn_status attn_import_onnx(const char *path, const attn_tensor *known, int n_known,
+                                      attn_onnx_import **out, char **error);
+/* The same for the bytes of an .onnx file in memory, named `name` in messages
+ * (external data is refused: it has no directory). */
+ATTN_API attn_status attn_import_onnx_memory(const void *data, size_t len, const char *name,
+                                             const attn_tensor *known, int n_known,
+                                             attn_onnx_import **out, char **error);
+ATTN_API void attn_onnx_import_free(attn_onnx_import *r);
+/* The ONNX ops the importer knows, space-separated ("Abs Add And ..."); "" without it. */
+ATTN_API const char *attn_onnx_ops(void);
+/* Imports the .onnx at `path` into m (before anything else is loaded) and
+ * binds its weights: attn_model_load and attn_model_bind_* in one call. */
+ATTN_API attn_status attn_model_load_onnx(attn_model *m, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

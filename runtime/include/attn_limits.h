@@ -84,6 +84,15 @@
 #define ATTN_LIMIT_MAP_RULES 16384          /* rules of a weight map (--map-weights); each is
                                                tried on every key of the file */
 
+/* ---- ONNX import (compiler/onnx, docs/ONNX.md) ------------------------- */
+#define ATTN_LIMIT_ONNX_BYTES ((long long)2 << 30) /* an .onnx file (protobuf's own limit) */
+#define ATTN_LIMIT_ONNX_NESTING 32          /* nesting of protobuf messages (a graph's node's
+                                               attribute's tensor is 4) */
+#define ATTN_LIMIT_ONNX_NODES 1000000       /* nodes of a graph */
+#define ATTN_LIMIT_ONNX_NODE_IO 64          /* inputs or outputs of one node */
+#define ATTN_LIMIT_ONNX_DIM_ATOMS 8         /* symbols multiplied in one dim (B*T*...) */
+#define ATTN_LIMIT_ONNX_FOLD 65536          /* elements of an integer value folded at import time */
+
 _Static_assert(ATTN_LIMIT_SCAN_SEQS + ATTN_LIMIT_SCAN_CARRIES <= ATTN_LIMIT_INPUTS + ATTN_LIMIT_SCAN_CAPTURES,
                "a scan body's inputs are its sequences, carries and captures");
 _Static_assert(ATTN_LIMIT_TENSOR_BYTES_SHIFT < 63, "tensor byte counts fit int64");
@@ -95,5 +104,6 @@ _Static_assert(ATTN_LIMIT_FUSE_GROUP <= ATTN_LIMIT_FUSE_MEMBERS, "a fusion group
 _Static_assert(ATTN_LIMIT_ST_JSON_ARRAY >= ATTN_LIMIT_RANK + 1 && ATTN_LIMIT_ST_JSON_ARRAY >= 2,
                "a header array holds a shape (checked against the rank afterwards) or two offsets");
 _Static_assert(ATTN_BUDGET_NODES < ATTN_BUDGET_LOWER_STEPS, "every node is a lowering step");
+_Static_assert(ATTN_LIMIT_ONNX_NODE_IO <= ATTN_LIMIT_OPERANDS, "a node's inputs may all be operands of one concat");
 
 #endif

@@ -20,6 +20,7 @@
 /* The passes, in the order a round runs them. */
 typedef enum PassId {
     PASS_FOLD,
+    PASS_CANONICALIZE,
     PASS_CSE,
     PASS_MERGE_MATMULS,
     PASS_DCE,
@@ -40,7 +41,7 @@ typedef struct PassOptions {
     bool verify;         /* ir_verify after lowering and after every pass, whatever the build */
 } PassOptions;
 
-/* "fold", "cse", "merge-matmuls", "dce", "scan-prune", "scan-invariant", "scan-hoist". */
+/* "fold", "canonicalize", "cse", "merge-matmuls", "dce", "scan-prune", "scan-invariant", "scan-hoist". */
 const char *pass_name(PassId id);
 /* Parses a comma-separated list of pass names (with allow_all, "all" is every
  * pass; an empty list is none) into a set of PASS_BITs. false on an unknown

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "attn_limits.h"
+#include "gen_onnx.h"
 #include "safetensors.h"
 
 #define CASES_DIR "tests/errors/cases"
@@ -402,6 +403,7 @@ static int gen_files(const char *dir)
     rc |= gen_inputs(dir);
     rc |= gen_packed_inputs(dir);
     rc |= gen_sources(dir);
+    rc |= gen_onnx_files(dir);
     return rc;
 }
 
@@ -706,6 +708,10 @@ static char **list_cases(int *n)
     *n = 0;
     while (d && (e = readdir(d))) {
         size_t len = strlen(e->d_name);
+#ifdef ATTN_ERRORS_NO_ONNX /* a build without the ONNX importer (CMakeLists.txt, ATTN_ONNX) */
+        if (!strncmp(e->d_name, "onnx_", 5))
+            continue;
+#endif
         if (len < 6 || strcmp(e->d_name + len - 5, ".attn") || e->d_name[0] == '.')
             continue;
         if (*n == cap) {

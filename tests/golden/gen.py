@@ -1704,6 +1704,19 @@ def _transformer_cases():
 _transformer_cases()
 
 
+@case("onnx_encoder_layer", "tests/golden/models/onnx_encoder_layer.attn", "forward", [])
+def _onnx_encoder_layer():
+    """nn.TransformerEncoderLayer as torch.onnx.export spells it (decomposed
+    LayerNorm and GELU, transposed weights and heads): the exporter patterns
+    of compiler/opt/pass_canonical.c against PyTorch's own layer."""
+    m = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, activation="gelu",
+                                   batch_first=True).float().eval()
+    _tf_randomize(m)
+    check_keys(m, TF_ENC_KEYS)
+    src = torch.randn(3, 6, 16)
+    return state_items(m), [("src", src)], [("output", _tf_run(m, src))]
+
+
 # ---------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------

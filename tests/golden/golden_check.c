@@ -5,7 +5,12 @@
  * cases.txt gives its own tolerance). A case whose fixtures hold map.txt binds
  * its weights through that weight map (attn_model_map_weights).
  *
- *     golden_check REPO_ROOT CASE MODEL ENTRY SETS [BACKEND]
+ *     golden_check [--backend=B] [--fixtures=DIR] [--weights=FILE] ROOT CASE MODEL ENTRY SETS [TOL]
+ *
+ * --fixtures and --weights read the inputs and expected outputs from DIR and
+ * the weights from FILE instead (tests/onnx/check_export.cmake: a model
+ * imported from ONNX, with the weights the import wrote); MODEL may be an
+ * absolute path.
  */
 #include "attn.h"
 #include "safetensors.h"
@@ -88,19 +93,31 @@ static attn_status map_weights(attn_model *m, const char *root, const char *cs) 
 
 int main(int argc, char **argv) {
     attn_compile_options opt = {.backend = ATTN_BACKEND_JIT};
-    if (argc > 1 && strncmp(argv[1], "--backend=", 10) == 0) {
-        opt.backend = strcmp(argv[1] + 10, "interp") == 0 ? ATTN_BACKEND_INTERP : ATTN_BACKEND_JIT;
-        opt.no_fuse = strcmp(argv[1] + 10, "jit-nofuse") == 0; /* the JIT, every node its own kernel */
-        argc--;
-        argv++;
+    const char *fixtures = NULL, *weights = NULL;
+    for (; argc > 1 && strncmp(argv[1], "--", 2) == 0; argc--, argv++) {
+        if (strncmp(argv[1], "--backend=", 10) == 0) {
+            opt.backend = strcmp(argv[1] + 10, "interp") == 0 ? ATTN_BACKEND_INTERP : ATTN_BACKEND_JIT;
+            opt.no_fuse = strcmp(argv[1] + 10, "jit-nofuse") == 0; /* the JIT, every node its own kernel */
+        } else if (strncmp(argv[1], "--fixtures=", 11) == 0)
+            fixtures = argv[1] + 11;
+        else if (strncmp(argv[1], "--weights=", 10) == 0)
+            weights = argv[1] + 10;
+        else
+            argc = 0; /* the usage message */
     }
     if (argc < 6) {
-        fprintf(stderr, "usage: golden_check [--backend=jit|jit-nofuse|interp] ROOT CASE MODEL ENTRY SETS [TOL]\n");
+        fprintf(stderr, "usage: golden_check [--backend=jit|jit-nofuse|interp] [--fixtures=DIR] [--weights=FILE] "
+                        "ROOT CASE MODEL ENTRY SETS [TOL]\n");
         return 2;
     }
     const char *root = argv[1], *cs = argv[2], *model = argv[3], *entry = argv[4], *sets = argv[5];
     double tol = argc > 6 ? atof(argv[6]) : 1e-5;
-    char path[4096];
+    char path[4096], dir[2048], wpath[4096];
+    if (fixtures)
+        snprintf(dir, sizeof dir, "%s", fixtures);
+    else
+        snprintf(dir, sizeof dir, "%s/tests/golden/fixtures/%s", root, cs);
+    snprintf(wpath, sizeof wpath, "%s%s", weights ? weights : dir, weights ? "" : "/weights.safetensors");
     attn_model *m = attn_model_new();
     char *s = strdup(sets);
     for (char *tok = strtok(s, ","); tok && strcmp(sets, "-"); tok = strtok(NULL, ",")) {
@@ -111,17 +128,19 @@ int main(int argc, char **argv) {
         }
     }
     free(s);
-    snprintf(path, sizeof path, "%s/%s", root, model);
+    if (model[0] == '/')
+        snprintf(path, sizeof path, "%s", model);
+    else
+        snprintf(path, sizeof path, "%s/%s", root, model);
     int rc = 1;
     attn_program *p = NULL;
     if (attn_model_load(m, path) == ATTN_OK && map_weights(m, root, cs) == ATTN_OK &&
-        (snprintf(path, sizeof path, "%s/tests/golden/fixtures/%s/weights.safetensors", root, cs),
-         attn_model_bind_weights(m, path) == ATTN_OK) &&
+        attn_model_bind_weights(m, wpath) == ATTN_OK &&
         attn_model_compile(m, entry, &opt, &p) == ATTN_OK) {
         int nin, nwant, nout;
-        snprintf(path, sizeof path, "%s/tests/golden/fixtures/%s/inputs.safetensors", root, cs);
+        snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
         attn_tensor *in = read_tensors(path, &nin);
-        snprintf(path, sizeof path, "%s/tests/golden/fixtures/%s/expected.safetensors", root, cs);
+        snprintf(path, sizeof path, "%s/expected.safetensors", dir);
         attn_tensor *want = read_tensors(path, &nwant);
         attn_tensor *out = NULL;
         char *err = NULL;

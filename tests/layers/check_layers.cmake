@@ -81,6 +81,7 @@ endforeach()
 set(owner_parser.h compiler/front)
 set(owner_lexer.h compiler/front)
 set(owner_llvm_target_names.h compiler/codegen)
+set(owner_onnx.pb-c.h compiler/onnx) # protoc-c, from the system's onnx.proto
 foreach(folder IN LISTS doc_folders)
   file(GLOB headers RELATIVE ${SRC}/${folder} ${SRC}/${folder}/*.h ${SRC}/${folder}/*.def)
   foreach(h IN LISTS headers)

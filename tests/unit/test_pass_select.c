@@ -143,7 +143,7 @@ static void test_parse_pass_lists(void **state) {
     assert_int_equal(set, PASS_ALL);
     assert_false(pass_parse_list("all", false, &set, err, sizeof err));
     assert_false(pass_parse_list("cse,fold2", false, &set, err, sizeof err));
-    assert_string_equal(err, "unknown pass 'fold2' (passes: fold cse merge-matmuls dce scan-prune scan-invariant "
+    assert_string_equal(err, "unknown pass 'fold2' (passes: fold canonicalize cse merge-matmuls dce scan-prune scan-invariant "
                              "scan-hoist)");
     for (int p = 0; p < PASS_COUNT; p++) {
         assert_true(pass_parse_list(pass_name((PassId)p), false, &set, err, sizeof err));
