@@ -183,9 +183,13 @@ int64_t val_int(Imp *im, const Val *v, int64_t i, const char *what) {
 }
 
 /* ---- names ---- */
+/* The language's keywords and type names, and the names the recurrent ops'
+ * scan bodies use (onnx_ops_rnn.c), which no variable or dim may shadow. */
 static const char *const reserved[] = {
     "def", "entry", "hyper", "param", "import", "let", "for", "in", "if", "else", "scope", "return", "yield",
-    "scan", "true", "false", "and", "or", "not", "inf", "enum", "f32", "i32", "i64", "bool", "int", "float", NULL};
+    "scan", "true", "false", "and", "or", "not", "inf", "enum", "f32", "i32", "i64", "bool", "int", "float",
+    "g", "h", "c", "z", "r", "n", "pad", "h_new", "c_new", "gz", "gr", "gh", "rz", "rr", "rh", "rz_w", "rr_w",
+    "rh_w", "rz_b", "rr_b", "rh_b", "gi", "go", "gf", "gc", "pi", "po", "pf", NULL};
 
 static bool name_used(Imp *im, const char *s) {
     for (size_t i = 0; i < im->nnames; i++)

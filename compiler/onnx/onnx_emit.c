@@ -62,10 +62,9 @@ static void materialize(Imp *im, Val *v) {
     int64_t n = val_numel(im, v);
     attn_dtype wdt = v->dt == ATTN_I32 ? ATTN_I64 : v->dt; /* weights bind integers as i64 */
     size_t es = attn_dtype_size(wdt);
-    void *data = imp_alloc(im, (size_t)n * es + 1);
-    if (v->fval)
-        memcpy(data, v->fval, (size_t)n * 4);
-    else if (v->ival)
+    void *data = v->fval; /* f32 elements are written as they are; integers are widened */
+    if (!v->fval && v->ival) {
+        data = imp_alloc(im, (size_t)n * es + 1);
         for (int64_t i = 0; i < n; i++) {
             int64_t x = val_int(im, v, i, "a value used as a tensor");
             if (wdt == ATTN_BOOL)
@@ -73,7 +72,7 @@ static void materialize(Imp *im, Val *v) {
             else
                 ((int64_t *)data)[i] = x;
         }
-    else
+    } else if (!v->fval)
         imp_node_fail(im, "'%.120s' is computed from dims (%s) and used as a tensor, which attn cannot express",
                       v->onnx, v->sexpr);
     const char *name = imp_name(im, v->onnx);

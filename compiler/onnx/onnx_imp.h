@@ -138,7 +138,7 @@ const char *imp_onnx_type_name(int32_t onnx_type);
  * external data inside the model's directory only. */
 void imp_check_wire(Imp *im, const uint8_t *data, size_t len); /* nesting, before protobuf-c parses */
 Val *imp_tensor_val(Imp *im, const Onnx__TensorProto *t, const char *name);
-/* The same into an attn_tensor whose data is malloc'd. */
+/* The same into an attn_tensor whose data is in the arena. */
 void imp_tensor_read(Imp *im, const Onnx__TensorProto *t, const char *what, attn_tensor *out);
 
 /* ---- emitting ---- */

@@ -140,7 +140,7 @@ static void *read_external(Imp *im, const Onnx__TensorProto *t, const char *what
         imp_fail(im, "%s: external data '%.120s' holds %lld bytes; offset %lld + %zu is past its end", what,
                  location, (long long)st.st_size, offset, want);
     }
-    void *buf = malloc(want ? want : 1);
+    void *buf = malloc(want ? want : 1); /* (not the arena: fd must be closed on failure) */
     if (!buf) {
         close(fd);
         imp_fail(im, "out of memory");
@@ -156,10 +156,13 @@ static void *read_external(Imp *im, const Onnx__TensorProto *t, const char *what
         got += (size_t)r;
     }
     close(fd);
-    return buf;
+    void *kept = imp_alloc(im, want + 1);
+    memcpy(kept, buf, want);
+    free(buf);
+    return kept;
 }
 
-/* Elements of t as its ONNX dtype's little-endian bytes, in a malloc'd buffer of
+/* Elements of t as its ONNX dtype's little-endian bytes, in an arena buffer of
  * numel × size bytes: from raw_data, the typed field or external data. */
 static void *tensor_bytes(Imp *im, const Onnx__TensorProto *t, const char *what, int64_t numel, size_t esize) {
     size_t want = (size_t)numel * esize;
@@ -172,14 +175,10 @@ static void *tensor_bytes(Imp *im, const Onnx__TensorProto *t, const char *what,
                    t->n_string_data;
     if (t->has_raw_data && typed)
         imp_fail(im, "%s: holds both raw_data and typed data", what);
-    void *buf = malloc(want ? want : 1);
-    if (!buf)
-        imp_fail(im, "out of memory");
+    if (t->has_raw_data && t->raw_data.len != want)
+        imp_fail(im, "%s: raw_data has %zu bytes, but its dims need %zu", what, t->raw_data.len, want);
+    void *buf = imp_alloc(im, want + 1); /* the arena's: freed with everything on failure */
     if (t->has_raw_data) {
-        if (t->raw_data.len != want) {
-            free(buf);
-            imp_fail(im, "%s: raw_data has %zu bytes, but its dims need %zu", what, t->raw_data.len, want);
-        }
         if (want)
             memcpy(buf, t->raw_data.data, want);
         return buf;
@@ -213,7 +212,6 @@ static void *tensor_bytes(Imp *im, const Onnx__TensorProto *t, const char *what,
             }
     }
     if (have != (size_t)numel) {
-        free(buf);
         imp_fail(im, "%s: holds %zu elements, but its dims need %lld", what, have, (long long)numel);
     }
     return buf;
@@ -244,23 +242,17 @@ void imp_tensor_read(Imp *im, const Onnx__TensorProto *t, const char *what, attn
                  imp_onnx_type_name(t->data_type), (int)t->data_type);
     void *bytes = tensor_bytes(im, t, what, numel, es);
     if (is_double) { /* initializers of DOUBLE become f32: attn computes in f32 */
-        float *f = malloc(numel ? (size_t)numel * 4 : 1);
-        if (!f) {
-            free(bytes);
-            imp_fail(im, "out of memory");
-        }
+        float *f = imp_alloc(im, (size_t)numel * 4 + 1);
         for (int64_t i = 0; i < numel; i++) {
             double d;
             memcpy(&d, (char *)bytes + 8 * i, 8);
             f[i] = (float)d;
         }
-        free(bytes);
         bytes = f;
         out->dtype = ATTN_F32;
     } else if (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL) {
         for (int64_t i = 0; i < numel; i++)
             if (((uint8_t *)bytes)[i] > 1) {
-                free(bytes);
                 imp_fail(im, "%s: bool element %lld is %d, not 0 or 1", what, (long long)i, ((uint8_t *)bytes)[i]);
             }
         out->dtype = ATTN_BOOL;
@@ -275,13 +267,8 @@ Val *imp_tensor_val(Imp *im, const Onnx__TensorProto *t, const char *name) {
     attn_tensor a = {0};
     const char *what = imp_fmt(im, "tensor '%.120s'", name);
     imp_tensor_read(im, t, what, &a);
-    /* the bytes move into the arena, so that a later failure frees them */
     int64_t numel = attn_tensor_numel(&a);
-    size_t nbytes = (size_t)numel * attn_dtype_size(a.dtype);
-    void *copy = imp_alloc(im, nbytes + 1);
-    if (nbytes)
-        memcpy(copy, a.data, nbytes);
-    free(a.data);
+    void *copy = a.data; /* in the arena */
     Dim dims[ATTN_MAX_RANK];
     for (int i = 0; i < a.rank; i++)
         dims[i] = odim_const(a.shape[i]);
