@@ -14,6 +14,10 @@ const IrNode *weight_source(const IrGraph **g, int *i, int64_t *offset) {
             *i = n->in[0];
             continue;
         }
+        if (n->op == OP_RESHAPE) { /* the same elements in the same order */
+            *i = n->in[0];
+            continue;
+        }
         if (n->op != OP_INPUT || !(*g)->parent)
             return n;
         const IrNode *scan = ir_scan_of(*g);
@@ -58,7 +62,7 @@ bool weight_packed_operand(const IrGraph *g, const IrNode *mm, CgParam *p, const
     *p = (CgParam){.node = w, .packed = true, .offset = off};
     if (mm->op != OP_MATMUL || bt->rank != 2 || mm->type.rank < 2 || !dim_is_const(bt->dims[tb ? 1 : 0], &kk) ||
         !dim_is_const(bt->dims[tb ? 0 : 1], &nn) ||
-        !((w->op == OP_PARAM && w->type.rank == 2) || (w->op == OP_CONCAT && concat_parts(sg, w, tb, p))))
+        !((w->op == OP_PARAM && w->type.rank >= 2) || (w->op == OP_CONCAT && concat_parts(sg, w, tb, p))))
         return false;
     p->k = kk;
     p->n = nn;

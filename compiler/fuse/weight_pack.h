@@ -36,7 +36,7 @@ typedef struct CgParam {
 } CgParam;
 
 /* The node a value really comes from: through scan captures to the outer
- * graph and through slice views (adding their offsets to *offset); *g and *i
+ * graph, through slice views (adding their offsets to *offset) and reshapes; *g and *i
  * follow it to its graph and index there. */
 const IrNode *weight_source(const IrGraph **g, int *i, int64_t *offset);
 
