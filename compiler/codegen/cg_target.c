@@ -252,6 +252,8 @@ void cg_target_free(CgTarget *t) {
     memset(t, 0, sizeof *t);
 }
 
+bool cg_target_has_feature(const CgTarget *t, const char *feat) { return has_feature(t->features, feat); }
+
 int cg_target_lanes(const CgTarget *t) { return t->vec_bits / 32; }
 
 /* LLVMCreateTargetMachine, as a guarded section (it reads the CPU and features). */
