@@ -2,7 +2,10 @@
 inputs of DIR, under torch.inference_mode() with THREADS threads, in a fresh
 process (run by bench/compare.py with OMP_WAIT_POLICY=PASSIVE).
 
-    /usr/bin/python3 bench/compare_torch.py ROW DIR THREADS REPEATS
+    /usr/bin/python3 bench/compare_torch.py ROW DIR THREADS REPEATS [int8]
+
+With `int8`, the module runs quantized by PyTorch's dynamic int8
+quantization (int8_module below).
 
 After 3 warm-up runs, REPEATS runs are timed (wall clock). The peak RSS
 (VmHWM) is reset to the RSS just before the first run; its growth by the end
@@ -18,6 +21,7 @@ import sys
 import time
 
 import torch
+import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "golden"))
 from gen import read_safetensors  # noqa: E402
@@ -42,15 +46,47 @@ def reset_peak_rss():
         return status_mb("VmHWM")
 
 
+def int8_module(module):
+    """PyTorch's dynamic int8 quantization of a row's module, as users apply
+    it: torch.quantization.quantize_dynamic over nn.Linear, nn.LSTM, nn.GRU
+    and the RNN cells (weights int8 per tensor, activations quantized per
+    call). Debian's torch 1.13 has no fbgemm engine: onednn. quantize_dynamic
+    swaps children of exact types only, so a row's own GRU/LSTM subclass is
+    copied into a plain nn.GRU/nn.LSTM, quantized as a child of a holder
+    and called with nn.LSTM's signature; the
+    encoder layer's fused fast path does not take quantized Linear and is
+    turned off. MultiheadAttention keeps fp32 (its projections are not
+    nn.Linear). Returns a callable that takes the row's inputs."""
+    torch.backends.quantized.engine = "onednn"
+    spec = {nn.Linear, nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell, nn.RNNCell}
+    if isinstance(module, (compare_rows.GRU, compare_rows.LSTM)):
+        base = nn.LSTM if isinstance(module, compare_rows.LSTM) else nn.GRU
+        plain = base(module.input_size, module.hidden_size, batch_first=module.batch_first)
+        plain.load_state_dict(module.state_dict())
+        q = torch.quantization.quantize_dynamic(nn.Sequential(plain), {base}, dtype=torch.qint8)[0]
+        if base is nn.LSTM:
+            def run_lstm(x, h_0, c_0):
+                y, (h, c) = q(x, (h_0, c_0))
+                return y, h, c
+            return run_lstm
+        return q
+    for m in module.modules():
+        if isinstance(m, nn.TransformerEncoderLayer):
+            m.activation_relu_or_gelu = False
+    return torch.quantization.quantize_dynamic(module, spec, dtype=torch.qint8)
+
+
 def main():
-    if len(sys.argv) != 5:
-        sys.exit("usage: compare_torch.py ROW DIR THREADS REPEATS")
+    if len(sys.argv) not in (5, 6):
+        sys.exit("usage: compare_torch.py ROW DIR THREADS REPEATS [int8]")
     row, d = compare_rows.find(sys.argv[1]), sys.argv[2]
     threads, repeats = int(sys.argv[3]), max(1, int(sys.argv[4]))
     torch.set_num_threads(threads)
     module = row.build().float().eval()
     module.load_state_dict(read_safetensors(os.path.join(d, "weights.safetensors")))
     inputs = list(read_safetensors(os.path.join(d, "inputs.safetensors")).values())
+    if sys.argv[5:] == ["int8"]:
+        module = int8_module(module)
     expected = read_safetensors(os.path.join(d, "expected.safetensors"))
     times = []
     rss0 = reset_peak_rss()
