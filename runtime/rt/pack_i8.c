@@ -10,7 +10,7 @@
 
 int64_t attn_pack_i8_kq(int64_t K) { return (K + 3) / 4 * 4; }
 
-static int64_t panels(int64_t N, int lanes) {
+static int64_t panel_count(int64_t N, int lanes) {
     int64_t nr = attn_pack_nr(lanes);
     return (N + nr - 1) / nr;
 }
@@ -18,15 +18,15 @@ static int64_t panels(int64_t N, int lanes) {
 size_t attn_pack_b_i8_size(int64_t K, int64_t N, int lanes) {
     if (K <= 0 || N <= 0)
         return 0;
-    int64_t cols = panels(N, lanes) * attn_pack_nr(lanes);
+    int64_t cols = panel_count(N, lanes) * attn_pack_nr(lanes);
     return (size_t)(cols * attn_pack_i8_kq(K) + cols * 8);
 }
 
 static float *scales(void *out, int64_t K, int64_t N, int lanes) {
-    return (float *)((int8_t *)out + panels(N, lanes) * attn_pack_nr(lanes) * attn_pack_i8_kq(K));
+    return (float *)((int8_t *)out + panel_count(N, lanes) * attn_pack_nr(lanes) * attn_pack_i8_kq(K));
 }
 static int32_t *corrections(void *out, int64_t K, int64_t N, int lanes) {
-    return (int32_t *)(scales(out, K, N, lanes) + panels(N, lanes) * attn_pack_nr(lanes));
+    return (int32_t *)(scales(out, K, N, lanes) + panel_count(N, lanes) * attn_pack_nr(lanes));
 }
 
 static int8_t *byte_at(void *out, int64_t K, int lanes, int64_t p, int64_t j) {
@@ -73,7 +73,7 @@ void attn_pack_b_i8_gates(const float *B, int64_t K, int64_t N, int64_t col, int
         return;
     for (int64_t j = col; j < col + n; j++)
         pack_column(B + (j - col) * b_cs, K, N, b_rs, lanes, gate_column(j, N, lanes, gates), out);
-    int64_t cols = panels(N, lanes) * attn_pack_nr(lanes);
+    int64_t cols = panel_count(N, lanes) * attn_pack_nr(lanes);
     if (col + n == N)
         for (int64_t j = N; j < cols; j++) {
             for (int64_t p = 0; p < attn_pack_i8_kq(K); p++)
@@ -85,6 +85,15 @@ void attn_pack_b_i8_gates(const float *B, int64_t K, int64_t N, int64_t col, int
 
 void attn_pack_b_i8(const float *B, int64_t K, int64_t N, int64_t b_rs, int64_t b_cs, int lanes, void *out) {
     attn_pack_b_i8_gates(B, K, N, 0, N, b_rs, b_cs, lanes, 1, out);
+}
+
+void attn_pack_b_i8_from_panels(const float *panels, int64_t K, int64_t N, int lanes, void *out) {
+    if (K <= 0 || N <= 0 || lanes <= 0)
+        return;
+    int64_t nr = attn_pack_nr(lanes), cols = panel_count(N, lanes) * nr;
+    /* the padding columns of the panels are zero: scale 0, values 0 */
+    for (int64_t j = 0; j < cols; j++)
+        pack_column(panels + (j / nr) * K * nr + j % nr, K, N, nr, lanes, j, out);
 }
 
 float attn_pack_i8_scale(const void *packed, int64_t K, int64_t N, int lanes, int64_t j) {

@@ -47,6 +47,11 @@ void attn_pack_b_i8_gates(const float *B, int64_t K, int64_t N, int64_t col, int
 /* All of B, plain column order. */
 void attn_pack_b_i8(const float *B, int64_t K, int64_t N, int64_t b_rs, int64_t b_cs, int lanes, void *out);
 
+/* The f32 panels of a K×N matrix (attn_pack_b / attn_pack_b_gates, pack.h)
+ * quantized column by column into out (attn_pack_b_i8_size bytes): the
+ * packed columns keep their order, gate interleaving included. */
+void attn_pack_b_i8_from_panels(const float *panels, int64_t K, int64_t N, int lanes, void *out);
+
 /* Column j's scale and int8 value of row p in a packed matrix (for tests and
  * error measurements). */
 float attn_pack_i8_scale(const void *packed, int64_t K, int64_t N, int lanes, int64_t j);

@@ -4,7 +4,8 @@
  *
  * The quantizer: per-column scales, round to nearest even, clamping, zero
  * columns, the packed positions, the corrections, padding, and gate
- * interleaving packed whole or in parts. The core: against a reference that
+ * interleaving packed whole, in parts or from the f32 panels. The core:
+ * against a reference that
  * quantizes the rows of A the same way and sums the integer products exactly
  * (int64), so the tolerance is float rounding of the dequantization (a few
  * ulps) — a kernel that forgot the zero-point correction, used another scale
@@ -149,6 +150,14 @@ static void test_quantize_columns(void **state) {
     attn_pack_b_i8_gates(B, K, N, 0, 21, N, 1, lanes, gates, parts);
     attn_pack_b_i8_gates(B + 21, K, N, 21, N - 21, N, 1, lanes, gates, parts);
     assert_memory_equal(whole, parts, size);
+    /* the same from the f32 panels the other dtypes start from */
+    float *panels = malloc(attn_pack_b_size(K, N, lanes) * sizeof *panels);
+    assert_non_null(panels);
+    attn_pack_b_gates(B, K, N, 0, N, N, 1, lanes, gates, panels);
+    memset(parts, 0xAB, size);
+    attn_pack_b_i8_from_panels(panels, K, N, lanes, parts);
+    assert_memory_equal(whole, parts, size);
+    free(panels);
     /* column g*H + u lands at (u / lanes) * gates * lanes + g * lanes + u % lanes */
     const int64_t H = N / gates, g = 2, u = lanes + 3, to = (u / lanes) * gates * lanes + g * lanes + u % lanes;
     for (int64_t p = 0; p < K; p++)
