@@ -5,9 +5,8 @@
  * The quantizer: per-column scales, round to nearest even, clamping, zero
  * columns, the packed positions, the corrections, padding, and gate
  * interleaving packed whole, in parts or from the f32 panels. The core:
- * against a reference that
- * quantizes the rows of A the same way and sums the integer products exactly
- * (int64), so the tolerance is float rounding of the dequantization (a few
+ * against a reference that quantizes the rows of A the same way and sums
+ * the integer products exactly (int64), so the tolerance is float rounding of the dequantization (a few
  * ulps) — a kernel that forgot the zero-point correction, used another scale
  * or rounded differently is off by whole quantization steps — and against
  * the fp32 product within the error int8 allows. Odd sizes around the tile,
