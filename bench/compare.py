@@ -181,20 +181,20 @@ def run_row_int8(row, args, d, export_error):
         if isinstance(r, str):
             print("  %-22s %s int8: ERROR %s" % (row.name, name, r), flush=True)
         else:
-            print("  %-22s %-5s int8 %9.2f ms  max|diff vs PyTorch fp32| %.2e  tokens differing %d"
-                  % (row.name, name, r[0], r[2], r[3]), flush=True)
+            print("  %-22s %-5s int8 %9.2f ms  max|diff vs PyTorch fp32| %.2e  mean cosine %.7f  tokens differing %d"
+                  % (row.name, name, r[0], r[2], r[-1], r[3]), flush=True)
     return res
 
 
 def table_int8(results):
     print("\n| row | attn int8 ms | PyTorch int8 dyn ms | ORT int8 ms | best int8 peer / attn int8 "
-          "| attn fp32 / attn int8 | max abs diff vs fp32 (attn / PyTorch / ORT) | notes |")
+          "| attn fp32 / attn int8 | max abs diff, mean cosine vs fp32 (attn / PyTorch / ORT) | notes |")
     print("|---|---|---|---|---|---|---|---|")
     for row, res, q in results:
         a, peers = q["attn"], [q[s][0] for s in ("torch", "ort") if isinstance(q[s], list)]
         ratio = "%.2fx" % (min(peers) / a[0]) if isinstance(a, list) and peers else ""
         speedup = "%.2fx" % (res["attn"][0] / a[0]) if isinstance(a, list) and isinstance(res["attn"], list) else ""
-        diff = " / ".join(("%.1e" % q[s][2] + (" (%d tokens)" % q[s][3] if q[s][3] else ""))
+        diff = " / ".join(("%.1e, %.6f" % (q[s][2], q[s][-1]) + (" (%d tokens)" % q[s][3] if q[s][3] else ""))
                           if isinstance(q[s], list) else "error" for s in ("attn", "torch", "ort"))
         notes = ["%s: %s" % (s, q[s]) for s in ("attn", "torch", "ort") if isinstance(q[s], str)]
         print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (

@@ -13,7 +13,9 @@
  * peak RSS (VmHWM) is reset to the RSS just before the first run (warm-up
  * included); its growth by the end of the last run is the memory the runs
  * needed beyond the loaded weights and inputs. Prints one line for scripts:
- *     RESULT median_ms rss_growth_mb max_abs_diff mismatched_ints compile_ms
+ *     RESULT median_ms rss_growth_mb max_abs_diff mismatched_ints compile_ms mean_cosine
+ * mean_cosine: of each f32 output's rows (last axis) with PyTorch's, averaged
+ * over the rows, the lowest over the outputs (as compare_torch.py).
  */
 #include "attn.h"
 #include "safetensors.h"
@@ -99,11 +101,31 @@ static int read_tensors(const char *path, attn_tensor *ts, int max) {
     return n;
 }
 
+/* The cosine similarity of each row (last axis) of got with want's, averaged;
+ * a row that is zero in both counts as 1. */
+static double mean_cosine(const attn_tensor *got, const attn_tensor *want) {
+    int64_t n = attn_tensor_numel(got), len = got->rank ? got->shape[got->rank - 1] : 1;
+    const float *g = got->data, *w = want->data;
+    double sum = 0;
+    int64_t rows = len > 0 ? n / len : 0;
+    for (int64_t r = 0; r < rows; r++) {
+        double dot = 0, gg = 0, ww = 0;
+        for (int64_t k = r * len; k < (r + 1) * len; k++) {
+            dot += (double)g[k] * w[k];
+            gg += (double)g[k] * g[k];
+            ww += (double)w[k] * w[k];
+        }
+        sum += gg == 0 && ww == 0 ? 1.0 : dot / sqrt(gg * ww);
+    }
+    return rows ? sum / (double)rows : 1.0;
+}
+
 /* Compares the outputs with the expected tensors of the same name. */
 static void compare(const attn_program *p, const attn_tensor *out, int nout, const attn_tensor *want, int nwant,
-                    double *maxdiff, long *mismatched) {
+                    double *maxdiff, long *mismatched, double *cosine) {
     *maxdiff = 0;
     *mismatched = 0;
+    *cosine = 1;
     for (int i = 0; i < nout; i++) {
         const char *name = attn_program_output_name(p, i);
         for (int j = 0; j < nwant; j++) {
@@ -115,6 +137,8 @@ static void compare(const attn_program *p, const attn_tensor *out, int nout, con
                 *maxdiff = INFINITY;
                 continue;
             }
+            if (out[i].dtype == ATTN_F32)
+                *cosine = fmin(*cosine, mean_cosine(&out[i], &want[j]));
             for (int64_t k = 0; k < n; k++) {
                 if (out[i].dtype == ATTN_F32) {
                     double e = fabs((double)((const float *)out[i].data)[k] - ((const float *)want[j].data)[k]);
@@ -186,10 +210,10 @@ int main(int argc, char **argv) {
     qsort(t, (size_t)repeats, sizeof *t, cmp);
     double med = repeats % 2 ? t[repeats / 2] : (t[repeats / 2 - 1] + t[repeats / 2]) / 2;
 
-    double maxdiff;
+    double maxdiff, cosine;
     long mismatched;
-    compare(p, out, nout, want, nwant, &maxdiff, &mismatched);
-    printf("RESULT %.4f %.2f %.3e %ld %.1f\n", med, rss1 - rss0, maxdiff, mismatched, compile_ms);
+    compare(p, out, nout, want, nwant, &maxdiff, &mismatched, &cosine);
+    printf("RESULT %.4f %.2f %.3e %ld %.1f %.7f\n", med, rss1 - rss0, maxdiff, mismatched, compile_ms, cosine);
 
     attn_tensors_free(out, nout);
     for (int i = 0; i < nin; i++) {

@@ -11,8 +11,12 @@ After 3 warm-up runs, REPEATS runs are timed (wall clock). The peak RSS
 (VmHWM) is reset to the RSS just before the first run; its growth by the end
 of the last run is the memory the runs needed. The outputs are
 compared with DIR/expected.safetensors (written by the same module, so this
-only checks that the run is deterministic). Prints one line for scripts:
-    RESULT median_ms rss_growth_mb max_abs_diff mismatched_ints
+only checks that the run is deterministic; with int8, how far PyTorch's int8
+is from its fp32). Prints one line for scripts:
+    RESULT median_ms rss_growth_mb max_abs_diff mismatched_ints mean_cosine
+mean_cosine: of each f32 output's rows (last axis) with the expected rows,
+averaged over the rows; the lowest over the outputs (1 when there are none;
+a row that is zero in both counts as 1).
 """
 import os
 import re
@@ -44,6 +48,16 @@ def reset_peak_rss():
         return status_mb("VmRSS")
     except OSError:
         return status_mb("VmHWM")
+
+
+def mean_cosine(got, want):
+    """The cosine similarity of each row (last axis) of got with want's, averaged."""
+    last = got.shape[-1] if got.dim() else 1
+    g, w = got.double().reshape(-1, last), want.double().reshape(-1, last)
+    dot, ng, nw = (g * w).sum(1), g.norm(dim=1), w.norm(dim=1)
+    both_zero = (ng == 0) & (nw == 0)
+    cos = torch.where(both_zero, torch.ones_like(dot), dot / (ng * nw).clamp_min(1e-300))
+    return float(cos.mean()) if cos.numel() else 1.0
 
 
 def int8_module(module):
@@ -98,14 +112,16 @@ def main():
             if r >= 0:
                 times.append((t1 - t0) * 1e3)
     rss1 = status_mb("VmHWM")
-    diff, mismatched = 0.0, 0
+    diff, mismatched, cosine = 0.0, 0, 1.0
     for name, got in zip(row.outputs, outputs):
         want = expected[name]
         if got.dtype == torch.float32:
             diff = max(diff, float((got - want).abs().max()))
+            cosine = min(cosine, mean_cosine(got, want))
         else:
             mismatched += int((got != want).sum())
-    print("RESULT %.4f %.2f %.3e %d" % (statistics.median(times), rss1 - rss0, diff, mismatched), flush=True)
+    print("RESULT %.4f %.2f %.3e %d %.7f" % (statistics.median(times), rss1 - rss0, diff, mismatched, cosine),
+          flush=True)
 
 
 if __name__ == "__main__":
