@@ -8,7 +8,8 @@
  *     ./build/bench/bench_matmul_i8 [runs [MxKxN]]
  *
  * Times are medians over `runs` rounds (default 15); a round times at least
- * ~20 ms of repeated calls of each core in turn.
+ * ~20 ms of repeated calls of each core in turn. ATTN_BENCH_ASM=FILE writes
+ * the generated assembly to FILE instead.
  */
 #include "cg_matmul.h"
 #include "cg_matmul_i8.h"
@@ -159,6 +160,14 @@ int main(int argc, char **argv) {
     cg_gemm_i8(&cm);
     if (vnni)
         build_peak(&cm);
+    const char *asm_path = getenv("ATTN_BENCH_ASM"); /* write the generated assembly there and stop */
+    if (asm_path) {
+        if (cg_optimize(cm.mod, &t, &err) != 0 || cg_emit_file(cm.mod, &t, 1, asm_path, &err) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        return 0;
+    }
     GemmPackedFn fn[2];
     if (cg_optimize(cm.mod, &t, &err) != 0 || jit_add_module(jit, cm.mod, &err) != 0 ||
         !(fn[0] = (GemmPackedFn)jit_lookup(jit, "attn_gemm_packed", &err)) ||
