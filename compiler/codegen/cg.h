@@ -9,6 +9,7 @@
 #ifndef ATTN_CG_H
 #define ATTN_CG_H
 
+#include "attn.h"
 #include "cg_target.h"
 
 #include <llvm-c/Core.h>
@@ -23,6 +24,7 @@ typedef struct CgModule {
                            address (JIT): declare its functions instead of emitting them */
     bool no_fuse;       /* every node its own kernel (-O0 / --no-fuse; compiler/fuse/fuse.h) */
     bool profile;       /* time every kernel call (runtime/rt/profile.h) */
+    attn_weights_dtype weights_dtype; /* storage of the products' packed weights (docs/PRECISION.md) */
 } CgModule;
 
 /* A module named `name` in ctx for target t. */

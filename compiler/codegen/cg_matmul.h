@@ -64,4 +64,12 @@ LLVMValueRef cg_gemm(CgModule *cm);
  * mean 1. */
 LLVMValueRef cg_gemm_packed(CgModule *cm);
 
+/* The same product and epilogue contract with B stored as bf16 panels
+ * (attn_pack_b_bf16, runtime/rt/pack.h; docs/PRECISION.md): A rounded to bf16
+ * as it is packed, products accumulated in f32 (vdpbf16ps with AVX512_BF16,
+ * else the bf16 values widened in registers). Signature of attn_gemm_packed:
+ *   void attn_gemm_packed_bf16(i64 M, i64 N, i64 K, ptr A, i64 a_rs, i64 a_cs, ptr Bp, ptr C, i64 ldc,
+ *                              ptr pool, ptr epi, ptr epi_arg, i64 epi_panels) */
+LLVMValueRef cg_gemm_packed_bf16(CgModule *cm);
+
 #endif

@@ -12,8 +12,9 @@
 #include "cg_matmul.h"
 #include "pack.h"
 
-/* attn_gemm / attn_gemm_packed: emitted into the module, or declared when the
-   core is shared (see cg_matmul.h for their signatures). */
+/* attn_gemm / attn_gemm_packed / attn_gemm_packed_bf16: emitted into the
+   module, or declared when the core is shared (see cg_matmul.h for their
+   signatures). */
 static LLVMValueRef core_fn(CgModule *cm, bool packed) {
     if (!cm->core_external)
         return packed ? cg_gemm_packed(cm) : cg_gemm(cm);
@@ -22,6 +23,19 @@ static LLVMValueRef core_fn(CgModule *cm, bool packed) {
     LLVMTypeRef pk[] = {i64, i64, i64, p, i64, i64, p, p, i64, p, p, p, i64};
     return packed ? cg_function(cm, "attn_gemm_packed", LLVMFunctionType(cm->void_t, pk, 13, 0))
                   : cg_function(cm, "attn_gemm", LLVMFunctionType(cm->void_t, full, 15, 0));
+}
+
+/* The core reading a packed weight stored as dt (docs/PRECISION.md); every
+ * packed weight of a module has the module's dtype (cg_entry.c, which
+ * refuses the ones this build has no core for). */
+static LLVMValueRef packed_core_fn(CgModule *cm, attn_weights_dtype dt) {
+    if (dt != ATTN_WEIGHTS_BF16)
+        return core_fn(cm, true);
+    if (!cm->core_external)
+        return cg_gemm_packed_bf16(cm);
+    LLVMTypeRef i64 = cm->i64, p = cm->ptr;
+    LLVMTypeRef pk[] = {i64, i64, i64, p, i64, i64, p, p, i64, p, p, p, i64};
+    return cg_function(cm, "attn_gemm_packed_bf16", LLVMFunctionType(cm->void_t, pk, 13, 0));
 }
 
 /* A right operand without batch dims (a weight) and a plain left one: the
@@ -110,7 +124,7 @@ static void mm_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
         LLVMBuildStore(b, t, LLVMBuildGEP2(b, cm->i64, epi_arg, &idx, 1, ""));
     }
     if (packed) {
-        LLVMValueRef fn = core_fn(cm, true);
+        LLVMValueRef fn = packed_core_fn(cm, cm->weights_dtype);
         LLVMValueRef args[] = {m, n, kk, pa, a_rs, a_cs, packed, pc, n, pool, epi, epi_arg, epi_panels};
         LLVMBuildCall2(b, LLVMGlobalGetValueType(fn), fn, args, 13, "");
     } else {

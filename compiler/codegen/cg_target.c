@@ -252,9 +252,20 @@ void cg_target_free(CgTarget *t) {
     memset(t, 0, sizeof *t);
 }
 
-bool cg_target_has_feature(const CgTarget *t, const char *feat) { return has_feature(t->features, feat); }
-
 int cg_target_lanes(const CgTarget *t) { return t->vec_bits / 32; }
+
+bool cg_target_has(const CgTarget *t, const char *name) {
+    size_t n = strlen(name);
+    bool on = false;
+    for (const char *p = t->features; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n + 1 && (p[0] == '+' || p[0] == '-') && strncmp(p + 1, name, n) == 0)
+            on = p[0] == '+'; /* the last mention wins (--mattr comes after the host's) */
+        p = end ? end + 1 : NULL;
+    }
+    return on;
+}
 
 /* LLVMCreateTargetMachine, as a guarded section (it reads the CPU and features). */
 typedef struct MakeTm {

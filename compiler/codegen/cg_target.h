@@ -40,9 +40,8 @@ int cg_target_init_aot(CgTarget *t, const char *mcpu, const char *mattr, char **
 void cg_target_free(CgTarget *t);
 /* Floats per vector register (vec_bits / 32). */
 int cg_target_lanes(const CgTarget *t);
-/* Whether t's feature string enables `feat` ("+avx512vnni"); features a CPU
- * name implies count only when listed, as for the vector width. */
-bool cg_target_has_feature(const CgTarget *t, const char *feat);
+/* Whether t's features enable `name` ("avx512bf16"): its last mention is "+name". */
+bool cg_target_has(const CgTarget *t, const char *name);
 
 /* A new target machine for t (O3, the given relocation model); NULL on error. */
 LLVMTargetMachineRef cg_target_machine(const CgTarget *t, LLVMRelocMode reloc, char **err);

@@ -11,8 +11,10 @@
  *     attnc run MODEL.attn [--entry E] [--set ...] [--weights W] --inputs IN
  *               [--outputs OUT] [--backend jit|interp] [--repeat N] [--time] [--stats]
  *               [--threads N] [--mcpu CPU] [--mattr F] [--emit-llvm F] [--emit-asm F] [-I DIR]...
+ *               [--weights-dtype f32|bf16|int8]
  *     attnc compile MODEL.attn [--entry E] [--set ...] [--weights W] [-o NAME]
  *               [--mcpu CPU] [--mattr F] [--emit-llvm F] [--emit-asm F] [-I DIR]...
+ *               [--weights-dtype f32|bf16|int8]
  *     attnc MODEL.attn [OPTIONS]...         (the same as attnc compile MODEL.attn)
  *     attnc weights MODEL.attn [--set ...] [--weights W] [-I DIR]...
  *     attnc heatmap OUTPUTS.safetensors --tensor NAME [--index I]... [--rows FILE]
@@ -52,7 +54,7 @@ typedef enum {
     OPT_ENTRY, OPT_SET, OPT_WEIGHTS, OPT_INPUTS, OPT_OUTPUTS, OPT_DOT, OPT_BACKEND,
     OPT_REPEAT, OPT_TIME, OPT_STATS, OPT_PROFILE, OPT_THREADS, OPT_INCLUDE, OPT_TENSOR, OPT_INDEX, OPT_ROWS, OPT_COLS,
     OPT_SVG, OPT_EXTRA, OPT_OUT, OPT_MCPU, OPT_MATTR, OPT_EMIT_LLVM, OPT_EMIT_ASM, OPT_FUSED, OPT_NO_FUSE,
-    OPT_PASSES, OPT_DISABLE_PASS, OPT_DUMP_AFTER, OPT_VERIFY_IR, OPT_HELP
+    OPT_PASSES, OPT_DISABLE_PASS, OPT_DUMP_AFTER, OPT_VERIFY_IR, OPT_WEIGHTS_DTYPE, OPT_HELP
 } OptionId;
 
 #define BIT(id) (UINT64_C(1) << (id))
@@ -123,6 +125,8 @@ static const Option options[] = {
      "print the graph after each run of PASS (a comma-separated list, or all), then the final graph", 0},
     {OPT_VERIFY_IR, "--verify-ir", NULL, NULL, "[--verify-ir]",
      "check the graph IR after lowering and after every pass (an invalid graph is an internal error)", 0},
+    {OPT_WEIGHTS_DTYPE, "--weights-dtype", NULL, "f32|bf16|int8", "[--weights-dtype f32|bf16|int8]",
+     "store the matrix products' constant weights as DTYPE (default: f32; docs/PRECISION.md)", 0},
     {OPT_HELP, "--help", "-h", NULL, NULL, "show this help", 0},
 };
 #define NOPTIONS ((int)(sizeof options / sizeof options[0]))
@@ -139,7 +143,8 @@ typedef struct {
     uint64_t options; /* BIT(OptionId) of each option it takes */
 } Command;
 
-#define JIT_OPTS (BIT(OPT_MCPU) | BIT(OPT_MATTR) | BIT(OPT_EMIT_LLVM) | BIT(OPT_EMIT_ASM) | BIT(OPT_NO_FUSE))
+#define JIT_OPTS                                                                                                       \
+    (BIT(OPT_MCPU) | BIT(OPT_MATTR) | BIT(OPT_EMIT_LLVM) | BIT(OPT_EMIT_ASM) | BIT(OPT_NO_FUSE) | BIT(OPT_WEIGHTS_DTYPE))
 #define PASS_OPTS (BIT(OPT_PASSES) | BIT(OPT_DISABLE_PASS) | BIT(OPT_VERIFY_IR))
 #define MODEL_OPTS (BIT(OPT_SET) | BIT(OPT_WEIGHTS) | BIT(OPT_INCLUDE) | PASS_OPTS | BIT(OPT_HELP))
 
@@ -211,6 +216,7 @@ typedef struct {
     const char *tensor, *rows, *cols, *svg;
     const char *mcpu, *mattr, *emit_llvm, *emit_asm, *out;
     int dot, time, stats, profile, repeat, threads, fused, no_fuse;
+    attn_weights_dtype weights_dtype;
     attn_backend backend;
     PassOptions passes; /* --passes, --disable-pass, --dump-after, --verify-ir */
     uint64_t seen; /* BIT(OptionId) of each option given */
@@ -481,6 +487,13 @@ static int apply_option(Args *a, const Option *o, const char *arg, const char *v
             return usage_error(c, "option '%s' needs interp or jit, got '%s'", arg, val);
         a->backend = strcmp(val, "jit") ? ATTN_BACKEND_INTERP : ATTN_BACKEND_JIT;
         return 0;
+    case OPT_WEIGHTS_DTYPE:
+        for (int d = ATTN_WEIGHTS_F32; d <= ATTN_WEIGHTS_INT8; d++)
+            if (!strcmp(val, attn_weights_dtype_name((attn_weights_dtype)d))) {
+                a->weights_dtype = (attn_weights_dtype)d;
+                return 0;
+            }
+        return usage_error(c, "option '%s' needs f32, bf16 or int8, got '%s'", arg, val);
     case OPT_OUT: a->out = val; return 0;
     case OPT_MCPU: a->mcpu = val; return 0;
     case OPT_MATTR: a->mattr = val; return 0;
@@ -1052,6 +1065,12 @@ static void print_stats(const Args *a, const attn_program *p, const attn_tensor 
     print_bytes(st.workspace_bytes_no_reuse);
     fprintf(stderr, "\nstats: bytes moved ");
     print_bytes(st.bytes_moved);
+    fprintf(stderr, "\nstats: weights held: f32 ");
+    print_bytes(st.weight_bytes[ATTN_WEIGHTS_F32]);
+    fprintf(stderr, ", bf16 ");
+    print_bytes(st.weight_bytes[ATTN_WEIGHTS_BF16]);
+    fprintf(stderr, ", int8 ");
+    print_bytes(st.weight_bytes[ATTN_WEIGHTS_INT8]);
     fprintf(stderr, "\n");
 }
 
@@ -1129,7 +1148,8 @@ static int cmd_run(const Args *a, attn_model *m, double load_ms)
     attn_compile_options opt = {.backend = a->backend, .threads = a->threads,
                                 .mcpu = a->mcpu, .mattr = a->mattr, .no_fuse = a->no_fuse, .profile = a->profile,
                                 .emit_llvm = a->emit_llvm, .emit_asm = a->emit_asm,
-                                .extra_outputs = a->extras, .nextra_outputs = a->nextras};
+                                .extra_outputs = a->extras, .nextra_outputs = a->nextras,
+                                .weights_dtype = a->weights_dtype};
     attn_program *p = NULL;
     double t0 = now_ms();
     attn_status s = compile_entry(m, entry, &opt, &p);
@@ -1178,7 +1198,7 @@ static int cmd_compile(const Args *a, attn_model *m)
         return EXIT_INPUT;
     }
     attn_aot_options opt = {.mcpu = a->mcpu, .mattr = a->mattr, .no_fuse = a->no_fuse, .emit_llvm = a->emit_llvm,
-                            .emit_asm = a->emit_asm};
+                            .emit_asm = a->emit_asm, .weights_dtype = a->weights_dtype};
     Progress progress;
     progress_start(&progress, "compiling %s ahead of time", a->model);
     attn_status s = attn_model_compile_aot(m, a->entry, out, &opt);

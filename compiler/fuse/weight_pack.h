@@ -30,6 +30,9 @@ typedef struct CgParam {
     /* > 1: B's columns are `gates` blocks of n / gates, packed interleaved for a
        product whose epilogue computes the gates (attn_pack_b_gates) */
     int gates;
+    /* packed: the storage of the copy (runtime/rt/pack.h, docs/PRECISION.md),
+       decided at compile time; the runner converts the f32 panels at bind time */
+    attn_weights_dtype dtype;
 } CgParam;
 
 /* The node a value really comes from: through scan captures to the outer

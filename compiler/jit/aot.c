@@ -96,6 +96,15 @@ static void c_comment_text(StrBuf *b, const char *s) {
     }
 }
 
+static const char *weights_dtype_enum(attn_weights_dtype dt) {
+    switch (dt) {
+    case ATTN_WEIGHTS_F32: return "ATTN_WEIGHTS_F32";
+    case ATTN_WEIGHTS_BF16: return "ATTN_WEIGHTS_BF16";
+    case ATTN_WEIGHTS_INT8: return "ATTN_WEIGHTS_INT8";
+    }
+    return "ATTN_WEIGHTS_F32";
+}
+
 static const char *dtype_enum(attn_dtype dt) {
     switch (dt) {
     case ATTN_F32: return "ATTN_F32";
@@ -143,7 +152,7 @@ static int add_weight(Aot *A, const IrNode *w, char **err) {
 /* Whether packed operands a and b hold the same values. */
 static bool same_packed(const CgParam *a, const CgParam *b) {
     if (a->k != b->k || a->n != b->n || a->rs != b->rs || a->cs != b->cs || a->nparts != b->nparts ||
-        a->gates != b->gates)
+        a->gates != b->gates || a->dtype != b->dtype)
         return false;
     if (!a->nparts)
         return strcmp(a->node->name, b->node->name) == 0 && a->offset == b->offset;
@@ -358,8 +367,9 @@ static void weight_table(Aot *A, StrBuf *b) {
     }
     if (!A->nweights)
         sb_printf(b, " *   (none)\n");
-    sb_printf(b, " * Matmuls read %d of them packed for %d floats per vector (runtime/rt/pack.h).\n */\n",
-              A->npacked, cg_target_lanes(&A->target));
+    sb_printf(b, " * Matmuls read %d of them packed for %d floats per vector (runtime/rt/pack.h),\n"
+                 " * stored as %s (docs/PRECISION.md).\n */\n",
+              A->npacked, cg_target_lanes(&A->target), attn_weights_dtype_name(A->o->weights_dtype));
     sb_printf(b, "#define %s_NWEIGHTS %d\n", A->ID, A->nweights);
     if (A->nweights) {
         sb_printf(b, "static const attn_aot_weight %s_weights[%d] = {\n", id, A->nweights);
@@ -400,9 +410,9 @@ static void weight_table(Aot *A, StrBuf *b) {
                 snprintf(parts, sizeof parts, "%d, %s_packed%d_parts", p->param->nparts, id, j);
             else
                 snprintf(parts, sizeof parts, "0, NULL");
-            sb_printf(b, "    {%d, %lld, %lld, %lld, %lld, %lld, %s, %d}%s\n", p->weight, (long long)p->k,
+            sb_printf(b, "    {%d, %lld, %lld, %lld, %lld, %lld, %s, %d, %s}%s\n", p->weight, (long long)p->k,
                       (long long)p->n, (long long)p->rs, (long long)p->cs, (long long)p->offset, parts,
-                      p->param->gates, j + 1 < A->npacked ? "," : "");
+                      p->param->gates, weights_dtype_enum(p->param->dtype), j + 1 < A->npacked ? "," : "");
         }
         sb_printf(b, "};\n");
     }
@@ -694,6 +704,7 @@ static int generate(Aot *A, LLVMContextRef ctx, char **err) {
     CgModule cm;
     cg_module_init(&cm, ctx, A->id, &A->target);
     cm.no_fuse = A->o->no_fuse;
+    cm.weights_dtype = A->o->weights_dtype;
     int rc = -1;
     for (int e = 0; e < A->n; e++) {
         char prefix[2 * NAME_LEN];

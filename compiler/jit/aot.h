@@ -25,6 +25,7 @@ typedef struct AotOptions {
     const char *emit_llvm;    /* also write the optimised module's IR here, when non-NULL */
     const char *emit_asm;     /* also write its assembly here, when non-NULL */
     bool no_fuse;             /* every node its own kernel (compiler/fuse/fuse.h) */
+    attn_weights_dtype weights_dtype; /* storage of the products' packed weights (docs/PRECISION.md) */
 } AotOptions;
 
 /* The C identifier of output path `out`: its base name with every character

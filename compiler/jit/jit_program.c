@@ -24,6 +24,7 @@ struct JitProgram {
     void **params;        /* weight pointers, packed copies owned in `packed` */
     void **packed;
     int nparams;
+    int64_t weight_bytes[3];      /* what params hold, by attn_weights_dtype (attn_run_stats) */
     attn_pool *pool;      /* the pool runs use, or NULL */
     attn_pool *own_pool;  /* ... when it is the program's own */
     int64_t *profile;             /* profiled code: per kernel (ns, calls), else NULL */
@@ -42,6 +43,8 @@ typedef struct Core {
     void *gemm, *gemm_packed;
     void *attention;      /* NULL until a program needs it */
     Jit *attention_jit;   /* the JIT holding it */
+    void *gemm_bf16;      /* the bf16-weights core: NULL until a program needs it */
+    Jit *gemm_bf16_jit;
     struct Core *next;
 } Core;
 
@@ -54,6 +57,8 @@ static void gen_gemm(CgModule *cm) {
 }
 
 static void gen_attention(CgModule *cm) { cg_attention(cm); }
+
+static void gen_gemm_bf16(CgModule *cm) { cg_gemm_packed_bf16(cm); }
 
 /* A JIT holding the core that `gen` emits into module `name` for target t,
  * and the addresses of its n functions sym[]: the cached machine code, or,
@@ -113,25 +118,42 @@ static Core *core_for(const CgTarget *t, char **err) {
     return c;
 }
 
-/* The address of c's attention core, made on first use (t: c's target) in a
- * JIT of its own. */
-static void *core_attention(Core *c, const CgTarget *t, char **err) {
+/* The address of one of a Core's lazily made cores (t: its target): *fn,
+ * made on first use by gen into module `name` of a JIT of its own (*jit). */
+static void *core_lazy(const CgTarget *t, const char *name, void (*gen)(CgModule *), const char *sym, void **fn,
+                       Jit **jit, char **err) {
     pthread_mutex_lock(&core_lock);
-    if (!c->attention) {
-        static const char *const sym[] = {"attn_attention"};
-        c->attention_jit = core_jit(t, "attn_core_attention", gen_attention, sym, &c->attention, 1, err);
-    }
-    void *a = c->attention;
+    if (!*fn)
+        *jit = core_jit(t, name, gen, &sym, fn, 1, err);
+    void *a = *fn;
     pthread_mutex_unlock(&core_lock);
     return a;
 }
 
-/* Defines attn_attention in p's JIT when the program's module calls it. */
-static int link_attention(JitProgram *p, Core *core, LLVMModuleRef mod, char **err) {
-    if (!LLVMGetNamedFunction(mod, "attn_attention"))
-        return 0;
-    void *a = core_attention(core, &p->target, err);
-    return a ? jit_define(p->jit, "attn_attention", a, err) : -1;
+/* Defines the lazily made cores in p's JIT that the program's module calls:
+ * the attention core and the bf16-weights matmul core. */
+static int link_lazy_cores(JitProgram *p, Core *core, LLVMModuleRef mod, char **err) {
+    if (LLVMGetNamedFunction(mod, "attn_attention")) {
+        void *a = core_lazy(&p->target, "attn_core_attention", gen_attention, "attn_attention", &core->attention,
+                            &core->attention_jit, err);
+        if (!a || jit_define(p->jit, "attn_attention", a, err) != 0)
+            return -1;
+    }
+    if (LLVMGetNamedFunction(mod, "attn_gemm_packed_bf16")) {
+        void *a = core_lazy(&p->target, "attn_core_bf16", gen_gemm_bf16, "attn_gemm_packed_bf16",
+                            &core->gemm_bf16, &core->gemm_bf16_jit, err);
+        if (!a || jit_define(p->jit, "attn_gemm_packed_bf16", a, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Whether an unpacked slot before i holds the same weight (counted once). */
+static bool slot_seen(const JitProgram *p, int i) {
+    for (int j = 0; j < i; j++)
+        if (!p->info.params[j].packed && p->info.params[j].node->value == p->info.params[i].node->value)
+            return true;
+    return false;
 }
 
 /* Fills ctx->params: the bound weights, and packed copies where asked. */
@@ -154,25 +176,35 @@ static int bind_params(JitProgram *p, char **err) {
         }
         if (!cp->packed) {
             p->params[i] = cp->node->value->data;
+            if (!slot_seen(p, i))
+                p->weight_bytes[ATTN_WEIGHTS_F32] += (int64_t)attn_dtype_size(cp->node->value->dtype) *
+                                                     attn_tensor_numel(cp->node->value);
             continue;
         }
         int lanes = cg_target_lanes(&p->target);
-        size_t floats = attn_pack_b_size(cp->k, cp->n, lanes);
-        p->packed[i] = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64 + 64);
-        if (!p->packed[i]) {
+        size_t floats = attn_pack_b_size(cp->k, cp->n, lanes), bytes;
+        float *panels = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64 + 64);
+        if (!panels) {
             *err = cg_msg("error: out of memory packing weight '%s'", cp->node->name);
             return -1;
         }
         if (!cp->nparts)
             attn_pack_b_gates((const float *)cp->node->value->data + cp->offset, cp->k, cp->n, 0, cp->n, cp->rs,
-                              cp->cs, lanes, cp->gates, p->packed[i]);
+                              cp->cs, lanes, cp->gates, panels);
         /* a concatenation along n, part by part: a transposed part is n_j whole
            rows of k, else k rows of n_j (cg_entry.c) */
         int64_t col = 0;
         for (int j = 0; j < cp->nparts; col += cp->part_n[j++])
             attn_pack_b_gates((const float *)cp->part[j]->value->data + cp->part_offset[j], cp->k, cp->n, col,
                               cp->part_n[j], cp->rs == 1 ? 1 : cp->part_n[j], cp->rs == 1 ? cp->k : 1, lanes,
-                              cp->gates, p->packed[i]);
+                              cp->gates, panels);
+        /* low-precision storage: the f32 panels converted once, here */
+        if (!(p->packed[i] = attn_pack_to_dtype(panels, cp->k, cp->n, lanes, cp->dtype, &bytes))) {
+            *err = cg_msg("error: out of memory converting weight '%s' to %s", cp->node->name,
+                          attn_weights_dtype_name(cp->dtype));
+            return -1;
+        }
+        p->weight_bytes[cp->dtype] += (int64_t)bytes;
         p->params[i] = p->packed[i];
     }
     return 0;
@@ -238,8 +270,9 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
     cm.core_external = true;
     cm.no_fuse = o && o->no_fuse;
     cm.profile = o && o->profile;
+    cm.weights_dtype = o ? o->weights_dtype : ATTN_WEIGHTS_F32;
     attn_sig_tensor *ins, *outs;
-    if (cg_entry_generate(&cm, e, "entry", &p->info, err) != 0 || link_attention(p, core, cm.mod, err) != 0 ||
+    if (cg_entry_generate(&cm, e, "entry", &p->info, err) != 0 || link_lazy_cores(p, core, cm.mod, err) != 0 ||
         cg_optimize_kernels(cm.mod, &p->target, err) != 0 || emit_files(p, cm.mod, o, err) != 0) {
         LLVMDisposeModule(cm.mod);
         goto fail;
@@ -293,7 +326,10 @@ attn_status jit_program_output_shapes(const JitProgram *p, const attn_tensor *in
 
 attn_status jit_program_stats(const JitProgram *p, const attn_tensor *inputs, int ninputs, attn_run_stats *stats,
                               char **error) {
-    return attn_compiled_stats(&p->c, p->stats, inputs, ninputs, stats, error);
+    attn_status st = attn_compiled_stats(&p->c, p->stats, inputs, ninputs, stats, error);
+    if (st == ATTN_OK)
+        memcpy(stats->weight_bytes, p->weight_bytes, sizeof stats->weight_bytes);
+    return st;
 }
 
 

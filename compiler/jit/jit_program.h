@@ -17,6 +17,7 @@ typedef struct JitOptions {
     const char *emit_asm;       /* write its assembly here, when non-NULL */
     bool no_fuse;               /* every node its own kernel (compiler/fuse/fuse.h) */
     bool profile;               /* time every kernel call (runtime/rt/profile.h) */
+    attn_weights_dtype weights_dtype; /* storage of the products' packed weights */
 } JitOptions;
 
 typedef struct JitProgram JitProgram;

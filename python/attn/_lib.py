@@ -7,6 +7,7 @@ import os
 MAX_RANK = 8
 F32, I32, I64, BOOL = 0, 1, 2, 3
 BACKENDS = {"jit": 0, "interp": 1}
+WEIGHTS_DTYPES = {"f32": 0, "bf16": 1, "int8": 2}  # attn_weights_dtype
 
 
 class Tensor(ctypes.Structure):
@@ -19,7 +20,8 @@ class CompileOptions(ctypes.Structure):
                 ("mcpu", ctypes.c_char_p), ("mattr", ctypes.c_char_p),
                 ("emit_llvm", ctypes.c_char_p), ("emit_asm", ctypes.c_char_p),
                 ("extra_outputs", ctypes.POINTER(ctypes.c_char_p)), ("nextra_outputs", ctypes.c_int),
-                ("no_fuse", ctypes.c_int), ("profile", ctypes.c_int), ("pool", ctypes.c_void_p)]
+                ("no_fuse", ctypes.c_int), ("profile", ctypes.c_int), ("pool", ctypes.c_void_p),
+                ("weights_dtype", ctypes.c_int)]
 
 
 class TensorInfo(ctypes.Structure):

@@ -147,15 +147,20 @@ class Model:
             self._bound.append(a)  # borrowed by the library: alive as long as the model and its programs
         return self
 
-    def compile(self, entry="forward", *, threads=0, backend="jit", extra_outputs=(), no_fuse=False):
-        """Compiles one entry point into a Program (valid after the model is gone)."""
+    def compile(self, entry="forward", *, threads=0, backend="jit", extra_outputs=(), no_fuse=False,
+                weights_dtype="f32"):
+        """Compiles one entry point into a Program (valid after the model is gone).
+        weights_dtype: "f32", "bf16" or "int8", the storage of the matrix
+        products' constant weights (docs/PRECISION.md)."""
         if backend not in _lib.BACKENDS:
             raise ValueError(f"backend must be one of {sorted(_lib.BACKENDS)}")
+        if weights_dtype not in _lib.WEIGHTS_DTYPES:
+            raise ValueError(f"weights_dtype must be one of {sorted(_lib.WEIGHTS_DTYPES)}")
         extras = [e.encode() for e in extra_outputs]
         arr = (ctypes.c_char_p * max(len(extras), 1))(*extras)
         opt = _lib.CompileOptions(backend=_lib.BACKENDS[backend], threads=int(threads),
                                   extra_outputs=arr if extras else None, nextra_outputs=len(extras),
-                                  no_fuse=int(bool(no_fuse)))
+                                  no_fuse=int(bool(no_fuse)), weights_dtype=_lib.WEIGHTS_DTYPES[weights_dtype])
         p = ctypes.c_void_p()
         self._check(_lib.lib.attn_model_compile(self._m, entry.encode(), ctypes.byref(opt), ctypes.byref(p)))
         return Program(p, entry, self._bound, backend)

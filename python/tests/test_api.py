@@ -204,3 +204,17 @@ def test_outputs_are_numpy_arrays_written_in_place():
     interp = _gru(backend="interp")(**_gru_inputs())
     for k in out:
         np.testing.assert_allclose(interp[k], out[k], rtol=1e-5, atol=1e-6)
+
+
+def test_bf16_weights_are_close_and_int8_is_refused():
+    want = _gru()(**_gru_inputs())
+    got = _gru(weights_dtype="bf16")(**_gru_inputs())
+    for k in want:
+        # bf16 weights and activations (8 significant bits) through 2 layers x 4 steps:
+        # about 1e-3 here; f32 weights agree to 1e-7, so this also shows the option took effect
+        err = np.max(np.abs(got[k] - want[k]))
+        assert 1e-6 < err < 2e-2, (k, err)
+    with pytest.raises(attn.AttnError, match="int8 is not yet supported"):
+        _gru(weights_dtype="int8")
+    with pytest.raises(ValueError, match="weights_dtype"):
+        _gru(weights_dtype="f16")

@@ -376,6 +376,20 @@ static bool within_codegen_budget(Model *m, const IrEntry *e) {
     return false;
 }
 
+/* Whether a weights dtype is one this build cannot store (the message says why). */
+static bool weights_dtype_refused(Model *m, const char *fn, attn_weights_dtype dt) {
+    switch (dt) {
+    case ATTN_WEIGHTS_F32:
+    case ATTN_WEIGHTS_BF16:
+        return false;
+    case ATTN_WEIGHTS_INT8:
+        usage(m, "%s: weights dtype int8 is not yet supported (f32 and bf16 are)", fn);
+        return true;
+    }
+    usage(m, "%s: unknown weights dtype %d (ATTN_WEIGHTS_F32, _BF16 or _INT8)", fn, (int)dt);
+    return true;
+}
+
 attn_status attn_model_compile(attn_model *h, const char *entry, const attn_compile_options *opt, attn_program **out) {
     if (!h || !out)
         return ATTN_ERR_USAGE;
@@ -395,6 +409,8 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
         return usage(m, "attn_model_compile: threads is negative");
     if (opt && opt->pool && opt->threads != 0)
         return usage(m, "attn_model_compile: give a pool or a thread count, not both");
+    if (opt && weights_dtype_refused(m, "attn_model_compile", opt->weights_dtype))
+        return ATTN_ERR_USAGE;
     if (!find_entry(m, entry))
         return ATTN_ERR_USAGE;
     if (opt && (opt->nextra_outputs < 0 || (opt->nextra_outputs > 0 && !opt->extra_outputs)))
@@ -419,7 +435,7 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
         JitOptions jo = {0};
         if (opt)
             jo = (JitOptions){opt->mcpu, opt->mattr, opt->threads, opt->pool, opt->emit_llvm, opt->emit_asm,
-                              opt->no_fuse != 0, opt->profile != 0};
+                              opt->no_fuse != 0, opt->profile != 0, opt->weights_dtype};
         char *err = NULL;
         p->jit = jit_program_new(model_entry(m, entry), &jo, &err);
         if (!p->jit) {
@@ -459,6 +475,8 @@ attn_status attn_model_compile_aot(attn_model *h, const char *entry, const char 
         return failure(m);
     if (entry && !find_entry(m, entry))
         return ATTN_ERR_USAGE;
+    if (opt && weights_dtype_refused(m, "attn_model_compile_aot", opt->weights_dtype))
+        return ATTN_ERR_USAGE;
     if (m->nentries == 0) {
         diag_error(&m->diag, (SrcLoc){0}, "%s has no entry points to compile", m->path);
         return ATTN_ERR_INPUT;
@@ -482,7 +500,8 @@ attn_status attn_model_compile_aot(attn_model *h, const char *entry, const char 
         }
     AotOptions ao = {.out = out, .model_path = m->path, .all_entries = entry == NULL};
     if (opt)
-        ao.mcpu = opt->mcpu, ao.mattr = opt->mattr, ao.emit_llvm = opt->emit_llvm, ao.emit_asm = opt->emit_asm, ao.no_fuse = opt->no_fuse != 0;
+        ao.mcpu = opt->mcpu, ao.mattr = opt->mattr, ao.emit_llvm = opt->emit_llvm, ao.emit_asm = opt->emit_asm, ao.no_fuse = opt->no_fuse != 0,
+        ao.weights_dtype = opt->weights_dtype;
     char *err = NULL;
     int rc = aot_compile(es, n, &ao, &err);
     free(es);

@@ -117,6 +117,20 @@ typedef enum attn_backend {
  * the pool as an argument of each run (docs/AOT.md). */
 typedef struct attn_pool attn_pool;
 
+/* How a program stores the constant right operands of its matrix products
+ * (linear layers, recurrent weight_hh, output projections) once weights are
+ * bound (docs/PRECISION.md). Activations, attention's own products, biases
+ * and every other weight stay f32. */
+typedef enum attn_weights_dtype {
+    ATTN_WEIGHTS_F32 = 0, /* as bound: f32 (the default) */
+    ATTN_WEIGHTS_BF16,    /* bfloat16, rounded to nearest-even once at bind time;
+                             products accumulate in f32 */
+    ATTN_WEIGHTS_INT8,    /* int8, symmetric per output column, f32 scales */
+} attn_weights_dtype;
+
+/* "f32", "bf16", "int8"; "?" for values outside the enum. */
+ATTN_API const char *attn_weights_dtype_name(attn_weights_dtype dt);
+
 /* A pool running loops on `threads` threads in all (the caller plus
  * threads-1 workers); threads <= 0 means the number of online cores, and
  * more than ATTN_LIMIT_POOL_THREADS (256) are capped. NULL when out of memory.
@@ -163,6 +177,9 @@ typedef struct attn_compile_options {
     /* JIT: run on this pool (the caller's; threads must then be 0). The pool
      * must outlive the program. NULL: as `threads` says. */
     attn_pool *pool;
+    /* JIT: storage of the matrix products' constant weights (ATTN_WEIGHTS_F32 =
+     * as bound). The interpreter computes in f32 whatever this says. */
+    attn_weights_dtype weights_dtype;
 } attn_compile_options;
 
 typedef struct attn_model attn_model;     /* a loaded, checked model source */
@@ -304,6 +321,9 @@ typedef struct attn_aot_options {
     const char *emit_llvm, *emit_asm;
     /* 1 = no operator fusion (as attn_compile_options.no_fuse) */
     int no_fuse;
+    /* storage of the products' constant weights in what NAME_load_weights makes
+     * (as attn_compile_options.weights_dtype) */
+    attn_weights_dtype weights_dtype;
 } attn_aot_options;
 
 /* Compiles entry point `entry` (NULL: every entry point) ahead of time into the
@@ -368,6 +388,11 @@ typedef struct attn_run_stats {
     int64_t workspace_bytes_no_reuse; /* the same with a buffer of its own for every value */
     int64_t bytes_moved;              /* over all kernel calls: bytes read from their operands and
                                          written to their outputs (scan copies not counted) */
+    /* weights the program holds, by storage: index ATTN_WEIGHTS_F32 counts the
+     * weights read as bound (the model's memory) and f32 packed copies,
+     * ATTN_WEIGHTS_BF16 / ATTN_WEIGHTS_INT8 the low-precision packed copies
+     * (their scales included) */
+    int64_t weight_bytes[3];
 } attn_run_stats;
 
 /* Fills *stats for a run of p on `inputs`, checked as attn_program_run checks

@@ -100,19 +100,25 @@ static void finish(attn_aot_weights *w, Msg *m) {
     for (int j = 0; j < t->npacked && !m->oom; j++) {
         const attn_aot_packed *p = &t->packed[j];
         size_t floats = attn_pack_b_size(p->k, p->n, t->lanes);
-        float *out = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64 + 64);
-        if (!out) {
+        float *panels = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64 + 64);
+        if (!panels) {
             m->oom = 1;
             break;
         }
         if (!p->nparts)
             attn_pack_b_gates((const float *)w->data[p->weight] + p->offset, p->k, p->n, 0, p->n, p->rs, p->cs,
-                              t->lanes, p->gates, out);
+                              t->lanes, p->gates, panels);
         int64_t col = 0;
         for (int q = 0; q < p->nparts; col += p->parts[q++].n)
             attn_pack_b_gates((const float *)w->data[p->parts[q].weight] + p->parts[q].offset, p->k, p->n, col,
                               p->parts[q].n, p->rs == 1 ? 1 : p->parts[q].n, p->rs == 1 ? p->k : 1, t->lanes,
-                              p->gates, out);
+                              p->gates, panels);
+        size_t bytes;
+        void *out = attn_pack_to_dtype(panels, p->k, p->n, t->lanes, p->dtype, &bytes);
+        if (!out) {
+            m->oom = 1;
+            break;
+        }
         w->data[t->nweights + j] = out;
     }
     for (int i = 0; i < t->nweights; i++)

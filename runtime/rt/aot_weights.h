@@ -10,7 +10,8 @@
  * object was compiled for, runtime/rt/pack.h). attn_aot_weights_load reads a
  * safetensors file against that table with the same checks as binding
  * weights to a model (every key present, dtype and shape as declared, no
- * unexpected keys), converts F16/BF16/F64 to f32 and makes the packed copies.
+ * unexpected keys), converts F16/BF16/F64 to f32 and makes the packed copies
+ * (bf16 ones rounded to nearest-even from the f32 panels, docs/PRECISION.md).
  * NAME.h wraps these calls in NAME_load_weights, NAME_ENTRY and
  * NAME_free_weights (docs/AOT.md).
  */
@@ -40,7 +41,7 @@ typedef struct attn_aot_part {
     int64_t n;                    /* its columns of B */
 } attn_aot_part;
 
-/* A copy of a 2-D f32 weight packed for the generated matmul (runtime/rt/pack.h). */
+/* A copy of a 2-D f32 weight packed (and stored as `dtype`) for the generated matmul (runtime/rt/pack.h). */
 typedef struct attn_aot_packed {
     int weight;                   /* index into the table's weights */
     int64_t k, n, rs, cs;         /* B is k×n with element (p, j) at data[offset + p*rs + j*cs] */
@@ -51,6 +52,7 @@ typedef struct attn_aot_packed {
     int nparts;
     const attn_aot_part *parts;
     int gates;                    /* > 1: columns interleaved for a gate epilogue (attn_pack_b_gates) */
+    attn_weights_dtype dtype;     /* storage of the copy: f32 panels, or converted once loaded (pack.h) */
 } attn_aot_packed;
 
 /* The weight slots (attn_run_ctx.params) of one entry point, each an index into

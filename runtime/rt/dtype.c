@@ -49,3 +49,13 @@ void attn_tensors_free(attn_tensor *ts, int n)
 }
 
 void attn_string_free(char *s) { free(s); }
+
+const char *attn_weights_dtype_name(attn_weights_dtype dt)
+{
+    switch (dt) {
+    case ATTN_WEIGHTS_F32: return "f32";
+    case ATTN_WEIGHTS_BF16: return "bf16";
+    case ATTN_WEIGHTS_INT8: return "int8";
+    }
+    return "?";
+}

@@ -83,6 +83,61 @@ int attn_pack_gate_panels(int lanes, int gates) {
     return group / a; /* lcm(nr, group) / nr */
 }
 
+uint16_t attn_bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN: keep it one, quiet */
+        return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/* K rounded up to whole pairs of rows. */
+static int64_t k_pairs(int64_t K) { return (K + 1) / 2 * 2; }
+
+size_t attn_pack_b_bf16_size(int64_t K, int64_t N, int lanes) {
+    if (K <= 0 || N <= 0)
+        return 0;
+    int64_t nr = attn_pack_nr(lanes);
+    return (size_t)((N + nr - 1) / nr * nr) * (size_t)k_pairs(K);
+}
+
+void attn_pack_b_bf16(const float *panels, int64_t K, int64_t N, int lanes, uint16_t *out) {
+    if (K <= 0 || N <= 0)
+        return;
+    int64_t nr = attn_pack_nr(lanes), np = (N + nr - 1) / nr, kp = k_pairs(K);
+    for (int64_t jp = 0; jp < np; jp++) {
+        const float *src = panels + jp * K * nr;
+        uint16_t *dst = out + jp * kp * nr;
+        for (int64_t p = 0; p < kp; p++)
+            for (int64_t j = 0; j < nr; j++)
+                dst[(p - p % 2) * nr + 2 * j + p % 2] = p < K ? attn_bf16_round(src[p * nr + j]) : 0;
+    }
+}
+
+void *attn_pack_to_dtype(float *panels, int64_t K, int64_t N, int lanes, attn_weights_dtype dt, size_t *bytes) {
+    *bytes = 0;
+    switch (dt) {
+    case ATTN_WEIGHTS_F32:
+        *bytes = attn_pack_b_size(K, N, lanes) * sizeof(float);
+        return panels;
+    case ATTN_WEIGHTS_BF16: {
+        size_t n = attn_pack_b_bf16_size(K, N, lanes) * sizeof(uint16_t);
+        uint16_t *out = attn_rt_aligned_alloc((int64_t)n + 64);
+        if (out) {
+            attn_pack_b_bf16(panels, K, N, lanes, out);
+            *bytes = n;
+        }
+        free(panels);
+        return out;
+    }
+    case ATTN_WEIGHTS_INT8:
+        break;
+    }
+    free(panels);
+    return NULL;
+}
+
 void *attn_rt_aligned_alloc(int64_t bytes) {
     if (bytes <= 0)
         return NULL;

@@ -52,6 +52,30 @@ void attn_pack_b_gates(const float *B, int64_t K, int64_t N, int64_t col, int64_
  * that is also whole groups of gates * lanes columns. */
 int attn_pack_gate_panels(int lanes, int gates);
 
+/* ---- low-precision storage (docs/PRECISION.md) ----
+ * bf16 panels hold the same NR columns as the f32 ones, with the K rows taken
+ * in pairs (K rounded up to Kp, even; a missing last row is zero): rows p and
+ * p + 1 (p even) of column j make one 32-bit word, the lower half row p, so
+ * that one vector of L words is L columns times two rows, as vdpbf16ps
+ * multiplies them:
+ *
+ *     element (p, j)  ->  out[((j / NR) * Kp + p - p % 2) * NR + 2 * (j % NR) + p % 2]
+ */
+
+/* x rounded to the nearest bfloat16, ties to even (NaN stays NaN). */
+uint16_t attn_bf16_round(float x);
+/* 16-bit elements of a K×N matrix packed as bf16 panels. */
+size_t attn_pack_b_bf16_size(int64_t K, int64_t N, int lanes);
+/* The f32 panels of a K×N matrix (attn_pack_b) as bf16 panels, each value
+ * rounded by attn_bf16_round. */
+void attn_pack_b_bf16(const float *panels, int64_t K, int64_t N, int lanes, uint16_t *out);
+
+/* The packed f32 panels of a K×N weight in the storage of `dt`: `panels`
+ * itself for ATTN_WEIGHTS_F32, else a new 64-byte aligned buffer (panels
+ * freed). *bytes gets the result's size. NULL when out of memory (panels
+ * freed) or for a dtype this build cannot store (ATTN_WEIGHTS_INT8). */
+void *attn_pack_to_dtype(float *panels, int64_t K, int64_t N, int lanes, attn_weights_dtype dt, size_t *bytes);
+
 /* 64-byte aligned scratch memory for generated code (NULL when out of memory
  * or bytes <= 0), and its release (NULL is allowed). */
 ATTN_RT_API void *attn_rt_aligned_alloc(int64_t bytes);

@@ -1,11 +1,12 @@
 # check_stats.cmake — `attnc run --stats` on a zoo model with the fixtures of a
 # golden case: checks the format of the statistics and of the peak RSS line,
 # that the run's workspace with reuse is smaller than without (WANT_REUSE),
-# and, for models with a scan (WANT_STEPS), that kernel calls outnumber kernels.
+# and, for models with a scan (WANT_STEPS), that kernel calls outnumber kernels;
+# the weights held per storage dtype (WANT_BF16: run with --weights-dtype bf16 in ARGS).
 #
 #   cmake -DATTNC=... -DSRC=... -DMODEL=models/x.attn -DCASE=name
 #         "-DARGS=--entry;forward;--set;k=v" [-DWANT_REUSE=1] [-DWANT_STEPS=1]
-#         [-DBACKEND=interp] -P check_stats.cmake
+#         [-DBACKEND=interp] [-DWANT_BF16=1] -P check_stats.cmake
 set(F ${SRC}/tests/golden/fixtures/${CASE})
 if(NOT BACKEND)
   set(BACKEND jit)
@@ -42,6 +43,17 @@ if(NOT err MATCHES "stats: bytes moved ${bytes}\n")
   message(FATAL_ERROR "no bytes moved line in:\n${err}")
 endif()
 set(moved ${CMAKE_MATCH_1})
+if(NOT err MATCHES "stats: weights held: f32 ${bytes}, bf16 ${bytes}, int8 ${bytes}\n")
+  message(FATAL_ERROR "no weights line in:\n${err}")
+endif()
+set(held_f32 ${CMAKE_MATCH_1})
+set(held_bf16 ${CMAKE_MATCH_3})
+# f32 weights: nothing held in bf16; bf16 (WANT_BF16): the products' weights
+if(WANT_BF16 AND (held_bf16 LESS 1 OR held_f32 LESS 1))
+  message(FATAL_ERROR "bf16 weights should hold the products' weights in bf16, the rest in f32:\n${err}")
+elseif(NOT WANT_BF16 AND (held_bf16 GREATER 0 OR held_f32 LESS 1))
+  message(FATAL_ERROR "f32 weights should hold every weight in f32:\n${err}")
+endif()
 if(kernels LESS 1 OR calls LESS kernels OR moved LESS 1 OR reuse GREATER separate)
   message(FATAL_ERROR "inconsistent statistics:\n${err}")
 endif()

@@ -24,7 +24,7 @@ static const attn_aot_weight weights[3] = {
     {"b", ATTN_F32, 1, {3}, "f32[3]", 1},
     {"ids", ATTN_I64, 1, {2}, "i64[2]", 1},
 };
-static const attn_aot_packed packed[1] = {{0, 2, 3, 1, 2, 0, 0, NULL, 0}};
+static const attn_aot_packed packed[1] = {{0, 2, 3, 1, 2, 0, 0, NULL, 0, ATTN_WEIGHTS_F32}};
 static const int slots[3] = {1, 3, 2};
 static const attn_aot_entry entries[1] = {{"f", 3, slots}};
 enum { LANES = 8 };
@@ -85,7 +85,7 @@ static const attn_compiled compiled = {"f", 0, NULL, 0, NULL, 0, 0, NULL, ws, di
 /* The same packed operand (w transposed) as two parts side by side: rows
  * [0, 1) and [1, 3) of w, as merged products concatenate their weights. */
 static const attn_aot_part halves[2] = {{0, 0, 1}, {0, 2, 2}};
-static const attn_aot_packed packed_parts[1] = {{0, 2, 3, 1, 2, 0, 2, halves, 0}};
+static const attn_aot_packed packed_parts[1] = {{0, 2, 3, 1, 2, 0, 2, halves, 0, ATTN_WEIGHTS_F32}};
 static const attn_aot_table table_parts = {"m", "m.attn", 1, LANES, 3, weights, 1, packed_parts, 1, entries};
 
 static void packs_concatenated_parts(void **state) {
