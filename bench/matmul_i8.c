@@ -153,7 +153,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    bool vnni = cg_target_lanes(&t) == 16 && cg_target_has_feature(&t, "+avx512vnni");
+    bool vnni = cg_target_lanes(&t) == 16 && cg_target_has(&t, "avx512vnni");
     CgModule cm;
     cg_module_init(&cm, jit_context(jit), "bench", &t);
     cg_gemm_packed(&cm);

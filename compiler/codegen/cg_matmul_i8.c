@@ -24,7 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { MAX_MR = 8, MAX_NV = 4, NCP_MAX = 10, L2_BLOCK = 384 * 1024 };
+enum { MAX_MR = 8, MAX_NV = 4, MAX_U = 4, NCP_MAX = 10, L2_BLOCK = 384 * 1024 };
 
 typedef struct Shape {
     int L;  /* int32 lanes per vector */
@@ -40,7 +40,7 @@ static Shape shape_for(const CgTarget *t) {
     s.NR = attn_pack_nr(s.L);
     s.NV = s.NR / s.L;
     s.MR = s.L >= 16 ? 8 : 6;
-    s.vnni = s.L == 16 && cg_target_has_feature(t, "+avx512vnni");
+    s.vnni = s.L == 16 && cg_target_has(t, "avx512vnni");
     return s;
 }
 
@@ -289,24 +289,50 @@ static LLVMValueRef emit_kernel(CgModule *cm, const Shape *s, const char *name, 
                  nr = LLVMGetParam(fn, 9);
     const int L = s->L, nv = s->NV;
     LLVMTypeRef it = LLVMVectorType(cm->i32, (unsigned)L), ft = LLVMVectorType(cm->f32, (unsigned)L);
-    LLVMValueRef acc[MAX_MR][MAX_NV], arow[MAX_MR];
+    /* u accumulator sets over alternate groups: at least 8 independent
+       vpdpbusd chains (latency 4-5 cycles) when the tile is small (a
+       recurrent step's single row) */
+    const int u = mr * nv >= 8 ? 1 : (8 + mr * nv - 1) / (mr * nv) > MAX_U ? MAX_U : (8 + mr * nv - 1) / (mr * nv);
+    LLVMValueRef acc[MAX_U][MAX_MR][MAX_NV], arow[MAX_MR];
     for (int i = 0; i < mr; i++) {
         arow[i] = gep(f, cm->i8, Aq, mul(f, k64(f, i), a_rs));
-        for (int v = 0; v < nv; v++)
-            acc[i][v] = var(f, it, LLVMConstNull(it));
+        for (int k = 0; k < u; k++)
+            for (int v = 0; v < nv; v++)
+                acc[k][i][v] = var(f, it, LLVMConstNull(it));
     }
+    /* group g into accumulator set k */
+#define STEP(g, k)                                                                                                     \
+    do {                                                                                                               \
+        LLVMValueRef brow = gep(f, cm->i8, Bp, mul(f, (g), k64(f, (int64_t)s->NR * 4)));                             \
+        LLVMValueRef bv[MAX_NV];                                                                                       \
+        for (int v = 0; v < nv; v++)                                                                                   \
+            bv[v] = load_a(f, it, gep(f, cm->i8, brow, k64(f, (int64_t)v * L * 4)), 4);                               \
+        for (int i = 0; i < mr; i++) {                                                                                 \
+            LLVMValueRef a = splat(f, load_a(f, cm->i32, gep(f, cm->i8, arow[i], mul(f, (g), k64(f, 4))), 1), L);     \
+            for (int v = 0; v < nv; v++)                                                                               \
+                LLVMBuildStore(f->b, dot4(f, s, LLVMBuildLoad2(f->b, it, acc[k][i][v], ""), a, bv[v]), acc[k][i][v]); \
+        }                                                                                                              \
+    } while (0)
+    LLVMValueRef gmain = u > 1 ? sub(f, groups, LLVMBuildSRem(f->b, groups, k64(f, u), "")) : groups;
     Loop lg;
-    LLVMValueRef g = loop_begin(f, &lg, k64(f, 0), groups, k64(f, 1));
-    LLVMValueRef brow = gep(f, cm->i8, Bp, mul(f, g, k64(f, (int64_t)s->NR * 4)));
-    LLVMValueRef bv[MAX_NV];
-    for (int v = 0; v < nv; v++)
-        bv[v] = load_a(f, it, gep(f, cm->i8, brow, k64(f, (int64_t)v * L * 4)), 4);
-    for (int i = 0; i < mr; i++) {
-        LLVMValueRef a = splat(f, load_a(f, cm->i32, gep(f, cm->i8, arow[i], mul(f, g, k64(f, 4))), 1), L);
-        for (int v = 0; v < nv; v++)
-            LLVMBuildStore(f->b, dot4(f, s, LLVMBuildLoad2(f->b, it, acc[i][v], ""), a, bv[v]), acc[i][v]);
-    }
+    LLVMValueRef g = loop_begin(f, &lg, k64(f, 0), gmain, k64(f, u));
+    for (int k = 0; k < u; k++)
+        STEP(add(f, g, k64(f, k)), k);
     loop_end(f, &lg);
+    if (u > 1) {
+        Loop lr;
+        g = loop_begin(f, &lr, gmain, groups, k64(f, 1));
+        STEP(g, 0);
+        loop_end(f, &lr);
+        for (int i = 0; i < mr; i++)
+            for (int v = 0; v < nv; v++) {
+                LLVMValueRef sum = LLVMBuildLoad2(f->b, it, acc[0][i][v], "");
+                for (int k = 1; k < u; k++)
+                    sum = LLVMBuildAdd(f->b, sum, LLVMBuildLoad2(f->b, it, acc[k][i][v], ""), "");
+                LLVMBuildStore(f->b, sum, acc[0][i][v]);
+            }
+    }
+#undef STEP
 
     /* dequantize and store: full width or masked columns */
     LLVMValueRef wsv[MAX_NV], cv[MAX_NV], cmask[MAX_NV];
@@ -324,7 +350,7 @@ static LLVMValueRef emit_kernel(CgModule *cm, const Shape *s, const char *name, 
             LLVMValueRef crow = gep(f, cm->f32, C, mul(f, k64(f, i), ldc));
             LLVMValueRef as = splat(f, load_a(f, cm->f32, gep(f, cm->f32, As, k64(f, i)), 4), L);
             for (int v = 0; v < nv; v++) {
-                LLVMValueRef sum = LLVMBuildSub(f->b, LLVMBuildLoad2(f->b, it, acc[i][v], ""), cv[v], "");
+                LLVMValueRef sum = LLVMBuildSub(f->b, LLVMBuildLoad2(f->b, it, acc[0][i][v], ""), cv[v], "");
                 LLVMValueRef x = LLVMBuildFMul(f->b, LLVMBuildSIToFP(f->b, sum, ft, ""),
                                                LLVMBuildFMul(f->b, as, wsv[v], ""), "");
                 LLVMValueRef cp = gep(f, cm->f32, crow, k64(f, (int64_t)v * L));
