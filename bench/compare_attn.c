@@ -2,13 +2,15 @@
  * compare_attn.c — the attn side of bench/compare: one model entry, run on the
  * JIT through the public API, timed, and checked against PyTorch's outputs.
  *
- *     bench_compare_attn MODEL ENTRY WEIGHTS INPUTS EXPECTED THREADS REPEATS [NAME=VALUE | -I DIR]...
+ *     bench_compare_attn MODEL ENTRY WEIGHTS INPUTS EXPECTED THREADS REPEATS
+ *                        [NAME=VALUE | -I DIR | --weights-dtype f32|bf16|int8]...
  *
  * WEIGHTS ("-" for none), INPUTS and EXPECTED are safetensors files; every tensor
  * of INPUTS is passed to the entry by name, and every output of the entry that
  * EXPECTED holds under the same name is compared with it (f32: max abs diff;
  * integers: number of differing elements). NAME=VALUE sets a hyperparameter,
- * -I DIR adds an import directory. The entry is compiled once for THREADS
+ * -I DIR adds an import directory, --weights-dtype stores the products' weights
+ * as bf16 or int8 (attn_compile_options.weights_dtype). The entry is compiled once for THREADS
  * threads; after 3 warm-up runs, REPEATS runs are timed (wall clock). The
  * peak RSS (VmHWM) is reset to the RSS just before the first run (warm-up
  * included); its growth by the end of the last run is the memory the runs
@@ -66,6 +68,14 @@ static double reset_peak_rss(void) {
 static void fail(const char *what, const char *msg) {
     fprintf(stderr, "attn: %s: %s\n", what, msg);
     exit(1);
+}
+
+static attn_weights_dtype parse_weights_dtype(const char *name) {
+    for (int d = ATTN_WEIGHTS_F32; d <= ATTN_WEIGHTS_INT8; d++)
+        if (!strcmp(name, attn_weights_dtype_name((attn_weights_dtype)d)))
+            return (attn_weights_dtype)d;
+    fail("--weights-dtype", "expected f32, bf16 or int8");
+    return ATTN_WEIGHTS_F32;
 }
 
 static attn_dtype dtype_of(StDtype dt) {
@@ -165,9 +175,14 @@ int main(int argc, char **argv) {
     attn_model *m = attn_model_new();
     if (!m)
         fail("model", "out of memory");
+    attn_weights_dtype weights_dtype = ATTN_WEIGHTS_F32;
     for (int i = 8; i < argc; i++) {
         if (!strcmp(argv[i], "-I") && i + 1 < argc) {
             attn_model_add_import_path(m, argv[++i]);
+            continue;
+        }
+        if (!strcmp(argv[i], "--weights-dtype") && i + 1 < argc) {
+            weights_dtype = parse_weights_dtype(argv[++i]);
             continue;
         }
         char *eq = strchr(argv[i], '=');
@@ -185,7 +200,7 @@ int main(int argc, char **argv) {
     attn_tensor in[MAX_INPUTS], want[MAX_INPUTS];
     int nin = read_tensors(argv[4], in, MAX_INPUTS), nwant = read_tensors(argv[5], want, MAX_INPUTS);
 
-    attn_compile_options opt = {.backend = ATTN_BACKEND_JIT, .threads = threads};
+    attn_compile_options opt = {.backend = ATTN_BACKEND_JIT, .threads = threads, .weights_dtype = weights_dtype};
     attn_program *p = NULL;
     double t0 = now_ms();
     if (attn_model_compile(m, entry, &opt, &p))
