@@ -165,7 +165,7 @@ static void compare(const attn_program *p, const attn_tensor *out, int nout, con
 int main(int argc, char **argv) {
     if (argc < 8) {
         fprintf(stderr, "usage: bench_compare_attn MODEL ENTRY WEIGHTS INPUTS EXPECTED THREADS REPEATS "
-                        "[NAME=VALUE | -I DIR]...\n");
+                        "[NAME=VALUE | -I DIR | --weights-dtype f32|bf16|int8]...\n");
         return 2;
     }
     const char *model = argv[1], *entry = argv[2], *weights = argv[3];
