@@ -9,7 +9,8 @@
  *
  * Times are medians over `runs` rounds (default 15); a round times at least
  * ~20 ms of repeated calls of each core in turn. ATTN_BENCH_ASM=FILE writes
- * the generated assembly to FILE instead.
+ * the generated assembly to FILE instead; ATTN_BENCH_CPUTIME=1 times on
+ * the thread's CPU clock (1-thread rates on a busy machine).
  */
 #include "cg_matmul.h"
 #include "cg_matmul_i8.h"
@@ -29,9 +30,13 @@ typedef void (*GemmPackedFn)(int64_t, int64_t, int64_t, const float *, int64_t, 
                              int64_t, attn_pool *, EpiFn, void *, int64_t);
 typedef int32_t (*PeakFn)(int64_t, int32_t);
 
+/* ATTN_BENCH_CPUTIME=1: time on the calling thread's CPU clock instead of the
+ * wall clock (1-thread rates on a busy machine; meaningless for 2 threads). */
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+
 static double now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(bench_clock, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -143,6 +148,8 @@ static void measure(const Case *c, GemmPackedFn fn[2], const float *A, const voi
 }
 
 int main(int argc, char **argv) {
+    if (getenv("ATTN_BENCH_CPUTIME") && atoi(getenv("ATTN_BENCH_CPUTIME")))
+        bench_clock = CLOCK_THREAD_CPUTIME_ID;
     if (argc > 1)
         runs = atoi(argv[1]) > 0 ? atoi(argv[1]) : runs;
     const char *only = argc > 2 ? argv[2] : NULL;
