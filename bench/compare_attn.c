@@ -14,7 +14,8 @@
  * threads; after 3 warm-up runs, REPEATS runs are timed (wall clock). The
  * peak RSS (VmHWM) is reset to the RSS just before the first run (warm-up
  * included); its growth by the end of the last run is the memory the runs
- * needed beyond the loaded weights and inputs. Prints one line for scripts:
+ * needed beyond the loaded weights and inputs. ATTN_BENCH_CPUTIME=1 times on
+ * the process's CPU clock (1 thread on a busy machine). Prints one line for scripts:
  *     RESULT median_ms rss_growth_mb max_abs_diff mismatched_ints compile_ms mean_cosine
  * mean_cosine: of each f32 output's rows (last axis) with PyTorch's, averaged
  * over the rows, the lowest over the outputs (as compare_torch.py).
@@ -30,9 +31,13 @@
 
 enum { WARMUP = 3, MAX_INPUTS = 16 };
 
+/* ATTN_BENCH_CPUTIME=1: the process's CPU time instead of the wall clock (with
+ * THREADS 1, a run's time on a machine busy with other work). */
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+
 static double now_ms(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(bench_clock, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
@@ -168,6 +173,8 @@ int main(int argc, char **argv) {
                         "[NAME=VALUE | -I DIR | --weights-dtype f32|bf16|int8]...\n");
         return 2;
     }
+    if (getenv("ATTN_BENCH_CPUTIME") && atoi(getenv("ATTN_BENCH_CPUTIME")))
+        bench_clock = CLOCK_PROCESS_CPUTIME_ID;
     const char *model = argv[1], *entry = argv[2], *weights = argv[3];
     int threads = atoi(argv[6]), repeats = atoi(argv[7]);
     if (repeats < 1)
