@@ -4,13 +4,14 @@
  * Shape of the code, for a target with L int32 lanes per vector:
  *
  *  - quantization: the rows of A, in tasks over the pool, into one per-call
- *    buffer of M rows of Kq unsigned bytes (Kq = K rounded up to 4) and M
- *    scales; vectorised when rows are contiguous.
+ *    buffer of M rows of Kq unsigned bytes (Kq = K rounded up to 4), M scales
+ *    and M zero points; vectorised when rows are contiguous.
  *  - micro-kernels: an MR x NR tile of C (NR = NV vectors of L int32) in
  *    registers over all of K; per group of 4 rows of K, NV vector loads of the
  *    packed weight (4 bytes of each of NR columns), MR broadcasts of 4 bytes of
  *    a row of A, MR*NV vpdpbusd. The tile is dequantized as it is stored:
- *    (acc - 128 * colsum) * a_scale[row] * w_scale[col]; edge columns masked.
+ *    (acc - a_zero[row] * colsum) * a_scale[row] * w_scale[col]; edge columns
+ *    masked.
  *  - blocking and threads: an even grid of tasks over MR-row panels and whole
  *    groups of NR-column panels; each task walks its panels in blocks of at
  *    most NCP that stay in L2 while its row tiles go by, and hands each
@@ -106,7 +107,7 @@ static LLVMValueRef fmin_i64(Fn *f, LLVMValueRef a, int64_t lo) {
 
 /* Pointers first (up to Q_EPI_ARG), then i64s. */
 enum {
-    Q_A, Q_B, Q_C, Q_AQ, Q_AS, Q_EPI, Q_EPI_ARG,
+    Q_A, Q_B, Q_C, Q_AQ, Q_AS, Q_AZ, Q_EPI, Q_EPI_ARG,
     Q_M, Q_N, Q_K, Q_ARS, Q_ACS, Q_LDC, Q_KQ, Q_TM, Q_TN, Q_MP, Q_NP, Q_GP, Q_NQ, Q_NCP, Q_COUNT
 };
 
@@ -155,68 +156,88 @@ static void call_epi(Fn *f, LLVMValueRef epi, LLVMValueRef epi_arg, LLVMValueRef
 
 /* ---- quantizing the rows of A ------------------------------------------ */
 
-/* Row `src` (K floats, stride a_cs) into Kq bytes at dst; returns its scale. */
-static LLVMValueRef quantize_row(Fn *f, const Shape *s, LLVMValueRef src, LLVMValueRef a_cs, LLVMValueRef K,
-                                 LLVMValueRef Kq, LLVMValueRef dst) {
+/* min(lo, x) and max(hi, x) into the variables lo and hi (scalars or vectors). */
+static void min_max(Fn *f, LLVMTypeRef t, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef x) {
+    LLVMValueRef a[] = {LLVMBuildLoad2(f->b, t, lo, ""), x}, b[] = {LLVMBuildLoad2(f->b, t, hi, ""), x};
+    LLVMBuildStore(f->b, intrinsic(f, "llvm.minnum", &t, 1, a, 2), lo);
+    LLVMBuildStore(f->b, intrinsic(f, "llvm.maxnum", &t, 1, b, 2), hi);
+}
+
+/* clamp(nearbyint(x * inv) + zp, 0, 255) as bytes (x: f32 scalar or vector, inv and zp splat to match). */
+static LLVMValueRef to_u8(Fn *f, LLVMValueRef x, LLVMValueRef inv, LLVMValueRef zp, int lanes) {
+    CgModule *cm = f->cm;
+    LLVMTypeRef it = lanes > 1 ? LLVMVectorType(cm->i32, (unsigned)lanes) : cm->i32;
+    LLVMTypeRef bt = lanes > 1 ? LLVMVectorType(cm->i8, (unsigned)lanes) : cm->i8;
+    LLVMValueRef r = unary(f, "llvm.nearbyint", LLVMBuildFMul(f->b, x, inv, ""));
+    LLVMValueRef q = LLVMBuildAdd(f->b, LLVMBuildFPToSI(f->b, r, it, ""), zp, "");
+    LLVMValueRef lo[] = {q, lanes > 1 ? LLVMConstNull(it) : LLVMConstInt(cm->i32, 0, 0)};
+    q = intrinsic(f, "llvm.smax", &it, 1, lo, 2);
+    LLVMValueRef top = LLVMConstInt(cm->i32, 255, 0);
+    LLVMValueRef hi[] = {q, lanes > 1 ? splat(f, top, lanes) : top};
+    return LLVMBuildTrunc(f->b, intrinsic(f, "llvm.smin", &it, 1, hi, 2), bt, "");
+}
+
+/* Row `src` (K floats, stride a_cs) into Kq bytes at dst, asymmetric: over
+ * [lo, hi] = [min(0, min x), max(0, max x)], scale = (hi - lo) / 255 and
+ * zero point zp = nearbyint(-lo / scale), so u8 = clamp(nearbyint(x / scale)
+ * + zp, 0, 255) uses all 256 levels (a one-sided row, such as a GELU's output,
+ * gets steps half as large as with a symmetric range); the scale and zp go to
+ * *scale and *zp. */
+static void quantize_row(Fn *f, const Shape *s, LLVMValueRef src, LLVMValueRef a_cs, LLVMValueRef K,
+                         LLVMValueRef Kq, LLVMValueRef dst, LLVMValueRef *scale, LLVMValueRef *zp) {
     CgModule *cm = f->cm;
     const int L = s->L;
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)L);
-    LLVMValueRef amax = var(f, cm->f32, cg_f32(cm, 0.0, 1));
+    LLVMValueRef lo = var(f, cm->f32, cg_f32(cm, 0.0, 1)), hi = var(f, cm->f32, cg_f32(cm, 0.0, 1));
     LLVMValueRef unit = cmp(f, LLVMIntEQ, a_cs, k64(f, 1));
     Loop lp;
     If contiguous;
     if_begin(f, &contiguous, unit);
     {
-        LLVMValueRef m = var(f, vt, LLVMConstNull(vt));
+        /* lanes past K load as 0, which the range holds anyway */
+        LLVMValueRef vlo = var(f, vt, LLVMConstNull(vt)), vhi = var(f, vt, LLVMConstNull(vt));
         LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), K, k64(f, L));
-        LLVMValueRef v = masked_load(f, vt, gep(f, cm->f32, src, p), lane_mask(f, sub(f, K, p), L));
-        LLVMValueRef args[] = {LLVMBuildLoad2(f->b, vt, m, ""), unary(f, "llvm.fabs", v)};
-        LLVMBuildStore(f->b, intrinsic(f, "llvm.maxnum", &vt, 1, args, 2), m);
+        min_max(f, vt, vlo, vhi, masked_load(f, vt, gep(f, cm->f32, src, p), lane_mask(f, sub(f, K, p), L)));
         loop_end(f, &lp);
-        LLVMValueRef all = LLVMBuildLoad2(f->b, vt, m, "");
-        LLVMBuildStore(f->b, intrinsic(f, "llvm.vector.reduce.fmax", &vt, 1, &all, 1), amax);
+        LLVMValueRef a = LLVMBuildLoad2(f->b, vt, vlo, ""), b = LLVMBuildLoad2(f->b, vt, vhi, "");
+        LLVMBuildStore(f->b, intrinsic(f, "llvm.vector.reduce.fmin", &vt, 1, &a, 1), lo);
+        LLVMBuildStore(f->b, intrinsic(f, "llvm.vector.reduce.fmax", &vt, 1, &b, 1), hi);
     }
     if_else(f, &contiguous);
     {
         LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), K, k64(f, 1));
-        LLVMValueRef x = unary(f, "llvm.fabs", load_a(f, cm->f32, gep(f, cm->f32, src, mul(f, p, a_cs)), 4));
-        LLVMValueRef args[] = {LLVMBuildLoad2(f->b, cm->f32, amax, ""), x};
-        LLVMBuildStore(f->b, intrinsic(f, "llvm.maxnum", &cm->f32, 1, args, 2), amax);
+        min_max(f, cm->f32, lo, hi, load_a(f, cm->f32, gep(f, cm->f32, src, mul(f, p, a_cs)), 4));
         loop_end(f, &lp);
     }
     if_end(f, &contiguous);
-    LLVMValueRef am = LLVMBuildLoad2(f->b, cm->f32, amax, "");
-    LLVMValueRef pos = LLVMBuildFCmp(f->b, LLVMRealOGT, am, cg_f32(cm, 0.0, 1), "");
-    LLVMValueRef inv = LLVMBuildSelect(f->b, pos, LLVMBuildFDiv(f->b, cg_f32(cm, 127.0, 1), am, ""),
+    LLVMValueRef lov = LLVMBuildLoad2(f->b, cm->f32, lo, "");
+    LLVMValueRef range = LLVMBuildFSub(f->b, LLVMBuildLoad2(f->b, cm->f32, hi, ""), lov, "");
+    LLVMValueRef pos = LLVMBuildFCmp(f->b, LLVMRealOGT, range, cg_f32(cm, 0.0, 1), "");
+    LLVMValueRef inv = LLVMBuildSelect(f->b, pos, LLVMBuildFDiv(f->b, cg_f32(cm, 255.0, 1), range, ""),
                                        cg_f32(cm, 0.0, 1), "");
-    LLVMValueRef scale = LLVMBuildFDiv(f->b, am, cg_f32(cm, 127.0, 1), "");
-    /* u8 = nearest-even(x / scale) + 128, computed as x * (127 / amax) */
+    *scale = LLVMBuildFDiv(f->b, range, cg_f32(cm, 255.0, 1), "");
+    LLVMValueRef z = unary(f, "llvm.nearbyint", LLVMBuildFMul(f->b, LLVMBuildFNeg(f->b, lov, ""), inv, ""));
+    *zp = LLVMBuildFPToSI(f->b, z, cm->i32, "");
     if_begin(f, &contiguous, unit);
     {
-        LLVMTypeRef it = LLVMVectorType(cm->i32, (unsigned)L), bt = LLVMVectorType(cm->i8, (unsigned)L);
         LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), K, k64(f, L));
         LLVMValueRef mask = lane_mask(f, sub(f, K, p), L);
         LLVMValueRef v = masked_load(f, vt, gep(f, cm->f32, src, p), mask);
-        LLVMValueRef r = unary(f, "llvm.nearbyint", LLVMBuildFMul(f->b, v, splat(f, inv, L), ""));
-        LLVMValueRef q = LLVMBuildAdd(f->b, LLVMBuildFPToSI(f->b, r, it, ""), splat(f, LLVMConstInt(cm->i32, 128, 0), L), "");
-        masked_store(f, LLVMBuildTrunc(f->b, q, bt, ""), gep(f, cm->i8, dst, p), mask, 1);
+        masked_store(f, to_u8(f, v, splat(f, inv, L), splat(f, *zp, L), L), gep(f, cm->i8, dst, p), mask, 1);
         loop_end(f, &lp);
     }
     if_else(f, &contiguous);
     {
         LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), K, k64(f, 1));
         LLVMValueRef x = load_a(f, cm->f32, gep(f, cm->f32, src, mul(f, p, a_cs)), 4);
-        LLVMValueRef r = unary(f, "llvm.nearbyint", LLVMBuildFMul(f->b, x, inv, ""));
-        LLVMValueRef q = LLVMBuildAdd(f->b, LLVMBuildFPToSI(f->b, r, cm->i32, ""), LLVMConstInt(cm->i32, 128, 0), "");
-        store_a(f, LLVMBuildTrunc(f->b, q, cm->i8, ""), gep(f, cm->i8, dst, p), 1);
+        store_a(f, to_u8(f, x, inv, *zp, 1), gep(f, cm->i8, dst, p), 1);
         loop_end(f, &lp);
     }
     if_end(f, &contiguous);
-    /* rows K..Kq meet zero weights; any value would do, 128 keeps them defined */
+    /* rows K..Kq meet zero weights; any value would do, 0 keeps them defined */
     LLVMValueRef p = loop_begin(f, &lp, K, Kq, k64(f, 1));
-    store_a(f, LLVMConstInt(cm->i8, 128, 0), gep(f, cm->i8, dst, p), 1);
+    store_a(f, LLVMConstInt(cm->i8, 0, 0), gep(f, cm->i8, dst, p), 1);
     loop_end(f, &lp);
-    return scale;
 }
 
 /* Task t of Q_NQ: rows [t*M/nq, (t+1)*M/nq) of A quantized. */
@@ -231,9 +252,11 @@ static LLVMValueRef emit_quant_task(CgModule *cm, const Shape *s) {
     LLVMValueRef r0 = sdiv(f, mul(f, t, M), nq), r1 = sdiv(f, mul(f, add(f, t, k64(f, 1)), M), nq);
     Loop li;
     LLVMValueRef i = loop_begin(f, &li, r0, r1, k64(f, 1));
-    LLVMValueRef scale = quantize_row(f, s, gep(f, cm->f32, A, mul(f, i, a_rs)), a_cs, K, Kq,
-                                      gep(f, cm->i8, Aq, mul(f, i, Kq)));
+    LLVMValueRef scale, zp;
+    quantize_row(f, s, gep(f, cm->f32, A, mul(f, i, a_rs)), a_cs, K, Kq, gep(f, cm->i8, Aq, mul(f, i, Kq)), &scale,
+                 &zp);
     store_a(f, scale, gep(f, cm->f32, As, i), 4);
+    store_a(f, zp, gep(f, cm->i32, ctx_get(f, ctx, Q_AZ), i), 4);
     loop_end(f, &li);
     LLVMBuildRetVoid(f->b);
     fn_end(f);
@@ -270,23 +293,24 @@ static LLVMValueRef dot4(Fn *f, const Shape *s, LLVMValueRef acc, LLVMValueRef a
     return acc;
 }
 
-/* void kernel(i64 groups, ptr Aq, i64 a_rs, ptr As, ptr Bp, ptr ws, ptr comp, ptr C, i64 ldc, i64 nr) */
+/* void kernel(i64 groups, ptr Aq, i64 a_rs, ptr As, ptr Az, ptr Bp, ptr ws, ptr colsum, ptr C, i64 ldc, i64 nr) */
 static LLVMTypeRef kernel_type(CgModule *cm) {
-    LLVMTypeRef p[] = {cm->i64, cm->ptr, cm->i64, cm->ptr, cm->ptr, cm->ptr, cm->ptr, cm->ptr, cm->i64, cm->i64};
-    return LLVMFunctionType(cm->void_t, p, 10, 0);
+    LLVMTypeRef p[] = {cm->i64, cm->ptr, cm->i64, cm->ptr, cm->ptr, cm->ptr, cm->ptr, cm->ptr, cm->ptr, cm->i64, cm->i64};
+    return LLVMFunctionType(cm->void_t, p, 11, 0);
 }
 
 /* C[0..mr, 0..min(nr, NR)) = dequantized sums over `groups` groups of 4 rows of
  * K: row i of A at Aq + i*a_rs (bytes), the panel's groups at Bp (NR*4 bytes
- * each), its scales and corrections at ws and comp, the rows' scales at As. */
+ * each), its scales and column sums at ws and colsum, the rows' scales and
+ * zero points at As and Az. */
 static LLVMValueRef emit_kernel(CgModule *cm, const Shape *s, const char *name, int mr) {
     LLVMValueRef fn = new_function(cm, name, kernel_type(cm), true);
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
     LLVMValueRef groups = LLVMGetParam(fn, 0), Aq = LLVMGetParam(fn, 1), a_rs = LLVMGetParam(fn, 2),
-                 As = LLVMGetParam(fn, 3), Bp = LLVMGetParam(fn, 4), ws = LLVMGetParam(fn, 5),
-                 comp = LLVMGetParam(fn, 6), C = LLVMGetParam(fn, 7), ldc = LLVMGetParam(fn, 8),
-                 nr = LLVMGetParam(fn, 9);
+                 As = LLVMGetParam(fn, 3), Az = LLVMGetParam(fn, 4), Bp = LLVMGetParam(fn, 5),
+                 ws = LLVMGetParam(fn, 6), comp = LLVMGetParam(fn, 7), C = LLVMGetParam(fn, 8),
+                 ldc = LLVMGetParam(fn, 9), nr = LLVMGetParam(fn, 10);
     const int L = s->L, nv = s->NV;
     LLVMTypeRef it = LLVMVectorType(cm->i32, (unsigned)L), ft = LLVMVectorType(cm->f32, (unsigned)L);
     /* u accumulator sets over alternate groups: at least 8 independent
@@ -349,8 +373,10 @@ static LLVMValueRef emit_kernel(CgModule *cm, const Shape *s, const char *name, 
         for (int i = 0; i < mr; i++) {
             LLVMValueRef crow = gep(f, cm->f32, C, mul(f, k64(f, i), ldc));
             LLVMValueRef as = splat(f, load_a(f, cm->f32, gep(f, cm->f32, As, k64(f, i)), 4), L);
+            LLVMValueRef az = splat(f, load_a(f, cm->i32, gep(f, cm->i32, Az, k64(f, i)), 4), L);
             for (int v = 0; v < nv; v++) {
-                LLVMValueRef sum = LLVMBuildSub(f->b, LLVMBuildLoad2(f->b, it, acc[0][i][v], ""), cv[v], "");
+                LLVMValueRef sum = LLVMBuildSub(f->b, LLVMBuildLoad2(f->b, it, acc[0][i][v], ""),
+                                                LLVMBuildMul(f->b, az, cv[v], ""), "");
                 LLVMValueRef x = LLVMBuildFMul(f->b, LLVMBuildSIToFP(f->b, sum, ft, ""),
                                                LLVMBuildFMul(f->b, as, wsv[v], ""), "");
                 LLVMValueRef cp = gep(f, cm->f32, crow, k64(f, (int64_t)v * L));
@@ -378,7 +404,8 @@ static LLVMValueRef emit_task(CgModule *cm, const Shape *s, LLVMValueRef kernels
     fn_begin(f, cm, fn);
     LLVMValueRef ctx = LLVMGetParam(fn, 0), t = LLVMGetParam(fn, 1);
     LLVMValueRef Bq = ctx_get(f, ctx, Q_B), C = ctx_get(f, ctx, Q_C), Aq = ctx_get(f, ctx, Q_AQ),
-                 As = ctx_get(f, ctx, Q_AS), epi = ctx_get(f, ctx, Q_EPI), epi_arg = ctx_get(f, ctx, Q_EPI_ARG);
+                 As = ctx_get(f, ctx, Q_AS), Az = ctx_get(f, ctx, Q_AZ), epi = ctx_get(f, ctx, Q_EPI),
+                 epi_arg = ctx_get(f, ctx, Q_EPI_ARG);
     LLVMValueRef M = ctx_get(f, ctx, Q_M), N = ctx_get(f, ctx, Q_N), Kq = ctx_get(f, ctx, Q_KQ),
                  ldc = ctx_get(f, ctx, Q_LDC);
     LLVMValueRef tm = ctx_get(f, ctx, Q_TM), tn = ctx_get(f, ctx, Q_TN), mp = ctx_get(f, ctx, Q_MP),
@@ -402,7 +429,8 @@ static LLVMValueRef emit_task(CgModule *cm, const Shape *s, LLVMValueRef kernels
     LLVMValueRef jce = smin(f, add(f, jc, ncp), j1);
     LLVMValueRef ic = loop_begin(f, &lic, m0, m1, MRv);
     LLVMValueRef mr = smin(f, MRv, sub(f, m1, ic));
-    LLVMValueRef arow = gep(f, cm->i8, Aq, mul(f, ic, Kq)), srow = gep(f, cm->f32, As, ic);
+    LLVMValueRef arow = gep(f, cm->i8, Aq, mul(f, ic, Kq)), srow = gep(f, cm->f32, As, ic),
+                 zrow = gep(f, cm->i32, Az, ic);
     LLVMValueRef crow = gep(f, cm->f32, C, mul(f, ic, ldc));
     LLVMValueRef kfn = LLVMBuildLoad2(f->b, cm->ptr, gep(f, cm->ptr, kernels, sub(f, mr, k64(f, 1))), "");
     LLVMValueRef jp = loop_begin(f, &ljp, jc, jce, k64(f, 1));
@@ -411,13 +439,14 @@ static LLVMValueRef emit_task(CgModule *cm, const Shape *s, LLVMValueRef kernels
                            arow,
                            Kq,
                            srow,
+                           zrow,
                            gep(f, cm->i8, Bq, mul(f, jp, panel_bytes)),
                            gep(f, cm->f32, wscale, col),
                            gep(f, cm->i32, wcomp, col),
                            gep(f, cm->f32, crow, col),
                            ldc,
                            smin(f, NRv, sub(f, N, col))};
-    LLVMBuildCall2(f->b, kt, kfn, args, 10, "");
+    LLVMBuildCall2(f->b, kt, kfn, args, 11, "");
     loop_end(f, &ljp);
     call_epi(f, epi, epi_arg, ic, add(f, ic, mr), mul(f, jc, NRv), smin(f, mul(f, jce, NRv), N));
     loop_end(f, &lic);
@@ -530,9 +559,10 @@ LLVMValueRef cg_gemm_i8(CgModule *cm) {
     if_end(f, &nok);
 
     LLVMValueRef Kq = mul(f, cdiv(f, K, k64(f, 4)), k64(f, 4));
-    /* the rows' scales first (M floats, rounded up to 64 bytes), then the rows */
-    LLVMValueRef scale_bytes = mul(f, cdiv(f, M, k64(f, 16)), k64(f, 64));
-    LLVMValueRef bytes = add(f, scale_bytes, mul(f, M, Kq));
+    /* the rows' scales first, then their zero points (M each, rounded up to 64
+       bytes), then the rows */
+    LLVMValueRef row_bytes = mul(f, cdiv(f, M, k64(f, 16)), k64(f, 64));
+    LLVMValueRef bytes = add(f, mul(f, row_bytes, k64(f, 2)), mul(f, M, Kq));
     LLVMValueRef buf = call(f, runtime_fn(cm, "attn_rt_aligned_alloc"), &bytes, 1);
     if_begin(f, &nomem, LLVMBuildIsNull(f->b, buf, ""));
     plain_product(f, &s, M, N, K, A, a_rs, a_cs, Bq, C, ldc);
@@ -540,10 +570,11 @@ LLVMValueRef cg_gemm_i8(CgModule *cm) {
     if_else(f, &nomem);
     {
         LLVMValueRef ctx = var(f, ctx_type(cm), NULL);
-        const int fields[] = {Q_A, Q_B, Q_C, Q_AQ, Q_AS, Q_EPI, Q_EPI_ARG, Q_M, Q_N, Q_K, Q_ARS, Q_ACS, Q_LDC, Q_KQ};
-        LLVMValueRef vals[] = {A, Bq, C, gep(f, cm->i8, buf, scale_bytes), buf, epi, epi_arg, M, N, K, a_rs, a_cs,
-                               ldc, Kq};
-        for (int q = 0; q < 14; q++)
+        const int fields[] = {Q_A,   Q_B, Q_C, Q_AQ, Q_AS, Q_AZ, Q_EPI, Q_EPI_ARG,
+                              Q_M,   Q_N, Q_K, Q_ARS, Q_ACS, Q_LDC, Q_KQ};
+        LLVMValueRef vals[] = {A, Bq, C, gep(f, cm->i8, buf, mul(f, row_bytes, k64(f, 2))), buf,
+                               gep(f, cm->i8, buf, row_bytes), epi, epi_arg, M, N, K, a_rs, a_cs, ldc, Kq};
+        for (int q = 0; q < 15; q++)
             ctx_set(f, ctx, fields[q], vals[q]);
         LLVMValueRef gp = fmin_i64(f, epi_panels, 1);
         ctx_set(f, ctx, Q_GP, gp);

@@ -13,12 +13,13 @@
  * C[i*ldc + j] ~ sum_p A[i*a_rs + p*a_cs] * B[p][j], with B given quantized and
  * packed by attn_pack_b_i8 / attn_pack_b_i8_gates for this target's lane count.
  *
- * Each row i of A is quantized when the product starts: a_i = max_p |A[i][p]| / 127,
- * u8 = round_to_nearest_even(A[i][p] / a_i) + 128 (zero point 128, since
- * vpdpbusd multiplies unsigned by signed bytes). The int32 sums
- * acc = sum_p u8(i, p) * q(p, j) then give
- *     C[i][j] = (acc - 128 * sum_p q(p, j)) * a_i * s_j
- * where 128 * sum_p q(p, j) and s_j come with the packed weight. The
+ * Each row i of A is quantized when the product starts, asymmetrically over
+ * [lo, hi] = [min(0, min_p A[i][p]), max(0, max_p A[i][p])]: a_i = (hi - lo) / 255,
+ * z_i = round_to_nearest_even(-lo / a_i), u8 = clamp(round(A[i][p] / a_i) + z_i,
+ * 0, 255) (unsigned, as vpdpbusd multiplies unsigned by signed bytes). The
+ * int32 sums acc = sum_p u8(i, p) * q(p, j) then give
+ *     C[i][j] = (acc - z_i * sum_p q(p, j)) * a_i * s_j
+ * where the column sums sum_p q(p, j) and s_j come with the packed weight. The
  * dequantization happens as the register tile is stored, and the epilogue
  * contract is attn_gemm_packed's (cg_matmul.h): rectangles of MR rows (or all
  * M <= MR rows) by a block of whole groups of epi_panels panels, final values,

@@ -53,7 +53,7 @@ static void pack_column(const float *src, int64_t K, int64_t N, int64_t b_rs, in
         sum += q;
     }
     scales(out, K, N, lanes)[to] = scale;
-    corrections(out, K, N, lanes)[to] = 128 * sum;
+    corrections(out, K, N, lanes)[to] = sum;
 }
 
 /* Where column j of a K×N matrix of `gates` blocks goes when packed

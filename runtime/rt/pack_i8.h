@@ -17,8 +17,8 @@
  * product of one vpdpbusd lane) and NR columns of one group are contiguous;
  * rows K..Kq and columns past N are zero. After the panels, at byte
  * panels * NR * Kq (a multiple of 64): NR * panels floats s_j, then NR *
- * panels int32 c_j = 128 * sum_p q(p, j), the correction for activations
- * stored as unsigned bytes with zero point 128 (zero for padding columns).
+ * panels int32 c_j = sum_p q(p, j), the column sums that remove the zero
+ * points of activations stored as unsigned bytes (zero for padding columns).
  */
 #ifndef ATTN_PACK_I8_H
 #define ATTN_PACK_I8_H

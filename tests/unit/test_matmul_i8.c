@@ -6,8 +6,8 @@
  * columns, the packed positions, the corrections, padding, and gate
  * interleaving packed whole, in parts or from the f32 panels. The core:
  * against a reference that quantizes the rows of A the same way and sums
- * the integer products exactly (int64), so the tolerance is float rounding of the dequantization (a few
- * ulps) — a kernel that forgot the zero-point correction, used another scale
+ * the integer products exactly (int64), so the tolerance is float rounding
+ * of the dequantization (a few ulps) — a kernel that forgot the zero-point correction, used another scale
  * or rounded differently is off by whole quantization steps — and against
  * the fp32 product within the error int8 allows. Odd sizes around the tile,
  * K not a multiple of 4, transposed A, ldc > N, each pool, the epilogue hook
@@ -113,11 +113,11 @@ static void test_quantize_rules(void **state) {
             assert_int_equal(attn_pack_i8_value(out, K, lanes, p, j), 0);
     for (int j = N; j < nr; j++)
         assert_true(attn_pack_i8_scale(out, K, N, lanes, j) == 0.0f);
-    /* corrections: 128 * column sum, after the scales */
+    /* column sums, after the scales */
     const int32_t *comp = (const int32_t *)((const char *)out + nr * attn_pack_i8_kq(K) + nr * 4);
-    assert_int_equal(comp[0], 128 * (127 + 0 + 2 + 2 - 2 - 127));
+    assert_int_equal(comp[0], 127 + 0 + 2 + 2 - 2 - 127);
     assert_int_equal(comp[1], 0);
-    assert_int_equal(comp[2], 128 * 127);
+    assert_int_equal(comp[2], 127);
     free(out);
 }
 
@@ -194,16 +194,21 @@ static void epilogue(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1) 
         }
 }
 
-/* Row i of A quantized as the core does it: its scale, and the int8 values
- * (the stored byte minus the zero point 128). */
+/* Row i of A quantized as the core does it: its scale, and the values the
+ * products see (the stored byte minus the row's zero point). */
 static float quantize_row(const float *A, int64_t a_cs, int64_t K, int *q) {
-    float amax = 0.0f;
-    for (int64_t p = 0; p < K; p++)
-        amax = fmaxf(amax, fabsf(A[p * a_cs]));
-    float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-    for (int64_t p = 0; p < K; p++)
-        q[p] = (int)nearbyintf(A[p * a_cs] * inv);
-    return amax / 127.0f;
+    float lo = 0.0f, hi = 0.0f;
+    for (int64_t p = 0; p < K; p++) {
+        lo = fminf(lo, A[p * a_cs]);
+        hi = fmaxf(hi, A[p * a_cs]);
+    }
+    float range = hi - lo, inv = range > 0.0f ? 255.0f / range : 0.0f;
+    int zp = (int)nearbyintf(-lo * inv);
+    for (int64_t p = 0; p < K; p++) {
+        int u = (int)nearbyintf(A[p * a_cs] * inv) + zp;
+        q[p] = (u < 0 ? 0 : u > 255 ? 255 : u) - zp;
+    }
+    return range / 255.0f;
 }
 
 /* One product of M x K by a packed K x N; ta: A stored transposed; pad: ldc
