@@ -3,7 +3,7 @@ table (markdown). Started by bench/compare, which builds attn's bench programs
 and installs onnxruntime-node first.
 
     /usr/bin/python3 bench/compare.py --build DIR [--threads T] [--repeats R]
-                                      [--rows SUBSTRING,...] [--keep DIR] [--weights-dtype bf16]
+                                      [--rows SUBSTRING,...] [--keep DIR] [--weights-dtype bf16|int8]
 
 For each row, bench/compare_prepare.py writes the weights, inputs, PyTorch's
 outputs and the ONNX export into a temporary directory; then each side runs in
@@ -20,6 +20,16 @@ Rows marked `imported` also run the very .onnx file ORT runs through attn:
 `attnc import` turns it into a .attn and its weights, and bench_compare_attn
 runs that (the "attn import" side; the import itself is not timed). A second
 table sets it beside the hand-written zoo model and ORT.
+
+--weights-dtype bf16 adds attn's bf16 column and PyTorch's bf16 autocast beside
+attn's f32 (a second table).
+
+--weights-dtype int8 adds a second table of int8 columns, each side with its
+own dynamic int8 quantization (weights int8 per channel or per tensor,
+activations quantized at run time): attn compiled with --weights-dtype int8,
+PyTorch's quantize_dynamic (compare_torch.py int8) and ONNX Runtime on the
+export rewritten into DynamicQuantizeMatMul / DynamicQuantizeLSTM
+(compare_quant_onnx.py). Their max abs diff is against PyTorch's fp32 outputs.
 """
 import argparse
 import json
@@ -36,6 +46,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import compare_prepare  # noqa: E402
+import compare_quant_onnx  # noqa: E402
 import compare_rows  # noqa: E402
 
 DRAM_BYTES = 256 << 20
@@ -113,7 +124,7 @@ def run_row(i, row, args, d):
            "torch": side(torch_cmd, env),
            "ort": export_error or side(["node", os.path.join(HERE, "compare_ort.js"), os.path.join(d, "ort.json"),
                                         str(args.threads), str(args.repeats)], env)}
-    if args.weights_dtype != "f32":  # the low-precision columns: attn's, and PyTorch's autocast
+    if args.weights_dtype == "bf16":  # the bf16 columns: attn's, and PyTorch's autocast
         res["attn_low"] = side(cmd + ["--weights-dtype", args.weights_dtype], env)
         res["torch_low"] = side(torch_cmd + [args.weights_dtype], env)
     if row.imported:
@@ -191,6 +202,63 @@ def table(results, bw, args):
         args.threads, ", ".join("%.1f MB: %.1f / %.1f GB/s" % (s / 1e6, bw[s][0], bw[s][1]) for s in sizes)))
 
 
+def int8_spec(d):
+    """ort_int8.json beside ort.json: the same spec on the int8-rewritten export(s)."""
+    with open(os.path.join(d, "ort.json")) as f:
+        spec = json.load(f)
+    for key in ("onnx", "encoder", "step"):
+        if key in spec:
+            out = spec[key][:-len(".onnx")] + "_int8.onnx"
+            compare_quant_onnx.quantize(spec[key], out)
+            spec[key] = out
+    path = os.path.join(d, "ort_int8.json")
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    return path
+
+
+def run_row_int8(row, args, d, export_error):
+    """The int8 sides of one prepared row."""
+    cmd = [os.path.join(args.build, "bench", "bench_compare_attn"), row.model, row.entry,
+           os.path.join(d, "weights.safetensors"), os.path.join(d, "attn_inputs.safetensors"),
+           os.path.join(d, "expected.safetensors"), str(args.threads), str(args.repeats), "-I", "models",
+           "--weights-dtype", "int8"]
+    cmd += ["%s=%s" % kv for kv in row.hp.items()]
+    env = peer_env(args.threads)
+    try:
+        spec = export_error or int8_spec(d)
+    except Exception as e:  # the other int8 sides still run
+        spec = "int8 rewrite failed: %s" % str(e).strip().splitlines()[0]
+    res = {"attn": side(cmd, env),
+           "torch": side([sys.executable, os.path.join(HERE, "compare_torch.py"), row.name, d,
+                          str(args.threads), str(args.repeats), "int8"], env),
+           "ort": spec if not spec.endswith(".json") else
+           side(["node", os.path.join(HERE, "compare_ort.js"), spec, str(args.threads), str(args.repeats)], env)}
+    for name, r in res.items():
+        if isinstance(r, str):
+            print("  %-22s %s int8: ERROR %s" % (row.name, name, r), flush=True)
+        else:
+            print("  %-22s %-5s int8 %9.2f ms  max|diff vs PyTorch fp32| %.2e  mean cosine %.7f  tokens differing %d"
+                  % (row.name, name, r[0], r[2], r[-1], r[3]), flush=True)
+    return res
+
+
+def table_int8(results):
+    print("\n| row | attn int8 ms | PyTorch int8 dyn ms | ORT int8 ms | best int8 peer / attn int8 "
+          "| attn fp32 / attn int8 | max abs diff, mean cosine vs fp32 (attn / PyTorch / ORT) | notes |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row, res, q in results:
+        a, peers = q["attn"], [q[s][0] for s in ("torch", "ort") if isinstance(q[s], list)]
+        ratio = "%.2fx" % (min(peers) / a[0]) if isinstance(a, list) and peers else ""
+        speedup = "%.2fx" % (res["attn"][0] / a[0]) if isinstance(a, list) and isinstance(res["attn"], list) else ""
+        diff = " / ".join(("%.1e, %.6f" % (q[s][2], q[s][-1]) + (" (%d tokens)" % q[s][3] if q[s][3] else ""))
+                          if isinstance(q[s], list) else "error" for s in ("attn", "torch", "ort"))
+        notes = ["%s: %s" % (s, q[s]) for s in ("attn", "torch", "ort") if isinstance(q[s], str)]
+        print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            row.name, fmt_ms(a), fmt_ms(q["torch"]), fmt_ms(q["ort"]), ratio, speedup, diff,
+            "; ".join(notes).replace("|", "/")))
+
+
 def main():
     ap = argparse.ArgumentParser(description="attn vs PyTorch vs ONNX Runtime")
     ap.add_argument("--build", required=True)
@@ -198,8 +266,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=21)
     ap.add_argument("--rows", default="", help="comma-separated substrings of row names (default: all)")
     ap.add_argument("--keep", default="", help="write the generated files here and keep them")
-    ap.add_argument("--weights-dtype", default="f32", choices=["f32", "bf16"],
-                    help="also run attn with its products' weights in this dtype, and PyTorch's own low precision")
+    ap.add_argument("--weights-dtype", default="f32", choices=["f32", "bf16", "int8"],
+                    help="bf16: attn's bf16 column and PyTorch's autocast; int8: the int8 columns of every side")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
     rows = [(i, r) for i, r in enumerate(compare_rows.ROWS)
@@ -211,19 +279,25 @@ def main():
     sizes = sorted({b for _, r in rows if r.bound for b, _ in r.bound} | {DRAM_BYTES})
     bw = bandwidths(args.build, args.threads, sizes)
     top = args.keep or tempfile.mkdtemp(prefix="attn_compare.")
-    results = []
+    results, quantized = [], []
     try:
         for i, row in rows:
             d = os.path.join(top, "row%02d" % i)
             results.append((row, run_row(i, row, args, d)))
+            if args.weights_dtype == "int8":
+                res = results[-1][1]
+                failed = res["ort"] if isinstance(res["ort"], str) and res["ort"].startswith("ONNX export") else ""
+                quantized.append((row, res, run_row_int8(row, args, d, failed)))
             if not args.keep:
                 shutil.rmtree(d, ignore_errors=True)
     finally:
         if not args.keep:
             shutil.rmtree(top, ignore_errors=True)
     table(results, bw, args)
-    if args.weights_dtype != "f32":
+    if args.weights_dtype == "bf16":
         low_table(results, args)
+    if quantized:
+        table_int8(quantized)
     print("\nload average after the run: %s" % machine().rsplit("load average ", 1)[1])
 
 

@@ -9,13 +9,16 @@
  * of INPUTS is passed to the entry by name, and every output of the entry that
  * EXPECTED holds under the same name is compared with it (f32: max abs diff;
  * integers: number of differing elements). NAME=VALUE sets a hyperparameter,
- * -I DIR adds an import directory, --weights-dtype stores the products'
- * weights in that dtype (docs/PRECISION.md). The entry is compiled once for THREADS
+ * -I DIR adds an import directory, --weights-dtype stores the products' weights
+ * as bf16 or int8 (attn_compile_options.weights_dtype). The entry is compiled once for THREADS
  * threads; after 3 warm-up runs, REPEATS runs are timed (wall clock). The
  * peak RSS (VmHWM) is reset to the RSS just before the first run (warm-up
  * included); its growth by the end of the last run is the memory the runs
- * needed beyond the loaded weights and inputs. Prints one line for scripts:
- *     RESULT median_ms rss_growth_mb max_abs_diff mismatched_ints compile_ms
+ * needed beyond the loaded weights and inputs. ATTN_BENCH_CPUTIME=1 times on
+ * the process's CPU clock (1 thread on a busy machine). Prints one line for scripts:
+ *     RESULT median_ms rss_growth_mb max_abs_diff mismatched_ints compile_ms mean_cosine
+ * mean_cosine: of each f32 output's rows (last axis) with PyTorch's, averaged
+ * over the rows, the lowest over the outputs (as compare_torch.py).
  */
 #include "attn.h"
 #include "safetensors.h"
@@ -28,9 +31,13 @@
 
 enum { WARMUP = 3, MAX_INPUTS = 16 };
 
+/* ATTN_BENCH_CPUTIME=1: the process's CPU time instead of the wall clock (with
+ * THREADS 1, a run's time on a machine busy with other work). */
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+
 static double now_ms(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(bench_clock, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
@@ -68,6 +75,14 @@ static void fail(const char *what, const char *msg) {
     exit(1);
 }
 
+static attn_weights_dtype parse_weights_dtype(const char *name) {
+    for (int d = ATTN_WEIGHTS_F32; d <= ATTN_WEIGHTS_INT8; d++)
+        if (!strcmp(name, attn_weights_dtype_name((attn_weights_dtype)d)))
+            return (attn_weights_dtype)d;
+    fail("--weights-dtype", "expected f32, bf16 or int8");
+    return ATTN_WEIGHTS_F32;
+}
+
 static attn_dtype dtype_of(StDtype dt) {
     switch (dt) {
     case ST_BOOL:
@@ -101,11 +116,31 @@ static int read_tensors(const char *path, attn_tensor *ts, int max) {
     return n;
 }
 
+/* The cosine similarity of each row (last axis) of got with want's, averaged;
+ * a row that is zero in both counts as 1. */
+static double mean_cosine(const attn_tensor *got, const attn_tensor *want) {
+    int64_t n = attn_tensor_numel(got), len = got->rank ? got->shape[got->rank - 1] : 1;
+    const float *g = got->data, *w = want->data;
+    double sum = 0;
+    int64_t rows = len > 0 ? n / len : 0;
+    for (int64_t r = 0; r < rows; r++) {
+        double dot = 0, gg = 0, ww = 0;
+        for (int64_t k = r * len; k < (r + 1) * len; k++) {
+            dot += (double)g[k] * w[k];
+            gg += (double)g[k] * g[k];
+            ww += (double)w[k] * w[k];
+        }
+        sum += gg == 0 && ww == 0 ? 1.0 : dot / sqrt(gg * ww);
+    }
+    return rows ? sum / (double)rows : 1.0;
+}
+
 /* Compares the outputs with the expected tensors of the same name. */
 static void compare(const attn_program *p, const attn_tensor *out, int nout, const attn_tensor *want, int nwant,
-                    double *maxdiff, long *mismatched) {
+                    double *maxdiff, long *mismatched, double *cosine) {
     *maxdiff = 0;
     *mismatched = 0;
+    *cosine = 1;
     for (int i = 0; i < nout; i++) {
         const char *name = attn_program_output_name(p, i);
         for (int j = 0; j < nwant; j++) {
@@ -117,6 +152,8 @@ static void compare(const attn_program *p, const attn_tensor *out, int nout, con
                 *maxdiff = INFINITY;
                 continue;
             }
+            if (out[i].dtype == ATTN_F32)
+                *cosine = fmin(*cosine, mean_cosine(&out[i], &want[j]));
             for (int64_t k = 0; k < n; k++) {
                 if (out[i].dtype == ATTN_F32) {
                     double e = fabs((double)((const float *)out[i].data)[k] - ((const float *)want[j].data)[k]);
@@ -133,9 +170,11 @@ static void compare(const attn_program *p, const attn_tensor *out, int nout, con
 int main(int argc, char **argv) {
     if (argc < 8) {
         fprintf(stderr, "usage: bench_compare_attn MODEL ENTRY WEIGHTS INPUTS EXPECTED THREADS REPEATS "
-                        "[NAME=VALUE | -I DIR | --weights-dtype D]...\n");
+                        "[NAME=VALUE | -I DIR | --weights-dtype f32|bf16|int8]...\n");
         return 2;
     }
+    if (getenv("ATTN_BENCH_CPUTIME") && atoi(getenv("ATTN_BENCH_CPUTIME")))
+        bench_clock = CLOCK_PROCESS_CPUTIME_ID;
     const char *model = argv[1], *entry = argv[2], *weights = argv[3];
     int threads = atoi(argv[6]), repeats = atoi(argv[7]);
     if (repeats < 1)
@@ -150,11 +189,7 @@ int main(int argc, char **argv) {
             continue;
         }
         if (!strcmp(argv[i], "--weights-dtype") && i + 1 < argc) {
-            const char *d = argv[++i];
-            while (weights_dtype <= ATTN_WEIGHTS_INT8 && strcmp(attn_weights_dtype_name(weights_dtype), d))
-                weights_dtype++;
-            if (weights_dtype > ATTN_WEIGHTS_INT8)
-                fail(d, "expected f32, bf16 or int8");
+            weights_dtype = parse_weights_dtype(argv[++i]);
             continue;
         }
         char *eq = strchr(argv[i], '=');
@@ -197,10 +232,10 @@ int main(int argc, char **argv) {
     qsort(t, (size_t)repeats, sizeof *t, cmp);
     double med = repeats % 2 ? t[repeats / 2] : (t[repeats / 2 - 1] + t[repeats / 2]) / 2;
 
-    double maxdiff;
+    double maxdiff, cosine;
     long mismatched;
-    compare(p, out, nout, want, nwant, &maxdiff, &mismatched);
-    printf("RESULT %.4f %.2f %.3e %ld %.1f\n", med, rss1 - rss0, maxdiff, mismatched, compile_ms);
+    compare(p, out, nout, want, nwant, &maxdiff, &mismatched, &cosine);
+    printf("RESULT %.4f %.2f %.3e %ld %.1f %.7f\n", med, rss1 - rss0, maxdiff, mismatched, compile_ms, cosine);
 
     attn_tensors_free(out, nout);
     for (int i = 0; i < nin; i++) {

@@ -12,7 +12,9 @@
 // peak RSS (VmHWM) is reset to the RSS just before the first run; its growth by
 // the end of the last run is the memory the runs needed. Outputs are compared
 // with the expected ones by name. Prints one line for scripts:
-//     RESULT median_ms rss_growth_mb max_abs_diff mismatched_ints
+//     RESULT median_ms rss_growth_mb max_abs_diff mismatched_ints mean_cosine
+// (mean_cosine as in compare_torch.py: rows along the last axis, averaged,
+// the lowest over the f32 outputs).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -83,8 +85,25 @@ async function greedy(spec, encoder, step, inputs) {
           attention: new ort.Tensor('float32', attention, [batch, spec.steps, srcLen])};
 }
 
+// The cosine similarity of each row (last axis) of got with want's, averaged;
+// a row that is zero in both counts as 1.
+function meanCosine(got, want) {
+  const n = got.data.length, len = got.dims.length ? got.dims[got.dims.length - 1] : 1;
+  let sum = 0, rows = 0;
+  for (let r = 0; len > 0 && r < n / len; r++, rows++) {
+    let dot = 0, gg = 0, ww = 0;
+    for (let i = r * len; i < (r + 1) * len; i++) {
+      dot += got.data[i] * want.data[i];
+      gg += got.data[i] * got.data[i];
+      ww += want.data[i] * want.data[i];
+    }
+    sum += gg === 0 && ww === 0 ? 1 : dot / Math.sqrt(gg * ww);
+  }
+  return rows ? sum / rows : 1;
+}
+
 function compare(outputs, expected) {
-  let diff = 0, mismatched = 0;
+  let diff = 0, mismatched = 0, cosine = 1;
   for (const [name, want] of Object.entries(expected)) {
     const got = outputs[name];
     if (!got || got.data.length !== want.data.length) {
@@ -96,8 +115,9 @@ function compare(outputs, expected) {
       if (want.type === 'int64') mismatched += got.data[i] !== want.data[i] ? 1 : 0;
       else diff = Math.max(diff, Math.abs(got.data[i] - want.data[i]));
     }
+    if (want.type === 'float32') cosine = Math.min(cosine, meanCosine(got, want));
   }
-  return [diff, mismatched];
+  return [diff, mismatched, cosine];
 }
 
 async function main() {
@@ -131,8 +151,9 @@ async function main() {
   times.sort((a, b) => a - b);
   const n = times.length;
   const median = n % 2 ? times[(n - 1) / 2] : (times[n / 2 - 1] + times[n / 2]) / 2;
-  const [diff, mismatched] = compare(outputs, expected);
-  console.log(`RESULT ${median.toFixed(4)} ${(rss1 - rss0).toFixed(2)} ${diff.toExponential(3)} ${mismatched}`);
+  const [diff, mismatched, cosine] = compare(outputs, expected);
+  console.log(`RESULT ${median.toFixed(4)} ${(rss1 - rss0).toFixed(2)} ${diff.toExponential(3)} ${mismatched} ` +
+              `${cosine.toFixed(7)}`);
 }
 
 main().catch((e) => {

@@ -126,6 +126,18 @@ class SDPA(nn.Module):
         return (torch.matmul(torch.softmax(scores, dim=-1), value),)
 
 
+class MatMul(nn.Module):
+    """x @ Wᵀ: one product with a weight (an nn.Linear without bias, held as a
+    child so that PyTorch's quantize_dynamic finds it)."""
+
+    def __init__(self, k, n):
+        super().__init__()
+        self.linear = nn.Linear(k, n, bias=False)
+
+    def forward(self, x):
+        return (self.linear(x),)
+
+
 class Row:
     """name; build() -> module; inputs() -> [(name, tensor)]; attn: (model, entry,
     hyperparameters, {attn input: row input}); outputs: attn's output names;
@@ -202,6 +214,16 @@ def _sdpa(L):
                "bench/models/sdpa_nomask.attn", "forward", {}, ["output"], memory=True)
 
 
+def _matmul(m, k, n):
+    return Row("MatMul %dx%dx%d" % (m, k, n), lambda: MatMul(k, n), lambda: [("x", torch.randn(m, k))],
+               "bench/models/matmul.attn", "forward", {"in_features": k, "out_features": n}, ["y"])
+
+
+# the shapes of bench_matmul (M×K×N)
+MATMUL_SHAPES = [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048), (128, 768, 768),
+                 (128, 768, 3072), (128, 3072, 768), (1, 512, 1536), (32, 512, 1536), (512, 64, 512),
+                 (512, 512, 64), (32, 512, 2048), (2048, 256, 2048)]
+
 ROWS = [
     _rnn("GRU", GRU, 3, 1), _rnn("GRU", GRU, 3, 32), _rnn("LSTM", LSTM, 4, 1), _rnn("LSTM", LSTM, 4, 32, True),
     Row("seq2seq greedy 64->32", lambda: Seq2Seq(**S2S), _s2s_inputs, "models/seq2seq_attention.attn", "greedy",
@@ -212,8 +234,8 @@ ROWS = [
     Row("BERT-base 12L b1 L128", lambda: Bert(**BERT_BASE), _bert_inputs, "models/bert.attn", "forward",
         {k: v for k, v in BERT_BASE.items()}, ["last_hidden_state", "pooler_output"], imported=True),
     _sdpa(1024), _sdpa(2048), _sdpa(4096),
-    _lstm_packed(32),  # last, so the rows before keep their seeds
-]
+    _lstm_packed(32),  # before the matmul shapes, so the rows before keep their seeds
+] + [_matmul(*s) for s in MATMUL_SHAPES]
 
 
 def find(name):

@@ -279,8 +279,6 @@ static void number_nodes(Gen *G) {
                         dim_is_const(g->nodes[p->owner[i]].type.dims[n->type.rank - 1], &H) && H > 0)
                         cp.gates = (int)(cp.n / H);
                     cp.dtype = G->cm->weights_dtype;
-                    if (cp.dtype == ATTN_WEIGHTS_INT8 && !G->err) /* no int8 core yet (docs/PRECISION.md) */
-                        G->err = cg_msg("error: weights dtype int8 is not yet supported (f32 and bf16 are)");
                     v->param = add_param(G, cp);
                     if (cp.nparts)
                         value_of(G, wg, wi)->bind_concat = true;

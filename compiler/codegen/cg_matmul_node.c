@@ -10,11 +10,12 @@
  */
 #include "cg_fused.h"
 #include "cg_matmul.h"
+#include "cg_matmul_i8.h"
 #include "pack.h"
 
-/* attn_gemm / attn_gemm_packed / attn_gemm_packed_bf16: emitted into the
-   module, or declared when the core is shared (see cg_matmul.h for their
-   signatures). */
+/* attn_gemm / attn_gemm_packed / attn_gemm_packed_bf16 / attn_gemm_i8:
+   emitted into the module, or declared when the core is shared (see
+   cg_matmul.h and cg_matmul_i8.h for their signatures). */
 static LLVMValueRef core_fn(CgModule *cm, bool packed) {
     if (!cm->core_external)
         return packed ? cg_gemm_packed(cm) : cg_gemm(cm);
@@ -26,16 +27,17 @@ static LLVMValueRef core_fn(CgModule *cm, bool packed) {
 }
 
 /* The core reading a packed weight stored as dt (docs/PRECISION.md); every
- * packed weight of a module has the module's dtype (cg_entry.c, which
- * refuses the ones this build has no core for). */
+ * packed weight of a module has the module's dtype (cg_entry.c). All take
+ * attn_gemm_packed's arguments. */
 static LLVMValueRef packed_core_fn(CgModule *cm, attn_weights_dtype dt) {
-    if (dt != ATTN_WEIGHTS_BF16)
+    if (dt == ATTN_WEIGHTS_F32)
         return core_fn(cm, true);
     if (!cm->core_external)
-        return cg_gemm_packed_bf16(cm);
+        return dt == ATTN_WEIGHTS_BF16 ? cg_gemm_packed_bf16(cm) : cg_gemm_i8(cm);
     LLVMTypeRef i64 = cm->i64, p = cm->ptr;
     LLVMTypeRef pk[] = {i64, i64, i64, p, i64, i64, p, p, i64, p, p, p, i64};
-    return cg_function(cm, "attn_gemm_packed_bf16", LLVMFunctionType(cm->void_t, pk, 13, 0));
+    return cg_function(cm, dt == ATTN_WEIGHTS_BF16 ? "attn_gemm_packed_bf16" : "attn_gemm_i8",
+                       LLVMFunctionType(cm->void_t, pk, 13, 0));
 }
 
 /* A right operand without batch dims (a weight) and a plain left one: the

@@ -5,6 +5,7 @@
 #include "cg_attention.h"
 #include "cg_entry.h"
 #include "cg_matmul.h"
+#include "cg_matmul_i8.h"
 #include "jit.h"
 #include "jit_cache.h"
 #include "pack.h"
@@ -45,6 +46,8 @@ typedef struct Core {
     Jit *attention_jit;   /* the JIT holding it */
     void *gemm_bf16;      /* the bf16-weights core: NULL until a program needs it */
     Jit *gemm_bf16_jit;
+    void *gemm_i8;        /* the int8-weights core: NULL until a program needs it */
+    Jit *gemm_i8_jit;
     struct Core *next;
 } Core;
 
@@ -59,6 +62,8 @@ static void gen_gemm(CgModule *cm) {
 static void gen_attention(CgModule *cm) { cg_attention(cm); }
 
 static void gen_gemm_bf16(CgModule *cm) { cg_gemm_packed_bf16(cm); }
+
+static void gen_gemm_i8(CgModule *cm) { cg_gemm_i8(cm); }
 
 /* A JIT holding the core that `gen` emits into module `name` for target t,
  * and the addresses of its n functions sym[]: the cached machine code, or,
@@ -131,7 +136,7 @@ static void *core_lazy(const CgTarget *t, const char *name, void (*gen)(CgModule
 }
 
 /* Defines the lazily made cores in p's JIT that the program's module calls:
- * the attention core and the bf16-weights matmul core. */
+ * the attention core and the bf16- and int8-weights matmul cores. */
 static int link_lazy_cores(JitProgram *p, Core *core, LLVMModuleRef mod, char **err) {
     if (LLVMGetNamedFunction(mod, "attn_attention")) {
         void *a = core_lazy(&p->target, "attn_core_attention", gen_attention, "attn_attention", &core->attention,
@@ -143,6 +148,12 @@ static int link_lazy_cores(JitProgram *p, Core *core, LLVMModuleRef mod, char **
         void *a = core_lazy(&p->target, "attn_core_bf16", gen_gemm_bf16, "attn_gemm_packed_bf16",
                             &core->gemm_bf16, &core->gemm_bf16_jit, err);
         if (!a || jit_define(p->jit, "attn_gemm_packed_bf16", a, err) != 0)
+            return -1;
+    }
+    if (LLVMGetNamedFunction(mod, "attn_gemm_i8")) {
+        void *a = core_lazy(&p->target, "attn_core_i8", gen_gemm_i8, "attn_gemm_i8", &core->gemm_i8,
+                            &core->gemm_i8_jit, err);
+        if (!a || jit_define(p->jit, "attn_gemm_i8", a, err) != 0)
             return -1;
     }
     return 0;

@@ -2,7 +2,8 @@
  * translate_dates.c — human-readable dates to ISO 8601 with a seq2seq model
  * with attention, and where it looked: the attention alignment as a heatmap.
  *
- *     translate_dates [--dir DIR] [--models DIR] [--svg FILE] [--no-heatmap] [DATE]...
+ *     translate_dates [--dir DIR] [--models DIR] [--svg FILE] [--no-heatmap]
+ *                     [--weights-dtype f32|bf16|int8] [DATE]...
  *
  * The model is models/seq2seq_attention.attn with the weights train.py wrote
  * (DIR/weights.safetensors); DIR/vocab.txt gives its hyperparameters and the
@@ -14,6 +15,8 @@
  * input characters across; coloured when stdout is a terminal). --svg FILE
  * also writes the alignment of the first date to FILE as an SVG image, and of
  * the n-th date (n >= 2) to FILE with "-n" before its extension.
+ * --weights-dtype stores the products' weights in bf16 or int8 instead of f32
+ * (docs/PRECISION.md).
  *
  * Exit status: 0 success, 1 a missing or bad file, 2 a usage error.
  */
@@ -125,7 +128,8 @@ static int load_vocab(const char *path, Vocab *v)
 
 /* ---- the model ----------------------------------------------------------- */
 
-static attn_program *compile_greedy(const char *models, const char *dir, const Vocab *v)
+static attn_program *compile_greedy(const char *models, const char *dir, const Vocab *v,
+                                    attn_weights_dtype weights_dtype)
 {
     char path[4096], weights[4096], num[32];
     snprintf(path, sizeof path, "%s/seq2seq_attention.attn", models);
@@ -149,8 +153,9 @@ static attn_program *compile_greedy(const char *models, const char *dir, const V
         s = attn_model_set(m, hyper[i].name, num);
     }
     attn_program *p = NULL;
+    attn_compile_options opt = {.weights_dtype = weights_dtype};
     if (s != ATTN_OK || attn_model_load(m, path) || attn_model_bind_weights(m, weights) ||
-        attn_model_compile(m, "greedy", NULL, &p)) {
+        attn_model_compile(m, "greedy", &opt, &p)) {
         fprintf(stderr, "%s", attn_model_errors(m));
         p = NULL;
     }
@@ -273,7 +278,7 @@ static int usage(const char *msg)
     if (msg)
         fprintf(stderr, "translate_dates: %s\n", msg);
     fputs("usage: translate_dates [--dir DIR] [--models DIR] [--svg FILE] [--no-heatmap] "
-          "[DATE]...\n",
+          "[--weights-dtype f32|bf16|int8] [DATE]...\n",
           stderr);
     return 2;
 }
@@ -282,6 +287,7 @@ int main(int argc, char **argv)
 {
     const char *dir = TRANSLATE_DATES_DIR, *models = ATTN_MODELS_DIR, *svg = NULL;
     int heatmap = 1, first = argc;
+    attn_weights_dtype weights_dtype = ATTN_WEIGHTS_F32;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) {
@@ -297,6 +303,15 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(NULL);
             return 0;
+        } else if (!strcmp(a, "--weights-dtype")) {
+            if (i + 1 == argc)
+                return usage("option needs a value");
+            const char *name = argv[++i];
+            weights_dtype = ATTN_WEIGHTS_F32;
+            while (weights_dtype <= ATTN_WEIGHTS_INT8 && strcmp(name, attn_weights_dtype_name(weights_dtype)))
+                weights_dtype++;
+            if (weights_dtype > ATTN_WEIGHTS_INT8)
+                return usage("--weights-dtype needs f32, bf16 or int8");
         } else if (!strcmp(a, "--dir") || !strcmp(a, "--models") || !strcmp(a, "--svg")) {
             if (i + 1 == argc)
                 return usage("option needs a value");
@@ -312,7 +327,7 @@ int main(int argc, char **argv)
     Vocab v;
     if (load_vocab(path, &v))
         return 1;
-    attn_program *p = compile_greedy(models, dir, &v);
+    attn_program *p = compile_greedy(models, dir, &v, weights_dtype);
     if (!p)
         return 1;
     const char *no_color = getenv("NO_COLOR");

@@ -436,10 +436,8 @@ static bool weights_dtype_refused(Model *m, const char *fn, attn_weights_dtype d
     switch (dt) {
     case ATTN_WEIGHTS_F32:
     case ATTN_WEIGHTS_BF16:
-        return false;
     case ATTN_WEIGHTS_INT8:
-        usage(m, "%s: weights dtype int8 is not yet supported (f32 and bf16 are)", fn);
-        return true;
+        return false;
     }
     usage(m, "%s: unknown weights dtype %d (ATTN_WEIGHTS_F32, _BF16 or _INT8)", fn, (int)dt);
     return true;

@@ -2,6 +2,7 @@
  * pack.c — packing a matmul's right operand into NR-column panels (see pack.h).
  */
 #include "pack.h"
+#include "pack_i8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -131,8 +132,16 @@ void *attn_pack_to_dtype(float *panels, int64_t K, int64_t N, int lanes, attn_we
         free(panels);
         return out;
     }
-    case ATTN_WEIGHTS_INT8:
-        break;
+    case ATTN_WEIGHTS_INT8: {
+        size_t n = attn_pack_b_i8_size(K, N, lanes);
+        void *out = attn_rt_aligned_alloc((int64_t)n + 64);
+        if (out) {
+            attn_pack_b_i8_from_panels(panels, K, N, lanes, out);
+            *bytes = n;
+        }
+        free(panels);
+        return out;
+    }
     }
     free(panels);
     return NULL;

@@ -73,7 +73,7 @@ void attn_pack_b_bf16(const float *panels, int64_t K, int64_t N, int lanes, uint
 /* The packed f32 panels of a K×N weight in the storage of `dt`: `panels`
  * itself for ATTN_WEIGHTS_F32, else a new 64-byte aligned buffer (panels
  * freed). *bytes gets the result's size. NULL when out of memory (panels
- * freed) or for a dtype this build cannot store (ATTN_WEIGHTS_INT8). */
+ * freed) or for a value outside the enum. int8: pack_i8.h. */
 void *attn_pack_to_dtype(float *panels, int64_t K, int64_t N, int lanes, attn_weights_dtype dt, size_t *bytes);
 
 /* 64-byte aligned scratch memory for generated code (NULL when out of memory
