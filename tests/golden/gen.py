@@ -1098,8 +1098,8 @@ def _new_ops():
 
 
 # --- Show, attend and tell with the paper's scalar gate -------------------
-# Cases from here on seed themselves, so their fixtures do not depend on their
-# place in CASES.
+# Cases from here on seed themselves (or keep the seed of MOVED_CASE_SEEDS), so
+# their fixtures do not depend on their place in CASES.
 
 class ShowAttendTellScalarGate(nn.Module):
     """One decoder step from Xu et al. (2015), section 3.1.2 and 4.2.1:
@@ -1749,8 +1749,17 @@ ZOO2_HEADER = """\
 """
 
 
-def case_seed(index):
-    return 1000 + index
+# Cases that were seeded by their place in CASES when they were added and have
+# since moved: they keep that seed, so their fixtures stay what they are.
+MOVED_CASE_SEEDS = {name: 1048 + k for k, name in enumerate([
+    "rnn_packed_l2_bidir", "gru_packed_l2_bidir", "gru_packed_l1", "lstm_packed_l2_bidir", "lstm_packed_l1",
+    "ssa_packed", "han_packed", "s2s_encode_packed", "s2s_greedy_packed", "rnnsearch_encode",
+    "rnnsearch_decode_step", "rnnsearch_greedy"])}
+MOVED_CASE_SEEDS.update({"gpt2_block": 1048, "gpt2_block_decode": 1049, "onnx_encoder_layer": 1048})
+
+
+def case_seed(index, name):
+    return MOVED_CASE_SEEDS.get(name, 1000 + index)
 
 
 def manifest_line(name, model, entry, hp):
@@ -1774,7 +1783,7 @@ def generate():
     if os.path.isdir(FIXTURES):
         shutil.rmtree(FIXTURES)
     for i, (name, model, entry, hp, build) in enumerate(CASES):
-        torch.manual_seed(case_seed(i))
+        torch.manual_seed(case_seed(i, name))
         with torch.inference_mode():
             weights, inputs, outputs = build()
         for _, t in outputs:
@@ -1829,7 +1838,7 @@ def check():
     # Recompute everything in memory and compare with what is on disk.
     torch.set_num_threads(1)
     for i, (name, model, entry, hp, build) in enumerate(CASES):
-        torch.manual_seed(case_seed(i))
+        torch.manual_seed(case_seed(i, name))
         with torch.inference_mode():
             parts = build()
         d = os.path.join(FIXTURES, name)
