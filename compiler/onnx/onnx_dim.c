@@ -13,12 +13,7 @@ Dim odim_atom(int atom) { return (Dim){.c = 1, .n = 1, .atom = {atom}}; }
 bool odim_is_const(Dim d) { return d.n == 0; }
 
 bool odim_eq(Dim a, Dim b) {
-    if (a.c != b.c || a.n != b.n)
-        return false;
-    for (int i = 0; i < a.n; i++)
-        if (a.atom[i] != b.atom[i])
-            return false;
-    return true;
+    return a.c == b.c && a.n == b.n && memcmp(a.atom, b.atom, (size_t)a.n * sizeof a.atom[0]) == 0;
 }
 
 int imp_atom(Imp *im, const char *text) {
