@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "core_env.h"
+#include "gemm_epi.h"
 
 #include "cg_matmul.h"
 #include "pack.h"
@@ -53,36 +54,6 @@ static void env_init(Env *e, const char *cpu, const char *attr) {
 }
 
 static void env_free(Env *e) { core_env_free(&e->core); }
-
-/* The epilogue under test, called by the core on pool threads: counts the
- * calls of each element, checks that the values are final (within tol of the
- * reference) when it gets them, then rewrites them as 2c + 1. Failures are
- * counted and reported by check() on the test's thread. */
-typedef struct Epi {
-    float *C;
-    int64_t M, N, ldc;
-    int64_t group;           /* columns every rectangle starts at a multiple of (epi_panels panels) */
-    const double *ref, *tol; /* M x N */
-    atomic_int *calls;       /* M x N; atomic so that overlapping rectangles are counted, not raced */
-    atomic_int bad_rect, not_final;
-} Epi;
-
-static void epilogue(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-    Epi *e = arg;
-    if (!(0 <= r0 && r0 < r1 && r1 <= e->M && 0 <= c0 && c0 < c1 && c1 <= e->N) || c0 % e->group ||
-        (c1 % e->group && c1 != e->N)) {
-        atomic_fetch_add(&e->bad_rect, 1);
-        return;
-    }
-    for (int64_t i = r0; i < r1; i++)
-        for (int64_t j = c0; j < c1; j++) {
-            float *c = &e->C[i * e->ldc + j];
-            atomic_fetch_add(&e->calls[i * e->N + j], 1);
-            if (!(fabs(*c - e->ref[i * e->N + j]) <= e->tol[i * e->N + j]))
-                atomic_fetch_add(&e->not_final, 1);
-            *c = 2.0f * *c + 1.0f;
-        }
-}
 
 /* One product of M x K by K x N. ta/tb: operand stored transposed; pad: extra
  * elements per stored row; packed: through attn_pack_b + attn_gemm_packed;

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "core_env.h"
+#include "gemm_epi.h"
 
 #include "cg_matmul.h"
 #include "jit.h"
@@ -126,32 +127,6 @@ static void test_layout(void **state) {
                 free(B);
             }
     }
-}
-
-typedef struct Epi {
-    float *C;
-    int64_t M, N, ldc, group;
-    const double *ref, *tol;
-    atomic_int *calls;
-    atomic_int bad_rect, not_final;
-} Epi;
-
-/* Counts each element's calls, checks it is final, rewrites it as 2c + 1. */
-static void epilogue(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-    Epi *e = arg;
-    if (!(0 <= r0 && r0 < r1 && r1 <= e->M && 0 <= c0 && c0 < c1 && c1 <= e->N) || c0 % e->group ||
-        (c1 % e->group && c1 != e->N)) {
-        atomic_fetch_add(&e->bad_rect, 1);
-        return;
-    }
-    for (int64_t i = r0; i < r1; i++)
-        for (int64_t j = c0; j < c1; j++) {
-            float *c = &e->C[i * e->ldc + j];
-            atomic_fetch_add(&e->calls[i * e->N + j], 1);
-            if (!(fabs(*c - e->ref[i * e->N + j]) <= e->tol[i * e->N + j]))
-                atomic_fetch_add(&e->not_final, 1);
-            *c = 2.0f * *c + 1.0f;
-        }
 }
 
 /* Whether got[i] is within tol[i] of ref[i] for every i < n. */

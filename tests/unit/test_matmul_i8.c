@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "core_env.h"
+#include "gemm_epi.h"
 
 #include "cg_matmul_i8.h"
 #include "jit.h"
@@ -142,31 +143,6 @@ static void test_quantize_columns(void **state) {
 }
 
 /* ---- the core ----------------------------------------------------------- */
-
-typedef struct Epi {
-    float *C;
-    int64_t M, N, ldc, group;
-    const double *ref, *tol;
-    atomic_int *calls;
-    atomic_int bad_rect, not_final;
-} Epi;
-
-static void epilogue(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-    Epi *e = arg;
-    if (!(0 <= r0 && r0 < r1 && r1 <= e->M && 0 <= c0 && c0 < c1 && c1 <= e->N) || c0 % e->group ||
-        (c1 % e->group && c1 != e->N)) {
-        atomic_fetch_add(&e->bad_rect, 1);
-        return;
-    }
-    for (int64_t i = r0; i < r1; i++)
-        for (int64_t j = c0; j < c1; j++) {
-            float *c = &e->C[i * e->ldc + j];
-            atomic_fetch_add(&e->calls[i * e->N + j], 1);
-            if (!(fabs(*c - e->ref[i * e->N + j]) <= e->tol[i * e->N + j]))
-                atomic_fetch_add(&e->not_final, 1);
-            *c = 2.0f * *c + 1.0f;
-        }
-}
 
 /* Row i of A quantized as the core does it: its scale, and the values the
  * products see (the stored byte minus the row's zero point). */
