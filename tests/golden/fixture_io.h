@@ -1,7 +1,8 @@
 /*
- * fixture_io.h — reading the golden fixtures (tests/golden/fixtures/CASE/
- * *.safetensors) as API tensors, for the checkers that run them
- * (golden_check.c, precision_check.c, tests/precision/precision_check.c).
+ * fixture_io.h — what the checkers that run the golden cases share
+ * (golden_check.c, precision_check.c, tests/precision/precision_check.c):
+ * a case's hyperparameters from its manifest line, and its fixtures
+ * (the .safetensors files of tests/golden/fixtures/CASE) read as API tensors.
  * Header-only (static), each checker being one source file.
  */
 #ifndef FIXTURE_IO_H
@@ -13,6 +14,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Sets the hyperparameters of a case's manifest line, "name=value,..." or
+ * "-" for none, on m. */
+static void set_hyperparameters(attn_model *m, const char *sets) {
+    if (!strcmp(sets, "-"))
+        return;
+    char *s = strdup(sets);
+    if (!s) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
+        char *eq = strchr(tok, '=');
+        if (eq) {
+            *eq = '\0';
+            attn_model_set(m, tok, eq + 1);
+        }
+    }
+    free(s);
+}
 
 /* The tensors of the safetensors file at path, converted to the API's dtypes
  * (bool, i64 for every integer type, f32 otherwise); *n of them. NULL (after

@@ -86,15 +86,7 @@ int main(int argc, char **argv) {
         snprintf(dir, sizeof dir, "%s/tests/golden/fixtures/%s", root, cs);
     snprintf(wpath, sizeof wpath, "%s%s", weights ? weights : dir, weights ? "" : "/weights.safetensors");
     attn_model *m = attn_model_new();
-    char *s = strdup(sets);
-    for (char *tok = strtok(s, ","); tok && strcmp(sets, "-"); tok = strtok(NULL, ",")) {
-        char *eq = strchr(tok, '=');
-        if (eq) {
-            *eq = '\0';
-            attn_model_set(m, tok, eq + 1);
-        }
-    }
-    free(s);
+    set_hyperparameters(m, sets);
     if (model[0] == '/')
         snprintf(path, sizeof path, "%s", model);
     else

@@ -36,15 +36,7 @@ static attn_tensor *run(const char *root, const char *cs, const char *model, con
                         attn_weights_dtype dt, int *nout) {
     char path[4096];
     attn_model *m = attn_model_new();
-    char *s = strdup(sets);
-    for (char *tok = strtok(s, ","); tok && strcmp(sets, "-"); tok = strtok(NULL, ",")) {
-        char *eq = strchr(tok, '=');
-        if (eq) {
-            *eq = '\0';
-            attn_model_set(m, tok, eq + 1);
-        }
-    }
-    free(s);
+    set_hyperparameters(m, sets);
     attn_program *p = NULL;
     attn_tensor *out = NULL;
     snprintf(path, sizeof path, "%s/%s", root, model);

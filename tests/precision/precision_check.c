@@ -81,15 +81,7 @@ static int run_case(const char *root, const char *cs, const char *model, const c
     attn_model *m = attn_model_new();
     if (!m)
         return -1;
-    char *s = strdup(sets);
-    for (char *tok = strtok(s, ","); s && tok && strcmp(sets, "-"); tok = strtok(NULL, ",")) {
-        char *eq = strchr(tok, '=');
-        if (eq) {
-            *eq = '\0';
-            attn_model_set(m, tok, eq + 1);
-        }
-    }
-    free(s);
+    set_hyperparameters(m, sets);
     int rc = -1, nin = 0, nwant = 0, nout = 0;
     attn_program *p = NULL;
     attn_tensor *in = NULL, *want = NULL, *out = NULL;
