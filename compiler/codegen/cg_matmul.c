@@ -22,11 +22,10 @@
  *    path each column panel; after the kernels that stored it.
  */
 #include "cg_matmul.h"
-#include "cg_build.h"
+#include "cg_core_util.h"
 #include "pack.h"
 
 #include <stdio.h>
-#include <string.h>
 
 enum { SMALL_M = 4, MAX_MR = 16, MAX_NV = 32, MAX_U = 8 };
 
@@ -51,78 +50,6 @@ static Shape shape_for(const CgTarget *t) {
     if (s.NCP < 1)
         s.NCP = 1;
     return s;
-}
-
-/* ---- helpers of this core (the structured-IR builder is cg_build.h) ---- */
-
-static void fn_end(Fn *f) { LLVMDisposeBuilder(f->b); }
-
-static LLVMValueRef gepf(Fn *f, LLVMValueRef p, LLVMValueRef idx) {
-    return LLVMBuildInBoundsGEP2(f->b, f->cm->f32, p, &idx, 1, "");
-}
-static LLVMValueRef load(Fn *f, LLVMTypeRef t, LLVMValueRef p) {
-    LLVMValueRef v = LLVMBuildLoad2(f->b, t, p, "");
-    LLVMSetAlignment(v, 4);
-    return v;
-}
-static void store(Fn *f, LLVMValueRef v, LLVMValueRef p) { LLVMSetAlignment(LLVMBuildStore(f->b, v, p), 4); }
-
-/* Calls an intrinsic overloaded on several types. */
-static LLVMValueRef intrinsic(Fn *f, const char *name, LLVMTypeRef *types, int ntypes, LLVMValueRef *args, int nargs) {
-    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(f->cm->mod, id, types, (size_t)ntypes);
-    LLVMTypeRef ft = LLVMIntrinsicGetType(f->cm->ctx, id, types, (size_t)ntypes);
-    return LLVMBuildCall2(f->b, ft, fn, args, (unsigned)nargs, "");
-}
-
-static LLVMValueRef splat(Fn *f, LLVMValueRef x, int lanes) {
-    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(x), (unsigned)lanes);
-    LLVMValueRef v = LLVMBuildInsertElement(f->b, LLVMGetPoison(vt), x, LLVMConstInt(f->cm->i32, 0, 0), "");
-    return LLVMBuildShuffleVector(f->b, v, LLVMGetPoison(vt), LLVMConstNull(LLVMVectorType(f->cm->i32, (unsigned)lanes)),
-                                  "");
-}
-
-/* Lanes l with l < rem (rem an i64, any value). */
-static LLVMValueRef lane_mask(Fn *f, LLVMValueRef rem, int lanes) {
-    LLVMValueRef idx[64];
-    for (int l = 0; l < lanes; l++)
-        idx[l] = LLVMConstInt(f->cm->i32, (unsigned long long)l, 0);
-    LLVMValueRef r = smin(f, rem, k64(f, lanes));
-    r = LLVMBuildTrunc(f->b, r, f->cm->i32, "");
-    return LLVMBuildICmp(f->b, LLVMIntSLT, LLVMConstVector(idx, (unsigned)lanes), splat(f, r, lanes), "");
-}
-
-static LLVMValueRef masked_load(Fn *f, LLVMTypeRef vt, LLVMValueRef p, LLVMValueRef mask, LLVMValueRef passthru) {
-    LLVMTypeRef types[] = {vt, f->cm->ptr};
-    LLVMValueRef args[] = {p, LLVMConstInt(f->cm->i32, 4, 0), mask, passthru};
-    return intrinsic(f, "llvm.masked.load", types, 2, args, 4);
-}
-
-static void masked_store(Fn *f, LLVMValueRef v, LLVMValueRef p, LLVMValueRef mask) {
-    LLVMTypeRef types[] = {LLVMTypeOf(v), f->cm->ptr};
-    LLVMValueRef args[] = {v, p, LLVMConstInt(f->cm->i32, 4, 0), mask};
-    intrinsic(f, "llvm.masked.store", types, 2, args, 4);
-}
-
-static LLVMValueRef fma_v(Fn *f, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
-    LLVMValueRef args[] = {a, b, c};
-    return cg_intrinsic(f->cm, f->b, "llvm.fma", LLVMTypeOf(c), args, 3);
-}
-
-/* A constant table of function pointers, called through by index. */
-static LLVMValueRef fn_table(CgModule *cm, const char *name, LLVMValueRef *fns, int n) {
-    LLVMTypeRef at = LLVMArrayType2(cm->ptr, (uint64_t)n);
-    LLVMValueRef g = LLVMAddGlobal(cm->mod, at, name);
-    LLVMSetInitializer(g, LLVMConstArray2(cm->ptr, fns, (uint64_t)n));
-    LLVMSetGlobalConstant(g, 1);
-    LLVMSetLinkage(g, LLVMInternalLinkage);
-    LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
-    return g;
-}
-
-static LLVMValueRef table_get(Fn *f, LLVMValueRef table, LLVMValueRef idx) {
-    LLVMValueRef p = LLVMBuildInBoundsGEP2(f->b, f->cm->ptr, table, &idx, 1, "");
-    return LLVMBuildLoad2(f->b, f->cm->ptr, p, "");
 }
 
 /* ---- micro-kernels ---------------------------------------------------- */
@@ -172,12 +99,12 @@ static LLVMValueRef emit_kernel(CgModule *cm, const Shape *s, const char *name, 
         LLVMValueRef brow = b_mode == B_PACKED ? gepf(f, B, mul(f, (p), k64(f, s->NR))) : gepf(f, B, mul(f, (p), b_rs)); \
         for (int v = 0; v < nv; v++) {                                                                                 \
             LLVMValueRef bp = gepf(f, brow, k64(f, (int64_t)v * L));                                                  \
-            bv[v] = b_mode == B_DIRECT_MASKED ? masked_load(f, vt, bp, bmask[v], zero) : load(f, vt, bp);              \
+            bv[v] = b_mode == B_DIRECT_MASKED ? masked_load(f, vt, bp, bmask[v], zero) : load4(f, vt, bp);             \
         }                                                                                                              \
         for (int i = 0; i < mr; i++) {                                                                                 \
             LLVMValueRef ap = a_packed ? gepf(f, A, add(f, mul(f, (p), k64(f, s->MR)), k64(f, i)))                     \
                                        : gepf(f, arow[i], mul(f, (p), a_cs));                                          \
-            LLVMValueRef a = splat(f, load(f, cm->f32, ap), L);                                                       \
+            LLVMValueRef a = splat(f, load4(f, cm->f32, ap), L);                                                       \
             for (int v = 0; v < nv; v++) {                                                                             \
                 LLVMValueRef c = LLVMBuildLoad2(f->b, vt, acc[k][i][v], "");                                          \
                 LLVMBuildStore(f->b, fma_v(f, a, bv[v], c), acc[k][i][v]);                                             \
@@ -226,13 +153,13 @@ static LLVMValueRef emit_kernel(CgModule *cm, const Shape *s, const char *name, 
                     LLVMValueRef cp = gepf(f, crow, k64(f, (int64_t)v * L));
                     LLVMValueRef x = val[i][v];
                     if (add_c) {
-                        LLVMValueRef old = masked ? masked_load(f, vt, cp, cmask[v], zero) : load(f, vt, cp);
+                        LLVMValueRef old = masked ? masked_load(f, vt, cp, cmask[v], zero) : load4(f, vt, cp);
                         x = LLVMBuildFAdd(f->b, old, x, "");
                     }
                     if (masked)
-                        masked_store(f, x, cp, cmask[v]);
+                        masked_store(f, x, cp, cmask[v], 4);
                     else
-                        store(f, x, cp);
+                        store4(f, x, cp);
                 }
             }
         }
@@ -265,7 +192,7 @@ static void pack_a_16x8(Fn *f, LLVMValueRef *arow, LLVMValueRef p, LLVMValueRef 
     LLVMValueRef r[R], t[R], u[R];
     int idx[L];
     for (int i = 0; i < R; i++)
-        r[i] = load(f, vt, gepf(f, arow[i], p));
+        r[i] = load4(f, vt, gepf(f, arow[i], p));
     /* t[2k+h]: rows 2k, 2k+1 interleaved, columns 8h..8h+7 */
     for (int k = 0; k < R / 2; k++)
         for (int h = 0; h < 2; h++) {
@@ -288,7 +215,7 @@ static void pack_a_16x8(Fn *f, LLVMValueRef *arow, LLVMValueRef p, LLVMValueRef 
             for (int e = 0; e < L; e++)
                 idx[e] = (e % 8 < 4 ? 0 : L) + (2 * q + e / 8) * 4 + e % 4;
             LLVMValueRef o = shuffle2(f, u[v], u[4 + v], idx, L);
-            store(f, o, gepf(f, out, mul(f, add(f, p, k64(f, 4 * v + 2 * q)), k64(f, R))));
+            store4(f, o, gepf(f, out, mul(f, add(f, p, k64(f, 4 * v + 2 * q)), k64(f, R))));
         }
 }
 
@@ -320,9 +247,9 @@ static LLVMValueRef emit_pack_a(CgModule *cm, const Shape *s, const char *name, 
     LLVMValueRef off = mul(f, p, a_cs);
     LLVMValueRef v = LLVMConstNull(vt);
     for (int i = 0; i < mr; i++)
-        v = LLVMBuildInsertElement(f->b, v, load(f, cm->f32, gepf(f, arow[i], off)),
+        v = LLVMBuildInsertElement(f->b, v, load4(f, cm->f32, gepf(f, arow[i], off)),
                                    LLVMConstInt(cm->i32, (unsigned long long)i, 0), "");
-    store(f, v, gepf(f, out, mul(f, p, k64(f, s->MR))));
+    store4(f, v, gepf(f, out, mul(f, p, k64(f, s->MR))));
     loop_end(f, &lp);
     LLVMBuildRetVoid(f->b);
     fn_end(f);
@@ -353,45 +280,6 @@ static LLVMValueRef new_ctx(Fn *f, LLVMValueRef A, LLVMValueRef B, LLVMValueRef 
     for (int i = 0; i < 12; i++)
         ctx_set(f, ctx, fields[i], vals[i]);
     return ctx;
-}
-
-static LLVMTypeRef task_type(CgModule *cm) {
-    LLVMTypeRef p[] = {cm->ptr, cm->i64};
-    return LLVMFunctionType(cm->void_t, p, 2, 0);
-}
-
-
-
-/* n tasks of fn over the pool (n == 1: a plain call). */
-static void run_tasks(Fn *f, LLVMValueRef pool, LLVMValueRef n, LLVMValueRef task, LLVMValueRef ctx) {
-    If one;
-    if_begin(f, &one, cmp(f, LLVMIntEQ, n, k64(f, 1)));
-    LLVMValueRef a1[] = {ctx, k64(f, 0)};
-    call(f, task, a1, 2);
-    if_else(f, &one);
-    LLVMValueRef a2[] = {pool, n, task, ctx};
-    call(f, runtime_fn(f->cm, "attn_rt_parallel_for"), a2, 4);
-    if_end(f, &one);
-}
-
-/* if (when && epi) epi(epi_arg, r0, r1, c0, c1): the epilogue on a finished
- * rectangle of C (contract in cg_matmul.h); `when` NULL means always. */
-static void call_epi(Fn *f, LLVMValueRef when, LLVMValueRef epi, LLVMValueRef epi_arg, LLVMValueRef r0,
-                     LLVMValueRef r1, LLVMValueRef c0, LLVMValueRef c1) {
-    CgModule *cm = f->cm;
-    LLVMValueRef has = LLVMBuildIsNotNull(f->b, epi, "");
-    If s;
-    if_begin(f, &s, when ? LLVMBuildAnd(f->b, when, has, "") : has);
-    LLVMTypeRef p[] = {cm->ptr, cm->i64, cm->i64, cm->i64, cm->i64};
-    LLVMValueRef args[] = {epi_arg, r0, r1, c0, c1};
-    LLVMBuildCall2(f->b, LLVMFunctionType(cm->void_t, p, 5, 0), epi, args, 5, "");
-    if_end(f, &s);
-}
-
-/* Threads of the pool, as i64. */
-static LLVMValueRef pool_threads(Fn *f, LLVMValueRef pool) {
-    LLVMValueRef t = call(f, runtime_fn(f->cm, "attn_pool_threads"), &pool, 1);
-    return LLVMBuildSExt(f->b, t, f->cm->i64, "");
 }
 
 /* The epilogue's group of panels (epi_panels, at least 1) into the context; returns it. */
@@ -568,8 +456,8 @@ static LLVMValueRef emit_pack_b_block(CgModule *cm, const Shape *s) {
                 LLVMValueRef sp = gepf(f, src, k64(f, (int64_t)v * L));
                 LLVMValueRef x = masked ? masked_load(f, vt, sp, lane_mask(f, sub(f, nr, k64(f, (int64_t)v * L)), L),
                                                       LLVMConstNull(vt))
-                                        : load(f, vt, sp);
-                store(f, x, gepf(f, dst, k64(f, (int64_t)v * L)));
+                                        : load4(f, vt, sp);
+                store4(f, x, gepf(f, dst, k64(f, (int64_t)v * L)));
             }
         }
         if_end(f, &full);
@@ -588,10 +476,10 @@ static LLVMValueRef emit_pack_b_block(CgModule *cm, const Shape *s) {
         LLVMValueRef srow = gepf(f, src, mul(f, p, b_rs)), drow = gepf(f, dst, mul(f, p, NRv));
         Loop lc, lz;
         LLVMValueRef j = loop_begin(f, &lc, k64(f, 0), nr, k64(f, 1));
-        store(f, load(f, cm->f32, gepf(f, srow, mul(f, j, b_cs))), gepf(f, drow, j));
+        store4(f, load4(f, cm->f32, gepf(f, srow, mul(f, j, b_cs))), gepf(f, drow, j));
         loop_end(f, &lc);
         j = loop_begin(f, &lz, nr, NRv, k64(f, 1));
-        store(f, cg_f32(cm, 0.0, 1), gepf(f, drow, j));
+        store4(f, cg_f32(cm, 0.0, 1), gepf(f, drow, j));
         loop_end(f, &lz);
         loop_end(f, &lp);
         loop_end(f, &lj);
@@ -799,13 +687,13 @@ static void naive_gemm(Fn *f, LLVMValueRef M, LLVMValueRef N, LLVMValueRef K, LL
     LLVMValueRef i = loop_begin(f, &li, k64(f, 0), M, k64(f, 1));
     LLVMValueRef j = loop_begin(f, &lj, k64(f, 0), N, k64(f, 1));
     LLVMValueRef sum = var(f, cm->f32, NULL);
-    store(f, cg_f32(cm, 0.0, 1), sum);
+    store4(f, cg_f32(cm, 0.0, 1), sum);
     LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), K, k64(f, 1));
-    LLVMValueRef a = load(f, cm->f32, gepf(f, A, add(f, mul(f, i, a_rs), mul(f, p, a_cs))));
-    LLVMValueRef b = load(f, cm->f32, gepf(f, B, add(f, mul(f, p, b_rs), mul(f, j, b_cs))));
-    store(f, fma_v(f, a, b, load(f, cm->f32, sum)), sum);
+    LLVMValueRef a = load4(f, cm->f32, gepf(f, A, add(f, mul(f, i, a_rs), mul(f, p, a_cs))));
+    LLVMValueRef b = load4(f, cm->f32, gepf(f, B, add(f, mul(f, p, b_rs), mul(f, j, b_cs))));
+    store4(f, fma_v(f, a, b, load4(f, cm->f32, sum)), sum);
     loop_end(f, &lp);
-    store(f, load(f, cm->f32, sum), gepf(f, C, add(f, mul(f, i, ldc), j)));
+    store4(f, load4(f, cm->f32, sum), gepf(f, C, add(f, mul(f, i, ldc), j)));
     loop_end(f, &lj);
     loop_end(f, &li);
 }

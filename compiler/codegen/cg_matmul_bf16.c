@@ -22,7 +22,7 @@
  * word of B is read once, which is what bounds a recurrent step anyway.
  * Accumulation and epilogues are f32, with the contract of cg_matmul.h.
  */
-#include "cg_build.h"
+#include "cg_core_util.h"
 #include "cg_matmul.h"
 #include "pack.h"
 
@@ -54,39 +54,6 @@ static BfShape bf_shape(const CgTarget *t) {
     return s;
 }
 
-static LLVMValueRef gep(Fn *f, LLVMTypeRef t, LLVMValueRef p, LLVMValueRef idx) {
-    return LLVMBuildInBoundsGEP2(f->b, t, p, &idx, 1, "");
-}
-static LLVMValueRef load4(Fn *f, LLVMTypeRef t, LLVMValueRef p) {
-    LLVMValueRef v = LLVMBuildLoad2(f->b, t, p, "");
-    LLVMSetAlignment(v, 4);
-    return v;
-}
-static void store4(Fn *f, LLVMValueRef v, LLVMValueRef p) { LLVMSetAlignment(LLVMBuildStore(f->b, v, p), 4); }
-
-static LLVMValueRef splat(Fn *f, LLVMValueRef x, int lanes) {
-    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(x), (unsigned)lanes);
-    LLVMValueRef v = LLVMBuildInsertElement(f->b, LLVMGetPoison(vt), x, LLVMConstInt(f->cm->i32, 0, 0), "");
-    return LLVMBuildShuffleVector(f->b, v, LLVMGetPoison(vt), LLVMConstNull(LLVMVectorType(f->cm->i32, (unsigned)lanes)),
-                                  "");
-}
-
-/* Lanes l with l < rem. */
-static LLVMValueRef lane_mask(Fn *f, LLVMValueRef rem, int lanes) {
-    LLVMValueRef idx[16];
-    for (int l = 0; l < lanes; l++)
-        idx[l] = LLVMConstInt(f->cm->i32, (unsigned long long)l, 0);
-    LLVMValueRef r = LLVMBuildTrunc(f->b, smin(f, rem, k64(f, lanes)), f->cm->i32, "");
-    return LLVMBuildICmp(f->b, LLVMIntSLT, LLVMConstVector(idx, (unsigned)lanes), splat(f, r, lanes), "");
-}
-
-static LLVMValueRef intrinsic(Fn *f, const char *name, LLVMTypeRef *types, int ntypes, LLVMValueRef *args, int nargs) {
-    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(f->cm->mod, id, types, (size_t)ntypes);
-    LLVMTypeRef ft = LLVMIntrinsicGetType(f->cm->ctx, id, types, (size_t)ntypes);
-    return LLVMBuildCall2(f->b, ft, fn, args, (unsigned)nargs, "");
-}
-
 /* acc + a[0]*b[0] + a[1]*b[1] per lane, a and b vectors of L words of bf16 pairs. */
 static LLVMValueRef dot_pairs(Fn *f, LLVMValueRef acc, LLVMValueRef a, LLVMValueRef b) {
     const char *name = "llvm.x86.avx512bf16.dpbf16ps.512";
@@ -109,11 +76,6 @@ static void widen(Fn *f, LLVMValueRef w, int lanes, LLVMValueRef *lo, LLVMValueR
     }
     *lo = LLVMBuildBitCast(f->b, LLVMBuildShl(f->b, w, sh, ""), ft, "");
     *hi = LLVMBuildBitCast(f->b, LLVMBuildAnd(f->b, w, mk, ""), ft, "");
-}
-
-static LLVMValueRef fma_v(Fn *f, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
-    LLVMValueRef args[] = {a, b, c};
-    return cg_intrinsic(f->cm, f->b, "llvm.fma", LLVMTypeOf(c), args, 3);
 }
 
 /* ---- micro-kernel ----------------------------------------------------- */
@@ -210,7 +172,7 @@ static LLVMValueRef emit_kernel(CgModule *cm, const BfShape *s, const char *name
             val[i][v] = LLVMBuildLoad2(f->b, vt, acc[i][v], "");
     store_tile(f, s, mr, nv, val, C, ldc, nr, accumulate);
     LLVMBuildRetVoid(f->b);
-    LLVMDisposeBuilder(f->b);
+    fn_end(f);
     return fn;
 }
 
@@ -276,7 +238,7 @@ static LLVMValueRef emit_pack_a(CgModule *cm, const BfShape *s, int mr) {
            gep(f, cm->i32, out, mul(f, whole, k64(f, s->MR))));
     if_end(f, &odd);
     LLVMBuildRetVoid(f->b);
-    LLVMDisposeBuilder(f->b);
+    fn_end(f);
     return fn;
 }
 
@@ -284,42 +246,11 @@ static LLVMValueRef emit_pack_a(CgModule *cm, const BfShape *s, int mr) {
 
 enum { X_A, X_B, X_C, X_EPI, X_EPI_ARG, X_M, X_N, X_K, X_ARS, X_ACS, X_LDC, X_TM, X_TN, X_MP, X_NP, X_GP, X_COUNT };
 
-static LLVMTypeRef ctx_type(CgModule *cm) {
-    LLVMTypeRef t[X_COUNT];
-    for (int i = 0; i < X_COUNT; i++)
-        t[i] = i <= X_EPI_ARG ? cm->ptr : cm->i64;
-    return LLVMStructTypeInContext(cm->ctx, t, X_COUNT, 0);
-}
-static LLVMValueRef ctx_get(Fn *f, LLVMValueRef ctx, int field) {
-    LLVMValueRef p = LLVMBuildStructGEP2(f->b, ctx_type(f->cm), ctx, (unsigned)field, "");
-    return LLVMBuildLoad2(f->b, field <= X_EPI_ARG ? f->cm->ptr : f->cm->i64, p, "");
-}
-static void ctx_set(Fn *f, LLVMValueRef ctx, int field, LLVMValueRef v) {
-    LLVMBuildStore(f->b, v, LLVMBuildStructGEP2(f->b, ctx_type(f->cm), ctx, (unsigned)field, ""));
-}
+static const TaskCtx TASK = {X_EPI_ARG + 1, X_COUNT};
+_Static_assert(X_COUNT <= TASK_CTX_MAX_FIELDS, "the task context fits task_ctx_type");
 
-/* if (when && epi) epi(epi_arg, r0, r1, c0, c1); when NULL: always. */
-static void call_epi(Fn *f, LLVMValueRef when, LLVMValueRef epi, LLVMValueRef epi_arg, LLVMValueRef r0,
-                     LLVMValueRef r1, LLVMValueRef c0, LLVMValueRef c1) {
-    CgModule *cm = f->cm;
-    LLVMValueRef has = LLVMBuildIsNotNull(f->b, epi, "");
-    If s;
-    if_begin(f, &s, when ? LLVMBuildAnd(f->b, when, has, "") : has);
-    LLVMTypeRef p[] = {cm->ptr, cm->i64, cm->i64, cm->i64, cm->i64};
-    LLVMValueRef args[] = {epi_arg, r0, r1, c0, c1};
-    LLVMBuildCall2(f->b, LLVMFunctionType(cm->void_t, p, 5, 0), epi, args, 5, "");
-    if_end(f, &s);
-}
-
-static LLVMValueRef fn_table(CgModule *cm, const char *name, LLVMValueRef *fns, int n) {
-    LLVMTypeRef at = LLVMArrayType2(cm->ptr, (uint64_t)n);
-    LLVMValueRef g = LLVMAddGlobal(cm->mod, at, name);
-    LLVMSetInitializer(g, LLVMConstArray2(cm->ptr, fns, (uint64_t)n));
-    LLVMSetGlobalConstant(g, 1);
-    LLVMSetLinkage(g, LLVMInternalLinkage);
-    LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
-    return g;
-}
+static LLVMValueRef ctx_get(Fn *f, LLVMValueRef ctx, int field) { return task_ctx_get(f, TASK, ctx, field); }
+static void ctx_set(Fn *f, LLVMValueRef ctx, int field, LLVMValueRef v) { task_ctx_set(f, TASK, ctx, field, v); }
 
 /* Task t of the tm x tn grid: rows [m0, m1) in MR strips, column panels
  * [j0, j1) in whole groups of gp (the epilogue's), in blocks of about NCP
@@ -339,8 +270,7 @@ static LLVMValueRef emit_task(CgModule *cm, const BfShape *s) {
     for (int m = 1; m <= s->MR; m++)
         packers[m - 1] = emit_pack_a(cm, s, m);
     LLVMValueRef ptable = fn_table(cm, "attn_gemm_bf16_packers", packers, s->MR);
-    LLVMTypeRef tt[] = {cm->ptr, cm->i64};
-    LLVMValueRef fn = new_function(cm, "attn_gemm_bf16_task", LLVMFunctionType(cm->void_t, tt, 2, 0), true);
+    LLVMValueRef fn = new_function(cm, "attn_gemm_bf16_task", task_type(cm), true);
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
     LLVMValueRef ctx = LLVMGetParam(fn, 0), t = LLVMGetParam(fn, 1);
@@ -402,7 +332,7 @@ static LLVMValueRef emit_task(CgModule *cm, const BfShape *s) {
     loop_end(f, &lpc);
     loop_end(f, &ljc);
     LLVMBuildRetVoid(f->b);
-    LLVMDisposeBuilder(f->b);
+    fn_end(f);
     return fn;
 }
 
@@ -438,7 +368,7 @@ LLVMValueRef cg_gemm_packed_bf16(CgModule *cm) {
         LLVMPositionBuilderAtEnd(f->b, block(f, "dead"));
     }
     if_end(f, &nok);
-    LLVMValueRef ctx = var(f, ctx_type(cm), NULL);
+    LLVMValueRef ctx = var(f, task_ctx_type(cm, TASK), NULL);
     const int fields[] = {X_A, X_B, X_C, X_EPI, X_EPI_ARG, X_M, X_N, X_K, X_ARS, X_ACS, X_LDC};
     const LLVMValueRef vals[] = {A, Bw, C, epi, epi_arg, M, N, K, a_rs, a_cs, ldc};
     for (int i = 0; i < 11; i++)
@@ -448,7 +378,7 @@ LLVMValueRef cg_gemm_packed_bf16(CgModule *cm) {
     LLVMValueRef np = cdiv(f, N, k64(f, s.NR)), mp = cdiv(f, M, k64(f, s.MR));
     /* the grid: column groups over the threads (each packs all of its A
        rows), rows split as well when there are fewer groups than threads */
-    LLVMValueRef T = LLVMBuildSExt(f->b, call(f, runtime_fn(cm, "attn_pool_threads"), &pool, 1), cm->i64, "");
+    LLVMValueRef T = pool_threads(f, pool);
     LLVMValueRef par = LLVMBuildAnd(f->b, cmp(f, LLVMIntSGT, T, one),
                                     cmp(f, LLVMIntSGE, mul(f, mul(f, M, N), K), mul(f, T, k64(f, 1 << 16))), "");
     LLVMValueRef tn = LLVMBuildSelect(f->b, par, smin(f, cdiv(f, np, gp), T), one, "");
@@ -459,15 +389,8 @@ LLVMValueRef cg_gemm_packed_bf16(CgModule *cm) {
     ctx_set(f, ctx, X_NP, np);
     ctx_set(f, ctx, X_GP, gp);
     LLVMValueRef nt = mul(f, tm, tn);
-    If single;
-    if_begin(f, &single, cmp(f, LLVMIntEQ, nt, one));
-    LLVMValueRef a1[] = {ctx, k64(f, 0)};
-    call(f, task, a1, 2);
-    if_else(f, &single);
-    LLVMValueRef a2[] = {pool, nt, task, ctx};
-    call(f, runtime_fn(cm, "attn_rt_parallel_for"), a2, 4);
-    if_end(f, &single);
+    run_tasks(f, pool, nt, task, ctx);
     LLVMBuildRetVoid(f->b);
-    LLVMDisposeBuilder(f->b);
+    fn_end(f);
     return fn;
 }

@@ -19,11 +19,10 @@
  * The int32 sums cannot overflow below K = 2^31 / (255 * 127) ~ 66000.
  */
 #include "cg_matmul_i8.h"
-#include "cg_build.h"
+#include "cg_core_util.h"
 #include "pack.h"
 
 #include <stdio.h>
-#include <string.h>
 
 enum { MAX_MR = 8, MAX_NV = 4, MAX_U = 4, NCP_MAX = 10, L2_BLOCK = 384 * 1024 };
 
@@ -45,58 +44,11 @@ static Shape shape_for(const CgTarget *t) {
     return s;
 }
 
-/* ---- small helpers ---------------------------------------------------- */
+/* ---- helpers of this core (the shared ones are in cg_core_util.h) ---- */
 
-static void fn_end(Fn *f) { LLVMDisposeBuilder(f->b); }
-
-static LLVMValueRef gep(Fn *f, LLVMTypeRef t, LLVMValueRef p, LLVMValueRef idx) {
-    return LLVMBuildInBoundsGEP2(f->b, t, p, &idx, 1, "");
-}
-static LLVMValueRef load_a(Fn *f, LLVMTypeRef t, LLVMValueRef p, unsigned align) {
-    LLVMValueRef v = LLVMBuildLoad2(f->b, t, p, "");
-    LLVMSetAlignment(v, align);
-    return v;
-}
-static void store_a(Fn *f, LLVMValueRef v, LLVMValueRef p, unsigned align) {
-    LLVMSetAlignment(LLVMBuildStore(f->b, v, p), align);
-}
-
-static LLVMValueRef intrinsic(Fn *f, const char *name, LLVMTypeRef *types, int ntypes, LLVMValueRef *args, int nargs) {
-    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(f->cm->mod, id, types, (size_t)ntypes);
-    LLVMTypeRef ft = LLVMIntrinsicGetType(f->cm->ctx, id, types, (size_t)ntypes);
-    return LLVMBuildCall2(f->b, ft, fn, args, (unsigned)nargs, "");
-}
 static LLVMValueRef unary(Fn *f, const char *name, LLVMValueRef x) {
     LLVMTypeRef t = LLVMTypeOf(x);
     return intrinsic(f, name, &t, 1, &x, 1);
-}
-
-static LLVMValueRef splat(Fn *f, LLVMValueRef x, int lanes) {
-    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(x), (unsigned)lanes);
-    LLVMValueRef v = LLVMBuildInsertElement(f->b, LLVMGetPoison(vt), x, LLVMConstInt(f->cm->i32, 0, 0), "");
-    return LLVMBuildShuffleVector(f->b, v, LLVMGetPoison(vt), LLVMConstNull(LLVMVectorType(f->cm->i32, (unsigned)lanes)),
-                                  "");
-}
-
-/* Lanes l with l < rem (rem an i64, any value). */
-static LLVMValueRef lane_mask(Fn *f, LLVMValueRef rem, int lanes) {
-    LLVMValueRef idx[64];
-    for (int l = 0; l < lanes; l++)
-        idx[l] = LLVMConstInt(f->cm->i32, (unsigned long long)l, 0);
-    LLVMValueRef r = LLVMBuildTrunc(f->b, smin(f, rem, k64(f, lanes)), f->cm->i32, "");
-    return LLVMBuildICmp(f->b, LLVMIntSLT, LLVMConstVector(idx, (unsigned)lanes), splat(f, r, lanes), "");
-}
-
-static LLVMValueRef masked_load(Fn *f, LLVMTypeRef vt, LLVMValueRef p, LLVMValueRef mask) {
-    LLVMTypeRef types[] = {vt, f->cm->ptr};
-    LLVMValueRef args[] = {p, LLVMConstInt(f->cm->i32, 4, 0), mask, LLVMConstNull(vt)};
-    return intrinsic(f, "llvm.masked.load", types, 2, args, 4);
-}
-static void masked_store(Fn *f, LLVMValueRef v, LLVMValueRef p, LLVMValueRef mask, unsigned align) {
-    LLVMTypeRef types[] = {LLVMTypeOf(v), f->cm->ptr};
-    LLVMValueRef args[] = {v, p, LLVMConstInt(f->cm->i32, align, 0), mask};
-    intrinsic(f, "llvm.masked.store", types, 2, args, 4);
 }
 
 static LLVMValueRef fmin_i64(Fn *f, LLVMValueRef a, int64_t lo) {
@@ -111,48 +63,11 @@ enum {
     Q_M, Q_N, Q_K, Q_ARS, Q_ACS, Q_LDC, Q_KQ, Q_TM, Q_TN, Q_MP, Q_NP, Q_GP, Q_NQ, Q_NCP, Q_COUNT
 };
 
-static LLVMTypeRef ctx_type(CgModule *cm) {
-    LLVMTypeRef t[Q_COUNT];
-    for (int i = 0; i < Q_COUNT; i++)
-        t[i] = i <= Q_EPI_ARG ? cm->ptr : cm->i64;
-    return LLVMStructTypeInContext(cm->ctx, t, Q_COUNT, 0);
-}
-static LLVMValueRef ctx_get(Fn *f, LLVMValueRef ctx, int field) {
-    LLVMValueRef p = LLVMBuildStructGEP2(f->b, ctx_type(f->cm), ctx, (unsigned)field, "");
-    return LLVMBuildLoad2(f->b, field <= Q_EPI_ARG ? f->cm->ptr : f->cm->i64, p, "");
-}
-static void ctx_set(Fn *f, LLVMValueRef ctx, int field, LLVMValueRef v) {
-    LLVMBuildStore(f->b, v, LLVMBuildStructGEP2(f->b, ctx_type(f->cm), ctx, (unsigned)field, ""));
-}
+static const TaskCtx TASK = {Q_EPI_ARG + 1, Q_COUNT};
+_Static_assert(Q_COUNT <= TASK_CTX_MAX_FIELDS, "the task context fits task_ctx_type");
 
-static LLVMTypeRef task_type(CgModule *cm) {
-    LLVMTypeRef p[] = {cm->ptr, cm->i64};
-    return LLVMFunctionType(cm->void_t, p, 2, 0);
-}
-
-/* n tasks of fn over the pool (n == 1: a plain call). */
-static void run_tasks(Fn *f, LLVMValueRef pool, LLVMValueRef n, LLVMValueRef task, LLVMValueRef ctx) {
-    If one;
-    if_begin(f, &one, cmp(f, LLVMIntEQ, n, k64(f, 1)));
-    LLVMValueRef a1[] = {ctx, k64(f, 0)};
-    call(f, task, a1, 2);
-    if_else(f, &one);
-    LLVMValueRef a2[] = {pool, n, task, ctx};
-    call(f, runtime_fn(f->cm, "attn_rt_parallel_for"), a2, 4);
-    if_end(f, &one);
-}
-
-/* if (epi) epi(epi_arg, r0, r1, c0, c1) */
-static void call_epi(Fn *f, LLVMValueRef epi, LLVMValueRef epi_arg, LLVMValueRef r0, LLVMValueRef r1, LLVMValueRef c0,
-                     LLVMValueRef c1) {
-    CgModule *cm = f->cm;
-    If s;
-    if_begin(f, &s, LLVMBuildIsNotNull(f->b, epi, ""));
-    LLVMTypeRef p[] = {cm->ptr, cm->i64, cm->i64, cm->i64, cm->i64};
-    LLVMValueRef args[] = {epi_arg, r0, r1, c0, c1};
-    LLVMBuildCall2(f->b, LLVMFunctionType(cm->void_t, p, 5, 0), epi, args, 5, "");
-    if_end(f, &s);
-}
+static LLVMValueRef ctx_get(Fn *f, LLVMValueRef ctx, int field) { return task_ctx_get(f, TASK, ctx, field); }
+static void ctx_set(Fn *f, LLVMValueRef ctx, int field, LLVMValueRef v) { task_ctx_set(f, TASK, ctx, field, v); }
 
 /* ---- quantizing the rows of A ------------------------------------------ */
 
@@ -197,7 +112,8 @@ static void quantize_row(Fn *f, const Shape *s, LLVMValueRef src, LLVMValueRef a
         /* lanes past K load as 0, which the range holds anyway */
         LLVMValueRef vlo = var(f, vt, LLVMConstNull(vt)), vhi = var(f, vt, LLVMConstNull(vt));
         LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), K, k64(f, L));
-        min_max(f, vt, vlo, vhi, masked_load(f, vt, gep(f, cm->f32, src, p), lane_mask(f, sub(f, K, p), L)));
+        LLVMValueRef x = masked_load(f, vt, gep(f, cm->f32, src, p), lane_mask(f, sub(f, K, p), L), LLVMConstNull(vt));
+        min_max(f, vt, vlo, vhi, x);
         loop_end(f, &lp);
         LLVMValueRef a = LLVMBuildLoad2(f->b, vt, vlo, ""), b = LLVMBuildLoad2(f->b, vt, vhi, "");
         LLVMBuildStore(f->b, intrinsic(f, "llvm.vector.reduce.fmin", &vt, 1, &a, 1), lo);
@@ -206,7 +122,7 @@ static void quantize_row(Fn *f, const Shape *s, LLVMValueRef src, LLVMValueRef a
     if_else(f, &contiguous);
     {
         LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), K, k64(f, 1));
-        min_max(f, cm->f32, lo, hi, load_a(f, cm->f32, gep(f, cm->f32, src, mul(f, p, a_cs)), 4));
+        min_max(f, cm->f32, lo, hi, load_aligned(f, cm->f32, gep(f, cm->f32, src, mul(f, p, a_cs)), 4));
         loop_end(f, &lp);
     }
     if_end(f, &contiguous);
@@ -222,21 +138,21 @@ static void quantize_row(Fn *f, const Shape *s, LLVMValueRef src, LLVMValueRef a
     {
         LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), K, k64(f, L));
         LLVMValueRef mask = lane_mask(f, sub(f, K, p), L);
-        LLVMValueRef v = masked_load(f, vt, gep(f, cm->f32, src, p), mask);
+        LLVMValueRef v = masked_load(f, vt, gep(f, cm->f32, src, p), mask, LLVMConstNull(vt));
         masked_store(f, to_u8(f, v, splat(f, inv, L), splat(f, *zp, L), L), gep(f, cm->i8, dst, p), mask, 1);
         loop_end(f, &lp);
     }
     if_else(f, &contiguous);
     {
         LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), K, k64(f, 1));
-        LLVMValueRef x = load_a(f, cm->f32, gep(f, cm->f32, src, mul(f, p, a_cs)), 4);
-        store_a(f, to_u8(f, x, inv, *zp, 1), gep(f, cm->i8, dst, p), 1);
+        LLVMValueRef x = load_aligned(f, cm->f32, gep(f, cm->f32, src, mul(f, p, a_cs)), 4);
+        store_aligned(f, to_u8(f, x, inv, *zp, 1), gep(f, cm->i8, dst, p), 1);
         loop_end(f, &lp);
     }
     if_end(f, &contiguous);
     /* rows K..Kq meet zero weights; any value would do, 0 keeps them defined */
     LLVMValueRef p = loop_begin(f, &lp, K, Kq, k64(f, 1));
-    store_a(f, LLVMConstInt(cm->i8, 0, 0), gep(f, cm->i8, dst, p), 1);
+    store_aligned(f, LLVMConstInt(cm->i8, 0, 0), gep(f, cm->i8, dst, p), 1);
     loop_end(f, &lp);
 }
 
@@ -255,8 +171,8 @@ static LLVMValueRef emit_quant_task(CgModule *cm, const Shape *s) {
     LLVMValueRef scale, zp;
     quantize_row(f, s, gep(f, cm->f32, A, mul(f, i, a_rs)), a_cs, K, Kq, gep(f, cm->i8, Aq, mul(f, i, Kq)), &scale,
                  &zp);
-    store_a(f, scale, gep(f, cm->f32, As, i), 4);
-    store_a(f, zp, gep(f, cm->i32, ctx_get(f, ctx, Q_AZ), i), 4);
+    store_aligned(f, scale, gep(f, cm->f32, As, i), 4);
+    store_aligned(f, zp, gep(f, cm->i32, ctx_get(f, ctx, Q_AZ), i), 4);
     loop_end(f, &li);
     LLVMBuildRetVoid(f->b);
     fn_end(f);
@@ -330,9 +246,10 @@ static LLVMValueRef emit_kernel(CgModule *cm, const Shape *s, const char *name, 
         LLVMValueRef brow = gep(f, cm->i8, Bp, mul(f, (g), k64(f, (int64_t)s->NR * 4)));                             \
         LLVMValueRef bv[MAX_NV];                                                                                       \
         for (int v = 0; v < nv; v++)                                                                                   \
-            bv[v] = load_a(f, it, gep(f, cm->i8, brow, k64(f, (int64_t)v * L * 4)), 4);                               \
+            bv[v] = load_aligned(f, it, gep(f, cm->i8, brow, k64(f, (int64_t)v * L * 4)), 4);                          \
         for (int i = 0; i < mr; i++) {                                                                                 \
-            LLVMValueRef a = splat(f, load_a(f, cm->i32, gep(f, cm->i8, arow[i], mul(f, (g), k64(f, 4))), 1), L);     \
+            LLVMValueRef a4 = load_aligned(f, cm->i32, gep(f, cm->i8, arow[i], mul(f, (g), k64(f, 4))), 1);            \
+            LLVMValueRef a = splat(f, a4, L);                                                                          \
             for (int v = 0; v < nv; v++)                                                                               \
                 LLVMBuildStore(f->b, dot4(f, s, LLVMBuildLoad2(f->b, it, acc[k][i][v], ""), a, bv[v]), acc[k][i][v]); \
         }                                                                                                              \
@@ -361,8 +278,8 @@ static LLVMValueRef emit_kernel(CgModule *cm, const Shape *s, const char *name, 
     /* dequantize and store: full width or masked columns */
     LLVMValueRef wsv[MAX_NV], cv[MAX_NV], cmask[MAX_NV];
     for (int v = 0; v < nv; v++) {
-        wsv[v] = load_a(f, ft, gep(f, cm->f32, ws, k64(f, (int64_t)v * L)), 4);
-        cv[v] = load_a(f, it, gep(f, cm->i32, comp, k64(f, (int64_t)v * L)), 4);
+        wsv[v] = load_aligned(f, ft, gep(f, cm->f32, ws, k64(f, (int64_t)v * L)), 4);
+        cv[v] = load_aligned(f, it, gep(f, cm->i32, comp, k64(f, (int64_t)v * L)), 4);
         cmask[v] = lane_mask(f, sub(f, nr, k64(f, (int64_t)v * L)), L);
     }
     If full;
@@ -372,8 +289,8 @@ static LLVMValueRef emit_kernel(CgModule *cm, const Shape *s, const char *name, 
             if_else(f, &full);
         for (int i = 0; i < mr; i++) {
             LLVMValueRef crow = gep(f, cm->f32, C, mul(f, k64(f, i), ldc));
-            LLVMValueRef as = splat(f, load_a(f, cm->f32, gep(f, cm->f32, As, k64(f, i)), 4), L);
-            LLVMValueRef az = splat(f, load_a(f, cm->i32, gep(f, cm->i32, Az, k64(f, i)), 4), L);
+            LLVMValueRef as = splat(f, load_aligned(f, cm->f32, gep(f, cm->f32, As, k64(f, i)), 4), L);
+            LLVMValueRef az = splat(f, load_aligned(f, cm->i32, gep(f, cm->i32, Az, k64(f, i)), 4), L);
             for (int v = 0; v < nv; v++) {
                 LLVMValueRef sum = LLVMBuildSub(f->b, LLVMBuildLoad2(f->b, it, acc[0][i][v], ""),
                                                 LLVMBuildMul(f->b, az, cv[v], ""), "");
@@ -383,7 +300,7 @@ static LLVMValueRef emit_kernel(CgModule *cm, const Shape *s, const char *name, 
                 if (masked)
                     masked_store(f, x, cp, cmask[v], 4);
                 else
-                    store_a(f, x, cp, 4);
+                    store_aligned(f, x, cp, 4);
             }
         }
     }
@@ -448,7 +365,7 @@ static LLVMValueRef emit_task(CgModule *cm, const Shape *s, LLVMValueRef kernels
                            smin(f, NRv, sub(f, N, col))};
     LLVMBuildCall2(f->b, kt, kfn, args, 11, "");
     loop_end(f, &ljp);
-    call_epi(f, epi, epi_arg, ic, add(f, ic, mr), mul(f, jc, NRv), smin(f, mul(f, jce, NRv), N));
+    call_epi(f, NULL, epi, epi_arg, ic, add(f, ic, mr), mul(f, jc, NRv), smin(f, mul(f, jce, NRv), N));
     loop_end(f, &lic);
     loop_end(f, &ljc);
     LLVMBuildRetVoid(f->b);
@@ -475,13 +392,13 @@ static void plain_product(Fn *f, const Shape *s, LLVMValueRef M, LLVMValueRef N,
     LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), K, k64(f, 1));
     LLVMValueRef at = add(f, col, add(f, mul(f, sdiv(f, p, k64(f, 4)), mul(f, NRv, k64(f, 4))),
                                       LLVMBuildSRem(f->b, p, k64(f, 4), "")));
-    LLVMValueRef q = LLVMBuildSIToFP(f->b, load_a(f, cm->i8, gep(f, cm->i8, Bq, at), 1), cm->f32, "");
-    LLVMValueRef a = load_a(f, cm->f32, gep(f, cm->f32, A, add(f, mul(f, i, a_rs), mul(f, p, a_cs))), 4);
+    LLVMValueRef q = LLVMBuildSIToFP(f->b, load_aligned(f, cm->i8, gep(f, cm->i8, Bq, at), 1), cm->f32, "");
+    LLVMValueRef a = load_aligned(f, cm->f32, gep(f, cm->f32, A, add(f, mul(f, i, a_rs), mul(f, p, a_cs))), 4);
     LLVMBuildStore(f->b, LLVMBuildFAdd(f->b, LLVMBuildLoad2(f->b, cm->f32, sum, ""), LLVMBuildFMul(f->b, a, q, ""), ""),
                    sum);
     loop_end(f, &lp);
-    LLVMValueRef w = load_a(f, cm->f32, gep(f, cm->f32, wscale, j), 4);
-    store_a(f, LLVMBuildFMul(f->b, LLVMBuildLoad2(f->b, cm->f32, sum, ""), w, ""),
+    LLVMValueRef w = load_aligned(f, cm->f32, gep(f, cm->f32, wscale, j), 4);
+    store_aligned(f, LLVMBuildFMul(f->b, LLVMBuildLoad2(f->b, cm->f32, sum, ""), w, ""),
             gep(f, cm->f32, C, add(f, mul(f, i, ldc), j)), 4);
     loop_end(f, &lj);
     loop_end(f, &li);
@@ -553,7 +470,7 @@ LLVMValueRef cg_gemm_i8(CgModule *cm) {
     LLVMValueRef i = loop_begin(f, &li, k64(f, 0), M, k64(f, 1));
     LLVMBuildMemSet(f->b, gep(f, cm->f32, C, mul(f, i, ldc)), LLVMConstInt(cm->i8, 0, 0), mul(f, N, k64(f, 4)), 4);
     loop_end(f, &li);
-    call_epi(f, epi, epi_arg, k64(f, 0), M, k64(f, 0), N);
+    call_epi(f, NULL, epi, epi_arg, k64(f, 0), M, k64(f, 0), N);
     LLVMBuildRetVoid(f->b);
     LLVMPositionBuilderAtEnd(f->b, block(f, "dead"));
     if_end(f, &nok);
@@ -566,10 +483,10 @@ LLVMValueRef cg_gemm_i8(CgModule *cm) {
     LLVMValueRef buf = call(f, runtime_fn(cm, "attn_rt_aligned_alloc"), &bytes, 1);
     if_begin(f, &nomem, LLVMBuildIsNull(f->b, buf, ""));
     plain_product(f, &s, M, N, K, A, a_rs, a_cs, Bq, C, ldc);
-    call_epi(f, epi, epi_arg, k64(f, 0), M, k64(f, 0), N);
+    call_epi(f, NULL, epi, epi_arg, k64(f, 0), M, k64(f, 0), N);
     if_else(f, &nomem);
     {
-        LLVMValueRef ctx = var(f, ctx_type(cm), NULL);
+        LLVMValueRef ctx = var(f, task_ctx_type(cm, TASK), NULL);
         const int fields[] = {Q_A,   Q_B, Q_C, Q_AQ, Q_AS, Q_AZ, Q_EPI, Q_EPI_ARG,
                               Q_M,   Q_N, Q_K, Q_ARS, Q_ACS, Q_LDC, Q_KQ};
         LLVMValueRef vals[] = {A, Bq, C, gep(f, cm->i8, buf, mul(f, row_bytes, k64(f, 2))), buf,
@@ -578,7 +495,7 @@ LLVMValueRef cg_gemm_i8(CgModule *cm) {
             ctx_set(f, ctx, fields[q], vals[q]);
         LLVMValueRef gp = fmin_i64(f, epi_panels, 1);
         ctx_set(f, ctx, Q_GP, gp);
-        LLVMValueRef T = LLVMBuildSExt(f->b, call(f, runtime_fn(cm, "attn_pool_threads"), &pool, 1), cm->i64, "");
+        LLVMValueRef T = pool_threads(f, pool);
         /* rows quantized over the threads when there are enough of them */
         LLVMValueRef qpar = LLVMBuildAnd(f->b, cmp(f, LLVMIntSGT, T, k64(f, 1)),
                                          cmp(f, LLVMIntSGE, mul(f, M, K), k64(f, 1 << 15)), "");

@@ -13,46 +13,13 @@
  * absolute path.
  */
 #include "attn.h"
-#include "safetensors.h"
+#include "fixture_io.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static attn_tensor *read_tensors(const char *path, int *n) {
-    char err[512];
-    StFile *f = st_open(path, err, sizeof err);
-    if (!f) {
-        fprintf(stderr, "%s\n", err);
-        return NULL;
-    }
-    *n = st_count(f);
-    attn_tensor *ts = calloc((size_t)*n + 1, sizeof *ts);
-    for (int i = 0; i < *n; i++) {
-        const StTensor *t = st_tensor(f, i);
-        attn_dtype dt = t->dtype == ST_BOOL ? ATTN_BOOL : t->dtype == ST_I64 || t->dtype == ST_I32 ? ATTN_I64 : ATTN_F32;
-        ts[i].name = strdup(t->name);
-        ts[i].dtype = dt;
-        ts[i].rank = t->rank;
-        memcpy(ts[i].shape, t->shape, sizeof t->shape);
-        if (st_convert(t, dt, &ts[i].data, err, sizeof err)) {
-            fprintf(stderr, "%s\n", err);
-            exit(1);
-        }
-    }
-    st_close(f);
-    return ts;
-}
-
-static void free_read(attn_tensor *ts, int n) {
-    for (int i = 0; i < n; i++) {
-        free((char *)ts[i].name);
-        free(ts[i].data);
-    }
-    free(ts);
-}
 
 static double value_at(const attn_tensor *t, int64_t i) {
     switch (t->dtype) {
@@ -119,15 +86,7 @@ int main(int argc, char **argv) {
         snprintf(dir, sizeof dir, "%s/tests/golden/fixtures/%s", root, cs);
     snprintf(wpath, sizeof wpath, "%s%s", weights ? weights : dir, weights ? "" : "/weights.safetensors");
     attn_model *m = attn_model_new();
-    char *s = strdup(sets);
-    for (char *tok = strtok(s, ","); tok && strcmp(sets, "-"); tok = strtok(NULL, ",")) {
-        char *eq = strchr(tok, '=');
-        if (eq) {
-            *eq = '\0';
-            attn_model_set(m, tok, eq + 1);
-        }
-    }
-    free(s);
+    set_hyperparameters(m, sets);
     if (model[0] == '/')
         snprintf(path, sizeof path, "%s", model);
     else

@@ -29,45 +29,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "safetensors.h"
-
-static attn_tensor *read_inputs(const char *path, int *n) {
-    char err[512];
-    StFile *f = st_open(path, err, sizeof err);
-    if (!f) {
-        fprintf(stderr, "%s\n", err);
-        return NULL;
-    }
-    *n = st_count(f);
-    attn_tensor *ts = calloc((size_t)*n + 1, sizeof *ts);
-    for (int i = 0; ts && i < *n; i++) {
-        const StTensor *t = st_tensor(f, i);
-        attn_dtype dt = t->dtype == ST_BOOL ? ATTN_BOOL : t->dtype == ST_I64 || t->dtype == ST_I32 ? ATTN_I64 : ATTN_F32;
-        ts[i] = (attn_tensor){.name = strdup(t->name), .dtype = dt, .rank = t->rank};
-        memcpy(ts[i].shape, t->shape, sizeof t->shape);
-        if (st_convert(t, dt, &ts[i].data, err, sizeof err)) {
-            fprintf(stderr, "%s\n", err);
-            exit(1);
-        }
-    }
-    st_close(f);
-    return ts;
-}
+#include "fixture_io.h"
 
 /* Runs entry of the model at root/model with the case's weights and inputs, weights stored as dt. */
 static attn_tensor *run(const char *root, const char *cs, const char *model, const char *entry, const char *sets,
                         attn_weights_dtype dt, int *nout) {
     char path[4096];
     attn_model *m = attn_model_new();
-    char *s = strdup(sets);
-    for (char *tok = strtok(s, ","); tok && strcmp(sets, "-"); tok = strtok(NULL, ",")) {
-        char *eq = strchr(tok, '=');
-        if (eq) {
-            *eq = '\0';
-            attn_model_set(m, tok, eq + 1);
-        }
-    }
-    free(s);
+    set_hyperparameters(m, sets);
     attn_program *p = NULL;
     attn_tensor *out = NULL;
     snprintf(path, sizeof path, "%s/%s", root, model);
@@ -78,18 +47,14 @@ static attn_tensor *run(const char *root, const char *cs, const char *model, con
         attn_model_compile(m, entry, &opt, &p) == ATTN_OK) {
         int nin = 0;
         snprintf(path, sizeof path, "%s/tests/golden/fixtures/%s/inputs.safetensors", root, cs);
-        attn_tensor *in = read_inputs(path, &nin);
+        attn_tensor *in = read_tensors(path, &nin);
         char *err = NULL;
         if (!in || attn_program_run(p, in, nin, &out, nout, &err) != ATTN_OK) {
             fprintf(stderr, "%s\n", err ? err : "cannot read the inputs");
             out = NULL;
         }
         attn_string_free(err);
-        for (int i = 0; in && i < nin; i++) {
-            free((char *)in[i].name);
-            free(in[i].data);
-        }
-        free(in);
+        free_read(in, nin);
     } else
         fprintf(stderr, "%s", attn_model_errors(m));
     attn_program_free(p);

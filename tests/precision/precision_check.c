@@ -15,7 +15,7 @@
  * tests/golden/cases*.txt.
  */
 #include "attn.h"
-#include "safetensors.h"
+#include "../golden/fixture_io.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -24,37 +24,6 @@
 #include <string.h>
 
 enum { LINE = 1024 };
-
-static attn_tensor *read_tensors(const char *path, int *n) {
-    char err[512];
-    StFile *f = st_open(path, err, sizeof err);
-    if (!f) {
-        fprintf(stderr, "%s\n", err);
-        return NULL;
-    }
-    *n = st_count(f);
-    attn_tensor *ts = calloc((size_t)*n + 1, sizeof *ts);
-    for (int i = 0; ts && i < *n; i++) {
-        const StTensor *t = st_tensor(f, i);
-        attn_dtype dt = t->dtype == ST_BOOL ? ATTN_BOOL : t->dtype == ST_I64 || t->dtype == ST_I32 ? ATTN_I64 : ATTN_F32;
-        ts[i] = (attn_tensor){.name = strdup(t->name), .dtype = dt, .rank = t->rank};
-        memcpy(ts[i].shape, t->shape, sizeof t->shape);
-        if (st_convert(t, dt, &ts[i].data, err, sizeof err)) {
-            fprintf(stderr, "%s\n", err);
-            exit(1);
-        }
-    }
-    st_close(f);
-    return ts;
-}
-
-static void free_read(attn_tensor *ts, int n) {
-    for (int i = 0; ts && i < n; i++) {
-        free((char *)ts[i].name);
-        free(ts[i].data);
-    }
-    free(ts);
-}
 
 /* Errors of one case against PyTorch's fp32 outputs. */
 typedef struct Errors {
@@ -112,15 +81,7 @@ static int run_case(const char *root, const char *cs, const char *model, const c
     attn_model *m = attn_model_new();
     if (!m)
         return -1;
-    char *s = strdup(sets);
-    for (char *tok = strtok(s, ","); s && tok && strcmp(sets, "-"); tok = strtok(NULL, ",")) {
-        char *eq = strchr(tok, '=');
-        if (eq) {
-            *eq = '\0';
-            attn_model_set(m, tok, eq + 1);
-        }
-    }
-    free(s);
+    set_hyperparameters(m, sets);
     int rc = -1, nin = 0, nwant = 0, nout = 0;
     attn_program *p = NULL;
     attn_tensor *in = NULL, *want = NULL, *out = NULL;

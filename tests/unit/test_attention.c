@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "core_env.h"
+
 #include "cg_attention.h"
 #include "threadpool.h"
 #include "jit.h"
@@ -28,48 +30,21 @@
 typedef void (*AttentionFn)(const AttnAttentionArgs *, attn_pool *);
 
 typedef struct Env {
-    CgTarget t;
-    Jit *jit;
+    CoreEnv core;
     AttentionFn attention;
-    attn_pool *pools[3]; /* NULL, 1 thread, 2 threads */
 } Env;
 
 static void env_init(Env *e, const char *cpu, const char *attr) {
-    char *err = NULL;
-    assert_int_equal(cg_target_init(&e->t, cpu, attr, &err), 0);
-    e->jit = jit_new(&e->t, &err);
-    assert_non_null(e->jit);
     CgModule cm;
-    cg_module_init(&cm, jit_context(e->jit), "attention", &e->t);
+    core_env_begin(&e->core, &cm, cpu, attr, "attention");
     LLVMValueRef a = cg_attention(&cm);
     assert_true(cg_attention(&cm) == a); /* emitted once */
     assert_true(cg_attention_fn(&cm) == a);
-    if (cg_optimize(cm.mod, &e->t, &err) != 0)
-        fail_msg("%s", err);
-    assert_int_equal(jit_add_module(e->jit, cm.mod, &err), 0);
-    e->attention = (AttentionFn)jit_lookup(e->jit, "attn_attention", &err);
-    assert_non_null(e->attention);
-    e->pools[0] = NULL;
-    e->pools[1] = attn_pool_new(1);
-    e->pools[2] = attn_pool_new(2);
+    core_env_finish(&e->core, &cm);
+    e->attention = (AttentionFn)core_env_lookup(&e->core, "attn_attention");
 }
 
-static void env_free(Env *e) {
-    attn_pool_free(e->pools[1]);
-    attn_pool_free(e->pools[2]);
-    jit_free(e->jit);
-    cg_target_free(&e->t);
-}
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t next_u64(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-static float rnd(void) { return (float)((double)(next_u64() >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
-static int64_t pick(const int64_t *v, int n) { return v[next_u64() % (uint64_t)n]; }
+static void env_free(Env *e) { core_env_free(&e->core); }
 
 /* Layouts of a [nb0, nb1, rows, cols] operand. */
 enum { LAY_CONTIGUOUS, LAY_PERMUTED, LAY_PADDED, LAY_SHARED, LAY_COUNT };
@@ -279,12 +254,12 @@ static void run_target(const char *cpu, const char *attr, int reps) {
         for (int i = 0; i < NLS; i++)
             for (int j = 0; j < NLS; j++) {
                 Case c = random_case(LS[i], LS[j], pick(DS, NDS), pick(DS, NDS));
-                check(&e, &c, e.pools[(i + j + r) % 3], 0);
+                check(&e, &c, e.core.pools[(i + j + r) % 3], 0);
             }
         for (int i = 0; i < NDS; i++)
             for (int j = 0; j < NDS; j++) {
                 Case c = random_case(pick(LS, NLS), pick(LS, NLS), DS[i], DS[j]);
-                check(&e, &c, e.pools[(i + j + r) % 3], 0);
+                check(&e, &c, e.core.pools[(i + j + r) % 3], 0);
             }
     }
     /* every mask on one shape, with each pool */
@@ -293,7 +268,7 @@ static void run_target(const char *cpu, const char *attr, int reps) {
             Case c = random_case(65, 200, 17, 64);
             c.mask = m;
             c.masked = 0.5;
-            check(&e, &c, e.pools[pl], 0);
+            check(&e, &c, e.core.pools[pl], 0);
         }
     env_free(&e);
 }
@@ -322,9 +297,9 @@ static void test_fully_masked(void **state) {
             Case c = random_case(70, 150, 64, 64);
             c.mask = masks[m];
             c.masked = 0.97; /* most rows keep a few keys, some none */
-            check(&e, &c, e.pools[pl], 0);
+            check(&e, &c, e.core.pools[pl], 0);
             c.masked = 1.0;
-            check(&e, &c, e.pools[pl], 0);
+            check(&e, &c, e.core.pools[pl], 0);
         }
     env_free(&e);
 }
@@ -339,7 +314,7 @@ static void test_special_values(void **state) {
         c.nb0 = c.nb1 = 1;
         c.mask = m;
         c.masked = 0.3;
-        check(&e, &c, e.pools[m % 3], 1);
+        check(&e, &c, e.core.pools[m % 3], 1);
     }
     env_free(&e);
 }
@@ -357,7 +332,7 @@ static void test_degenerate(void **state) {
             Case c = random_case(shapes[s][2], shapes[s][3], shapes[s][4], shapes[s][5]);
             c.nb0 = shapes[s][0];
             c.nb1 = shapes[s][1];
-            check(&e, &c, e.pools[pl], 0);
+            check(&e, &c, e.core.pools[pl], 0);
         }
     env_free(&e);
 }
@@ -369,13 +344,13 @@ static void test_large(void **state) {
     env_init(&e, NULL, NULL);
     Case c = random_case(1000, 1100, 64, 64);
     c.nb0 = 1, c.nb1 = 1, c.mask = MASK_NONE;
-    check(&e, &c, e.pools[2], 0);
+    check(&e, &c, e.core.pools[2], 0);
     c = random_case(300, 700, 80, 48);
     c.nb0 = 2, c.nb1 = 3, c.mask = MASK_CAUSAL;
-    check(&e, &c, e.pools[2], 0);
+    check(&e, &c, e.core.pools[2], 0);
     c = random_case(129, 515, 128, 128);
     c.nb0 = 1, c.nb1 = 4, c.mask = MASK_KEYPAD, c.masked = 0.4;
-    check(&e, &c, e.pools[2], 0);
+    check(&e, &c, e.core.pools[2], 0);
     env_free(&e);
 }
 
@@ -387,11 +362,11 @@ static void test_external_core(void **state) {
     Env e;
     env_init(&e, NULL, NULL);
     char *err = NULL;
-    Jit *jit = jit_new(&e.t, &err);
+    Jit *jit = jit_new(&e.core.t, &err);
     assert_non_null(jit);
     assert_int_equal(jit_define(jit, "attn_attention", (void *)e.attention, &err), 0);
     CgModule cm;
-    cg_module_init(&cm, jit_context(jit), "model", &e.t);
+    cg_module_init(&cm, jit_context(jit), "model", &e.core.t);
     cm.core_external = true;
     LLVMValueRef decl = cg_attention_fn(&cm);
     assert_true(LLVMIsDeclaration(decl));
@@ -403,19 +378,20 @@ static void test_external_core(void **state) {
     LLVMBuildCall2(b, LLVMGlobalGetValueType(decl), decl, args, 2, "");
     LLVMBuildRetVoid(b);
     LLVMDisposeBuilder(b);
-    if (cg_optimize(cm.mod, &e.t, &err) != 0)
+    if (cg_optimize(cm.mod, &e.core.t, &err) != 0)
         fail_msg("%s", err);
     assert_int_equal(jit_add_module(jit, cm.mod, &err), 0);
     Env via = e;
     via.attention = (AttentionFn)jit_lookup(jit, "call_attention", &err);
     assert_non_null(via.attention);
     Case c = random_case(37, 90, 64, 64);
-    check(&via, &c, e.pools[2], 0);
+    check(&via, &c, e.core.pools[2], 0);
     jit_free(jit);
     env_free(&e);
 }
 
 int main(void) {
+    rng_seed(0x9E3779B97F4A7C15ull);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host),          cmocka_unit_test(test_avx2),
         cmocka_unit_test(test_sse2),          cmocka_unit_test(test_fully_masked),

@@ -13,6 +13,9 @@
 
 #include <cmocka.h>
 
+#include "core_env.h"
+#include "gemm_epi.h"
+
 #include "cg_matmul.h"
 #include "pack.h"
 #include "threadpool.h"
@@ -33,84 +36,24 @@ typedef void (*GemmPackedFn)(int64_t, int64_t, int64_t, const float *, int64_t, 
                              int64_t, attn_pool *, EpiFn, void *, int64_t);
 
 typedef struct Env {
-    CgTarget t;
-    Jit *jit;
+    CoreEnv core;
     GemmFn gemm;
     GemmPackedFn packed;
-    int lanes;
-    attn_pool *pools[3]; /* NULL, 1 thread, 2 threads */
 } Env;
 
 static void env_init(Env *e, const char *cpu, const char *attr) {
-    char *err = NULL;
-    assert_int_equal(cg_target_init(&e->t, cpu, attr, &err), 0);
-    e->lanes = cg_target_lanes(&e->t);
-    e->jit = jit_new(&e->t, &err);
-    assert_non_null(e->jit);
     CgModule cm;
-    cg_module_init(&cm, jit_context(e->jit), "gemm", &e->t);
+    core_env_begin(&e->core, &cm, cpu, attr, "gemm");
     LLVMValueRef g = cg_gemm(&cm);
     assert_true(cg_gemm(&cm) == g); /* emitted once */
     LLVMValueRef p = cg_gemm_packed(&cm);
     assert_true(cg_gemm_packed(&cm) == p);
-    if (cg_optimize(cm.mod, &e->t, &err) != 0)
-        fail_msg("%s", err);
-    assert_int_equal(jit_add_module(e->jit, cm.mod, &err), 0);
-    e->gemm = (GemmFn)jit_lookup(e->jit, "attn_gemm", &err);
-    e->packed = (GemmPackedFn)jit_lookup(e->jit, "attn_gemm_packed", &err);
-    assert_non_null(e->gemm);
-    assert_non_null(e->packed);
-    e->pools[0] = NULL;
-    e->pools[1] = attn_pool_new(1);
-    e->pools[2] = attn_pool_new(2);
+    core_env_finish(&e->core, &cm);
+    e->gemm = (GemmFn)core_env_lookup(&e->core, "attn_gemm");
+    e->packed = (GemmPackedFn)core_env_lookup(&e->core, "attn_gemm_packed");
 }
 
-static void env_free(Env *e) {
-    attn_pool_free(e->pools[1]);
-    attn_pool_free(e->pools[2]);
-    jit_free(e->jit);
-    cg_target_free(&e->t);
-}
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t next_u64(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-static float rnd(void) { return (float)((double)(next_u64() >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
-static int64_t pick(const int64_t *v, int n) { return v[next_u64() % (uint64_t)n]; }
-
-/* The epilogue under test, called by the core on pool threads: counts the
- * calls of each element, checks that the values are final (within tol of the
- * reference) when it gets them, then rewrites them as 2c + 1. Failures are
- * counted and reported by check() on the test's thread. */
-typedef struct Epi {
-    float *C;
-    int64_t M, N, ldc;
-    int64_t group;           /* columns every rectangle starts at a multiple of (epi_panels panels) */
-    const double *ref, *tol; /* M x N */
-    atomic_int *calls;       /* M x N; atomic so that overlapping rectangles are counted, not raced */
-    atomic_int bad_rect, not_final;
-} Epi;
-
-static void epilogue(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-    Epi *e = arg;
-    if (!(0 <= r0 && r0 < r1 && r1 <= e->M && 0 <= c0 && c0 < c1 && c1 <= e->N) || c0 % e->group ||
-        (c1 % e->group && c1 != e->N)) {
-        atomic_fetch_add(&e->bad_rect, 1);
-        return;
-    }
-    for (int64_t i = r0; i < r1; i++)
-        for (int64_t j = c0; j < c1; j++) {
-            float *c = &e->C[i * e->ldc + j];
-            atomic_fetch_add(&e->calls[i * e->N + j], 1);
-            if (!(fabs(*c - e->ref[i * e->N + j]) <= e->tol[i * e->N + j]))
-                atomic_fetch_add(&e->not_final, 1);
-            *c = 2.0f * *c + 1.0f;
-        }
-}
+static void env_free(Env *e) { core_env_free(&e->core); }
 
 /* One product of M x K by K x N. ta/tb: operand stored transposed; pad: extra
  * elements per stored row; packed: through attn_pack_b + attn_gemm_packed;
@@ -155,7 +98,7 @@ static void check_grouped(Env *e, int64_t M, int64_t N, int64_t K, int ta, int t
             atomic_init(&calls[i * N + j], 0);
         }
     /* groups of panels; unpacked B is only asked for whole rows (epi_panels >= N) */
-    int64_t group = packed ? epi_panels * attn_pack_nr(e->lanes) : epi_panels >= N && N > 0 ? N : 1;
+    int64_t group = packed ? epi_panels * attn_pack_nr(e->core.lanes) : epi_panels >= N && N > 0 ? N : 1;
     Epi ep = {.C = C, .M = M, .N = N, .ldc = ldc, .group = group, .ref = ref, .tol = tol, .calls = calls};
     atomic_init(&ep.bad_rect, 0);
     atomic_init(&ep.not_final, 0);
@@ -163,15 +106,15 @@ static void check_grouped(Env *e, int64_t M, int64_t N, int64_t K, int ta, int t
     void *arg = epi ? &ep : NULL;
     float *Bp = NULL;
     if (packed) {
-        size_t n = attn_pack_b_size(K, N, e->lanes);
+        size_t n = attn_pack_b_size(K, N, e->core.lanes);
         Bp = malloc(sizeof(float) * (n ? n : 1));
-        attn_pack_b(B, K, N, b_rs, b_cs, e->lanes, Bp);
+        attn_pack_b(B, K, N, b_rs, b_cs, e->core.lanes, Bp);
         e->packed(M, N, K, A, a_rs, a_cs, Bp, C, ldc, pool, fn, arg, epi_panels);
     } else {
         e->gemm(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, pool, fn, arg, epi_panels);
     }
 #define WHERE "lanes %d M %ld N %ld K %ld ta %d tb %d pad %d packed %d threads %d epi %d panels %ld"
-#define WHAT e->lanes, (long)M, (long)N, (long)K, ta, tb, pad, packed, attn_pool_threads(pool), (int)epi, (long)epi_panels
+#define WHAT e->core.lanes, (long)M, (long)N, (long)K, ta, tb, pad, packed, attn_pool_threads(pool), (int)epi, (long)epi_panels
     if (atomic_load(&ep.bad_rect) || atomic_load(&ep.not_final))
         fail_msg(WHERE ": %d epilogue calls out of C or empty, %d elements not final when handed over", WHAT,
                  atomic_load(&ep.bad_rect), atomic_load(&ep.not_final));
@@ -214,7 +157,7 @@ static void check(Env *e, int64_t M, int64_t N, int64_t K, int ta, int tb, int p
 static void run_target(const char *cpu, const char *attr, int nrandom) {
     Env e;
     env_init(&e, cpu, attr);
-    const int64_t L = e.lanes;
+    const int64_t L = e.core.lanes;
     const int64_t sizes[] = {1, L - 1, L, L + 1, 2 * L + 3, 7, 13, 31, 97};
     const int nsizes = (int)(sizeof sizes / sizeof sizes[0]);
     /* every transposition and padding, both paths, each pool, on a few shapes */
@@ -224,23 +167,23 @@ static void run_target(const char *cpu, const char *attr, int nrandom) {
             for (int packed = 0; packed < 2; packed++)
                 for (int pl = 0; pl < 3; pl++)
                     check(&e, shapes[s][0], shapes[s][1], shapes[s][2], combo & 1, (combo >> 1) & 1, (combo >> 2) & 1,
-                          packed, e.pools[pl], false);
+                          packed, e.core.pools[pl], false);
     /* random shapes from the interesting sizes, half of them with the epilogue */
     for (int r = 0; r < nrandom; r++) {
         int64_t M = pick(sizes, nsizes), N = pick(sizes, nsizes), K = pick(sizes, nsizes);
         if (r % 3 == 0)
             M = 1 + (int64_t)(next_u64() % 4); /* the small-M path */
         int combo = (int)(next_u64() % 8);
-        check(&e, M, N, K, combo & 1, (combo >> 1) & 1, (combo >> 2) & 1, r & 1, e.pools[r % 3], r % 4 >= 2);
+        check(&e, M, N, K, combo & 1, (combo >> 1) & 1, (combo >> 2) & 1, r & 1, e.core.pools[r % 3], r % 4 >= 2);
     }
     /* empty and degenerate products */
     for (int packed = 0; packed < 2; packed++)
         for (int pl = 0; pl < 3; pl++)
             for (int epi = 0; epi < 2; epi++) {
-                check(&e, 5, 7, 0, 0, 0, 0, packed, e.pools[pl], epi);
-                check(&e, 3, 40, 0, 1, 1, 0, packed, e.pools[pl], epi);
-                check(&e, 0, 7, 5, 0, 0, 0, packed, e.pools[pl], epi);
-                check(&e, 4, 0, 5, 0, 0, 0, packed, e.pools[pl], epi);
+                check(&e, 5, 7, 0, 0, 0, 0, packed, e.core.pools[pl], epi);
+                check(&e, 3, 40, 0, 1, 1, 0, packed, e.core.pools[pl], epi);
+                check(&e, 0, 7, 5, 0, 0, 0, packed, e.core.pools[pl], epi);
+                check(&e, 4, 0, 5, 0, 0, 0, packed, e.core.pools[pl], epi);
             }
     env_free(&e);
 }
@@ -264,13 +207,13 @@ static void test_large(void **state) {
     Env e;
     env_init(&e, NULL, NULL);
     for (int epi = 0; epi < 2; epi++) {
-        check(&e, 300, 515, 301, 0, 0, 0, 0, e.pools[2], epi);
-        check(&e, 300, 515, 301, 1, 1, 0, 1, e.pools[2], epi);
-        check(&e, 129, 200, 600, 0, 1, 1, 0, e.pools[1], epi);
+        check(&e, 300, 515, 301, 0, 0, 0, 0, e.core.pools[2], epi);
+        check(&e, 300, 515, 301, 1, 1, 0, 1, e.core.pools[2], epi);
+        check(&e, 129, 200, 600, 0, 1, 1, 0, e.core.pools[1], epi);
         check(&e, 64, 1000, 520, 1, 0, 0, 1, NULL, epi);
-        check(&e, 1, 1536, 512, 0, 0, 0, 1, e.pools[2], epi);
-        check(&e, 3, 1536, 512, 0, 0, 0, 0, e.pools[2], epi);
-        check(&e, 4, 777, 300, 1, 1, 1, 0, e.pools[2], epi);
+        check(&e, 1, 1536, 512, 0, 0, 0, 1, e.core.pools[2], epi);
+        check(&e, 3, 1536, 512, 0, 0, 0, 0, e.core.pools[2], epi);
+        check(&e, 4, 777, 300, 1, 1, 1, 0, e.core.pools[2], epi);
     }
     env_free(&e);
 }
@@ -290,7 +233,7 @@ static void epilogue_grid(const char *cpu, const char *attr) {
             for (int ki = 0; ki < 4; ki++)
                 for (int packed = 0; packed < 2; packed++)
                     for (int pl = 0; pl < 3; pl++, n++)
-                        check(&e, Ms[mi], Ns[ni], Ks[ki], n & 1, (n >> 1) & 1, (n >> 2) & 1, packed, e.pools[pl], true);
+                        check(&e, Ms[mi], Ns[ni], Ks[ki], n & 1, (n >> 1) & 1, (n >> 2) & 1, packed, e.core.pools[pl], true);
     env_free(&e);
 }
 
@@ -306,7 +249,7 @@ static void test_epilogue(void **state) {
 static void groups_grid(const char *cpu, const char *attr) {
     Env e;
     env_init(&e, cpu, attr);
-    int64_t nr = attn_pack_nr(e.lanes);
+    int64_t nr = attn_pack_nr(e.core.lanes);
     const int64_t Ms[] = {1, 4, 9, 64}, Ks[] = {1, 300};
     const int64_t Ns[] = {nr, 4 * nr, 4 * nr + 5, 43 * nr, 16 * 3 * nr / 4};
     int n = 0;
@@ -315,13 +258,13 @@ static void groups_grid(const char *cpu, const char *attr) {
             for (int ni = 0; ni < 5; ni++)
                 for (int ki = 0; ki < 2; ki++)
                     for (int pl = 0; pl < 3; pl++, n++)
-                        check_grouped(&e, Ms[mi], Ns[ni], Ks[ki], n & 1, 0, 0, 1, e.pools[pl], true, gp);
+                        check_grouped(&e, Ms[mi], Ns[ni], Ks[ki], n & 1, 0, 0, 1, e.core.pools[pl], true, gp);
     /* whole rows (a softmax epilogue), B packed or not */
     for (int mi = 0; mi < 4; mi++)
         for (int ni = 0; ni < 5; ni++)
             for (int packed = 0; packed < 2; packed++)
                 for (int pl = 0; pl < 3; pl++, n++)
-                    check_grouped(&e, Ms[mi], Ns[ni], 64, n & 1, (n >> 1) & 1, 0, packed, e.pools[pl], true, Ns[ni]);
+                    check_grouped(&e, Ms[mi], Ns[ni], 64, n & 1, (n >> 1) & 1, 0, packed, e.core.pools[pl], true, Ns[ni]);
     env_free(&e);
 }
 
@@ -348,7 +291,7 @@ static void *worker(void *arg) {
     for (int64_t i = 0; i < K * N; i++)
         B[i] = (float)((i * 5) % 11) - 5.0f;
     for (int rep = 0; rep < 20; rep++) {
-        w->e->gemm(M, N, K, A, K, 1, B, N, 1, C, N, w->e->pools[2], NULL, NULL, 1);
+        w->e->gemm(M, N, K, A, K, 1, B, N, 1, C, N, w->e->core.pools[2], NULL, NULL, 1);
         for (int64_t i = 0; i < M; i += 7)
             for (int64_t j = 0; j < N; j += 5) {
                 double ref = 0;
@@ -423,6 +366,7 @@ static void test_pack_layout(void **state) {
 }
 
 int main(void) {
+    rng_seed(0x9E3779B97F4A7C15ull);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pack_layout), cmocka_unit_test(test_host),  cmocka_unit_test(test_avx2),
         cmocka_unit_test(test_sse2),        cmocka_unit_test(test_large), cmocka_unit_test(test_concurrent_calls),

@@ -23,6 +23,9 @@
 
 #include <cmocka.h>
 
+#include "core_env.h"
+#include "gemm_epi.h"
+
 #include "cg_matmul.h"
 #include "jit.h"
 #include "pack.h"
@@ -39,49 +42,20 @@ typedef void (*GemmBf16Fn)(int64_t, int64_t, int64_t, const float *, int64_t, in
                            int64_t, attn_pool *, EpiFn, void *, int64_t);
 
 typedef struct Env {
-    CgTarget t;
-    Jit *jit;
+    CoreEnv core;
     GemmBf16Fn gemm;
-    int lanes;
-    attn_pool *pools[3]; /* NULL, 1 thread, 2 threads */
 } Env;
 
 static void env_init(Env *e, const char *cpu, const char *attr) {
-    char *err = NULL;
-    if (cg_target_init(&e->t, cpu, attr, &err) != 0)
-        fail_msg("%s", err);
-    e->lanes = cg_target_lanes(&e->t);
-    e->jit = jit_new(&e->t, &err);
-    assert_non_null(e->jit);
     CgModule cm;
-    cg_module_init(&cm, jit_context(e->jit), "gemm_bf16", &e->t);
+    core_env_begin(&e->core, &cm, cpu, attr, "gemm_bf16");
     LLVMValueRef g = cg_gemm_packed_bf16(&cm);
     assert_true(cg_gemm_packed_bf16(&cm) == g); /* emitted once */
-    if (cg_optimize(cm.mod, &e->t, &err) != 0)
-        fail_msg("%s", err);
-    assert_int_equal(jit_add_module(e->jit, cm.mod, &err), 0);
-    e->gemm = (GemmBf16Fn)jit_lookup(e->jit, "attn_gemm_packed_bf16", &err);
-    assert_non_null(e->gemm);
-    e->pools[0] = NULL;
-    e->pools[1] = attn_pool_new(1);
-    e->pools[2] = attn_pool_new(2);
+    core_env_finish(&e->core, &cm);
+    e->gemm = (GemmBf16Fn)core_env_lookup(&e->core, "attn_gemm_packed_bf16");
 }
 
-static void env_free(Env *e) {
-    attn_pool_free(e->pools[1]);
-    attn_pool_free(e->pools[2]);
-    jit_free(e->jit);
-    cg_target_free(&e->t);
-}
-
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static uint64_t next_u64(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-static float rnd(void) { return (float)((double)(next_u64() >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
+static void env_free(Env *e) { core_env_free(&e->core); }
 
 static float bits_f(uint32_t u) {
     float x;
@@ -155,32 +129,6 @@ static void test_layout(void **state) {
     }
 }
 
-typedef struct Epi {
-    float *C;
-    int64_t M, N, ldc, group;
-    const double *ref, *tol;
-    atomic_int *calls;
-    atomic_int bad_rect, not_final;
-} Epi;
-
-/* Counts each element's calls, checks it is final, rewrites it as 2c + 1. */
-static void epilogue(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-    Epi *e = arg;
-    if (!(0 <= r0 && r0 < r1 && r1 <= e->M && 0 <= c0 && c0 < c1 && c1 <= e->N) || c0 % e->group ||
-        (c1 % e->group && c1 != e->N)) {
-        atomic_fetch_add(&e->bad_rect, 1);
-        return;
-    }
-    for (int64_t i = r0; i < r1; i++)
-        for (int64_t j = c0; j < c1; j++) {
-            float *c = &e->C[i * e->ldc + j];
-            atomic_fetch_add(&e->calls[i * e->N + j], 1);
-            if (!(fabs(*c - e->ref[i * e->N + j]) <= e->tol[i * e->N + j]))
-                atomic_fetch_add(&e->not_final, 1);
-            *c = 2.0f * *c + 1.0f;
-        }
-}
-
 /* Whether got[i] is within tol[i] of ref[i] for every i < n. */
 static bool within(const float *got, int64_t ldc, const double *ref, const double *tol, int64_t M, int64_t N) {
     for (int64_t i = 0; i < M; i++)
@@ -224,19 +172,19 @@ static void check(Env *e, int64_t M, int64_t N, int64_t K, int ta, attn_pool *po
             swap_ref[i * N + j] = s;
             atomic_init(&calls[i * N + j], 0);
         }
-    size_t n = attn_pack_b_size(K, N, e->lanes);
+    size_t n = attn_pack_b_size(K, N, e->core.lanes);
     float *panels = malloc(sizeof(float) * (n ? n : 1));
-    attn_pack_b(B, K, N, N, 1, e->lanes, panels);
+    attn_pack_b(B, K, N, N, 1, e->core.lanes, panels);
     size_t bytes;
-    uint16_t *Bp = attn_pack_to_dtype(panels, K, N, e->lanes, ATTN_WEIGHTS_BF16, &bytes);
+    uint16_t *Bp = attn_pack_to_dtype(panels, K, N, e->core.lanes, ATTN_WEIGHTS_BF16, &bytes);
     assert_true(Bp || K == 0 || N == 0);
-    Epi ep = {.C = C, .M = M, .N = N, .ldc = ldc, .group = gp * attn_pack_nr(e->lanes), .ref = ref, .tol = tol,
+    Epi ep = {.C = C, .M = M, .N = N, .ldc = ldc, .group = gp * attn_pack_nr(e->core.lanes), .ref = ref, .tol = tol,
               .calls = calls};
     atomic_init(&ep.bad_rect, 0);
     atomic_init(&ep.not_final, 0);
     e->gemm(M, N, K, A, a_rs, a_cs, Bp, C, ldc, pool, epi ? epilogue : NULL, epi ? &ep : NULL, gp);
 #define WHERE "lanes %d M %ld N %ld K %ld ta %d threads %d epi %d group %ld"
-#define WHAT e->lanes, (long)M, (long)N, (long)K, ta, attn_pool_threads(pool), (int)epi, (long)gp
+#define WHAT e->core.lanes, (long)M, (long)N, (long)K, ta, attn_pool_threads(pool), (int)epi, (long)gp
     if (atomic_load(&ep.bad_rect) || atomic_load(&ep.not_final))
         fail_msg(WHERE ": %d bad epilogue rectangles, %d elements not final when handed over", WHAT,
                  atomic_load(&ep.bad_rect), atomic_load(&ep.not_final));
@@ -290,23 +238,23 @@ static void check(Env *e, int64_t M, int64_t N, int64_t K, int ta, attn_pool *po
 static void run_target(const char *cpu, const char *attr) {
     Env e;
     env_init(&e, cpu, attr);
-    const int64_t L = e.lanes, nr = attn_pack_nr(e.lanes);
+    const int64_t L = e.core.lanes, nr = attn_pack_nr(e.core.lanes);
     const int64_t Ms[] = {1, 3, 8, 17}, Ns[] = {1, L - 1, nr, nr + 5, 3 * nr + 2}, Ks[] = {0, 1, 7, 64, 301};
     int n = 0;
     for (int mi = 0; mi < 4; mi++)
         for (int ni = 0; ni < 5; ni++)
             for (int ki = 0; ki < 5; ki++, n++)
-                check(&e, Ms[mi], Ns[ni] > 0 ? Ns[ni] : 1, Ks[ki], n & 1, e.pools[n % 3], n % 4 >= 2, 1);
+                check(&e, Ms[mi], Ns[ni] > 0 ? Ns[ni] : 1, Ks[ki], n & 1, e.core.pools[n % 3], n % 4 >= 2, 1);
     /* several KC blocks, the thread grid, blocks of panels per task, groups of panels */
     for (int epi = 0; epi < 2; epi++) {
-        check(&e, 129, 515, 1100, 0, e.pools[2], epi, 1);
-        check(&e, 64, 40 * nr + 3, 33, 1, e.pools[2], epi, 1);
-        check(&e, 1, 43 * nr, 512, 0, e.pools[2], epi, 4);
-        check(&e, 32, 12 * nr, 300, 0, e.pools[2], epi, 3);
-        check(&e, 9, 4 * nr + 5, 300, 1, e.pools[1], epi, 2);
+        check(&e, 129, 515, 1100, 0, e.core.pools[2], epi, 1);
+        check(&e, 64, 40 * nr + 3, 33, 1, e.core.pools[2], epi, 1);
+        check(&e, 1, 43 * nr, 512, 0, e.core.pools[2], epi, 4);
+        check(&e, 32, 12 * nr, 300, 0, e.core.pools[2], epi, 3);
+        check(&e, 9, 4 * nr + 5, 300, 1, e.core.pools[1], epi, 2);
     }
     /* whole rows at once (epi_panels >= panels) */
-    check(&e, 20, 5 * nr + 1, 70, 0, e.pools[2], true, 1000);
+    check(&e, 20, 5 * nr + 1, 70, 0, e.core.pools[2], true, 1000);
     env_free(&e);
 }
 
@@ -328,6 +276,7 @@ static void test_sse2(void **state) {
 }
 
 int main(void) {
+    rng_seed(0x2545F4914F6CDD1Dull);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round), cmocka_unit_test(test_layout), cmocka_unit_test(test_host),
         cmocka_unit_test(test_widened), cmocka_unit_test(test_avx2), cmocka_unit_test(test_sse2),

@@ -21,6 +21,9 @@
 
 #include <cmocka.h>
 
+#include "core_env.h"
+#include "gemm_epi.h"
+
 #include "cg_matmul_i8.h"
 #include "jit.h"
 #include "pack.h"
@@ -39,52 +42,24 @@ typedef void (*GemmI8Fn)(int64_t, int64_t, int64_t, const float *, int64_t, int6
                          attn_pool *, EpiFn, void *, int64_t);
 
 typedef struct Env {
-    CgTarget t;
-    Jit *jit;
+    CoreEnv core;
     GemmI8Fn gemm;
-    int lanes;
     bool vnni; /* the module calls vpdpbusd */
-    attn_pool *pools[3];
 } Env;
 
 static void env_init(Env *e, const char *cpu, const char *attr) {
-    char *err = NULL;
-    assert_int_equal(cg_target_init(&e->t, cpu, attr, &err), 0);
-    e->lanes = cg_target_lanes(&e->t);
-    e->jit = jit_new(&e->t, &err);
-    assert_non_null(e->jit);
     CgModule cm;
-    cg_module_init(&cm, jit_context(e->jit), "gemm_i8", &e->t);
+    core_env_begin(&e->core, &cm, cpu, attr, "gemm_i8");
     LLVMValueRef g = cg_gemm_i8(&cm);
     assert_true(cg_gemm_i8(&cm) == g); /* emitted once */
     char *ir = LLVMPrintModuleToString(cm.mod);
     e->vnni = strstr(ir, "llvm.x86.avx512.vpdpbusd.512") != NULL;
     LLVMDisposeMessage(ir);
-    if (cg_optimize(cm.mod, &e->t, &err) != 0)
-        fail_msg("%s", err);
-    assert_int_equal(jit_add_module(e->jit, cm.mod, &err), 0);
-    e->gemm = (GemmI8Fn)jit_lookup(e->jit, "attn_gemm_i8", &err);
-    assert_non_null(e->gemm);
-    e->pools[0] = NULL;
-    e->pools[1] = attn_pool_new(1);
-    e->pools[2] = attn_pool_new(2);
+    core_env_finish(&e->core, &cm);
+    e->gemm = (GemmI8Fn)core_env_lookup(&e->core, "attn_gemm_i8");
 }
 
-static void env_free(Env *e) {
-    attn_pool_free(e->pools[1]);
-    attn_pool_free(e->pools[2]);
-    jit_free(e->jit);
-    cg_target_free(&e->t);
-}
-
-static uint64_t rng = 0x243F6A8885A308D3ull;
-static uint64_t next_u64(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-static float rnd(void) { return (float)((double)(next_u64() >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
+static void env_free(Env *e) { core_env_free(&e->core); }
 
 /* ---- the quantizer ---------------------------------------------------- */
 
@@ -169,31 +144,6 @@ static void test_quantize_columns(void **state) {
 
 /* ---- the core ----------------------------------------------------------- */
 
-typedef struct Epi {
-    float *C;
-    int64_t M, N, ldc, group;
-    const double *ref, *tol;
-    atomic_int *calls;
-    atomic_int bad_rect, not_final;
-} Epi;
-
-static void epilogue(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-    Epi *e = arg;
-    if (!(0 <= r0 && r0 < r1 && r1 <= e->M && 0 <= c0 && c0 < c1 && c1 <= e->N) || c0 % e->group ||
-        (c1 % e->group && c1 != e->N)) {
-        atomic_fetch_add(&e->bad_rect, 1);
-        return;
-    }
-    for (int64_t i = r0; i < r1; i++)
-        for (int64_t j = c0; j < c1; j++) {
-            float *c = &e->C[i * e->ldc + j];
-            atomic_fetch_add(&e->calls[i * e->N + j], 1);
-            if (!(fabs(*c - e->ref[i * e->N + j]) <= e->tol[i * e->N + j]))
-                atomic_fetch_add(&e->not_final, 1);
-            *c = 2.0f * *c + 1.0f;
-        }
-}
-
 /* Row i of A quantized as the core does it: its scale, and the values the
  * products see (the stored byte minus the row's zero point). */
 static float quantize_row(const float *A, int64_t a_cs, int64_t K, int *q) {
@@ -219,7 +169,7 @@ static void check(Env *e, int64_t M, int64_t N, int64_t K, int ta, int pad, attn
     int64_t a_rs = ta ? 1 : lda, a_cs = ta ? lda : 1;
     size_t na = (size_t)((ta ? K : M) * lda + 1), nc = (size_t)(M * ldc + 1);
     float *A = malloc(na * sizeof *A), *B = malloc((size_t)(K * N + 1) * sizeof *B), *C = malloc(nc * sizeof *C);
-    size_t bsize = attn_pack_b_i8_size(K, N, e->lanes);
+    size_t bsize = attn_pack_b_i8_size(K, N, e->core.lanes);
     void *Bq = malloc(bsize + 1);
     double *ref = calloc((size_t)(M * N + 1), sizeof *ref), *tol = calloc((size_t)(M * N + 1), sizeof *tol);
     int *q = malloc((size_t)(K + 1) * sizeof *q);
@@ -231,18 +181,18 @@ static void check(Env *e, int64_t M, int64_t N, int64_t K, int ta, int pad, attn
         B[i] = rnd();
     for (size_t i = 0; i < nc; i++)
         C[i] = 1e30f; /* overwritten */
-    attn_pack_b_i8(B, K, N, N, 1, e->lanes, Bq);
+    attn_pack_b_i8(B, K, N, N, 1, e->core.lanes, Bq);
     for (int64_t i = 0; i < M; i++) {
         float as = quantize_row(A + i * a_rs, a_cs, K, q);
         for (int64_t j = 0; j < N; j++) {
             int64_t sum = 0;
             double fp = 0, mag = 0;
             for (int64_t p = 0; p < K; p++) {
-                sum += (int64_t)q[p] * attn_pack_i8_value(Bq, K, e->lanes, p, j);
+                sum += (int64_t)q[p] * attn_pack_i8_value(Bq, K, e->core.lanes, p, j);
                 fp += (double)A[i * a_rs + p * a_cs] * B[p * N + j];
                 mag += fabs((double)A[i * a_rs + p * a_cs] * B[p * N + j]);
             }
-            double ws = attn_pack_i8_scale(Bq, K, N, e->lanes, j);
+            double ws = attn_pack_i8_scale(Bq, K, N, e->core.lanes, j);
             ref[i * N + j] = (double)sum * as * ws;
             tol[i * N + j] = 1e-6 * fabs(ref[i * N + j]) + 1e-30;
             /* each of the K products is off by at most half a step of each operand */
@@ -250,7 +200,7 @@ static void check(Env *e, int64_t M, int64_t N, int64_t K, int ta, int pad, attn
                 assert_true(fabs(ref[i * N + j] - fp) <= 0.5 * as * ws * (double)K * 256.0 + 1e-6 * mag);
         }
     }
-    Epi ep = {C, M, N, ldc, group * attn_pack_nr(e->lanes), ref, tol, calls, 0, 0};
+    Epi ep = {C, M, N, ldc, group * attn_pack_nr(e->core.lanes), ref, tol, calls, 0, 0};
     e->gemm(M, N, K, A, a_rs, a_cs, Bq, C, ldc, pool, with_epi ? epilogue : NULL, &ep, group);
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
@@ -282,25 +232,25 @@ static void run_target(const char *cpu, const char *attr, bool want_vnni, int nr
     Env e;
     env_init(&e, cpu, attr);
     assert_int_equal(e.vnni, want_vnni);
-    const int64_t L = e.lanes, NR = attn_pack_nr(e.lanes);
+    const int64_t L = e.core.lanes, NR = attn_pack_nr(e.core.lanes);
     const int64_t Ms[] = {1, 2, 4, 5, 8, 9, 17, 33}, Ns[] = {1, L - 1, NR, NR + 1, 2 * NR + 7, 200},
                   Ks[] = {1, 3, 4, 5, 64, 129};
     for (int r = 0; r < nrandom; r++) {
         int64_t M = Ms[next_u64() % 8], N = Ns[next_u64() % 6], K = Ks[next_u64() % 6];
-        check(&e, M, N, K, r & 1, (r >> 1) & 1, e.pools[r % 3], r % 4 >= 2, 1 + (int64_t)(r % 5 == 4));
+        check(&e, M, N, K, r & 1, (r >> 1) & 1, e.core.pools[r % 3], r % 4 >= 2, 1 + (int64_t)(r % 5 == 4));
     }
     /* larger: several blocks of panels, the thread grid, a K large enough to
        need the int32 sums */
-    check(&e, 100, 1000, 260, 0, 0, e.pools[2], true, 1);
-    check(&e, 1, 2048, 512, 0, 0, e.pools[2], true, attn_pack_gate_panels(e.lanes, 4));
-    check(&e, 33, 300, 2000, 1, 1, e.pools[2], false, 1);
-    check(&e, 12, 700, 90, 0, 0, e.pools[1], true, 1000); /* whole rows */
+    check(&e, 100, 1000, 260, 0, 0, e.core.pools[2], true, 1);
+    check(&e, 1, 2048, 512, 0, 0, e.core.pools[2], true, attn_pack_gate_panels(e.core.lanes, 4));
+    check(&e, 33, 300, 2000, 1, 1, e.core.pools[2], false, 1);
+    check(&e, 12, 700, 90, 0, 0, e.core.pools[1], true, 1000); /* whole rows */
     /* empty products and K == 0 */
     for (int pl = 0; pl < 3; pl++)
         for (int epi = 0; epi < 2; epi++) {
-            check(&e, 5, 7, 0, 0, 0, e.pools[pl], epi, 1);
-            check(&e, 0, 7, 5, 0, 0, e.pools[pl], epi, 1);
-            check(&e, 4, 0, 5, 0, 0, e.pools[pl], epi, 1);
+            check(&e, 5, 7, 0, 0, 0, e.core.pools[pl], epi, 1);
+            check(&e, 0, 7, 5, 0, 0, e.core.pools[pl], epi, 1);
+            check(&e, 4, 0, 5, 0, 0, e.core.pools[pl], epi, 1);
         }
     env_free(&e);
 }
@@ -330,6 +280,7 @@ static void test_sse2(void **state) {
 }
 
 int main(void) {
+    rng_seed(0x243F6A8885A308D3ull);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantize_rules),
         cmocka_unit_test(test_quantize_columns),
