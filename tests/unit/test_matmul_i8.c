@@ -192,7 +192,7 @@ static void check(Env *e, int64_t M, int64_t N, int64_t K, int ta, int pad, attn
                 fp += (double)A[i * a_rs + p * a_cs] * B[p * N + j];
                 mag += fabs((double)A[i * a_rs + p * a_cs] * B[p * N + j]);
             }
-            double ws = attn_pack_i8_scale(Bq, K, N, e->core.lanes, j);
+            double ws = K > 0 ? attn_pack_i8_scale(Bq, K, N, e->core.lanes, j) : 0.0; /* K = 0 packs nothing */
             ref[i * N + j] = (double)sum * as * ws;
             tol[i * N + j] = 1e-6 * fabs(ref[i * N + j]) + 1e-30;
             /* each of the K products is off by at most half a step of each operand */
