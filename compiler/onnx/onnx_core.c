@@ -39,7 +39,7 @@ char *imp_strdup(Imp *im, const char *s) {
     return d;
 }
 
-static char *imp_vfmt(Imp *im, const char *fmt, va_list ap) {
+__attribute__((format(printf, 2, 0))) static char *imp_vfmt(Imp *im, const char *fmt, va_list ap) {
     va_list ap2;
     va_copy(ap2, ap);
     int n = vsnprintf(NULL, 0, fmt, ap2);
