@@ -220,7 +220,8 @@ const char *imp_attr_str(Imp *im, const ImpNode *nd, const char *name, const cha
     if (!a)
         return dflt;
     char *s = imp_alloc(im, a->s.len + 1);
-    memcpy(s, a->s.data, a->s.len);
+    if (a->s.len) /* an empty string has no data */
+        memcpy(s, a->s.data, a->s.len);
     if (strlen(s) != a->s.len)
         imp_node_fail(im, "attribute '%s' holds a NUL byte", name);
     return s;
