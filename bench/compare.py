@@ -243,17 +243,35 @@ def run_row_int8(row, args, d, export_error):
     return res
 
 
+# An int8 side whose outputs are within fp32 rounding of PyTorch's fp32 ones
+# quantized nothing (int8 products are off by 1e-4 or more on every row).
+UNQUANTIZED_DIFF = 1e-5
+
+
+def unquantized(q, side_name):
+    r = q[side_name]
+    return isinstance(r, list) and r[2] <= UNQUANTIZED_DIFF and not r[3]
+
+
+def int8_notes(q):
+    """Which int8 sides ran in fp32: they are left out of the best-peer ratio."""
+    if unquantized(q, "attn"):
+        return ["no constant weights: no side quantizes anything"]
+    names = {"torch": "PyTorch's quantize_dynamic", "ort": "ORT's int8 rewrite"}
+    return ["%s quantized nothing here (fp32 times)" % names[s] for s in ("torch", "ort") if unquantized(q, s)]
+
+
 def table_int8(results):
     print("\n| row | attn int8 ms | PyTorch int8 dyn ms | ORT int8 ms | best int8 peer / attn int8 "
           "| attn fp32 / attn int8 | max abs diff, mean cosine vs fp32 (attn / PyTorch / ORT) | notes |")
     print("|---|---|---|---|---|---|---|---|")
     for row, res, q in results:
-        a, peers = q["attn"], [q[s][0] for s in ("torch", "ort") if isinstance(q[s], list)]
+        a, peers = q["attn"], [q[s][0] for s in ("torch", "ort") if isinstance(q[s], list) and not unquantized(q, s)]
         ratio = "%.2fx" % (min(peers) / a[0]) if isinstance(a, list) and peers else ""
         speedup = "%.2fx" % (res["attn"][0] / a[0]) if isinstance(a, list) and isinstance(res["attn"], list) else ""
         diff = " / ".join(("%.1e, %.6f" % (q[s][2], q[s][-1]) + (" (%d tokens)" % q[s][3] if q[s][3] else ""))
                           if isinstance(q[s], list) else "error" for s in ("attn", "torch", "ort"))
-        notes = ["%s: %s" % (s, q[s]) for s in ("attn", "torch", "ort") if isinstance(q[s], str)]
+        notes = ["%s: %s" % (s, q[s]) for s in ("attn", "torch", "ort") if isinstance(q[s], str)] + int8_notes(q)
         print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
             row.name, fmt_ms(a), fmt_ms(q["torch"]), fmt_ms(q["ort"]), ratio, speedup, diff,
             "; ".join(notes).replace("|", "/")))
