@@ -91,7 +91,8 @@ static void batch_norm_training(Imp *im, ImpNode *nd, Val *x, const char *eps, c
     Dim sd[ATTN_MAX_RANK];
     for (int i = 0; i < x->rank; i++)
         sd[i] = i == 1 ? x->dim[1] : odim_const(1);
-    Val *m = imp_emit(im, imp_fmt(im, "%s#batch_mean", out), ATTN_F32, x->rank, sd, "%s", channel_mean(im, xs, x->rank));
+    Val *m = imp_emit(im, imp_fmt(im, "%s#batch_mean", out), ATTN_F32, x->rank, sd, "%s",
+                      channel_mean(im, xs, x->rank));
     Val *d = imp_emit(im, imp_fmt(im, "%s#centred", out), ATTN_F32, x->rank, x->dim, "%s - %s", xs, m->var);
     Val *v = imp_emit(im, imp_fmt(im, "%s#batch_var", out), ATTN_F32, x->rank, sd, "%s",
                       channel_mean(im, imp_fmt(im, "%s * %s", d->var, d->var), x->rank));
