@@ -448,7 +448,8 @@ static void slice_init(SliceAxes *sl, const Val *x) {
     }
 }
 
-/* Bounds at or past 2^31 (INT_MAX, INT64_MAX, their negatives) mean "to the end". */
+/* On a symbolic dim, bounds at or past +-2^31 (INT_MAX, INT64_MAX, INT_MIN,
+ * INT64_MIN, as exporters write them) mean "to the end", or "to the start". */
 #define SLICE_FAR ((int64_t)1 << 31)
 
 static void slice_forward(Imp *im, SliceAxes *sl, Dim d, int ax, int64_t s, int64_t e, int64_t step) {
