@@ -333,7 +333,8 @@ static void op_identity(Imp *im, ImpNode *nd) {
         const Val *r = nd->nin > 1 ? nd->in[1] : NULL;
         bool zero = r && r->fval && r->fval[0] == 0;
         if (training && !zero)
-            imp_node_fail(im, "Dropout in training mode is not supported (attn runs inference)");
+            imp_node_fail(im, "Dropout in training mode with a ratio other than 0 draws a random mask; "
+                              "attn runs inference");
     }
     alias(im, imp_out(nd, 0), x);
     if (nd->nout > 1 && *imp_out(nd, 1)) /* the mask keeps everything */

@@ -405,8 +405,122 @@ static void op_split(Imp *im, ImpNode *nd) {
     imp_stmt(im, "%s = split(%s, %s, axis = %d)", targets, src, how, axis);
 }
 
+/* out = the elements of x at `ids` (an i64 expression of rank ids_rank) along
+ * axis: embedding() looks rows up along axis 0, so another axis is moved there
+ * and back. */
+static Val *emit_take(Imp *im, const char *out, Val *x, int axis, const char *ids, int ids_rank, int rank,
+                      const Dim *dims) {
+    const char *table = imp_ref_tensor(im, x);
+    if (axis == 0)
+        return imp_emit(im, out, x->dt, rank, dims, "embedding(%s, %s)", table, ids);
+    const char *p1 = imp_fmt(im, "%d", axis), *p2 = "";
+    for (int i = 0; i < x->rank; i++)
+        if (i != axis)
+            p1 = imp_fmt(im, "%s, %d", p1, i);
+    for (int i = 0; i < rank; i++) { /* embedding gives [ids dims..., the other dims...] */
+        int src = i < axis ? ids_rank + i : i < axis + ids_rank ? i - axis : i;
+        p2 = imp_fmt(im, "%s%s%d", p2, i ? ", " : "", src);
+    }
+    return imp_emit(im, out, x->dt, rank, dims, "permute(embedding(permute(%s, [%s]), %s), [%s])", table, p1, ids,
+                    p2);
+}
+
 /* ---- Slice ---- */
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* What a Slice does to each axis: an index item of a forward slice
+ * (`2:8:2`, `:`), or, for a negative step, the descending indices to take. */
+typedef struct {
+    const char *item[ATTN_MAX_RANK];
+    const char *ids[ATTN_MAX_RANK]; /* an i64 expression, or NULL */
+    Dim dims[ATTN_MAX_RANK];
+    int64_t lo[ATTN_MAX_RANK], step[ATTN_MAX_RANK]; /* element c of the axis is lo + c * step (constant dims) */
+    bool touched[ATTN_MAX_RANK], noop;
+} SliceAxes;
+
+static void slice_init(SliceAxes *sl, const Val *x) {
+    memset(sl, 0, sizeof *sl);
+    sl->noop = true;
+    for (int i = 0; i < x->rank; i++) {
+        sl->item[i] = ":";
+        sl->dims[i] = x->dim[i];
+        sl->step[i] = 1;
+    }
+}
+
+/* On a symbolic dim, bounds at or past +-2^31 (INT_MAX, INT64_MAX, INT_MIN,
+ * INT64_MIN, as exporters write them) mean "to the end", or "to the start". */
+#define SLICE_FAR ((int64_t)1 << 31)
+
+static void slice_forward(Imp *im, SliceAxes *sl, Dim d, int ax, int64_t s, int64_t e, int64_t step) {
+    if (odim_is_const(d)) { /* ONNX's clamping, to a slice attn takes as is */
+        int64_t ext = d.c;
+        s = clamp64(s < 0 ? s + ext : s, 0, ext);
+        e = clamp64(e < 0 ? e + ext : e, 0, ext);
+        int64_t len = e > s ? (e - s + step - 1) / step : 0;
+        if (len == 0)
+            s = e = 0;
+        sl->dims[ax] = odim_const(len);
+        sl->lo[ax] = s;
+        sl->step[ax] = step;
+        if (s == 0 && e == ext && step == 1)
+            return;
+        sl->item[ax] = step == 1 ? imp_fmt(im, "%lld:%lld", (long long)s, (long long)e)
+                                 : imp_fmt(im, "%lld:%lld:%lld", (long long)s, (long long)e, (long long)step);
+        sl->noop = false;
+        return;
+    }
+    /* a symbolic extent: bounds past the end mean "to the end" */
+    bool to_end = e >= SLICE_FAR;
+    if (step != 1 || s < -SLICE_FAR || (!to_end && e < -SLICE_FAR))
+        imp_node_fail(im, "a slice of the symbolic dim %s needs step 1 and bounds within 2^31", odim_text(im, d));
+    Dim a = s < 0 ? odim_add(im, d, odim_const(s)) : odim_const(s);
+    Dim b = to_end ? d : e < 0 ? odim_add(im, d, odim_const(e)) : odim_const(e);
+    if (s == 0 && to_end)
+        return;
+    sl->dims[ax] = odim_sub(im, b, a);
+    sl->item[ax] = to_end ? imp_fmt(im, "%lld:", (long long)s) : imp_fmt(im, "%lld:%lld", (long long)s, (long long)e);
+    sl->noop = false;
+}
+
+/* A negative step: elements first, first - k, ... above the end, with ONNX's
+ * clamping (the start to [0, extent - 1], the end to [-1, extent - 1]). The
+ * language slices forward only, so the axis is gathered at descending indices
+ * `first - k * arange(len)`; one element or none is a forward slice. */
+static void slice_backward(Imp *im, SliceAxes *sl, Dim d, int ax, int64_t s, int64_t e, int64_t step) {
+    sl->noop = false;
+    if (odim_is_const(d)) {
+        int64_t ext = d.c, k = -step;
+        s = clamp64(s < 0 ? s + ext : s, 0, ext - 1);
+        e = clamp64(e < 0 ? e + ext : e, -1, ext - 1);
+        int64_t len = ext && s > e ? (s - e - 1) / k + 1 : 0;
+        sl->dims[ax] = odim_const(len);
+        sl->lo[ax] = s;
+        sl->step[ax] = step;
+        if (len <= 1) {
+            sl->item[ax] = len ? imp_fmt(im, "%lld:%lld", (long long)s, (long long)s + 1) : "0:0";
+            sl->step[ax] = 1;
+            return;
+        }
+        sl->ids[ax] = k == 1 ? imp_fmt(im, "%lld - arange(%lld)", (long long)s, (long long)len)
+                             : imp_fmt(im, "%lld - %lld * arange(%lld)", (long long)s, (long long)k, (long long)len);
+        return;
+    }
+    /* a symbolic extent: from the end (start -1 or past the end) down to the
+     * start (end past the beginning) or to a bound counted from the end */
+    if (s >= SLICE_FAR)
+        s = -1;
+    bool to_start = e <= -SLICE_FAR;
+    if (step != -1 || s >= 0 || s <= -SLICE_FAR || !(to_start || e < s))
+        imp_node_fail(im,
+                      "a backward slice of the symbolic dim %s needs step -1, a start counted from the end and an end "
+                      "counted from the end or past the beginning",
+                      odim_text(im, d));
+    /* element first = d + s; with the end d + e there are s - e of them, down to the start d + s + 1 */
+    Dim len = to_start ? odim_add(im, d, odim_const(s + 1)) : odim_const(s - e);
+    sl->dims[ax] = len;
+    sl->ids[ax] = imp_fmt(im, "arange(%s)[%lld] - arange(%s)", odim_text(im, d), (long long)s, odim_text(im, len));
+}
 
 static void op_slice(Imp *im, ImpNode *nd) {
     Val *x = nd->in[0];
@@ -441,82 +555,69 @@ static void op_slice(Imp *im, ImpNode *nd) {
             steps[i] = st ? val_int(im, st, i, "the steps") : 1;
         }
     }
-    const char *item[ATTN_MAX_RANK];
-    Dim dims[ATTN_MAX_RANK];
-    int64_t lo[ATTN_MAX_RANK], step[ATTN_MAX_RANK];
-    bool touched[ATTN_MAX_RANK] = {0}, noop = true;
-    for (int i = 0; i < x->rank; i++) {
-        item[i] = ":";
-        dims[i] = x->dim[i];
-        lo[i] = 0;
-        step[i] = 1;
-    }
+    SliceAxes sl;
+    slice_init(&sl, x);
     for (int i = 0; i < n; i++) {
         int ax = axes[i];
-        if (touched[ax])
+        if (sl.touched[ax])
             imp_node_fail(im, "axis %d is sliced twice", ax);
-        touched[ax] = true;
-        if (steps[i] <= 0)
-            imp_node_fail(im, "step %lld on axis %d: attn slices forward only (steps >= 1)", (long long)steps[i], ax);
-        Dim d = x->dim[ax];
-        int64_t s = starts[i], e = ends[i];
-        if (odim_is_const(d)) { /* ONNX's clamping, to a slice attn takes as is */
-            int64_t ext = d.c;
-            s = clamp64(s < 0 ? s + ext : s, 0, ext);
-            e = clamp64(e < 0 ? e + ext : e, 0, ext);
-            int64_t len = e > s ? (e - s + steps[i] - 1) / steps[i] : 0;
-            if (len == 0)
-                s = e = 0;
-            dims[ax] = odim_const(len);
-            lo[ax] = s;
-            step[ax] = steps[i];
-            if (s == 0 && e == ext && steps[i] == 1)
-                continue;
-            item[ax] = steps[i] == 1 ? imp_fmt(im, "%lld:%lld", (long long)s, (long long)e)
-                                     : imp_fmt(im, "%lld:%lld:%lld", (long long)s, (long long)e, (long long)steps[i]);
-            noop = false;
-            continue;
-        }
-        /* a symbolic extent: bounds past the end mean "to the end" */
-        bool to_end = e >= (int64_t)1 << 31;
-        if (steps[i] != 1 || s < -((int64_t)1 << 31) || (!to_end && e < -((int64_t)1 << 31)))
-            imp_node_fail(im, "a slice of the symbolic dim %s needs step 1 and bounds within 2^31", odim_text(im, d));
-        Dim a = s < 0 ? odim_add(im, d, odim_const(s)) : odim_const(s);
-        Dim b = to_end ? d : e < 0 ? odim_add(im, d, odim_const(e)) : odim_const(e);
-        if (s == 0 && to_end)
-            continue;
-        dims[ax] = odim_sub(im, b, a);
-        item[ax] = to_end ? imp_fmt(im, "%lld:", (long long)s) : imp_fmt(im, "%lld:%lld", (long long)s, (long long)e);
-        noop = false;
+        sl.touched[ax] = true;
+        if (steps[i] == 0)
+            imp_node_fail(im, "step 0 on axis %d: a slice needs a step other than 0", ax);
+        if (steps[i] > 0)
+            slice_forward(im, &sl, x->dim[ax], ax, starts[i], ends[i], steps[i]);
+        else
+            slice_backward(im, &sl, x->dim[ax], ax, starts[i], ends[i], steps[i]);
     }
     const char *out = imp_out(nd, 0);
-    if (noop) {
+    if (sl.noop) {
         alias_as(im, out, x);
         return;
     }
-    if (foldable(x) && const_dims(x->rank, dims)) {
-        int64_t cnt = product(im, dims, 0, x->rank).c;
+    if (foldable(x) && const_dims(x->rank, sl.dims)) {
+        int64_t cnt = product(im, sl.dims, 0, x->rank).c;
         int64_t *src = imp_alloc(im, (size_t)(cnt ? cnt : 1) * sizeof *src);
         for (int64_t i = 0; i < cnt; i++) {
             int64_t rem = i, idx = 0, stride = 1;
             for (int k = x->rank - 1; k >= 0; k--) {
-                int64_t c = rem % dims[k].c;
-                rem /= dims[k].c;
-                idx += (lo[k] + c * step[k]) * stride;
+                int64_t c = rem % sl.dims[k].c;
+                rem /= sl.dims[k].c;
+                idx += (sl.lo[k] + c * sl.step[k]) * stride;
                 stride *= x->dim[k].c;
             }
             src[i] = idx;
         }
-        fold_gather(im, out, x, x->rank, dims, src, cnt);
+        fold_gather(im, out, x, x->rank, sl.dims, src, cnt);
         return;
     }
+    int nrev = 0;
+    for (int i = 0; i < x->rank; i++)
+        nrev += sl.ids[i] != NULL;
+    Val *cur = x;
     int last = x->rank - 1;
-    while (last > 0 && !strcmp(item[last], ":"))
+    while (last >= 0 && !strcmp(sl.item[last], ":"))
         last--;
-    const char *idx = "";
-    for (int i = 0; i <= last; i++)
-        idx = imp_fmt(im, "%s%s%s", idx, i ? ", " : "", item[i]);
-    imp_emit(im, out, x->dt, x->rank, dims, "%s[%s]", imp_ref_tensor(im, x), idx);
+    if (last >= 0) { /* the forward part: every axis but the reversed ones */
+        Dim fwd[ATTN_MAX_RANK];
+        const char *idx = "";
+        for (int i = 0; i < x->rank; i++) {
+            fwd[i] = sl.ids[i] ? x->dim[i] : sl.dims[i];
+            if (i <= last)
+                idx = imp_fmt(im, "%s%s%s", idx, i ? ", " : "", sl.item[i]);
+        }
+        const char *name = nrev ? imp_fmt(im, "%s#forward", out) : out;
+        cur = imp_emit(im, name, x->dt, x->rank, fwd, "%s[%s]", imp_ref_tensor(im, x), idx);
+    }
+    /* each reversed axis: the elements at descending indices */
+    for (int ax = 0, done = 0; ax < x->rank; ax++) {
+        if (!sl.ids[ax])
+            continue;
+        Dim dims[ATTN_MAX_RANK];
+        memcpy(dims, cur->dim, sizeof dims);
+        dims[ax] = sl.dims[ax];
+        const char *name = ++done == nrev ? out : imp_fmt(im, "%s#reversed%d", out, ax);
+        cur = emit_take(im, name, cur, ax, sl.ids[ax], 1, x->rank, dims);
+    }
 }
 
 static void op_expand(Imp *im, ImpNode *nd) {
@@ -609,26 +710,13 @@ static void op_gather(Imp *im, ImpNode *nd) {
                  (long long)val_int(im, ix, 0, "the index"));
         return;
     }
-    /* embedding() looks rows up along axis 0: move the axis there and back */
-    const char *table = imp_ref_tensor(im, x), *ids = imp_ref_tensor(im, ix);
+    imp_ref_tensor(im, x); /* declared before the ids, in the order the node lists them */
+    const char *ids = imp_ref_tensor(im, ix);
     if (ix->dt == ATTN_I32)
         ids = imp_fmt(im, "i64(%s)", ids);
     if (!known_ix && !ix->nonneg && odim_is_const(ext)) /* negative indices count from the end */
         ids = imp_fmt(im, "where(%s < 0, %s + %lld, %s)", ids, ids, (long long)ext.c, ids);
-    if (axis == 0) {
-        imp_emit(im, out, x->dt, r, dims, "embedding(%s, %s)", table, ids);
-        return;
-    }
-    const char *p1 = imp_fmt(im, "%d", axis), *p2 = "";
-    for (int i = 0; i < x->rank; i++)
-        if (i != axis)
-            p1 = imp_fmt(im, "%s, %d", p1, i);
-    int ri = ix->rank; /* embedding gives [ids dims..., the other dims...] */
-    for (int i = 0; i < r; i++) {
-        int src = i < axis ? ri + i : i < axis + ri ? i - axis : i;
-        p2 = imp_fmt(im, "%s%s%d", p2, i ? ", " : "", src);
-    }
-    imp_emit(im, out, x->dt, r, dims, "permute(embedding(permute(%s, [%s]), %s), [%s])", table, p1, ids, p2);
+    emit_take(im, out, x, axis, ids, ix->rank, r, dims);
 }
 
 static void op_shape(Imp *im, ImpNode *nd) {

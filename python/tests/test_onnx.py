@@ -137,3 +137,68 @@ def test_reshape_shape_given_as_input_needs_its_value(tmp_path):
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     for got in _run(imp, {"x": x}):
         np.testing.assert_array_equal(got[0], x.reshape(3, 2))
+
+
+def test_slice_negative_steps(tmp_path):
+    """Slice with negative steps (torch.flip exports ends = INT64_MIN): each reversed axis is a gather at
+    descending indices, on a symbolic axis too; ONNX clamps the bounds as numpy's slicing does."""
+    c = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)  # noqa: E731
+    lo = np.iinfo(np.int64).min
+    nodes = [helper.make_node("Slice", ["x", "s1", "e1", "a1", "k1"], ["flip"]),
+             helper.make_node("Slice", ["x", "s2", "e2", "a2", "k2"], ["mixed"]),
+             helper.make_node("Slice", ["x", "s3", "e3", "a3", "k3"], ["clamped"])]
+    inits = [c("s1", [-1, 5]), c("e1", [lo, 0]), c("a1", [1, 2]), c("k1", [-1, -2]),
+             c("s2", [-2, 0]), c("e2", [-5, 6]), c("a2", [1, -1]), c("k2", [-1, 2]),
+             c("s3", [10]), c("e3", [-100]), c("a3", [2]), c("k3", [-3])]
+    path = _save(tmp_path, nodes, [_vi("x", ("batch", "seq", 6))],
+                 [_vi("flip", None), _vi("mixed", None), _vi("clamped", None)], inits=inits, opset=13)
+    imp = attn.import_onnx(path)
+    assert "arange(seq)[-1] - arange(seq)" in imp.source  # readable: the indices, last to first
+    assert "5 - 2 * arange(3)" in imp.source
+    assert imp.weights == {}
+    for shape in ((2, 5, 6), (3, 7, 6)):
+        x = np.random.default_rng(shape[1]).standard_normal(shape).astype(np.float32)
+        want = [x[:, ::-1, 5:0:-2], x[:, -2:-5:-1, 0:6:2], x[:, :, 10:-100:-3]]
+        for got in _run(imp, {"x": x}):
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g, w)
+
+
+def test_slice_step_zero_is_refused(tmp_path):
+    c = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)  # noqa: E731
+    path = _save(tmp_path, [helper.make_node("Slice", ["x", "s", "e", "a", "k"], ["y"], name="/m/Slice")],
+                 [_vi("x", (4, 3))], [_vi("y", None)], inits=[c("s", [0]), c("e", [3]), c("a", [0]), c("k", [0])])
+    with pytest.raises(attn.AttnError,
+                       match=r"'/m/Slice' \(Slice, opset 14\): step 0 on axis 0: a slice needs a step other than 0"):
+        attn.import_onnx(path)
+
+
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_batchnorm_training_mode(tmp_path, outputs):
+    """training_mode = 1: normalised with the batch's mean and population variance per channel; the running
+    statistics move by momentum towards them (ONNX's reference), on a rank-3 input."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 3, 5)).astype(np.float32)
+    s, b, mean = (rng.standard_normal(3).astype(np.float32) for _ in range(3))
+    var = rng.random(3).astype(np.float32)
+    names = ["y", "running_mean", "running_var"][:outputs]
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "mean", "var"], names, training_mode=1,
+                            momentum=0.8, epsilon=1e-3)
+    path = _save(tmp_path, [node], [_vi(n, (3,)) if n != "x" else _vi("x", x.shape) for n in
+                                    ["x", "s", "b", "mean", "var"]], [_vi(n, None) for n in names], opset=15)
+    m, v = x.mean(axis=(0, 2)), x.var(axis=(0, 2))
+    y = (x - m[:, None]) / np.sqrt(v[:, None] + 1e-3) * s[:, None] + b[:, None]
+    want = [y, mean * 0.8 + m * 0.2, var * 0.8 + v * 0.2][:outputs]
+    imp = attn.import_onnx(path)
+    for got in _run(imp, {"x": x, "s": s, "b": b, "mean": mean, "var": var}):
+        assert len(got) == outputs
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+
+
+def test_batchnorm_statistics_outputs_need_training_mode(tmp_path):
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "mean", "var"], ["y", "rm", "rv"])
+    path = _save(tmp_path, [node], [_vi("x", (2, 3))] + [_vi(n, (3,)) for n in ["s", "b", "mean", "var"]],
+                 [_vi(n, None) for n in ["y", "rm", "rv"]], opset=15)
+    with pytest.raises(attn.AttnError, match="outputs of training mode only"):
+        attn.import_onnx(path)

@@ -137,12 +137,46 @@ static void nested(Pb *out, int depth) {
     *out = g;
 }
 
+/* TensorProto `name`: INT64 [1] holding v (raw little-endian data) */
+static void int64_init(Pb *g, const char *name, int64_t v) {
+    Pb t = {0};
+    uint8_t raw[8];
+    for (int i = 0; i < 8; i++)
+        raw[i] = (uint8_t)((uint64_t)v >> (8 * i));
+    pb_int(&t, 1, 1);
+    pb_int(&t, 2, 7);
+    pb_str(&t, 8, name);
+    pb_bytes(&t, 9, raw, sizeof raw);
+    pb_msg(g, 5, &t);
+}
+
+/* Slice(x, starts, ends, axes, steps) with a step of 0 (opset 13: bounds as inputs) */
+static int gen_slice_step_zero(const char *dir) {
+    static const char *const ins[] = {"x", "starts", "ends", "axes", "steps"};
+    static const int64_t vals[] = {0, 2, 0, 0};
+    Pb g = {0}, n = {0}, m = {0};
+    for (int i = 0; i < 5; i++)
+        pb_str(&n, 1, ins[i]);
+    pb_str(&n, 2, "y");
+    pb_str(&n, 3, "/block/node");
+    pb_str(&n, 4, "Slice");
+    pb_msg(&g, 1, &n);
+    pb_str(&g, 2, "g");
+    for (int i = 1; i < 5; i++)
+        int64_init(&g, ins[i], vals[i - 1]);
+    value_info(&g, 11, "x");
+    value_info(&g, 12, "y");
+    model(&m, &g, 13);
+    return write_pb(dir, "onnx_slice_step_zero.onnx", &m);
+}
+
 int gen_onnx_files(const char *dir) {
     static Pb bad_raw, ext_up, ext_link, attr_bad, attr_graph, deep, m;
     float four[4] = {1, 2, 3, 4};
     int rc = 0;
     rc |= gen_model(dir, "onnx_unknown_op.onnx", "FancyOp", NULL, NULL, 14);
     rc |= gen_model(dir, "onnx_opset19.onnx", "Relu", NULL, NULL, 19);
+    rc |= gen_slice_step_zero(dir);
     weight_header(&bad_raw);
     pb_bytes(&bad_raw, 9, four, 3); /* 3 bytes for 4 floats */
     rc |= gen_model(dir, "onnx_raw_data_short.onnx", "Add", &bad_raw, NULL, 14);
