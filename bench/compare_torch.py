@@ -69,19 +69,27 @@ def int8_module(module):
     it: torch.quantization.quantize_dynamic over nn.Linear, nn.LSTM, nn.GRU
     and the RNN cells (weights int8 per tensor, activations quantized per
     call). Debian's torch 1.13 has no fbgemm engine: onednn. quantize_dynamic
-    swaps children of exact types only, so a row's own GRU/LSTM subclass is
-    copied into a plain nn.GRU/nn.LSTM, quantized as a child of a holder
-    and called with nn.LSTM's signature; the
+    swaps children of exact types only, so a row's own GRU/LSTM subclass
+    (PackedLSTM included) is copied into a plain nn.GRU/nn.LSTM, quantized as
+    a child of a holder and called with nn.LSTM's signature (PackedLSTM's
+    packing around it); the
     encoder layer's fused fast path does not take quantized Linear and is
     turned off. MultiheadAttention keeps fp32 (its projections are not
     nn.Linear). Returns a callable that takes the row's inputs."""
     torch.backends.quantized.engine = "onednn"
     spec = {nn.Linear, nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell, nn.RNNCell}
-    if isinstance(module, (compare_rows.GRU, compare_rows.LSTM)):
-        base = nn.LSTM if isinstance(module, compare_rows.LSTM) else nn.GRU
+    if isinstance(module, (nn.GRU, nn.LSTM)):  # the rows' own subclasses
+        base = nn.LSTM if isinstance(module, nn.LSTM) else nn.GRU
         plain = base(module.input_size, module.hidden_size, batch_first=module.batch_first)
         plain.load_state_dict(module.state_dict())
         q = torch.quantization.quantize_dynamic(nn.Sequential(plain), {base}, dtype=torch.qint8)[0]
+        if isinstance(module, compare_rows.PackedLSTM):
+            def run_packed(x, h_0, c_0, lengths):  # PackedLSTM.forward around the quantized LSTM
+                packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+                y, (h, c) = q(packed, (h_0, c_0))
+                y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])
+                return y, h, c
+            return run_packed
         if base is nn.LSTM:
             def run_lstm(x, h_0, c_0):
                 y, (h, c) = q(x, (h_0, c_0))

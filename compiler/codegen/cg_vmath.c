@@ -215,14 +215,40 @@ static const float ERF_P[] = {0x1.06eba8p-3f, -0x1.81273ep-2f,  0x1.ce2ce6p-4f, 
 static const float ERFC_Q[] = {0x1.afbbecp-3f,   -0x1.30819ap-4f, 0x1.98299cp-6f, -0x1.0aa69p-7f, 0x1.2db584p-9f,
                                -0x1.550976p-11f, 0x1.243188p-11f, 0x1.e70b5p-13f, 0x1.c5c90cp-14f};
 
-static LLVMValueRef body_erf(Vm *v, LLVMValueRef x) {
-    LLVMValueRef a = unary(v, "llvm.fabs", x);
-    LLVMValueRef small = fma3(v, x, horner(v, fmul(v, x, x), ERF_P, 7), x);
+/* erf on 1 <= |x| (a = |x|), without its sign. */
+static LLVMValueRef erf_tail(Vm *v, LLVMValueRef a) {
     LLVMValueRef ac = sel(v, fcmp(v, LLVMRealOGT, a, kf(v, 4.0f)), kf(v, 4.0f), a); /* NaN stays */
     LLVMValueRef q = horner(v, fsub(v, ac, kf(v, 2.5f)), ERFC_Q, 9);
     LLVMValueRef e = cg_vexp(v->cm, v->b, LLVMBuildFNeg(v->b, fmul(v, ac, ac), ""));
-    LLVMValueRef big = fma3(v, LLVMBuildFNeg(v->b, e, ""), q, kf(v, 1.0f));
-    return vcopysign(v, sel(v, fcmp(v, LLVMRealOLT, a, kf(v, 1.0f)), small, big), x); /* erf is odd */
+    return fma3(v, LLVMBuildFNeg(v->b, e, ""), q, kf(v, 1.0f));
+}
+
+/* A vector whose lanes all have |x| < 1 (GELU's inputs mostly do) skips the
+ * tail's exp and polynomial: a branch on the vector, with the same result
+ * bits either way. Scalars stay branch-free for the loop vectorizer. */
+static LLVMValueRef body_erf(Vm *v, LLVMValueRef x) {
+    LLVMValueRef a = unary(v, "llvm.fabs", x);
+    LLVMValueRef small = fma3(v, x, horner(v, fmul(v, x, x), ERF_P, 7), x);
+    LLVMValueRef is_small = fcmp(v, LLVMRealOLT, a, kf(v, 1.0f));
+    if (!v->lanes)
+        return vcopysign(v, sel(v, is_small, small, erf_tail(v, a)), x); /* erf is odd */
+    LLVMTypeRef bt = LLVMTypeOf(is_small);
+    LLVMValueRef all_small = cg_intrinsic(v->cm, v->b, "llvm.vector.reduce.and", bt, &is_small, 1);
+    LLVMBasicBlockRef entry = LLVMGetInsertBlock(v->b);
+    LLVMValueRef fn = LLVMGetBasicBlockParent(entry);
+    LLVMBasicBlockRef tail = LLVMAppendBasicBlockInContext(v->cm->ctx, fn, "erf.tail");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(v->cm->ctx, fn, "erf.done");
+    LLVMBuildCondBr(v->b, all_small, done, tail);
+    LLVMPositionBuilderAtEnd(v->b, tail);
+    LLVMValueRef mixed = sel(v, is_small, small, erf_tail(v, a));
+    LLVMBasicBlockRef tail_end = LLVMGetInsertBlock(v->b);
+    LLVMBuildBr(v->b, done);
+    LLVMPositionBuilderAtEnd(v->b, done);
+    LLVMValueRef r = LLVMBuildPhi(v->b, v->ft, "");
+    LLVMValueRef vals[] = {small, mixed};
+    LLVMBasicBlockRef from[] = {entry, tail_end};
+    LLVMAddIncoming(r, vals, from, 2);
+    return vcopysign(v, r, x); /* erf is odd */
 }
 
 /* ---- helper functions --------------------------------------------------- */
