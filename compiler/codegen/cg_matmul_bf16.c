@@ -5,7 +5,12 @@
  *
  * Same blocking as the f32 core's main path (cg_matmul.c): B in panels of NR
  * columns, each task over a block of panels, a KC block of K at a time, A
- * packed per MR-row strip into a stack buffer that stays in L1. What differs:
+ * in MR-row strips. What differs:
+ *
+ *  - A is packed once per product, before the tasks, into a buffer they all
+ *    read (the strips shared out over the threads), not per task and block
+ *    of columns into a stack buffer (still the path of one-strip products
+ *    and of a failed allocation);
  *
  *  - A is rounded to bf16 (nearest-even) while it is packed, two rows of K
  *    per 32-bit word: word (q, i) = (A[i][2q], A[i][2q+1]), the lower half
