@@ -11,7 +11,6 @@
  *    read (the strips shared out over the threads), not per task and block
  *    of columns into a stack buffer (still the path of one-strip products
  *    and of a failed allocation);
- *
  *  - A is rounded to bf16 (nearest-even) while it is packed, two rows of K
  *    per 32-bit word: word (q, i) = (A[i][2q], A[i][2q+1]), the lower half
  *    first, as vdpbf16ps pairs its operands;
