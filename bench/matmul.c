@@ -8,6 +8,9 @@
  *
  *     ./build/bench/bench_matmul [runs [MxKxN]]
  *
+ * ATTN_BENCH_COPIES=n: the bf16 core cycles over n copies of its packed B
+ * (n x the size of B past L3: weights read from DRAM, as a model's are).
+ *
  * OPENBLAS_CORETYPE (set in some environments to force a kernel family) is
  * read when OpenBLAS loads: the program re-executes itself without it so
  * that OpenBLAS picks its kernels for this CPU. Times are medians over
@@ -133,6 +136,8 @@ static GemmPackedFn gemm_packed;
 static GemmBf16Fn gemm_bf16;
 static const uint16_t *Bp16; /* the case's B as bf16 panels */
 static int runs = 15;
+static int ncopies = 1;
+static size_t copy_words;
 
 static void call(Impl impl, const Case *c, const float *A, const float *B, const float *Bp, float *C,
                  attn_pool *pool) {
@@ -147,8 +152,11 @@ static void call(Impl impl, const Case *c, const float *A, const float *B, const
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c->M, (int)c->N, (int)c->K, 1.0f, A, (int)c->K, B,
                     (int)c->N, 0.0f, C, (int)c->N);
         break;
-    case OURS_BF16:
-        gemm_bf16(c->M, c->N, c->K, A, c->K, 1, Bp16, C, c->N, pool, NULL, NULL, 1);
+    case OURS_BF16: {
+        static int turn;
+        const uint16_t *b = Bp16 + (size_t)(turn++ % ncopies) * copy_words;
+        gemm_bf16(c->M, c->N, c->K, A, c->K, 1, b, C, c->N, pool, NULL, NULL, 1);
+    }
         break;
     case NIMPL:
         break;
@@ -248,7 +256,7 @@ int main(int argc, char **argv) {
            peak1, peak2);
 
     const Case cases[] = {{256, 256, 256},   {512, 512, 512},    {1024, 1024, 1024}, {2048, 2048, 2048},
-                          {128, 768, 768},   {128, 768, 3072},   {128, 3072, 768},   {1, 512, 1536},
+                          {128, 768, 768},   {128, 768, 2304},   {128, 768, 3072},   {128, 3072, 768},   {1, 512, 1536},
                           {32, 512, 1536},   {512, 64, 512},     {512, 512, 64},     {32, 512, 2048},
                           {2048, 256, 2048}};
     const int ncases = (int)(sizeof cases / sizeof cases[0]);
@@ -275,8 +283,11 @@ int main(int argc, char **argv) {
         for (int64_t i = 0; i < c->K * c->N; i++)
             B[i] = (float)((i * 104729) % 1000) / 1000.0f - 0.5f;
         attn_pack_b(B, c->K, c->N, c->N, 1, lanes, Bp);
-        uint16_t *B16 = aligned_alloc(64, sizeof(uint16_t) * attn_pack_b_bf16_size(c->K, c->N, lanes) + 64);
-        attn_pack_b_bf16(Bp, c->K, c->N, lanes, B16);
+        ncopies = getenv("ATTN_BENCH_COPIES") ? atoi(getenv("ATTN_BENCH_COPIES")) : 1;
+        copy_words = (attn_pack_b_bf16_size(c->K, c->N, lanes) + 63) / 64 * 64;
+        uint16_t *B16 = aligned_alloc(64, sizeof(uint16_t) * copy_words * (size_t)ncopies + 64);
+        for (int cp = 0; cp < ncopies; cp++)
+            attn_pack_b_bf16(Bp, c->K, c->N, lanes, B16 + (size_t)cp * copy_words);
         Bp16 = B16;
         /* agreement with OpenBLAS */
         openblas_set_num_threads(1);

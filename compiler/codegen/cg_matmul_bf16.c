@@ -5,8 +5,12 @@
  *
  * Same blocking as the f32 core's main path (cg_matmul.c): B in panels of NR
  * columns, each task over a block of panels, a KC block of K at a time, A
- * packed per MR-row strip into a stack buffer that stays in L1. What differs:
+ * in MR-row strips. What differs:
  *
+ *  - A is packed once per product, before the tasks, into a buffer they all
+ *    read (the strips shared out over the threads), not per task and block
+ *    of columns into a stack buffer (still the path of one-strip products
+ *    and of a failed allocation);
  *  - A is rounded to bf16 (nearest-even) while it is packed, two rows of K
  *    per 32-bit word: word (q, i) = (A[i][2q], A[i][2q+1]), the lower half
  *    first, as vdpbf16ps pairs its operands;
@@ -244,7 +248,10 @@ static LLVMValueRef emit_pack_a(CgModule *cm, const BfShape *s, int mr) {
 
 /* ---- tasks and the driver --------------------------------------------- */
 
-enum { X_A, X_B, X_C, X_EPI, X_EPI_ARG, X_M, X_N, X_K, X_ARS, X_ACS, X_LDC, X_TM, X_TN, X_MP, X_NP, X_GP, X_COUNT };
+enum {
+    X_A, X_B, X_C, X_AP, X_EPI, X_EPI_ARG, X_M, X_N, X_K, X_ARS, X_ACS, X_LDC, X_TM, X_TN, X_MP, X_NP, X_GP, X_NQ,
+    X_COUNT
+};
 
 static const TaskCtx TASK = {X_EPI_ARG + 1, X_COUNT};
 _Static_assert(X_COUNT <= TASK_CTX_MAX_FIELDS, "the task context fits task_ctx_type");
@@ -252,12 +259,39 @@ _Static_assert(X_COUNT <= TASK_CTX_MAX_FIELDS, "the task context fits task_ctx_t
 static LLVMValueRef ctx_get(Fn *f, LLVMValueRef ctx, int field) { return task_ctx_get(f, TASK, ctx, field); }
 static void ctx_set(Fn *f, LLVMValueRef ctx, int field, LLVMValueRef v) { task_ctx_set(f, TASK, ctx, field, v); }
 
+/* Task t of nq packing tasks: strips [t*mp/nq, (t+1)*mp/nq) of A as bf16
+ * words over the whole of K into the shared buffer AP, strip by strip
+ * (strip i's words from AP + i*ceil(K/2)*MR): the words the compute tasks
+ * would pack per KC block, packed once for every task and column block. */
+static LLVMValueRef emit_pack_task(CgModule *cm, const BfShape *s, LLVMValueRef ptable, LLVMTypeRef packer_t) {
+    LLVMValueRef fn = new_function(cm, "attn_gemm_bf16_pack_task", task_type(cm), true);
+    Fn F, *f = &F;
+    fn_begin(f, cm, fn);
+    LLVMValueRef ctx = LLVMGetParam(fn, 0), t = LLVMGetParam(fn, 1);
+    LLVMValueRef A = ctx_get(f, ctx, X_A), AP = ctx_get(f, ctx, X_AP), M = ctx_get(f, ctx, X_M),
+                 K = ctx_get(f, ctx, X_K), a_rs = ctx_get(f, ctx, X_ARS), a_cs = ctx_get(f, ctx, X_ACS),
+                 mp = ctx_get(f, ctx, X_MP), nq = ctx_get(f, ctx, X_NQ);
+    LLVMValueRef MRv = k64(f, s->MR), one = k64(f, 1);
+    LLVMValueRef strip_words = mul(f, cdiv(f, K, k64(f, 2)), MRv);
+    Loop ls;
+    LLVMValueRef st = loop_begin(f, &ls, sdiv(f, mul(f, t, mp), nq), sdiv(f, mul(f, add(f, t, one), mp), nq), one);
+    LLVMValueRef r0 = mul(f, st, MRv);
+    LLVMValueRef pidx = sub(f, smin(f, MRv, sub(f, M, r0)), one);
+    LLVMValueRef pa[] = {K, gep(f, cm->f32, A, mul(f, r0, a_rs)), a_rs, a_cs, gep(f, cm->i32, AP, mul(f, st, strip_words))};
+    LLVMBuildCall2(f->b, packer_t, table_get(f, ptable, pidx), pa, 5, "");
+    loop_end(f, &ls);
+    LLVMBuildRetVoid(f->b);
+    fn_end(f);
+    return fn;
+}
+
 /* Task t of the tm x tn grid: rows [m0, m1) in MR strips, column panels
  * [j0, j1) in whole groups of gp (the epilogue's), in blocks of about NCP
- * panels; per block, per KC block of K, per strip: A packed to bf16 words,
+ * panels; per block, per KC block of K, per strip: A's bf16 words (from the
+ * shared buffer AP, or, when AP is null, packed here into a stack buffer),
  * then the kernels along the block's panels; in the last KC block the
  * epilogue takes the strip's columns of the block. */
-static LLVMValueRef emit_task(CgModule *cm, const BfShape *s) {
+static LLVMValueRef emit_task(CgModule *cm, const BfShape *s, LLVMValueRef ptable, LLVMTypeRef packer_t) {
     char name[64];
     LLVMValueRef kernels[BF_MAX_MR * BF_MAX_NV];
     for (int m = 1; m <= s->MR; m++)
@@ -266,10 +300,7 @@ static LLVMValueRef emit_task(CgModule *cm, const BfShape *s) {
             kernels[(m - 1) * s->NV + v - 1] = emit_kernel(cm, s, name, m, v);
         }
     LLVMValueRef table = fn_table(cm, "attn_gemm_bf16_kernels", kernels, s->MR * s->NV);
-    LLVMValueRef full_kernel = kernels[s->MR * s->NV - 1], packers[BF_MAX_MR];
-    for (int m = 1; m <= s->MR; m++)
-        packers[m - 1] = emit_pack_a(cm, s, m);
-    LLVMValueRef ptable = fn_table(cm, "attn_gemm_bf16_packers", packers, s->MR);
+    LLVMValueRef full_kernel = kernels[s->MR * s->NV - 1];
     LLVMValueRef fn = new_function(cm, "attn_gemm_bf16_task", task_type(cm), true);
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
@@ -278,7 +309,7 @@ static LLVMValueRef emit_task(CgModule *cm, const BfShape *s) {
     LLVMValueRef M = ctx_get(f, ctx, X_M), N = ctx_get(f, ctx, X_N), K = ctx_get(f, ctx, X_K);
     LLVMValueRef a_rs = ctx_get(f, ctx, X_ARS), a_cs = ctx_get(f, ctx, X_ACS), ldc = ctx_get(f, ctx, X_LDC);
     LLVMValueRef tm = ctx_get(f, ctx, X_TM), tn = ctx_get(f, ctx, X_TN), mp = ctx_get(f, ctx, X_MP);
-    LLVMValueRef np = ctx_get(f, ctx, X_NP), gp = ctx_get(f, ctx, X_GP);
+    LLVMValueRef np = ctx_get(f, ctx, X_NP), gp = ctx_get(f, ctx, X_GP), AP = ctx_get(f, ctx, X_AP);
     LLVMValueRef epi = ctx_get(f, ctx, X_EPI), epi_arg = ctx_get(f, ctx, X_EPI_ARG);
     LLVMValueRef MRv = k64(f, s->MR), NRv = k64(f, s->NR), one = k64(f, 1);
     LLVMValueRef kp = mul(f, cdiv(f, K, k64(f, 2)), k64(f, 2)); /* K in whole pairs */
@@ -305,17 +336,25 @@ static LLVMValueRef emit_task(CgModule *cm, const BfShape *s) {
     LLVMValueRef last = cmp(f, LLVMIntEQ, add(f, pc, kc), K);
     LLVMValueRef ic = loop_begin(f, &lic, m0, m1, MRv);
     LLVMValueRef mr = smin(f, MRv, sub(f, m1, ic));
+    LLVMValueRef aw_var = var(f, cm->ptr, NULL);
+    If shared;
+    if_begin(f, &shared, LLVMBuildIsNotNull(f->b, AP, ""));
+    /* strip ic / MR, pair row pc / 2 (KC is even) */
+    LLVMValueRef word = mul(f, add(f, mul(f, sdiv(f, ic, MRv), cdiv(f, K, k64(f, 2))), sdiv(f, pc, k64(f, 2))), MRv);
+    LLVMBuildStore(f->b, gep(f, cm->i32, AP, word), aw_var);
+    if_else(f, &shared);
     LLVMValueRef pa[] = {kc, gep(f, cm->f32, A, add(f, mul(f, ic, a_rs), mul(f, pc, a_cs))), a_rs, a_cs, abuf};
-    LLVMValueRef pidx = sub(f, mr, one);
-    LLVMValueRef packer = LLVMBuildLoad2(f->b, cm->ptr, LLVMBuildInBoundsGEP2(f->b, cm->ptr, ptable, &pidx, 1, ""), "");
-    LLVMBuildCall2(f->b, LLVMGlobalGetValueType(packers[0]), packer, pa, 5, "");
+    LLVMBuildCall2(f->b, packer_t, table_get(f, ptable, sub(f, mr, one)), pa, 5, "");
+    LLVMBuildStore(f->b, abuf, aw_var);
+    if_end(f, &shared);
+    LLVMValueRef aw = LLVMBuildLoad2(f->b, cm->ptr, aw_var, "");
     LLVMValueRef crow = gep(f, cm->f32, C, mul(f, ic, ldc));
     LLVMValueRef jp = loop_begin(f, &ljp, jc, jce, one);
     LLVMValueRef col = mul(f, jp, NRv);
     LLVMValueRef nr = smin(f, NRv, sub(f, N, col));
     /* panel jp's pair rows from pc / 2 on: word (jp*Kp + pc) * NR / 2 */
     LLVMValueRef bsrc = gep(f, cm->i32, Bw, sdiv(f, mul(f, add(f, mul(f, jp, kp), pc), NRv), k64(f, 2)));
-    LLVMValueRef args[] = {kq, abuf, bsrc, gep(f, cm->f32, crow, col), ldc, nr, acc};
+    LLVMValueRef args[] = {kq, aw, bsrc, gep(f, cm->f32, crow, col), ldc, nr, acc};
     LLVMTypeRef kt = kernel_type(cm);
     If full;
     if_begin(f, &full, LLVMBuildAnd(f->b, cmp(f, LLVMIntEQ, mr, MRv), cmp(f, LLVMIntEQ, nr, NRv), ""));
@@ -341,7 +380,12 @@ LLVMValueRef cg_gemm_packed_bf16(CgModule *cm) {
     if (fn && LLVMCountBasicBlocks(fn) > 0)
         return fn;
     BfShape s = bf_shape(cm->target);
-    LLVMValueRef task = emit_task(cm, &s);
+    LLVMValueRef packers[BF_MAX_MR];
+    for (int m = 1; m <= s.MR; m++)
+        packers[m - 1] = emit_pack_a(cm, &s, m);
+    LLVMValueRef ptable = fn_table(cm, "attn_gemm_bf16_packers", packers, s.MR);
+    LLVMTypeRef packer_t = LLVMGlobalGetValueType(packers[0]);
+    LLVMValueRef task = emit_task(cm, &s, ptable, packer_t), pack_task = emit_pack_task(cm, &s, ptable, packer_t);
     LLVMTypeRef pt[] = {cm->i64, cm->i64, cm->i64, cm->ptr, cm->i64, cm->i64, cm->ptr,
                         cm->ptr, cm->i64, cm->ptr, cm->ptr, cm->ptr, cm->i64};
     if (!fn)
@@ -388,8 +432,31 @@ LLVMValueRef cg_gemm_packed_bf16(CgModule *cm) {
     ctx_set(f, ctx, X_MP, mp);
     ctx_set(f, ctx, X_NP, np);
     ctx_set(f, ctx, X_GP, gp);
+    /* A packed once into a buffer that every task reads, the strips spread
+       over the threads: each task packing its rows of A itself did it once
+       per block of columns, and both threads packed all of A when they split
+       the columns. One strip (a recurrent step) packs on the stack as
+       before; so does every product when the buffer cannot be had. */
+    LLVMValueRef ap = LLVMConstNull(cm->ptr);
+    If many;
+    LLVMValueRef ap_var = var(f, cm->ptr, ap);
+    if_begin(f, &many, cmp(f, LLVMIntSGT, mp, one));
+    LLVMValueRef bytes = mul(f, mul(f, mp, cdiv(f, K, k64(f, 2))), k64(f, (int64_t)s.MR * 4));
+    LLVMValueRef buf = call(f, runtime_fn(cm, "attn_rt_aligned_alloc"), &bytes, 1);
+    LLVMBuildStore(f->b, buf, ap_var);
+    ctx_set(f, ctx, X_AP, buf);
+    If got;
+    if_begin(f, &got, LLVMBuildIsNotNull(f->b, buf, ""));
+    LLVMValueRef nq = LLVMBuildSelect(f->b, par, smin(f, mp, T), one, "");
+    ctx_set(f, ctx, X_NQ, nq);
+    run_tasks(f, pool, nq, pack_task, ctx);
+    if_end(f, &got);
+    if_else(f, &many);
+    ctx_set(f, ctx, X_AP, ap);
+    if_end(f, &many);
     LLVMValueRef nt = mul(f, tm, tn);
     run_tasks(f, pool, nt, task, ctx);
+    call(f, runtime_fn(cm, "attn_rt_aligned_free"), (LLVMValueRef[]){LLVMBuildLoad2(f->b, cm->ptr, ap_var, "")}, 1);
     LLVMBuildRetVoid(f->b);
     fn_end(f);
     return fn;

@@ -57,6 +57,15 @@ static void env_init(Env *e, const char *cpu, const char *attr) {
 
 static void env_free(Env *e) { core_env_free(&e->core); }
 
+/* The program links with -Wl,--wrap=aligned_alloc (tests/CMakeLists.txt):
+ * while fail_aligned_alloc is set, the runtime's aligned allocations (the
+ * core's buffer of packed A) fail, and the core packs A per strip on the
+ * stack instead. */
+void *__real_aligned_alloc(size_t align, size_t n);
+void *__wrap_aligned_alloc(size_t align, size_t n);
+static bool fail_aligned_alloc;
+void *__wrap_aligned_alloc(size_t align, size_t n) { return fail_aligned_alloc ? NULL : __real_aligned_alloc(align, n); }
+
 static float bits_f(uint32_t u) {
     float x;
     memcpy(&x, &u, sizeof x);
@@ -258,6 +267,49 @@ static void run_target(const char *cpu, const char *attr) {
     env_free(&e);
 }
 
+/* A packed once into the shared buffer and A packed per strip and KC block
+ * (the path of one-strip products, and of any product whose buffer cannot
+ * be allocated) give the same words and the same sums: C equal bit for bit,
+ * over several KC blocks, odd K, transposed A, 1 and 2 threads. */
+static void test_packing_paths_agree(void **state) {
+    (void)state;
+    Env e;
+    env_init(&e, NULL, NULL);
+    const int64_t nr = attn_pack_nr(e.core.lanes);
+    const int64_t shapes[][4] = {{129, 515, 1100, 0}, {64, 40 * nr + 3, 33, 1}, {17, 3 * nr + 2, 301, 0}, {9, nr, 7, 1}};
+    for (int si = 0; si < 4; si++)
+        for (int th = 1; th <= 2; th++) {
+            int64_t M = shapes[si][0], N = shapes[si][1], K = shapes[si][2], ta = shapes[si][3];
+            int64_t a_rs = ta ? 1 : K, a_cs = ta ? M : 1;
+            float *A = malloc(sizeof(float) * (size_t)(M * K)), *B = malloc(sizeof(float) * (size_t)(K * N));
+            float *C[2] = {malloc(sizeof(float) * (size_t)(M * N)), malloc(sizeof(float) * (size_t)(M * N))};
+            float *panels = malloc(sizeof(float) * attn_pack_b_size(K, N, e.core.lanes));
+            assert_true(A && B && C[0] && C[1] && panels);
+            for (int64_t i = 0; i < M * K; i++)
+                A[i] = rnd();
+            for (int64_t i = 0; i < K * N; i++)
+                B[i] = rnd();
+            attn_pack_b(B, K, N, N, 1, e.core.lanes, panels);
+            size_t bytes;
+            uint16_t *Bp = attn_pack_to_dtype(panels, K, N, e.core.lanes, ATTN_WEIGHTS_BF16, &bytes);
+            assert_non_null(Bp);
+            for (int f = 0; f < 2; f++) {
+                fail_aligned_alloc = f;
+                e.gemm(M, N, K, A, a_rs, a_cs, Bp, C[f], N, e.core.pools[th], NULL, NULL, 1);
+                fail_aligned_alloc = false;
+            }
+            if (memcmp(C[0], C[1], sizeof(float) * (size_t)(M * N)) != 0)
+                fail_msg("M %ld N %ld K %ld ta %ld threads %d: A packed once and per strip differ", (long)M, (long)N,
+                         (long)K, (long)ta, th);
+            free(Bp); /* attn_pack_to_dtype has freed panels */
+            free(C[0]);
+            free(C[1]);
+            free(A);
+            free(B);
+        }
+    env_free(&e);
+}
+
 static void test_host(void **state) {
     (void)state;
     run_target(NULL, NULL);
@@ -280,6 +332,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round), cmocka_unit_test(test_layout), cmocka_unit_test(test_host),
         cmocka_unit_test(test_widened), cmocka_unit_test(test_avx2), cmocka_unit_test(test_sse2),
+        cmocka_unit_test(test_packing_paths_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
