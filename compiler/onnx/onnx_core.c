@@ -183,22 +183,30 @@ int64_t val_int(Imp *im, const Val *v, int64_t i, const char *what) {
 }
 
 /* ---- names ---- */
-/* The language's keywords and type names, and the names the recurrent ops'
- * scan bodies use (onnx_ops_rnn.c), which no variable or dim may shadow. */
-static const char *const reserved[] = {
+/* The language's keywords and type names: no variable or dim may be one. */
+static const char *const keywords[] = {
     "def", "entry", "hyper", "param", "import", "let", "for", "in", "if", "else", "scope", "return", "yield",
-    "scan", "true", "false", "and", "or", "not", "inf", "enum", "f32", "i32", "i64", "bool", "int", "float",
+    "scan", "true", "false", "and", "or", "not", "inf", "enum", "f32", "i32", "i64", "bool", "int", "float", NULL};
+
+/* The names the recurrent ops' scan bodies use (onnx_ops_rnn.c), which no
+ * variable or dim may shadow; reserved only in graphs that have such an op,
+ * so that an input called "h" or "pad" elsewhere keeps its name. */
+static const char *const scan_body_names[] = {
     "g", "h", "c", "z", "r", "n", "pad", "h_new", "c_new", "gz", "gr", "gh", "rz", "rr", "rh", "rz_w", "rr_w",
     "rh_w", "rz_b", "rr_b", "rh_b", "gi", "go", "gf", "gc", "pi", "po", "pf", NULL};
+
+static bool listed(const char *const *list, const char *s) {
+    for (int i = 0; list[i]; i++)
+        if (!strcmp(list[i], s))
+            return true;
+    return false;
+}
 
 static bool name_used(Imp *im, const char *s) {
     for (size_t i = 0; i < im->nnames; i++)
         if (!strcmp(im->names[i], s))
             return true;
-    for (int i = 0; reserved[i]; i++)
-        if (!strcmp(reserved[i], s))
-            return true;
-    return false;
+    return listed(keywords, s) || (im->recurrent && listed(scan_body_names, s));
 }
 
 static void name_add(Imp *im, const char *s) {

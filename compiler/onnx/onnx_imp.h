@@ -101,6 +101,7 @@ struct Imp {
     Val **vals;
     size_t nvals, capvals;
     /* names in use in the source */
+    bool recurrent;            /* the graph has a GRU, LSTM or RNN: their scan bodies' names are taken */
     char **names;
     size_t nnames, capnames;
     /* atoms of dims */

@@ -229,6 +229,11 @@ static void import_graph(Imp *im) {
         imp_fail(im, "the graph has no outputs");
     if (g->n_output > ATTN_LIMIT_OUTPUTS)
         imp_fail(im, "the graph has %zu outputs; the limit is %d", g->n_output, ATTN_LIMIT_OUTPUTS);
+    for (size_t i = 0; i < g->n_node; i++) {
+        const char *op = g->node[i]->op_type;
+        if (op && (!strcmp(op, "GRU") || !strcmp(op, "LSTM") || !strcmp(op, "RNN")))
+            im->recurrent = true;
+    }
     reserve_outputs(im, g);
     Val **inputs = imp_alloc(im, (g->n_input + 1) * sizeof *inputs);
     int ninputs = 0;

@@ -105,6 +105,26 @@ def test_initializers_are_weights_by_name(tmp_path):
         np.testing.assert_allclose(got[0], x @ numpy_helper.to_array(w).T + 1)
 
 
+def test_input_names_keep_their_spelling_without_recurrent_ops(tmp_path):
+    """Names the recurrent ops' scan bodies use ("pad", "h", "c") are taken only in graphs with such an op:
+    a padding-mask input called "pad" stays "pad" in a graph without one, and is renamed in one with a GRU."""
+    nodes = [helper.make_node("Where", ["pad", "zero", "h"], ["y"])]
+    zero = numpy_helper.from_array(np.zeros((), np.float32), "zero")
+    path = _save(tmp_path, nodes, [_vi("pad", (2, 3), TensorProto.BOOL), _vi("h", (2, 3))], [_vi("y", None)],
+                 inits=[zero])
+    imp = attn.import_onnx(path)
+    assert "entry forward(pad: bool[2, 3], h: f32[2, 3])" in imp.source
+    h = np.arange(6, dtype=np.float32).reshape(2, 3)
+    pad = np.array([[0, 1, 0], [1, 1, 0]], bool)
+    for got in _run(imp, {"pad": pad, "h": h}):
+        np.testing.assert_array_equal(got[0], np.where(pad, 0, h))
+    w = numpy_helper.from_array(np.ones((1, 6, 3), np.float32), "W")
+    r = numpy_helper.from_array(np.ones((1, 6, 2), np.float32), "R")
+    gru = _save(tmp_path, [helper.make_node("GRU", ["h", "W", "R"], ["ys", "h_n"], hidden_size=2)],
+                [_vi("h", (4, 2, 3))], [_vi("ys", None), _vi("h_n", None)], inits=[w, r])
+    assert "entry forward(h_2: f32[4, 2, 3])" in attn.import_onnx(gru).source
+
+
 def test_model_from_onnx_runs_a_torch_export():
     """attn.Model(onnx=...) (attn_model_load_onnx): the seed corpus's attention export, source and weights
     in one call, on both engines, the same as import_onnx's source and weights."""
