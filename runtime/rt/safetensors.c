@@ -746,6 +746,25 @@ int st_convert(const StTensor *t, attn_dtype want, void **out, char *err, size_t
     return 0;
 }
 
+const void *st_in_place(const StTensor *t, attn_dtype want)
+{
+    if (want != ATTN_F32 || t->dtype != ST_F32 || (uintptr_t)t->data % sizeof(float))
+        return NULL;
+    return t->data;
+}
+
+void st_release(const StFile *f, const void *p, size_t n)
+{
+    if (!f || !f->mapped || !n)
+        return;
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t size = page > 0 ? (uintptr_t)page : 4096, lo = (uintptr_t)p, hi = lo + n;
+    uintptr_t first = (lo + size - 1) / size * size, end = hi / size * size; /* whole pages only */
+    uintptr_t mlo = (uintptr_t)f->map, mhi = mlo + f->mapsize;
+    if (first < end && lo >= mlo && hi <= mhi)
+        madvise((void *)first, end - first, MADV_DONTNEED); /* advice: a failure changes nothing */
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
 /* Adds the decimal integer v to JSON array arr, exactly (cJSON prints doubles). */

@@ -71,6 +71,18 @@ size_t st_dtype_size(StDtype dt);
  * key (and the offending value and element index when there is one). */
 int st_convert(const StTensor *t, attn_dtype want, void **out, char *err, size_t errlen);
 
+/* t's data read in place as `want`, without a copy: non-NULL only when the
+ * file stores exactly that layout (F32 for ATTN_F32) at an offset aligned to
+ * the element size. The bytes are the mapping's (or the caller's image's):
+ * read-only, valid until st_close. */
+const void *st_in_place(const StTensor *t, attn_dtype want);
+/* Hands the whole pages of [p, p + n) inside f's mapping back to the kernel
+ * (madvise MADV_DONTNEED): they are clean file-backed pages of a read-only
+ * private mapping, so a later read faults them in again from the file with
+ * the same bytes. Nothing happens for an image in memory (st_open_memory),
+ * whose pages are the caller's. */
+void st_release(const StFile *f, const void *p, size_t n);
+
 /* Writes n tensors (name, dtype, rank, shape, data) as a safetensors file with
  * F32, I32, I64 and BOOL written as such, the header JSON padded with spaces to
  * a multiple of 8 and the data contiguous in the order given. Names must be
