@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static void eval_lets(Lower *L) {
     for (int i = 0; i < L->m->nlets; i++) {
@@ -262,11 +263,21 @@ static attn_dtype weight_dtype(StDtype d) {
     }
 }
 
+/* Frees w's converted copy. */
+static void free_copy(Weight *w) {
+    if (w->pages)
+        munmap(w->t.data, w->pages);
+    else
+        free(w->t.data);
+    w->t.data = NULL;
+    w->pages = 0;
+}
+
 static void free_weights(Model *m) {
     for (int i = 0; i < m->nweights; i++)
         if (m->weights[i].src && !m->weights[i].in_place) /* converted from the file; a bound tensor's
                                                               data is the caller's */
-            free(m->weights[i].t.data);
+            free_copy(&m->weights[i]);
     free(m->weights);
     st_close(m->weights_file);
     m->weights_file = NULL;
@@ -285,7 +296,10 @@ bool model_weight_load(Model *m, const Weight *w, char *err, size_t errlen) {
         own->in_place = true;
         return true;
     }
-    return st_convert(own->src, own->t.dtype, &own->t.data, err, errlen) == 0;
+    if (st_convert_pages(own->src, own->t.dtype, &own->t.data, &own->pages, err, errlen) != 0)
+        return false;
+    st_release(m->weights_file, own->src->data, own->src->nbytes); /* the copy is read from now on */
+    return true;
 }
 
 bool model_weight_load_early(const Weight *w) {
@@ -312,8 +326,7 @@ void model_weight_release(Model *m, const Weight *w) {
         st_release(m->weights_file, own->t.data, (size_t)weight_data_bytes(own));
         return;
     }
-    free(own->t.data);
-    own->t.data = NULL;
+    free_copy(own);
 }
 
 const Weight *model_weight_of(const Model *m, const attn_tensor *value) {

@@ -44,6 +44,7 @@ typedef struct Weight {
                             wanted (file), or the caller's (src NULL) */
     const struct StTensor *src; /* the tensor in the bound file, or NULL for a caller's tensor */
     bool in_place;       /* t.data points into the file's mapping (not owned) */
+    size_t pages;        /* an owned copy in pages of its own: their length (munmap), else 0 (free) */
     bool pinned;         /* something reads t.data for the model's lifetime (an interpreter
                             program, an unpacked JIT param): never released */
     /* when a weight map (weight_map.h) renamed it: */

@@ -713,9 +713,10 @@ static int convertible(StDtype from, attn_dtype want)
     return 0;
 }
 
-int st_convert(const StTensor *t, attn_dtype want, void **out, char *err, size_t errlen)
+/* The element count of t and the byte size of t converted to want; -1 with a
+ * message when it cannot be. */
+static int converted_size(const StTensor *t, attn_dtype want, size_t *n, size_t *bytes, char *err, size_t errlen)
 {
-    *out = NULL;
     if ((unsigned)want >= (unsigned)ATTN_NTYPES || !st_dtype_size(t->dtype))
         return set_err(err, errlen, t->name, "invalid dtype (%d to attn dtype %d)", (int)t->dtype,
                        (int)want);
@@ -723,26 +724,63 @@ int st_convert(const StTensor *t, attn_dtype want, void **out, char *err, size_t
     if (!convertible(t->dtype, want))
         return set_err(err, errlen, t->name, "cannot convert %s to %s", st_dtype_name(t->dtype),
                        st_dtype_name(same));
-    size_t n = t->nbytes / st_dtype_size(t->dtype), osize = st_dtype_size(same);
-    if (n > SIZE_MAX / osize)
-        return set_err(err, errlen, t->name, "too many elements (%zu)", n);
-    unsigned char *buf = malloc(n ? n * osize : 1);
+    size_t osize = st_dtype_size(same);
+    *n = t->nbytes / st_dtype_size(t->dtype);
+    if (*n > SIZE_MAX / osize)
+        return set_err(err, errlen, t->name, "too many elements (%zu)", *n);
+    *bytes = *n * osize;
+    return 0;
+}
+
+/* Converts the n elements of t into buf (room for them as want). */
+static int convert(const StTensor *t, attn_dtype want, unsigned char *buf, size_t n, char *err, size_t errlen)
+{
+    if (t->dtype == attn_to_st[want] && want != ATTN_BOOL) {
+        memcpy(buf, t->data, t->nbytes);
+        return 0;
+    }
+    if (want == ATTN_F32)
+        return to_f32(t, (float *)buf, n, err, errlen);
+    if (want == ATTN_BOOL)
+        return to_bool(t, buf, n, err, errlen);
+    return to_int(t, want, buf, n, err, errlen);
+}
+
+int st_convert(const StTensor *t, attn_dtype want, void **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    size_t n, bytes;
+    if (converted_size(t, want, &n, &bytes, err, errlen))
+        return -1;
+    unsigned char *buf = malloc(bytes ? bytes : 1);
     if (!buf)
         return set_err(err, errlen, t->name, "out of memory for %zu elements", n);
-    int rc = 0;
-    if (t->dtype == same && want != ATTN_BOOL)
-        memcpy(buf, t->data, t->nbytes);
-    else if (want == ATTN_F32)
-        rc = to_f32(t, (float *)buf, n, err, errlen);
-    else if (want == ATTN_BOOL)
-        rc = to_bool(t, buf, n, err, errlen);
-    else
-        rc = to_int(t, want, buf, n, err, errlen);
-    if (rc) {
+    if (convert(t, want, buf, n, err, errlen)) {
         free(buf);
         return -1;
     }
     *out = buf;
+    return 0;
+}
+
+int st_convert_pages(const StTensor *t, attn_dtype want, void **out, size_t *mapped, char *err, size_t errlen)
+{
+    *out = NULL;
+    *mapped = 0;
+    size_t n, bytes;
+    if (converted_size(t, want, &n, &bytes, err, errlen))
+        return -1;
+    if (bytes < ATTN_CONVERT_PAGES_BYTES)
+        return st_convert(t, want, out, err, errlen);
+    void *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED)
+        return set_err(err, errlen, t->name, "out of memory for %zu elements", n);
+    if (convert(t, want, buf, n, err, errlen)) {
+        munmap(buf, bytes);
+        return -1;
+    }
+    *out = buf;
+    *mapped = bytes;
     return 0;
 }
 

@@ -71,6 +71,12 @@ size_t st_dtype_size(StDtype dt);
  * key (and the offending value and element index when there is one). */
 int st_convert(const StTensor *t, attn_dtype want, void **out, char *err, size_t errlen);
 
+/* st_convert into pages of their own when the result is at least
+ * ATTN_CONVERT_PAGES_BYTES (*mapped: its length; free with munmap), else as
+ * st_convert (*mapped 0; free with free()): a large copy freed goes back to
+ * the system at once instead of staying in the allocator's heap. */
+int st_convert_pages(const StTensor *t, attn_dtype want, void **out, size_t *mapped, char *err, size_t errlen);
+
 /* t's data read in place as `want`, without a copy: non-NULL only when the
  * file stores exactly that layout (F32 for ATTN_F32) at an offset aligned to
  * the element size. The bytes are the mapping's (or the caller's image's):
