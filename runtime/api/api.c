@@ -450,9 +450,10 @@ static int jit_load_weight(void *ctx, const IrNode *param, bool keep, char **err
     char msg[512];
     if (!w || (keep ? model_weight_pin : model_weight_load)(m, w, msg, sizeof msg))
         return 0;
-    size_t len = strlen(m->weights_path) + strlen(msg) + sizeof "error: : ";
+    /* "PATH: KEY: out of memory ...", as st_open's messages: the kind follows a ": " */
+    size_t len = strlen(m->weights_path) + strlen(msg) + sizeof ": ";
     if ((*err = malloc(len)))
-        snprintf(*err, len, "error: %s: %s", m->weights_path, msg);
+        snprintf(*err, len, "%s: %s", m->weights_path, msg);
     return -1;
 }
 
@@ -470,7 +471,8 @@ static bool pin_entry_weights(Model *m, const IrEntry *e) {
         const Weight *w = g->nodes[i].op == OP_PARAM ? model_weight_of(m, g->nodes[i].value) : NULL;
         char msg[512];
         if (w && !model_weight_pin(m, w, msg, sizeof msg)) {
-            diag_error(&m->diag, g->nodes[i].loc, "%s: %s", m->weights_path, msg);
+            diag_fail(&m->diag, attn_message_status(msg) == ATTN_ERR_NOMEM ? DIAG_NOMEM : DIAG_INPUT, g->nodes[i].loc,
+                      "%s: %s", m->weights_path, msg);
             return false;
         }
     }
