@@ -19,9 +19,11 @@
  * keeps) are looked for after. It still accepts a few non-standard number
  * spellings ("01", "+1", "1."), which are harmless once the values are checked.
  *
- * Data stays in the mapping; st_convert copies it into the dtype a model wants,
+ * Data stays in the mapping; an aligned tensor already in the dtype a model
+ * wants is read there (st_in_place), and st_convert copies any other into it,
  * using memcpy per element so that unaligned offsets (legal in the format) are
- * safe. st_write builds the header with cJSON, pads it with spaces to a multiple
+ * safe. st_release hands pages of the mapping back once nothing needs them in
+ * memory: they are clean and file-backed, so reading them again is correct. st_write builds the header with cJSON, pads it with spaces to a multiple
  * of 8, and writes via a temporary file renamed into place.
  */
 #include "safetensors.h"

@@ -7,7 +7,8 @@
  * come from anywhere, so the reader is strict: every inconsistency is refused
  * with a one-line message instead of being trusted. Data is mmap'd read-only
  * (or read in place from the caller's image in memory) and only copied when
- * st_convert turns it into the dtype a model wants.
+ * st_convert turns it into the dtype a model wants; st_in_place reads it
+ * where it lies when no conversion is needed.
  */
 #ifndef ATTN_SAFETENSORS_H
 #define ATTN_SAFETENSORS_H
