@@ -318,6 +318,44 @@ static bool packed_at_bind(const Gen *G, const IrGraph *g, int i) {
     return id >= 0 && G->value[id].bind_concat && read_only_packed(G, g, i);
 }
 
+/* Whether value i of g (a weight, or a scan body's capture of one) is read
+ * only packed: by products that pack it, or by concatenations packed at bind
+ * time, directly or through scan captures. Its slot's data is then never read. */
+static bool weight_unread(const Gen *G, const IrGraph *g, int i) {
+    for (int u = i + 1; u < g->n; u++) {
+        const IrNode *n = &g->nodes[u];
+        for (int j = 0; j < n->nin; j++) {
+            if (n->in[j] != i)
+                continue;
+            if (n->op == OP_MATMUL && j == 1 && n->in[0] != i && value_of(G, g, u)->param >= 0)
+                continue;
+            if (n->op == OP_CONCAT && packed_at_bind(G, g, u))
+                continue;
+            if (n->op != OP_SCAN || j < n->scan.nseq + n->scan.ncarry)
+                return false;
+            int b = ir_body_input(n->body, j);
+            if (b >= 0 && !weight_unread(G, n->body, b))
+                return false;
+        }
+    }
+    for (int k = 0; k < g->nout; k++)
+        if (g->outputs[k] == i)
+            return false;
+    return true;
+}
+
+/* Marks the slots of weights read only packed (CgParam.unread). */
+static void mark_unread_weights(Gen *G) {
+    for (int k = 0; k < G->ngraphs; k++) {
+        const IrGraph *g = G->graphs[k].g;
+        for (int i = 0; i < g->n; i++) {
+            int slot = G->value[G->graphs[k].base + i].param;
+            if (g->nodes[i].op == OP_PARAM && slot >= 0)
+                G->info->params[slot].unread = weight_unread(G, g, i);
+        }
+    }
+}
+
 /* ---- a function being built: a CgKernel lends its loop and failure helpers ---- */
 
 static CgKernel fn_begin(Gen *G, LLVMValueRef fn, LLVMValueRef ctx, LLVMValueRef syms) {
@@ -1190,6 +1228,7 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
     } else {
         number_nodes(&G);
         if (!G.err) {
+            mark_unread_weights(&G);
             gen_workspace(&G);
             gen_stats(&G);
             gen_dims(&G, true);

@@ -1092,6 +1092,10 @@ static void print_stats(const Args *a, const attn_program *p, const attn_tensor 
     print_bytes(st.weight_bytes[ATTN_WEIGHTS_BF16]);
     fprintf(stderr, ", int8 ");
     print_bytes(st.weight_bytes[ATTN_WEIGHTS_INT8]);
+    fprintf(stderr, "\nstats: model weights: copies ");
+    print_bytes(st.model_weight_bytes[0]);
+    fprintf(stderr, ", read in place from the file ");
+    print_bytes(st.model_weight_bytes[1]);
     fprintf(stderr, "\n");
 }
 
@@ -1125,16 +1129,33 @@ static void print_profile(const Args *a, const attn_program *p)
     free(rows);
 }
 
-/* Prints the process's peak resident set size (Linux counts ru_maxrss in KiB). */
-static void print_peak_rss(void)
+/* The process's resident set size now in KiB (VmRSS of /proc/self/status), or -1. */
+static long current_rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+/* Prints the process's resident set size once the program was compiled (its
+ * weights bound and packed) and its peak (Linux counts ru_maxrss in KiB). */
+static void print_rss(long compiled_kib)
 {
     struct rusage ru;
+    if (compiled_kib >= 0)
+        fprintf(stderr, "RSS after compiling: %.1f MiB\n", (double)compiled_kib / 1024.0);
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         fprintf(stderr, "peak RSS: %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
 }
 
-/* Loads the inputs, runs p and emits the outputs. */
-static int run_program(const Args *a, const char *entry, const attn_program *p)
+/* Loads the inputs, runs p and emits the outputs; compiled_kib: the RSS after compiling. */
+static int run_program(const Args *a, const char *entry, const attn_program *p, long compiled_kib)
 {
     attn_tensor *in = NULL, *out = NULL;
     int nin = attn_program_input_count(p), nout = 0;
@@ -1153,7 +1174,7 @@ static int run_program(const Args *a, const char *entry, const attn_program *p)
     if (!rc && a->profile)
         print_profile(a, p);
     if (!rc && (a->time || a->stats))
-        print_peak_rss();
+        print_rss(compiled_kib);
     free(ms);
     attn_tensors_free(out, nout);
     cli_free_inputs(in, nin);
@@ -1175,6 +1196,7 @@ static int cmd_run(const Args *a, attn_model *m, double load_ms)
     double t0 = now_ms();
     attn_status s = compile_entry(m, entry, &opt, &p);
     double compile_ms = now_ms() - t0;
+    long compiled_kib = current_rss_kib();
     if (s != ATTN_OK) {
         char what[256];
         snprintf(what, sizeof what, "cannot compile entry %s", entry);
@@ -1182,7 +1204,7 @@ static int cmd_run(const Args *a, attn_model *m, double load_ms)
     }
     if (a->time)
         fprintf(stderr, "load: %.3f ms, compile: %.3f ms\n", load_ms, compile_ms);
-    rc = run_program(a, entry, p);
+    rc = run_program(a, entry, p, compiled_kib);
     attn_program_free(p);
     return rc;
 }

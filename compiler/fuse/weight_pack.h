@@ -19,6 +19,8 @@
 typedef struct CgParam {
     const IrNode *node;  /* the PARAM node whose weight it holds (with parts: the first part's) */
     bool packed;         /* packed for attn_gemm_packed: B of k×n with strides rs, cs */
+    bool unread;         /* not packed, but every reader of the weight reads a packed slot:
+                            the generated code never reads this slot's data */
     int64_t k, n, rs, cs;
     int64_t offset;      /* packed: B starts at this element of the weight (a slice of it) */
     /* packed from a concatenation of weights along B's n dim (JIT, AOT): each

@@ -162,13 +162,98 @@ static int link_lazy_cores(JitProgram *p, Core *core, LLVMModuleRef mod, char **
 /* Whether an unpacked slot before i holds the same weight (counted once). */
 static bool slot_seen(const JitProgram *p, int i) {
     for (int j = 0; j < i; j++)
-        if (!p->info.params[j].packed && p->info.params[j].node->value == p->info.params[i].node->value)
+        if (!p->info.params[j].packed && !p->info.params[j].unread &&
+            p->info.params[j].node->value == p->info.params[i].node->value)
             return true;
     return false;
 }
 
-/* Fills ctx->params: the bound weights, and packed copies where asked. */
-static int bind_params(JitProgram *p, char **err) {
+/* The weight nodes slot i reads: its node, or the parts of a concatenation. */
+static int slot_nodes(const CgParam *cp, const IrNode **nodes) {
+    if (!cp->nparts) {
+        nodes[0] = cp->node;
+        return 1;
+    }
+    for (int j = 0; j < cp->nparts; j++)
+        nodes[j] = cp->part[j];
+    return cp->nparts;
+}
+
+/* Whether a slot after i reads the weight `value`. */
+static bool read_later(const JitProgram *p, int i, const attn_tensor *value) {
+    for (int j = i + 1; j < p->info.nparams; j++) {
+        const CgParam *cp = &p->info.params[j];
+        if (cp->unread)
+            continue;
+        for (int k = 0; k < (cp->nparts ? cp->nparts : 1); k++)
+            if ((cp->nparts ? cp->part[k] : cp->node)->value == value)
+                return true;
+    }
+    return false;
+}
+
+/* Makes the data of slot i's weights there (hooks->load), checking each is bound. */
+static int load_slot(const JitProgram *p, int i, const JitWeights *hooks, char **err) {
+    const IrNode *nodes[CG_PARAM_MAX_PARTS];
+    int n = slot_nodes(&p->info.params[i], nodes);
+    for (int j = 0; j < n; j++) {
+        if (!nodes[j]->value) {
+            *err = cg_msg("error: weight '%s' is not bound; bind weights before compiling with the JIT", nodes[j]->name);
+            return -1;
+        }
+        if (hooks && hooks->load(hooks->ctx, nodes[j], !p->info.params[i].packed, err) != 0)
+            return -1;
+        if (!nodes[j]->value->data && attn_tensor_numel(nodes[j]->value) > 0) {
+            *err = cg_msg("error: weight '%s' has no data", nodes[j]->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* After packing slot i: its weights no later slot reads go back to the model. */
+static void release_slot(const JitProgram *p, int i, const JitWeights *hooks) {
+    const IrNode *nodes[CG_PARAM_MAX_PARTS];
+    int n = slot_nodes(&p->info.params[i], nodes);
+    for (int j = 0; hooks && j < n; j++)
+        if (!read_later(p, i, nodes[j]->value))
+            hooks->release(hooks->ctx, nodes[j]);
+}
+
+/* Packs slot i's weights into p->packed[i], converted to its dtype. */
+static int pack_slot(JitProgram *p, int i, char **err) {
+    const CgParam *cp = &p->info.params[i];
+    int lanes = cg_target_lanes(&p->target);
+    size_t floats = attn_pack_b_size(cp->k, cp->n, lanes), bytes;
+    float *panels = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64 + 64);
+    if (!panels) {
+        *err = cg_msg("error: out of memory packing weight '%s'", cp->node->name);
+        return -1;
+    }
+    if (!cp->nparts)
+        attn_pack_b_gates((const float *)cp->node->value->data + cp->offset, cp->k, cp->n, 0, cp->n, cp->rs,
+                          cp->cs, lanes, cp->gates, panels);
+    /* a concatenation along n, part by part: a transposed part is n_j whole
+       rows of k, else k rows of n_j (cg_entry.c) */
+    int64_t col = 0;
+    for (int j = 0; j < cp->nparts; col += cp->part_n[j++])
+        attn_pack_b_gates((const float *)cp->part[j]->value->data + cp->part_offset[j], cp->k, cp->n, col,
+                          cp->part_n[j], cp->rs == 1 ? 1 : cp->part_n[j], cp->rs == 1 ? cp->k : 1, lanes,
+                          cp->gates, panels);
+    /* low-precision storage: the f32 panels converted once, here */
+    if (!(p->packed[i] = attn_pack_to_dtype(panels, cp->k, cp->n, lanes, cp->dtype, &bytes))) {
+        *err = cg_msg("error: out of memory converting weight '%s' to %s", cp->node->name,
+                      attn_weights_dtype_name(cp->dtype));
+        return -1;
+    }
+    p->weight_bytes[cp->dtype] += (int64_t)bytes;
+    p->params[i] = p->packed[i];
+    return 0;
+}
+
+/* Fills ctx->params: the bound weights, and packed copies where asked. A
+ * weight is handed back to the model (hooks) once packed by its last slot. */
+static int bind_params(JitProgram *p, const JitWeights *hooks, char **err) {
     p->nparams = p->info.nparams;
     p->params = calloc((size_t)p->nparams + 1, sizeof *p->params);
     p->packed = calloc((size_t)p->nparams + 1, sizeof *p->packed);
@@ -178,13 +263,10 @@ static int bind_params(JitProgram *p, char **err) {
     }
     for (int i = 0; i < p->nparams; i++) {
         const CgParam *cp = &p->info.params[i];
-        for (int j = 0; j < (cp->nparts ? cp->nparts : 1); j++) {
-            const IrNode *w = cp->nparts ? cp->part[j] : cp->node;
-            if (!w->value) {
-                *err = cg_msg("error: weight '%s' is not bound; bind weights before compiling with the JIT", w->name);
-                return -1;
-            }
-        }
+        if (cp->unread)
+            continue; /* params[i] stays NULL: nothing reads it */
+        if (load_slot(p, i, hooks, err) != 0)
+            return -1;
         if (!cp->packed) {
             p->params[i] = cp->node->value->data;
             if (!slot_seen(p, i))
@@ -192,31 +274,9 @@ static int bind_params(JitProgram *p, char **err) {
                                                      attn_tensor_numel(cp->node->value);
             continue;
         }
-        int lanes = cg_target_lanes(&p->target);
-        size_t floats = attn_pack_b_size(cp->k, cp->n, lanes), bytes;
-        float *panels = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64 + 64);
-        if (!panels) {
-            *err = cg_msg("error: out of memory packing weight '%s'", cp->node->name);
+        if (pack_slot(p, i, err) != 0)
             return -1;
-        }
-        if (!cp->nparts)
-            attn_pack_b_gates((const float *)cp->node->value->data + cp->offset, cp->k, cp->n, 0, cp->n, cp->rs,
-                              cp->cs, lanes, cp->gates, panels);
-        /* a concatenation along n, part by part: a transposed part is n_j whole
-           rows of k, else k rows of n_j (cg_entry.c) */
-        int64_t col = 0;
-        for (int j = 0; j < cp->nparts; col += cp->part_n[j++])
-            attn_pack_b_gates((const float *)cp->part[j]->value->data + cp->part_offset[j], cp->k, cp->n, col,
-                              cp->part_n[j], cp->rs == 1 ? 1 : cp->part_n[j], cp->rs == 1 ? cp->k : 1, lanes,
-                              cp->gates, panels);
-        /* low-precision storage: the f32 panels converted once, here */
-        if (!(p->packed[i] = attn_pack_to_dtype(panels, cp->k, cp->n, lanes, cp->dtype, &bytes))) {
-            *err = cg_msg("error: out of memory converting weight '%s' to %s", cp->node->name,
-                          attn_weights_dtype_name(cp->dtype));
-            return -1;
-        }
-        p->weight_bytes[cp->dtype] += (int64_t)bytes;
-        p->params[i] = p->packed[i];
+        release_slot(p, i, hooks);
     }
     return 0;
 }
@@ -308,7 +368,7 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
     p->c.output_dims = p->c.input_dims ? (attn_dims_fn)lookup(p, "output_dims", err) : NULL;
     p->c.run = p->c.output_dims ? (int32_t(*)(attn_run_ctx *))lookup(p, "run", err) : NULL;
     p->stats = p->c.run ? (attn_stats_fn)lookup(p, "stats", err) : NULL;
-    if (!p->stats || bind_params(p, err) != 0)
+    if (!p->stats || bind_params(p, o ? o->weights : NULL, err) != 0)
         goto fail;
     if (pick_pool(p, o, err) != 0)
         goto fail;

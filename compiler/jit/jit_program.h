@@ -9,6 +9,18 @@
 #include "compiled.h"
 #include "ir.h"
 
+/* How a program reaches the data of weights its model reads lazily (a BF16
+ * file's tensors are widened only when wanted, compiler/lower/model.h). NULL
+ * hooks: every PARAM's data is there already. */
+typedef struct JitWeights {
+    void *ctx;
+    /* Gives param->value its data; `keep`: the program reads it unpacked for
+     * its lifetime. 0, or -1 with a malloc'd message in *err. */
+    int (*load)(void *ctx, const IrNode *param, bool keep, char **err);
+    /* The program has packed param's weight and reads its data no more. */
+    void (*release)(void *ctx, const IrNode *param);
+} JitWeights;
+
 typedef struct JitOptions {
     const char *mcpu, *mattr;   /* target overrides (NULL: host, or ATTN_MCPU/ATTN_MATTR) */
     int threads;                /* 0 = the default pool, 1 = none, n = a pool of the program's own */
@@ -18,6 +30,7 @@ typedef struct JitOptions {
     bool no_fuse;               /* every node its own kernel (compiler/fuse/fuse.h) */
     bool profile;               /* time every kernel call (runtime/rt/profile.h) */
     attn_weights_dtype weights_dtype; /* storage of the products' packed weights */
+    const JitWeights *weights;  /* how bound weights are loaded and released, or NULL */
 } JitOptions;
 
 typedef struct JitProgram JitProgram;

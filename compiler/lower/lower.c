@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static void eval_lets(Lower *L) {
     for (int i = 0; i < L->m->nlets; i++) {
@@ -262,10 +263,21 @@ static attn_dtype weight_dtype(StDtype d) {
     }
 }
 
+/* Frees w's converted copy. */
+static void free_copy(Weight *w) {
+    if (w->pages)
+        munmap(w->t.data, w->pages);
+    else
+        free(w->t.data);
+    w->t.data = NULL;
+    w->pages = 0;
+}
+
 static void free_weights(Model *m) {
     for (int i = 0; i < m->nweights; i++)
-        if (m->weights[i].src) /* converted from the file; a bound tensor's data is the caller's */
-            free(m->weights[i].t.data);
+        if (m->weights[i].src && !m->weights[i].in_place) /* converted from the file; a bound tensor's
+                                                              data is the caller's */
+            free_copy(&m->weights[i]);
     free(m->weights);
     st_close(m->weights_file);
     m->weights_file = NULL;
@@ -278,7 +290,61 @@ bool model_weight_load(Model *m, const Weight *w, char *err, size_t errlen) {
     if (w->t.data || !w->src)
         return true;
     Weight *own = &m->weights[w - m->weights];
-    return st_convert(own->src, own->t.dtype, &own->t.data, err, errlen) == 0;
+    const void *in_place = st_in_place(own->src, own->t.dtype);
+    if (in_place) {
+        own->t.data = (void *)in_place; /* read-only: nothing writes a param */
+        own->in_place = true;
+        return true;
+    }
+    if (st_convert_pages(own->src, own->t.dtype, &own->t.data, &own->pages, err, errlen) != 0)
+        return false;
+    st_release(m->weights_file, own->src->data, own->src->nbytes); /* the copy is read from now on */
+    return true;
+}
+
+bool model_weight_load_early(const Weight *w) {
+    return !w->src || st_in_place(w->src, w->t.dtype) ||
+           !(w->src->dtype == ST_F16 || w->src->dtype == ST_BF16 || w->src->dtype == ST_F32);
+}
+
+bool model_weight_pin(Model *m, const Weight *w, char *err, size_t errlen) {
+    if (!model_weight_load(m, w, err, errlen))
+        return false;
+    m->weights[w - m->weights].pinned = true;
+    return true;
+}
+
+static int64_t weight_data_bytes(const Weight *w) {
+    return w->t.data ? attn_tensor_numel(&w->t) * (int64_t)attn_dtype_size(w->t.dtype) : 0;
+}
+
+void model_weight_release(Model *m, const Weight *w) {
+    Weight *own = &m->weights[w - m->weights];
+    if (own->pinned || !own->src || !own->t.data)
+        return;
+    if (own->in_place) {
+        st_release(m->weights_file, own->t.data, (size_t)weight_data_bytes(own));
+        return;
+    }
+    free_copy(own);
+}
+
+const Weight *model_weight_of(const Model *m, const attn_tensor *value) {
+    for (int i = 0; i < m->nweights; i++)
+        if (&m->weights[i].t == value)
+            return &m->weights[i];
+    return NULL;
+}
+
+void model_weight_memory(const Model *m, int64_t *copies, int64_t *in_place) {
+    *copies = *in_place = 0;
+    for (int i = 0; i < m->nweights; i++) {
+        const Weight *w = &m->weights[i];
+        if (w->src && !w->in_place)
+            *copies += weight_data_bytes(w);
+        else if (w->in_place && w->pinned)
+            *in_place += weight_data_bytes(w);
+    }
 }
 
 /* Records the tensors of an open file or image f (taking it) as the model's

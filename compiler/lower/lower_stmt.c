@@ -283,7 +283,7 @@ static void declare_param(Lower *L, const Ast *s) {
     else if (!w && L->final && !L->m->weights_later)
         diag_error(L->diag, s->loc, "weight '%s' is not bound (give a weights file)", key);
     char err[512];
-    if (w && !model_weight_load(L->m, w, err, sizeof err)) {
+    if (w && model_weight_load_early(w) && !model_weight_load(L->m, w, err, sizeof err)) {
         diag_error(L->diag, s->loc, "%s: %s", L->m->weights_path, err);
         w = NULL;
     }

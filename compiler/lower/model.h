@@ -31,14 +31,22 @@ typedef struct ParamDecl {
     SrcLoc loc;          /* the param statement */
 } ParamDecl;
 
-/* A weight of the bound file or image. Its data is converted to the dtype
- * attn reads it as only once a param of that name, dtype and shape wants it,
- * so a file's unexpected or mismatched tensors cost nothing. A tensor bound
- * by the caller (attn_model_bind_tensor) is used as it is. */
+/* A weight of the bound file or image. Its data is read in place from the
+ * mapping when the file stores it as attn reads it (aligned F32), and is
+ * otherwise converted to the dtype attn reads it as only once something wants
+ * it, so a file's unexpected or mismatched tensors cost nothing, and a BF16
+ * weight a program only reads packed is widened only while it is packed
+ * (model_weight_release). A tensor bound by the caller
+ * (attn_model_bind_tensor) is used as it is. */
 typedef struct Weight {
     const char *key;     /* full key */
-    attn_tensor t;       /* dtype and shape; data: owned, NULL until wanted (file), or the caller's (src NULL) */
+    attn_tensor t;       /* dtype and shape; data: the mapping's (in_place), owned, NULL until
+                            wanted (file), or the caller's (src NULL) */
     const struct StTensor *src; /* the tensor in the bound file, or NULL for a caller's tensor */
+    bool in_place;       /* t.data points into the file's mapping (not owned) */
+    size_t pages;        /* an owned copy in pages of its own: their length (munmap), else 0 (free) */
+    bool pinned;         /* something reads t.data for the model's lifetime (an interpreter
+                            program, an unpacked JIT param): never released */
     /* when a weight map (weight_map.h) renamed it: */
     const char *file_key;   /* the key in the file, else NULL */
     const char *renamed_by; /* "rule map.txt:3", "rules map.txt:1, map.txt:3" */
@@ -115,8 +123,24 @@ int model_bind_weights_memory(Model *m, const void *data, size_t len);
  * any bound before, and checks them as a file's. */
 int model_bind_tensors(Model *m, const attn_tensor *ts, int n);
 const Weight *model_weight(const Model *m, const char *key);
-/* Converts w's data when it has none yet; false with a message in err. */
+/* Gives w data when it has none yet: read in place, or converted; false with
+ * a message in err. */
 bool model_weight_load(Model *m, const Weight *w, char *err, size_t errlen);
+/* Whether the lowering loads w now: when reading it costs nothing (in place)
+ * or converting it can fail (its message belongs at the param). F16 and BF16
+ * widen without fail and wait for a reader (model_weight_load). */
+bool model_weight_load_early(const Weight *w);
+/* model_weight_load, and w is kept for the model's lifetime. */
+bool model_weight_pin(Model *m, const Weight *w, char *err, size_t errlen);
+/* Tells the model that no reader of w's data remains but pinned ones: an
+ * unpinned converted copy is freed (converted again if wanted again), the
+ * pages of an unpinned weight read in place are handed back (st_release). */
+void model_weight_release(Model *m, const Weight *w);
+/* The weight whose tensor is `value` (an IrNode's), or NULL. */
+const Weight *model_weight_of(const Model *m, const attn_tensor *value);
+/* Bytes of weight data the model holds: copies it made (converted or
+ * unaligned) and pinned weights read in place from the file. */
+void model_weight_memory(const Model *m, int64_t *copies, int64_t *in_place);
 const IrEntry *model_entry(const Model *m, const char *name);
 void model_free(Model *m);
 

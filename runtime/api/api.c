@@ -443,6 +443,42 @@ static bool weights_dtype_refused(Model *m, const char *fn, attn_weights_dtype d
     return true;
 }
 
+/* The JIT's hooks into the model's lazily read weights (JitWeights). */
+static int jit_load_weight(void *ctx, const IrNode *param, bool keep, char **err) {
+    Model *m = ctx;
+    const Weight *w = model_weight_of(m, param->value);
+    char msg[512];
+    if (!w || (keep ? model_weight_pin : model_weight_load)(m, w, msg, sizeof msg))
+        return 0;
+    /* "PATH: KEY: out of memory ...", as st_open's messages: the kind follows a ": " */
+    size_t len = strlen(m->weights_path) + strlen(msg) + sizeof ": ";
+    if ((*err = malloc(len)))
+        snprintf(*err, len, "%s: %s", m->weights_path, msg);
+    return -1;
+}
+
+static void jit_release_weight(void *ctx, const IrNode *param) {
+    Model *m = ctx;
+    const Weight *w = model_weight_of(m, param->value);
+    if (w)
+        model_weight_release(m, w);
+}
+
+/* The interpreter reads every weight of the entry as it is, for its lifetime. */
+static bool pin_entry_weights(Model *m, const IrEntry *e) {
+    const IrGraph *g = e->graph;
+    for (int i = 0; i < g->n; i++) {
+        const Weight *w = g->nodes[i].op == OP_PARAM ? model_weight_of(m, g->nodes[i].value) : NULL;
+        char msg[512];
+        if (w && !model_weight_pin(m, w, msg, sizeof msg)) {
+            diag_fail(&m->diag, attn_message_status(msg) == ATTN_ERR_NOMEM ? DIAG_NOMEM : DIAG_INPUT, g->nodes[i].loc,
+                      "%s: %s", m->weights_path, msg);
+            return false;
+        }
+    }
+    return true;
+}
+
 attn_status attn_model_compile(attn_model *h, const char *entry, const attn_compile_options *opt, attn_program **out) {
     if (!h || !out)
         return ATTN_ERR_USAGE;
@@ -484,11 +520,16 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
     attn_program *p = calloc(1, sizeof *p);
     if (!p)
         return nomem(m, "for a program");
+    if (backend == ATTN_BACKEND_INTERP && !pin_entry_weights(m, model_entry(m, entry))) {
+        free(p);
+        return failure(m);
+    }
     if (backend == ATTN_BACKEND_JIT) {
-        JitOptions jo = {0};
+        JitWeights hooks = {m, jit_load_weight, jit_release_weight};
+        JitOptions jo = {.weights = &hooks};
         if (opt)
             jo = (JitOptions){opt->mcpu, opt->mattr, opt->threads, opt->pool, opt->emit_llvm, opt->emit_asm,
-                              opt->no_fuse != 0, opt->profile != 0, opt->weights_dtype};
+                              opt->no_fuse != 0, opt->profile != 0, opt->weights_dtype, &hooks};
         char *err = NULL;
         p->jit = jit_program_new(model_entry(m, entry), &jo, &err);
         if (!p->jit) {
@@ -776,7 +817,10 @@ attn_status attn_program_run_stats(const attn_program *p, const attn_tensor *inp
             *error = dup_msg("error: run statistics need the JIT backend");
         return ATTN_ERR_USAGE;
     }
-    return jit_program_stats(p->jit, inputs, ninputs, stats, error);
+    attn_status st = jit_program_stats(p->jit, inputs, ninputs, stats, error);
+    if (st == ATTN_OK)
+        model_weight_memory(&p->core->m, &stats->model_weight_bytes[0], &stats->model_weight_bytes[1]);
+    return st;
 }
 
 attn_status attn_program_profile(const attn_program *p, const attn_kernel_profile **out, int *n) {

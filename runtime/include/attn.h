@@ -409,6 +409,14 @@ typedef struct attn_run_stats {
      * ATTN_WEIGHTS_BF16 / ATTN_WEIGHTS_INT8 the low-precision packed copies
      * (their scales included) */
     int64_t weight_bytes[3];
+    /* weight data the program's model holds, over all its programs:
+     * [0] copies it made (tensors converted from the file's dtype, BF16 and
+     * F16 widened to f32, unaligned ones) and [1] tensors it reads in place
+     * from the mapped file for programs that read them unpacked (an
+     * interpreter program, a weight no product packs). A weight that every
+     * program reads packed is in neither: its copy is freed, or its pages of
+     * the file handed back, once packed (docs/PRECISION.md). */
+    int64_t model_weight_bytes[2];
 } attn_run_stats;
 
 /* Fills *stats for a run of p on `inputs`, checked as attn_program_run checks

@@ -81,6 +81,10 @@
 #define ATTN_LIMIT_ST_JSON_DEPTH 4          /* nesting of the header's JSON ({ {"shape": [ ]} }) */
 #define ATTN_LIMIT_ST_JSON_ARRAY 16         /* items of one JSON array in the header (a shape
                                                holds at most ATTN_LIMIT_RANK) */
+#define ATTN_CONVERT_PAGES_BYTES (256 << 10) /* a weight converted from the file's dtype into at
+                                               least this many bytes gets pages of its own
+                                               (mmap), which go back to the system when the
+                                               model releases it (st_convert_pages) */
 #define ATTN_LIMIT_MAP_RULES 16384          /* rules of a weight map (--map-weights); each is
                                                tried on every key of the file */
 

@@ -19,9 +19,11 @@
  * keeps) are looked for after. It still accepts a few non-standard number
  * spellings ("01", "+1", "1."), which are harmless once the values are checked.
  *
- * Data stays in the mapping; st_convert copies it into the dtype a model wants,
+ * Data stays in the mapping; an aligned tensor already in the dtype a model
+ * wants is read there (st_in_place), and st_convert copies any other into it,
  * using memcpy per element so that unaligned offsets (legal in the format) are
- * safe. st_write builds the header with cJSON, pads it with spaces to a multiple
+ * safe. st_release hands pages of the mapping back once nothing needs them in
+ * memory: they are clean and file-backed, so reading them again is correct. st_write builds the header with cJSON, pads it with spaces to a multiple
  * of 8, and writes via a temporary file renamed into place.
  */
 #include "safetensors.h"
@@ -713,9 +715,10 @@ static int convertible(StDtype from, attn_dtype want)
     return 0;
 }
 
-int st_convert(const StTensor *t, attn_dtype want, void **out, char *err, size_t errlen)
+/* The element count of t and the byte size of t converted to want; -1 with a
+ * message when it cannot be. */
+static int converted_size(const StTensor *t, attn_dtype want, size_t *n, size_t *bytes, char *err, size_t errlen)
 {
-    *out = NULL;
     if ((unsigned)want >= (unsigned)ATTN_NTYPES || !st_dtype_size(t->dtype))
         return set_err(err, errlen, t->name, "invalid dtype (%d to attn dtype %d)", (int)t->dtype,
                        (int)want);
@@ -723,27 +726,83 @@ int st_convert(const StTensor *t, attn_dtype want, void **out, char *err, size_t
     if (!convertible(t->dtype, want))
         return set_err(err, errlen, t->name, "cannot convert %s to %s", st_dtype_name(t->dtype),
                        st_dtype_name(same));
-    size_t n = t->nbytes / st_dtype_size(t->dtype), osize = st_dtype_size(same);
-    if (n > SIZE_MAX / osize)
-        return set_err(err, errlen, t->name, "too many elements (%zu)", n);
-    unsigned char *buf = malloc(n ? n * osize : 1);
+    size_t osize = st_dtype_size(same);
+    *n = t->nbytes / st_dtype_size(t->dtype);
+    if (*n > SIZE_MAX / osize)
+        return set_err(err, errlen, t->name, "too many elements (%zu)", *n);
+    *bytes = *n * osize;
+    return 0;
+}
+
+/* Converts the n elements of t into buf (room for them as want). */
+static int convert(const StTensor *t, attn_dtype want, unsigned char *buf, size_t n, char *err, size_t errlen)
+{
+    if (t->dtype == attn_to_st[want] && want != ATTN_BOOL) {
+        memcpy(buf, t->data, t->nbytes);
+        return 0;
+    }
+    if (want == ATTN_F32)
+        return to_f32(t, (float *)buf, n, err, errlen);
+    if (want == ATTN_BOOL)
+        return to_bool(t, buf, n, err, errlen);
+    return to_int(t, want, buf, n, err, errlen);
+}
+
+int st_convert(const StTensor *t, attn_dtype want, void **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    size_t n, bytes;
+    if (converted_size(t, want, &n, &bytes, err, errlen))
+        return -1;
+    unsigned char *buf = malloc(bytes ? bytes : 1);
     if (!buf)
         return set_err(err, errlen, t->name, "out of memory for %zu elements", n);
-    int rc = 0;
-    if (t->dtype == same && want != ATTN_BOOL)
-        memcpy(buf, t->data, t->nbytes);
-    else if (want == ATTN_F32)
-        rc = to_f32(t, (float *)buf, n, err, errlen);
-    else if (want == ATTN_BOOL)
-        rc = to_bool(t, buf, n, err, errlen);
-    else
-        rc = to_int(t, want, buf, n, err, errlen);
-    if (rc) {
+    if (convert(t, want, buf, n, err, errlen)) {
         free(buf);
         return -1;
     }
     *out = buf;
     return 0;
+}
+
+int st_convert_pages(const StTensor *t, attn_dtype want, void **out, size_t *mapped, char *err, size_t errlen)
+{
+    *out = NULL;
+    *mapped = 0;
+    size_t n, bytes;
+    if (converted_size(t, want, &n, &bytes, err, errlen))
+        return -1;
+    if (bytes < ATTN_CONVERT_PAGES_BYTES)
+        return st_convert(t, want, out, err, errlen);
+    void *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED)
+        return set_err(err, errlen, t->name, "out of memory for %zu elements", n);
+    if (convert(t, want, buf, n, err, errlen)) {
+        munmap(buf, bytes);
+        return -1;
+    }
+    *out = buf;
+    *mapped = bytes;
+    return 0;
+}
+
+const void *st_in_place(const StTensor *t, attn_dtype want)
+{
+    if (want != ATTN_F32 || t->dtype != ST_F32 || (uintptr_t)t->data % sizeof(float))
+        return NULL;
+    return t->data;
+}
+
+void st_release(const StFile *f, const void *p, size_t n)
+{
+    if (!f || !f->mapped || !n)
+        return;
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t size = page > 0 ? (uintptr_t)page : 4096, lo = (uintptr_t)p, hi = lo + n;
+    uintptr_t first = (lo + size - 1) / size * size, end = hi / size * size; /* whole pages only */
+    uintptr_t mlo = (uintptr_t)f->map, mhi = mlo + f->mapsize;
+    if (first < end && lo >= mlo && hi <= mhi)
+        madvise((void *)first, end - first, MADV_DONTNEED); /* advice: a failure changes nothing */
 }
 
 /* ---- writing ------------------------------------------------------------ */

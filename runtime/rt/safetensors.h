@@ -7,7 +7,8 @@
  * come from anywhere, so the reader is strict: every inconsistency is refused
  * with a one-line message instead of being trusted. Data is mmap'd read-only
  * (or read in place from the caller's image in memory) and only copied when
- * st_convert turns it into the dtype a model wants.
+ * st_convert turns it into the dtype a model wants; st_in_place reads it
+ * where it lies when no conversion is needed.
  */
 #ifndef ATTN_SAFETENSORS_H
 #define ATTN_SAFETENSORS_H
@@ -70,6 +71,24 @@ size_t st_dtype_size(StDtype dt);
  * Unaligned data is read with memcpy. Returns 0, or -1 and a message naming the
  * key (and the offending value and element index when there is one). */
 int st_convert(const StTensor *t, attn_dtype want, void **out, char *err, size_t errlen);
+
+/* st_convert into pages of their own when the result is at least
+ * ATTN_CONVERT_PAGES_BYTES (*mapped: its length; free with munmap), else as
+ * st_convert (*mapped 0; free with free()): a large copy freed goes back to
+ * the system at once instead of staying in the allocator's heap. */
+int st_convert_pages(const StTensor *t, attn_dtype want, void **out, size_t *mapped, char *err, size_t errlen);
+
+/* t's data read in place as `want`, without a copy: non-NULL only when the
+ * file stores exactly that layout (F32 for ATTN_F32) at an offset aligned to
+ * the element size. The bytes are the mapping's (or the caller's image's):
+ * read-only, valid until st_close. */
+const void *st_in_place(const StTensor *t, attn_dtype want);
+/* Hands the whole pages of [p, p + n) inside f's mapping back to the kernel
+ * (madvise MADV_DONTNEED): they are clean file-backed pages of a read-only
+ * private mapping, so a later read faults them in again from the file with
+ * the same bytes. Nothing happens for an image in memory (st_open_memory),
+ * whose pages are the caller's. */
+void st_release(const StFile *f, const void *p, size_t n);
 
 /* Writes n tensors (name, dtype, rank, shape, data) as a safetensors file with
  * F32, I32, I64 and BOOL written as such, the header JSON padded with spaces to

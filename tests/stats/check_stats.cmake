@@ -2,7 +2,9 @@
 # golden case: checks the format of the statistics and of the peak RSS line,
 # that the run's workspace with reuse is smaller than without (WANT_REUSE),
 # and, for models with a scan (WANT_STEPS), that kernel calls outnumber kernels;
-# the weights held per storage dtype (WANT_BF16: run with --weights-dtype bf16 in ARGS).
+# the weights held per storage dtype (WANT_BF16: run with --weights-dtype bf16 in ARGS),
+# the model's weight data (the fixtures are aligned F32 files: read in place, never
+# copied) and the RSS after compiling.
 #
 #   cmake -DATTNC=... -DSRC=... -DMODEL=models/x.attn -DCASE=name
 #         "-DARGS=--entry;forward;--set;k=v" [-DWANT_REUSE=1] [-DWANT_STEPS=1]
@@ -53,6 +55,15 @@ if(WANT_BF16 AND (held_bf16 LESS 1 OR held_f32 LESS 1))
   message(FATAL_ERROR "bf16 weights should hold the products' weights in bf16, the rest in f32:\n${err}")
 elseif(NOT WANT_BF16 AND (held_bf16 GREATER 0 OR held_f32 LESS 1))
   message(FATAL_ERROR "f32 weights should hold every weight in f32:\n${err}")
+endif()
+if(NOT err MATCHES "stats: model weights: copies ${bytes}, read in place from the file ${bytes}\n")
+  message(FATAL_ERROR "no model weights line in:\n${err}")
+endif()
+if(NOT CMAKE_MATCH_1 EQUAL 0)
+  message(FATAL_ERROR "an aligned F32 file's weights should be read in place, not copied:\n${err}")
+endif()
+if(NOT err MATCHES "RSS after compiling: [0-9]+\\.[0-9] MiB\n")
+  message(FATAL_ERROR "no RSS after compiling line in:\n${err}")
 endif()
 if(kernels LESS 1 OR calls LESS kernels OR moved LESS 1 OR reuse GREATER separate)
   message(FATAL_ERROR "inconsistent statistics:\n${err}")

@@ -7,7 +7,9 @@
  * the Nth of those allocations fails while a zoo model (models/gru.attn with
  * the golden fixture gru_l1) is loaded, its weights bound (through a weight
  * map), its entry compiled and run, on the JIT and on the interpreter, until
- * a pass makes fewer than N allocations. Every N must give ATTN_ERR_NOMEM from the call that met the
+ * a pass makes fewer than N allocations; then on both again with a BF16 copy
+ * of the weights (each tensor widened when wanted, against the outputs of a
+ * pass without failures). Every N must give ATTN_ERR_NOMEM from the call that met the
  * failure (or a correct result, where the failure only cost an optimisation),
  * never a crash or another status; the same steps on a fresh model must then
  * succeed; and under AddressSanitizer nothing may leak.
@@ -28,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -86,6 +89,9 @@ typedef struct Tensors {
 } Tensors;
 
 static Tensors inputs, expected;
+static const char *weights_path = CASE_DIR "weights.safetensors"; /* what pass() binds */
+static const Tensors *want = &expected;                            /* and the outputs it expects */
+static char bf16_path[] = "/tmp/attn_alloc_bf16_XXXXXX";
 
 static Tensors read_tensors(const char *path) {
     char err[512];
@@ -115,17 +121,17 @@ static void free_tensors(Tensors *ts) {
 
 /* The outputs of a successful run match the fixture. */
 static void check_outputs(const attn_tensor *out, int nout) {
-    assert_int_equal(nout, expected.n);
+    assert_int_equal(nout, want->n);
     for (int i = 0; i < nout; i++) {
-        const attn_tensor *want = NULL;
-        for (int k = 0; k < expected.n; k++)
-            if (strcmp(expected.t[k].name, out[i].name) == 0)
-                want = &expected.t[k];
-        assert_non_null(want);
-        int64_t n = attn_tensor_numel(want);
+        const attn_tensor *w_t = NULL;
+        for (int k = 0; k < want->n; k++)
+            if (strcmp(want->t[k].name, out[i].name) == 0)
+                w_t = &want->t[k];
+        assert_non_null(w_t);
+        int64_t n = attn_tensor_numel(w_t);
         assert_int_equal(attn_tensor_numel(&out[i]), n);
         for (int64_t j = 0; j < n; j++) {
-            float g = ((const float *)out[i].data)[j], w = ((const float *)want->data)[j];
+            float g = ((const float *)out[i].data)[j], w = ((const float *)w_t->data)[j];
             if (!(g - w <= 1e-5f + 1e-5f * (w < 0 ? -w : w) && w - g <= 1e-5f + 1e-5f * (w < 0 ? -w : w)))
                 fail_msg("output %s[%lld]: got %g, want %g", out[i].name, (long long)j, (double)g, (double)w);
         }
@@ -172,7 +178,7 @@ static bool pass(attn_backend backend, long n) {
     st = attn_model_map_weights_source(m, "<rules>", "^(weight|bias)_(ih|hh)_l0$=\\1_\\2_l0\nweight_ih_l0=weight_ih_l0\n");
     if (!step_ok(st, "attn_model_map_weights_source", n, attn_model_errors(m)))
         goto out;
-    st = attn_model_bind_weights(m, CASE_DIR "weights.safetensors");
+    st = attn_model_bind_weights(m, weights_path);
     if (!step_ok(st, "attn_model_bind_weights", n, attn_model_errors(m)))
         goto out;
     attn_compile_options opt = {.backend = backend, .threads = 1};
@@ -218,6 +224,75 @@ static void fail_each_allocation(attn_backend backend) {
 static void test_jit(void **state) { fail_each_allocation(ATTN_BACKEND_JIT); }
 static void test_interpreter(void **state) { fail_each_allocation(ATTN_BACKEND_INTERP); }
 
+/* Writes the fixture's weights as a BF16 file at bf16_path (each value's upper half). */
+static void write_bf16_weights(void) {
+    Tensors w = read_tensors(CASE_DIR "weights.safetensors");
+    char json[4096];
+    size_t len = (size_t)snprintf(json, sizeof json, "{");
+    int64_t offset = 0;
+    for (int i = 0; i < w.n; i++) {
+        int64_t bytes = attn_tensor_numel(&w.t[i]) * 2;
+        len += (size_t)snprintf(json + len, sizeof json - len, "%s\"%s\":{\"dtype\":\"BF16\",\"shape\":[", i ? "," : "",
+                                w.t[i].name);
+        for (int d = 0; d < w.t[i].rank; d++)
+            len += (size_t)snprintf(json + len, sizeof json - len, "%s%lld", d ? "," : "", (long long)w.t[i].shape[d]);
+        len += (size_t)snprintf(json + len, sizeof json - len, "],\"data_offsets\":[%lld,%lld]}", (long long)offset,
+                                (long long)(offset + bytes));
+        offset += bytes;
+    }
+    len += (size_t)snprintf(json + len, sizeof json - len, "}");
+    assert_true(len + 8 < sizeof json);
+    while (len % 8)
+        json[len++] = ' ';
+    int fd = mkstemp(bf16_path);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    assert_non_null(f);
+    uint64_t hlen = len;
+    assert_int_equal(fwrite(&hlen, 8, 1, f), 1);
+    assert_int_equal(fwrite(json, 1, len, f), len);
+    for (int i = 0; i < w.n; i++)
+        for (int64_t j = 0; j < attn_tensor_numel(&w.t[i]); j++) {
+            uint32_t bits;
+            memcpy(&bits, (const float *)w.t[i].data + j, sizeof bits);
+            uint16_t half = (uint16_t)(bits >> 16);
+            assert_int_equal(fwrite(&half, 2, 1, f), 1);
+        }
+    assert_int_equal(fclose(f), 0);
+    free_tensors(&w);
+}
+
+/* fail_each_allocation with a BF16 file: the interpreter widens every weight
+ * when the program is made, the JIT each weight while it packs it. */
+static void with_bf16_file(attn_backend backend) {
+    write_bf16_weights();
+    weights_path = bf16_path;
+    attn_model *m = attn_model_new();
+    assert_non_null(m);
+    assert_int_equal(attn_model_set(m, "input_size", "5"), ATTN_OK);
+    assert_int_equal(attn_model_set(m, "hidden_size", "7"), ATTN_OK);
+    assert_int_equal(attn_model_set(m, "num_layers", "1"), ATTN_OK);
+    assert_int_equal(attn_model_set(m, "bidirectional", "0"), ATTN_OK);
+    assert_int_equal(attn_model_load(m, "models/gru.attn"), ATTN_OK);
+    assert_int_equal(attn_model_bind_weights(m, bf16_path), ATTN_OK);
+    attn_program *p = NULL;
+    attn_compile_options opt = {.backend = backend, .threads = 1};
+    assert_int_equal(attn_model_compile(m, "forward", &opt, &p), ATTN_OK);
+    static Tensors bf16_expected;
+    assert_int_equal(attn_program_run(p, inputs.t, inputs.n, &bf16_expected.t, &bf16_expected.n, NULL), ATTN_OK);
+    want = &bf16_expected;
+    fail_each_allocation(backend);
+    want = &expected;
+    weights_path = CASE_DIR "weights.safetensors";
+    attn_tensors_free(bf16_expected.t, bf16_expected.n); /* before p: their names are p's */
+    attn_program_free(p);
+    attn_model_free(m);
+    unlink(bf16_path);
+    strcpy(bf16_path + strlen(bf16_path) - 6, "XXXXXX");
+}
+
+static void test_interpreter_bf16_file(void **state) { with_bf16_file(ATTN_BACKEND_INTERP); }
+static void test_jit_bf16_file(void **state) { with_bf16_file(ATTN_BACKEND_JIT); }
+
 static int setup(void **state) {
     setenv("ATTN_CACHE_DIR", "", 1); /* no disk cache: every pass compiles */
     inputs = read_tensors(CASE_DIR "inputs.safetensors");
@@ -235,6 +310,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_interpreter),
         cmocka_unit_test(test_jit),
+        /* last: a failure leaves the BF16 file bound for the tests after it */
+        cmocka_unit_test(test_interpreter_bf16_file),
+        cmocka_unit_test(test_jit_bf16_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
