@@ -288,9 +288,13 @@ static void number_nodes(Gen *G) {
     }
 }
 
+static bool packed_at_bind(const Gen *G, const IrGraph *g, int i);
+
 /* Whether every reader of value i of g is a product that packs it at bind
- * time, directly or through the captured input of a scan body. */
-static bool read_only_packed(const Gen *G, const IrGraph *g, int i) {
+ * time, directly or through the captured input of a scan body; with
+ * `concats`, a concatenation of weights packed at bind time counts as such a
+ * reader too. */
+static bool read_only_packed(const Gen *G, const IrGraph *g, int i, bool concats) {
     for (int u = i + 1; u < g->n; u++) {
         const IrNode *n = &g->nodes[u];
         for (int j = 0; j < n->nin; j++) {
@@ -298,10 +302,12 @@ static bool read_only_packed(const Gen *G, const IrGraph *g, int i) {
                 continue;
             if (n->op == OP_MATMUL && j == 1 && n->in[0] != i && value_of(G, g, u)->param >= 0)
                 continue;
+            if (concats && n->op == OP_CONCAT && packed_at_bind(G, g, u))
+                continue;
             if (n->op != OP_SCAN || j < n->scan.nseq + n->scan.ncarry)
                 return false;
             int b = ir_body_input(n->body, j);
-            if (b >= 0 && !read_only_packed(G, n->body, b))
+            if (b >= 0 && !read_only_packed(G, n->body, b, concats))
                 return false;
         }
     }
@@ -315,34 +321,13 @@ static bool read_only_packed(const Gen *G, const IrGraph *g, int i) {
  * bind time for the products reading it: it gets neither kernel nor buffer. */
 static bool packed_at_bind(const Gen *G, const IrGraph *g, int i) {
     int id = gid(G, g, i);
-    return id >= 0 && G->value[id].bind_concat && read_only_packed(G, g, i);
+    return id >= 0 && G->value[id].bind_concat && read_only_packed(G, g, i, false);
 }
 
 /* Whether value i of g (a weight, or a scan body's capture of one) is read
  * only packed: by products that pack it, or by concatenations packed at bind
  * time, directly or through scan captures. Its slot's data is then never read. */
-static bool weight_unread(const Gen *G, const IrGraph *g, int i) {
-    for (int u = i + 1; u < g->n; u++) {
-        const IrNode *n = &g->nodes[u];
-        for (int j = 0; j < n->nin; j++) {
-            if (n->in[j] != i)
-                continue;
-            if (n->op == OP_MATMUL && j == 1 && n->in[0] != i && value_of(G, g, u)->param >= 0)
-                continue;
-            if (n->op == OP_CONCAT && packed_at_bind(G, g, u))
-                continue;
-            if (n->op != OP_SCAN || j < n->scan.nseq + n->scan.ncarry)
-                return false;
-            int b = ir_body_input(n->body, j);
-            if (b >= 0 && !weight_unread(G, n->body, b))
-                return false;
-        }
-    }
-    for (int k = 0; k < g->nout; k++)
-        if (g->outputs[k] == i)
-            return false;
-    return true;
-}
+static bool weight_unread(const Gen *G, const IrGraph *g, int i) { return read_only_packed(G, g, i, true); }
 
 /* Marks the slots of weights read only packed (CgParam.unread). */
 static void mark_unread_weights(Gen *G) {
