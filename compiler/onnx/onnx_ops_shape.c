@@ -457,7 +457,7 @@ static void slice_forward(Imp *im, SliceAxes *sl, Dim d, int ax, int64_t s, int6
         int64_t ext = d.c;
         s = clamp64(s < 0 ? s + ext : s, 0, ext);
         e = clamp64(e < 0 ? e + ext : e, 0, ext);
-        int64_t len = e > s ? (e - s + step - 1) / step : 0;
+        int64_t len = e > s ? (e - s - 1) / step + 1 : 0; /* ceil((e - s) / step), which cannot overflow */
         if (len == 0)
             s = e = 0;
         sl->dims[ax] = odim_const(len);
@@ -472,13 +472,16 @@ static void slice_forward(Imp *im, SliceAxes *sl, Dim d, int ax, int64_t s, int6
     }
     /* a symbolic extent: bounds past the end mean "to the end" */
     bool to_end = e >= SLICE_FAR;
-    if (step != 1 || s < -SLICE_FAR || (!to_end && e < -SLICE_FAR))
+    if (step != 1 || s < -SLICE_FAR || s >= SLICE_FAR || (!to_end && e < -SLICE_FAR))
         imp_node_fail(im, "a slice of the symbolic dim %s needs step 1 and bounds within 2^31", odim_text(im, d));
     Dim a = s < 0 ? odim_add(im, d, odim_const(s)) : odim_const(s);
     Dim b = to_end ? d : e < 0 ? odim_add(im, d, odim_const(e)) : odim_const(e);
     if (s == 0 && to_end)
         return;
     sl->dims[ax] = odim_sub(im, b, a);
+    if (odim_is_const(sl->dims[ax]) && sl->dims[ax].c < 0)
+        imp_node_fail(im, "the slice %lld:%lld of the symbolic dim %s would have %lld elements", (long long)s,
+                      (long long)e, odim_text(im, d), (long long)sl->dims[ax].c);
     sl->item[ax] = to_end ? imp_fmt(im, "%lld:", (long long)s) : imp_fmt(im, "%lld:%lld", (long long)s, (long long)e);
     sl->noop = false;
 }
@@ -490,7 +493,7 @@ static void slice_forward(Imp *im, SliceAxes *sl, Dim d, int ax, int64_t s, int6
 static void slice_backward(Imp *im, SliceAxes *sl, Dim d, int ax, int64_t s, int64_t e, int64_t step) {
     sl->noop = false;
     if (odim_is_const(d)) {
-        int64_t ext = d.c, k = -step;
+        int64_t ext = d.c, k = step == INT64_MIN ? INT64_MAX : -step; /* any k >= ext gives one element */
         s = clamp64(s < 0 ? s + ext : s, 0, ext - 1);
         e = clamp64(e < 0 ? e + ext : e, -1, ext - 1);
         int64_t len = ext && s > e ? (s - e - 1) / k + 1 : 0;
