@@ -94,6 +94,7 @@ static void op_reshape(Imp *im, ImpNode *nd) {
             if (infer >= 0)
                 imp_node_fail(im, "the shape has two -1 dims");
             infer = i;
+            dims[i] = d; /* the -1 as given, until inferred (and in the message below) */
             continue;
         }
         if (odim_is_const(d) && d.c == 0 && !allowzero) {
