@@ -18,6 +18,7 @@
  * calls of each implementation in turn.
  */
 #include "cg_matmul.h"
+#include "core_bench.h"
 #include "pack.h"
 #include "threadpool.h"
 #include "jit.h"
@@ -27,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* The core's epilogue hook (cg_matmul.h); the bench passes none. */
@@ -38,91 +38,11 @@ typedef void (*GemmPackedFn)(int64_t, int64_t, int64_t, const float *, int64_t, 
                              int64_t, attn_pool *, EpiFn, void *, int64_t);
 typedef void (*GemmBf16Fn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const uint16_t *, float *,
                            int64_t, attn_pool *, EpiFn, void *, int64_t);
-typedef float (*PeakFn)(int64_t, float, float);
 
-/* ATTN_BENCH_CPUTIME=1: time on the calling thread's CPU clock instead of the
- * wall clock (for 1-thread tuning on a busy machine; meaningless for 2 threads). */
-static clockid_t bench_clock = CLOCK_MONOTONIC;
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(bench_clock, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-enum { PEAK_CHAINS = 24 };
-
-/* float peak(i64 iters, float m, float c): PEAK_CHAINS independent chains x = fma(x, m, c). */
-static void build_peak(CgModule *cm) {
-    int L = cg_target_lanes(cm->target);
-    LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)L);
-    LLVMTypeRef params[] = {cm->i64, cm->f32, cm->f32};
-    LLVMValueRef fn = cg_function(cm, "peak", LLVMFunctionType(cm->f32, params, 3, 0));
-    LLVMBuilderRef b = LLVMCreateBuilderInContext(cm->ctx);
-    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(cm->ctx, fn, "entry");
-    LLVMBasicBlockRef loop = LLVMAppendBasicBlockInContext(cm->ctx, fn, "loop");
-    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cm->ctx, fn, "done");
-    LLVMPositionBuilderAtEnd(b, entry);
-    LLVMValueRef m = LLVMGetParam(fn, 1), c = LLVMGetParam(fn, 2);
-    LLVMValueRef idx0 = LLVMConstInt(cm->i32, 0, 0), zeros = LLVMConstNull(LLVMVectorType(cm->i32, (unsigned)L));
-    m = LLVMBuildInsertElement(b, LLVMGetPoison(vt), m, idx0, "");
-    m = LLVMBuildShuffleVector(b, m, LLVMGetPoison(vt), zeros, "");
-    c = LLVMBuildInsertElement(b, LLVMGetPoison(vt), c, idx0, "");
-    c = LLVMBuildShuffleVector(b, c, LLVMGetPoison(vt), zeros, "");
-    LLVMBuildBr(b, loop);
-    LLVMPositionBuilderAtEnd(b, loop);
-    LLVMValueRef i = LLVMBuildPhi(b, cm->i64, "i");
-    LLVMValueRef acc[PEAK_CHAINS], next[PEAK_CHAINS];
-    for (int k = 0; k < PEAK_CHAINS; k++)
-        acc[k] = LLVMBuildPhi(b, vt, "");
-    for (int k = 0; k < PEAK_CHAINS; k++) {
-        LLVMValueRef args[] = {acc[k], m, c};
-        next[k] = cg_intrinsic(cm, b, "llvm.fma", vt, args, 3);
-    }
-    LLVMValueRef i1 = LLVMBuildAdd(b, i, cg_i64(cm, 1), "");
-    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, i1, LLVMGetParam(fn, 0), ""), loop, done);
-    LLVMValueRef zero = cg_i64(cm, 0);
-    LLVMAddIncoming(i, &zero, &entry, 1);
-    LLVMAddIncoming(i, &i1, &loop, 1);
-    for (int k = 0; k < PEAK_CHAINS; k++) {
-        LLVMValueRef init = cg_f32(cm, 1.0 + k * 1e-3, L);
-        LLVMAddIncoming(acc[k], &init, &entry, 1);
-        LLVMAddIncoming(acc[k], &next[k], &loop, 1);
-    }
-    LLVMPositionBuilderAtEnd(b, done);
-    LLVMValueRef sum = next[0];
-    for (int k = 1; k < PEAK_CHAINS; k++)
-        sum = LLVMBuildFAdd(b, sum, next[k], "");
-    LLVMBuildRet(b, LLVMBuildExtractElement(b, sum, LLVMConstInt(cm->i32, 0, 0), ""));
-    LLVMDisposeBuilder(b);
-}
-
-static PeakFn peak_fn;
-static int peak_lanes;
-static const int64_t peak_iters = 10 * 1000 * 1000;
-static volatile float peak_sink;
-
-static void peak_task(void *ctx, int64_t i) {
-    (void)ctx;
-    (void)i;
-    peak_sink = peak_fn(peak_iters, 0.999999f, 1e-6f);
-}
-
-/* GFLOP/s of the FMA loop on `threads` threads at once (median of 5). */
-static double measure_peak(attn_pool *pool, int threads) {
-    double t[5];
-    for (int r = 0; r < 5; r++) {
-        double t0 = now();
-        attn_rt_parallel_for(pool, threads, peak_task, NULL);
-        t[r] = now() - t0;
-    }
-    qsort(t, 5, sizeof t[0], cmp_double);
-    return (double)threads * (double)peak_iters * PEAK_CHAINS * peak_lanes * 2.0 / t[2] * 1e-9;
+/* fma(acc, x, 1e-6): the instruction whose rate is the peak. */
+static LLVMValueRef fma_step(CgModule *cm, LLVMBuilderRef b, LLVMValueRef acc, LLVMValueRef x) {
+    LLVMValueRef args[] = {acc, x, cg_f32(cm, 1e-6, (int)LLVMGetVectorSize(LLVMTypeOf(acc)))};
+    return cg_intrinsic(cm, b, "llvm.fma", LLVMTypeOf(acc), args, 3);
 }
 
 typedef struct Case {
@@ -163,32 +83,26 @@ static void call(Impl impl, const Case *c, const float *A, const float *B, const
     }
 }
 
-/* Median GFLOP/s of the implementations over `runs` rounds; each round
- * times a batch of >= ~20 ms of calls of each in turn, so that the load of a
- * shared machine falls on all of them alike. */
+typedef struct CallArgs {
+    const Case *c;
+    const float *A, *B, *Bp;
+    float *C;
+    attn_pool *pool;
+} CallArgs;
+
+static void call_impl(int impl, void *ctx) {
+    const CallArgs *k = ctx;
+    call((Impl)impl, k->c, k->A, k->B, k->Bp, k->C, k->pool);
+}
+
+/* Median GFLOP/s of the implementations, timed in turn (core_bench_time). */
 static void measure(const Case *c, const float *A, const float *B, const float *Bp, float *C, attn_pool *pool,
                     double gflops[NIMPL]) {
-    int batch[NIMPL];
-    for (int impl = 0; impl < NIMPL; impl++) {
-        call((Impl)impl, c, A, B, Bp, C, pool); /* warm up */
-        double t0 = now();
-        call((Impl)impl, c, A, B, Bp, C, pool);
-        double one = now() - t0;
-        batch[impl] = one > 0.02 ? 1 : (int)(0.02 / (one > 1e-7 ? one : 1e-7)) + 1;
-    }
-    double t[NIMPL][64];
-    int n = runs < 64 ? runs : 64;
-    for (int r = 0; r < n; r++)
-        for (int impl = 0; impl < NIMPL; impl++) {
-            double t0 = now();
-            for (int k = 0; k < batch[impl]; k++)
-                call((Impl)impl, c, A, B, Bp, C, pool);
-            t[impl][r] = (now() - t0) / batch[impl];
-        }
-    for (int impl = 0; impl < NIMPL; impl++) {
-        qsort(t[impl], (size_t)n, sizeof t[impl][0], cmp_double);
-        gflops[impl] = 2.0 * (double)c->M * (double)c->N * (double)c->K / t[impl][n / 2] * 1e-9;
-    }
+    CallArgs k = {c, A, B, Bp, C, pool};
+    double sec[NIMPL];
+    core_bench_time(NIMPL, call_impl, &k, runs, sec);
+    for (int impl = 0; impl < NIMPL; impl++)
+        gflops[impl] = 2.0 * (double)c->M * (double)c->N * (double)c->K / sec[impl] * 1e-9;
 }
 
 int main(int argc, char **argv) {
@@ -204,8 +118,7 @@ int main(int argc, char **argv) {
         perror("execv");
         return 1;
     }
-    if (getenv("ATTN_BENCH_CPUTIME") && atoi(getenv("ATTN_BENCH_CPUTIME")))
-        bench_clock = CLOCK_THREAD_CPUTIME_ID;
+    core_bench_init();
     if (argc > 1)
         runs = atoi(argv[1]) > 0 ? atoi(argv[1]) : runs;
     const char *only = argc > 2 ? argv[2] : NULL; /* one shape, "MxKxN" */
@@ -225,7 +138,7 @@ int main(int argc, char **argv) {
     cg_gemm(&cm);
     cg_gemm_packed(&cm);
     cg_gemm_packed_bf16(&cm);
-    build_peak(&cm);
+    core_bench_build_peak(&cm, LLVMVectorType(cm.f32, (unsigned)cg_target_lanes(&t)), fma_step);
     const char *asm_path = getenv("ATTN_BENCH_ASM"); /* write the generated assembly there and stop */
     if (asm_path) {
         if (cg_optimize(cm.mod, &t, &err) != 0 || cg_emit_file(cm.mod, &t, 1, asm_path, &err) != 0) {
@@ -241,15 +154,17 @@ int main(int argc, char **argv) {
     gemm = (GemmFn)jit_lookup(jit, "attn_gemm", &err);
     gemm_packed = (GemmPackedFn)jit_lookup(jit, "attn_gemm_packed", &err);
     gemm_bf16 = (GemmBf16Fn)jit_lookup(jit, "attn_gemm_packed_bf16", &err);
-    peak_fn = (PeakFn)jit_lookup(jit, "peak", &err);
+    CorePeakFn peak_fn = (CorePeakFn)jit_lookup(jit, "peak", &err);
     if (!gemm || !gemm_packed || !gemm_bf16 || !peak_fn) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
     int lanes = cg_target_lanes(&t);
-    peak_lanes = lanes;
     attn_pool *pool2 = attn_pool_new(2);
-    double peak1 = measure_peak(NULL, 1), peak2 = measure_peak(pool2, 2);
+    /* an FMA of L lanes is 2L operations */
+    const float peak_x = 0.999999f;
+    double peak1 = core_bench_peak(peak_fn, NULL, 1, 2.0 * lanes, &peak_x) * 1e-9;
+    double peak2 = core_bench_peak(peak_fn, pool2, 2, 2.0 * lanes, &peak_x) * 1e-9;
     printf("target %s, %d lanes; OpenBLAS core %s, %s\n", t.cpu, lanes, openblas_get_corename(),
            openblas_get_config());
     printf("peak FMA rate (JIT loop, %d chains): 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n\n", PEAK_CHAINS,
@@ -330,7 +245,8 @@ int main(int argc, char **argv) {
         free(B16);
     }
     /* the peak again: on a shared machine the larger of the two is the better estimate */
-    double p1 = measure_peak(NULL, 1), p2 = measure_peak(pool2, 2);
+    double p1 = core_bench_peak(peak_fn, NULL, 1, 2.0 * lanes, &peak_x) * 1e-9;
+    double p2 = core_bench_peak(peak_fn, pool2, 2, 2.0 * lanes, &peak_x) * 1e-9;
     printf("\npeak FMA rate measured again after the table: 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n", p1, p2);
     printf("\n2 threads / 1 thread:");
     for (int ci = 0; ci < ncases; ci++)

@@ -14,6 +14,7 @@
  */
 #include "cg_matmul.h"
 #include "cg_matmul_i8.h"
+#include "core_bench.h"
 #include "jit.h"
 #include "pack.h"
 #include "pack_i8.h"
@@ -23,96 +24,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef void (*EpiFn)(void *, int64_t, int64_t, int64_t, int64_t);
 typedef void (*GemmPackedFn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const void *, float *,
                              int64_t, attn_pool *, EpiFn, void *, int64_t);
-typedef int32_t (*PeakFn)(int64_t, int32_t);
 
-/* ATTN_BENCH_CPUTIME=1: time on the calling thread's CPU clock instead of the
- * wall clock (1-thread rates on a busy machine; meaningless for 2 threads). */
-static clockid_t bench_clock = CLOCK_MONOTONIC;
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(bench_clock, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-enum { PEAK_CHAINS = 24 };
-
-/* i32 peak(i64 iters, i32 x): PEAK_CHAINS independent chains acc = vpdpbusd(acc, x, x). */
-static void build_peak(CgModule *cm) {
-    LLVMTypeRef vt = LLVMVectorType(cm->i32, 16);
-    LLVMTypeRef params[] = {cm->i64, cm->i32};
-    LLVMValueRef fn = cg_function(cm, "peak", LLVMFunctionType(cm->i32, params, 2, 0));
-    LLVMBuilderRef b = LLVMCreateBuilderInContext(cm->ctx);
-    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(cm->ctx, fn, "entry");
-    LLVMBasicBlockRef loop = LLVMAppendBasicBlockInContext(cm->ctx, fn, "loop");
-    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cm->ctx, fn, "done");
-    LLVMPositionBuilderAtEnd(b, entry);
-    LLVMValueRef x = LLVMBuildInsertElement(b, LLVMGetPoison(vt), LLVMGetParam(fn, 1), LLVMConstInt(cm->i32, 0, 0), "");
-    x = LLVMBuildShuffleVector(b, x, LLVMGetPoison(vt), LLVMConstNull(vt), "");
-    LLVMBuildBr(b, loop);
-    LLVMPositionBuilderAtEnd(b, loop);
+/* vpdpbusd(acc, x, x): the instruction whose rate is the peak. */
+static LLVMValueRef vpdpbusd_step(CgModule *cm, LLVMBuilderRef b, LLVMValueRef acc, LLVMValueRef x) {
     const char *name = "llvm.x86.avx512.vpdpbusd.512";
     unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
     LLVMTypeRef ft = LLVMIntrinsicGetType(cm->ctx, id, NULL, 0);
     LLVMTypeRef pt[3];
     LLVMGetParamTypes(ft, pt);
-    LLVMValueRef xa = LLVMBuildBitCast(b, x, pt[1], ""), xb = LLVMBuildBitCast(b, x, pt[2], "");
-    LLVMValueRef i = LLVMBuildPhi(b, cm->i64, "i");
-    LLVMValueRef acc[PEAK_CHAINS], next[PEAK_CHAINS];
-    for (int k = 0; k < PEAK_CHAINS; k++)
-        acc[k] = LLVMBuildPhi(b, vt, "");
-    for (int k = 0; k < PEAK_CHAINS; k++) {
-        LLVMValueRef args[] = {acc[k], xa, xb};
-        next[k] = LLVMBuildCall2(b, ft, LLVMGetIntrinsicDeclaration(cm->mod, id, NULL, 0), args, 3, "");
-    }
-    LLVMValueRef i1 = LLVMBuildAdd(b, i, cg_i64(cm, 1), "");
-    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, i1, LLVMGetParam(fn, 0), ""), loop, done);
-    LLVMValueRef zero = cg_i64(cm, 0);
-    LLVMAddIncoming(i, &zero, &entry, 1);
-    LLVMAddIncoming(i, &i1, &loop, 1);
-    for (int k = 0; k < PEAK_CHAINS; k++) {
-        LLVMValueRef init = LLVMConstNull(vt);
-        LLVMAddIncoming(acc[k], &init, &entry, 1);
-        LLVMAddIncoming(acc[k], &next[k], &loop, 1);
-    }
-    LLVMPositionBuilderAtEnd(b, done);
-    LLVMValueRef sum = next[0];
-    for (int k = 1; k < PEAK_CHAINS; k++)
-        sum = LLVMBuildAdd(b, sum, next[k], "");
-    LLVMBuildRet(b, LLVMBuildExtractElement(b, sum, LLVMConstInt(cm->i32, 0, 0), ""));
-    LLVMDisposeBuilder(b);
-}
-
-static PeakFn peak_fn;
-static const int64_t peak_iters = 10 * 1000 * 1000;
-static volatile int32_t peak_sink;
-
-static void peak_task(void *ctx, int64_t i) {
-    (void)ctx;
-    (void)i;
-    peak_sink = peak_fn(peak_iters, 0x01010101);
-}
-
-/* GOP/s of the vpdpbusd loop on `threads` threads at once (median of 5). */
-static double measure_peak(attn_pool *pool, int threads) {
-    double t[5];
-    for (int r = 0; r < 5; r++) {
-        double t0 = now();
-        attn_rt_parallel_for(pool, threads, peak_task, NULL);
-        t[r] = now() - t0;
-    }
-    qsort(t, 5, sizeof t[0], cmp_double);
-    return (double)threads * (double)peak_iters * PEAK_CHAINS * 64 * 2.0 / t[2] * 1e-9;
+    LLVMValueRef args[] = {acc, LLVMBuildBitCast(b, x, pt[1], ""), LLVMBuildBitCast(b, x, pt[2], "")};
+    return LLVMBuildCall2(b, ft, LLVMGetIntrinsicDeclaration(cm->mod, id, NULL, 0), args, 3, "");
 }
 
 typedef struct Case {
@@ -121,35 +46,33 @@ typedef struct Case {
 
 static int runs = 15;
 
+typedef struct Call {
+    const Case *c;
+    GemmPackedFn *fn;
+    const float *A;
+    const void **Bp;
+    float *C;
+    attn_pool *pool;
+} Call;
+
+static void call(int impl, void *ctx) {
+    const Call *k = ctx;
+    const Case *c = k->c;
+    k->fn[impl](c->M, c->N, c->K, k->A, c->K, 1, k->Bp[impl], k->C, c->N, k->pool, NULL, NULL, 1);
+}
+
 /* Median GOP/s of the fp32 (impl 0) and int8 (impl 1) cores, timed in turn. */
 static void measure(const Case *c, GemmPackedFn fn[2], const float *A, const void *Bp[2], float *C, attn_pool *pool,
                     double gops[2]) {
-    int batch[2];
-    for (int impl = 0; impl < 2; impl++) {
-        fn[impl](c->M, c->N, c->K, A, c->K, 1, Bp[impl], C, c->N, pool, NULL, NULL, 1);
-        double t0 = now();
-        fn[impl](c->M, c->N, c->K, A, c->K, 1, Bp[impl], C, c->N, pool, NULL, NULL, 1);
-        double one = now() - t0;
-        batch[impl] = one > 0.02 ? 1 : (int)(0.02 / (one > 1e-7 ? one : 1e-7)) + 1;
-    }
-    double t[2][64];
-    int n = runs < 64 ? runs : 64;
-    for (int r = 0; r < n; r++)
-        for (int impl = 0; impl < 2; impl++) {
-            double t0 = now();
-            for (int k = 0; k < batch[impl]; k++)
-                fn[impl](c->M, c->N, c->K, A, c->K, 1, Bp[impl], C, c->N, pool, NULL, NULL, 1);
-            t[impl][r] = (now() - t0) / batch[impl];
-        }
-    for (int impl = 0; impl < 2; impl++) {
-        qsort(t[impl], (size_t)n, sizeof t[impl][0], cmp_double);
-        gops[impl] = 2.0 * (double)c->M * (double)c->N * (double)c->K / t[impl][n / 2] * 1e-9;
-    }
+    Call k = {c, fn, A, Bp, C, pool};
+    double sec[2];
+    core_bench_time(2, call, &k, runs, sec);
+    for (int impl = 0; impl < 2; impl++)
+        gops[impl] = 2.0 * (double)c->M * (double)c->N * (double)c->K / sec[impl] * 1e-9;
 }
 
 int main(int argc, char **argv) {
-    if (getenv("ATTN_BENCH_CPUTIME") && atoi(getenv("ATTN_BENCH_CPUTIME")))
-        bench_clock = CLOCK_THREAD_CPUTIME_ID;
+    core_bench_init();
     if (argc > 1)
         runs = atoi(argv[1]) > 0 ? atoi(argv[1]) : runs;
     const char *only = argc > 2 ? argv[2] : NULL;
@@ -166,7 +89,7 @@ int main(int argc, char **argv) {
     cg_gemm_packed(&cm);
     cg_gemm_i8(&cm);
     if (vnni)
-        build_peak(&cm);
+        core_bench_build_peak(&cm, LLVMVectorType(cm.i32, 16), vpdpbusd_step);
     const char *asm_path = getenv("ATTN_BENCH_ASM"); /* write the generated assembly there and stop */
     if (asm_path) {
         if (cg_optimize(cm.mod, &t, &err) != 0 || cg_emit_file(cm.mod, &t, 1, asm_path, &err) != 0) {
@@ -176,16 +99,20 @@ int main(int argc, char **argv) {
         return 0;
     }
     GemmPackedFn fn[2];
+    CorePeakFn peak_fn = NULL;
     if (cg_optimize(cm.mod, &t, &err) != 0 || jit_add_module(jit, cm.mod, &err) != 0 ||
         !(fn[0] = (GemmPackedFn)jit_lookup(jit, "attn_gemm_packed", &err)) ||
         !(fn[1] = (GemmPackedFn)jit_lookup(jit, "attn_gemm_i8", &err)) ||
-        (vnni && !(peak_fn = (PeakFn)jit_lookup(jit, "peak", &err)))) {
+        (vnni && !(peak_fn = (CorePeakFn)jit_lookup(jit, "peak", &err)))) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
     int lanes = cg_target_lanes(&t);
     attn_pool *pool2 = attn_pool_new(2);
-    double peak1 = vnni ? measure_peak(NULL, 1) : 0, peak2 = vnni ? measure_peak(pool2, 2) : 0;
+    /* a vpdpbusd is 64 multiply-adds, 2 operations each */
+    const uint32_t peak_x = 0x01010101;
+    double peak1 = vnni ? core_bench_peak(peak_fn, NULL, 1, 128, &peak_x) * 1e-9 : 0;
+    double peak2 = vnni ? core_bench_peak(peak_fn, pool2, 2, 128, &peak_x) * 1e-9 : 0;
     printf("target %s, %d lanes, %s\n", t.cpu, lanes, vnni ? "vpdpbusd" : "no AVX512_VNNI: widened int8 path");
     printf("peak vpdpbusd rate (JIT loop, %d chains): 1 thread %.0f GOP/s, 2 threads %.0f GOP/s\n\n", PEAK_CHAINS,
            peak1, peak2);

@@ -2,12 +2,15 @@
  * cg_core_util.h — small emitters shared by the generated matmul cores
  * (cg_matmul.c, cg_matmul_bf16.c, cg_matmul_i8.c) on top of cg_build.h:
  * aligned and masked memory access, vector splats and lane masks, intrinsic
- * calls, tables of kernels, and the launch of tasks and epilogues.
+ * calls, tables of kernels, the register tile and the task grid, and the
+ * launch of tasks and epilogues.
  */
 #ifndef ATTN_CG_CORE_UTIL_H
 #define ATTN_CG_CORE_UTIL_H
 
 #include "cg_build.h"
+#include "cg_target.h"
+#include "pack.h"
 
 static inline void fn_end(Fn *f) { LLVMDisposeBuilder(f->b); }
 
@@ -128,6 +131,71 @@ static inline void call_epi(Fn *f, LLVMValueRef when, LLVMValueRef epi, LLVMValu
     LLVMValueRef args[] = {epi_arg, r0, r1, c0, c1};
     LLVMBuildCall2(f->b, LLVMFunctionType(cm->void_t, p, 5, 0), epi, args, 5, "");
     if_end(f, &s);
+}
+
+/* The register tile every core shares with the packed panels (pack.h). */
+typedef struct CoreTile {
+    int L;  /* 32-bit lanes per vector */
+    int MR; /* rows of the register tile */
+    int NV; /* vectors per row of the tile */
+    int NR; /* NV * L: columns of a packed panel (attn_pack_nr) */
+} CoreTile;
+
+static inline CoreTile core_tile(const CgTarget *t) {
+    CoreTile c;
+    c.L = cg_target_lanes(t);
+    c.NR = attn_pack_nr(c.L);
+    c.NV = c.NR / c.L;
+    c.MR = c.L >= 16 ? 8 : 6;
+    return c;
+}
+
+/* Rows [*m0, *m1) of task row ti of tm over mp panels of MR rows. */
+static inline void task_rows(Fn *f, LLVMValueRef ti, LLVMValueRef tm, LLVMValueRef mp, LLVMValueRef M, int MR,
+                             LLVMValueRef *m0, LLVMValueRef *m1) {
+    LLVMValueRef MRv = k64(f, MR);
+    *m0 = mul(f, sdiv(f, mul(f, ti, mp), tm), MRv);
+    *m1 = smin(f, M, mul(f, sdiv(f, mul(f, add(f, ti, k64(f, 1)), mp), tm), MRv));
+}
+
+/* Panels [*j0, *j1) of task column tj of tn over np panels in groups of gp:
+ * whole groups, so that every epilogue rectangle starts at a multiple of gp
+ * panels. */
+static inline void task_panels(Fn *f, LLVMValueRef tj, LLVMValueRef tn, LLVMValueRef np, LLVMValueRef gp,
+                               LLVMValueRef *j0, LLVMValueRef *j1) {
+    LLVMValueRef groups = cdiv(f, np, gp);
+    *j0 = smin(f, np, mul(f, sdiv(f, mul(f, tj, groups), tn), gp));
+    *j1 = smin(f, np, mul(f, sdiv(f, mul(f, add(f, tj, k64(f, 1)), groups), tn), gp));
+}
+
+/* Panels per block when [j0, j1) is cut into even blocks of at most ncp_max
+ * panels (at least one), rounded up to whole groups of gp. */
+static inline LLVMValueRef block_panels(Fn *f, LLVMValueRef j0, LLVMValueRef j1, int ncp_max, LLVMValueRef gp) {
+    LLVMValueRef one = k64(f, 1);
+    LLVMValueRef nblocks = cdiv(f, sub(f, j1, j0), k64(f, ncp_max));
+    nblocks = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, nblocks, one), one, nblocks, "");
+    LLVMValueRef ncp = cdiv(f, sub(f, j1, j0), nblocks);
+    return mul(f, cdiv(f, LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, ncp, one), one, ncp, ""), gp), gp);
+}
+
+/* Returns early from the driver when M or N <= 0; when K <= 0, zeroes C and
+ * hands all of it to the epilogue. */
+static inline void gemm_trivial_cases(Fn *f, LLVMValueRef M, LLVMValueRef N, LLVMValueRef K, LLVMValueRef C,
+                                      LLVMValueRef ldc, LLVMValueRef epi, LLVMValueRef epi_arg) {
+    If empty, nok;
+    if_begin(f, &empty, LLVMBuildOr(f->b, cmp(f, LLVMIntSLE, M, k64(f, 0)), cmp(f, LLVMIntSLE, N, k64(f, 0)), ""));
+    LLVMBuildRetVoid(f->b);
+    LLVMPositionBuilderAtEnd(f->b, block(f, "dead"));
+    if_end(f, &empty);
+    if_begin(f, &nok, cmp(f, LLVMIntSLE, K, k64(f, 0)));
+    Loop li;
+    LLVMValueRef i = loop_begin(f, &li, k64(f, 0), M, k64(f, 1));
+    LLVMBuildMemSet(f->b, gepf(f, C, mul(f, i, ldc)), LLVMConstInt(f->cm->i8, 0, 0), mul(f, N, k64(f, 4)), 4);
+    loop_end(f, &li);
+    call_epi(f, NULL, epi, epi_arg, k64(f, 0), M, k64(f, 0), N);
+    LLVMBuildRetVoid(f->b);
+    LLVMPositionBuilderAtEnd(f->b, block(f, "dead"));
+    if_end(f, &nok);
 }
 
 #endif

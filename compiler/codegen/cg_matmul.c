@@ -31,22 +31,16 @@ enum { SMALL_M = 4, MAX_MR = 16, MAX_NV = 32, MAX_U = 8 };
 
 /* Tile and block sizes for one lane count. */
 typedef struct Shape {
-    int L;   /* floats per vector */
-    int MR;  /* rows of the register tile */
-    int NV;  /* vectors per row of the register tile */
-    int NR;  /* NV * L: columns of a packed panel */
+    CoreTile tile;
     int KC;  /* rows of K per block */
     int NCP; /* panels of B per block of columns (the KC x NCP*NR block stays in L2) */
 } Shape;
 
 static Shape shape_for(const CgTarget *t) {
     Shape s;
-    s.L = cg_target_lanes(t);
-    s.NR = attn_pack_nr(s.L);
-    s.NV = s.NR / s.L;
-    s.MR = s.L >= 16 ? 8 : 6;
+    s.tile = core_tile(t);
     s.KC = 256;
-    s.NCP = (int)((480 * 1024 / 4 / s.KC) / s.NR); /* about 480 KB of B per block */
+    s.NCP = (int)((480 * 1024 / 4 / s.KC) / s.tile.NR); /* about 480 KB of B per block */
     if (s.NCP < 1)
         s.NCP = 1;
     return s;
@@ -75,7 +69,7 @@ static LLVMValueRef emit_kernel(CgModule *cm, const Shape *s, const char *name, 
                  a_cs = LLVMGetParam(fn, 3), B = LLVMGetParam(fn, 4), b_rs = LLVMGetParam(fn, 5),
                  C = LLVMGetParam(fn, 6), ldc = LLVMGetParam(fn, 7), nr = LLVMGetParam(fn, 8),
                  accumulate = LLVMGetParam(fn, 9);
-    const int L = s->L;
+    const int L = s->tile.L;
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)L);
     LLVMValueRef zero = LLVMConstNull(vt);
     LLVMValueRef acc[MAX_U][MAX_MR][MAX_NV];
@@ -96,17 +90,18 @@ static LLVMValueRef emit_kernel(CgModule *cm, const Shape *s, const char *name, 
 #define STEP(p, k)                                                                                                     \
     do {                                                                                                               \
         LLVMValueRef bv[MAX_NV];                                                                                       \
-        LLVMValueRef brow = b_mode == B_PACKED ? gepf(f, B, mul(f, (p), k64(f, s->NR))) : gepf(f, B, mul(f, (p), b_rs)); \
+        LLVMValueRef brow =                                                                                            \
+            b_mode == B_PACKED ? gepf(f, B, mul(f, (p), k64(f, s->tile.NR))) : gepf(f, B, mul(f, (p), b_rs));          \
         for (int v = 0; v < nv; v++) {                                                                                 \
-            LLVMValueRef bp = gepf(f, brow, k64(f, (int64_t)v * L));                                                  \
+            LLVMValueRef bp = gepf(f, brow, k64(f, (int64_t)v * L));                                                   \
             bv[v] = b_mode == B_DIRECT_MASKED ? masked_load(f, vt, bp, bmask[v], zero) : load4(f, vt, bp);             \
         }                                                                                                              \
         for (int i = 0; i < mr; i++) {                                                                                 \
-            LLVMValueRef ap = a_packed ? gepf(f, A, add(f, mul(f, (p), k64(f, s->MR)), k64(f, i)))                     \
+            LLVMValueRef ap = a_packed ? gepf(f, A, add(f, mul(f, (p), k64(f, s->tile.MR)), k64(f, i)))                \
                                        : gepf(f, arow[i], mul(f, (p), a_cs));                                          \
             LLVMValueRef a = splat(f, load4(f, cm->f32, ap), L);                                                       \
             for (int v = 0; v < nv; v++) {                                                                             \
-                LLVMValueRef c = LLVMBuildLoad2(f->b, vt, acc[k][i][v], "");                                          \
+                LLVMValueRef c = LLVMBuildLoad2(f->b, vt, acc[k][i][v], "");                                           \
                 LLVMBuildStore(f->b, fma_v(f, a, bv[v], c), acc[k][i][v]);                                             \
             }                                                                                                          \
         }                                                                                                              \
@@ -228,12 +223,12 @@ static LLVMValueRef emit_pack_a(CgModule *cm, const Shape *s, const char *name, 
     fn_begin(f, cm, fn);
     LLVMValueRef kc = LLVMGetParam(fn, 0), A = LLVMGetParam(fn, 1), a_rs = LLVMGetParam(fn, 2),
                  a_cs = LLVMGetParam(fn, 3), out = LLVMGetParam(fn, 4);
-    LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->MR);
+    LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->tile.MR);
     LLVMValueRef arow[MAX_MR];
     for (int i = 0; i < mr; i++)
         arow[i] = gepf(f, A, mul(f, k64(f, i), a_rs));
     LLVMValueRef start = k64(f, 0);
-    if (mr == 8 && s->MR == 8 && s->L == 16) {
+    if (mr == 8 && s->tile.MR == 8 && s->tile.L == 16) {
         LLVMValueRef unit = cmp(f, LLVMIntEQ, a_cs, k64(f, 1));
         LLVMValueRef whole = LLVMBuildSelect(f->b, unit, LLVMBuildAnd(f->b, kc, k64(f, -16), ""), k64(f, 0), "");
         Loop lv;
@@ -249,7 +244,7 @@ static LLVMValueRef emit_pack_a(CgModule *cm, const Shape *s, const char *name, 
     for (int i = 0; i < mr; i++)
         v = LLVMBuildInsertElement(f->b, v, load4(f, cm->f32, gepf(f, arow[i], off)),
                                    LLVMConstInt(cm->i32, (unsigned long long)i, 0), "");
-    store4(f, v, gepf(f, out, mul(f, p, k64(f, s->MR))));
+    store4(f, v, gepf(f, out, mul(f, p, k64(f, s->tile.MR))));
     loop_end(f, &lp);
     LLVMBuildRetVoid(f->b);
     fn_end(f);
@@ -289,15 +284,6 @@ static LLVMValueRef set_groups(Fn *f, LLVMValueRef ctx, LLVMValueRef epi_panels)
     return gp;
 }
 
-/* Panels [*j0, *j1) of task t of tn over np panels in groups of gp: whole
- * groups, so that every epilogue rectangle starts at a multiple of gp panels. */
-static void group_range(Fn *f, LLVMValueRef t, LLVMValueRef tn, LLVMValueRef np, LLVMValueRef gp, LLVMValueRef *j0,
-                        LLVMValueRef *j1) {
-    LLVMValueRef groups = cdiv(f, np, gp);
-    *j0 = smin(f, np, mul(f, sdiv(f, mul(f, t, groups), tn), gp));
-    *j1 = smin(f, np, mul(f, sdiv(f, mul(f, add(f, t, k64(f, 1)), groups), tn), gp));
-}
-
 /* Task t of an even tm x tn grid over the MR-row and NR-column panels of C:
  * for each block of NCP panels, each KC block, each MR-row panel (packed into
  * a stack buffer): the kernels along the panels of the block. Mode 0: B is
@@ -320,24 +306,18 @@ static LLVMValueRef emit_main_task(CgModule *cm, const Shape *s, LLVMValueRef ke
     LLVMValueRef epi = ctx_get(f, ctx, F_EPI), epi_arg = ctx_get(f, ctx, F_EPI_ARG);
     LLVMValueRef unpacked = cmp(f, LLVMIntNE, ctx_get(f, ctx, F_MODE), k64(f, 0));
     LLVMValueRef tbuf = gepf(f, ctx_get(f, ctx, F_BUF), mul(f, t, ctx_get(f, ctx, F_TBUF)));
-    LLVMValueRef ti = sdiv(f, t, tn), tj = LLVMBuildSRem(f->b, t, tn, "");
-    LLVMValueRef MRv = k64(f, s->MR), NRv = k64(f, s->NR);
-    LLVMValueRef m0 = mul(f, sdiv(f, mul(f, ti, mp), tm), MRv);
-    LLVMValueRef m1 = smin(f, M, mul(f, sdiv(f, mul(f, add(f, ti, k64(f, 1)), mp), tm), MRv));
-    LLVMValueRef j0, j1, gp = ctx_get(f, ctx, F_GP);
-    group_range(f, tj, tn, np, gp, &j0, &j1);
-    LLVMTypeRef buf_t = LLVMArrayType2(cm->f32, (uint64_t)s->KC * (uint64_t)s->MR);
+    LLVMValueRef MRv = k64(f, s->tile.MR), NRv = k64(f, s->tile.NR);
+    LLVMValueRef m0, m1, j0, j1;
+    task_rows(f, sdiv(f, t, tn), tm, mp, M, s->tile.MR, &m0, &m1);
+    LLVMValueRef gp = ctx_get(f, ctx, F_GP);
+    task_panels(f, LLVMBuildSRem(f->b, t, tn, ""), tn, np, gp, &j0, &j1);
+    LLVMTypeRef buf_t = LLVMArrayType2(cm->f32, (uint64_t)s->KC * (uint64_t)s->tile.MR);
     LLVMValueRef abuf = var(f, buf_t, NULL);
     LLVMSetAlignment(abuf, 64);
     LLVMTypeRef kt = kernel_type(cm);
 
     Loop ljc, lpc, lic, ljp;
-    /* the task's panels in even blocks of at most NCP */
-    LLVMValueRef nblocks = cdiv(f, sub(f, j1, j0), k64(f, s->NCP));
-    LLVMValueRef one = k64(f, 1);
-    nblocks = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, nblocks, one), one, nblocks, "");
-    LLVMValueRef ncp = cdiv(f, sub(f, j1, j0), nblocks);
-    ncp = mul(f, cdiv(f, LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, ncp, one), one, ncp, ""), gp), gp);
+    LLVMValueRef ncp = block_panels(f, j0, j1, s->NCP, gp);
     LLVMValueRef jc = loop_begin(f, &ljc, j0, j1, ncp);
     LLVMValueRef jce = smin(f, add(f, jc, ncp), j1);
     LLVMValueRef pc = loop_begin(f, &lpc, k64(f, 0), K, k64(f, s->KC));
@@ -346,7 +326,7 @@ static LLVMValueRef emit_main_task(CgModule *cm, const Shape *s, LLVMValueRef ke
     LLVMValueRef last = cmp(f, LLVMIntEQ, add(f, pc, kc), K);
     If pack;
     if_begin(f, &pack, unpacked);
-    LLVMValueRef pb[] = {Bp, b_rs, b_cs, N, jc, jce, pc, kc, tbuf, k64(f, (int64_t)s->KC * s->NR)};
+    LLVMValueRef pb[] = {Bp, b_rs, b_cs, N, jc, jce, pc, kc, tbuf, k64(f, (int64_t)s->KC * s->tile.NR)};
     call(f, pack_b, pb, 10);
     if_end(f, &pack);
     LLVMValueRef ic = loop_begin(f, &lic, m0, m1, MRv);
@@ -359,15 +339,16 @@ static LLVMValueRef emit_main_task(CgModule *cm, const Shape *s, LLVMValueRef ke
     LLVMValueRef jp = loop_begin(f, &ljp, jc, jce, k64(f, 1));
     LLVMValueRef col = mul(f, jp, NRv);
     LLVMValueRef nr = smin(f, NRv, sub(f, N, col));
-    LLVMValueRef bsrc = LLVMBuildSelect(f->b, unpacked, gepf(f, tbuf, mul(f, sub(f, jp, jc), k64(f, (int64_t)s->KC * s->NR))),
-                                        gepf(f, Bp, mul(f, add(f, mul(f, jp, K), pc), NRv)), "");
+    LLVMValueRef bsrc =
+        LLVMBuildSelect(f->b, unpacked, gepf(f, tbuf, mul(f, sub(f, jp, jc), k64(f, (int64_t)s->KC * s->tile.NR))),
+                        gepf(f, Bp, mul(f, add(f, mul(f, jp, K), pc), NRv)), "");
     LLVMValueRef args[] = {kc, abuf, k64(f, 0), k64(f, 0), bsrc, NRv, gepf(f, crow, col), ldc, nr, acc};
     If full;
     if_begin(f, &full, LLVMBuildAnd(f->b, cmp(f, LLVMIntEQ, mr, MRv), cmp(f, LLVMIntEQ, nr, NRv), ""));
     LLVMBuildCall2(f->b, kt, full_kernel, args, 10, "");
     if_else(f, &full);
-    LLVMValueRef nv = cdiv(f, nr, k64(f, s->L));
-    LLVMValueRef idx = add(f, mul(f, sub(f, mr, k64(f, 1)), k64(f, s->NV)), sub(f, nv, k64(f, 1)));
+    LLVMValueRef nv = cdiv(f, nr, k64(f, s->tile.L));
+    LLVMValueRef idx = add(f, mul(f, sub(f, mr, k64(f, 1)), k64(f, s->tile.NV)), sub(f, nv, k64(f, 1)));
     LLVMBuildCall2(f->b, kt, table_get(f, kernels, idx), args, 10, "");
     if_end(f, &full);
     loop_end(f, &ljp);
@@ -395,9 +376,9 @@ static LLVMValueRef emit_small_task(CgModule *cm, const Shape *s, LLVMValueRef k
     LLVMValueRef ldc = ctx_get(f, ctx, F_LDC), tn = ctx_get(f, ctx, F_TN), np = ctx_get(f, ctx, F_NP);
     LLVMValueRef mode = ctx_get(f, ctx, F_MODE);
     LLVMValueRef epi = ctx_get(f, ctx, F_EPI), epi_arg = ctx_get(f, ctx, F_EPI_ARG);
-    LLVMValueRef NRv = k64(f, s->NR), width = ctx_get(f, ctx, F_MP), gp = ctx_get(f, ctx, F_GP);
+    LLVMValueRef NRv = k64(f, s->tile.NR), width = ctx_get(f, ctx, F_MP), gp = ctx_get(f, ctx, F_GP);
     LLVMValueRef j0, j1;
-    group_range(f, t, tn, np, gp, &j0, &j1);
+    task_panels(f, t, tn, np, gp, &j0, &j1);
     Loop lj;
     LLVMValueRef jp = loop_begin(f, &lj, j0, j1, k64(f, 1));
     LLVMValueRef col = mul(f, jp, width);
@@ -433,8 +414,8 @@ static LLVMValueRef emit_pack_b_block(CgModule *cm, const Shape *s) {
                  N = LLVMGetParam(fn, 3), jp0 = LLVMGetParam(fn, 4), jp1 = LLVMGetParam(fn, 5),
                  p0 = LLVMGetParam(fn, 6), kc = LLVMGetParam(fn, 7), out = LLVMGetParam(fn, 8),
                  pstride = LLVMGetParam(fn, 9);
-    LLVMValueRef NRv = k64(f, s->NR);
-    const int L = s->L;
+    LLVMValueRef NRv = k64(f, s->tile.NR);
+    const int L = s->tile.L;
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)L);
     Loop lj, lp;
     If contiguous, full;
@@ -452,7 +433,7 @@ static LLVMValueRef emit_pack_b_block(CgModule *cm, const Shape *s) {
         for (int masked = 0; masked < 2; masked++) {
             if (masked)
                 if_else(f, &full);
-            for (int v = 0; v < s->NV; v++) {
+            for (int v = 0; v < s->tile.NV; v++) {
                 LLVMValueRef sp = gepf(f, src, k64(f, (int64_t)v * L));
                 LLVMValueRef x = masked ? masked_load(f, vt, sp, lane_mask(f, sub(f, nr, k64(f, (int64_t)v * L)), L),
                                                       LLVMConstNull(vt))
@@ -504,36 +485,16 @@ static LLVMTypeRef gemm_type(CgModule *cm) {
 
 static bool defined(LLVMValueRef fn) { return fn && LLVMCountBasicBlocks(fn) > 0; }
 
-/* Returns early from the driver when M or N <= 0; when K <= 0, zeroes C and
- * hands all of it to the epilogue. */
-static void trivial_cases(Fn *f, LLVMValueRef M, LLVMValueRef N, LLVMValueRef K, LLVMValueRef C, LLVMValueRef ldc,
-                          LLVMValueRef epi, LLVMValueRef epi_arg) {
-    If empty, nok;
-    if_begin(f, &empty, LLVMBuildOr(f->b, cmp(f, LLVMIntSLE, M, k64(f, 0)), cmp(f, LLVMIntSLE, N, k64(f, 0)), ""));
-    LLVMBuildRetVoid(f->b);
-    LLVMPositionBuilderAtEnd(f->b, block(f, "dead"));
-    if_end(f, &empty);
-    if_begin(f, &nok, cmp(f, LLVMIntSLE, K, k64(f, 0)));
-    Loop li;
-    LLVMValueRef i = loop_begin(f, &li, k64(f, 0), M, k64(f, 1));
-    LLVMBuildMemSet(f->b, gepf(f, C, mul(f, i, ldc)), LLVMConstInt(f->cm->i8, 0, 0), mul(f, N, k64(f, 4)), 4);
-    loop_end(f, &li);
-    call_epi(f, NULL, epi, epi_arg, k64(f, 0), M, k64(f, 0), N);
-    LLVMBuildRetVoid(f->b);
-    LLVMPositionBuilderAtEnd(f->b, block(f, "dead"));
-    if_end(f, &nok);
-}
-
 /* Accumulator sets for a small-M kernel: enough independent FMA chains (>= 8). */
 static int small_u(const Shape *s, int mr) {
-    int chains = mr * s->NV, u = (8 + chains - 1) / chains;
+    int chains = mr * s->tile.NV, u = (8 + chains - 1) / chains;
     return u < 1 ? 1 : u > MAX_U ? MAX_U : u;
 }
 
 /* Vectors per row of the small-M kernels that read B directly: the
  * accumulators take most of the registers (24 of 32, 12 of 16), so one pass
  * streams long contiguous pieces of each row of B. */
-static int regs_for_acc(const Shape *s) { return s->L >= 16 ? 24 : 12; }
+static int regs_for_acc(const Shape *s) { return s->tile.L >= 16 ? 24 : 12; }
 static int wide_nv(const Shape *s, int mr) { return regs_for_acc(s) / mr; }
 
 /* The internal functions both drivers use, emitted once per module. */
@@ -550,23 +511,23 @@ static Parts parts(CgModule *cm, const Shape *s) {
     }
     char name[64];
     LLVMValueRef kernels[MAX_MR * MAX_NV], packers[MAX_MR], full = NULL;
-    for (int m = 1; m <= s->MR; m++) {
+    for (int m = 1; m <= s->tile.MR; m++) {
         snprintf(name, sizeof name, "attn_gemm_pack_a_%d", m);
         packers[m - 1] = emit_pack_a(cm, s, name, m);
-        for (int v = 1; v <= s->NV; v++) {
+        for (int v = 1; v <= s->tile.NV; v++) {
             snprintf(name, sizeof name, "attn_gemm_kernel_%d_%d", m, v);
-            kernels[(m - 1) * s->NV + v - 1] = emit_kernel(cm, s, name, m, v, true, B_PACKED, 1);
+            kernels[(m - 1) * s->tile.NV + v - 1] = emit_kernel(cm, s, name, m, v, true, B_PACKED, 1);
         }
     }
-    full = kernels[s->MR * s->NV - 1];
-    LLVMValueRef ktab = fn_table(cm, "attn_gemm_kernels", kernels, s->MR * s->NV);
-    LLVMValueRef ptab = fn_table(cm, "attn_gemm_packers", packers, s->MR);
+    full = kernels[s->tile.MR * s->tile.NV - 1];
+    LLVMValueRef ktab = fn_table(cm, "attn_gemm_kernels", kernels, s->tile.MR * s->tile.NV);
+    LLVMValueRef ptab = fn_table(cm, "attn_gemm_packers", packers, s->tile.MR);
     LLVMValueRef small[3 * SMALL_M];
     for (int variant = 0; variant < 3; variant++)
         for (int m = 1; m <= SMALL_M; m++) {
             snprintf(name, sizeof name, "attn_gemm_small_%d_%d", variant, m);
             small[variant * SMALL_M + m - 1] =
-                variant == B_PACKED ? emit_kernel(cm, s, name, m, s->NV, false, B_PACKED, small_u(s, m))
+                variant == B_PACKED ? emit_kernel(cm, s, name, m, s->tile.NV, false, B_PACKED, small_u(s, m))
                                     : emit_kernel(cm, s, name, m, wide_nv(s, m), false, variant, 1);
         }
     LLVMValueRef stab = fn_table(cm, "attn_gemm_small_kernels", small, 3 * SMALL_M);
@@ -588,8 +549,8 @@ static void small_path(Fn *f, const Shape *s, const Parts *P, LLVMValueRef ctx, 
                        LLVMValueRef N, LLVMValueRef K) {
     LLVMValueRef T = pool_threads(f, pool);
     LLVMValueRef direct = cmp(f, LLVMIntNE, ctx_get(f, ctx, F_MODE), k64(f, 0));
-    LLVMValueRef wide = mul(f, sdiv(f, k64(f, regs_for_acc(s)), M), k64(f, s->L));
-    LLVMValueRef width = LLVMBuildSelect(f->b, direct, wide, k64(f, s->NR), "");
+    LLVMValueRef wide = mul(f, sdiv(f, k64(f, regs_for_acc(s)), M), k64(f, s->tile.L));
+    LLVMValueRef width = LLVMBuildSelect(f->b, direct, wide, k64(f, s->tile.NR), "");
     LLVMValueRef np = cdiv(f, N, width);
     LLVMValueRef groups = cdiv(f, np, ctx_get(f, ctx, F_GP));
     LLVMValueRef nt = task_count(f, T, groups, mul(f, mul(f, M, N), K), 1 << 16);
@@ -604,7 +565,7 @@ static void small_path(Fn *f, const Shape *s, const Parts *P, LLVMValueRef ctx, 
  * `b_packed`: B comes packed (row groups only read it again, from cache). */
 static LLVMValueRef main_grid(Fn *f, const Shape *s, LLVMValueRef ctx, LLVMValueRef T, LLVMValueRef M, LLVMValueRef N,
                               LLVMValueRef K, bool b_packed) {
-    LLVMValueRef np = cdiv(f, N, k64(f, s->NR)), mp = cdiv(f, M, k64(f, s->MR));
+    LLVMValueRef np = cdiv(f, N, k64(f, s->tile.NR)), mp = cdiv(f, M, k64(f, s->tile.MR));
     LLVMValueRef groups = cdiv(f, np, ctx_get(f, ctx, F_GP));
     LLVMValueRef work = mul(f, mul(f, M, N), K);
     LLVMValueRef par = LLVMBuildAnd(f->b, cmp(f, LLVMIntSGT, T, k64(f, 1)),
@@ -656,8 +617,8 @@ LLVMValueRef cg_gemm_packed(CgModule *cm) {
                  a_rs = LLVMGetParam(fn, 4), a_cs = LLVMGetParam(fn, 5), Bp = LLVMGetParam(fn, 6),
                  C = LLVMGetParam(fn, 7), ldc = LLVMGetParam(fn, 8), pool = LLVMGetParam(fn, 9),
                  epi = LLVMGetParam(fn, 10), epi_arg = LLVMGetParam(fn, 11), epi_panels = LLVMGetParam(fn, 12);
-    trivial_cases(f, M, N, K, C, ldc, epi, epi_arg);
-    LLVMValueRef ctx = new_ctx(f, A, Bp, C, M, N, K, a_rs, a_cs, k64(f, s.NR), k64(f, 1), epi, epi_arg);
+    gemm_trivial_cases(f, M, N, K, C, ldc, epi, epi_arg);
+    LLVMValueRef ctx = new_ctx(f, A, Bp, C, M, N, K, a_rs, a_cs, k64(f, s.tile.NR), k64(f, 1), epi, epi_arg);
     set_groups(f, ctx, epi_panels);
     ctx_set(f, ctx, F_BUF, LLVMConstNull(cm->ptr));
     ctx_set(f, ctx, F_TBUF, k64(f, 0));
@@ -714,7 +675,7 @@ LLVMValueRef cg_gemm(CgModule *cm) {
                  b_rs = LLVMGetParam(fn, 7), b_cs = LLVMGetParam(fn, 8), C = LLVMGetParam(fn, 9),
                  ldc = LLVMGetParam(fn, 10), pool = LLVMGetParam(fn, 11), epi = LLVMGetParam(fn, 12),
                  epi_arg = LLVMGetParam(fn, 13), epi_panels = LLVMGetParam(fn, 14);
-    trivial_cases(f, M, N, K, C, ldc, epi, epi_arg);
+    gemm_trivial_cases(f, M, N, K, C, ldc, epi, epi_arg);
     LLVMValueRef ctx = new_ctx(f, A, B, C, M, N, K, a_rs, a_cs, b_rs, b_cs, epi, epi_arg);
     ctx_set(f, ctx, F_LDC, ldc);
     ctx_set(f, ctx, F_MODE, k64(f, 1));
@@ -728,12 +689,12 @@ LLVMValueRef cg_gemm(CgModule *cm) {
     {
         /* each task packs the KC x NCP blocks of B it uses into its own buffer */
         LLVMValueRef nt = main_grid(f, &s, ctx, pool_threads(f, pool), M, N, K, false);
-        LLVMValueRef np = cdiv(f, N, k64(f, s.NR)), tn = ctx_get(f, ctx, F_TN);
+        LLVMValueRef np = cdiv(f, N, k64(f, s.tile.NR)), tn = ctx_get(f, ctx, F_TN);
         /* blocks of NCP panels, or of whole groups of gp panels (main_task) */
         LLVMValueRef panels = smin(f, cdiv(f, np, tn), k64(f, s.NCP));
         panels = LLVMBuildSelect(f->b, cmp(f, LLVMIntSGT, gp, k64(f, 1)),
                                  smin(f, np, mul(f, cdiv(f, cdiv(f, np, tn), gp), gp)), panels, "");
-        LLVMValueRef tfloats = mul(f, panels, k64(f, (int64_t)s.KC * s.NR));
+        LLVMValueRef tfloats = mul(f, panels, k64(f, (int64_t)s.KC * s.tile.NR));
         LLVMValueRef bytes = mul(f, mul(f, nt, tfloats), k64(f, 4));
         LLVMValueRef buf = call(f, runtime_fn(cm, "attn_rt_aligned_alloc"), &bytes, 1);
         If nomem;

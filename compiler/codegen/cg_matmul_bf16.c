@@ -35,26 +35,20 @@
 enum { BF_MAX_MR = 8, BF_MAX_NV = 4 };
 
 typedef struct BfShape {
-    int L;     /* 32-bit words (f32 lanes) per vector */
-    int MR;    /* rows of the register tile */
-    int NV;    /* vectors per row of the tile */
-    int NR;    /* columns of a panel: NV * L */
-    int KC;    /* rows of K per block (even) */
-    int NCP;   /* panels per block of columns (about 480 KB of bf16 B) */
-    bool dp;   /* vdpbf16ps: AVX512_BF16 with 16 lanes */
+    CoreTile tile; /* L: 32-bit words (f32 lanes, bf16 pairs) per vector */
+    int KC;        /* rows of K per block (even) */
+    int NCP;       /* panels per block of columns (about 480 KB of bf16 B) */
+    bool dp;       /* vdpbf16ps: AVX512_BF16 with 16 lanes */
 } BfShape;
 
 static BfShape bf_shape(const CgTarget *t) {
     BfShape s;
-    s.L = cg_target_lanes(t);
-    s.NR = attn_pack_nr(s.L);
-    s.NV = s.NR / s.L;
-    s.MR = s.L >= 16 ? 8 : 6;
+    s.tile = core_tile(t);
     s.KC = 512;
-    s.NCP = (int)((480 * 1024 / 2 / s.KC) / s.NR);
+    s.NCP = (int)((480 * 1024 / 2 / s.KC) / s.tile.NR);
     if (s.NCP < 1)
         s.NCP = 1;
-    s.dp = s.L == 16 && cg_target_has(t, "avx512bf16");
+    s.dp = s.tile.L == 16 && cg_target_has(t, "avx512bf16");
     return s;
 }
 
@@ -95,22 +89,22 @@ static LLVMTypeRef kernel_type(CgModule *cm) {
 static void store_tile(Fn *f, const BfShape *s, int mr, int nv, LLVMValueRef val[BF_MAX_MR][BF_MAX_NV], LLVMValueRef C,
                        LLVMValueRef ldc, LLVMValueRef nr, LLVMValueRef accumulate) {
     CgModule *cm = f->cm;
-    LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
+    LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->tile.L);
     If full, acc_if;
-    if_begin(f, &full, cmp(f, LLVMIntSGE, nr, k64(f, (int64_t)nv * s->L)));
+    if_begin(f, &full, cmp(f, LLVMIntSGE, nr, k64(f, (int64_t)nv * s->tile.L)));
     for (int masked = 0; masked < 2; masked++) {
         if (masked)
             if_else(f, &full);
         LLVMValueRef mask[BF_MAX_NV] = {0};
         for (int v = 0; masked && v < nv; v++)
-            mask[v] = lane_mask(f, sub(f, nr, k64(f, (int64_t)v * s->L)), s->L);
+            mask[v] = lane_mask(f, sub(f, nr, k64(f, (int64_t)v * s->tile.L)), s->tile.L);
         if_begin(f, &acc_if, cmp(f, LLVMIntNE, accumulate, k64(f, 0)));
         for (int add_c = 1; add_c >= 0; add_c--) {
             if (!add_c)
                 if_else(f, &acc_if);
             for (int i = 0; i < mr; i++)
                 for (int v = 0; v < nv; v++) {
-                    LLVMValueRef p = gep(f, cm->f32, C, add(f, mul(f, k64(f, i), ldc), k64(f, (int64_t)v * s->L)));
+                    LLVMValueRef p = gep(f, cm->f32, C, add(f, mul(f, k64(f, i), ldc), k64(f, (int64_t)v * s->tile.L)));
                     LLVMValueRef x = val[i][v];
                     if (masked) {
                         LLVMTypeRef ty[] = {vt, cm->ptr};
@@ -138,7 +132,7 @@ static LLVMValueRef emit_kernel(CgModule *cm, const BfShape *s, const char *name
     fn_begin(f, cm, fn);
     LLVMValueRef kq = LLVMGetParam(fn, 0), Aw = LLVMGetParam(fn, 1), Bw = LLVMGetParam(fn, 2), C = LLVMGetParam(fn, 3),
                  ldc = LLVMGetParam(fn, 4), nr = LLVMGetParam(fn, 5), accumulate = LLVMGetParam(fn, 6);
-    const int L = s->L;
+    const int L = s->tile.L;
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)L), wt = LLVMVectorType(cm->i32, (unsigned)L);
     LLVMValueRef acc[BF_MAX_MR][BF_MAX_NV];
     for (int i = 0; i < mr; i++)
@@ -146,7 +140,7 @@ static LLVMValueRef emit_kernel(CgModule *cm, const BfShape *s, const char *name
             acc[i][v] = var(f, vt, LLVMConstNull(vt));
     Loop lq;
     LLVMValueRef q = loop_begin(f, &lq, k64(f, 0), kq, k64(f, 1));
-    LLVMValueRef brow = gep(f, cm->i32, Bw, mul(f, q, k64(f, s->NR)));
+    LLVMValueRef brow = gep(f, cm->i32, Bw, mul(f, q, k64(f, s->tile.NR)));
     LLVMValueRef bw[BF_MAX_NV], blo[BF_MAX_NV], bhi[BF_MAX_NV];
     for (int v = 0; v < nv; v++) {
         bw[v] = load4(f, wt, gep(f, cm->i32, brow, k64(f, (int64_t)v * L)));
@@ -154,7 +148,7 @@ static LLVMValueRef emit_kernel(CgModule *cm, const BfShape *s, const char *name
             widen(f, bw[v], L, &blo[v], &bhi[v]);
     }
     for (int i = 0; i < mr; i++) {
-        LLVMValueRef aw = load4(f, cm->i32, gep(f, cm->i32, Aw, add(f, mul(f, q, k64(f, s->MR)), k64(f, i))));
+        LLVMValueRef aw = load4(f, cm->i32, gep(f, cm->i32, Aw, add(f, mul(f, q, k64(f, s->tile.MR)), k64(f, i))));
         LLVMValueRef a = NULL, alo = NULL, ahi = NULL;
         if (s->dp) {
             a = splat(f, aw, L);
@@ -204,7 +198,7 @@ static LLVMValueRef round_bf16(Fn *f, LLVMValueRef x, int lanes) {
 /* Column p of the strip's rows as a vector of MR floats (rows mr..MR zero). */
 static LLVMValueRef strip_column(Fn *f, const BfShape *s, LLVMValueRef *row, int mr, LLVMValueRef p,
                                  LLVMValueRef a_cs) {
-    LLVMValueRef v = LLVMConstNull(LLVMVectorType(f->cm->f32, (unsigned)s->MR));
+    LLVMValueRef v = LLVMConstNull(LLVMVectorType(f->cm->f32, (unsigned)s->tile.MR));
     for (int i = 0; i < mr; i++)
         v = LLVMBuildInsertElement(f->b, v, load4(f, f->cm->f32, gep(f, f->cm->f32, row[i], mul(f, p, a_cs))),
                                    LLVMConstInt(f->cm->i32, (unsigned long long)i, 0), "");
@@ -231,15 +225,15 @@ static LLVMValueRef emit_pack_a(CgModule *cm, const BfShape *s, int mr) {
     Loop lq;
     LLVMValueRef q = loop_begin(f, &lq, k64(f, 0), whole, k64(f, 1));
     LLVMValueRef p = mul(f, q, k64(f, 2));
-    LLVMValueRef lo = round_bf16(f, strip_column(f, s, row, mr, p, a_cs), s->MR);
-    LLVMValueRef hi = round_bf16(f, strip_column(f, s, row, mr, add(f, p, k64(f, 1)), a_cs), s->MR);
-    LLVMValueRef w = LLVMBuildOr(f->b, lo, LLVMBuildShl(f->b, hi, ki32(f, 16, s->MR), ""), "");
-    store4(f, w, gep(f, cm->i32, out, mul(f, q, k64(f, s->MR)))); /* (a <6 x i32> is 32 bytes apart in memory) */
+    LLVMValueRef lo = round_bf16(f, strip_column(f, s, row, mr, p, a_cs), s->tile.MR);
+    LLVMValueRef hi = round_bf16(f, strip_column(f, s, row, mr, add(f, p, k64(f, 1)), a_cs), s->tile.MR);
+    LLVMValueRef w = LLVMBuildOr(f->b, lo, LLVMBuildShl(f->b, hi, ki32(f, 16, s->tile.MR), ""), "");
+    store4(f, w, gep(f, cm->i32, out, mul(f, q, k64(f, s->tile.MR)))); /* (a <6 x i32> is 32 bytes apart in memory) */
     loop_end(f, &lq);
     If odd;
     if_begin(f, &odd, cmp(f, LLVMIntNE, LLVMBuildSRem(f->b, kc, k64(f, 2), ""), k64(f, 0)));
-    store4(f, round_bf16(f, strip_column(f, s, row, mr, sub(f, kc, k64(f, 1)), a_cs), s->MR),
-           gep(f, cm->i32, out, mul(f, whole, k64(f, s->MR))));
+    store4(f, round_bf16(f, strip_column(f, s, row, mr, sub(f, kc, k64(f, 1)), a_cs), s->tile.MR),
+           gep(f, cm->i32, out, mul(f, whole, k64(f, s->tile.MR))));
     if_end(f, &odd);
     LLVMBuildRetVoid(f->b);
     fn_end(f);
@@ -271,13 +265,14 @@ static LLVMValueRef emit_pack_task(CgModule *cm, const BfShape *s, LLVMValueRef 
     LLVMValueRef A = ctx_get(f, ctx, X_A), AP = ctx_get(f, ctx, X_AP), M = ctx_get(f, ctx, X_M),
                  K = ctx_get(f, ctx, X_K), a_rs = ctx_get(f, ctx, X_ARS), a_cs = ctx_get(f, ctx, X_ACS),
                  mp = ctx_get(f, ctx, X_MP), nq = ctx_get(f, ctx, X_NQ);
-    LLVMValueRef MRv = k64(f, s->MR), one = k64(f, 1);
+    LLVMValueRef MRv = k64(f, s->tile.MR), one = k64(f, 1);
     LLVMValueRef strip_words = mul(f, cdiv(f, K, k64(f, 2)), MRv);
     Loop ls;
     LLVMValueRef st = loop_begin(f, &ls, sdiv(f, mul(f, t, mp), nq), sdiv(f, mul(f, add(f, t, one), mp), nq), one);
     LLVMValueRef r0 = mul(f, st, MRv);
     LLVMValueRef pidx = sub(f, smin(f, MRv, sub(f, M, r0)), one);
-    LLVMValueRef pa[] = {K, gep(f, cm->f32, A, mul(f, r0, a_rs)), a_rs, a_cs, gep(f, cm->i32, AP, mul(f, st, strip_words))};
+    LLVMValueRef pa[] = {K, gep(f, cm->f32, A, mul(f, r0, a_rs)), a_rs, a_cs,
+                         gep(f, cm->i32, AP, mul(f, st, strip_words))};
     LLVMBuildCall2(f->b, packer_t, table_get(f, ptable, pidx), pa, 5, "");
     loop_end(f, &ls);
     LLVMBuildRetVoid(f->b);
@@ -294,13 +289,13 @@ static LLVMValueRef emit_pack_task(CgModule *cm, const BfShape *s, LLVMValueRef 
 static LLVMValueRef emit_task(CgModule *cm, const BfShape *s, LLVMValueRef ptable, LLVMTypeRef packer_t) {
     char name[64];
     LLVMValueRef kernels[BF_MAX_MR * BF_MAX_NV];
-    for (int m = 1; m <= s->MR; m++)
-        for (int v = 1; v <= s->NV; v++) {
+    for (int m = 1; m <= s->tile.MR; m++)
+        for (int v = 1; v <= s->tile.NV; v++) {
             snprintf(name, sizeof name, "attn_gemm_bf16_kernel_%d_%d", m, v);
-            kernels[(m - 1) * s->NV + v - 1] = emit_kernel(cm, s, name, m, v);
+            kernels[(m - 1) * s->tile.NV + v - 1] = emit_kernel(cm, s, name, m, v);
         }
-    LLVMValueRef table = fn_table(cm, "attn_gemm_bf16_kernels", kernels, s->MR * s->NV);
-    LLVMValueRef full_kernel = kernels[s->MR * s->NV - 1];
+    LLVMValueRef table = fn_table(cm, "attn_gemm_bf16_kernels", kernels, s->tile.MR * s->tile.NV);
+    LLVMValueRef full_kernel = kernels[s->tile.MR * s->tile.NV - 1];
     LLVMValueRef fn = new_function(cm, "attn_gemm_bf16_task", task_type(cm), true);
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
@@ -311,21 +306,14 @@ static LLVMValueRef emit_task(CgModule *cm, const BfShape *s, LLVMValueRef ptabl
     LLVMValueRef tm = ctx_get(f, ctx, X_TM), tn = ctx_get(f, ctx, X_TN), mp = ctx_get(f, ctx, X_MP);
     LLVMValueRef np = ctx_get(f, ctx, X_NP), gp = ctx_get(f, ctx, X_GP), AP = ctx_get(f, ctx, X_AP);
     LLVMValueRef epi = ctx_get(f, ctx, X_EPI), epi_arg = ctx_get(f, ctx, X_EPI_ARG);
-    LLVMValueRef MRv = k64(f, s->MR), NRv = k64(f, s->NR), one = k64(f, 1);
+    LLVMValueRef MRv = k64(f, s->tile.MR), NRv = k64(f, s->tile.NR), one = k64(f, 1);
     LLVMValueRef kp = mul(f, cdiv(f, K, k64(f, 2)), k64(f, 2)); /* K in whole pairs */
-    LLVMValueRef ti = sdiv(f, t, tn), tj = LLVMBuildSRem(f->b, t, tn, "");
-    LLVMValueRef m0 = mul(f, sdiv(f, mul(f, ti, mp), tm), MRv);
-    LLVMValueRef m1 = smin(f, M, mul(f, sdiv(f, mul(f, add(f, ti, one), mp), tm), MRv));
-    LLVMValueRef groups = cdiv(f, np, gp);
-    LLVMValueRef j0 = smin(f, np, mul(f, sdiv(f, mul(f, tj, groups), tn), gp));
-    LLVMValueRef j1 = smin(f, np, mul(f, sdiv(f, mul(f, add(f, tj, one), groups), tn), gp));
-    LLVMValueRef abuf = var(f, LLVMArrayType2(cm->i32, (uint64_t)(s->KC / 2) * (uint64_t)s->MR), NULL);
+    LLVMValueRef m0, m1, j0, j1;
+    task_rows(f, sdiv(f, t, tn), tm, mp, M, s->tile.MR, &m0, &m1);
+    task_panels(f, LLVMBuildSRem(f->b, t, tn, ""), tn, np, gp, &j0, &j1);
+    LLVMValueRef abuf = var(f, LLVMArrayType2(cm->i32, (uint64_t)(s->KC / 2) * (uint64_t)s->tile.MR), NULL);
     LLVMSetAlignment(abuf, 64);
-    /* blocks of about NCP panels, whole groups each */
-    LLVMValueRef nblocks = cdiv(f, sub(f, j1, j0), k64(f, s->NCP));
-    nblocks = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, nblocks, one), one, nblocks, "");
-    LLVMValueRef ncp = cdiv(f, sub(f, j1, j0), nblocks);
-    ncp = mul(f, cdiv(f, LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, ncp, one), one, ncp, ""), gp), gp);
+    LLVMValueRef ncp = block_panels(f, j0, j1, s->NCP, gp);
     Loop ljc, lpc, lic, ljp;
     LLVMValueRef jc = loop_begin(f, &ljc, j0, j1, ncp);
     LLVMValueRef jce = smin(f, add(f, jc, ncp), j1);
@@ -360,8 +348,8 @@ static LLVMValueRef emit_task(CgModule *cm, const BfShape *s, LLVMValueRef ptabl
     if_begin(f, &full, LLVMBuildAnd(f->b, cmp(f, LLVMIntEQ, mr, MRv), cmp(f, LLVMIntEQ, nr, NRv), ""));
     LLVMBuildCall2(f->b, kt, full_kernel, args, 7, "");
     if_else(f, &full);
-    LLVMValueRef nv = cdiv(f, nr, k64(f, s->L));
-    LLVMValueRef idx = add(f, mul(f, sub(f, mr, one), k64(f, s->NV)), sub(f, nv, one));
+    LLVMValueRef nv = cdiv(f, nr, k64(f, s->tile.L));
+    LLVMValueRef idx = add(f, mul(f, sub(f, mr, one), k64(f, s->tile.NV)), sub(f, nv, one));
     LLVMValueRef slot = LLVMBuildInBoundsGEP2(f->b, cm->ptr, table, &idx, 1, "");
     LLVMBuildCall2(f->b, kt, LLVMBuildLoad2(f->b, cm->ptr, slot, ""), args, 7, "");
     if_end(f, &full);
@@ -381,9 +369,9 @@ LLVMValueRef cg_gemm_packed_bf16(CgModule *cm) {
         return fn;
     BfShape s = bf_shape(cm->target);
     LLVMValueRef packers[BF_MAX_MR];
-    for (int m = 1; m <= s.MR; m++)
+    for (int m = 1; m <= s.tile.MR; m++)
         packers[m - 1] = emit_pack_a(cm, &s, m);
-    LLVMValueRef ptable = fn_table(cm, "attn_gemm_bf16_packers", packers, s.MR);
+    LLVMValueRef ptable = fn_table(cm, "attn_gemm_bf16_packers", packers, s.tile.MR);
     LLVMTypeRef packer_t = LLVMGlobalGetValueType(packers[0]);
     LLVMValueRef task = emit_task(cm, &s, ptable, packer_t), pack_task = emit_pack_task(cm, &s, ptable, packer_t);
     LLVMTypeRef pt[] = {cm->i64, cm->i64, cm->i64, cm->ptr, cm->i64, cm->i64, cm->ptr,
@@ -396,22 +384,7 @@ LLVMValueRef cg_gemm_packed_bf16(CgModule *cm) {
                  a_rs = LLVMGetParam(fn, 4), a_cs = LLVMGetParam(fn, 5), Bw = LLVMGetParam(fn, 6),
                  C = LLVMGetParam(fn, 7), ldc = LLVMGetParam(fn, 8), pool = LLVMGetParam(fn, 9),
                  epi = LLVMGetParam(fn, 10), epi_arg = LLVMGetParam(fn, 11), epi_panels = LLVMGetParam(fn, 12);
-    If empty, nok;
-    if_begin(f, &empty, LLVMBuildOr(f->b, cmp(f, LLVMIntSLE, M, k64(f, 0)), cmp(f, LLVMIntSLE, N, k64(f, 0)), ""));
-    LLVMBuildRetVoid(f->b);
-    LLVMPositionBuilderAtEnd(f->b, block(f, "dead"));
-    if_end(f, &empty);
-    if_begin(f, &nok, cmp(f, LLVMIntSLE, K, k64(f, 0)));
-    {
-        Loop li;
-        LLVMValueRef i = loop_begin(f, &li, k64(f, 0), M, k64(f, 1));
-        LLVMBuildMemSet(f->b, gep(f, cm->f32, C, mul(f, i, ldc)), LLVMConstInt(cm->i8, 0, 0), mul(f, N, k64(f, 4)), 4);
-        loop_end(f, &li);
-        call_epi(f, NULL, epi, epi_arg, k64(f, 0), M, k64(f, 0), N);
-        LLVMBuildRetVoid(f->b);
-        LLVMPositionBuilderAtEnd(f->b, block(f, "dead"));
-    }
-    if_end(f, &nok);
+    gemm_trivial_cases(f, M, N, K, C, ldc, epi, epi_arg);
     LLVMValueRef ctx = var(f, task_ctx_type(cm, TASK), NULL);
     const int fields[] = {X_A, X_B, X_C, X_EPI, X_EPI_ARG, X_M, X_N, X_K, X_ARS, X_ACS, X_LDC};
     const LLVMValueRef vals[] = {A, Bw, C, epi, epi_arg, M, N, K, a_rs, a_cs, ldc};
@@ -419,7 +392,7 @@ LLVMValueRef cg_gemm_packed_bf16(CgModule *cm) {
         ctx_set(f, ctx, fields[i], vals[i]);
     LLVMValueRef one = k64(f, 1);
     LLVMValueRef gp = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, epi_panels, one), one, epi_panels, "");
-    LLVMValueRef np = cdiv(f, N, k64(f, s.NR)), mp = cdiv(f, M, k64(f, s.MR));
+    LLVMValueRef np = cdiv(f, N, k64(f, s.tile.NR)), mp = cdiv(f, M, k64(f, s.tile.MR));
     /* the grid: column groups over the threads (each packs all of its A
        rows), rows split as well when there are fewer groups than threads */
     LLVMValueRef T = pool_threads(f, pool);
@@ -441,7 +414,7 @@ LLVMValueRef cg_gemm_packed_bf16(CgModule *cm) {
     If many;
     LLVMValueRef ap_var = var(f, cm->ptr, ap);
     if_begin(f, &many, cmp(f, LLVMIntSGT, mp, one));
-    LLVMValueRef bytes = mul(f, mul(f, mp, cdiv(f, K, k64(f, 2))), k64(f, (int64_t)s.MR * 4));
+    LLVMValueRef bytes = mul(f, mul(f, mp, cdiv(f, K, k64(f, 2))), k64(f, (int64_t)s.tile.MR * 4));
     LLVMValueRef buf = call(f, runtime_fn(cm, "attn_rt_aligned_alloc"), &bytes, 1);
     LLVMBuildStore(f->b, buf, ap_var);
     ctx_set(f, ctx, X_AP, buf);

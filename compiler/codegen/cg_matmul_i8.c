@@ -27,20 +27,14 @@
 enum { MAX_MR = 8, MAX_NV = 4, MAX_U = 4, NCP_MAX = 10, L2_BLOCK = 384 * 1024 };
 
 typedef struct Shape {
-    int L;  /* int32 lanes per vector */
-    int MR; /* rows of the register tile */
-    int NV; /* vectors per row of the tile */
-    int NR; /* NV * L: columns of a packed panel (attn_pack_nr) */
+    CoreTile tile; /* L: int32 lanes per vector */
     bool vnni;
 } Shape;
 
 static Shape shape_for(const CgTarget *t) {
     Shape s;
-    s.L = cg_target_lanes(t);
-    s.NR = attn_pack_nr(s.L);
-    s.NV = s.NR / s.L;
-    s.MR = s.L >= 16 ? 8 : 6;
-    s.vnni = s.L == 16 && cg_target_has(t, "avx512vnni");
+    s.tile = core_tile(t);
+    s.vnni = s.tile.L == 16 && cg_target_has(t, "avx512vnni");
     return s;
 }
 
@@ -101,7 +95,7 @@ static LLVMValueRef to_u8(Fn *f, LLVMValueRef x, LLVMValueRef inv, LLVMValueRef 
 static void quantize_row(Fn *f, const Shape *s, LLVMValueRef src, LLVMValueRef a_cs, LLVMValueRef K,
                          LLVMValueRef Kq, LLVMValueRef dst, LLVMValueRef *scale, LLVMValueRef *zp) {
     CgModule *cm = f->cm;
-    const int L = s->L;
+    const int L = s->tile.L;
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)L);
     LLVMValueRef lo = var(f, cm->f32, cg_f32(cm, 0.0, 1)), hi = var(f, cm->f32, cg_f32(cm, 0.0, 1));
     LLVMValueRef unit = cmp(f, LLVMIntEQ, a_cs, k64(f, 1));
@@ -185,7 +179,7 @@ static LLVMValueRef emit_quant_task(CgModule *cm, const Shape *s) {
  * in each int32 lane: vpdpbusd, or the same sums widened to int32. */
 static LLVMValueRef dot4(Fn *f, const Shape *s, LLVMValueRef acc, LLVMValueRef a, LLVMValueRef b) {
     CgModule *cm = f->cm;
-    const int L = s->L;
+    const int L = s->tile.L;
     if (s->vnni) {
         const char *name = "llvm.x86.avx512.vpdpbusd.512";
         unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
@@ -227,7 +221,7 @@ static LLVMValueRef emit_kernel(CgModule *cm, const Shape *s, const char *name, 
                  As = LLVMGetParam(fn, 3), Az = LLVMGetParam(fn, 4), Bp = LLVMGetParam(fn, 5),
                  ws = LLVMGetParam(fn, 6), comp = LLVMGetParam(fn, 7), C = LLVMGetParam(fn, 8),
                  ldc = LLVMGetParam(fn, 9), nr = LLVMGetParam(fn, 10);
-    const int L = s->L, nv = s->NV;
+    const int L = s->tile.L, nv = s->tile.NV;
     LLVMTypeRef it = LLVMVectorType(cm->i32, (unsigned)L), ft = LLVMVectorType(cm->f32, (unsigned)L);
     /* u accumulator sets over alternate groups: at least 8 independent
        vpdpbusd chains (latency 4-5 cycles) when the tile is small (a
@@ -243,7 +237,7 @@ static LLVMValueRef emit_kernel(CgModule *cm, const Shape *s, const char *name, 
     /* group g into accumulator set k */
 #define STEP(g, k)                                                                                                     \
     do {                                                                                                               \
-        LLVMValueRef brow = gep(f, cm->i8, Bp, mul(f, (g), k64(f, (int64_t)s->NR * 4)));                             \
+        LLVMValueRef brow = gep(f, cm->i8, Bp, mul(f, (g), k64(f, (int64_t)s->tile.NR * 4)));                             \
         LLVMValueRef bv[MAX_NV];                                                                                       \
         for (int v = 0; v < nv; v++)                                                                                   \
             bv[v] = load_aligned(f, it, gep(f, cm->i8, brow, k64(f, (int64_t)v * L * 4)), 4);                          \
@@ -283,7 +277,7 @@ static LLVMValueRef emit_kernel(CgModule *cm, const Shape *s, const char *name, 
         cmask[v] = lane_mask(f, sub(f, nr, k64(f, (int64_t)v * L)), L);
     }
     If full;
-    if_begin(f, &full, cmp(f, LLVMIntSGE, nr, k64(f, s->NR)));
+    if_begin(f, &full, cmp(f, LLVMIntSGE, nr, k64(f, s->tile.NR)));
     for (int masked = 0; masked < 2; masked++) {
         if (masked)
             if_else(f, &full);
@@ -327,13 +321,10 @@ static LLVMValueRef emit_task(CgModule *cm, const Shape *s, LLVMValueRef kernels
                  ldc = ctx_get(f, ctx, Q_LDC);
     LLVMValueRef tm = ctx_get(f, ctx, Q_TM), tn = ctx_get(f, ctx, Q_TN), mp = ctx_get(f, ctx, Q_MP),
                  np = ctx_get(f, ctx, Q_NP), gp = ctx_get(f, ctx, Q_GP), ncp = ctx_get(f, ctx, Q_NCP);
-    LLVMValueRef MRv = k64(f, s->MR), NRv = k64(f, s->NR);
-    LLVMValueRef ti = sdiv(f, t, tn), tj = LLVMBuildSRem(f->b, t, tn, "");
-    LLVMValueRef m0 = mul(f, sdiv(f, mul(f, ti, mp), tm), MRv);
-    LLVMValueRef m1 = smin(f, M, mul(f, sdiv(f, mul(f, add(f, ti, k64(f, 1)), mp), tm), MRv));
-    LLVMValueRef ngroups = cdiv(f, np, gp);
-    LLVMValueRef j0 = smin(f, np, mul(f, sdiv(f, mul(f, tj, ngroups), tn), gp));
-    LLVMValueRef j1 = smin(f, np, mul(f, sdiv(f, mul(f, add(f, tj, k64(f, 1)), ngroups), tn), gp));
+    LLVMValueRef MRv = k64(f, s->tile.MR), NRv = k64(f, s->tile.NR);
+    LLVMValueRef m0, m1, j0, j1;
+    task_rows(f, sdiv(f, t, tn), tm, mp, M, s->tile.MR, &m0, &m1);
+    task_panels(f, LLVMBuildSRem(f->b, t, tn, ""), tn, np, gp, &j0, &j1);
     /* the scales and corrections follow the panels (pack_i8.h) */
     LLVMValueRef cols = mul(f, np, NRv);
     LLVMValueRef wscale = gep(f, cm->i8, Bq, mul(f, cols, Kq));
@@ -380,7 +371,7 @@ static LLVMValueRef emit_task(CgModule *cm, const Shape *s, LLVMValueRef kernels
 static void plain_product(Fn *f, const Shape *s, LLVMValueRef M, LLVMValueRef N, LLVMValueRef K, LLVMValueRef A,
                           LLVMValueRef a_rs, LLVMValueRef a_cs, LLVMValueRef Bq, LLVMValueRef C, LLVMValueRef ldc) {
     CgModule *cm = f->cm;
-    LLVMValueRef NRv = k64(f, s->NR), Kq = mul(f, cdiv(f, K, k64(f, 4)), k64(f, 4));
+    LLVMValueRef NRv = k64(f, s->tile.NR), Kq = mul(f, cdiv(f, K, k64(f, 4)), k64(f, 4));
     LLVMValueRef cols = mul(f, cdiv(f, N, NRv), NRv);
     LLVMValueRef wscale = gep(f, cm->i8, Bq, mul(f, cols, Kq));
     Loop li, lj, lp;
@@ -409,7 +400,7 @@ static void plain_product(Fn *f, const Shape *s, LLVMValueRef M, LLVMValueRef N,
  * reads its panels of B once), then row panels, when the work is worth it. */
 static LLVMValueRef grid(Fn *f, const Shape *s, LLVMValueRef ctx, LLVMValueRef T, LLVMValueRef M, LLVMValueRef N,
                          LLVMValueRef Kq, LLVMValueRef gp) {
-    LLVMValueRef np = cdiv(f, N, k64(f, s->NR)), mp = cdiv(f, M, k64(f, s->MR));
+    LLVMValueRef np = cdiv(f, N, k64(f, s->tile.NR)), mp = cdiv(f, M, k64(f, s->tile.MR));
     LLVMValueRef groups = cdiv(f, np, gp);
     LLVMValueRef par = LLVMBuildAnd(f->b, cmp(f, LLVMIntSGT, T, k64(f, 1)),
                                     cmp(f, LLVMIntSGE, mul(f, mul(f, M, N), Kq), mul(f, T, k64(f, 1 << 18))), "");
@@ -418,7 +409,7 @@ static LLVMValueRef grid(Fn *f, const Shape *s, LLVMValueRef ctx, LLVMValueRef T
     LLVMValueRef tm = smin(f, mp, cdiv(f, want, tn));
     /* blocks of whole groups whose bytes stay in L2, at most NCP_MAX panels
        unless one group is more */
-    LLVMValueRef ncp = sdiv(f, k64(f, L2_BLOCK), mul(f, Kq, k64(f, s->NR)));
+    LLVMValueRef ncp = sdiv(f, k64(f, L2_BLOCK), mul(f, Kq, k64(f, s->tile.NR)));
     ncp = fmin_i64(f, smin(f, ncp, k64(f, NCP_MAX)), 1);
     ncp = mul(f, cdiv(f, ncp, gp), gp);
     ctx_set(f, ctx, Q_TM, tm);
@@ -442,13 +433,13 @@ LLVMValueRef cg_gemm_i8(CgModule *cm) {
     Shape s = shape_for(cm->target);
     LLVMValueRef kernels[MAX_MR];
     char name[64];
-    for (int m = 1; m <= s.MR; m++) {
+    for (int m = 1; m <= s.tile.MR; m++) {
         snprintf(name, sizeof name, "attn_gemm_i8_kernel_%d", m);
         kernels[m - 1] = emit_kernel(cm, &s, name, m);
     }
-    LLVMTypeRef tab_t = LLVMArrayType2(cm->ptr, (uint64_t)s.MR);
+    LLVMTypeRef tab_t = LLVMArrayType2(cm->ptr, (uint64_t)s.tile.MR);
     LLVMValueRef tab = LLVMAddGlobal(cm->mod, tab_t, "attn_gemm_i8_kernels");
-    LLVMSetInitializer(tab, LLVMConstArray2(cm->ptr, kernels, (uint64_t)s.MR));
+    LLVMSetInitializer(tab, LLVMConstArray2(cm->ptr, kernels, (uint64_t)s.tile.MR));
     LLVMSetGlobalConstant(tab, 1);
     LLVMSetLinkage(tab, LLVMInternalLinkage);
     LLVMValueRef quant = emit_quant_task(cm, &s), task = emit_task(cm, &s, tab);
@@ -460,20 +451,8 @@ LLVMValueRef cg_gemm_i8(CgModule *cm) {
                  a_rs = LLVMGetParam(fn, 4), a_cs = LLVMGetParam(fn, 5), Bq = LLVMGetParam(fn, 6),
                  C = LLVMGetParam(fn, 7), ldc = LLVMGetParam(fn, 8), pool = LLVMGetParam(fn, 9),
                  epi = LLVMGetParam(fn, 10), epi_arg = LLVMGetParam(fn, 11), epi_panels = LLVMGetParam(fn, 12);
-    If empty, nok, nomem;
-    if_begin(f, &empty, LLVMBuildOr(f->b, cmp(f, LLVMIntSLE, M, k64(f, 0)), cmp(f, LLVMIntSLE, N, k64(f, 0)), ""));
-    LLVMBuildRetVoid(f->b);
-    LLVMPositionBuilderAtEnd(f->b, block(f, "dead"));
-    if_end(f, &empty);
-    Loop li;
-    if_begin(f, &nok, cmp(f, LLVMIntSLE, K, k64(f, 0)));
-    LLVMValueRef i = loop_begin(f, &li, k64(f, 0), M, k64(f, 1));
-    LLVMBuildMemSet(f->b, gep(f, cm->f32, C, mul(f, i, ldc)), LLVMConstInt(cm->i8, 0, 0), mul(f, N, k64(f, 4)), 4);
-    loop_end(f, &li);
-    call_epi(f, NULL, epi, epi_arg, k64(f, 0), M, k64(f, 0), N);
-    LLVMBuildRetVoid(f->b);
-    LLVMPositionBuilderAtEnd(f->b, block(f, "dead"));
-    if_end(f, &nok);
+    gemm_trivial_cases(f, M, N, K, C, ldc, epi, epi_arg);
+    If nomem;
 
     LLVMValueRef Kq = mul(f, cdiv(f, K, k64(f, 4)), k64(f, 4));
     /* the rows' scales first, then their zero points (M each, rounded up to 64
