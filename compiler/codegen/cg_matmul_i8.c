@@ -45,7 +45,7 @@ static LLVMValueRef unary(Fn *f, const char *name, LLVMValueRef x) {
     return intrinsic(f, name, &t, 1, &x, 1);
 }
 
-static LLVMValueRef fmin_i64(Fn *f, LLVMValueRef a, int64_t lo) {
+static LLVMValueRef at_least(Fn *f, LLVMValueRef a, int64_t lo) {
     return LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, a, k64(f, lo)), k64(f, lo), a, "");
 }
 
@@ -395,9 +395,14 @@ static void plain_product(Fn *f, const Shape *s, LLVMValueRef M, LLVMValueRef N,
     loop_end(f, &li);
 }
 
-/* Sets Q_TM, Q_TN, Q_MP, Q_NP, Q_NCP; returns the number of tasks: up to 4
- * per thread over column groups first (each task then quantizes nothing and
- * reads its panels of B once), then row panels, when the work is worth it. */
+/* Sets Q_TM, Q_TN, Q_MP, Q_NP, Q_NCP; returns the number of tasks, when the
+ * work is worth threads: up to 4 per thread over column groups first (a
+ * column task quantizes nothing and reads its panels of B once), then row
+ * panels. Tasks are claimed one at a time, so a grid ends with its busiest
+ * thread: ceil(tasks / T) tasks of the largest size. With at least 4T
+ * groups, 3T, 2T or T column tasks replace the 4T when that leaves the
+ * busiest thread less work: 12 panels on 2 threads in 8 tasks of 1 or 2
+ * panels can end 7 to 5; in 6 tasks of 2 they end 6 to 6. */
 static LLVMValueRef grid(Fn *f, const Shape *s, LLVMValueRef ctx, LLVMValueRef T, LLVMValueRef M, LLVMValueRef N,
                          LLVMValueRef Kq, LLVMValueRef gp) {
     LLVMValueRef np = cdiv(f, N, k64(f, s->tile.NR)), mp = cdiv(f, M, k64(f, s->tile.MR));
@@ -407,10 +412,20 @@ static LLVMValueRef grid(Fn *f, const Shape *s, LLVMValueRef ctx, LLVMValueRef T
     LLVMValueRef want = LLVMBuildSelect(f->b, par, mul(f, T, k64(f, 4)), k64(f, 1), "");
     LLVMValueRef tn = smin(f, groups, want);
     LLVMValueRef tm = smin(f, mp, cdiv(f, want, tn));
+    /* the busiest thread's groups of column panels, with one row task */
+    LLVMValueRef columns_only = LLVMBuildAnd(f->b, par, cmp(f, LLVMIntSGE, groups, want), "");
+    LLVMValueRef busiest = mul(f, k64(f, 4), cdiv(f, groups, tn));
+    for (int c = 3; c >= 1; c--) {
+        LLVMValueRef tn_c = mul(f, T, k64(f, c));
+        LLVMValueRef busiest_c = mul(f, k64(f, c), cdiv(f, groups, tn_c));
+        LLVMValueRef better = LLVMBuildAnd(f->b, columns_only, cmp(f, LLVMIntSLT, busiest_c, busiest), "");
+        tn = LLVMBuildSelect(f->b, better, tn_c, tn, "");
+        busiest = LLVMBuildSelect(f->b, better, busiest_c, busiest, "");
+    }
     /* blocks of whole groups whose bytes stay in L2, at most NCP_MAX panels
        unless one group is more */
     LLVMValueRef ncp = sdiv(f, k64(f, L2_BLOCK), mul(f, Kq, k64(f, s->tile.NR)));
-    ncp = fmin_i64(f, smin(f, ncp, k64(f, NCP_MAX)), 1);
+    ncp = at_least(f, smin(f, ncp, k64(f, NCP_MAX)), 1);
     ncp = mul(f, cdiv(f, ncp, gp), gp);
     ctx_set(f, ctx, Q_TM, tm);
     ctx_set(f, ctx, Q_TN, tn);
@@ -472,7 +487,7 @@ LLVMValueRef cg_gemm_i8(CgModule *cm) {
                                gep(f, cm->i8, buf, row_bytes), epi, epi_arg, M, N, K, a_rs, a_cs, ldc, Kq};
         for (int q = 0; q < 15; q++)
             ctx_set(f, ctx, fields[q], vals[q]);
-        LLVMValueRef gp = fmin_i64(f, epi_panels, 1);
+        LLVMValueRef gp = at_least(f, epi_panels, 1);
         ctx_set(f, ctx, Q_GP, gp);
         LLVMValueRef T = pool_threads(f, pool);
         /* rows quantized over the threads when there are enough of them */
