@@ -245,6 +245,9 @@ static void run_target(const char *cpu, const char *attr, bool want_vnni, int nr
     check(&e, 1, 2048, 512, 0, 0, e.core.pools[2], true, attn_pack_gate_panels(e.core.lanes, 4));
     check(&e, 33, 300, 2000, 1, 1, e.core.pools[2], false, 1);
     check(&e, 12, 700, 90, 0, 0, e.core.pools[1], true, 1000); /* whole rows */
+    /* the grids of 2 threads over 12 and 36 column panels: 6 column tasks */
+    check(&e, 40, 12 * NR - 5, 100, 0, 0, e.core.pools[2], true, 1);
+    check(&e, 24, 36 * NR, 64, 1, 0, e.core.pools[2], true, 1);
     /* empty products and K == 0 */
     for (int pl = 0; pl < 3; pl++)
         for (int epi = 0; epi < 2; epi++) {
