@@ -3,9 +3,14 @@
  *
  * Shape of the code, for a target with L int32 lanes per vector:
  *
- *  - quantization: the rows of A, in tasks over the pool, into one per-call
- *    buffer of M rows of Kq unsigned bytes (Kq = K rounded up to 4), M scales
- *    and M zero points; vectorised when rows are contiguous.
+ *  - quantization: the rows of A into one per-call buffer of M rows of Kq
+ *    unsigned bytes (Kq = K rounded up to 4), M scales and M zero points;
+ *    vectorised when rows are contiguous. The compute tasks quantize the
+ *    MR-row tiles they need themselves, each tile once: a task claims every
+ *    unclaimed tile of its rows (a flag per tile: 0 free, 1 being quantized,
+ *    2 done), quantizes it, then waits for the tiles others claimed. Tiles
+ *    spread over the threads as they start, and no pool loop of its own (and
+ *    its wait for the slowest thread) comes before the product.
  *  - micro-kernels: an MR x NR tile of C (NR = NV vectors of L int32) in
  *    registers over all of K; per group of 4 rows of K, NV vector loads of the
  *    packed weight (4 bytes of each of NR columns), MR broadcasts of 4 bytes of
@@ -53,8 +58,8 @@ static LLVMValueRef at_least(Fn *f, LLVMValueRef a, int64_t lo) {
 
 /* Pointers first (up to Q_EPI_ARG), then i64s. */
 enum {
-    Q_A, Q_B, Q_C, Q_AQ, Q_AS, Q_AZ, Q_EPI, Q_EPI_ARG,
-    Q_M, Q_N, Q_K, Q_ARS, Q_ACS, Q_LDC, Q_KQ, Q_TM, Q_TN, Q_MP, Q_NP, Q_GP, Q_NQ, Q_NCP, Q_COUNT
+    Q_A, Q_B, Q_C, Q_AQ, Q_AS, Q_AZ, Q_FLAGS, Q_EPI, Q_EPI_ARG,
+    Q_M, Q_N, Q_K, Q_ARS, Q_ACS, Q_LDC, Q_KQ, Q_TM, Q_TN, Q_MP, Q_NP, Q_GP, Q_NCP, Q_COUNT
 };
 
 static const TaskCtx TASK = {Q_EPI_ARG + 1, Q_COUNT};
@@ -150,16 +155,16 @@ static void quantize_row(Fn *f, const Shape *s, LLVMValueRef src, LLVMValueRef a
     loop_end(f, &lp);
 }
 
-/* Task t of Q_NQ: rows [t*M/nq, (t+1)*M/nq) of A quantized. */
-static LLVMValueRef emit_quant_task(CgModule *cm, const Shape *s) {
-    LLVMValueRef fn = new_function(cm, "attn_gemm_i8_quant", task_type(cm), true);
+/* void quantize(ctx, i64 r0, i64 r1): rows [r0, r1) of A quantized. */
+static LLVMValueRef emit_quantize_rows(CgModule *cm, const Shape *s) {
+    LLVMTypeRef p[] = {cm->ptr, cm->i64, cm->i64};
+    LLVMValueRef fn = new_function(cm, "attn_gemm_i8_quantize", LLVMFunctionType(cm->void_t, p, 3, 0), true);
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
-    LLVMValueRef ctx = LLVMGetParam(fn, 0), t = LLVMGetParam(fn, 1);
+    LLVMValueRef ctx = LLVMGetParam(fn, 0), r0 = LLVMGetParam(fn, 1), r1 = LLVMGetParam(fn, 2);
     LLVMValueRef A = ctx_get(f, ctx, Q_A), Aq = ctx_get(f, ctx, Q_AQ), As = ctx_get(f, ctx, Q_AS);
-    LLVMValueRef M = ctx_get(f, ctx, Q_M), K = ctx_get(f, ctx, Q_K), Kq = ctx_get(f, ctx, Q_KQ);
-    LLVMValueRef a_rs = ctx_get(f, ctx, Q_ARS), a_cs = ctx_get(f, ctx, Q_ACS), nq = ctx_get(f, ctx, Q_NQ);
-    LLVMValueRef r0 = sdiv(f, mul(f, t, M), nq), r1 = sdiv(f, mul(f, add(f, t, k64(f, 1)), M), nq);
+    LLVMValueRef K = ctx_get(f, ctx, Q_K), Kq = ctx_get(f, ctx, Q_KQ);
+    LLVMValueRef a_rs = ctx_get(f, ctx, Q_ARS), a_cs = ctx_get(f, ctx, Q_ACS);
     Loop li;
     LLVMValueRef i = loop_begin(f, &li, r0, r1, k64(f, 1));
     LLVMValueRef scale, zp;
@@ -171,6 +176,45 @@ static LLVMValueRef emit_quant_task(CgModule *cm, const Shape *s) {
     LLVMBuildRetVoid(f->b);
     fn_end(f);
     return fn;
+}
+
+enum { TILE_FREE, TILE_CLAIMED, TILE_DONE };
+
+/* The MR-row tiles [q0, q1) of A quantized before the task reads them: the
+ * free ones claimed and quantized here, then a wait for those that other
+ * tasks claimed (they are being quantized: the wait always ends). */
+static void quantize_tiles(Fn *f, const Shape *s, LLVMValueRef ctx, LLVMValueRef quantize, LLVMValueRef q0,
+                           LLVMValueRef q1) {
+    CgModule *cm = f->cm;
+    LLVMValueRef flags = ctx_get(f, ctx, Q_FLAGS), M = ctx_get(f, ctx, Q_M), MRv = k64(f, s->tile.MR);
+    LLVMValueRef state[] = {LLVMConstInt(cm->i32, TILE_FREE, 0), LLVMConstInt(cm->i32, TILE_CLAIMED, 0),
+                            LLVMConstInt(cm->i32, TILE_DONE, 0)};
+    Loop lc, lw;
+    LLVMValueRef q = loop_begin(f, &lc, q0, q1, k64(f, 1));
+    LLVMValueRef flag = gep(f, cm->i32, flags, q);
+    LLVMValueRef cas = LLVMBuildAtomicCmpXchg(f->b, flag, state[TILE_FREE], state[TILE_CLAIMED],
+                                              LLVMAtomicOrderingAcquire, LLVMAtomicOrderingMonotonic, 0);
+    If won;
+    if_begin(f, &won, LLVMBuildExtractValue(f->b, cas, 1, ""));
+    LLVMTypeRef qp[] = {cm->ptr, cm->i64, cm->i64};
+    LLVMValueRef args[] = {ctx, mul(f, q, MRv), smin(f, M, mul(f, add(f, q, k64(f, 1)), MRv))};
+    LLVMBuildCall2(f->b, LLVMFunctionType(cm->void_t, qp, 3, 0), quantize, args, 3, "");
+    LLVMValueRef done = LLVMBuildStore(f->b, state[TILE_DONE], flag);
+    LLVMSetOrdering(done, LLVMAtomicOrderingRelease);
+    LLVMSetAlignment(done, 4);
+    if_end(f, &won);
+    loop_end(f, &lc);
+    q = loop_begin(f, &lw, q0, q1, k64(f, 1));
+    flag = gep(f, cm->i32, flags, q);
+    LLVMBasicBlockRef spin = block(f, "tile.wait"), ready = block(f, "tile.ready");
+    LLVMBuildBr(f->b, spin);
+    LLVMPositionBuilderAtEnd(f->b, spin);
+    LLVMValueRef now = LLVMBuildLoad2(f->b, cm->i32, flag, "");
+    LLVMSetOrdering(now, LLVMAtomicOrderingAcquire);
+    LLVMSetAlignment(now, 4);
+    LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntEQ, now, state[TILE_DONE], ""), ready, spin);
+    LLVMPositionBuilderAtEnd(f->b, ready);
+    loop_end(f, &lw);
 }
 
 /* ---- micro-kernels ------------------------------------------------------ */
@@ -309,7 +353,7 @@ static LLVMValueRef emit_kernel(CgModule *cm, const Shape *s, const char *name, 
 /* Task t of the tm x tn grid: rows [m0, m1) in MR-row tiles, panels [j0, j1)
  * (whole groups of gp) in blocks of Q_NCP; after the kernels of one row tile
  * along a block, the epilogue takes that strip. */
-static LLVMValueRef emit_task(CgModule *cm, const Shape *s, LLVMValueRef kernels) {
+static LLVMValueRef emit_task(CgModule *cm, const Shape *s, LLVMValueRef kernels, LLVMValueRef quantize) {
     LLVMValueRef fn = new_function(cm, "attn_gemm_i8_task", task_type(cm), true);
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
@@ -325,6 +369,7 @@ static LLVMValueRef emit_task(CgModule *cm, const Shape *s, LLVMValueRef kernels
     LLVMValueRef m0, m1, j0, j1;
     task_rows(f, sdiv(f, t, tn), tm, mp, M, s->tile.MR, &m0, &m1);
     task_panels(f, LLVMBuildSRem(f->b, t, tn, ""), tn, np, gp, &j0, &j1);
+    quantize_tiles(f, s, ctx, quantize, sdiv(f, m0, MRv), cdiv(f, m1, MRv));
     /* the scales and corrections follow the panels (pack_i8.h) */
     LLVMValueRef cols = mul(f, np, NRv);
     LLVMValueRef wscale = gep(f, cm->i8, Bq, mul(f, cols, Kq));
@@ -457,7 +502,7 @@ LLVMValueRef cg_gemm_i8(CgModule *cm) {
     LLVMSetInitializer(tab, LLVMConstArray2(cm->ptr, kernels, (uint64_t)s.tile.MR));
     LLVMSetGlobalConstant(tab, 1);
     LLVMSetLinkage(tab, LLVMInternalLinkage);
-    LLVMValueRef quant = emit_quant_task(cm, &s), task = emit_task(cm, &s, tab);
+    LLVMValueRef task = emit_task(cm, &s, tab, emit_quantize_rows(cm, &s));
     if (!fn)
         fn = new_function(cm, "attn_gemm_i8", gemm_i8_type(cm), false);
     Fn F, *f = &F;
@@ -470,32 +515,29 @@ LLVMValueRef cg_gemm_i8(CgModule *cm) {
     If nomem;
 
     LLVMValueRef Kq = mul(f, cdiv(f, K, k64(f, 4)), k64(f, 4));
-    /* the rows' scales first, then their zero points (M each, rounded up to 64
-       bytes), then the rows */
+    /* the tiles' flags, the rows' scales, their zero points (each rounded up
+       to 64 bytes), then the rows */
+    LLVMValueRef flag_bytes = mul(f, cdiv(f, cdiv(f, M, k64(f, s.tile.MR)), k64(f, 16)), k64(f, 64));
     LLVMValueRef row_bytes = mul(f, cdiv(f, M, k64(f, 16)), k64(f, 64));
-    LLVMValueRef bytes = add(f, mul(f, row_bytes, k64(f, 2)), mul(f, M, Kq));
+    LLVMValueRef bytes = add(f, add(f, flag_bytes, mul(f, row_bytes, k64(f, 2))), mul(f, M, Kq));
     LLVMValueRef buf = call(f, runtime_fn(cm, "attn_rt_aligned_alloc"), &bytes, 1);
     if_begin(f, &nomem, LLVMBuildIsNull(f->b, buf, ""));
     plain_product(f, &s, M, N, K, A, a_rs, a_cs, Bq, C, ldc);
     call_epi(f, NULL, epi, epi_arg, k64(f, 0), M, k64(f, 0), N);
     if_else(f, &nomem);
     {
+        LLVMBuildMemSet(f->b, buf, LLVMConstInt(cm->i8, 0, 0), flag_bytes, 64); /* every tile TILE_FREE */
+        LLVMValueRef scales = gep(f, cm->i8, buf, flag_bytes), zps = gep(f, cm->i8, scales, row_bytes);
         LLVMValueRef ctx = var(f, task_ctx_type(cm, TASK), NULL);
-        const int fields[] = {Q_A,   Q_B, Q_C, Q_AQ, Q_AS, Q_AZ, Q_EPI, Q_EPI_ARG,
-                              Q_M,   Q_N, Q_K, Q_ARS, Q_ACS, Q_LDC, Q_KQ};
-        LLVMValueRef vals[] = {A, Bq, C, gep(f, cm->i8, buf, mul(f, row_bytes, k64(f, 2))), buf,
-                               gep(f, cm->i8, buf, row_bytes), epi, epi_arg, M, N, K, a_rs, a_cs, ldc, Kq};
-        for (int q = 0; q < 15; q++)
+        const int fields[] = {Q_A, Q_B, Q_C, Q_AQ, Q_AS, Q_AZ, Q_FLAGS, Q_EPI, Q_EPI_ARG,
+                              Q_M, Q_N, Q_K, Q_ARS, Q_ACS, Q_LDC, Q_KQ};
+        LLVMValueRef vals[] = {A, Bq, C, gep(f, cm->i8, zps, row_bytes), scales, zps, buf, epi, epi_arg,
+                               M, N, K, a_rs, a_cs, ldc, Kq};
+        for (int q = 0; q < 16; q++)
             ctx_set(f, ctx, fields[q], vals[q]);
         LLVMValueRef gp = at_least(f, epi_panels, 1);
         ctx_set(f, ctx, Q_GP, gp);
         LLVMValueRef T = pool_threads(f, pool);
-        /* rows quantized over the threads when there are enough of them */
-        LLVMValueRef qpar = LLVMBuildAnd(f->b, cmp(f, LLVMIntSGT, T, k64(f, 1)),
-                                         cmp(f, LLVMIntSGE, mul(f, M, K), k64(f, 1 << 15)), "");
-        LLVMValueRef nq = LLVMBuildSelect(f->b, qpar, smin(f, M, T), k64(f, 1), "");
-        ctx_set(f, ctx, Q_NQ, nq);
-        run_tasks(f, pool, nq, quant, ctx);
         run_tasks(f, pool, grid(f, &s, ctx, T, M, N, Kq, gp), task, ctx);
         call(f, runtime_fn(cm, "attn_rt_aligned_free"), &buf, 1);
     }
