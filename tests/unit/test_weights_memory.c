@@ -6,10 +6,13 @@
  * with bf16, int8 and f32 product weights and on the interpreter, the BF16
  * file gives bit for bit the results of the widened one, while the model
  * copies only the weights something reads unpacked (the F32 file's are read
- * in place: no copy at all). The same models compiled again after their
- * packed weights were released (copies freed, pages of the mapping handed
- * back) still give the results of a model bound from an image in memory,
- * which releases nothing. A truncated BF16 file is refused.
+ * in place: no copy at all) and, on the JIT, not even the embedding tables,
+ * which only gathers read: their BF16 bits are read where they lie. The same
+ * models compiled again after their packed weights were released (copies
+ * freed, pages of the mapping handed back) still give the results of a model
+ * bound from an image in memory, which releases nothing. A BF16 image whose
+ * tensors are not 2-byte aligned is widened as before; a truncated BF16 file
+ * is refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,7 +40,8 @@ enum { B = 2, L = 7, H = 64, MAX_WEIGHTS = 64 };
 typedef struct {
     attn_tensor t[MAX_WEIGHTS];
     int n;
-    int64_t f32_bytes; /* all of them as f32 */
+    int64_t f32_bytes;   /* all of them as f32 */
+    int64_t table_bytes; /* the embedding tables (only gathers read them) as f32 */
 } Weights;
 
 static Weights weights;
@@ -83,7 +87,10 @@ static void make_weights(void) {
             v[j] = next_value(&state);
         t->data = v;
         weights.f32_bytes += n * (int64_t)sizeof(float);
+        if (strstr(t->name, "_embeddings.weight"))
+            weights.table_bytes += n * (int64_t)sizeof(float);
     }
+    assert_int_equal(weights.table_bytes, (96 + 16 + 2) * H * (int64_t)sizeof(float));
     attn_model_free(m);
 }
 
@@ -199,26 +206,32 @@ static void same_outputs(const Result *a, const Result *b) {
 }
 
 /* The BF16 file gives the widened file's results, and the model copies only
- * what is read unpacked: the F32 file's are read in place, copied never. */
+ * what is read unpacked but the embedding tables, whose BF16 bits the JIT's
+ * gathers read in place: the F32 file's are read in place, copied never. */
 static void bf16_file_as_widened(void **state) {
     (void)state;
     attn_model *file16 = bound(bf16_path), *file32 = bound(f32_path);
     static Result a, b;
+    const int64_t tables = weights.table_bytes;
     for (attn_weights_dtype dt = ATTN_WEIGHTS_F32; dt <= ATTN_WEIGHTS_INT8; dt++) {
         run(file16, ATTN_BACKEND_JIT, dt, &a);
         run(file32, ATTN_BACKEND_JIT, dt, &b);
         same_outputs(&a, &b);
-        assert_memory_equal(a.stats.weight_bytes, b.stats.weight_bytes, sizeof a.stats.weight_bytes);
+        /* the program holds the tables as the file's bf16, half the f32 */
+        assert_int_equal(a.stats.weight_bytes[ATTN_WEIGHTS_F32], b.stats.weight_bytes[ATTN_WEIGHTS_F32] - tables);
+        assert_int_equal(a.stats.weight_bytes[ATTN_WEIGHTS_BF16], b.stats.weight_bytes[ATTN_WEIGHTS_BF16] + tables / 2);
+        assert_int_equal(a.stats.weight_bytes[ATTN_WEIGHTS_INT8], b.stats.weight_bytes[ATTN_WEIGHTS_INT8]);
         /* nothing copied from the F32 file; from the BF16 file only the
-           weights read unpacked (embeddings, biases, layer norms), which the
-           F32 file's model reads in place */
+           other weights read unpacked (biases, layer norms), which the F32
+           file's model reads in place with the tables */
         assert_int_equal(b.stats.model_weight_bytes[0], 0);
-        assert_int_equal(a.stats.model_weight_bytes[1], 0);
-        assert_int_equal(a.stats.model_weight_bytes[0], b.stats.model_weight_bytes[1]);
+        assert_int_equal(a.stats.model_weight_bytes[1], tables / 2);
+        assert_int_equal(a.stats.model_weight_bytes[0], b.stats.model_weight_bytes[1] - tables);
         assert_true(a.stats.model_weight_bytes[0] > 0);
         assert_true(a.stats.model_weight_bytes[0] * 5 < weights.f32_bytes);
     }
-    /* the interpreter reads every weight as it is: all widened, for good */
+    /* the interpreter reads every weight as it is: all widened, for good
+       (the tables' bits stay read in place for the JIT programs) */
     run(file16, ATTN_BACKEND_INTERP, ATTN_WEIGHTS_F32, &a);
     run(file32, ATTN_BACKEND_INTERP, ATTN_WEIGHTS_F32, &b);
     same_outputs(&a, &b);
@@ -226,9 +239,39 @@ static void bf16_file_as_widened(void **state) {
     run(file32, ATTN_BACKEND_JIT, ATTN_WEIGHTS_BF16, &b);
     same_outputs(&a, &b);
     assert_int_equal(a.stats.model_weight_bytes[0], weights.f32_bytes);
+    assert_int_equal(a.stats.model_weight_bytes[1], tables / 2);
     assert_int_equal(b.stats.model_weight_bytes[1], weights.f32_bytes);
     attn_model_free(file16);
     attn_model_free(file32);
+}
+
+/* The BF16 file's bytes as an image one byte past an aligned address: its
+ * BF16 data is not 2-byte aligned, so the tables are widened as before, with
+ * the same results. */
+static void unaligned_bf16_image(void **state) {
+    (void)state;
+    FILE *f = fopen(bf16_path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    size_t len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = aligned_alloc(64, (len + 64) / 64 * 64);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf + 1, 1, len, f), len);
+    fclose(f);
+    attn_model *odd = bert(), *file32 = bound(f32_path);
+    if (attn_model_bind_weights_memory(odd, buf + 1, len) != ATTN_OK)
+        fail_msg("%s", attn_model_errors(odd));
+    static Result a, b;
+    run(odd, ATTN_BACKEND_JIT, ATTN_WEIGHTS_BF16, &a);
+    run(file32, ATTN_BACKEND_JIT, ATTN_WEIGHTS_BF16, &b);
+    same_outputs(&a, &b);
+    assert_memory_equal(a.stats.weight_bytes, b.stats.weight_bytes, sizeof a.stats.weight_bytes);
+    assert_int_equal(a.stats.model_weight_bytes[0], b.stats.model_weight_bytes[1]);
+    assert_int_equal(a.stats.model_weight_bytes[1], 0);
+    attn_model_free(odd);
+    attn_model_free(file32);
+    free(buf);
 }
 
 /* Compiled again after packing released the weights: the results of a model
@@ -300,6 +343,7 @@ static void truncated_bf16_file(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bf16_file_as_widened),
+        cmocka_unit_test(unaligned_bf16_image),
         cmocka_unit_test(compiled_again_after_release),
         cmocka_unit_test(truncated_bf16_file),
     };
