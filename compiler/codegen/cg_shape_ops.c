@@ -316,14 +316,14 @@ static void widen_bf16_row(CgKernel *k, LLVMValueRef dst, LLVMValueRef id, LLVMV
     cg_loop_end_scalar_tail(k, &tail);
 }
 
-/* Row `id` of the table into dst: its bytes, or its BF16 bits widened
- * (k->param >= 0, CgParam.bf16). */
-static void copy_row(CgKernel *k, LLVMValueRef dst, LLVMValueRef id, LLVMValueRef width, unsigned es) {
+/* Row `id` of the table (`width` elements, `row` bytes of the output) into
+ * dst: its bytes, or its BF16 bits widened (k->param >= 0, CgParam.bf16). */
+static void copy_row(CgKernel *k, LLVMValueRef dst, LLVMValueRef id, LLVMValueRef width, LLVMValueRef row,
+                     unsigned es) {
     if (k->param >= 0)
         widen_bf16_row(k, dst, id, width);
     else
-        copy_bytes(k, dst, byte_ptr(k, k->in[0], mul(k, id, mul(k, width, c64(k, es)))), mul(k, width, c64(k, es)),
-                   es);
+        copy_bytes(k, dst, byte_ptr(k, k->in[0], mul(k, id, row)), row, es);
 }
 
 static void gather_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
@@ -341,7 +341,7 @@ static void gather_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     if (k->site >= 0) {
         /* already checked by gather_rows; kept so the rows function is safe on its own */
         cg_fail_if(k, bad, id, i, vocab);
-        copy_row(k, dst, id, width, es);
+        copy_row(k, dst, id, width, row, es);
     } else {
         /* an id outside the table gives a row of zeros, like the reference kernel */
         LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "in_range");
@@ -349,7 +349,7 @@ static void gather_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
         LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "next");
         LLVMBuildCondBr(b, bad, zero, ok);
         LLVMPositionBuilderAtEnd(b, ok);
-        copy_row(k, dst, id, width, es);
+        copy_row(k, dst, id, width, row, es);
         LLVMBuildBr(b, next);
         LLVMPositionBuilderAtEnd(b, zero);
         LLVMBuildMemSet(b, dst, LLVMConstInt(cm->i8, 0, 0), row, es);

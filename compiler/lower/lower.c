@@ -304,7 +304,8 @@ bool model_weight_load(Model *m, const Weight *w, char *err, size_t errlen) {
 }
 
 const void *model_weight_bf16(Model *m, const Weight *w, bool keep) {
-    if (!w->src || w->src->dtype != ST_BF16 || !w->src->nbytes || (uintptr_t)w->src->data % 2)
+    if (!w->src || w->src->dtype != ST_BF16 || w->t.dtype != ATTN_F32 || !w->src->nbytes ||
+        (uintptr_t)w->src->data % 2)
         return NULL;
     if (keep)
         m->weights[w - m->weights].bf16_read = true;
