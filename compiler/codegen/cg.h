@@ -14,6 +14,8 @@
 
 #include <llvm-c/Core.h>
 
+struct IrNode;
+
 /* The module under construction. */
 typedef struct CgModule {
     LLVMContextRef ctx;
@@ -25,6 +27,12 @@ typedef struct CgModule {
     bool no_fuse;       /* every node its own kernel (-O0 / --no-fuse; compiler/fuse/fuse.h) */
     bool profile;       /* time every kernel call (runtime/rt/profile.h) */
     attn_weights_dtype weights_dtype; /* storage of the products' packed weights (docs/PRECISION.md) */
+    /* Whether the runner can hand the weight of PARAM node `param` to the
+       program as the BF16 bits its file stores (JIT, compiler/jit/jit_program.h);
+       NULL: never. An embedding table only gathers read is then kept so and
+       widened row by row (CgParam.bf16). */
+    bool (*weight_bf16)(void *ctx, const struct IrNode *param);
+    void *weight_ctx;
 } CgModule;
 
 /* A module named `name` in ctx for target t. */

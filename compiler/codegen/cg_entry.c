@@ -293,8 +293,8 @@ static bool packed_at_bind(const Gen *G, const IrGraph *g, int i);
 /* Whether every reader of value i of g is a product that packs it at bind
  * time, directly or through the captured input of a scan body; with
  * `concats`, a concatenation of weights packed at bind time counts as such a
- * reader too. */
-static bool read_only_packed(const Gen *G, const IrGraph *g, int i, bool concats) {
+ * reader too, and with `gathers` an embedding lookup in it as its table. */
+static bool read_only_packed(const Gen *G, const IrGraph *g, int i, bool concats, bool gathers) {
     for (int u = i + 1; u < g->n; u++) {
         const IrNode *n = &g->nodes[u];
         for (int j = 0; j < n->nin; j++) {
@@ -304,10 +304,12 @@ static bool read_only_packed(const Gen *G, const IrGraph *g, int i, bool concats
                 continue;
             if (concats && n->op == OP_CONCAT && packed_at_bind(G, g, u))
                 continue;
+            if (gathers && n->op == OP_GATHER && j == 0 && n->in[1] != i)
+                continue;
             if (n->op != OP_SCAN || j < n->scan.nseq + n->scan.ncarry)
                 return false;
             int b = ir_body_input(n->body, j);
-            if (b >= 0 && !read_only_packed(G, n->body, b, concats))
+            if (b >= 0 && !read_only_packed(G, n->body, b, concats, gathers))
                 return false;
         }
     }
@@ -321,24 +323,46 @@ static bool read_only_packed(const Gen *G, const IrGraph *g, int i, bool concats
  * bind time for the products reading it: it gets neither kernel nor buffer. */
 static bool packed_at_bind(const Gen *G, const IrGraph *g, int i) {
     int id = gid(G, g, i);
-    return id >= 0 && G->value[id].bind_concat && read_only_packed(G, g, i, false);
+    return id >= 0 && G->value[id].bind_concat && read_only_packed(G, g, i, false, false);
 }
 
 /* Whether value i of g (a weight, or a scan body's capture of one) is read
  * only packed: by products that pack it, or by concatenations packed at bind
  * time, directly or through scan captures. Its slot's data is then never read. */
-static bool weight_unread(const Gen *G, const IrGraph *g, int i) { return read_only_packed(G, g, i, true); }
+static bool weight_unread(const Gen *G, const IrGraph *g, int i) { return read_only_packed(G, g, i, true, false); }
 
-/* Marks the slots of weights read only packed (CgParam.unread). */
-static void mark_unread_weights(Gen *G) {
+/* Marks the slots of weights read only packed (CgParam.unread), and of those
+ * read unpacked only as embedding tables that the runner can give as the
+ * file's BF16 bits (CgParam.bf16): their gathers widen the rows they copy. */
+static void mark_weight_slots(Gen *G) {
     for (int k = 0; k < G->ngraphs; k++) {
         const IrGraph *g = G->graphs[k].g;
         for (int i = 0; i < g->n; i++) {
             int slot = G->value[G->graphs[k].base + i].param;
-            if (g->nodes[i].op == OP_PARAM && slot >= 0)
-                G->info->params[slot].unread = weight_unread(G, g, i);
+            if (g->nodes[i].op != OP_PARAM || slot < 0)
+                continue;
+            CgParam *cp = &G->info->params[slot];
+            cp->unread = weight_unread(G, g, i);
+            cp->bf16 = !cp->unread && G->cm->weight_bf16 && read_only_packed(G, g, i, true, true) &&
+                       G->cm->weight_bf16(G->cm->weight_ctx, &g->nodes[i]);
         }
     }
+}
+
+/* The slot of the table gather n of g reads when it holds BF16 bits
+ * (CgParam.bf16): a weight, or a scan body's capture of one; else -1. */
+static int bf16_table_slot(const Gen *G, const IrGraph *g, const IrNode *n) {
+    int i = n->in[0];
+    for (;;) {
+        const IrNode *t = &g->nodes[i];
+        const IrNode *scan = t->op == OP_INPUT ? ir_scan_of(g) : NULL;
+        if (!scan || t->index < scan->scan.nseq + scan->scan.ncarry)
+            break;
+        i = scan->in[t->index];
+        g = g->parent;
+    }
+    int slot = g->nodes[i].op == OP_PARAM ? value_of(G, g, i)->param : -1;
+    return slot >= 0 && G->info->params[slot].bf16 ? slot : -1;
 }
 
 /* ---- a function being built: a CgKernel lends its loop and failure helpers ---- */
@@ -824,7 +848,10 @@ static void call_kernel(Gen *G, CgKernel *k, const IrGraph *g, int i) {
             }
             v->kernel = cg_build_fused_kernel(cm, f, name, v->site, param);
         } else
-            v->kernel = cg_build_kernel(cm, g, n, name, v->site, n->op == OP_MATMUL ? v->param : -1);
+            v->kernel = cg_build_kernel(cm, g, n, name, v->site,
+                                        n->op == OP_MATMUL   ? v->param
+                                        : n->op == OP_GATHER ? bf16_table_slot(G, g, n)
+                                                             : -1);
         LLVMPositionBuilderAtEnd(k->b, here);
     }
     LLVMValueRef args[CG_MAX_IN + 2];
@@ -1213,7 +1240,7 @@ int cg_entry_generate(CgModule *cm, const IrEntry *e, const char *prefix, CgEntr
     } else {
         number_nodes(&G);
         if (!G.err) {
-            mark_unread_weights(&G);
+            mark_weight_slots(&G);
             gen_workspace(&G);
             gen_stats(&G);
             gen_dims(&G, true);

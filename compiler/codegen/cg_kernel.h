@@ -45,7 +45,8 @@ typedef struct CgKernel {
     LLVMValueRef syms;          /* const int64_t * */
     const IrNode *node;         /* the node it computes */
     int site;                   /* its error site, or -1 when it cannot fail */
-    int param;                  /* MATMUL: index of the packed weight in ctx->params, or -1 */
+    int param;                  /* MATMUL: index of the packed weight in ctx->params; GATHER: of
+                                   its table when that holds BF16 bits (CgParam.bf16); else -1 */
     LLVMValueRef out;           /* its result's buffer */
     CgShape out_shape;
     int nin;

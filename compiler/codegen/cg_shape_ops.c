@@ -7,7 +7,9 @@
  * Rows: permute splits over its output rows (all dims but the innermost after
  * merging), slice and concat over the dims before their axis, gather over the
  * ids. Slice checks its (possibly symbolic) start against the extent, gather
- * every id against the table's rows, before reading anything.
+ * every id against the table's rows, before reading anything. A gather whose
+ * table holds a weights file's BF16 bits (JIT, CgParam.bf16) widens each row
+ * it copies to f32.
  */
 #include "cg_kernel.h"
 
@@ -286,13 +288,52 @@ static LLVMValueRef gather_rows(CgKernel *k) {
     return n;
 }
 
+/* Elements [j, j + n) of a row of BF16 bits at src into the f32 row at dst:
+ * each one's bits become the upper half of the f32's (exact). */
+static void widen_bf16_step(CgKernel *k, LLVMValueRef src, LLVMValueRef dst, LLVMValueRef j, int n) {
+    CgModule *cm = k->cm;
+    LLVMBuilderRef b = k->b;
+    LLVMTypeRef i16 = LLVMInt16TypeInContext(cm->ctx);
+    LLVMTypeRef half_t = n > 1 ? LLVMVectorType(i16, (unsigned)n) : i16;
+    LLVMTypeRef word_t = n > 1 ? LLVMVectorType(cm->i32, (unsigned)n) : cm->i32;
+    LLVMValueRef h = LLVMBuildLoad2(b, half_t, LLVMBuildInBoundsGEP2(b, i16, src, &j, 1, ""), "");
+    LLVMSetAlignment(h, 2);
+    LLVMValueRef w = LLVMBuildShl(b, LLVMBuildZExt(b, h, word_t, ""), cg_splat(k, LLVMConstInt(cm->i32, 16, 0), n), "");
+    LLVMSetAlignment(LLVMBuildStore(b, w, LLVMBuildInBoundsGEP2(b, cm->i32, dst, &j, 1, "")), 4);
+}
+
+/* Row `id` of a table of BF16 bits, `width` elements, into dst as f32. */
+static void widen_bf16_row(CgKernel *k, LLVMValueRef dst, LLVMValueRef id, LLVMValueRef width) {
+    LLVMValueRef off = mul(k, id, width);
+    LLVMValueRef src = LLVMBuildInBoundsGEP2(k->b, LLVMInt16TypeInContext(k->cm->ctx), k->in[0], &off, 1, "");
+    int lanes = cg_target_lanes(k->cm->target);
+    CgLoop vec, tail;
+    LLVMValueRef j = cg_loop_begin(k, &vec, c64(k, 0), width, lanes);
+    widen_bf16_step(k, src, dst, j, lanes);
+    cg_loop_end(k, &vec);
+    j = cg_loop_begin(k, &tail, vec.i, width, 1);
+    widen_bf16_step(k, src, dst, j, 1);
+    cg_loop_end_scalar_tail(k, &tail);
+}
+
+/* Row `id` of the table (`width` elements, `row` bytes of the output) into
+ * dst: its bytes, or its BF16 bits widened (k->param >= 0, CgParam.bf16). */
+static void copy_row(CgKernel *k, LLVMValueRef dst, LLVMValueRef id, LLVMValueRef width, LLVMValueRef row,
+                     unsigned es) {
+    if (k->param >= 0)
+        widen_bf16_row(k, dst, id, width);
+    else
+        copy_bytes(k, dst, byte_ptr(k, k->in[0], mul(k, id, row)), row, es);
+}
+
 static void gather_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     CgModule *cm = k->cm;
     LLVMBuilderRef b = k->b;
     const CgShape *ts = &k->in_shape[0];
     unsigned es = dtype_bytes(k->node->type.dtype);
     LLVMValueRef vocab = ts->dim[0];
-    LLVMValueRef row = mul(k, cg_shape_numel(cm, b, ts, 1, ts->rank), c64(k, es));
+    LLVMValueRef width = cg_shape_numel(cm, b, ts, 1, ts->rank);
+    LLVMValueRef row = mul(k, width, c64(k, es));
     CgLoop l;
     LLVMValueRef i = cg_loop_begin(k, &l, lo, hi, 1), bad;
     LLVMValueRef id = load_id(k, i, vocab, &bad);
@@ -300,7 +341,7 @@ static void gather_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     if (k->site >= 0) {
         /* already checked by gather_rows; kept so the rows function is safe on its own */
         cg_fail_if(k, bad, id, i, vocab);
-        copy_bytes(k, dst, byte_ptr(k, k->in[0], mul(k, id, row)), row, es);
+        copy_row(k, dst, id, width, row, es);
     } else {
         /* an id outside the table gives a row of zeros, like the reference kernel */
         LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "in_range");
@@ -308,7 +349,7 @@ static void gather_body(CgKernel *k, LLVMValueRef lo, LLVMValueRef hi) {
         LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cm->ctx, k->fn, "next");
         LLVMBuildCondBr(b, bad, zero, ok);
         LLVMPositionBuilderAtEnd(b, ok);
-        copy_bytes(k, dst, byte_ptr(k, k->in[0], mul(k, id, row)), row, es);
+        copy_row(k, dst, id, width, row, es);
         LLVMBuildBr(b, next);
         LLVMPositionBuilderAtEnd(b, zero);
         LLVMBuildMemSet(b, dst, LLVMConstInt(cm->i8, 0, 0), row, es);

@@ -21,6 +21,9 @@ typedef struct CgParam {
     bool packed;         /* packed for attn_gemm_packed: B of k×n with strides rs, cs */
     bool unread;         /* not packed, but every reader of the weight reads a packed slot:
                             the generated code never reads this slot's data */
+    bool bf16;           /* not packed: the slot holds the BF16 bits the weights file stores
+                            (an embedding table read unpacked only by gathers, which widen
+                            each row they copy; JIT only, CgModule.weight_bf16) */
     int64_t k, n, rs, cs;
     int64_t offset;      /* packed: B starts at this element of the weight (a slice of it) */
     /* packed from a concatenation of weights along B's n dim (JIT, AOT): each

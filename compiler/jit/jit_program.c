@@ -9,6 +9,7 @@
 #include "jit.h"
 #include "jit_cache.h"
 #include "pack.h"
+#include "text.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -159,11 +160,12 @@ static int link_lazy_cores(JitProgram *p, Core *core, LLVMModuleRef mod, char **
     return 0;
 }
 
-/* Whether an unpacked slot before i holds the same weight (counted once). */
+/* Whether an unpacked slot before i holds the same weight the same way (counted once). */
 static bool slot_seen(const JitProgram *p, int i) {
+    const CgParam *cp = &p->info.params[i];
     for (int j = 0; j < i; j++)
-        if (!p->info.params[j].packed && !p->info.params[j].unread &&
-            p->info.params[j].node->value == p->info.params[i].node->value)
+        if (!p->info.params[j].packed && !p->info.params[j].unread && p->info.params[j].bf16 == cp->bf16 &&
+            p->info.params[j].node->value == cp->node->value)
             return true;
     return false;
 }
@@ -183,7 +185,7 @@ static int slot_nodes(const CgParam *cp, const IrNode **nodes) {
 static bool read_later(const JitProgram *p, int i, const attn_tensor *value) {
     for (int j = i + 1; j < p->info.nparams; j++) {
         const CgParam *cp = &p->info.params[j];
-        if (cp->unread)
+        if (cp->unread || cp->bf16) /* a BF16 table is the file's bits, not the weight's data */
             continue;
         for (int k = 0; k < (cp->nparts ? cp->nparts : 1); k++)
             if ((cp->nparts ? cp->part[k] : cp->node)->value == value)
@@ -218,6 +220,18 @@ static void release_slot(const JitProgram *p, int i, const JitWeights *hooks) {
     for (int j = 0; hooks && j < n; j++)
         if (!read_later(p, i, nodes[j]->value))
             hooks->release(hooks->ctx, nodes[j]);
+}
+
+/* Points slot i at the BF16 bits of its weight's file (CgParam.bf16). */
+static int bind_bf16_slot(JitProgram *p, int i, const JitWeights *hooks, char **err) {
+    const CgParam *cp = &p->info.params[i];
+    if (!(p->params[i] = (void *)(hooks && hooks->bf16 ? hooks->bf16(hooks->ctx, cp->node, true) : NULL))) {
+        *err = cg_msg(ATTN_MSG_INTERNAL "weight '%s' has no BF16 data", cp->node->name);
+        return -1;
+    }
+    if (!slot_seen(p, i))
+        p->weight_bytes[ATTN_WEIGHTS_BF16] += 2 * attn_tensor_numel(cp->node->value);
+    return 0;
 }
 
 /* Packs slot i's weights into p->packed[i], converted to its dtype. */
@@ -265,6 +279,11 @@ static int bind_params(JitProgram *p, const JitWeights *hooks, char **err) {
         const CgParam *cp = &p->info.params[i];
         if (cp->unread)
             continue; /* params[i] stays NULL: nothing reads it */
+        if (cp->bf16) {
+            if (bind_bf16_slot(p, i, hooks, err) != 0)
+                return -1;
+            continue;
+        }
         if (load_slot(p, i, hooks, err) != 0)
             return -1;
         if (!cp->packed) {
@@ -313,6 +332,12 @@ static int pick_pool(JitProgram *p, const JitOptions *o, char **err) {
     return 0;
 }
 
+/* CgModule.weight_bf16: whether the hooks (ctx) have BF16 bits for param. */
+static bool weight_has_bf16(void *ctx, const IrNode *param) {
+    const JitWeights *hooks = ctx;
+    return param->value && hooks->bf16(hooks->ctx, param, false) != NULL;
+}
+
 static void *lookup(JitProgram *p, const char *suffix, char **err) {
     char name[128];
     snprintf(name, sizeof name, "entry_%s", suffix);
@@ -342,6 +367,10 @@ JitProgram *jit_program_new(const IrEntry *e, const JitOptions *o, char **err) {
     cm.no_fuse = o && o->no_fuse;
     cm.profile = o && o->profile;
     cm.weights_dtype = o ? o->weights_dtype : ATTN_WEIGHTS_F32;
+    if (o && o->weights && o->weights->bf16) {
+        cm.weight_bf16 = weight_has_bf16;
+        cm.weight_ctx = (void *)o->weights;
+    }
     attn_sig_tensor *ins, *outs;
     if (cg_entry_generate(&cm, e, "entry", &p->info, err) != 0 || link_lazy_cores(p, core, cm.mod, err) != 0 ||
         cg_optimize_kernels(cm.mod, &p->target, err) != 0 || emit_files(p, cm.mod, o, err) != 0) {

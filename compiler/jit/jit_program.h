@@ -19,6 +19,12 @@ typedef struct JitWeights {
     int (*load)(void *ctx, const IrNode *param, bool keep, char **err);
     /* The program has packed param's weight and reads its data no more. */
     void (*release)(void *ctx, const IrNode *param);
+    /* The BF16 bits param's file stores for its weight, read where they lie
+       (2-byte aligned) for the model's lifetime; NULL when there are none (an
+       F32 file, a caller's tensor, unaligned data). `keep`: the program reads
+       them for its lifetime (else the question only). Optional (NULL). An
+       embedding table only gathers read is then widened row by row, not whole. */
+    const void *(*bf16)(void *ctx, const IrNode *param, bool keep);
 } JitWeights;
 
 typedef struct JitOptions {

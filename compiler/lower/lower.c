@@ -298,8 +298,18 @@ bool model_weight_load(Model *m, const Weight *w, char *err, size_t errlen) {
     }
     if (st_convert_pages(own->src, own->t.dtype, &own->t.data, &own->pages, err, errlen) != 0)
         return false;
-    st_release(m->weights_file, own->src->data, own->src->nbytes); /* the copy is read from now on */
+    if (!own->bf16_read) /* the copy is read from now on */
+        st_release(m->weights_file, own->src->data, own->src->nbytes);
     return true;
+}
+
+const void *model_weight_bf16(Model *m, const Weight *w, bool keep) {
+    if (!w->src || w->src->dtype != ST_BF16 || w->t.dtype != ATTN_F32 || !w->src->nbytes ||
+        (uintptr_t)w->src->data % 2)
+        return NULL;
+    if (keep)
+        m->weights[w - m->weights].bf16_read = true;
+    return w->src->data;
 }
 
 bool model_weight_load_early(const Weight *w) {
@@ -344,6 +354,8 @@ void model_weight_memory(const Model *m, int64_t *copies, int64_t *in_place) {
             *copies += weight_data_bytes(w);
         else if (w->in_place && w->pinned)
             *in_place += weight_data_bytes(w);
+        if (w->bf16_read)
+            *in_place += (int64_t)w->src->nbytes;
     }
 }
 

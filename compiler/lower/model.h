@@ -36,7 +36,8 @@ typedef struct ParamDecl {
  * otherwise converted to the dtype attn reads it as only once something wants
  * it, so a file's unexpected or mismatched tensors cost nothing, and a BF16
  * weight a program only reads packed is widened only while it is packed
- * (model_weight_release). A tensor bound by the caller
+ * (model_weight_release); a BF16 embedding table a JIT program reads only by
+ * gathers is not widened at all (model_weight_bf16). A tensor bound by the caller
  * (attn_model_bind_tensor) is used as it is. */
 typedef struct Weight {
     const char *key;     /* full key */
@@ -47,6 +48,8 @@ typedef struct Weight {
     size_t pages;        /* an owned copy in pages of its own: their length (munmap), else 0 (free) */
     bool pinned;         /* something reads t.data for the model's lifetime (an interpreter
                             program, an unpacked JIT param): never released */
+    bool bf16_read;      /* a JIT program reads the file's BF16 bits where they lie (an
+                            embedding table, model_weight_bf16): its pages are never released */
     /* when a weight map (weight_map.h) renamed it: */
     const char *file_key;   /* the key in the file, else NULL */
     const char *renamed_by; /* "rule map.txt:3", "rules map.txt:1, map.txt:3" */
@@ -136,10 +139,16 @@ bool model_weight_pin(Model *m, const Weight *w, char *err, size_t errlen);
  * unpinned converted copy is freed (converted again if wanted again), the
  * pages of an unpinned weight read in place are handed back (st_release). */
 void model_weight_release(Model *m, const Weight *w);
+/* The BF16 bits the file stores for w, where they lie in the mapping (read-only,
+ * valid while the model lives), or NULL when it stores none there (another
+ * dtype, a caller's tensor, data not 2-byte aligned, no elements). `keep`: a
+ * program reads them for its lifetime (counted read in place). */
+const void *model_weight_bf16(Model *m, const Weight *w, bool keep);
 /* The weight whose tensor is `value` (an IrNode's), or NULL. */
 const Weight *model_weight_of(const Model *m, const attn_tensor *value);
 /* Bytes of weight data the model holds: copies it made (converted or
- * unaligned) and pinned weights read in place from the file. */
+ * unaligned) and pinned weights read in place from the file (BF16 bits
+ * programs read as they are among them). */
 void model_weight_memory(const Model *m, int64_t *copies, int64_t *in_place);
 const IrEntry *model_entry(const Model *m, const char *name);
 void model_free(Model *m);

@@ -464,6 +464,12 @@ static void jit_release_weight(void *ctx, const IrNode *param) {
         model_weight_release(m, w);
 }
 
+static const void *jit_bf16_weight(void *ctx, const IrNode *param, bool keep) {
+    Model *m = ctx;
+    const Weight *w = model_weight_of(m, param->value);
+    return w ? model_weight_bf16(m, w, keep) : NULL;
+}
+
 /* The interpreter reads every weight of the entry as it is, for its lifetime. */
 static bool pin_entry_weights(Model *m, const IrEntry *e) {
     const IrGraph *g = e->graph;
@@ -525,7 +531,7 @@ attn_status attn_model_compile(attn_model *h, const char *entry, const attn_comp
         return failure(m);
     }
     if (backend == ATTN_BACKEND_JIT) {
-        JitWeights hooks = {m, jit_load_weight, jit_release_weight};
+        JitWeights hooks = {m, jit_load_weight, jit_release_weight, jit_bf16_weight};
         JitOptions jo = {.weights = &hooks};
         if (opt)
             jo = (JitOptions){opt->mcpu, opt->mattr, opt->threads, opt->pool, opt->emit_llvm, opt->emit_asm,

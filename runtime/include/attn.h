@@ -407,13 +407,15 @@ typedef struct attn_run_stats {
     /* weights the program holds, by storage: index ATTN_WEIGHTS_F32 counts the
      * weights read as bound (the model's memory) and f32 packed copies,
      * ATTN_WEIGHTS_BF16 / ATTN_WEIGHTS_INT8 the low-precision packed copies
-     * (their scales included) */
+     * (their scales included); ATTN_WEIGHTS_BF16 also a BF16 file's embedding
+     * tables that a JIT program's gathers read as the file's bits */
     int64_t weight_bytes[3];
     /* weight data the program's model holds, over all its programs:
      * [0] copies it made (tensors converted from the file's dtype, BF16 and
      * F16 widened to f32, unaligned ones) and [1] tensors it reads in place
      * from the mapped file for programs that read them unpacked (an
-     * interpreter program, a weight no product packs). A weight that every
+     * interpreter program, a weight no product packs; a BF16 file's
+     * embedding tables read by JIT gathers as they are). A weight that every
      * program reads packed is in neither: its copy is freed, or its pages of
      * the file handed back, once packed (docs/PRECISION.md). */
     int64_t model_weight_bytes[2];
