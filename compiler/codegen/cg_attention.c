@@ -6,23 +6,29 @@
  *  - a task owns Br = NV*L queries of one batch index at a time, with vectors
  *    running along the queries: the scores of one key are NV vectors, so the
  *    per-query softmax statistics (running max m, running sum l, rescale
- *    factor alpha) are NV vectors and need no horizontal reductions.
+ *    factor alpha) are NV vectors and need no horizontal reductions. A block
+ *    of fewer queries (the last one of a batch index) runs code made for
+ *    nv = ceil(rows / L) vectors, so that it costs what it holds (128
+ *    queries, 16 lanes: blocks of 48, 48 and 32 queries, not three of 48).
+ *  - Q^T is packed once per query block by L x L tiles transposed in
+ *    registers (queries past the block zero).
  *  - per block of Bc keys:
  *      S^T (Bc x Br) = K_blk (Bc x D) * Q^T (D x Br)   scaled, masked; block max
  *      P^T = exp(S^T - m_new), l = alpha*l + sum P      in place
  *      O^T (Dv x Br) = alpha*O^T + V_blk^T (Dv x Bc) * P^T (Bc x Br)
- *    Both products use one register-tiled kernel shape: an MR x NV tile of
+ *    Both products use one register-tiled kernel shape: an MR x nv tile of
  *    vectors, MR broadcasts of the left operand (rows of K, read in place;
- *    columns of V, read in place) and NV loads of the right one (Q^T packed
- *    once per query block; P^T) per step. Edge tiles have their own kernels
- *    (one per row count), called through a switch.
- *  - at the end O = O^T / l, written row by row.
+ *    columns of V, read in place) and nv loads of the right one (Q^T; P^T)
+ *    per step. Edge tiles have their own kernels (one per row count), called
+ *    through a switch.
+ *  - at the end O = O^T * (1/l): L x L tiles scaled, transposed in registers
+ *    and stored by rows.
  *
  * Masked scores are -inf. The running max stays -inf while every key of a
  * query so far is masked; exponents are then taken against 0 instead, so
  * that such a query's P and l stay 0 rather than NaN and later keys count in
- * full; a query whose keys are all masked ends with 0 / 0 = NaN, as the
- * unfused softmax gives.
+ * full; a query whose keys are all masked ends with 0 * (1/0) = NaN, as
+ * the unfused softmax gives.
  *
  * Workspace per task: Br * (D + Bc + Dv + 4) floats (Q^T, S^T, O^T, and m,
  * l, alpha, block max), from one heap block per call (a stack buffer when
@@ -119,9 +125,9 @@ static LLVMValueRef vec_load(Fn *f, const Tiles *s, LLVMValueRef p) {
 
 /* ---- register-tiled kernels ------------------------------------------ */
 
-/* acc[r][v] += sum_p A[r*a_rs + p*a_cs] * B[p*Br + v*L .. +L) for r < mr, v < NV, p < kc. */
-static void tile_product(Fn *f, const Tiles *s, LLVMValueRef acc[][MAX_NV], int mr, LLVMValueRef kc, LLVMValueRef A,
-                         LLVMValueRef a_rs, LLVMValueRef a_cs, LLVMValueRef B) {
+/* acc[r][v] += sum_p A[r*a_rs + p*a_cs] * B[p*Br + v*L .. +L) for r < mr, v < nv, p < kc. */
+static void tile_product(Fn *f, const Tiles *s, int nv, LLVMValueRef acc[][MAX_NV], int mr, LLVMValueRef kc,
+                         LLVMValueRef A, LLVMValueRef a_rs, LLVMValueRef a_cs, LLVMValueRef B) {
     CgModule *cm = f->cm;
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
     LLVMValueRef arow[MAX_MR];
@@ -131,11 +137,11 @@ static void tile_product(Fn *f, const Tiles *s, LLVMValueRef acc[][MAX_NV], int 
     LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), kc, k64(f, 1));
     LLVMValueRef brow = gepf(f, B, mul(f, p, k64(f, s->Br))), aoff = mul(f, p, a_cs);
     LLVMValueRef bv[MAX_NV];
-    for (int v = 0; v < s->NV; v++)
+    for (int v = 0; v < nv; v++)
         bv[v] = vec_load(f, s, gepf(f, brow, k64(f, (int64_t)v * s->L)));
     for (int r = 0; r < mr; r++) {
         LLVMValueRef a = splat(f, load(f, cm->f32, gepf(f, arow[r], aoff)), s->L);
-        for (int v = 0; v < s->NV; v++)
+        for (int v = 0; v < nv; v++)
             LLVMBuildStore(f->b, fma_v(f, a, bv[v], LLVMBuildLoad2(f->b, vt, acc[r][v], "")), acc[r][v]);
     }
     loop_end(f, &lp);
@@ -150,11 +156,11 @@ static LLVMValueRef query_index(Fn *f, const Tiles *s, int v) {
 }
 
 /* void qk(i64 D, ptr K, i64 k_rs, ptr QT, ptr ST, ptr bmax, float scale)
- * Scores of mr keys (rows of K from K) against the Br queries of QT (D x Br), scaled, stored as rows
- * of ST (stride Br) and max'ed into bmax. */
-static LLVMValueRef emit_qk(CgModule *cm, const Tiles *s, int mr) {
+ * Scores of mr keys (rows of K from K) against the nv*L queries of QT (D rows of stride Br), scaled,
+ * stored as rows of ST (stride Br) and max'ed into bmax. */
+static LLVMValueRef emit_qk(CgModule *cm, const Tiles *s, int nv, int mr) {
     char name[64];
-    snprintf(name, sizeof name, "attn_attention_qk_%d", mr);
+    snprintf(name, sizeof name, "attn_attention_qk_%dx%d", nv, mr);
     LLVMTypeRef i64 = cm->i64, p = cm->ptr;
     LLVMTypeRef pt[] = {i64, p, i64, p, p, p, cm->f32};
     LLVMValueRef fn = new_kernel(cm, name, LLVMFunctionType(cm->void_t, pt, 7, 0));
@@ -166,12 +172,12 @@ static LLVMValueRef emit_qk(CgModule *cm, const Tiles *s, int mr) {
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
     LLVMValueRef acc[MAX_MR][MAX_NV];
     for (int r = 0; r < mr; r++)
-        for (int v = 0; v < s->NV; v++)
+        for (int v = 0; v < nv; v++)
             acc[r][v] = var(f, vt, LLVMConstNull(vt));
-    tile_product(f, s, acc, mr, D, K, k_rs, k64(f, 1), QT);
+    tile_product(f, s, nv, acc, mr, D, K, k_rs, k64(f, 1), QT);
     /* scaled as (q @ k.T) * scale is: after the dot product */
     LLVMValueRef sc = splat(f, scale, s->L);
-    for (int v = 0; v < s->NV; v++) {
+    for (int v = 0; v < nv; v++) {
         LLVMValueRef bp = gepf(f, bmax, k64(f, (int64_t)v * s->L)), mx = vec_load(f, s, bp);
         for (int r = 0; r < mr; r++) {
             LLVMValueRef x = LLVMBuildFMul(f->b, LLVMBuildLoad2(f->b, vt, acc[r][v], ""), sc, "");
@@ -205,12 +211,14 @@ static LLVMValueRef mask_vector(Fn *f, const Tiles *s, LLVMTypeRef t, bool bcast
 }
 
 /* void mask(i64 bc, ptr ST, ptr bmax, i64 kind, ptr M, i64 m_rs, i64 m_cs, i64 rows)
- * Applies a mask of kind 1 or 2 to the bc rows of scores in ST (M at the block's first query and key,
- * m_rs per query, m_cs per key, in elements; rows = live queries) and recomputes their max, bmax. */
-static LLVMValueRef emit_mask(CgModule *cm, const Tiles *s) {
+ * Applies a mask of kind 1 or 2 to the bc rows of nv*L scores in ST (M at the block's first query and
+ * key, m_rs per query, m_cs per key, in elements; rows = live queries) and recomputes their max, bmax. */
+static LLVMValueRef emit_mask(CgModule *cm, const Tiles *s, int nv) {
+    char name[64];
+    snprintf(name, sizeof name, "attn_attention_mask_%d", nv);
     LLVMTypeRef i64 = cm->i64, p = cm->ptr;
     LLVMTypeRef pt[] = {i64, p, p, i64, p, i64, i64, i64};
-    LLVMValueRef fn = new_kernel(cm, "attn_attention_mask", LLVMFunctionType(cm->void_t, pt, 8, 0));
+    LLVMValueRef fn = new_kernel(cm, name, LLVMFunctionType(cm->void_t, pt, 8, 0));
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
     LLVMValueRef bc = LLVMGetParam(fn, 0), ST = LLVMGetParam(fn, 1), bmax = LLVMGetParam(fn, 2),
@@ -218,7 +226,7 @@ static LLVMValueRef emit_mask(CgModule *cm, const Tiles *s) {
                  m_cs = LLVMGetParam(fn, 6), rows = LLVMGetParam(fn, 7);
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
     LLVMValueRef ninf = cg_f32(cm, -INFINITY, s->L), mx[MAX_NV];
-    for (int v = 0; v < s->NV; v++)
+    for (int v = 0; v < nv; v++)
         mx[v] = var(f, vt, ninf);
     If is_bool, is_bcast = {0}; /* is_bcast is begun in variants 0 and 2, ended in 1 and 3 */
     if_begin(f, &is_bool, cmp(f, LLVMIntEQ, kind, k64(f, ATTN_MASK_BOOL)));
@@ -232,7 +240,7 @@ static LLVMValueRef emit_mask(CgModule *cm, const Tiles *s) {
             if_else(f, &is_bcast);
         Loop lj;
         LLVMValueRef j = loop_begin(f, &lj, k64(f, 0), bc, k64(f, 1));
-        for (int v = 0; v < s->NV; v++) {
+        for (int v = 0; v < nv; v++) {
             LLVMValueRef sp = gepf(f, ST, add(f, mul(f, j, k64(f, s->Br)), k64(f, (int64_t)v * s->L)));
             LLVMValueRef x = vec_load(f, s, sp);
             LLVMValueRef m = mask_vector(f, s, boolean ? cm->i8 : cm->f32, bcast, M, m_rs, m_cs, rows, j, v);
@@ -249,17 +257,18 @@ static LLVMValueRef emit_mask(CgModule *cm, const Tiles *s) {
             if_end(f, &is_bcast);
     }
     if_end(f, &is_bool);
-    for (int v = 0; v < s->NV; v++)
+    for (int v = 0; v < nv; v++)
         store(f, LLVMBuildLoad2(f->b, vt, mx[v], ""), gepf(f, bmax, k64(f, (int64_t)v * s->L)));
     fn_end(f);
     return fn;
 }
 
 /* void pv(i64 bc, ptr V, i64 v_rs, ptr PT, ptr OT, ptr alpha)
- * mr rows (value channels) of O^T: OT[c] = alpha * OT[c] + sum_j V[j*v_rs + c] * PT[j], j < bc. */
-static LLVMValueRef emit_pv(CgModule *cm, const Tiles *s, int mr) {
+ * mr rows (value channels) of O^T, nv*L queries each: OT[c] = alpha * OT[c] + sum_j V[j*v_rs + c] * PT[j],
+ * j < bc. */
+static LLVMValueRef emit_pv(CgModule *cm, const Tiles *s, int nv, int mr) {
     char name[64];
-    snprintf(name, sizeof name, "attn_attention_pv_%d", mr);
+    snprintf(name, sizeof name, "attn_attention_pv_%dx%d", nv, mr);
     LLVMTypeRef pt[] = {cm->i64, cm->ptr, cm->i64, cm->ptr, cm->ptr, cm->ptr};
     LLVMValueRef fn = new_kernel(cm, name, LLVMFunctionType(cm->void_t, pt, 6, 0));
     Fn F, *f = &F;
@@ -268,16 +277,16 @@ static LLVMValueRef emit_pv(CgModule *cm, const Tiles *s, int mr) {
                  PT = LLVMGetParam(fn, 3), OT = LLVMGetParam(fn, 4), alpha = LLVMGetParam(fn, 5);
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
     LLVMValueRef acc[MAX_MR][MAX_NV];
-    for (int v = 0; v < s->NV; v++) {
+    for (int v = 0; v < nv; v++) {
         LLVMValueRef al = vec_load(f, s, gepf(f, alpha, k64(f, (int64_t)v * s->L)));
         for (int r = 0; r < mr; r++) {
             LLVMValueRef o = vec_load(f, s, gepf(f, OT, k64(f, (int64_t)r * s->Br + v * s->L)));
             acc[r][v] = var(f, vt, LLVMBuildFMul(f->b, o, al, ""));
         }
     }
-    tile_product(f, s, acc, mr, bc, V, k64(f, 1), v_rs, PT);
+    tile_product(f, s, nv, acc, mr, bc, V, k64(f, 1), v_rs, PT);
     for (int r = 0; r < mr; r++)
-        for (int v = 0; v < s->NV; v++)
+        for (int v = 0; v < nv; v++)
             store(f, LLVMBuildLoad2(f->b, vt, acc[r][v], ""), gepf(f, OT, k64(f, (int64_t)r * s->Br + v * s->L)));
     fn_end(f);
     return fn;
@@ -363,12 +372,147 @@ static void fill(Fn *f, LLVMValueRef p, LLVMValueRef n, LLVMValueRef x) {
     loop_end(f, &l);
 }
 
-/* Per key block: the online-softmax step on S^T (bc rows of Br): new max, alpha, P^T in place, l. */
-static void softmax_step(Fn *f, const Tiles *s, LLVMValueRef ST, LLVMValueRef bc, LLVMValueRef m, LLVMValueRef l,
-                         LLVMValueRef alpha, LLVMValueRef bmax) {
+/* loop_end for a scalar edge loop that LLVM must leave scalar (vectorized, it becomes gathers or scatters). */
+static void loop_end_scalar(Fn *f, Loop *l) {
+    LLVMBuildStore(f->b, LLVMBuildNSWAdd(f->b, l->i, l->step, ""), l->iv);
+    cg_loop_keep_scalar(f->cm, LLVMBuildBr(f->b, l->head));
+    LLVMPositionBuilderAtEnd(f->b, l->exit);
+}
+
+/* Transposes the L x L matrix whose rows are the vectors x[0 .. L) in place: log2(L) rounds of
+ * two-vector shuffles, round h swapping bit h of the row index with bit h of the lane index. */
+static void transpose(Fn *f, const Tiles *s, LLVMValueRef *x) {
+    LLVMValueRef lo[64], hi[64];
+    for (int h = 1; h < s->L; h *= 2) {
+        for (int e = 0; e < s->L; e++) {
+            lo[e] = LLVMConstInt(f->cm->i32, (unsigned long long)(e & h ? s->L + e - h : e), 0);
+            hi[e] = LLVMConstInt(f->cm->i32, (unsigned long long)(e & h ? s->L + e : e + h), 0);
+        }
+        LLVMValueRef mlo = LLVMConstVector(lo, (unsigned)s->L), mhi = LLVMConstVector(hi, (unsigned)s->L);
+        for (int r = 0; r < s->L; r++)
+            if (!(r & h)) {
+                LLVMValueRef a = x[r], b = x[r + h];
+                x[r] = LLVMBuildShuffleVector(f->b, a, b, mlo, "");
+                x[r + h] = LLVMBuildShuffleVector(f->b, a, b, mhi, "");
+            }
+    }
+}
+
+/* What the L x L tiles of pack_queries and write_output read and write (rows of src_rs and dst_rs
+ * elements); c0 is the tile's first dim or channel, rows the block's live queries. */
+typedef struct RowTile {
+    const Tiles *s;
+    LLVMValueRef src, src_rs, dst, dst_rs, c0, rows, inv;
+} RowTile;
+
+typedef void (*RowTileFn)(Fn *f, const RowTile *t, int v, bool partial);
+
+/* Vector v of the queries of a block holds dead queries (at or past `rows`) only when it is the last
+ * one, nv - 1, and rows < nv*L: emits tile(partial) for it under that test, tile(false) for the others. */
+static void for_row_vectors(Fn *f, const RowTile *t, RowTileFn tile, int L, int nv, LLVMValueRef rows) {
+    for (int v = 0; v < nv - 1; v++)
+        tile(f, t, v, false);
+    If part;
+    if_begin(f, &part, cmp(f, LLVMIntSLT, rows, k64(f, (int64_t)nv * L)));
+    tile(f, t, nv - 1, true);
+    if_else(f, &part);
+    tile(f, t, nv - 1, false);
+    if_end(f, &part);
+}
+
+/* Q^T rows c0 .. c0+L-1, queries v*L .. v*L+L-1: L query rows loaded (a dead one reads the last live
+ * row, in bounds, and is zeroed), transposed, stored. */
+static void pack_tile(Fn *f, const RowTile *t, int v, bool partial) {
+    const Tiles *s = t->s;
+    LLVMValueRef x[64], last = sub(f, t->rows, k64(f, 1));
+    for (int r = 0; r < s->L; r++) {
+        LLVMValueRef i = k64(f, (int64_t)v * s->L + r), live = cmp(f, LLVMIntSLT, i, t->rows);
+        LLVMValueRef row = gepf(f, t->src, mul(f, partial ? LLVMBuildSelect(f->b, live, i, last, "") : i, t->src_rs));
+        x[r] = vec_load(f, s, gepf(f, row, t->c0));
+        if (partial)
+            x[r] = LLVMBuildSelect(f->b, live, x[r], LLVMConstNull(LLVMTypeOf(x[r])), "");
+    }
+    transpose(f, s, x);
+    for (int e = 0; e < s->L; e++)
+        store(f, x[e], gepf(f, t->dst, add(f, mul(f, add(f, t->c0, k64(f, e)), t->dst_rs), k64(f, (int64_t)v * s->L))));
+}
+
+/* Q^T (D rows of stride Br) from the nv*L queries of q at the block (row stride q_rs), queries at or
+ * past `rows` zero: L x L tiles transposed in registers, then the dims past the last whole tile. */
+static void pack_queries(Fn *f, const Tiles *s, int nv, LLVMValueRef q, LLVMValueRef q_rs, LLVMValueRef D,
+                         LLVMValueRef rows, LLVMValueRef QT) {
+    CgModule *cm = f->cm;
+    LLVMValueRef Lv = k64(f, s->L), Br = k64(f, s->Br), last = sub(f, rows, k64(f, 1));
+    LLVMValueRef dmain = sub(f, D, LLVMBuildSRem(f->b, D, Lv, ""));
+    Loop lp, lt, li;
+    RowTile t = {.s = s, .src = q, .src_rs = q_rs, .dst = QT, .dst_rs = Br, .rows = rows};
+    t.c0 = loop_begin(f, &lp, k64(f, 0), dmain, Lv);
+    for_row_vectors(f, &t, pack_tile, s->L, nv, rows);
+    loop_end(f, &lp);
+    LLVMValueRef p = loop_begin(f, &lt, dmain, D, k64(f, 1));
+    LLVMValueRef i = loop_begin(f, &li, k64(f, 0), k64(f, (int64_t)nv * s->L), k64(f, 1));
+    LLVMValueRef live = cmp(f, LLVMIntSLT, i, rows);
+    LLVMValueRef x = load(f, cm->f32, gepf(f, gepf(f, q, mul(f, LLVMBuildSelect(f->b, live, i, last, ""), q_rs)), p));
+    store(f, LLVMBuildSelect(f->b, live, x, cg_f32(cm, 0.0, 1), ""), gepf(f, QT, add(f, mul(f, p, Br), i)));
+    loop_end_scalar(f, &li);
+    loop_end_scalar(f, &lt);
+}
+
+/* O rows v*L .. v*L+L-1 (the live ones), channels c0 .. c0+L-1: L rows of O^T loaded, scaled by 1/l
+ * (inv, along the queries), transposed, stored by rows. */
+static void store_tile(Fn *f, const RowTile *t, int v, bool partial) {
+    const Tiles *s = t->s;
+    LLVMValueRef inv = vec_load(f, s, gepf(f, t->inv, k64(f, (int64_t)v * s->L))), x[64];
+    for (int r = 0; r < s->L; r++) {
+        LLVMValueRef src = gepf(f, t->src, add(f, mul(f, add(f, t->c0, k64(f, r)), t->src_rs), k64(f, (int64_t)v * s->L)));
+        x[r] = LLVMBuildFMul(f->b, vec_load(f, s, src), inv, "");
+    }
+    transpose(f, s, x);
+    for (int e = 0; e < s->L; e++) {
+        LLVMValueRef i = k64(f, (int64_t)v * s->L + e);
+        If live;
+        if (partial)
+            if_begin(f, &live, cmp(f, LLVMIntSLT, i, t->rows));
+        store(f, x[e], gepf(f, t->dst, add(f, mul(f, i, t->dst_rs), t->c0)));
+        if (partial)
+            if_end(f, &live);
+    }
+}
+
+/* O = O^T / l for the block's `rows` queries (o: its first row, stride o_rs): 1/l per query (0 when
+ * there are no keys, so that the empty sum gives zeros), then L x L tiles of O^T scaled, transposed in
+ * registers and stored by rows, then the channels past the last whole tile. l is overwritten. */
+static void write_output(Fn *f, const Tiles *s, int nv, const Desc *d, LLVMValueRef OT, LLVMValueRef l,
+                         LLVMValueRef rows, LLVMValueRef o) {
+    CgModule *cm = f->cm;
+    LLVMValueRef Lv = k64(f, s->L), Br = k64(f, s->Br), one = cg_f32(cm, 1.0, s->L);
+    LLVMValueRef nokeys = cmp(f, LLVMIntSLE, d->S, k64(f, 0));
+    for (int v = 0; v < nv; v++) {
+        LLVMValueRef lp = gepf(f, l, k64(f, (int64_t)v * s->L));
+        LLVMValueRef inv = LLVMBuildFDiv(f->b, one, vec_load(f, s, lp), "");
+        store(f, LLVMBuildSelect(f->b, nokeys, LLVMConstNull(LLVMTypeOf(inv)), inv, ""), lp);
+    }
+    LLVMValueRef cmain = sub(f, d->Dv, LLVMBuildSRem(f->b, d->Dv, Lv, ""));
+    Loop lc, lt, li;
+    RowTile t = {.s = s, .src = OT, .src_rs = Br, .dst = o, .dst_rs = d->o_s[2], .rows = rows, .inv = l};
+    t.c0 = loop_begin(f, &lc, k64(f, 0), cmain, Lv);
+    for_row_vectors(f, &t, store_tile, s->L, nv, rows);
+    loop_end(f, &lc);
+    LLVMValueRef c = loop_begin(f, &lt, cmain, d->Dv, k64(f, 1));
+    LLVMValueRef i = loop_begin(f, &li, k64(f, 0), rows, k64(f, 1));
+    LLVMValueRef x = LLVMBuildFMul(f->b, load(f, cm->f32, gepf(f, OT, add(f, mul(f, c, Br), i))),
+                                   load(f, cm->f32, gepf(f, l, i)), "");
+    store(f, x, gepf(f, o, add(f, mul(f, i, d->o_s[2]), c)));
+    loop_end_scalar(f, &li);
+    loop_end_scalar(f, &lt);
+}
+
+/* Per key block: the online-softmax step on S^T (bc rows of nv*L): new max, alpha, P^T in place, l. */
+static void softmax_step(Fn *f, const Tiles *s, int nv, LLVMValueRef ST, LLVMValueRef bc, LLVMValueRef m,
+                         LLVMValueRef l, LLVMValueRef alpha, LLVMValueRef bmax) {
     CgModule *cm = f->cm;
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
-    for (int v = 0; v < s->NV; v++) {
+    for (int v = 0; v < nv; v++) {
         LLVMValueRef off = k64(f, (int64_t)v * s->L);
         LLVMValueRef m_old = vec_load(f, s, gepf(f, m, off));
         LLVMValueRef m_new = fmax_v(f, m_old, vec_load(f, s, gepf(f, bmax, off)));
@@ -392,16 +536,16 @@ static void softmax_step(Fn *f, const Tiles *s, LLVMValueRef ST, LLVMValueRef bc
 }
 
 typedef struct Kernels {
-    LLVMValueRef qk[MAX_MR], pv[MAX_MR]; /* [mr - 1] */
-    LLVMValueRef mask;
+    LLVMValueRef qk[MAX_NV][MAX_MR], pv[MAX_NV][MAX_MR]; /* [nv - 1][mr - 1] */
+    LLVMValueRef mask[MAX_NV];                           /* [nv - 1] */
 } Kernels;
 
-/* One query block: queries [i0, i0 + rows) of batch index (b0, b1), with the workspace at buf. */
-static void query_block(Fn *f, const Tiles *s, const Kernels *kn, const Desc *d, LLVMValueRef buf, LLVMValueRef b0,
-                        LLVMValueRef b1, LLVMValueRef i0) {
+/* One query block: queries [i0, i0 + rows) of batch index (b0, b1), rows <= nv*L, with the workspace
+ * at buf. Its products run on nv vectors of queries, so that a short last block costs what it holds. */
+static void query_block(Fn *f, const Tiles *s, int nv, const Kernels *kn, const Desc *d, LLVMValueRef buf,
+                        LLVMValueRef b0, LLVMValueRef b1, LLVMValueRef i0, LLVMValueRef rows) {
     CgModule *cm = f->cm;
     LLVMValueRef Br = k64(f, s->Br), MRv = k64(f, s->MR), one = k64(f, 1);
-    LLVMValueRef rows = smin(f, Br, sub(f, d->L, i0));
     LLVMValueRef QT = buf, ST = gepf(f, QT, mul(f, d->D, Br));
     LLVMValueRef OT = gepf(f, ST, k64(f, (int64_t)s->Bc * s->Br));
     LLVMValueRef m = gepf(f, OT, mul(f, d->Dv, Br)), l = gepf(f, m, Br), alpha = gepf(f, l, Br),
@@ -413,25 +557,12 @@ static void query_block(Fn *f, const Tiles *s, const Kernels *kn, const Desc *d,
     LLVMValueRef moff = add(f, add(f, mul(f, b0, d->m_s[0]), mul(f, b1, d->m_s[1])), mul(f, i0, d->m_s[2]));
     LLVMValueRef mk = gep(f, cm->i8, d->mask, mul(f, melem, moff));
 
-    /* Q^T: queries past the block's rows are zero */
-    Loop li, lp;
-    LLVMValueRef i = loop_begin(f, &li, k64(f, 0), Br, one);
-    LLVMValueRef live = cmp(f, LLVMIntSLT, i, rows);
-    LLVMValueRef qrow = gepf(f, q, mul(f, i, d->q_s[2]));
-    LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), d->D, one);
-    If lv;
-    LLVMValueRef dst = gepf(f, QT, add(f, mul(f, p, Br), i));
-    if_begin(f, &lv, live);
-    store(f, load(f, cm->f32, gepf(f, qrow, p)), dst);
-    if_else(f, &lv);
-    store(f, cg_f32(cm, 0.0, 1), dst);
-    if_end(f, &lv);
-    loop_end(f, &lp);
-    loop_end(f, &li);
+    pack_queries(f, s, nv, q, d->q_s[2], d->D, rows, QT);
     fill(f, OT, mul(f, d->Dv, Br), cg_f32(cm, 0.0, 1));
     fill(f, m, Br, cg_f32(cm, -INFINITY, 1));
     fill(f, l, Br, cg_f32(cm, 0.0, 1));
 
+    const LLVMValueRef *qk = kn->qk[nv - 1], *pv = kn->pv[nv - 1];
     Loop lj, lt, lc;
     LLVMValueRef j0 = loop_begin(f, &lj, k64(f, 0), d->S, k64(f, s->Bc));
     LLVMValueRef bc = smin(f, k64(f, s->Bc), sub(f, d->S, j0));
@@ -441,39 +572,30 @@ static void query_block(Fn *f, const Tiles *s, const Kernels *kn, const Desc *d,
     LLVMValueRef jj = loop_begin(f, &lt, k64(f, 0), jmain, MRv);
     LLVMValueRef qa[] = {d->D, gepf(f, k, mul(f, add(f, j0, jj), d->k_s[2])), d->k_s[2], QT,
                          gepf(f, ST, mul(f, jj, Br)), bmax, d->scale};
-    call(f, kn->qk[s->MR - 1], qa, 7);
+    call(f, qk[s->MR - 1], qa, 7);
     loop_end(f, &lt);
     LLVMValueRef qt[] = {d->D, gepf(f, k, mul(f, add(f, j0, jmain), d->k_s[2])), d->k_s[2], QT,
                          gepf(f, ST, mul(f, jmain, Br)), bmax, d->scale};
-    call_tail(f, kn->qk, s->MR, sub(f, bc, jmain), qt, 7);
+    call_tail(f, qk, s->MR, sub(f, bc, jmain), qt, 7);
     If masked;
     if_begin(f, &masked, cmp(f, LLVMIntNE, d->kind, k64(f, ATTN_MASK_NONE)));
     LLVMValueRef mblk = gep(f, cm->i8, mk, mul(f, melem, mul(f, j0, d->m_s[3])));
     LLVMValueRef ma[] = {bc, ST, bmax, d->kind, mblk, d->m_s[2], d->m_s[3], rows};
-    call(f, kn->mask, ma, 8);
+    call(f, kn->mask[nv - 1], ma, 8);
     if_end(f, &masked);
-    softmax_step(f, s, ST, bc, m, l, alpha, bmax);
+    softmax_step(f, s, nv, ST, bc, m, l, alpha, bmax);
     /* O^T: full tiles of MR channels, then the rest */
     LLVMValueRef vblk = gepf(f, v, mul(f, j0, d->v_s[2]));
     LLVMValueRef cmain = sub(f, d->Dv, LLVMBuildSRem(f->b, d->Dv, MRv, ""));
     LLVMValueRef c0 = loop_begin(f, &lc, k64(f, 0), cmain, MRv);
     LLVMValueRef pa[] = {bc, gepf(f, vblk, c0), d->v_s[2], ST, gepf(f, OT, mul(f, c0, Br)), alpha};
-    call(f, kn->pv[s->MR - 1], pa, 6);
+    call(f, pv[s->MR - 1], pa, 6);
     loop_end(f, &lc);
     LLVMValueRef pt[] = {bc, gepf(f, vblk, cmain), d->v_s[2], ST, gepf(f, OT, mul(f, cmain, Br)), alpha};
-    call_tail(f, kn->pv, s->MR, sub(f, d->Dv, cmain), pt, 6);
+    call_tail(f, pv, s->MR, sub(f, d->Dv, cmain), pt, 6);
     loop_end(f, &lj);
 
-    /* O = O^T / l; no keys (S == 0): an empty sum, zeros */
-    LLVMValueRef nokeys = cmp(f, LLVMIntSLE, d->S, k64(f, 0));
-    Loop lr, lo;
-    i = loop_begin(f, &lr, k64(f, 0), rows, one);
-    LLVMValueRef li_ = load(f, cm->f32, gepf(f, l, i)), orow = gepf(f, o, mul(f, i, d->o_s[2]));
-    LLVMValueRef c = loop_begin(f, &lo, k64(f, 0), d->Dv, one);
-    LLVMValueRef x = LLVMBuildFDiv(f->b, load(f, cm->f32, gepf(f, OT, add(f, mul(f, c, Br), i))), li_, "");
-    store(f, LLVMBuildSelect(f->b, nokeys, cg_f32(cm, 0.0, 1), x, ""), gepf(f, orow, c));
-    loop_end(f, &lo);
-    loop_end(f, &lr);
+    write_output(f, s, nv, d, OT, l, rows, o);
 }
 
 /* Task t of T_NT: the units (batch index, query block) [t*units/nt, (t+1)*units/nt). */
@@ -502,7 +624,18 @@ static LLVMValueRef emit_task(CgModule *cm, const Tiles *s, const Kernels *kn) {
     LLVMValueRef u = loop_begin(f, &lu, u0, u1, k64(f, 1));
     LLVMValueRef bi = sdiv(f, u, nqb), qb = LLVMBuildSRem(f->b, u, nqb, "");
     LLVMValueRef b0 = sdiv(f, bi, d.nb1), b1 = LLVMBuildSRem(f->b, bi, d.nb1, "");
-    query_block(f, s, kn, &d, base, b0, b1, mul(f, qb, k64(f, s->Br)));
+    LLVMValueRef i0 = mul(f, qb, k64(f, s->Br)), rows = smin(f, k64(f, s->Br), sub(f, d.L, i0));
+    /* the block's code for its vector count: nv = ceil(rows / L) */
+    LLVMBasicBlockRef done = block(f, "block.done");
+    LLVMValueRef sw = LLVMBuildSwitch(f->b, cdiv(f, rows, k64(f, s->L)), done, (unsigned)s->NV);
+    for (int nv = 1; nv <= s->NV; nv++) {
+        LLVMBasicBlockRef bb = block(f, "block");
+        LLVMAddCase(sw, k64(f, nv), bb);
+        LLVMPositionBuilderAtEnd(f->b, bb);
+        query_block(f, s, nv, kn, &d, base, b0, b1, i0, rows);
+        LLVMBuildBr(f->b, done);
+    }
+    LLVMPositionBuilderAtEnd(f->b, done);
     loop_end(f, &lu);
     fn_end(f);
     return fn;
@@ -523,11 +656,13 @@ LLVMValueRef cg_attention(CgModule *cm) {
         return fn;
     Tiles s = tiles_for(cm->target);
     Kernels kn;
-    for (int mr = 1; mr <= s.MR; mr++) {
-        kn.qk[mr - 1] = emit_qk(cm, &s, mr);
-        kn.pv[mr - 1] = emit_pv(cm, &s, mr);
+    for (int nv = 1; nv <= s.NV; nv++) {
+        for (int mr = 1; mr <= s.MR; mr++) {
+            kn.qk[nv - 1][mr - 1] = emit_qk(cm, &s, nv, mr);
+            kn.pv[nv - 1][mr - 1] = emit_pv(cm, &s, nv, mr);
+        }
+        kn.mask[nv - 1] = emit_mask(cm, &s, nv);
     }
-    kn.mask = emit_mask(cm, &s);
     LLVMValueRef task = emit_task(cm, &s, &kn);
     if (!fn)
         fn = new_function(cm, "attn_attention", attention_type(cm), false);
