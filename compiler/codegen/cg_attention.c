@@ -125,14 +125,24 @@ static LLVMValueRef vec_load(Fn *f, const Tiles *s, LLVMValueRef p) {
 
 /* ---- register-tiled kernels ------------------------------------------ */
 
-/* acc[r][v] += sum_p A[r*a_rs + p*a_cs] * B[p*Br + v*L .. +L) for r < mr, v < nv, p < kc. */
-static void tile_product(Fn *f, const Tiles *s, int nv, LLVMValueRef acc[][MAX_NV], int mr, LLVMValueRef kc,
-                         LLVMValueRef A, LLVMValueRef a_rs, LLVMValueRef a_cs, LLVMValueRef B) {
+/* The rows of an MR-row tile of which only `live` (1 .. MR) exist: row r is min(r, live - 1). The
+ * rows past the live ones repeat the last one: they compute and store what it does, so that one kernel
+ * serves every tile height (edge kernels per height tripled the core's compile time). */
+static void tile_rows(Fn *f, const Tiles *s, LLVMValueRef live, LLVMValueRef *row) {
+    LLVMValueRef last = sub(f, live, k64(f, 1));
+    for (int r = 0; r < s->MR; r++)
+        row[r] = r == 0 ? k64(f, 0) : smin(f, k64(f, r), last);
+}
+
+/* acc[r][v] += sum_p A[row[r]*a_rs + p*a_cs] * B[p*Br + v*L .. +L) for r < MR, v < nv, p < kc. */
+static void tile_product(Fn *f, const Tiles *s, int nv, LLVMValueRef acc[][MAX_NV], const LLVMValueRef *row,
+                         LLVMValueRef kc, LLVMValueRef A, LLVMValueRef a_rs, LLVMValueRef a_cs, LLVMValueRef B) {
     CgModule *cm = f->cm;
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
+    int mr = s->MR;
     LLVMValueRef arow[MAX_MR];
     for (int r = 0; r < mr; r++)
-        arow[r] = gepf(f, A, mul(f, k64(f, r), a_rs));
+        arow[r] = gepf(f, A, mul(f, row[r], a_rs));
     Loop lp;
     LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), kc, k64(f, 1));
     LLVMValueRef brow = gepf(f, B, mul(f, p, k64(f, s->Br))), aoff = mul(f, p, a_cs);
@@ -155,33 +165,35 @@ static LLVMValueRef query_index(Fn *f, const Tiles *s, int v) {
     return LLVMConstVector(idx, (unsigned)s->L);
 }
 
-/* void qk(i64 D, ptr K, i64 k_rs, ptr QT, ptr ST, ptr bmax, float scale)
- * Scores of mr keys (rows of K from K) against the nv*L queries of QT (D rows of stride Br), scaled,
- * stored as rows of ST (stride Br) and max'ed into bmax. */
-static LLVMValueRef emit_qk(CgModule *cm, const Tiles *s, int nv, int mr) {
+/* void qk(i64 D, ptr K, i64 k_rs, ptr QT, ptr ST, ptr bmax, float scale, i64 live)
+ * Scores of `live` (1 .. MR) keys (rows of K from K) against the nv*L queries of QT (D rows of stride
+ * Br), scaled, stored as rows of ST (stride Br) and max'ed into bmax (a repeated key repeats a score:
+ * the max is the same). */
+static LLVMValueRef emit_qk(CgModule *cm, const Tiles *s, int nv) {
     char name[64];
-    snprintf(name, sizeof name, "attn_attention_qk_%dx%d", nv, mr);
+    snprintf(name, sizeof name, "attn_attention_qk_%d", nv);
     LLVMTypeRef i64 = cm->i64, p = cm->ptr;
-    LLVMTypeRef pt[] = {i64, p, i64, p, p, p, cm->f32};
-    LLVMValueRef fn = new_kernel(cm, name, LLVMFunctionType(cm->void_t, pt, 7, 0));
+    LLVMTypeRef pt[] = {i64, p, i64, p, p, p, cm->f32, i64};
+    LLVMValueRef fn = new_kernel(cm, name, LLVMFunctionType(cm->void_t, pt, 8, 0));
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
     LLVMValueRef D = LLVMGetParam(fn, 0), K = LLVMGetParam(fn, 1), k_rs = LLVMGetParam(fn, 2),
                  QT = LLVMGetParam(fn, 3), ST = LLVMGetParam(fn, 4), bmax = LLVMGetParam(fn, 5),
-                 scale = LLVMGetParam(fn, 6);
+                 scale = LLVMGetParam(fn, 6), row[MAX_MR];
+    tile_rows(f, s, LLVMGetParam(fn, 7), row);
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
     LLVMValueRef acc[MAX_MR][MAX_NV];
-    for (int r = 0; r < mr; r++)
+    for (int r = 0; r < s->MR; r++)
         for (int v = 0; v < nv; v++)
             acc[r][v] = var(f, vt, LLVMConstNull(vt));
-    tile_product(f, s, nv, acc, mr, D, K, k_rs, k64(f, 1), QT);
+    tile_product(f, s, nv, acc, row, D, K, k_rs, k64(f, 1), QT);
     /* scaled as (q @ k.T) * scale is: after the dot product */
-    LLVMValueRef sc = splat(f, scale, s->L);
+    LLVMValueRef sc = splat(f, scale, s->L), Br = k64(f, s->Br);
     for (int v = 0; v < nv; v++) {
         LLVMValueRef bp = gepf(f, bmax, k64(f, (int64_t)v * s->L)), mx = vec_load(f, s, bp);
-        for (int r = 0; r < mr; r++) {
+        for (int r = 0; r < s->MR; r++) {
             LLVMValueRef x = LLVMBuildFMul(f->b, LLVMBuildLoad2(f->b, vt, acc[r][v], ""), sc, "");
-            store(f, x, gepf(f, ST, k64(f, (int64_t)r * s->Br + v * s->L)));
+            store(f, x, gepf(f, ST, add(f, mul(f, row[r], Br), k64(f, (int64_t)v * s->L))));
             mx = fmax_v(f, mx, x);
         }
         store(f, mx, bp);
@@ -263,47 +275,36 @@ static LLVMValueRef emit_mask(CgModule *cm, const Tiles *s, int nv) {
     return fn;
 }
 
-/* void pv(i64 bc, ptr V, i64 v_rs, ptr PT, ptr OT, ptr alpha)
- * mr rows (value channels) of O^T, nv*L queries each: OT[c] = alpha * OT[c] + sum_j V[j*v_rs + c] * PT[j],
- * j < bc. */
-static LLVMValueRef emit_pv(CgModule *cm, const Tiles *s, int nv, int mr) {
+/* void pv(i64 bc, ptr V, i64 v_rs, ptr PT, ptr OT, ptr alpha, i64 live)
+ * `live` (1 .. MR) rows (value channels) of O^T, nv*L queries each:
+ * OT[c] = alpha * OT[c] + sum_j V[j*v_rs + c] * PT[j], j < bc. */
+static LLVMValueRef emit_pv(CgModule *cm, const Tiles *s, int nv) {
     char name[64];
-    snprintf(name, sizeof name, "attn_attention_pv_%dx%d", nv, mr);
-    LLVMTypeRef pt[] = {cm->i64, cm->ptr, cm->i64, cm->ptr, cm->ptr, cm->ptr};
-    LLVMValueRef fn = new_kernel(cm, name, LLVMFunctionType(cm->void_t, pt, 6, 0));
+    snprintf(name, sizeof name, "attn_attention_pv_%d", nv);
+    LLVMTypeRef pt[] = {cm->i64, cm->ptr, cm->i64, cm->ptr, cm->ptr, cm->ptr, cm->i64};
+    LLVMValueRef fn = new_kernel(cm, name, LLVMFunctionType(cm->void_t, pt, 7, 0));
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
     LLVMValueRef bc = LLVMGetParam(fn, 0), V = LLVMGetParam(fn, 1), v_rs = LLVMGetParam(fn, 2),
-                 PT = LLVMGetParam(fn, 3), OT = LLVMGetParam(fn, 4), alpha = LLVMGetParam(fn, 5);
+                 PT = LLVMGetParam(fn, 3), OT = LLVMGetParam(fn, 4), alpha = LLVMGetParam(fn, 5), row[MAX_MR];
+    tile_rows(f, s, LLVMGetParam(fn, 6), row);
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
-    LLVMValueRef acc[MAX_MR][MAX_NV];
+    LLVMValueRef acc[MAX_MR][MAX_NV], orow[MAX_MR];
+    for (int r = 0; r < s->MR; r++)
+        orow[r] = gepf(f, OT, mul(f, row[r], k64(f, s->Br)));
     for (int v = 0; v < nv; v++) {
         LLVMValueRef al = vec_load(f, s, gepf(f, alpha, k64(f, (int64_t)v * s->L)));
-        for (int r = 0; r < mr; r++) {
-            LLVMValueRef o = vec_load(f, s, gepf(f, OT, k64(f, (int64_t)r * s->Br + v * s->L)));
+        for (int r = 0; r < s->MR; r++) {
+            LLVMValueRef o = vec_load(f, s, gepf(f, orow[r], k64(f, (int64_t)v * s->L)));
             acc[r][v] = var(f, vt, LLVMBuildFMul(f->b, o, al, ""));
         }
     }
-    tile_product(f, s, nv, acc, mr, bc, V, k64(f, 1), v_rs, PT);
-    for (int r = 0; r < mr; r++)
+    tile_product(f, s, nv, acc, row, bc, V, k64(f, 1), v_rs, PT);
+    for (int r = 0; r < s->MR; r++)
         for (int v = 0; v < nv; v++)
-            store(f, LLVMBuildLoad2(f->b, vt, acc[r][v], ""), gepf(f, OT, k64(f, (int64_t)r * s->Br + v * s->L)));
+            store(f, LLVMBuildLoad2(f->b, vt, acc[r][v], ""), gepf(f, orow[r], k64(f, (int64_t)v * s->L)));
     fn_end(f);
     return fn;
-}
-
-/* Calls kernels[rem - 1](args) for rem in 1 .. n-1; nothing for other values. */
-static void call_tail(Fn *f, LLVMValueRef const *kernels, int n, LLVMValueRef rem, LLVMValueRef *args, int nargs) {
-    LLVMBasicBlockRef done = block(f, "tail.done");
-    LLVMValueRef sw = LLVMBuildSwitch(f->b, rem, done, (unsigned)(n - 1));
-    for (int r = 1; r < n; r++) {
-        LLVMBasicBlockRef bb = block(f, "tail");
-        LLVMAddCase(sw, k64(f, r), bb);
-        LLVMPositionBuilderAtEnd(f->b, bb);
-        call(f, kernels[r - 1], args, nargs);
-        LLVMBuildBr(f->b, done);
-    }
-    LLVMPositionBuilderAtEnd(f->b, done);
 }
 
 /* ---- the task --------------------------------------------------------- */
@@ -398,154 +399,193 @@ static void transpose(Fn *f, const Tiles *s, LLVMValueRef *x) {
     }
 }
 
-/* What the L x L tiles of pack_queries and write_output read and write (rows of src_rs and dst_rs
- * elements); c0 is the tile's first dim or channel, rows the block's live queries. */
-typedef struct RowTile {
-    const Tiles *s;
-    LLVMValueRef src, src_rs, dst, dst_rs, c0, rows, inv;
-} RowTile;
+/* ---- the query block's transposing kernels ------------------------------ */
 
-typedef void (*RowTileFn)(Fn *f, const RowTile *t, int v, bool partial);
-
-/* Vector v of the queries of a block holds dead queries (at or past `rows`) only when it is the last
- * one, nv - 1, and rows < nv*L: emits tile(partial) for it under that test, tile(false) for the others. */
-static void for_row_vectors(Fn *f, const RowTile *t, RowTileFn tile, int L, int nv, LLVMValueRef rows) {
-    for (int v = 0; v < nv - 1; v++)
-        tile(f, t, v, false);
-    If part;
-    if_begin(f, &part, cmp(f, LLVMIntSLT, rows, k64(f, (int64_t)nv * L)));
-    tile(f, t, nv - 1, true);
-    if_else(f, &part);
-    tile(f, t, nv - 1, false);
-    if_end(f, &part);
-}
-
-/* Q^T rows c0 .. c0+L-1, queries v*L .. v*L+L-1: L query rows loaded (a dead one reads the last live
- * row, in bounds, and is zeroed), transposed, stored. */
-static void pack_tile(Fn *f, const RowTile *t, int v, bool partial) {
-    const Tiles *s = t->s;
-    LLVMValueRef x[64], last = sub(f, t->rows, k64(f, 1));
+/* Q^T rows c0 .. c0+L-1 (dst, stride dst_rs) from L query rows of src (stride src_rs), dims c0 ..
+ * c0+L-1, transposed in registers. partial: only `live` (1 .. L-1) rows exist; the others read the last
+ * live row (in bounds) and are zeroed. */
+static void pack_tile(Fn *f, const Tiles *s, LLVMValueRef src, LLVMValueRef src_rs, LLVMValueRef dst,
+                      LLVMValueRef dst_rs, LLVMValueRef c0, LLVMValueRef live, bool partial) {
+    LLVMValueRef x[64], last = sub(f, live, k64(f, 1));
     for (int r = 0; r < s->L; r++) {
-        LLVMValueRef i = k64(f, (int64_t)v * s->L + r), live = cmp(f, LLVMIntSLT, i, t->rows);
-        LLVMValueRef row = gepf(f, t->src, mul(f, partial ? LLVMBuildSelect(f->b, live, i, last, "") : i, t->src_rs));
-        x[r] = vec_load(f, s, gepf(f, row, t->c0));
+        LLVMValueRef i = k64(f, r), in = cmp(f, LLVMIntSLT, i, live);
+        LLVMValueRef row = gepf(f, src, mul(f, partial ? LLVMBuildSelect(f->b, in, i, last, "") : i, src_rs));
+        x[r] = vec_load(f, s, gepf(f, row, c0));
         if (partial)
-            x[r] = LLVMBuildSelect(f->b, live, x[r], LLVMConstNull(LLVMTypeOf(x[r])), "");
+            x[r] = LLVMBuildSelect(f->b, in, x[r], LLVMConstNull(LLVMTypeOf(x[r])), "");
     }
     transpose(f, s, x);
     for (int e = 0; e < s->L; e++)
-        store(f, x[e], gepf(f, t->dst, add(f, mul(f, add(f, t->c0, k64(f, e)), t->dst_rs), k64(f, (int64_t)v * s->L))));
+        store(f, x[e], gepf(f, dst, mul(f, add(f, c0, k64(f, e)), dst_rs)));
 }
 
-/* Q^T (D rows of stride Br) from the nv*L queries of q at the block (row stride q_rs), queries at or
- * past `rows` zero: L x L tiles transposed in registers, then the dims past the last whole tile. */
-static void pack_queries(Fn *f, const Tiles *s, int nv, LLVMValueRef q, LLVMValueRef q_rs, LLVMValueRef D,
-                         LLVMValueRef rows, LLVMValueRef QT) {
-    CgModule *cm = f->cm;
-    LLVMValueRef Lv = k64(f, s->L), Br = k64(f, s->Br), last = sub(f, rows, k64(f, 1));
-    LLVMValueRef dmain = sub(f, D, LLVMBuildSRem(f->b, D, Lv, ""));
-    Loop lp, lt, li;
-    RowTile t = {.s = s, .src = q, .src_rs = q_rs, .dst = QT, .dst_rs = Br, .rows = rows};
-    t.c0 = loop_begin(f, &lp, k64(f, 0), dmain, Lv);
-    for_row_vectors(f, &t, pack_tile, s->L, nv, rows);
-    loop_end(f, &lp);
-    LLVMValueRef p = loop_begin(f, &lt, dmain, D, k64(f, 1));
-    LLVMValueRef i = loop_begin(f, &li, k64(f, 0), k64(f, (int64_t)nv * s->L), k64(f, 1));
-    LLVMValueRef live = cmp(f, LLVMIntSLT, i, rows);
-    LLVMValueRef x = load(f, cm->f32, gepf(f, gepf(f, q, mul(f, LLVMBuildSelect(f->b, live, i, last, ""), q_rs)), p));
-    store(f, LLVMBuildSelect(f->b, live, x, cg_f32(cm, 0.0, 1), ""), gepf(f, QT, add(f, mul(f, p, Br), i)));
-    loop_end_scalar(f, &li);
-    loop_end_scalar(f, &lt);
-}
-
-/* O rows v*L .. v*L+L-1 (the live ones), channels c0 .. c0+L-1: L rows of O^T loaded, scaled by 1/l
- * (inv, along the queries), transposed, stored by rows. */
-static void store_tile(Fn *f, const RowTile *t, int v, bool partial) {
-    const Tiles *s = t->s;
-    LLVMValueRef inv = vec_load(f, s, gepf(f, t->inv, k64(f, (int64_t)v * s->L))), x[64];
-    for (int r = 0; r < s->L; r++) {
-        LLVMValueRef src = gepf(f, t->src, add(f, mul(f, add(f, t->c0, k64(f, r)), t->src_rs), k64(f, (int64_t)v * s->L)));
-        x[r] = LLVMBuildFMul(f->b, vec_load(f, s, src), inv, "");
-    }
+/* O rows 0 .. L-1 (dst, stride dst_rs), channels c0 .. c0+L-1, from O^T rows c0 .. c0+L-1 (src, stride
+ * src_rs) scaled by inv (one factor per query), transposed in registers. partial: only `live` (1 ..
+ * L-1) rows are stored. */
+static void store_tile(Fn *f, const Tiles *s, LLVMValueRef src, LLVMValueRef src_rs, LLVMValueRef dst,
+                       LLVMValueRef dst_rs, LLVMValueRef c0, LLVMValueRef inv, LLVMValueRef live, bool partial) {
+    LLVMValueRef x[64];
+    for (int r = 0; r < s->L; r++)
+        x[r] = LLVMBuildFMul(f->b, vec_load(f, s, gepf(f, src, mul(f, add(f, c0, k64(f, r)), src_rs))), inv, "");
     transpose(f, s, x);
     for (int e = 0; e < s->L; e++) {
-        LLVMValueRef i = k64(f, (int64_t)v * s->L + e);
-        If live;
+        If in;
         if (partial)
-            if_begin(f, &live, cmp(f, LLVMIntSLT, i, t->rows));
-        store(f, x[e], gepf(f, t->dst, add(f, mul(f, i, t->dst_rs), t->c0)));
+            if_begin(f, &in, cmp(f, LLVMIntSLT, k64(f, e), live));
+        store(f, x[e], gepf(f, dst, add(f, mul(f, k64(f, e), dst_rs), c0)));
         if (partial)
-            if_end(f, &live);
+            if_end(f, &in);
     }
 }
 
-/* O = O^T / l for the block's `rows` queries (o: its first row, stride o_rs): 1/l per query (0 when
- * there are no keys, so that the empty sum gives zeros), then L x L tiles of O^T scaled, transposed in
- * registers and stored by rows, then the channels past the last whole tile. l is overwritten. */
-static void write_output(Fn *f, const Tiles *s, int nv, const Desc *d, LLVMValueRef OT, LLVMValueRef l,
-                         LLVMValueRef rows, LLVMValueRef o) {
-    CgModule *cm = f->cm;
-    LLVMValueRef Lv = k64(f, s->L), Br = k64(f, s->Br), one = cg_f32(cm, 1.0, s->L);
-    LLVMValueRef nokeys = cmp(f, LLVMIntSLE, d->S, k64(f, 0));
-    for (int v = 0; v < nv; v++) {
-        LLVMValueRef lp = gepf(f, l, k64(f, (int64_t)v * s->L));
-        LLVMValueRef inv = LLVMBuildFDiv(f->b, one, vec_load(f, s, lp), "");
-        store(f, LLVMBuildSelect(f->b, nokeys, LLVMConstNull(LLVMTypeOf(inv)), inv, ""), lp);
-    }
-    LLVMValueRef cmain = sub(f, d->Dv, LLVMBuildSRem(f->b, d->Dv, Lv, ""));
-    Loop lc, lt, li;
-    RowTile t = {.s = s, .src = OT, .src_rs = Br, .dst = o, .dst_rs = d->o_s[2], .rows = rows, .inv = l};
-    t.c0 = loop_begin(f, &lc, k64(f, 0), cmain, Lv);
-    for_row_vectors(f, &t, store_tile, s->L, nv, rows);
+/* Loop over the vectors v < nv of a block's queries, v*L .. v*L+L-1: returns how many of them are
+ * live (rows - v*L, more than L for all but the last vector); *vL is v*L. */
+static LLVMValueRef vectors_begin(Fn *f, const Tiles *s, Loop *l, LLVMValueRef nv, LLVMValueRef rows,
+                                  LLVMValueRef *vL) {
+    LLVMValueRef v = loop_begin(f, l, k64(f, 0), nv, k64(f, 1));
+    *vL = mul(f, v, k64(f, s->L));
+    return sub(f, rows, *vL);
+}
+
+/* void pack(ptr q, i64 q_rs, i64 D, i64 rows, i64 nv, ptr QT)
+ * Q^T (D rows of stride Br) from the first nv*L query rows of q (stride q_rs), those at or past `rows`
+ * zero: L x L tiles transposed in registers, then the dims past the last whole tile. */
+static LLVMValueRef emit_pack(CgModule *cm, const Tiles *s) {
+    LLVMTypeRef i64 = cm->i64, p = cm->ptr;
+    LLVMTypeRef pt[] = {p, i64, i64, i64, i64, p};
+    LLVMValueRef fn = new_kernel(cm, "attn_attention_pack", LLVMFunctionType(cm->void_t, pt, 6, 0));
+    Fn F, *f = &F;
+    fn_begin(f, cm, fn);
+    LLVMValueRef q = LLVMGetParam(fn, 0), q_rs = LLVMGetParam(fn, 1), D = LLVMGetParam(fn, 2),
+                 rows = LLVMGetParam(fn, 3), nv = LLVMGetParam(fn, 4), QT = LLVMGetParam(fn, 5);
+    LLVMValueRef Lv = k64(f, s->L), Br = k64(f, s->Br), last = sub(f, rows, k64(f, 1));
+    LLVMValueRef dmain = sub(f, D, LLVMBuildSRem(f->b, D, Lv, ""));
+    Loop lp, lv, lt, li;
+    LLVMValueRef p0 = loop_begin(f, &lp, k64(f, 0), dmain, Lv), vL;
+    LLVMValueRef live = vectors_begin(f, s, &lv, nv, rows, &vL);
+    LLVMValueRef src = gepf(f, q, mul(f, vL, q_rs)), dst = gepf(f, QT, vL);
+    If part;
+    if_begin(f, &part, cmp(f, LLVMIntSLT, live, Lv));
+    pack_tile(f, s, src, q_rs, dst, Br, p0, live, true);
+    if_else(f, &part);
+    pack_tile(f, s, src, q_rs, dst, Br, p0, live, false);
+    if_end(f, &part);
+    loop_end(f, &lv);
+    loop_end(f, &lp);
+    LLVMValueRef d = loop_begin(f, &lt, dmain, D, k64(f, 1));
+    LLVMValueRef i = loop_begin(f, &li, k64(f, 0), mul(f, nv, Lv), k64(f, 1));
+    LLVMValueRef in = cmp(f, LLVMIntSLT, i, rows);
+    LLVMValueRef x = load(f, cm->f32, gepf(f, gepf(f, q, mul(f, LLVMBuildSelect(f->b, in, i, last, ""), q_rs)), d));
+    store(f, LLVMBuildSelect(f->b, in, x, cg_f32(cm, 0.0, 1), ""), gepf(f, QT, add(f, mul(f, d, Br), i)));
+    loop_end_scalar(f, &li);
+    loop_end_scalar(f, &lt);
+    fn_end(f);
+    return fn;
+}
+
+/* void out(ptr OT, ptr l, i64 S, i64 Dv, i64 rows, i64 nv, ptr o, i64 o_rs)
+ * O = O^T / l for a block's `rows` queries (o: its first row): 1/l per query (0 when there are no keys,
+ * S <= 0, so that the empty sum gives zeros) into l, then L x L tiles of O^T (Dv rows of stride Br)
+ * scaled, transposed in registers and stored by rows, then the channels past the last whole tile. */
+static LLVMValueRef emit_out(CgModule *cm, const Tiles *s) {
+    LLVMTypeRef i64 = cm->i64, p = cm->ptr;
+    LLVMTypeRef pt[] = {p, p, i64, i64, i64, i64, p, i64};
+    LLVMValueRef fn = new_kernel(cm, "attn_attention_out", LLVMFunctionType(cm->void_t, pt, 8, 0));
+    Fn F, *f = &F;
+    fn_begin(f, cm, fn);
+    LLVMValueRef OT = LLVMGetParam(fn, 0), l = LLVMGetParam(fn, 1), S = LLVMGetParam(fn, 2), Dv = LLVMGetParam(fn, 3),
+                 rows = LLVMGetParam(fn, 4), nv = LLVMGetParam(fn, 5), o = LLVMGetParam(fn, 6),
+                 o_rs = LLVMGetParam(fn, 7);
+    LLVMValueRef Lv = k64(f, s->L), Br = k64(f, s->Br), vL;
+    LLVMValueRef nokeys = cmp(f, LLVMIntSLE, S, k64(f, 0));
+    Loop lr, lc, lv, lt, li;
+    vectors_begin(f, s, &lr, nv, rows, &vL);
+    LLVMValueRef lp = gepf(f, l, vL);
+    LLVMValueRef inv = LLVMBuildFDiv(f->b, cg_f32(cm, 1.0, s->L), vec_load(f, s, lp), "");
+    store(f, LLVMBuildSelect(f->b, nokeys, LLVMConstNull(LLVMTypeOf(inv)), inv, ""), lp);
+    loop_end(f, &lr);
+    LLVMValueRef cmain = sub(f, Dv, LLVMBuildSRem(f->b, Dv, Lv, ""));
+    LLVMValueRef c0 = loop_begin(f, &lc, k64(f, 0), cmain, Lv);
+    LLVMValueRef live = vectors_begin(f, s, &lv, nv, rows, &vL);
+    LLVMValueRef src = gepf(f, OT, vL), dst = gepf(f, o, mul(f, vL, o_rs));
+    inv = vec_load(f, s, gepf(f, l, vL));
+    If part;
+    if_begin(f, &part, cmp(f, LLVMIntSLT, live, Lv));
+    store_tile(f, s, src, Br, dst, o_rs, c0, inv, live, true);
+    if_else(f, &part);
+    store_tile(f, s, src, Br, dst, o_rs, c0, inv, live, false);
+    if_end(f, &part);
+    loop_end(f, &lv);
     loop_end(f, &lc);
-    LLVMValueRef c = loop_begin(f, &lt, cmain, d->Dv, k64(f, 1));
+    LLVMValueRef c = loop_begin(f, &lt, cmain, Dv, k64(f, 1));
     LLVMValueRef i = loop_begin(f, &li, k64(f, 0), rows, k64(f, 1));
     LLVMValueRef x = LLVMBuildFMul(f->b, load(f, cm->f32, gepf(f, OT, add(f, mul(f, c, Br), i))),
                                    load(f, cm->f32, gepf(f, l, i)), "");
-    store(f, x, gepf(f, o, add(f, mul(f, i, d->o_s[2]), c)));
+    store(f, x, gepf(f, o, add(f, mul(f, i, o_rs), c)));
     loop_end_scalar(f, &li);
     loop_end_scalar(f, &lt);
+    fn_end(f);
+    return fn;
 }
 
+/* ---- the query block ----------------------------------------------------- */
+
 /* Per key block: the online-softmax step on S^T (bc rows of nv*L): new max, alpha, P^T in place, l. */
-static void softmax_step(Fn *f, const Tiles *s, int nv, LLVMValueRef ST, LLVMValueRef bc, LLVMValueRef m,
+static void softmax_step(Fn *f, const Tiles *s, LLVMValueRef nv, LLVMValueRef ST, LLVMValueRef bc, LLVMValueRef m,
                          LLVMValueRef l, LLVMValueRef alpha, LLVMValueRef bmax) {
     CgModule *cm = f->cm;
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
-    for (int v = 0; v < nv; v++) {
-        LLVMValueRef off = k64(f, (int64_t)v * s->L);
-        LLVMValueRef m_old = vec_load(f, s, gepf(f, m, off));
-        LLVMValueRef m_new = fmax_v(f, m_old, vec_load(f, s, gepf(f, bmax, off)));
-        /* all keys so far masked: exponents against 0, so that P and l stay 0 (see the file comment) */
-        LLVMValueRef none = LLVMBuildFCmp(f->b, LLVMRealOEQ, m_new, cg_f32(cm, -INFINITY, s->L), "");
-        LLVMValueRef base = LLVMBuildSelect(f->b, none, LLVMConstNull(vt), m_new, "");
-        LLVMValueRef al = cg_vexp(cm, f->b, LLVMBuildFSub(f->b, m_old, base, ""));
-        store(f, m_new, gepf(f, m, off));
-        store(f, al, gepf(f, alpha, off));
-        LLVMValueRef sum = var(f, vt, LLVMConstNull(vt));
-        Loop lj;
-        LLVMValueRef j = loop_begin(f, &lj, k64(f, 0), bc, k64(f, 1));
-        LLVMValueRef sp = gepf(f, ST, add(f, mul(f, j, k64(f, s->Br)), off));
-        LLVMValueRef p = cg_vexp(cm, f->b, LLVMBuildFSub(f->b, vec_load(f, s, sp), base, ""));
-        store(f, p, sp);
-        LLVMBuildStore(f->b, LLVMBuildFAdd(f->b, LLVMBuildLoad2(f->b, vt, sum, ""), p, ""), sum);
-        loop_end(f, &lj);
-        LLVMValueRef lp = gepf(f, l, off);
-        store(f, fma_v(f, vec_load(f, s, lp), al, LLVMBuildLoad2(f->b, vt, sum, "")), lp);
-    }
+    Loop lv;
+    LLVMValueRef v = loop_begin(f, &lv, k64(f, 0), nv, k64(f, 1));
+    LLVMValueRef off = mul(f, v, k64(f, s->L));
+    LLVMValueRef m_old = vec_load(f, s, gepf(f, m, off));
+    LLVMValueRef m_new = fmax_v(f, m_old, vec_load(f, s, gepf(f, bmax, off)));
+    /* all keys so far masked: exponents against 0, so that P and l stay 0 (see the file comment) */
+    LLVMValueRef none = LLVMBuildFCmp(f->b, LLVMRealOEQ, m_new, cg_f32(cm, -INFINITY, s->L), "");
+    LLVMValueRef base = LLVMBuildSelect(f->b, none, LLVMConstNull(vt), m_new, "");
+    LLVMValueRef al = cg_vexp(cm, f->b, LLVMBuildFSub(f->b, m_old, base, ""));
+    store(f, m_new, gepf(f, m, off));
+    store(f, al, gepf(f, alpha, off));
+    LLVMValueRef sum = var(f, vt, LLVMConstNull(vt));
+    Loop lj;
+    LLVMValueRef j = loop_begin(f, &lj, k64(f, 0), bc, k64(f, 1));
+    LLVMValueRef sp = gepf(f, ST, add(f, mul(f, j, k64(f, s->Br)), off));
+    LLVMValueRef p = cg_vexp(cm, f->b, LLVMBuildFSub(f->b, vec_load(f, s, sp), base, ""));
+    store(f, p, sp);
+    LLVMBuildStore(f->b, LLVMBuildFAdd(f->b, LLVMBuildLoad2(f->b, vt, sum, ""), p, ""), sum);
+    loop_end(f, &lj);
+    LLVMValueRef lp = gepf(f, l, off);
+    store(f, fma_v(f, vec_load(f, s, lp), al, LLVMBuildLoad2(f->b, vt, sum, "")), lp);
+    loop_end(f, &lv);
 }
 
 typedef struct Kernels {
-    LLVMValueRef qk[MAX_NV][MAX_MR], pv[MAX_NV][MAX_MR]; /* [nv - 1][mr - 1] */
-    LLVMValueRef mask[MAX_NV];                           /* [nv - 1] */
+    LLVMValueRef qk[MAX_NV], pv[MAX_NV], mask[MAX_NV]; /* [nv - 1] */
+    LLVMValueRef pack, out;
 } Kernels;
 
-/* One query block: queries [i0, i0 + rows) of batch index (b0, b1), rows <= nv*L, with the workspace
- * at buf. Its products run on nv vectors of queries, so that a short last block costs what it holds. */
-static void query_block(Fn *f, const Tiles *s, int nv, const Kernels *kn, const Desc *d, LLVMValueRef buf,
-                        LLVMValueRef b0, LLVMValueRef b1, LLVMValueRef i0, LLVMValueRef rows) {
+/* Calls kernels[nv - 1](args), nv in 1 .. NV. */
+static void call_nv(Fn *f, const Tiles *s, const LLVMValueRef *kernels, LLVMValueRef nv, LLVMValueRef *args,
+                    int nargs) {
+    LLVMBasicBlockRef done = block(f, "nv.done");
+    LLVMValueRef sw = LLVMBuildSwitch(f->b, nv, done, (unsigned)s->NV);
+    for (int n = 1; n <= s->NV; n++) {
+        LLVMBasicBlockRef bb = block(f, "nv");
+        LLVMAddCase(sw, k64(f, n), bb);
+        LLVMPositionBuilderAtEnd(f->b, bb);
+        call(f, kernels[n - 1], args, nargs);
+        LLVMBuildBr(f->b, done);
+    }
+    LLVMPositionBuilderAtEnd(f->b, done);
+}
+
+/* One query block: queries [i0, i0 + rows) of batch index (b0, b1), rows <= Br, with the workspace at
+ * buf. Its products run on nv = ceil(rows / L) vectors of queries, so that a short block costs what it
+ * holds. */
+static void query_block(Fn *f, const Tiles *s, const Kernels *kn, const Desc *d, LLVMValueRef buf, LLVMValueRef b0,
+                        LLVMValueRef b1, LLVMValueRef i0, LLVMValueRef rows) {
     CgModule *cm = f->cm;
-    LLVMValueRef Br = k64(f, s->Br), MRv = k64(f, s->MR), one = k64(f, 1);
+    LLVMValueRef Br = k64(f, s->Br), MRv = k64(f, s->MR), one = k64(f, 1), nv = cdiv(f, rows, k64(f, s->L));
     LLVMValueRef QT = buf, ST = gepf(f, QT, mul(f, d->D, Br));
     LLVMValueRef OT = gepf(f, ST, k64(f, (int64_t)s->Bc * s->Br));
     LLVMValueRef m = gepf(f, OT, mul(f, d->Dv, Br)), l = gepf(f, m, Br), alpha = gepf(f, l, Br),
@@ -557,45 +597,38 @@ static void query_block(Fn *f, const Tiles *s, int nv, const Kernels *kn, const 
     LLVMValueRef moff = add(f, add(f, mul(f, b0, d->m_s[0]), mul(f, b1, d->m_s[1])), mul(f, i0, d->m_s[2]));
     LLVMValueRef mk = gep(f, cm->i8, d->mask, mul(f, melem, moff));
 
-    pack_queries(f, s, nv, q, d->q_s[2], d->D, rows, QT);
+    call(f, kn->pack, (LLVMValueRef[]){q, d->q_s[2], d->D, rows, nv, QT}, 6);
     fill(f, OT, mul(f, d->Dv, Br), cg_f32(cm, 0.0, 1));
     fill(f, m, Br, cg_f32(cm, -INFINITY, 1));
     fill(f, l, Br, cg_f32(cm, 0.0, 1));
 
-    const LLVMValueRef *qk = kn->qk[nv - 1], *pv = kn->pv[nv - 1];
     Loop lj, lt, lc;
     LLVMValueRef j0 = loop_begin(f, &lj, k64(f, 0), d->S, k64(f, s->Bc));
     LLVMValueRef bc = smin(f, k64(f, s->Bc), sub(f, d->S, j0));
     fill(f, bmax, Br, cg_f32(cm, -INFINITY, 1));
-    /* scores: full tiles of MR keys, then the rest */
-    LLVMValueRef jmain = sub(f, bc, LLVMBuildSRem(f->b, bc, MRv, ""));
-    LLVMValueRef jj = loop_begin(f, &lt, k64(f, 0), jmain, MRv);
+    /* scores: tiles of MR keys, the last one of what is left */
+    LLVMValueRef jj = loop_begin(f, &lt, k64(f, 0), bc, MRv);
     LLVMValueRef qa[] = {d->D, gepf(f, k, mul(f, add(f, j0, jj), d->k_s[2])), d->k_s[2], QT,
-                         gepf(f, ST, mul(f, jj, Br)), bmax, d->scale};
-    call(f, qk[s->MR - 1], qa, 7);
+                         gepf(f, ST, mul(f, jj, Br)), bmax, d->scale, smin(f, MRv, sub(f, bc, jj))};
+    call_nv(f, s, kn->qk, nv, qa, 8);
     loop_end(f, &lt);
-    LLVMValueRef qt[] = {d->D, gepf(f, k, mul(f, add(f, j0, jmain), d->k_s[2])), d->k_s[2], QT,
-                         gepf(f, ST, mul(f, jmain, Br)), bmax, d->scale};
-    call_tail(f, qk, s->MR, sub(f, bc, jmain), qt, 7);
     If masked;
     if_begin(f, &masked, cmp(f, LLVMIntNE, d->kind, k64(f, ATTN_MASK_NONE)));
     LLVMValueRef mblk = gep(f, cm->i8, mk, mul(f, melem, mul(f, j0, d->m_s[3])));
     LLVMValueRef ma[] = {bc, ST, bmax, d->kind, mblk, d->m_s[2], d->m_s[3], rows};
-    call(f, kn->mask[nv - 1], ma, 8);
+    call_nv(f, s, kn->mask, nv, ma, 8);
     if_end(f, &masked);
     softmax_step(f, s, nv, ST, bc, m, l, alpha, bmax);
-    /* O^T: full tiles of MR channels, then the rest */
+    /* O^T: tiles of MR channels, the last one of what is left */
     LLVMValueRef vblk = gepf(f, v, mul(f, j0, d->v_s[2]));
-    LLVMValueRef cmain = sub(f, d->Dv, LLVMBuildSRem(f->b, d->Dv, MRv, ""));
-    LLVMValueRef c0 = loop_begin(f, &lc, k64(f, 0), cmain, MRv);
-    LLVMValueRef pa[] = {bc, gepf(f, vblk, c0), d->v_s[2], ST, gepf(f, OT, mul(f, c0, Br)), alpha};
-    call(f, pv[s->MR - 1], pa, 6);
+    LLVMValueRef c0 = loop_begin(f, &lc, k64(f, 0), d->Dv, MRv);
+    LLVMValueRef pa[] = {bc, gepf(f, vblk, c0), d->v_s[2], ST, gepf(f, OT, mul(f, c0, Br)), alpha,
+                         smin(f, MRv, sub(f, d->Dv, c0))};
+    call_nv(f, s, kn->pv, nv, pa, 7);
     loop_end(f, &lc);
-    LLVMValueRef pt[] = {bc, gepf(f, vblk, cmain), d->v_s[2], ST, gepf(f, OT, mul(f, cmain, Br)), alpha};
-    call_tail(f, pv, s->MR, sub(f, d->Dv, cmain), pt, 6);
     loop_end(f, &lj);
 
-    write_output(f, s, nv, d, OT, l, rows, o);
+    call(f, kn->out, (LLVMValueRef[]){OT, l, d->S, d->Dv, rows, nv, o, d->o_s[2]}, 8);
 }
 
 /* Task t of T_NT: the units (batch index, query block) [t*units/nt, (t+1)*units/nt). */
@@ -624,18 +657,8 @@ static LLVMValueRef emit_task(CgModule *cm, const Tiles *s, const Kernels *kn) {
     LLVMValueRef u = loop_begin(f, &lu, u0, u1, k64(f, 1));
     LLVMValueRef bi = sdiv(f, u, nqb), qb = LLVMBuildSRem(f->b, u, nqb, "");
     LLVMValueRef b0 = sdiv(f, bi, d.nb1), b1 = LLVMBuildSRem(f->b, bi, d.nb1, "");
-    LLVMValueRef i0 = mul(f, qb, k64(f, s->Br)), rows = smin(f, k64(f, s->Br), sub(f, d.L, i0));
-    /* the block's code for its vector count: nv = ceil(rows / L) */
-    LLVMBasicBlockRef done = block(f, "block.done");
-    LLVMValueRef sw = LLVMBuildSwitch(f->b, cdiv(f, rows, k64(f, s->L)), done, (unsigned)s->NV);
-    for (int nv = 1; nv <= s->NV; nv++) {
-        LLVMBasicBlockRef bb = block(f, "block");
-        LLVMAddCase(sw, k64(f, nv), bb);
-        LLVMPositionBuilderAtEnd(f->b, bb);
-        query_block(f, s, nv, kn, &d, base, b0, b1, i0, rows);
-        LLVMBuildBr(f->b, done);
-    }
-    LLVMPositionBuilderAtEnd(f->b, done);
+    LLVMValueRef i0 = mul(f, qb, k64(f, s->Br));
+    query_block(f, s, kn, &d, base, b0, b1, i0, smin(f, k64(f, s->Br), sub(f, d.L, i0)));
     loop_end(f, &lu);
     fn_end(f);
     return fn;
@@ -657,12 +680,12 @@ LLVMValueRef cg_attention(CgModule *cm) {
     Tiles s = tiles_for(cm->target);
     Kernels kn;
     for (int nv = 1; nv <= s.NV; nv++) {
-        for (int mr = 1; mr <= s.MR; mr++) {
-            kn.qk[nv - 1][mr - 1] = emit_qk(cm, &s, nv, mr);
-            kn.pv[nv - 1][mr - 1] = emit_pv(cm, &s, nv, mr);
-        }
+        kn.qk[nv - 1] = emit_qk(cm, &s, nv);
+        kn.pv[nv - 1] = emit_pv(cm, &s, nv);
         kn.mask[nv - 1] = emit_mask(cm, &s, nv);
     }
+    kn.pack = emit_pack(cm, &s);
+    kn.out = emit_out(cm, &s);
     LLVMValueRef task = emit_task(cm, &s, &kn);
     if (!fn)
         fn = new_function(cm, "attn_attention", attention_type(cm), false);
