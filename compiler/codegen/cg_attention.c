@@ -310,9 +310,9 @@ static LLVMValueRef emit_pv(CgModule *cm, const Tiles *s, int nv) {
 /* ---- the task --------------------------------------------------------- */
 
 /* The context the driver hands to its tasks. */
-enum { T_ARGS, T_BUF, T_W, T_UNITS, T_NT, T_NQB, T_COUNT };
+enum { T_ARGS, T_BUF, T_BUSY, T_W, T_NQB, T_NSLOT, T_COUNT };
 
-static const TaskCtx TASK = {T_BUF + 1, T_COUNT};
+static const TaskCtx TASK = {T_BUSY + 1, T_COUNT};
 
 static LLVMValueRef tctx_get(Fn *f, LLVMValueRef ctx, int field) { return task_ctx_get(f, TASK, ctx, field); }
 static void tctx_set(Fn *f, LLVMValueRef ctx, int field, LLVMValueRef v) { task_ctx_set(f, TASK, ctx, field, v); }
@@ -631,35 +631,64 @@ static void query_block(Fn *f, const Tiles *s, const Kernels *kn, const Desc *d,
     call(f, kn->out, (LLVMValueRef[]){OT, l, d->S, d->Dv, rows, nv, o, d->o_s[2]}, 8);
 }
 
-/* Task t of T_NT: the units (batch index, query block) [t*units/nt, (t+1)*units/nt). */
+/* The workspace of a running task: one of the driver's nslot blocks of W floats (at most nslot tasks
+ * run at once: one per thread), claimed by flipping its busy flag from 0 to 1; *slot is its number,
+ * or -1 with a block on the stack when the driver has none (its allocation failed). */
+static LLVMValueRef claim_workspace(Fn *f, LLVMValueRef ctx, LLVMValueRef *slot_var) {
+    CgModule *cm = f->cm;
+    LLVMValueRef W = tctx_get(f, ctx, T_W), heap = tctx_get(f, ctx, T_BUF), busy = tctx_get(f, ctx, T_BUSY);
+    LLVMValueRef slot = var(f, cm->i64, k64(f, -1)), buf = var(f, cm->ptr, NULL);
+    If have, free_, claimed;
+    if_begin(f, &have, LLVMBuildIsNotNull(f->b, heap, ""));
+    Loop ls;
+    LLVMValueRef i = loop_begin(f, &ls, k64(f, 0), tctx_get(f, ctx, T_NSLOT), k64(f, 1));
+    if_begin(f, &free_, cmp(f, LLVMIntSLT, LLVMBuildLoad2(f->b, cm->i64, slot, ""), k64(f, 0)));
+    LLVMValueRef old = LLVMBuildAtomicRMW(f->b, LLVMAtomicRMWBinOpXchg, gep(f, cm->i32, busy, i),
+                                          LLVMConstInt(cm->i32, 1, 0), LLVMAtomicOrderingAcquire, 0);
+    if_begin(f, &claimed, cmp(f, LLVMIntEQ, old, LLVMConstInt(cm->i32, 0, 0)));
+    LLVMBuildStore(f->b, i, slot);
+    LLVMBuildStore(f->b, gepf(f, heap, mul(f, i, W)), buf);
+    if_end(f, &claimed);
+    if_end(f, &free_);
+    loop_end(f, &ls);
+    if_end(f, &have);
+    If none;
+    if_begin(f, &none, LLVMBuildIsNull(f->b, LLVMBuildLoad2(f->b, cm->ptr, buf, ""), ""));
+    LLVMValueRef st = LLVMBuildArrayAlloca(f->b, cm->f32, W, "");
+    LLVMSetAlignment(st, 64);
+    LLVMBuildStore(f->b, st, buf);
+    if_end(f, &none);
+    *slot_var = slot;
+    return LLVMBuildLoad2(f->b, cm->ptr, buf, "");
+}
+
+/* Hands the workspace of claim_workspace back. */
+static void release_workspace(Fn *f, LLVMValueRef ctx, LLVMValueRef slot_var) {
+    CgModule *cm = f->cm;
+    LLVMValueRef slot = LLVMBuildLoad2(f->b, cm->i64, slot_var, "");
+    If held;
+    if_begin(f, &held, cmp(f, LLVMIntSGE, slot, k64(f, 0)));
+    LLVMValueRef st = LLVMBuildStore(f->b, LLVMConstInt(cm->i32, 0, 0), gep(f, cm->i32, tctx_get(f, ctx, T_BUSY), slot));
+    LLVMSetOrdering(st, LLVMAtomicOrderingRelease);
+    LLVMSetAlignment(st, 4);
+    if_end(f, &held);
+}
+
+/* Task t: unit t, query block t % nqb of batch index t / nqb. */
 static LLVMValueRef emit_task(CgModule *cm, const Tiles *s, const Kernels *kn) {
     LLVMTypeRef pt[] = {cm->ptr, cm->i64};
     LLVMValueRef fn = new_function(cm, "attn_attention_task", LLVMFunctionType(cm->void_t, pt, 2, 0), true);
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
-    LLVMValueRef ctx = LLVMGetParam(fn, 0), t = LLVMGetParam(fn, 1);
+    LLVMValueRef ctx = LLVMGetParam(fn, 0), u = LLVMGetParam(fn, 1);
     Desc d = load_desc(f, tctx_get(f, ctx, T_ARGS));
-    LLVMValueRef W = tctx_get(f, ctx, T_W), units = tctx_get(f, ctx, T_UNITS), nt = tctx_get(f, ctx, T_NT),
-                 nqb = tctx_get(f, ctx, T_NQB), heap = tctx_get(f, ctx, T_BUF);
-    /* the task's part of the driver's block, or a stack buffer when the driver got none */
-    LLVMValueRef buf = var(f, cm->ptr, NULL);
-    If have;
-    if_begin(f, &have, LLVMBuildIsNotNull(f->b, heap, ""));
-    LLVMBuildStore(f->b, gepf(f, heap, mul(f, t, W)), buf);
-    if_else(f, &have);
-    LLVMValueRef st = LLVMBuildArrayAlloca(f->b, cm->f32, W, "");
-    LLVMSetAlignment(st, 64);
-    LLVMBuildStore(f->b, st, buf);
-    if_end(f, &have);
-    LLVMValueRef base = LLVMBuildLoad2(f->b, cm->ptr, buf, "");
-    LLVMValueRef u0 = sdiv(f, mul(f, t, units), nt), u1 = sdiv(f, mul(f, add(f, t, k64(f, 1)), units), nt);
-    Loop lu;
-    LLVMValueRef u = loop_begin(f, &lu, u0, u1, k64(f, 1));
+    LLVMValueRef nqb = tctx_get(f, ctx, T_NQB), slot;
+    LLVMValueRef base = claim_workspace(f, ctx, &slot);
     LLVMValueRef bi = sdiv(f, u, nqb), qb = LLVMBuildSRem(f->b, u, nqb, "");
     LLVMValueRef b0 = sdiv(f, bi, d.nb1), b1 = LLVMBuildSRem(f->b, bi, d.nb1, "");
     LLVMValueRef i0 = mul(f, qb, k64(f, s->Br));
     query_block(f, s, kn, &d, base, b0, b1, i0, smin(f, k64(f, s->Br), sub(f, d.L, i0)));
-    loop_end(f, &lu);
+    release_workspace(f, ctx, slot);
     fn_end(f);
     return fn;
 }
@@ -707,32 +736,36 @@ LLVMValueRef cg_attention(CgModule *cm) {
     D = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, D, zero), zero, D, "");
     S = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, S, zero), zero, S, "");
     LLVMValueRef nqb = cdiv(f, L, k64(f, s.Br)), units = mul(f, mul(f, nb0, nb1), nqb);
-    /* tasks, when each thread gets enough work (~128 K multiply-adds): one per query block
-       when there are at most 16 per thread (22 at L = 1024: 4 tasks per thread left one
-       thread 12 blocks and the other 10), else 4 per thread (more, smaller tasks made
-       the encoder layer's 36 blocks slower) */
+    /* one task per query block, spread over the pool when each thread gets enough work (~128 K
+       multiply-adds); as many workspaces as tasks can run at once, reused by the tasks */
     LLVMValueRef T = LLVMBuildSExt(f->b, call(f, runtime_fn(cm, "attn_pool_threads"), &pool, 1), cm->i64, "");
     LLVMValueRef work = mul(f, mul(f, units, k64(f, s.Br)), mul(f, add(f, S, k64(f, 1)), add(f, D, Dv)));
     LLVMValueRef par = LLVMBuildAnd(f->b, cmp(f, LLVMIntSGT, T, k64(f, 1)),
                                     cmp(f, LLVMIntSGE, work, mul(f, T, k64(f, 1 << 17))), "");
-    LLVMValueRef few = cmp(f, LLVMIntSLE, units, mul(f, T, k64(f, 16)));
-    LLVMValueRef nt = LLVMBuildSelect(f->b, few, units, smin(f, units, mul(f, T, k64(f, 4))), "");
-    nt = LLVMBuildSelect(f->b, par, nt, k64(f, 1), "");
+    LLVMValueRef nslot = LLVMBuildSelect(f->b, par, smin(f, units, T), k64(f, 1), "");
+    LLVMValueRef busy = LLVMBuildArrayAlloca(f->b, cm->i32, nslot, "");
+    Loop lb;
+    LLVMValueRef i = loop_begin(f, &lb, zero, nslot, k64(f, 1));
+    LLVMBuildStore(f->b, LLVMConstInt(cm->i32, 0, 0), gep(f, cm->i32, busy, i));
+    loop_end(f, &lb);
     LLVMValueRef W = mul(f, k64(f, s.Br), add(f, add(f, D, Dv), k64(f, s.Bc + 4)));
-    LLVMValueRef bytes = mul(f, mul(f, nt, W), k64(f, 4));
+    LLVMValueRef bytes = mul(f, mul(f, nslot, W), k64(f, 4));
     LLVMValueRef buf = call(f, runtime_fn(cm, "attn_rt_aligned_alloc"), &bytes, 1);
     LLVMValueRef ctx = var(f, task_ctx_type(cm, TASK), NULL);
     tctx_set(f, ctx, T_ARGS, args);
     tctx_set(f, ctx, T_BUF, buf);
+    tctx_set(f, ctx, T_BUSY, busy);
     tctx_set(f, ctx, T_W, W);
-    tctx_set(f, ctx, T_UNITS, units);
-    tctx_set(f, ctx, T_NT, nt);
     tctx_set(f, ctx, T_NQB, nqb);
+    tctx_set(f, ctx, T_NSLOT, nslot);
     If one;
-    if_begin(f, &one, cmp(f, LLVMIntEQ, nt, k64(f, 1)));
-    call(f, task, (LLVMValueRef[]){ctx, zero}, 2);
+    if_begin(f, &one, par);
+    call(f, runtime_fn(cm, "attn_rt_parallel_for"), (LLVMValueRef[]){pool, units, task, ctx}, 4);
     if_else(f, &one);
-    call(f, runtime_fn(cm, "attn_rt_parallel_for"), (LLVMValueRef[]){pool, nt, task, ctx}, 4);
+    Loop lu;
+    LLVMValueRef u = loop_begin(f, &lu, zero, units, k64(f, 1));
+    call(f, task, (LLVMValueRef[]){ctx, u}, 2);
+    loop_end(f, &lu);
     if_end(f, &one);
     call(f, runtime_fn(cm, "attn_rt_aligned_free"), &buf, 1);
     fn_end(f);
