@@ -11,7 +11,8 @@
  *    nv = ceil(rows / L) vectors, so that it costs what it holds (128
  *    queries, 16 lanes: blocks of 48, 48 and 32 queries, not three of 48).
  *  - Q^T is packed once per query block by L x L tiles transposed in
- *    registers (queries past the block zero).
+ *    registers (the lanes of queries past the block repeat its last query:
+ *    all arithmetic is lane by lane, and those lanes are never stored).
  *  - per block of Bc keys:
  *      S^T (Bc x Br) = K_blk (Bc x D) * Q^T (D x Br)   scaled, masked; block max
  *      P^T = exp(S^T - m_new), l = alpha*l + sum P      in place
@@ -402,17 +403,14 @@ static void transpose(Fn *f, const Tiles *s, LLVMValueRef *x) {
 /* ---- the query block's transposing kernels ------------------------------ */
 
 /* Q^T rows c0 .. c0+L-1 (dst, stride dst_rs) from L query rows of src (stride src_rs), dims c0 ..
- * c0+L-1, transposed in registers. partial: only `live` (1 .. L-1) rows exist; the others read the last
- * live row (in bounds) and are zeroed. */
+ * c0+L-1, transposed in registers. partial: only `live` (1 .. L-1) rows exist; the others repeat the
+ * last live one (lanes of queries past the block are computed lane by lane and never stored). */
 static void pack_tile(Fn *f, const Tiles *s, LLVMValueRef src, LLVMValueRef src_rs, LLVMValueRef dst,
                       LLVMValueRef dst_rs, LLVMValueRef c0, LLVMValueRef live, bool partial) {
     LLVMValueRef x[64], last = sub(f, live, k64(f, 1));
     for (int r = 0; r < s->L; r++) {
-        LLVMValueRef i = k64(f, r), in = cmp(f, LLVMIntSLT, i, live);
-        LLVMValueRef row = gepf(f, src, mul(f, partial ? LLVMBuildSelect(f->b, in, i, last, "") : i, src_rs));
+        LLVMValueRef row = gepf(f, src, mul(f, partial ? smin(f, k64(f, r), last) : k64(f, r), src_rs));
         x[r] = vec_load(f, s, gepf(f, row, c0));
-        if (partial)
-            x[r] = LLVMBuildSelect(f->b, in, x[r], LLVMConstNull(LLVMTypeOf(x[r])), "");
     }
     transpose(f, s, x);
     for (int e = 0; e < s->L; e++)
@@ -449,7 +447,8 @@ static LLVMValueRef vectors_begin(Fn *f, const Tiles *s, Loop *l, LLVMValueRef n
 
 /* void pack(ptr q, i64 q_rs, i64 D, i64 rows, i64 nv, ptr QT)
  * Q^T (D rows of stride Br) from the first nv*L query rows of q (stride q_rs), those at or past `rows`
- * zero: L x L tiles transposed in registers, then the dims past the last whole tile. */
+ * repeating the last live one: L x L tiles transposed in registers, then the dims past the last whole
+ * tile. */
 static LLVMValueRef emit_pack(CgModule *cm, const Tiles *s) {
     LLVMTypeRef i64 = cm->i64, p = cm->ptr;
     LLVMTypeRef pt[] = {p, i64, i64, i64, i64, p};
@@ -474,9 +473,8 @@ static LLVMValueRef emit_pack(CgModule *cm, const Tiles *s) {
     loop_end(f, &lp);
     LLVMValueRef d = loop_begin(f, &lt, dmain, D, k64(f, 1));
     LLVMValueRef i = loop_begin(f, &li, k64(f, 0), mul(f, nv, Lv), k64(f, 1));
-    LLVMValueRef in = cmp(f, LLVMIntSLT, i, rows);
-    LLVMValueRef x = load(f, cm->f32, gepf(f, gepf(f, q, mul(f, LLVMBuildSelect(f->b, in, i, last, ""), q_rs)), d));
-    store(f, LLVMBuildSelect(f->b, in, x, cg_f32(cm, 0.0, 1), ""), gepf(f, QT, add(f, mul(f, d, Br), i)));
+    LLVMValueRef x = load(f, cm->f32, gepf(f, gepf(f, q, mul(f, smin(f, i, last), q_rs)), d));
+    store(f, x, gepf(f, QT, add(f, mul(f, d, Br), i)));
     loop_end_scalar(f, &li);
     loop_end_scalar(f, &lt);
     fn_end(f);
