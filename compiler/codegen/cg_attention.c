@@ -311,7 +311,7 @@ static LLVMValueRef emit_pv(CgModule *cm, const Tiles *s, int nv) {
 /* ---- the task --------------------------------------------------------- */
 
 /* The context the driver hands to its tasks. */
-enum { T_ARGS, T_BUF, T_BUSY, T_W, T_NQB, T_NSLOT, T_COUNT };
+enum { T_ARGS, T_BUF, T_BUSY, T_W, T_NQB, T_NB, T_NSLOT, T_COUNT };
 
 static const TaskCtx TASK = {T_BUSY + 1, T_COUNT};
 
@@ -672,7 +672,10 @@ static void release_workspace(Fn *f, LLVMValueRef ctx, LLVMValueRef slot_var) {
     if_end(f, &held);
 }
 
-/* Task t: unit t, query block t % nqb of batch index t / nqb. */
+/* Task u: one query block. The full blocks come first (block u % (nqb-1) of batch index u / (nqb-1)
+ * for u < nb*(nqb-1)), then the last block of every batch index, which may be shorter: the pool's
+ * threads take tasks in order, so the short ones are what is left for the end, when one thread may
+ * finish a task before the other. */
 static LLVMValueRef emit_task(CgModule *cm, const Tiles *s, const Kernels *kn) {
     LLVMTypeRef pt[] = {cm->ptr, cm->i64};
     LLVMValueRef fn = new_function(cm, "attn_attention_task", LLVMFunctionType(cm->void_t, pt, 2, 0), true);
@@ -682,7 +685,12 @@ static LLVMValueRef emit_task(CgModule *cm, const Tiles *s, const Kernels *kn) {
     Desc d = load_desc(f, tctx_get(f, ctx, T_ARGS));
     LLVMValueRef nqb = tctx_get(f, ctx, T_NQB), slot;
     LLVMValueRef base = claim_workspace(f, ctx, &slot);
-    LLVMValueRef bi = sdiv(f, u, nqb), qb = LLVMBuildSRem(f->b, u, nqb, "");
+    LLVMValueRef nfull = sub(f, nqb, k64(f, 1)), full = mul(f, tctx_get(f, ctx, T_NB), nfull);
+    LLVMValueRef first = cmp(f, LLVMIntSLT, u, full), ulast = sub(f, u, full);
+    /* nfull is 0 only when no task is a full block (first is false): the division is not reached */
+    LLVMValueRef den = LLVMBuildSelect(f->b, first, nfull, k64(f, 1), "");
+    LLVMValueRef bi = LLVMBuildSelect(f->b, first, sdiv(f, u, den), ulast, "");
+    LLVMValueRef qb = LLVMBuildSelect(f->b, first, LLVMBuildSRem(f->b, u, den, ""), nfull, "");
     LLVMValueRef b0 = sdiv(f, bi, d.nb1), b1 = LLVMBuildSRem(f->b, bi, d.nb1, "");
     LLVMValueRef i0 = mul(f, qb, k64(f, s->Br));
     query_block(f, s, kn, &d, base, b0, b1, i0, smin(f, k64(f, s->Br), sub(f, d.L, i0)));
@@ -755,6 +763,7 @@ LLVMValueRef cg_attention(CgModule *cm) {
     tctx_set(f, ctx, T_BUSY, busy);
     tctx_set(f, ctx, T_W, W);
     tctx_set(f, ctx, T_NQB, nqb);
+    tctx_set(f, ctx, T_NB, mul(f, nb0, nb1));
     tctx_set(f, ctx, T_NSLOT, nslot);
     If one;
     if_begin(f, &one, par);
