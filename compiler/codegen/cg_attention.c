@@ -31,11 +31,11 @@
  * full; a query whose keys are all masked ends with 0 * (1/0) = NaN, as
  * the unfused softmax gives.
  *
- * Workspace per task: Br * (D + Bc + Dv + 4) floats (Q^T, S^T, O^T, and m,
- * l, alpha, block max), from one heap block per call (a stack buffer when
- * that allocation fails). Threads: the (batch index, query block) pairs are
- * split evenly over the tasks: one per pair when there are at most 16 per
- * thread, else 4 per thread.
+ * Workspace per running task: Br * (D + Bc + Dv + 4) floats (Q^T, S^T, O^T,
+ * and m, l, alpha, block max), one block per thread from one heap block per
+ * call (a stack buffer when that allocation fails), claimed through a busy
+ * flag. Threads: one task per (batch index, query block) pair, the full
+ * blocks first and the short last ones of the batch indices at the end.
  */
 #include "cg_attention.h"
 #include "cg_build.h"
