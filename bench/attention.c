@@ -1,7 +1,10 @@
 /*
  * attention.c — GFLOP/s of the generated attention core (attn_attention) for
  * one head with d = 64 at L = S = 1024, 2048, 4096, on 1 and 2 threads,
- * counting 4·L·S·d flops (the two products; the softmax is not counted).
+ * counting 4·L·S·d flops (the two products; the softmax is not counted);
+ * then one BERT-base layer's attention: 12 heads, L = S = 128, d = 64, q, k
+ * and v read with strides from the fused [128, 2304] projection, the output
+ * written with the heads merged [128, 768], a bool key-padding mask.
  *
  *     ./build/bench/bench_attention [runs [d]]
  *
@@ -57,6 +60,33 @@ static double time_call(AttentionFn fn, const AttnAttentionArgs *a, attn_pool *p
     double med = t[runs / 2];
     free(t);
     return med;
+}
+
+/* BERT-base's attention at batch 1: the shape and layout the fused kernel hands the core. */
+static void bert_layer(AttentionFn fn, attn_pool *const *pools, int runs) {
+    enum { HEADS = 12, L = 128, DH = 64, HID = HEADS * DH };
+    float *qkv = malloc(sizeof(float) * L * 3 * HID), *o = malloc(sizeof(float) * L * HID);
+    uint8_t *pad = calloc(L, 1); /* no key padded: what a single unpadded sequence gives */
+    for (int64_t i = 0; i < (int64_t)L * 3 * HID; i++)
+        qkv[i] = (float)sin((double)i * 0.37);
+    AttnAttentionArgs a = {
+        .nb0 = 1, .nb1 = HEADS, .L = L, .S = L, .D = DH, .Dv = DH,
+        .q = qkv, .q_s0 = L * 3 * HID, .q_s1 = DH, .q_rs = 3 * HID,
+        .k = qkv + HID, .k_s0 = L * 3 * HID, .k_s1 = DH, .k_rs = 3 * HID,
+        .v = qkv + 2 * HID, .v_s0 = L * 3 * HID, .v_s1 = DH, .v_rs = 3 * HID,
+        .o = o, .o_s0 = L * HID, .o_s1 = DH, .o_rs = HID,
+        .scale = 1.0 / sqrt((double)DH),
+        .mask = pad, .mask_kind = ATTN_MASK_BOOL, .m0 = L, .mc = 1,
+    };
+    printf("BERT-base layer (12 heads, L = S = 128, d = 64, strided q/k/v, key-padding mask)\n");
+    printf("%8s %12s %10s\n", "threads", "GFLOP/s", "ms");
+    for (int th = 0; th < 2; th++) {
+        double s = time_call(fn, &a, pools[th], runs);
+        printf("%8d %12.1f %10.3f\n", th + 1, 4.0 * HEADS * L * L * DH / s * 1e-9, s * 1e3);
+    }
+    free(qkv);
+    free(o);
+    free(pad);
 }
 
 int main(int argc, char **argv) {
@@ -131,6 +161,7 @@ int main(int argc, char **argv) {
         free(o);
         free(mask);
     }
+    bert_layer(fn, pools, runs);
     attn_pool_free(pools[0]);
     attn_pool_free(pools[1]);
     jit_free(jit);

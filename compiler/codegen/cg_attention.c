@@ -6,29 +6,36 @@
  *  - a task owns Br = NV*L queries of one batch index at a time, with vectors
  *    running along the queries: the scores of one key are NV vectors, so the
  *    per-query softmax statistics (running max m, running sum l, rescale
- *    factor alpha) are NV vectors and need no horizontal reductions.
+ *    factor alpha) are NV vectors and need no horizontal reductions. A block
+ *    of fewer queries (the last one of a batch index) runs code made for
+ *    nv = ceil(rows / L) vectors, so that it costs what it holds (128
+ *    queries, 16 lanes: blocks of 48, 48 and 32 queries, not three of 48).
+ *  - Q^T is packed once per query block by L x L tiles transposed in
+ *    registers (the lanes of queries past the block repeat its last query:
+ *    all arithmetic is lane by lane, and those lanes are never stored).
  *  - per block of Bc keys:
  *      S^T (Bc x Br) = K_blk (Bc x D) * Q^T (D x Br)   scaled, masked; block max
  *      P^T = exp(S^T - m_new), l = alpha*l + sum P      in place
  *      O^T (Dv x Br) = alpha*O^T + V_blk^T (Dv x Bc) * P^T (Bc x Br)
- *    Both products use one register-tiled kernel shape: an MR x NV tile of
+ *    Both products use one register-tiled kernel shape: an MR x nv tile of
  *    vectors, MR broadcasts of the left operand (rows of K, read in place;
- *    columns of V, read in place) and NV loads of the right one (Q^T packed
- *    once per query block; P^T) per step. Edge tiles have their own kernels
- *    (one per row count), called through a switch.
- *  - at the end O = O^T / l, written row by row.
+ *    columns of V, read in place) and nv loads of the right one (Q^T; P^T)
+ *    per step. Edge tiles have their own kernels (one per row count), called
+ *    through a switch.
+ *  - at the end O = O^T * (1/l): L x L tiles scaled, transposed in registers
+ *    and stored by rows.
  *
  * Masked scores are -inf. The running max stays -inf while every key of a
  * query so far is masked; exponents are then taken against 0 instead, so
  * that such a query's P and l stay 0 rather than NaN and later keys count in
- * full; a query whose keys are all masked ends with 0 / 0 = NaN, as the
- * unfused softmax gives.
+ * full; a query whose keys are all masked ends with 0 * (1/0) = NaN, as
+ * the unfused softmax gives.
  *
- * Workspace per task: Br * (D + Bc + Dv + 4) floats (Q^T, S^T, O^T, and m,
- * l, alpha, block max), from one heap block per call (a stack buffer when
- * that allocation fails). Threads: the (batch index, query block) pairs are
- * split evenly over the tasks: one per pair when there are at most 16 per
- * thread, else 4 per thread.
+ * Workspace per running task: Br * (D + Bc + Dv + 4) floats (Q^T, S^T, O^T,
+ * and m, l, alpha, block max), one block per thread from one heap block per
+ * call (a stack buffer when that allocation fails), claimed through a busy
+ * flag. Threads: one task per (batch index, query block) pair, the full
+ * blocks first and the short last ones of the batch indices at the end.
  */
 #include "cg_attention.h"
 #include "cg_build.h"
@@ -119,23 +126,33 @@ static LLVMValueRef vec_load(Fn *f, const Tiles *s, LLVMValueRef p) {
 
 /* ---- register-tiled kernels ------------------------------------------ */
 
-/* acc[r][v] += sum_p A[r*a_rs + p*a_cs] * B[p*Br + v*L .. +L) for r < mr, v < NV, p < kc. */
-static void tile_product(Fn *f, const Tiles *s, LLVMValueRef acc[][MAX_NV], int mr, LLVMValueRef kc, LLVMValueRef A,
-                         LLVMValueRef a_rs, LLVMValueRef a_cs, LLVMValueRef B) {
+/* The rows of an MR-row tile of which only `live` (1 .. MR) exist: row r is min(r, live - 1). The
+ * rows past the live ones repeat the last one: they compute and store what it does, so that one kernel
+ * serves every tile height (edge kernels per height tripled the core's compile time). */
+static void tile_rows(Fn *f, const Tiles *s, LLVMValueRef live, LLVMValueRef *row) {
+    LLVMValueRef last = sub(f, live, k64(f, 1));
+    for (int r = 0; r < s->MR; r++)
+        row[r] = r == 0 ? k64(f, 0) : smin(f, k64(f, r), last);
+}
+
+/* acc[r][v] += sum_p A[row[r]*a_rs + p*a_cs] * B[p*Br + v*L .. +L) for r < MR, v < nv, p < kc. */
+static void tile_product(Fn *f, const Tiles *s, int nv, LLVMValueRef acc[][MAX_NV], const LLVMValueRef *row,
+                         LLVMValueRef kc, LLVMValueRef A, LLVMValueRef a_rs, LLVMValueRef a_cs, LLVMValueRef B) {
     CgModule *cm = f->cm;
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
+    int mr = s->MR;
     LLVMValueRef arow[MAX_MR];
     for (int r = 0; r < mr; r++)
-        arow[r] = gepf(f, A, mul(f, k64(f, r), a_rs));
+        arow[r] = gepf(f, A, mul(f, row[r], a_rs));
     Loop lp;
     LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), kc, k64(f, 1));
     LLVMValueRef brow = gepf(f, B, mul(f, p, k64(f, s->Br))), aoff = mul(f, p, a_cs);
     LLVMValueRef bv[MAX_NV];
-    for (int v = 0; v < s->NV; v++)
+    for (int v = 0; v < nv; v++)
         bv[v] = vec_load(f, s, gepf(f, brow, k64(f, (int64_t)v * s->L)));
     for (int r = 0; r < mr; r++) {
         LLVMValueRef a = splat(f, load(f, cm->f32, gepf(f, arow[r], aoff)), s->L);
-        for (int v = 0; v < s->NV; v++)
+        for (int v = 0; v < nv; v++)
             LLVMBuildStore(f->b, fma_v(f, a, bv[v], LLVMBuildLoad2(f->b, vt, acc[r][v], "")), acc[r][v]);
     }
     loop_end(f, &lp);
@@ -149,33 +166,35 @@ static LLVMValueRef query_index(Fn *f, const Tiles *s, int v) {
     return LLVMConstVector(idx, (unsigned)s->L);
 }
 
-/* void qk(i64 D, ptr K, i64 k_rs, ptr QT, ptr ST, ptr bmax, float scale)
- * Scores of mr keys (rows of K from K) against the Br queries of QT (D x Br), scaled, stored as rows
- * of ST (stride Br) and max'ed into bmax. */
-static LLVMValueRef emit_qk(CgModule *cm, const Tiles *s, int mr) {
+/* void qk(i64 D, ptr K, i64 k_rs, ptr QT, ptr ST, ptr bmax, float scale, i64 live)
+ * Scores of `live` (1 .. MR) keys (rows of K from K) against the nv*L queries of QT (D rows of stride
+ * Br), scaled, stored as rows of ST (stride Br) and max'ed into bmax (a repeated key repeats a score:
+ * the max is the same). */
+static LLVMValueRef emit_qk(CgModule *cm, const Tiles *s, int nv) {
     char name[64];
-    snprintf(name, sizeof name, "attn_attention_qk_%d", mr);
+    snprintf(name, sizeof name, "attn_attention_qk_%d", nv);
     LLVMTypeRef i64 = cm->i64, p = cm->ptr;
-    LLVMTypeRef pt[] = {i64, p, i64, p, p, p, cm->f32};
-    LLVMValueRef fn = new_kernel(cm, name, LLVMFunctionType(cm->void_t, pt, 7, 0));
+    LLVMTypeRef pt[] = {i64, p, i64, p, p, p, cm->f32, i64};
+    LLVMValueRef fn = new_kernel(cm, name, LLVMFunctionType(cm->void_t, pt, 8, 0));
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
     LLVMValueRef D = LLVMGetParam(fn, 0), K = LLVMGetParam(fn, 1), k_rs = LLVMGetParam(fn, 2),
                  QT = LLVMGetParam(fn, 3), ST = LLVMGetParam(fn, 4), bmax = LLVMGetParam(fn, 5),
-                 scale = LLVMGetParam(fn, 6);
+                 scale = LLVMGetParam(fn, 6), row[MAX_MR];
+    tile_rows(f, s, LLVMGetParam(fn, 7), row);
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
     LLVMValueRef acc[MAX_MR][MAX_NV];
-    for (int r = 0; r < mr; r++)
-        for (int v = 0; v < s->NV; v++)
+    for (int r = 0; r < s->MR; r++)
+        for (int v = 0; v < nv; v++)
             acc[r][v] = var(f, vt, LLVMConstNull(vt));
-    tile_product(f, s, acc, mr, D, K, k_rs, k64(f, 1), QT);
+    tile_product(f, s, nv, acc, row, D, K, k_rs, k64(f, 1), QT);
     /* scaled as (q @ k.T) * scale is: after the dot product */
-    LLVMValueRef sc = splat(f, scale, s->L);
-    for (int v = 0; v < s->NV; v++) {
+    LLVMValueRef sc = splat(f, scale, s->L), Br = k64(f, s->Br);
+    for (int v = 0; v < nv; v++) {
         LLVMValueRef bp = gepf(f, bmax, k64(f, (int64_t)v * s->L)), mx = vec_load(f, s, bp);
-        for (int r = 0; r < mr; r++) {
+        for (int r = 0; r < s->MR; r++) {
             LLVMValueRef x = LLVMBuildFMul(f->b, LLVMBuildLoad2(f->b, vt, acc[r][v], ""), sc, "");
-            store(f, x, gepf(f, ST, k64(f, (int64_t)r * s->Br + v * s->L)));
+            store(f, x, gepf(f, ST, add(f, mul(f, row[r], Br), k64(f, (int64_t)v * s->L))));
             mx = fmax_v(f, mx, x);
         }
         store(f, mx, bp);
@@ -205,12 +224,14 @@ static LLVMValueRef mask_vector(Fn *f, const Tiles *s, LLVMTypeRef t, bool bcast
 }
 
 /* void mask(i64 bc, ptr ST, ptr bmax, i64 kind, ptr M, i64 m_rs, i64 m_cs, i64 rows)
- * Applies a mask of kind 1 or 2 to the bc rows of scores in ST (M at the block's first query and key,
- * m_rs per query, m_cs per key, in elements; rows = live queries) and recomputes their max, bmax. */
-static LLVMValueRef emit_mask(CgModule *cm, const Tiles *s) {
+ * Applies a mask of kind 1 or 2 to the bc rows of nv*L scores in ST (M at the block's first query and
+ * key, m_rs per query, m_cs per key, in elements; rows = live queries) and recomputes their max, bmax. */
+static LLVMValueRef emit_mask(CgModule *cm, const Tiles *s, int nv) {
+    char name[64];
+    snprintf(name, sizeof name, "attn_attention_mask_%d", nv);
     LLVMTypeRef i64 = cm->i64, p = cm->ptr;
     LLVMTypeRef pt[] = {i64, p, p, i64, p, i64, i64, i64};
-    LLVMValueRef fn = new_kernel(cm, "attn_attention_mask", LLVMFunctionType(cm->void_t, pt, 8, 0));
+    LLVMValueRef fn = new_kernel(cm, name, LLVMFunctionType(cm->void_t, pt, 8, 0));
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
     LLVMValueRef bc = LLVMGetParam(fn, 0), ST = LLVMGetParam(fn, 1), bmax = LLVMGetParam(fn, 2),
@@ -218,7 +239,7 @@ static LLVMValueRef emit_mask(CgModule *cm, const Tiles *s) {
                  m_cs = LLVMGetParam(fn, 6), rows = LLVMGetParam(fn, 7);
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
     LLVMValueRef ninf = cg_f32(cm, -INFINITY, s->L), mx[MAX_NV];
-    for (int v = 0; v < s->NV; v++)
+    for (int v = 0; v < nv; v++)
         mx[v] = var(f, vt, ninf);
     If is_bool, is_bcast = {0}; /* is_bcast is begun in variants 0 and 2, ended in 1 and 3 */
     if_begin(f, &is_bool, cmp(f, LLVMIntEQ, kind, k64(f, ATTN_MASK_BOOL)));
@@ -232,7 +253,7 @@ static LLVMValueRef emit_mask(CgModule *cm, const Tiles *s) {
             if_else(f, &is_bcast);
         Loop lj;
         LLVMValueRef j = loop_begin(f, &lj, k64(f, 0), bc, k64(f, 1));
-        for (int v = 0; v < s->NV; v++) {
+        for (int v = 0; v < nv; v++) {
             LLVMValueRef sp = gepf(f, ST, add(f, mul(f, j, k64(f, s->Br)), k64(f, (int64_t)v * s->L)));
             LLVMValueRef x = vec_load(f, s, sp);
             LLVMValueRef m = mask_vector(f, s, boolean ? cm->i8 : cm->f32, bcast, M, m_rs, m_cs, rows, j, v);
@@ -249,60 +270,50 @@ static LLVMValueRef emit_mask(CgModule *cm, const Tiles *s) {
             if_end(f, &is_bcast);
     }
     if_end(f, &is_bool);
-    for (int v = 0; v < s->NV; v++)
+    for (int v = 0; v < nv; v++)
         store(f, LLVMBuildLoad2(f->b, vt, mx[v], ""), gepf(f, bmax, k64(f, (int64_t)v * s->L)));
     fn_end(f);
     return fn;
 }
 
-/* void pv(i64 bc, ptr V, i64 v_rs, ptr PT, ptr OT, ptr alpha)
- * mr rows (value channels) of O^T: OT[c] = alpha * OT[c] + sum_j V[j*v_rs + c] * PT[j], j < bc. */
-static LLVMValueRef emit_pv(CgModule *cm, const Tiles *s, int mr) {
+/* void pv(i64 bc, ptr V, i64 v_rs, ptr PT, ptr OT, ptr alpha, i64 live)
+ * `live` (1 .. MR) rows (value channels) of O^T, nv*L queries each:
+ * OT[c] = alpha * OT[c] + sum_j V[j*v_rs + c] * PT[j], j < bc. */
+static LLVMValueRef emit_pv(CgModule *cm, const Tiles *s, int nv) {
     char name[64];
-    snprintf(name, sizeof name, "attn_attention_pv_%d", mr);
-    LLVMTypeRef pt[] = {cm->i64, cm->ptr, cm->i64, cm->ptr, cm->ptr, cm->ptr};
-    LLVMValueRef fn = new_kernel(cm, name, LLVMFunctionType(cm->void_t, pt, 6, 0));
+    snprintf(name, sizeof name, "attn_attention_pv_%d", nv);
+    LLVMTypeRef pt[] = {cm->i64, cm->ptr, cm->i64, cm->ptr, cm->ptr, cm->ptr, cm->i64};
+    LLVMValueRef fn = new_kernel(cm, name, LLVMFunctionType(cm->void_t, pt, 7, 0));
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
     LLVMValueRef bc = LLVMGetParam(fn, 0), V = LLVMGetParam(fn, 1), v_rs = LLVMGetParam(fn, 2),
-                 PT = LLVMGetParam(fn, 3), OT = LLVMGetParam(fn, 4), alpha = LLVMGetParam(fn, 5);
+                 PT = LLVMGetParam(fn, 3), OT = LLVMGetParam(fn, 4), alpha = LLVMGetParam(fn, 5), row[MAX_MR];
+    tile_rows(f, s, LLVMGetParam(fn, 6), row);
     LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
-    LLVMValueRef acc[MAX_MR][MAX_NV];
-    for (int v = 0; v < s->NV; v++) {
+    LLVMValueRef acc[MAX_MR][MAX_NV], orow[MAX_MR];
+    for (int r = 0; r < s->MR; r++)
+        orow[r] = gepf(f, OT, mul(f, row[r], k64(f, s->Br)));
+    for (int v = 0; v < nv; v++) {
         LLVMValueRef al = vec_load(f, s, gepf(f, alpha, k64(f, (int64_t)v * s->L)));
-        for (int r = 0; r < mr; r++) {
-            LLVMValueRef o = vec_load(f, s, gepf(f, OT, k64(f, (int64_t)r * s->Br + v * s->L)));
+        for (int r = 0; r < s->MR; r++) {
+            LLVMValueRef o = vec_load(f, s, gepf(f, orow[r], k64(f, (int64_t)v * s->L)));
             acc[r][v] = var(f, vt, LLVMBuildFMul(f->b, o, al, ""));
         }
     }
-    tile_product(f, s, acc, mr, bc, V, k64(f, 1), v_rs, PT);
-    for (int r = 0; r < mr; r++)
-        for (int v = 0; v < s->NV; v++)
-            store(f, LLVMBuildLoad2(f->b, vt, acc[r][v], ""), gepf(f, OT, k64(f, (int64_t)r * s->Br + v * s->L)));
+    tile_product(f, s, nv, acc, row, bc, V, k64(f, 1), v_rs, PT);
+    for (int r = 0; r < s->MR; r++)
+        for (int v = 0; v < nv; v++)
+            store(f, LLVMBuildLoad2(f->b, vt, acc[r][v], ""), gepf(f, orow[r], k64(f, (int64_t)v * s->L)));
     fn_end(f);
     return fn;
-}
-
-/* Calls kernels[rem - 1](args) for rem in 1 .. n-1; nothing for other values. */
-static void call_tail(Fn *f, LLVMValueRef const *kernels, int n, LLVMValueRef rem, LLVMValueRef *args, int nargs) {
-    LLVMBasicBlockRef done = block(f, "tail.done");
-    LLVMValueRef sw = LLVMBuildSwitch(f->b, rem, done, (unsigned)(n - 1));
-    for (int r = 1; r < n; r++) {
-        LLVMBasicBlockRef bb = block(f, "tail");
-        LLVMAddCase(sw, k64(f, r), bb);
-        LLVMPositionBuilderAtEnd(f->b, bb);
-        call(f, kernels[r - 1], args, nargs);
-        LLVMBuildBr(f->b, done);
-    }
-    LLVMPositionBuilderAtEnd(f->b, done);
 }
 
 /* ---- the task --------------------------------------------------------- */
 
 /* The context the driver hands to its tasks. */
-enum { T_ARGS, T_BUF, T_W, T_UNITS, T_NT, T_NQB, T_COUNT };
+enum { T_ARGS, T_BUF, T_BUSY, T_W, T_NQB, T_NB, T_NSLOT, T_COUNT };
 
-static const TaskCtx TASK = {T_BUF + 1, T_COUNT};
+static const TaskCtx TASK = {T_BUSY + 1, T_COUNT};
 
 static LLVMValueRef tctx_get(Fn *f, LLVMValueRef ctx, int field) { return task_ctx_get(f, TASK, ctx, field); }
 static void tctx_set(Fn *f, LLVMValueRef ctx, int field, LLVMValueRef v) { task_ctx_set(f, TASK, ctx, field, v); }
@@ -363,45 +374,216 @@ static void fill(Fn *f, LLVMValueRef p, LLVMValueRef n, LLVMValueRef x) {
     loop_end(f, &l);
 }
 
-/* Per key block: the online-softmax step on S^T (bc rows of Br): new max, alpha, P^T in place, l. */
-static void softmax_step(Fn *f, const Tiles *s, LLVMValueRef ST, LLVMValueRef bc, LLVMValueRef m, LLVMValueRef l,
-                         LLVMValueRef alpha, LLVMValueRef bmax) {
-    CgModule *cm = f->cm;
-    LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
-    for (int v = 0; v < s->NV; v++) {
-        LLVMValueRef off = k64(f, (int64_t)v * s->L);
-        LLVMValueRef m_old = vec_load(f, s, gepf(f, m, off));
-        LLVMValueRef m_new = fmax_v(f, m_old, vec_load(f, s, gepf(f, bmax, off)));
-        /* all keys so far masked: exponents against 0, so that P and l stay 0 (see the file comment) */
-        LLVMValueRef none = LLVMBuildFCmp(f->b, LLVMRealOEQ, m_new, cg_f32(cm, -INFINITY, s->L), "");
-        LLVMValueRef base = LLVMBuildSelect(f->b, none, LLVMConstNull(vt), m_new, "");
-        LLVMValueRef al = cg_vexp(cm, f->b, LLVMBuildFSub(f->b, m_old, base, ""));
-        store(f, m_new, gepf(f, m, off));
-        store(f, al, gepf(f, alpha, off));
-        LLVMValueRef sum = var(f, vt, LLVMConstNull(vt));
-        Loop lj;
-        LLVMValueRef j = loop_begin(f, &lj, k64(f, 0), bc, k64(f, 1));
-        LLVMValueRef sp = gepf(f, ST, add(f, mul(f, j, k64(f, s->Br)), off));
-        LLVMValueRef p = cg_vexp(cm, f->b, LLVMBuildFSub(f->b, vec_load(f, s, sp), base, ""));
-        store(f, p, sp);
-        LLVMBuildStore(f->b, LLVMBuildFAdd(f->b, LLVMBuildLoad2(f->b, vt, sum, ""), p, ""), sum);
-        loop_end(f, &lj);
-        LLVMValueRef lp = gepf(f, l, off);
-        store(f, fma_v(f, vec_load(f, s, lp), al, LLVMBuildLoad2(f->b, vt, sum, "")), lp);
+/* loop_end for a scalar edge loop that LLVM must leave scalar (vectorized, it becomes gathers or scatters). */
+static void loop_end_scalar(Fn *f, Loop *l) {
+    LLVMBuildStore(f->b, LLVMBuildNSWAdd(f->b, l->i, l->step, ""), l->iv);
+    cg_loop_keep_scalar(f->cm, LLVMBuildBr(f->b, l->head));
+    LLVMPositionBuilderAtEnd(f->b, l->exit);
+}
+
+/* Transposes the L x L matrix whose rows are the vectors x[0 .. L) in place: log2(L) rounds of
+ * two-vector shuffles, round h swapping bit h of the row index with bit h of the lane index. */
+static void transpose(Fn *f, const Tiles *s, LLVMValueRef *x) {
+    LLVMValueRef lo[64], hi[64];
+    for (int h = 1; h < s->L; h *= 2) {
+        for (int e = 0; e < s->L; e++) {
+            lo[e] = LLVMConstInt(f->cm->i32, (unsigned long long)(e & h ? s->L + e - h : e), 0);
+            hi[e] = LLVMConstInt(f->cm->i32, (unsigned long long)(e & h ? s->L + e : e + h), 0);
+        }
+        LLVMValueRef mlo = LLVMConstVector(lo, (unsigned)s->L), mhi = LLVMConstVector(hi, (unsigned)s->L);
+        for (int r = 0; r < s->L; r++)
+            if (!(r & h)) {
+                LLVMValueRef a = x[r], b = x[r + h];
+                x[r] = LLVMBuildShuffleVector(f->b, a, b, mlo, "");
+                x[r + h] = LLVMBuildShuffleVector(f->b, a, b, mhi, "");
+            }
     }
 }
 
+/* ---- the query block's transposing kernels ------------------------------ */
+
+/* Q^T rows c0 .. c0+L-1 (dst, stride dst_rs) from L query rows of src (stride src_rs), dims c0 ..
+ * c0+L-1, transposed in registers. partial: only `live` (1 .. L-1) rows exist; the others repeat the
+ * last live one (lanes of queries past the block are computed lane by lane and never stored). */
+static void pack_tile(Fn *f, const Tiles *s, LLVMValueRef src, LLVMValueRef src_rs, LLVMValueRef dst,
+                      LLVMValueRef dst_rs, LLVMValueRef c0, LLVMValueRef live, bool partial) {
+    LLVMValueRef x[64], last = sub(f, live, k64(f, 1));
+    for (int r = 0; r < s->L; r++) {
+        LLVMValueRef row = gepf(f, src, mul(f, partial ? smin(f, k64(f, r), last) : k64(f, r), src_rs));
+        x[r] = vec_load(f, s, gepf(f, row, c0));
+    }
+    transpose(f, s, x);
+    for (int e = 0; e < s->L; e++)
+        store(f, x[e], gepf(f, dst, mul(f, add(f, c0, k64(f, e)), dst_rs)));
+}
+
+/* O rows 0 .. L-1 (dst, stride dst_rs), channels c0 .. c0+L-1, from O^T rows c0 .. c0+L-1 (src, stride
+ * src_rs) scaled by inv (one factor per query), transposed in registers. partial: only `live` (1 ..
+ * L-1) rows are stored. */
+static void store_tile(Fn *f, const Tiles *s, LLVMValueRef src, LLVMValueRef src_rs, LLVMValueRef dst,
+                       LLVMValueRef dst_rs, LLVMValueRef c0, LLVMValueRef inv, LLVMValueRef live, bool partial) {
+    LLVMValueRef x[64];
+    for (int r = 0; r < s->L; r++)
+        x[r] = LLVMBuildFMul(f->b, vec_load(f, s, gepf(f, src, mul(f, add(f, c0, k64(f, r)), src_rs))), inv, "");
+    transpose(f, s, x);
+    for (int e = 0; e < s->L; e++) {
+        If in;
+        if (partial)
+            if_begin(f, &in, cmp(f, LLVMIntSLT, k64(f, e), live));
+        store(f, x[e], gepf(f, dst, add(f, mul(f, k64(f, e), dst_rs), c0)));
+        if (partial)
+            if_end(f, &in);
+    }
+}
+
+/* Loop over the vectors v < nv of a block's queries, v*L .. v*L+L-1: returns how many of them are
+ * live (rows - v*L, more than L for all but the last vector); *vL is v*L. */
+static LLVMValueRef vectors_begin(Fn *f, const Tiles *s, Loop *l, LLVMValueRef nv, LLVMValueRef rows,
+                                  LLVMValueRef *vL) {
+    LLVMValueRef v = loop_begin(f, l, k64(f, 0), nv, k64(f, 1));
+    *vL = mul(f, v, k64(f, s->L));
+    return sub(f, rows, *vL);
+}
+
+/* void pack(ptr q, i64 q_rs, i64 D, i64 rows, i64 nv, ptr QT)
+ * Q^T (D rows of stride Br) from the first nv*L query rows of q (stride q_rs), those at or past `rows`
+ * repeating the last live one: L x L tiles transposed in registers, then the dims past the last whole
+ * tile. */
+static LLVMValueRef emit_pack(CgModule *cm, const Tiles *s) {
+    LLVMTypeRef i64 = cm->i64, p = cm->ptr;
+    LLVMTypeRef pt[] = {p, i64, i64, i64, i64, p};
+    LLVMValueRef fn = new_kernel(cm, "attn_attention_pack", LLVMFunctionType(cm->void_t, pt, 6, 0));
+    Fn F, *f = &F;
+    fn_begin(f, cm, fn);
+    LLVMValueRef q = LLVMGetParam(fn, 0), q_rs = LLVMGetParam(fn, 1), D = LLVMGetParam(fn, 2),
+                 rows = LLVMGetParam(fn, 3), nv = LLVMGetParam(fn, 4), QT = LLVMGetParam(fn, 5);
+    LLVMValueRef Lv = k64(f, s->L), Br = k64(f, s->Br), last = sub(f, rows, k64(f, 1));
+    LLVMValueRef dmain = sub(f, D, LLVMBuildSRem(f->b, D, Lv, ""));
+    Loop lp, lv, lt, li;
+    LLVMValueRef p0 = loop_begin(f, &lp, k64(f, 0), dmain, Lv), vL;
+    LLVMValueRef live = vectors_begin(f, s, &lv, nv, rows, &vL);
+    LLVMValueRef src = gepf(f, q, mul(f, vL, q_rs)), dst = gepf(f, QT, vL);
+    If part;
+    if_begin(f, &part, cmp(f, LLVMIntSLT, live, Lv));
+    pack_tile(f, s, src, q_rs, dst, Br, p0, live, true);
+    if_else(f, &part);
+    pack_tile(f, s, src, q_rs, dst, Br, p0, live, false);
+    if_end(f, &part);
+    loop_end(f, &lv);
+    loop_end(f, &lp);
+    LLVMValueRef d = loop_begin(f, &lt, dmain, D, k64(f, 1));
+    LLVMValueRef i = loop_begin(f, &li, k64(f, 0), mul(f, nv, Lv), k64(f, 1));
+    LLVMValueRef x = load(f, cm->f32, gepf(f, gepf(f, q, mul(f, smin(f, i, last), q_rs)), d));
+    store(f, x, gepf(f, QT, add(f, mul(f, d, Br), i)));
+    loop_end_scalar(f, &li);
+    loop_end_scalar(f, &lt);
+    fn_end(f);
+    return fn;
+}
+
+/* void out(ptr OT, ptr l, i64 S, i64 Dv, i64 rows, i64 nv, ptr o, i64 o_rs)
+ * O = O^T / l for a block's `rows` queries (o: its first row): 1/l per query (0 when there are no keys,
+ * S <= 0, so that the empty sum gives zeros) into l, then L x L tiles of O^T (Dv rows of stride Br)
+ * scaled, transposed in registers and stored by rows, then the channels past the last whole tile. */
+static LLVMValueRef emit_out(CgModule *cm, const Tiles *s) {
+    LLVMTypeRef i64 = cm->i64, p = cm->ptr;
+    LLVMTypeRef pt[] = {p, p, i64, i64, i64, i64, p, i64};
+    LLVMValueRef fn = new_kernel(cm, "attn_attention_out", LLVMFunctionType(cm->void_t, pt, 8, 0));
+    Fn F, *f = &F;
+    fn_begin(f, cm, fn);
+    LLVMValueRef OT = LLVMGetParam(fn, 0), l = LLVMGetParam(fn, 1), S = LLVMGetParam(fn, 2), Dv = LLVMGetParam(fn, 3),
+                 rows = LLVMGetParam(fn, 4), nv = LLVMGetParam(fn, 5), o = LLVMGetParam(fn, 6),
+                 o_rs = LLVMGetParam(fn, 7);
+    LLVMValueRef Lv = k64(f, s->L), Br = k64(f, s->Br), vL;
+    LLVMValueRef nokeys = cmp(f, LLVMIntSLE, S, k64(f, 0));
+    Loop lr, lc, lv, lt, li;
+    vectors_begin(f, s, &lr, nv, rows, &vL);
+    LLVMValueRef lp = gepf(f, l, vL);
+    LLVMValueRef inv = LLVMBuildFDiv(f->b, cg_f32(cm, 1.0, s->L), vec_load(f, s, lp), "");
+    store(f, LLVMBuildSelect(f->b, nokeys, LLVMConstNull(LLVMTypeOf(inv)), inv, ""), lp);
+    loop_end(f, &lr);
+    LLVMValueRef cmain = sub(f, Dv, LLVMBuildSRem(f->b, Dv, Lv, ""));
+    LLVMValueRef c0 = loop_begin(f, &lc, k64(f, 0), cmain, Lv);
+    LLVMValueRef live = vectors_begin(f, s, &lv, nv, rows, &vL);
+    LLVMValueRef src = gepf(f, OT, vL), dst = gepf(f, o, mul(f, vL, o_rs));
+    inv = vec_load(f, s, gepf(f, l, vL));
+    If part;
+    if_begin(f, &part, cmp(f, LLVMIntSLT, live, Lv));
+    store_tile(f, s, src, Br, dst, o_rs, c0, inv, live, true);
+    if_else(f, &part);
+    store_tile(f, s, src, Br, dst, o_rs, c0, inv, live, false);
+    if_end(f, &part);
+    loop_end(f, &lv);
+    loop_end(f, &lc);
+    LLVMValueRef c = loop_begin(f, &lt, cmain, Dv, k64(f, 1));
+    LLVMValueRef i = loop_begin(f, &li, k64(f, 0), rows, k64(f, 1));
+    LLVMValueRef x = LLVMBuildFMul(f->b, load(f, cm->f32, gepf(f, OT, add(f, mul(f, c, Br), i))),
+                                   load(f, cm->f32, gepf(f, l, i)), "");
+    store(f, x, gepf(f, o, add(f, mul(f, i, o_rs), c)));
+    loop_end_scalar(f, &li);
+    loop_end_scalar(f, &lt);
+    fn_end(f);
+    return fn;
+}
+
+/* ---- the query block ----------------------------------------------------- */
+
+/* Per key block: the online-softmax step on S^T (bc rows of nv*L): new max, alpha, P^T in place, l. */
+static void softmax_step(Fn *f, const Tiles *s, LLVMValueRef nv, LLVMValueRef ST, LLVMValueRef bc, LLVMValueRef m,
+                         LLVMValueRef l, LLVMValueRef alpha, LLVMValueRef bmax) {
+    CgModule *cm = f->cm;
+    LLVMTypeRef vt = LLVMVectorType(cm->f32, (unsigned)s->L);
+    Loop lv;
+    LLVMValueRef v = loop_begin(f, &lv, k64(f, 0), nv, k64(f, 1));
+    LLVMValueRef off = mul(f, v, k64(f, s->L));
+    LLVMValueRef m_old = vec_load(f, s, gepf(f, m, off));
+    LLVMValueRef m_new = fmax_v(f, m_old, vec_load(f, s, gepf(f, bmax, off)));
+    /* all keys so far masked: exponents against 0, so that P and l stay 0 (see the file comment) */
+    LLVMValueRef none = LLVMBuildFCmp(f->b, LLVMRealOEQ, m_new, cg_f32(cm, -INFINITY, s->L), "");
+    LLVMValueRef base = LLVMBuildSelect(f->b, none, LLVMConstNull(vt), m_new, "");
+    LLVMValueRef al = cg_vexp(cm, f->b, LLVMBuildFSub(f->b, m_old, base, ""));
+    store(f, m_new, gepf(f, m, off));
+    store(f, al, gepf(f, alpha, off));
+    LLVMValueRef sum = var(f, vt, LLVMConstNull(vt));
+    Loop lj;
+    LLVMValueRef j = loop_begin(f, &lj, k64(f, 0), bc, k64(f, 1));
+    LLVMValueRef sp = gepf(f, ST, add(f, mul(f, j, k64(f, s->Br)), off));
+    LLVMValueRef p = cg_vexp(cm, f->b, LLVMBuildFSub(f->b, vec_load(f, s, sp), base, ""));
+    store(f, p, sp);
+    LLVMBuildStore(f->b, LLVMBuildFAdd(f->b, LLVMBuildLoad2(f->b, vt, sum, ""), p, ""), sum);
+    loop_end(f, &lj);
+    LLVMValueRef lp = gepf(f, l, off);
+    store(f, fma_v(f, vec_load(f, s, lp), al, LLVMBuildLoad2(f->b, vt, sum, "")), lp);
+    loop_end(f, &lv);
+}
+
 typedef struct Kernels {
-    LLVMValueRef qk[MAX_MR], pv[MAX_MR]; /* [mr - 1] */
-    LLVMValueRef mask;
+    LLVMValueRef qk[MAX_NV], pv[MAX_NV], mask[MAX_NV]; /* [nv - 1] */
+    LLVMValueRef pack, out;
 } Kernels;
 
-/* One query block: queries [i0, i0 + rows) of batch index (b0, b1), with the workspace at buf. */
+/* Calls kernels[nv - 1](args), nv in 1 .. NV. */
+static void call_nv(Fn *f, const Tiles *s, const LLVMValueRef *kernels, LLVMValueRef nv, LLVMValueRef *args,
+                    int nargs) {
+    LLVMBasicBlockRef done = block(f, "nv.done");
+    LLVMValueRef sw = LLVMBuildSwitch(f->b, nv, done, (unsigned)s->NV);
+    for (int n = 1; n <= s->NV; n++) {
+        LLVMBasicBlockRef bb = block(f, "nv");
+        LLVMAddCase(sw, k64(f, n), bb);
+        LLVMPositionBuilderAtEnd(f->b, bb);
+        call(f, kernels[n - 1], args, nargs);
+        LLVMBuildBr(f->b, done);
+    }
+    LLVMPositionBuilderAtEnd(f->b, done);
+}
+
+/* One query block: queries [i0, i0 + rows) of batch index (b0, b1), rows <= Br, with the workspace at
+ * buf. Its products run on nv = ceil(rows / L) vectors of queries, so that a short block costs what it
+ * holds. */
 static void query_block(Fn *f, const Tiles *s, const Kernels *kn, const Desc *d, LLVMValueRef buf, LLVMValueRef b0,
-                        LLVMValueRef b1, LLVMValueRef i0) {
+                        LLVMValueRef b1, LLVMValueRef i0, LLVMValueRef rows) {
     CgModule *cm = f->cm;
-    LLVMValueRef Br = k64(f, s->Br), MRv = k64(f, s->MR), one = k64(f, 1);
-    LLVMValueRef rows = smin(f, Br, sub(f, d->L, i0));
+    LLVMValueRef Br = k64(f, s->Br), MRv = k64(f, s->MR), one = k64(f, 1), nv = cdiv(f, rows, k64(f, s->L));
     LLVMValueRef QT = buf, ST = gepf(f, QT, mul(f, d->D, Br));
     LLVMValueRef OT = gepf(f, ST, k64(f, (int64_t)s->Bc * s->Br));
     LLVMValueRef m = gepf(f, OT, mul(f, d->Dv, Br)), l = gepf(f, m, Br), alpha = gepf(f, l, Br),
@@ -413,21 +595,7 @@ static void query_block(Fn *f, const Tiles *s, const Kernels *kn, const Desc *d,
     LLVMValueRef moff = add(f, add(f, mul(f, b0, d->m_s[0]), mul(f, b1, d->m_s[1])), mul(f, i0, d->m_s[2]));
     LLVMValueRef mk = gep(f, cm->i8, d->mask, mul(f, melem, moff));
 
-    /* Q^T: queries past the block's rows are zero */
-    Loop li, lp;
-    LLVMValueRef i = loop_begin(f, &li, k64(f, 0), Br, one);
-    LLVMValueRef live = cmp(f, LLVMIntSLT, i, rows);
-    LLVMValueRef qrow = gepf(f, q, mul(f, i, d->q_s[2]));
-    LLVMValueRef p = loop_begin(f, &lp, k64(f, 0), d->D, one);
-    If lv;
-    LLVMValueRef dst = gepf(f, QT, add(f, mul(f, p, Br), i));
-    if_begin(f, &lv, live);
-    store(f, load(f, cm->f32, gepf(f, qrow, p)), dst);
-    if_else(f, &lv);
-    store(f, cg_f32(cm, 0.0, 1), dst);
-    if_end(f, &lv);
-    loop_end(f, &lp);
-    loop_end(f, &li);
+    call(f, kn->pack, (LLVMValueRef[]){q, d->q_s[2], d->D, rows, nv, QT}, 6);
     fill(f, OT, mul(f, d->Dv, Br), cg_f32(cm, 0.0, 1));
     fill(f, m, Br, cg_f32(cm, -INFINITY, 1));
     fill(f, l, Br, cg_f32(cm, 0.0, 1));
@@ -436,74 +604,97 @@ static void query_block(Fn *f, const Tiles *s, const Kernels *kn, const Desc *d,
     LLVMValueRef j0 = loop_begin(f, &lj, k64(f, 0), d->S, k64(f, s->Bc));
     LLVMValueRef bc = smin(f, k64(f, s->Bc), sub(f, d->S, j0));
     fill(f, bmax, Br, cg_f32(cm, -INFINITY, 1));
-    /* scores: full tiles of MR keys, then the rest */
-    LLVMValueRef jmain = sub(f, bc, LLVMBuildSRem(f->b, bc, MRv, ""));
-    LLVMValueRef jj = loop_begin(f, &lt, k64(f, 0), jmain, MRv);
+    /* scores: tiles of MR keys, the last one of what is left */
+    LLVMValueRef jj = loop_begin(f, &lt, k64(f, 0), bc, MRv);
     LLVMValueRef qa[] = {d->D, gepf(f, k, mul(f, add(f, j0, jj), d->k_s[2])), d->k_s[2], QT,
-                         gepf(f, ST, mul(f, jj, Br)), bmax, d->scale};
-    call(f, kn->qk[s->MR - 1], qa, 7);
+                         gepf(f, ST, mul(f, jj, Br)), bmax, d->scale, smin(f, MRv, sub(f, bc, jj))};
+    call_nv(f, s, kn->qk, nv, qa, 8);
     loop_end(f, &lt);
-    LLVMValueRef qt[] = {d->D, gepf(f, k, mul(f, add(f, j0, jmain), d->k_s[2])), d->k_s[2], QT,
-                         gepf(f, ST, mul(f, jmain, Br)), bmax, d->scale};
-    call_tail(f, kn->qk, s->MR, sub(f, bc, jmain), qt, 7);
     If masked;
     if_begin(f, &masked, cmp(f, LLVMIntNE, d->kind, k64(f, ATTN_MASK_NONE)));
     LLVMValueRef mblk = gep(f, cm->i8, mk, mul(f, melem, mul(f, j0, d->m_s[3])));
     LLVMValueRef ma[] = {bc, ST, bmax, d->kind, mblk, d->m_s[2], d->m_s[3], rows};
-    call(f, kn->mask, ma, 8);
+    call_nv(f, s, kn->mask, nv, ma, 8);
     if_end(f, &masked);
-    softmax_step(f, s, ST, bc, m, l, alpha, bmax);
-    /* O^T: full tiles of MR channels, then the rest */
+    softmax_step(f, s, nv, ST, bc, m, l, alpha, bmax);
+    /* O^T: tiles of MR channels, the last one of what is left */
     LLVMValueRef vblk = gepf(f, v, mul(f, j0, d->v_s[2]));
-    LLVMValueRef cmain = sub(f, d->Dv, LLVMBuildSRem(f->b, d->Dv, MRv, ""));
-    LLVMValueRef c0 = loop_begin(f, &lc, k64(f, 0), cmain, MRv);
-    LLVMValueRef pa[] = {bc, gepf(f, vblk, c0), d->v_s[2], ST, gepf(f, OT, mul(f, c0, Br)), alpha};
-    call(f, kn->pv[s->MR - 1], pa, 6);
+    LLVMValueRef c0 = loop_begin(f, &lc, k64(f, 0), d->Dv, MRv);
+    LLVMValueRef pa[] = {bc, gepf(f, vblk, c0), d->v_s[2], ST, gepf(f, OT, mul(f, c0, Br)), alpha,
+                         smin(f, MRv, sub(f, d->Dv, c0))};
+    call_nv(f, s, kn->pv, nv, pa, 7);
     loop_end(f, &lc);
-    LLVMValueRef pt[] = {bc, gepf(f, vblk, cmain), d->v_s[2], ST, gepf(f, OT, mul(f, cmain, Br)), alpha};
-    call_tail(f, kn->pv, s->MR, sub(f, d->Dv, cmain), pt, 6);
     loop_end(f, &lj);
 
-    /* O = O^T / l; no keys (S == 0): an empty sum, zeros */
-    LLVMValueRef nokeys = cmp(f, LLVMIntSLE, d->S, k64(f, 0));
-    Loop lr, lo;
-    i = loop_begin(f, &lr, k64(f, 0), rows, one);
-    LLVMValueRef li_ = load(f, cm->f32, gepf(f, l, i)), orow = gepf(f, o, mul(f, i, d->o_s[2]));
-    LLVMValueRef c = loop_begin(f, &lo, k64(f, 0), d->Dv, one);
-    LLVMValueRef x = LLVMBuildFDiv(f->b, load(f, cm->f32, gepf(f, OT, add(f, mul(f, c, Br), i))), li_, "");
-    store(f, LLVMBuildSelect(f->b, nokeys, cg_f32(cm, 0.0, 1), x, ""), gepf(f, orow, c));
-    loop_end(f, &lo);
-    loop_end(f, &lr);
+    call(f, kn->out, (LLVMValueRef[]){OT, l, d->S, d->Dv, rows, nv, o, d->o_s[2]}, 8);
 }
 
-/* Task t of T_NT: the units (batch index, query block) [t*units/nt, (t+1)*units/nt). */
+/* The workspace of a running task: one of the driver's nslot blocks of W floats (at most nslot tasks
+ * run at once: one per thread), claimed by flipping its busy flag from 0 to 1; *slot is its number,
+ * or -1 with a block on the stack when the driver has none (its allocation failed). */
+static LLVMValueRef claim_workspace(Fn *f, LLVMValueRef ctx, LLVMValueRef *slot_var) {
+    CgModule *cm = f->cm;
+    LLVMValueRef W = tctx_get(f, ctx, T_W), heap = tctx_get(f, ctx, T_BUF), busy = tctx_get(f, ctx, T_BUSY);
+    LLVMValueRef slot = var(f, cm->i64, k64(f, -1)), buf = var(f, cm->ptr, NULL);
+    If have, free_, claimed;
+    if_begin(f, &have, LLVMBuildIsNotNull(f->b, heap, ""));
+    Loop ls;
+    LLVMValueRef i = loop_begin(f, &ls, k64(f, 0), tctx_get(f, ctx, T_NSLOT), k64(f, 1));
+    if_begin(f, &free_, cmp(f, LLVMIntSLT, LLVMBuildLoad2(f->b, cm->i64, slot, ""), k64(f, 0)));
+    LLVMValueRef old = LLVMBuildAtomicRMW(f->b, LLVMAtomicRMWBinOpXchg, gep(f, cm->i32, busy, i),
+                                          LLVMConstInt(cm->i32, 1, 0), LLVMAtomicOrderingAcquire, 0);
+    if_begin(f, &claimed, cmp(f, LLVMIntEQ, old, LLVMConstInt(cm->i32, 0, 0)));
+    LLVMBuildStore(f->b, i, slot);
+    LLVMBuildStore(f->b, gepf(f, heap, mul(f, i, W)), buf);
+    if_end(f, &claimed);
+    if_end(f, &free_);
+    loop_end(f, &ls);
+    if_end(f, &have);
+    If none;
+    if_begin(f, &none, LLVMBuildIsNull(f->b, LLVMBuildLoad2(f->b, cm->ptr, buf, ""), ""));
+    LLVMValueRef st = LLVMBuildArrayAlloca(f->b, cm->f32, W, "");
+    LLVMSetAlignment(st, 64);
+    LLVMBuildStore(f->b, st, buf);
+    if_end(f, &none);
+    *slot_var = slot;
+    return LLVMBuildLoad2(f->b, cm->ptr, buf, "");
+}
+
+/* Hands the workspace of claim_workspace back. */
+static void release_workspace(Fn *f, LLVMValueRef ctx, LLVMValueRef slot_var) {
+    CgModule *cm = f->cm;
+    LLVMValueRef slot = LLVMBuildLoad2(f->b, cm->i64, slot_var, "");
+    If held;
+    if_begin(f, &held, cmp(f, LLVMIntSGE, slot, k64(f, 0)));
+    LLVMValueRef st = LLVMBuildStore(f->b, LLVMConstInt(cm->i32, 0, 0), gep(f, cm->i32, tctx_get(f, ctx, T_BUSY), slot));
+    LLVMSetOrdering(st, LLVMAtomicOrderingRelease);
+    LLVMSetAlignment(st, 4);
+    if_end(f, &held);
+}
+
+/* Task u: one query block. The full blocks come first (block u % (nqb-1) of batch index u / (nqb-1)
+ * for u < nb*(nqb-1)), then the last block of every batch index, which may be shorter: the pool's
+ * threads take tasks in order, so the short ones are what is left for the end, when one thread may
+ * finish a task before the other. */
 static LLVMValueRef emit_task(CgModule *cm, const Tiles *s, const Kernels *kn) {
     LLVMTypeRef pt[] = {cm->ptr, cm->i64};
     LLVMValueRef fn = new_function(cm, "attn_attention_task", LLVMFunctionType(cm->void_t, pt, 2, 0), true);
     Fn F, *f = &F;
     fn_begin(f, cm, fn);
-    LLVMValueRef ctx = LLVMGetParam(fn, 0), t = LLVMGetParam(fn, 1);
+    LLVMValueRef ctx = LLVMGetParam(fn, 0), u = LLVMGetParam(fn, 1);
     Desc d = load_desc(f, tctx_get(f, ctx, T_ARGS));
-    LLVMValueRef W = tctx_get(f, ctx, T_W), units = tctx_get(f, ctx, T_UNITS), nt = tctx_get(f, ctx, T_NT),
-                 nqb = tctx_get(f, ctx, T_NQB), heap = tctx_get(f, ctx, T_BUF);
-    /* the task's part of the driver's block, or a stack buffer when the driver got none */
-    LLVMValueRef buf = var(f, cm->ptr, NULL);
-    If have;
-    if_begin(f, &have, LLVMBuildIsNotNull(f->b, heap, ""));
-    LLVMBuildStore(f->b, gepf(f, heap, mul(f, t, W)), buf);
-    if_else(f, &have);
-    LLVMValueRef st = LLVMBuildArrayAlloca(f->b, cm->f32, W, "");
-    LLVMSetAlignment(st, 64);
-    LLVMBuildStore(f->b, st, buf);
-    if_end(f, &have);
-    LLVMValueRef base = LLVMBuildLoad2(f->b, cm->ptr, buf, "");
-    LLVMValueRef u0 = sdiv(f, mul(f, t, units), nt), u1 = sdiv(f, mul(f, add(f, t, k64(f, 1)), units), nt);
-    Loop lu;
-    LLVMValueRef u = loop_begin(f, &lu, u0, u1, k64(f, 1));
-    LLVMValueRef bi = sdiv(f, u, nqb), qb = LLVMBuildSRem(f->b, u, nqb, "");
+    LLVMValueRef nqb = tctx_get(f, ctx, T_NQB), slot;
+    LLVMValueRef base = claim_workspace(f, ctx, &slot);
+    LLVMValueRef nfull = sub(f, nqb, k64(f, 1)), full = mul(f, tctx_get(f, ctx, T_NB), nfull);
+    LLVMValueRef first = cmp(f, LLVMIntSLT, u, full), ulast = sub(f, u, full);
+    /* nfull is 0 only when no task is a full block (first is false): the division is not reached */
+    LLVMValueRef den = LLVMBuildSelect(f->b, first, nfull, k64(f, 1), "");
+    LLVMValueRef bi = LLVMBuildSelect(f->b, first, sdiv(f, u, den), ulast, "");
+    LLVMValueRef qb = LLVMBuildSelect(f->b, first, LLVMBuildSRem(f->b, u, den, ""), nfull, "");
     LLVMValueRef b0 = sdiv(f, bi, d.nb1), b1 = LLVMBuildSRem(f->b, bi, d.nb1, "");
-    query_block(f, s, kn, &d, base, b0, b1, mul(f, qb, k64(f, s->Br)));
-    loop_end(f, &lu);
+    LLVMValueRef i0 = mul(f, qb, k64(f, s->Br));
+    query_block(f, s, kn, &d, base, b0, b1, i0, smin(f, k64(f, s->Br), sub(f, d.L, i0)));
+    release_workspace(f, ctx, slot);
     fn_end(f);
     return fn;
 }
@@ -523,11 +714,13 @@ LLVMValueRef cg_attention(CgModule *cm) {
         return fn;
     Tiles s = tiles_for(cm->target);
     Kernels kn;
-    for (int mr = 1; mr <= s.MR; mr++) {
-        kn.qk[mr - 1] = emit_qk(cm, &s, mr);
-        kn.pv[mr - 1] = emit_pv(cm, &s, mr);
+    for (int nv = 1; nv <= s.NV; nv++) {
+        kn.qk[nv - 1] = emit_qk(cm, &s, nv);
+        kn.pv[nv - 1] = emit_pv(cm, &s, nv);
+        kn.mask[nv - 1] = emit_mask(cm, &s, nv);
     }
-    kn.mask = emit_mask(cm, &s);
+    kn.pack = emit_pack(cm, &s);
+    kn.out = emit_out(cm, &s);
     LLVMValueRef task = emit_task(cm, &s, &kn);
     if (!fn)
         fn = new_function(cm, "attn_attention", attention_type(cm), false);
@@ -549,32 +742,37 @@ LLVMValueRef cg_attention(CgModule *cm) {
     D = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, D, zero), zero, D, "");
     S = LLVMBuildSelect(f->b, cmp(f, LLVMIntSLT, S, zero), zero, S, "");
     LLVMValueRef nqb = cdiv(f, L, k64(f, s.Br)), units = mul(f, mul(f, nb0, nb1), nqb);
-    /* tasks, when each thread gets enough work (~128 K multiply-adds): one per query block
-       when there are at most 16 per thread (22 at L = 1024: 4 tasks per thread left one
-       thread 12 blocks and the other 10), else 4 per thread (more, smaller tasks made
-       the encoder layer's 36 blocks slower) */
+    /* one task per query block, spread over the pool when each thread gets enough work (~128 K
+       multiply-adds); as many workspaces as tasks can run at once, reused by the tasks */
     LLVMValueRef T = LLVMBuildSExt(f->b, call(f, runtime_fn(cm, "attn_pool_threads"), &pool, 1), cm->i64, "");
     LLVMValueRef work = mul(f, mul(f, units, k64(f, s.Br)), mul(f, add(f, S, k64(f, 1)), add(f, D, Dv)));
     LLVMValueRef par = LLVMBuildAnd(f->b, cmp(f, LLVMIntSGT, T, k64(f, 1)),
                                     cmp(f, LLVMIntSGE, work, mul(f, T, k64(f, 1 << 17))), "");
-    LLVMValueRef few = cmp(f, LLVMIntSLE, units, mul(f, T, k64(f, 16)));
-    LLVMValueRef nt = LLVMBuildSelect(f->b, few, units, smin(f, units, mul(f, T, k64(f, 4))), "");
-    nt = LLVMBuildSelect(f->b, par, nt, k64(f, 1), "");
+    LLVMValueRef nslot = LLVMBuildSelect(f->b, par, smin(f, units, T), k64(f, 1), "");
+    LLVMValueRef busy = LLVMBuildArrayAlloca(f->b, cm->i32, nslot, "");
+    Loop lb;
+    LLVMValueRef i = loop_begin(f, &lb, zero, nslot, k64(f, 1));
+    LLVMBuildStore(f->b, LLVMConstInt(cm->i32, 0, 0), gep(f, cm->i32, busy, i));
+    loop_end(f, &lb);
     LLVMValueRef W = mul(f, k64(f, s.Br), add(f, add(f, D, Dv), k64(f, s.Bc + 4)));
-    LLVMValueRef bytes = mul(f, mul(f, nt, W), k64(f, 4));
+    LLVMValueRef bytes = mul(f, mul(f, nslot, W), k64(f, 4));
     LLVMValueRef buf = call(f, runtime_fn(cm, "attn_rt_aligned_alloc"), &bytes, 1);
     LLVMValueRef ctx = var(f, task_ctx_type(cm, TASK), NULL);
     tctx_set(f, ctx, T_ARGS, args);
     tctx_set(f, ctx, T_BUF, buf);
+    tctx_set(f, ctx, T_BUSY, busy);
     tctx_set(f, ctx, T_W, W);
-    tctx_set(f, ctx, T_UNITS, units);
-    tctx_set(f, ctx, T_NT, nt);
     tctx_set(f, ctx, T_NQB, nqb);
+    tctx_set(f, ctx, T_NB, mul(f, nb0, nb1));
+    tctx_set(f, ctx, T_NSLOT, nslot);
     If one;
-    if_begin(f, &one, cmp(f, LLVMIntEQ, nt, k64(f, 1)));
-    call(f, task, (LLVMValueRef[]){ctx, zero}, 2);
+    if_begin(f, &one, par);
+    call(f, runtime_fn(cm, "attn_rt_parallel_for"), (LLVMValueRef[]){pool, units, task, ctx}, 4);
     if_else(f, &one);
-    call(f, runtime_fn(cm, "attn_rt_parallel_for"), (LLVMValueRef[]){pool, nt, task, ctx}, 4);
+    Loop lu;
+    LLVMValueRef u = loop_begin(f, &lu, zero, units, k64(f, 1));
+    call(f, task, (LLVMValueRef[]){ctx, u}, 2);
+    loop_end(f, &lu);
     if_end(f, &one);
     call(f, runtime_fn(cm, "attn_rt_aligned_free"), &buf, 1);
     fn_end(f);
