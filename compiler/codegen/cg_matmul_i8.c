@@ -28,6 +28,7 @@
 #include "pack.h"
 
 #include <stdio.h>
+#include <string.h>
 
 enum { MAX_MR = 8, MAX_NV = 4, MAX_U = 4, NCP_MAX = 10, L2_BLOCK = 384 * 1024 };
 
@@ -179,6 +180,10 @@ static LLVMValueRef emit_quantize_rows(CgModule *cm, const Shape *s) {
 }
 
 enum { TILE_FREE, TILE_CLAIMED, TILE_DONE };
+/* i32s from one tile's flag to the next: a cache line each, so that a thread
+   waiting on one tile does not pull the line away from the thread claiming
+   and finishing the next */
+enum { FLAG_STRIDE = 16 };
 
 /* The MR-row tiles [q0, q1) of A quantized before the task reads them: the
  * free ones claimed and quantized here, then a wait for those that other
@@ -191,7 +196,7 @@ static void quantize_tiles(Fn *f, const Shape *s, LLVMValueRef ctx, LLVMValueRef
                             LLVMConstInt(cm->i32, TILE_DONE, 0)};
     Loop lc, lw;
     LLVMValueRef q = loop_begin(f, &lc, q0, q1, k64(f, 1));
-    LLVMValueRef flag = gep(f, cm->i32, flags, q);
+    LLVMValueRef flag = gep(f, cm->i32, flags, mul(f, q, k64(f, FLAG_STRIDE)));
     LLVMValueRef cas = LLVMBuildAtomicCmpXchg(f->b, flag, state[TILE_FREE], state[TILE_CLAIMED],
                                               LLVMAtomicOrderingAcquire, LLVMAtomicOrderingMonotonic, 0);
     If won;
@@ -205,10 +210,12 @@ static void quantize_tiles(Fn *f, const Shape *s, LLVMValueRef ctx, LLVMValueRef
     if_end(f, &won);
     loop_end(f, &lc);
     q = loop_begin(f, &lw, q0, q1, k64(f, 1));
-    flag = gep(f, cm->i32, flags, q);
+    flag = gep(f, cm->i32, flags, mul(f, q, k64(f, FLAG_STRIDE)));
     LLVMBasicBlockRef spin = block(f, "tile.wait"), ready = block(f, "tile.ready");
     LLVMBuildBr(f->b, spin);
     LLVMPositionBuilderAtEnd(f->b, spin);
+    if (cm->target->triple && strstr(cm->target->triple, "x86")) /* a spin-wait hint to the core */
+        intrinsic(f, "llvm.x86.sse2.pause", NULL, 0, NULL, 0);
     LLVMValueRef now = LLVMBuildLoad2(f->b, cm->i32, flag, "");
     LLVMSetOrdering(now, LLVMAtomicOrderingAcquire);
     LLVMSetAlignment(now, 4);
@@ -517,7 +524,7 @@ LLVMValueRef cg_gemm_i8(CgModule *cm) {
     LLVMValueRef Kq = mul(f, cdiv(f, K, k64(f, 4)), k64(f, 4));
     /* the tiles' flags, the rows' scales, their zero points (each rounded up
        to 64 bytes), then the rows */
-    LLVMValueRef flag_bytes = mul(f, cdiv(f, cdiv(f, M, k64(f, s.tile.MR)), k64(f, 16)), k64(f, 64));
+    LLVMValueRef flag_bytes = mul(f, cdiv(f, M, k64(f, s.tile.MR)), k64(f, FLAG_STRIDE * 4));
     LLVMValueRef row_bytes = mul(f, cdiv(f, M, k64(f, 16)), k64(f, 64));
     LLVMValueRef bytes = add(f, add(f, flag_bytes, mul(f, row_bytes, k64(f, 2))), mul(f, M, Kq));
     LLVMValueRef buf = call(f, runtime_fn(cm, "attn_rt_aligned_alloc"), &bytes, 1);
