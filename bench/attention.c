@@ -9,7 +9,7 @@
  *     ./build/bench/bench_attention [runs [d]]
  *
  * Times are medians over `runs` rounds (default 9); a round times at least
- * ~50 ms of repeated calls. ATTN_BENCH_MASK=causal adds a bool causal mask.
+ * ~20 ms of repeated calls. ATTN_BENCH_MASK=causal adds a bool causal mask.
  * ATTN_BENCH_CPUTIME=1 times on the calling thread's CPU clock instead of
  * the wall clock (1-thread figures on a busy machine; meaningless for 2).
  *
@@ -18,6 +18,7 @@
  * OMP_WAIT_POLICY=PASSIVE.
  */
 #include "cg_attention.h"
+#include "core_bench.h"
 #include "threadpool.h"
 #include "jit.h"
 
@@ -25,41 +26,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef void (*AttentionFn)(const AttnAttentionArgs *, attn_pool *);
 
-static clockid_t bench_clock = CLOCK_MONOTONIC;
+typedef struct Call {
+    AttentionFn fn;
+    const AttnAttentionArgs *a;
+    attn_pool *pool;
+} Call;
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(bench_clock, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+static void call(int impl, void *ctx) {
+    (void)impl;
+    const Call *c = ctx;
+    c->fn(c->a, c->pool);
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median seconds per call over `runs` rounds. */
+/* Median seconds per call over `runs` rounds (core_bench_time). */
 static double time_call(AttentionFn fn, const AttnAttentionArgs *a, attn_pool *pool, int runs) {
-    double *t = malloc(sizeof(double) * (size_t)runs);
-    fn(a, pool); /* warm up */
-    for (int r = 0; r < runs; r++) {
-        int reps = 0;
-        double t0 = now(), el;
-        do {
-            fn(a, pool);
-            reps++;
-            el = now() - t0;
-        } while (el < 0.05);
-        t[r] = el / reps;
-    }
-    qsort(t, (size_t)runs, sizeof *t, cmp_double);
-    double med = t[runs / 2];
-    free(t);
-    return med;
+    Call c = {fn, a, pool};
+    double sec;
+    core_bench_time(1, call, &c, runs, &sec);
+    return sec;
 }
 
 /* BERT-base's attention at batch 1: the shape and layout the fused kernel hands the core. */
@@ -98,9 +85,7 @@ int main(int argc, char **argv) {
     }
     const char *mask_env = getenv("ATTN_BENCH_MASK");
     bool causal = mask_env && strcmp(mask_env, "causal") == 0;
-    const char *cpu_env = getenv("ATTN_BENCH_CPUTIME");
-    if (cpu_env && strcmp(cpu_env, "1") == 0)
-        bench_clock = CLOCK_THREAD_CPUTIME_ID;
+    bool cputime = core_bench_init();
     char *err = NULL;
     CgTarget t;
     if (cg_target_init(&t, NULL, NULL, &err) != 0) {
@@ -114,7 +99,7 @@ int main(int argc, char **argv) {
     }
     CgModule cm;
     cg_module_init(&cm, jit_context(jit), "attention", &t);
-    double c0 = now();
+    double c0 = core_bench_now();
     cg_attention(&cm);
     if (cg_optimize(cm.mod, &t, &err) != 0 || jit_add_module(jit, cm.mod, &err) != 0) {
         fprintf(stderr, "%s\n", err);
@@ -126,8 +111,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("target %s, %d lanes; attention core compiled in %.0f ms; d = %ld%s%s\n", t.cpu, cg_target_lanes(&t),
-           (now() - c0) * 1e3, (long)d, causal ? ", causal mask" : "",
-           bench_clock == CLOCK_MONOTONIC ? "" : "; thread CPU time");
+           (core_bench_now() - c0) * 1e3, (long)d, causal ? ", causal mask" : "",
+           cputime ? "; thread CPU time" : "");
     attn_pool *pools[2] = {attn_pool_new(1), attn_pool_new(2)};
     const int64_t sizes[] = {1024, 2048, 4096};
     printf("%6s %8s %12s %10s\n", "L=S", "threads", "GFLOP/s", "ms");

@@ -9,9 +9,10 @@
 
 static clockid_t bench_clock = CLOCK_MONOTONIC;
 
-void core_bench_init(void) {
+bool core_bench_init(void) {
     if (getenv("ATTN_BENCH_CPUTIME") && atoi(getenv("ATTN_BENCH_CPUTIME")))
         bench_clock = CLOCK_THREAD_CPUTIME_ID;
+    return bench_clock == CLOCK_THREAD_CPUTIME_ID;
 }
 
 double core_bench_now(void) {

@@ -1,6 +1,6 @@
 /*
  * core_bench.h — what the benchmarks of the generated cores (matmul.c,
- * matmul_i8.c) share: the clock, medians of rounds of calls timed in turn,
+ * matmul_i8.c, attention.c) share: the clock, medians of rounds of calls timed in turn,
  * and the machine's peak rate of one vector instruction, measured by a JIT'd
  * loop of independent chains of it.
  */
@@ -10,13 +10,14 @@
 #include "cg.h"
 #include "threadpool.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Seconds on the wall clock, or on the thread's CPU clock once
  * core_bench_init has seen ATTN_BENCH_CPUTIME=1 (1-thread rates on a busy
- * machine; meaningless for 2 threads). */
+ * machine; meaningless for 2 threads); core_bench_init returns which. */
 double core_bench_now(void);
-void core_bench_init(void);
+bool core_bench_init(void);
 
 /* One call of implementation `impl` of a case. */
 typedef void (*CoreBenchCall)(int impl, void *ctx);
