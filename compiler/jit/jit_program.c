@@ -239,7 +239,7 @@ static int pack_slot(JitProgram *p, int i, char **err) {
     const CgParam *cp = &p->info.params[i];
     int lanes = cg_target_lanes(&p->target);
     size_t floats = attn_pack_b_size(cp->k, cp->n, lanes), bytes;
-    float *panels = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64 + 64);
+    float *panels = attn_pack_alloc(floats * sizeof(float) + 64);
     if (!panels) {
         *err = cg_msg("error: out of memory packing weight '%s'", cp->node->name);
         return -1;

@@ -100,7 +100,7 @@ static void finish(attn_aot_weights *w, Msg *m) {
     for (int j = 0; j < t->npacked && !m->oom; j++) {
         const attn_aot_packed *p = &t->packed[j];
         size_t floats = attn_pack_b_size(p->k, p->n, t->lanes);
-        float *panels = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64 + 64);
+        float *panels = attn_pack_alloc(floats * sizeof(float) + 64);
         if (!panels) {
             m->oom = 1;
             break;

@@ -5,6 +5,7 @@
 #include "pack_i8.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 
 int attn_pack_nr(int lanes) {
@@ -124,7 +125,7 @@ void *attn_pack_to_dtype(float *panels, int64_t K, int64_t N, int lanes, attn_we
         return panels;
     case ATTN_WEIGHTS_BF16: {
         size_t n = attn_pack_b_bf16_size(K, N, lanes) * sizeof(uint16_t);
-        uint16_t *out = attn_rt_aligned_alloc((int64_t)n + 64);
+        uint16_t *out = attn_pack_alloc(n + 64);
         if (out) {
             attn_pack_b_bf16(panels, K, N, lanes, out);
             *bytes = n;
@@ -134,7 +135,7 @@ void *attn_pack_to_dtype(float *panels, int64_t K, int64_t N, int lanes, attn_we
     }
     case ATTN_WEIGHTS_INT8: {
         size_t n = attn_pack_b_i8_size(K, N, lanes);
-        void *out = attn_rt_aligned_alloc((int64_t)n + 64);
+        void *out = attn_pack_alloc(n + 64);
         if (out) {
             attn_pack_b_i8_from_panels(panels, K, N, lanes, out);
             *bytes = n;
@@ -145,6 +146,19 @@ void *attn_pack_to_dtype(float *panels, int64_t K, int64_t N, int lanes, attn_we
     }
     free(panels);
     return NULL;
+}
+
+enum { HUGE_PAGE = 2 << 20 };
+
+void *attn_pack_alloc(size_t bytes) {
+    size_t n = (bytes + 63) & ~(size_t)63;
+    if (n < HUGE_PAGE)
+        return aligned_alloc(64, n);
+    void *p; /* posix_memalign: aligned_alloc wants a size that is a multiple of the alignment */
+    if (posix_memalign(&p, HUGE_PAGE, n) != 0)
+        return NULL;
+    madvise(p, n / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE); /* advice: a failure changes nothing */
+    return p;
 }
 
 void *attn_rt_aligned_alloc(int64_t bytes) {

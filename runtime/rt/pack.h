@@ -76,6 +76,13 @@ void attn_pack_b_bf16(const float *panels, int64_t K, int64_t N, int lanes, uint
  * freed) or for a value outside the enum. int8: pack_i8.h. */
 void *attn_pack_to_dtype(float *panels, int64_t K, int64_t N, int lanes, attn_weights_dtype dt, size_t *bytes);
 
+/* Memory for a weight's packed panels, freed with free(): 64-byte aligned,
+ * and from 2 MiB on aligned to 2 MiB with its whole 2 MiB pages advised as
+ * huge pages (madvise MADV_HUGEPAGE; the tail keeps small pages, so nothing
+ * is rounded up): a model streams its weights through the TLB once per run,
+ * 4 KiB at a time otherwise. NULL when out of memory. */
+void *attn_pack_alloc(size_t bytes);
+
 /* 64-byte aligned scratch memory for generated code (NULL when out of memory
  * or bytes <= 0), and its release (NULL is allowed). */
 ATTN_RT_API void *attn_rt_aligned_alloc(int64_t bytes);
