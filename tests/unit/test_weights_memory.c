@@ -190,6 +190,17 @@ static attn_model *bound(const char *path) {
     return m;
 }
 
+/* The outputs of one run of p, which must succeed with nout tensors. */
+static attn_tensor *run_ok(const attn_program *p, const attn_tensor *in, int nin, int nout) {
+    attn_tensor *out = NULL;
+    int got = 0;
+    char *error = NULL;
+    if (attn_program_run(p, in, nin, &out, &got, &error) != ATTN_OK)
+        fail_msg("%s", error);
+    assert_int_equal(got, nout);
+    return out;
+}
+
 /* Both outputs of one run, and (JIT) the run's statistics. */
 typedef struct {
     float hidden[B * L * H], pooled[B * H];
@@ -212,18 +223,14 @@ static void run(attn_model *m, attn_backend backend, attn_weights_dtype dtype, R
         {.name = "token_type_ids", .dtype = ATTN_I64, .rank = 2, .shape = {B, L}, .data = types},
         {.name = "attention_mask", .dtype = ATTN_I64, .rank = 2, .shape = {B, L}, .data = mask},
     };
-    attn_tensor *out = NULL;
-    int nout = 0;
-    char *error = NULL;
-    if (attn_program_run(p, in, 3, &out, &nout, &error) != ATTN_OK)
-        fail_msg("%s", error);
-    assert_int_equal(nout, 2);
+    attn_tensor *out = run_ok(p, in, 3, 2);
     assert_int_equal(attn_tensor_numel(&out[0]), B * L * H);
     assert_int_equal(attn_tensor_numel(&out[1]), B * H);
     memcpy(r->hidden, out[0].data, sizeof r->hidden);
     memcpy(r->pooled, out[1].data, sizeof r->pooled);
-    attn_tensors_free(out, nout);
+    attn_tensors_free(out, 2);
     memset(&r->stats, 0, sizeof r->stats);
+    char *error = NULL;
     if (backend == ATTN_BACKEND_JIT && attn_program_run_stats(p, in, 3, &r->stats, &error) != ATTN_OK)
         fail_msg("%s", error);
     attn_program_free(p);
@@ -327,18 +334,14 @@ static void decode(attn_model *m, attn_weights_dtype dtype, Decoded *r) {
         {.name = "src_mask", .dtype = ATTN_BOOL, .rank = 2, .shape = {B, S}, .data = mask},
         {.name = "max_len", .dtype = ATTN_I64, .rank = 1, .shape = {M}, .data = steps},
     };
-    attn_tensor *out = NULL;
-    int nout = 0;
-    char *error = NULL;
-    if (attn_program_run(p, in, 3, &out, &nout, &error) != ATTN_OK)
-        fail_msg("%s", error);
-    assert_int_equal(nout, 2);
+    attn_tensor *out = run_ok(p, in, 3, 2);
     for (int i = 0; i < 2; i++) {
         r->len[i] = (size_t)attn_tensor_numel(&out[i]) * attn_dtype_size(out[i].dtype);
         assert_true(r->len[i] > 0 && r->len[i] <= sizeof r->bytes[i]);
         memcpy(r->bytes[i], out[i].data, r->len[i]);
     }
-    attn_tensors_free(out, nout);
+    attn_tensors_free(out, 2);
+    char *error = NULL;
     if (attn_program_run_stats(p, in, 3, &r->stats, &error) != ATTN_OK)
         fail_msg("%s", error);
     attn_program_free(p);
