@@ -357,9 +357,10 @@ static LLVMValueRef emit_kernel(CgModule *cm, const Shape *s, const char *name, 
 
 /* ---- the product's tasks ------------------------------------------------ */
 
-/* Task t of the tm x tn grid: rows [m0, m1) in MR-row tiles, panels [j0, j1)
- * (whole groups of gp) in blocks of Q_NCP; after the kernels of one row tile
- * along a block, the epilogue takes that strip. */
+/* Task t of the tm x tn grid: rows [m0, m1) in MR-row tiles (quantized
+ * first, quantize_tiles), panels [j0, j1) (whole groups of gp) in blocks of
+ * Q_NCP; after the kernels of one row tile along a block, the epilogue takes
+ * that strip. */
 static LLVMValueRef emit_task(CgModule *cm, const Shape *s, LLVMValueRef kernels, LLVMValueRef quantize) {
     LLVMValueRef fn = new_function(cm, "attn_gemm_i8_task", task_type(cm), true);
     Fn F, *f = &F;
@@ -449,8 +450,7 @@ static void plain_product(Fn *f, const Shape *s, LLVMValueRef M, LLVMValueRef N,
 
 /* Sets Q_TM, Q_TN, Q_MP, Q_NP, Q_NCP; returns the number of tasks, when the
  * work is worth threads: up to 4 per thread over column groups first (a
- * column task quantizes nothing and reads its panels of B once), then row
- * panels. Tasks are claimed one at a time, so a grid ends with its busiest
+ * column task reads its panels of B once), then row panels. Tasks are claimed one at a time, so a grid ends with its busiest
  * thread: ceil(tasks / T) tasks of the largest size. With at least 4T
  * groups, 3T, 2T or T column tasks replace the 4T when that leaves the
  * busiest thread less work: 12 panels on 2 threads in 8 tasks of 1 or 2
